@@ -1,0 +1,39 @@
+"""Where hf-spider keeps its files. `HF_SPIDER_HOME` overrides the default user cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+EMBEDDED_CATALOG_DIR = REPO_DIR / "model_cards"
+
+
+def home() -> Path:
+    env = os.environ.get("HF_SPIDER_HOME")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "hf-spider"
+
+
+def default_catalog_path() -> Path:
+    return home() / "catalog"
+
+
+def cache_dir(name: str) -> Path:
+    """A named sub-folder of the cache (features, variants, zoo, ...), created on demand."""
+    path = home() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def zoo_dir() -> Path:
+    """The offline zoo: real models laid out as a Hub cache (`hub/`) and local datasets (`datasets/`).
+
+    `HF_SPIDER_ZOO` overrides; tests keep pointing at the installed zoo while isolating the rest.
+    """
+    env = os.environ.get("HF_SPIDER_ZOO")
+    return Path(env).expanduser() if env else home() / "zoo"

@@ -1,0 +1,76 @@
+"""The `hf-spider` command line.
+
+Each stage of the pipeline owns its sub-commands in `hf_spider/<stage>/cli.py`, which exposes
+`register(subparsers)`. Library code never prints; only these modules write to the terminal.
+Every error a user can cause is an `HfSpiderError`: printed on one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from hf_spider import __version__
+from hf_spider.errors import HfSpiderError
+
+# Stage modules that contribute sub-commands, in pipeline order.
+_COMMAND_MODULES = (
+    "hf_spider.catalog.cli",
+    "hf_spider.tasks.cli",
+    "hf_spider.zoo.cli",
+    "hf_spider.ranker.cli",
+    "hf_spider.hardware.cli",
+    "hf_spider.recommend.cli",
+)
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hf-spider",
+        description="Which pre-trained Hub model should I start from, for my dataset, on my hardware?",
+    )
+    parser.add_argument("--version", action="version", version=f"hf-spider {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # stage not built yet
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+class _ArgumentParserError(HfSpiderError):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        result = args.func(args)
+    except HfSpiderError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
