@@ -1,0 +1,28 @@
+"""Stage 1: Hub model cards -> model tokens in a local catalog.
+
+- `ModelToken`, `TOKEN_DIM`, `VECTOR_FIELDS`: one model as structured fields + a fixed-length vector.
+- `tokenize(...)`: card + config + safetensors metadata -> `ModelToken`.
+- `Catalog`: `Catalog.load(path=None)` (user catalog, else the embedded `model_cards/`),
+  `.get`, `.filter`, `.to_pandas`, `.vectors`.
+- `crawl(...)`: the Hub (or a folder of Hub-layout repos) -> catalog, incremental and crash-safe.
+"""
+
+from __future__ import annotations
+
+from hf_spider.catalog._crawl import CrawlReport, crawl
+from hf_spider.catalog._store import Catalog, CatalogStore
+from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, VECTOR_FIELDS, ModelToken
+from hf_spider.catalog._tokenizer import parse_card, tokenize
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "TOKEN_DIM",
+    "VECTOR_FIELDS",
+    "Catalog",
+    "CatalogStore",
+    "CrawlReport",
+    "ModelToken",
+    "crawl",
+    "parse_card",
+    "tokenize",
+]

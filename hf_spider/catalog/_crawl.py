@@ -1,0 +1,708 @@
+"""Crawl the Hub (or a folder of Hub-layout repos) into a catalog of model tokens.
+
+How it works:
+- The listing (`GET /api/models` with the `expand` fields: card data, config, safetensors,
+  downloads, likes, last modified, library, tags, base models, eval results, sha, siblings) is
+  read page by page through huggingface_hub's HTTP session, following the `Link` header. Each
+  page is retried on its own (429/5xx, honouring `Retry-After`), so one bad page does not restart
+  the whole listing as `HfApi.list_models` would.
+- A model whose sha (or, lacking one, last-modified) equals the catalogued one is *unchanged*:
+  no request is made for it; only its downloads/likes are refreshed from the listing.
+- New or updated models are fetched by a bounded pool of workers: `model_info` when the listing
+  lacks sha/siblings, `hf_hub_download` of `config.json` when the listing's config is the Hub's
+  short subset, the README (card body) when its metadata did not parse or a figure is still
+  missing, and the sentence-transformers module configs. Nothing fetched is ever executed.
+- The main thread writes each token in its own SQLite transaction, so a crawl killed at any
+  moment loses at most the models in flight; the next run picks them up (their sha differs).
+
+The token passed in is handed to huggingface_hub only; it never reaches the catalog, a log line
+or the report.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hf_spider import _paths
+from hf_spider.catalog._store import CatalogStore, _storage_file
+from hf_spider.catalog._token import ModelToken
+from hf_spider.catalog._tokenizer import tokenize
+from hf_spider.errors import AuthError, CatalogError, HubConnectionError, UserInputError
+
+logger = logging.getLogger("hf_spider.catalog")
+
+# Pipeline tags the Hub knows (huggingface.js `PIPELINE_DATA`); `--task` must be one of them.
+KNOWN_TASKS = frozenset(
+    [
+        "text-classification",
+        "token-classification",
+        "table-question-answering",
+        "question-answering",
+        "zero-shot-classification",
+        "translation",
+        "summarization",
+        "feature-extraction",
+        "text-generation",
+        "text2text-generation",
+        "fill-mask",
+        "sentence-similarity",
+        "text-to-speech",
+        "text-to-audio",
+        "automatic-speech-recognition",
+        "audio-to-audio",
+        "audio-classification",
+        "audio-text-to-text",
+        "voice-activity-detection",
+        "depth-estimation",
+        "image-classification",
+        "object-detection",
+        "image-segmentation",
+        "text-to-image",
+        "image-to-text",
+        "image-to-image",
+        "image-to-video",
+        "unconditional-image-generation",
+        "video-classification",
+        "reinforcement-learning",
+        "robotics",
+        "tabular-classification",
+        "tabular-regression",
+        "tabular-to-text",
+        "table-to-text",
+        "multiple-choice",
+        "text-ranking",
+        "text-retrieval",
+        "time-series-forecasting",
+        "text-to-video",
+        "image-text-to-text",
+        "visual-question-answering",
+        "document-question-answering",
+        "zero-shot-image-classification",
+        "graph-ml",
+        "mask-generation",
+        "zero-shot-object-detection",
+        "text-to-3d",
+        "image-to-3d",
+        "image-feature-extraction",
+        "video-text-to-text",
+        "keypoint-detection",
+        "visual-document-retrieval",
+        "any-to-any",
+        "video-to-video",
+        "other",
+    ]
+)
+EXPAND = [
+    "sha",
+    "lastModified",
+    "cardData",
+    "config",
+    "safetensors",
+    "downloads",
+    "likes",
+    "library_name",
+    "pipeline_tag",
+    "tags",
+    "baseModels",
+    "model-index",
+    "siblings",
+]
+SORT_KEYS = {
+    "downloads": "downloads",
+    "likes": "likes",
+    "last_modified": "lastModified",
+    "lastModified": "lastModified",
+    "created_at": "createdAt",
+    "createdAt": "createdAt",
+    "trending_score": "trendingScore",
+    "trending": "trendingScore",
+    "id": "id",
+}
+RETRY_STATUS = (429, 500, 502, 503, 504)
+MAX_CONFIG_BYTES = 5_000_000
+# Config keys beyond the Hub listing's short subset: their presence means config.json was read.
+_DETAIL_KEYS = (
+    "hidden_size",
+    "dim",
+    "d_model",
+    "num_features",
+    "hidden_sizes",
+    "embed_dim",
+    "vocab_size",
+    "pretrained_cfg",
+)
+_ST_FILES = ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json", "2_Dense/config.json")
+
+ProgressFn = Callable[[str, str, int, int | None], None]
+"""progress(event, model_id, done, total): event is new/updated/unchanged/failed/listed."""
+
+
+@dataclass
+class CrawlReport:
+    """What a crawl did. `failed` maps model id -> reason."""
+
+    catalog: str = ""
+    source: str = ""
+    listed: int = 0
+    new: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["counts"] = {
+            "listed": self.listed,
+            "new": len(self.new),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "failed": len(self.failed),
+        }
+        return data
+
+    def summary(self) -> str:
+        return (
+            f"{self.listed} listed: {len(self.new)} new, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.failed)} failed ({self.seconds:.1f}s)"
+        )
+
+
+class _Retrying:
+    """Run a Hub call again on 429/5xx and connection errors, honouring `Retry-After`."""
+
+    def __init__(self, max_retries: int, max_wait: float = 30.0):
+        self.max_retries = max_retries
+        self.max_wait = max_wait
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, fn: Callable[[], Any], what: str, *, connect_retries: int | None = None) -> Any:
+        attempt = 0
+        while True:
+            with self._lock:
+                self.requests += 1
+            try:
+                return fn()
+            except Exception as exc:
+                status, retry_after, connection = _classify(exc)
+                limit = connect_retries if connection and connect_retries is not None else self.max_retries
+                if not (status in RETRY_STATUS or connection) or attempt >= limit:
+                    raise
+                wait = retry_after if retry_after is not None else min(8.0, 0.25 * 2**attempt)
+                wait = min(self.max_wait, wait) * (1.0 + 0.25 * random.random())
+                logger.info(
+                    "%s: %s, retry %d/%d in %.2fs",
+                    what,
+                    status or "connection error",
+                    attempt + 1,
+                    limit,
+                    wait,
+                )
+                time.sleep(wait)
+                attempt += 1
+
+
+def _classify(exc: BaseException) -> tuple[int | None, float | None, bool]:
+    """(HTTP status, Retry-After seconds, is-a-connection-error) of an exception or its causes."""
+    import requests
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if response is not None and getattr(response, "status_code", None):
+            retry = response.headers.get("Retry-After")
+            try:
+                retry_after = float(retry) if retry is not None else None
+            except ValueError:
+                retry_after = None
+            return int(response.status_code), retry_after, False
+        if isinstance(seen, requests.ConnectionError | requests.Timeout):
+            return None, None, True
+        seen = seen.__cause__ or seen.__context__
+    return None, None, False
+
+
+def _check_writable(catalog_path: Path) -> Path:
+    file = _storage_file(catalog_path, must_exist=False)
+    if file is None or file.suffix == ".jsonl":
+        raise CatalogError(
+            f"{catalog_path} is a JSON Lines catalog; crawl writes SQLite catalogs",
+            hint="pass --catalog with a folder or a .sqlite path",
+        )
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CatalogError(
+            f"cannot create the catalog folder {file.parent} ({exc.strerror or exc})",
+            hint="pass --catalog with a writable path (or set HF_SPIDER_HOME)",
+        ) from None
+    target = file if file.exists() else file.parent
+    if not os.access(target, os.W_OK) or (file.exists() and not os.access(file.parent, os.W_OK)):
+        raise CatalogError(
+            f"the catalog path {file} is not writable",
+            hint="pass --catalog with a writable path (or set HF_SPIDER_HOME)",
+        )
+    return file
+
+
+def crawl(
+    catalog_path: str | os.PathLike | None = None,
+    *,
+    tasks: list[str] | str | None = None,
+    library: str | None = None,
+    limit: int | None = None,
+    sort: str | None = None,
+    endpoint: str | None = None,
+    token: str | bool | None = None,
+    workers: int = 8,
+    from_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    timeout: float = 30.0,
+    max_retries: int = 8,
+) -> CrawlReport:
+    """Crawl model cards into the catalog at `catalog_path` (default: the user catalog).
+
+    Args:
+        tasks: pipeline tags to list (any of them); None lists every model.
+        library: only models of this library (`transformers`, `timm`, ...).
+        limit: stop after this many listed models.
+        sort: `downloads`, `likes`, `last_modified`, `created_at`, `trending_score` (descending).
+        endpoint: the Hub URL (default `HF_ENDPOINT`, else huggingface.co).
+        token: passed to huggingface_hub (None: its token chain). Never stored or logged.
+        workers: concurrent per-model fetches.
+        from_dir: crawl a folder of Hub-layout repos instead of a Hub.
+        progress: called after each model, see `ProgressFn`.
+
+    Returns:
+        A `CrawlReport` (new / updated / unchanged / failed with reasons).
+
+    Raises:
+        UserInputError: unknown task tag or bad option. CatalogError: unwritable catalog path.
+        HubConnectionError: endpoint unreachable. AuthError: token rejected.
+    """
+    started = time.perf_counter()
+    task_list = [tasks] if isinstance(tasks, str) else list(tasks or [])
+    unknown = [t for t in task_list if t not in KNOWN_TASKS]
+    if unknown:
+        raise UserInputError(
+            f"unknown task tag {unknown[0]!r}",
+            hint="use a Hub pipeline tag such as image-classification or text-classification",
+        )
+    if workers < 1:
+        raise UserInputError(f"--workers must be at least 1, got {workers}", hint="pass --workers 1 or more")
+    if limit is not None and limit < 1:
+        raise UserInputError(f"--limit must be at least 1, got {limit}", hint="pass a positive --limit")
+    if sort is not None and sort not in SORT_KEYS:
+        raise UserInputError(f"unknown sort key {sort!r}", hint=f"use one of {', '.join(sorted(SORT_KEYS))}")
+    path = Path(catalog_path) if catalog_path is not None else _paths.default_catalog_path()
+    file = _check_writable(path)
+    report = CrawlReport(catalog=str(file))
+    if from_dir is not None:
+        source = Path(from_dir)
+        if not source.is_dir():
+            raise UserInputError(
+                f"--from-dir {source} is not a folder", hint="pass a folder of Hub-layout model repos"
+            )
+        report.source = str(source)
+        _crawl_dir(file, source, report, task_list, library, limit, progress)
+    else:
+        _crawl_hub(
+            file,
+            report,
+            task_list,
+            library,
+            limit,
+            sort,
+            endpoint,
+            token,
+            workers,
+            progress,
+            timeout,
+            max_retries,
+        )
+    report.seconds = time.perf_counter() - started
+    logger.info("crawl of %s: %s", report.source, report.summary())
+    return report
+
+
+# --- the Hub ---------------------------------------------------------------------------------------
+def _resolve_endpoint(endpoint: str | None) -> str:
+    from huggingface_hub import constants
+
+    return (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+
+
+def _listing(
+    api, endpoint: str, retry: _Retrying, params: dict[str, Any], timeout: float
+) -> Iterator[dict[str, Any]]:
+    """Yield the raw JSON items of a model listing, page by page, each page retried on its own."""
+    from huggingface_hub.utils import get_session, hf_raise_for_status
+
+    session = get_session()
+    headers = api._build_hf_headers()
+    url: str | None = f"{endpoint}/api/models"
+    query: dict[str, Any] | None = params
+    first = True
+    while url:
+
+        def fetch(url=url, query=query):
+            response = session.get(url, params=query, headers=headers, timeout=timeout)
+            hf_raise_for_status(response)
+            return response
+
+        try:
+            response = retry(fetch, "listing", connect_retries=2 if first else None)
+        except Exception as exc:
+            raise _hub_error(exc, endpoint) from None
+        first = False
+        yield from response.json()
+        url, query = response.links.get("next", {}).get("url"), None
+
+
+def _hub_error(exc: BaseException, endpoint: str) -> Exception:
+    """A failed listing -> the user error it stands for (the token never goes into the message)."""
+    status, _, connection = _classify(exc)
+    if status in (401, 403):
+        return AuthError(
+            f"{endpoint} rejected the token (HTTP {status})",
+            hint="pass a valid --token, or run `hf auth login`, or omit the token for public models",
+        )
+    if connection:
+        return HubConnectionError(
+            f"cannot reach {endpoint}", hint="check --endpoint / HF_ENDPOINT and the network, then re-run"
+        )
+    return HubConnectionError(
+        f"{endpoint} answered the model listing with an error ({status or type(exc).__name__})",
+        hint="check --endpoint, wait and re-run (the crawl resumes where it stopped)",
+    )
+
+
+def _crawl_hub(
+    file, report, tasks, library, limit, sort, endpoint, token, workers, progress, timeout, max_retries
+):
+    from huggingface_hub import HfApi
+
+    endpoint = _resolve_endpoint(endpoint)
+    report.source = endpoint
+    api = HfApi(endpoint=endpoint, token=token)
+    retry = _Retrying(max_retries)
+    base: dict[str, Any] = {"expand": EXPAND}
+    if library:
+        base["filter"] = [library]
+    if sort:
+        base["sort"] = SORT_KEYS[sort]
+        base["direction"] = -1
+    if limit:
+        base["limit"] = min(limit, 1000)
+    listings = [{**base, "pipeline_tag": t} for t in tasks] or [base]
+
+    def items() -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        for params in listings:
+            for item in _listing(api, endpoint, retry, params, timeout):
+                model_id = item.get("id") or item.get("modelId")
+                if not model_id or model_id in seen:
+                    continue
+                seen.add(model_id)
+                yield item
+                if limit and len(seen) >= limit:
+                    return
+
+    stream = items()
+    try:
+        first = next(stream, None)
+    except HubConnectionError:
+        raise
+    store = CatalogStore(file)  # opened only once the Hub answered: errors above leave it untouched
+    tmp = Path(tempfile.mkdtemp(prefix="crawl-", dir=_paths.cache_dir("tmp")))
+    try:
+        store.set_meta("last_crawl_source", endpoint)
+        known = store.known()
+        fetcher = _Fetcher(api, endpoint, retry, tmp, timeout)
+        _run(store, known, _chain(first, stream), fetcher.fetch, workers, report, progress)
+    finally:
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    report.requests = retry.requests
+
+
+def _chain(first: dict | None, rest: Iterator[dict]) -> Iterator[dict]:
+    if first is not None:
+        yield first
+        yield from rest
+
+
+def _run(
+    store: CatalogStore,
+    known: dict[str, tuple[str | None, str | None]],
+    items: Iterator[dict[str, Any]],
+    fetch: Callable[[dict[str, Any]], ModelToken],
+    workers: int,
+    report: CrawlReport,
+    progress: ProgressFn | None,
+) -> None:
+    """Decide new/updated/unchanged per listed item; fetch the changed ones on a bounded pool."""
+    pending: dict[cf.Future, tuple[str, str]] = {}
+    done = 0
+
+    def note(event: str, model_id: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(event, model_id, done, None)
+
+    def collect(block: bool) -> None:
+        if not pending:
+            return
+        finished, _ = cf.wait(list(pending), timeout=None if block else 0, return_when=cf.FIRST_COMPLETED)
+        for future in finished:
+            model_id, kind = pending.pop(future)
+            try:
+                token = future.result()
+            except Exception as exc:
+                reason = _reason(exc)
+                report.failed[model_id] = reason
+                store.record_failure(model_id, reason)
+                logger.warning("failed %s: %s", model_id, reason)
+                note("failed", model_id)
+                continue
+            store.upsert(token)
+            (report.new if kind == "new" else report.updated).append(model_id)
+            note(kind, model_id)
+
+    with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crawl") as pool:
+        for item in items:
+            report.listed += 1
+            model_id = item.get("id") or item["modelId"]
+            sha, last_modified = item.get("sha"), item.get("lastModified")
+            previous = known.get(model_id)
+            if previous is not None and (
+                (sha is not None and previous[0] == sha)
+                or (sha is None and last_modified and previous[1] == last_modified)
+            ):
+                store.update_stats(model_id, item.get("downloads"), item.get("likes"))
+                report.unchanged.append(model_id)
+                note("unchanged", model_id)
+                continue
+            kind = "new" if previous is None else "updated"
+            pending[pool.submit(fetch, item)] = (model_id, kind)
+            while len(pending) >= 2 * workers:
+                collect(block=True)
+            collect(block=False)
+        while pending:
+            collect(block=True)
+
+
+def _reason(exc: BaseException) -> str:
+    status, _, connection = _classify(exc)
+    if status:
+        return f"HTTP {status} after retries" if status in RETRY_STATUS else f"HTTP {status}"
+    if connection:
+        return "connection error after retries"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+class _Fetcher:
+    """Per-model requests for a listed item that is new or changed."""
+
+    def __init__(self, api, endpoint: str, retry: _Retrying, cache: Path, timeout: float):
+        self.api = api
+        self.endpoint = endpoint
+        self.retry = retry
+        self.cache = cache
+        self.timeout = timeout
+
+    def _download(self, model_id: str, filename: str, revision: str | None) -> Path:
+        from huggingface_hub import hf_hub_download
+
+        return Path(
+            self.retry(
+                lambda: hf_hub_download(
+                    model_id,
+                    filename,
+                    revision=revision,
+                    endpoint=self.endpoint,
+                    token=self.api.token,
+                    cache_dir=self.cache,
+                    etag_timeout=self.timeout,
+                ),
+                f"{model_id}/{filename}",
+            )
+        )
+
+    def fetch(self, item: dict[str, Any]) -> ModelToken:
+        from huggingface_hub import ModelInfo
+
+        model_id = item.get("id") or item["modelId"]
+        if item.get("sha") is None or item.get("siblings") is None:
+            info = self.retry(
+                lambda: self.api.model_info(model_id, expand=EXPAND, timeout=self.timeout), f"{model_id} info"
+            )
+        else:
+            info = ModelInfo(**item)
+        sha = info.sha
+        siblings = {s.rfilename for s in info.siblings or []}
+        read: list[str] = []
+        config: dict[str, Any] | None = None
+        listed_config = info.config if isinstance(info.config, dict) else {}
+        if "config.json" in siblings and not any(k in listed_config for k in _DETAIL_KEYS):
+            config = _read_json(self._download(model_id, "config.json", sha))
+            read.append("config.json")
+        files: dict[str, Any] = {}
+        if "modules.json" in siblings:
+            for name in _ST_FILES:
+                if name in siblings:
+                    files[name] = self._download(model_id, name, sha).read_text(
+                        encoding="utf-8", errors="replace"
+                    )
+                    read.append(name)
+        card: str | None = None
+        need_card = info.card_data is None or info.library_name == "timm" or "timm" in (info.tags or [])
+        if not need_card:
+            probe = tokenize(model_id, config=config, files=files or None, info=info)
+            need_card = probe.num_parameters is None
+        if "README.md" in siblings and need_card:
+            card = self._download(model_id, "README.md", sha).read_text(encoding="utf-8", errors="replace")
+            read.append("README.md")
+        token = tokenize(model_id, card=card, config=config, files=files or None, info=info)
+        token.provenance = {"source": "hub", "endpoint": self.endpoint, "revision": sha, "files_read": read}
+        return token
+
+
+def _read_json(path: Path) -> Any:
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # tokenize records the warning
+
+
+# --- a folder of Hub-layout repos -----------------------------------------------------------------
+def _repo_folders(root: Path) -> Iterator[tuple[str, Path]]:
+    """(model id, folder) of every repo under `root` (`root/models/org/name`, `root/org/name` or `root/name`)."""
+    base = root / "models" if (root / "models").is_dir() else root
+
+    def is_repo(folder: Path) -> bool:
+        return any((folder / n).is_file() for n in ("README.md", "config.json", "modules.json")) or any(
+            folder.glob("*.onnx")
+        )
+
+    if is_repo(base):
+        yield base.name, base
+        return
+    for first in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if is_repo(first):
+            yield first.name, first
+            continue
+        for second in sorted(p for p in first.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if is_repo(second):
+                yield f"{first.name}/{second.name}", second
+
+
+def _folder_item(model_id: str, folder: Path) -> dict[str, Any]:
+    """A listing-like item for a local repo: sha from the content, like the loopback Hub."""
+    digest = hashlib.sha1()
+    names = []
+    newest = 0.0
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or any(part.startswith(".") for part in rel.split("/")):
+            continue
+        names.append(rel)
+        data = path.read_bytes() if path.stat().st_size < 50_000_000 else str(path.stat().st_size).encode()
+        blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        digest.update(f"{rel}\0{blob}\n".encode())
+        newest = max(newest, path.stat().st_mtime)
+    import datetime as dt
+
+    return {
+        "id": model_id,
+        "sha": digest.hexdigest(),
+        "lastModified": dt.datetime.fromtimestamp(newest, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "siblings": names,
+        "_folder": folder,
+    }
+
+
+def _safetensors_meta(folder: Path, names: list[str]) -> dict[str, Any] | None:
+    from hf_spider.testing.hub_server import _read_safetensors_header
+
+    params: dict[str, int] = {}
+    for name in names:
+        if name.endswith(".safetensors"):
+            header = _read_safetensors_header(folder / name) or {}
+            for key, tensor in header.items():
+                if key != "__metadata__" and isinstance(tensor, dict):
+                    count = 1
+                    for dim in tensor.get("shape", []):
+                        count *= int(dim)
+                    params[tensor.get("dtype", "F32")] = params.get(tensor.get("dtype", "F32"), 0) + count
+    return {"parameters": params, "total": sum(params.values())} if params else None
+
+
+def _tokenize_folder(item: dict[str, Any]) -> ModelToken:
+    folder: Path = item["_folder"]
+    names: list[str] = item["siblings"]
+    card = (
+        (folder / "README.md").read_text(encoding="utf-8", errors="replace") if "README.md" in names else None
+    )
+    config = None
+    if "config.json" in names and (folder / "config.json").stat().st_size <= MAX_CONFIG_BYTES:
+        config = (folder / "config.json").read_text(encoding="utf-8", errors="replace")
+    files: dict[str, Any] = dict.fromkeys(names)
+    for name in _ST_FILES:
+        if name in names:
+            files[name] = (folder / name).read_text(encoding="utf-8", errors="replace")
+    info = {"id": item["id"], "sha": item["sha"], "lastModified": item["lastModified"]}
+    token = tokenize(
+        item["id"],
+        card=card,
+        config=config,
+        safetensors=_safetensors_meta(folder, names),
+        info=info,
+        files=files,
+    )
+    token.provenance = {"source": "folder", "revision": item["sha"]}
+    return token
+
+
+def _crawl_dir(file, root: Path, report, tasks, library, limit, progress) -> None:
+    store = CatalogStore(file)
+    try:
+        store.set_meta("last_crawl_source", str(root))
+        known = store.known()
+
+        def items() -> Iterator[dict[str, Any]]:
+            count = 0
+            for model_id, folder in _repo_folders(root):
+                item = _folder_item(model_id, folder)
+                if tasks or library:
+                    token = _tokenize_folder(item)
+                    if (tasks and token.pipeline_tag not in tasks) or (library and token.library != library):
+                        continue
+                yield item
+                count += 1
+                if limit and count >= limit:
+                    return
+
+        _run(store, known, items(), _tokenize_folder, 1, report, progress)
+    finally:
+        store.close()

@@ -1,0 +1,619 @@
+"""Card + config + safetensors metadata -> `ModelToken`.
+
+Handles transformers repos (`config.json` with `model_type` / `architectures`), timm repos
+(`config.json` with `architecture`, `num_features`, `pretrained_cfg`; the card's "Model Stats"
+list), sentence-transformers repos (`modules.json`, `1_Pooling/config.json`,
+`sentence_bert_config.json`) and ONNX repos. Nothing here executes code from a repo: cards are
+parsed with `yaml.safe_load`, configs are plain JSON.
+
+Malformed input never raises: the token keeps what parsed and records a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from hf_spider.catalog._token import PIPELINE_TAGS, ModelToken
+
+_FRONT_MATTER = re.compile(r"\A\s*---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
+_PARAMS_LINE = re.compile(r"params?\s*\(\s*([mkbg])\s*\)\s*[:|]\s*([0-9][0-9,]*(?:\.[0-9]+)?)", re.I)
+_PARAMS_TEXT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([MB])\s+param", re.I)
+_IMAGE_SIZE = re.compile(r"image size\s*:\s*(?:train\s*=\s*)?([0-9]+)\s*x\s*([0-9]+)", re.I)
+_CARD_DATASET = re.compile(r"^\s*[-*]\s*\*\*(pretrain dataset|dataset)\s*:\*\*\s*(.+)$", re.I | re.M)
+_TIMM_FAMILY = re.compile(r"^([a-z]+?)(?:v?\d.*|_.*)?$")
+
+_FAMILY_ALIASES = {
+    "deberta-v2": "deberta",
+    "deberta": "deberta",
+    "data2vec-vision": "data2vec",
+    "data2vec-text": "data2vec",
+    "data2vec-audio": "data2vec",
+    "xlm-roberta": "xlm-roberta",
+    "xlm-roberta-xl": "xlm-roberta",
+    "mobilenet_v1": "mobilenet",
+    "mobilenet_v2": "mobilenet",
+    "mobilenetv2": "mobilenet",
+    "mobilenetv3": "mobilenet",
+    "mobilevit": "mobilenet",
+    "efficientnet_lite": "efficientnet",
+    "tf_efficientnet": "efficientnet",
+    "clip_vision_model": "clip",
+    "swinv2": "swin",
+    "convnextv2": "convnext",
+    "resnetv2": "resnet",
+    "resnext": "resnet",
+    "wide_resnet": "resnet",
+    "seresnet": "resnet",
+    "vit_hybrid": "vit",
+    "dinov2": "vit",
+    "eva": "vit",
+    "qdqbert": "bert",
+    "megatron-bert": "bert",
+    "mpnet": "mpnet",
+}
+# timm architecture prefixes -> family
+_TIMM_PREFIXES = (
+    ("vit", "vit"),
+    ("deit", "deit"),
+    ("beit", "beit"),
+    ("swin", "swin"),
+    ("convnext", "convnext"),
+    ("resnet", "resnet"),
+    ("resnext", "resnet"),
+    ("seresnext", "resnet"),
+    ("wide_resnet", "resnet"),
+    ("efficientnet", "efficientnet"),
+    ("tf_efficientnet", "efficientnet"),
+    ("mobilenet", "mobilenet"),
+    ("tf_mobilenet", "mobilenet"),
+    ("regnet", "regnet"),
+    ("van", "van"),
+    ("eva", "vit"),
+)
+_IMAGE_TYPES = {
+    "vit",
+    "deit",
+    "beit",
+    "swin",
+    "convnext",
+    "resnet",
+    "efficientnet",
+    "mobilenet",
+    "regnet",
+    "van",
+}
+_TEXT_TYPES = {
+    "bert",
+    "distilbert",
+    "roberta",
+    "xlm-roberta",
+    "electra",
+    "albert",
+    "deberta",
+    "mpnet",
+    "fnet",
+    "camembert",
+    "perceiver",
+    "t5",
+    "gpt2",
+    "llama",
+}
+
+
+def family_of(model_type: str | None, architecture: str | None = None) -> str | None:
+    """Normalised family from a transformers `model_type` or a timm architecture name."""
+    if model_type:
+        mt = model_type.lower()
+        if mt in _FAMILY_ALIASES:
+            return _FAMILY_ALIASES[mt]
+        if mt.startswith("data2vec"):
+            return "data2vec"
+        if "clip" in mt:
+            return "clip"
+        return mt
+    if architecture:
+        arch = architecture.lower().split(".")[0]
+        for prefix, fam in _TIMM_PREFIXES:
+            if arch.startswith(prefix):
+                return fam
+        match = _TIMM_FAMILY.match(arch)
+        if match:
+            return match.group(1)
+    return None
+
+
+def parse_card(card: str | Mapping[str, Any] | None) -> tuple[dict[str, Any], str, list[str]]:
+    """Split a model card into (YAML metadata, markdown body, warnings). Never raises."""
+    if card is None:
+        return {}, "", []
+    if isinstance(card, Mapping):
+        return dict(card), "", []
+    if hasattr(card, "to_dict") and not isinstance(card, str):  # ModelCardData
+        return dict(card.to_dict()), "", []
+    text = str(card)
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        return {}, text, []
+    body = text[match.end() :]
+    try:
+        meta = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return {}, body, [f"card metadata is not valid YAML ({first})"]
+    if meta is None:
+        return {}, body, []
+    if not isinstance(meta, dict):
+        return {}, body, [f"card metadata is a {type(meta).__name__}, not a mapping"]
+    return meta, body, []
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, Mapping):
+        return [str(v) for v in value if v is not None and str(v).strip()]
+    return [str(value)]
+
+
+def _positive_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, list | tuple) and value:
+        value = value[-1]
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def _info_dict(info: Any) -> dict[str, Any]:
+    """A `ModelInfo` (huggingface_hub) or an API JSON dict -> the API's JSON keys."""
+    if info is None:
+        return {}
+    if isinstance(info, Mapping):
+        data = dict(info)
+        siblings = data.get("siblings") or []
+        data["siblings"] = [s["rfilename"] if isinstance(s, Mapping) else str(s) for s in siblings]
+        return data
+    card_data = getattr(info, "card_data", None)
+    safetensors = getattr(info, "safetensors", None)
+    siblings = getattr(info, "siblings", None) or []
+    last_modified = getattr(info, "last_modified", None)
+    return {
+        "id": getattr(info, "id", None),
+        "sha": getattr(info, "sha", None),
+        "lastModified": _iso(last_modified),
+        "pipeline_tag": getattr(info, "pipeline_tag", None),
+        "library_name": getattr(info, "library_name", None),
+        "tags": getattr(info, "tags", None),
+        "downloads": getattr(info, "downloads", None),
+        "likes": getattr(info, "likes", None),
+        "cardData": card_data.to_dict() if card_data is not None else None,
+        "config": getattr(info, "config", None),
+        "safetensors": (
+            {"parameters": safetensors.parameters, "total": safetensors.total} if safetensors else None
+        ),
+        "siblings": [s.rfilename for s in siblings],
+        "model-index": getattr(info, "model_index", None),
+        "baseModels": getattr(info, "baseModels", None),
+    }
+
+
+def _iso(value: Any) -> Any:
+    """A datetime as the Hub writes it (`2024-01-02T03:04:05.000Z`); anything else unchanged."""
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value
+
+
+def eval_results_from_model_index(model_index: Any, warnings: list[str]) -> list[dict[str, Any]]:
+    """`model-index` (card YAML) -> [{dataset, metric, value}]."""
+    results: list[dict[str, Any]] = []
+    if not model_index:
+        return results
+    try:
+        for entry in model_index:
+            for result in entry.get("results") or []:
+                ds = result.get("dataset") or {}
+                dataset = ds.get("name") or ds.get("type") if isinstance(ds, Mapping) else str(ds)
+                for metric in result.get("metrics") or []:
+                    value = metric.get("value")
+                    if isinstance(value, str):
+                        try:
+                            value = float(value.strip().rstrip("%"))
+                        except ValueError:
+                            continue
+                    if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
+                        continue
+                    results.append(
+                        {
+                            "dataset": str(dataset) if dataset else None,
+                            "metric": str(metric.get("type") or metric.get("name") or "unknown"),
+                            "value": float(value),
+                        }
+                    )
+    except (AttributeError, TypeError):
+        warnings.append("card model-index is malformed; eval results skipped")
+    return results
+
+
+# --- parameter count from a config -------------------------------------------------------------
+def _encoder_layers(h: int, i: int, n: int) -> int:
+    attention = 4 * (h * h + h) + 2 * h  # q, k, v, out + LayerNorm
+    ffn = (h * i + i) + (i * h + h) + 2 * h  # two linears + LayerNorm
+    return n * (attention + ffn)
+
+
+def params_from_config(config: Mapping[str, Any], num_labels: int | None) -> tuple[int | None, str | None]:
+    """Exact parameter count for the BERT-like and ViT-like encoders, computed from their config.
+
+    Returns (count, source) with source `config` or None when the architecture is not covered.
+    The figure includes the classification head named by `architectures` (if any).
+    """
+    mt = str(config.get("model_type") or "").lower()
+    arch = (_as_list(config.get("architectures")) or [""])[0]
+    labels = num_labels or 0
+    try:
+        if mt in ("bert", "roberta", "xlm-roberta", "camembert", "electra") and "hidden_size" in config:
+            h, i, n = (
+                int(config["hidden_size"]),
+                int(config["intermediate_size"]),
+                int(config["num_hidden_layers"]),
+            )
+            e = int(config.get("embedding_size") or h)
+            emb = (
+                int(config["vocab_size"]) * e
+                + int(config["max_position_embeddings"]) * e
+                + int(config.get("type_vocab_size", 2)) * e
+                + 2 * e
+            )
+            if e != h:
+                emb += e * h + h  # electra's embeddings projection
+            total = emb + _encoder_layers(h, i, n)
+            if "SequenceClassification" in arch:
+                if mt == "bert":
+                    total += h * h + h + h * labels + labels  # pooler + classifier
+                elif mt == "electra":
+                    total += h * h + h + h * labels + labels  # classification head dense + out
+                else:
+                    total += h * h + h + h * labels + labels  # roberta head: dense + out_proj
+            elif arch.endswith("Model") and mt == "bert":
+                total += h * h + h  # pooler
+            elif "MaskedLM" in arch:
+                vocab = int(config["vocab_size"])
+                total += h * e + e + 2 * e + vocab  # transform + LayerNorm + decoder bias (tied weights)
+            return total, "config"
+        if mt == "distilbert" and "dim" in config:
+            h, i, n = int(config["dim"]), int(config["hidden_dim"]), int(config["n_layers"])
+            emb = int(config["vocab_size"]) * h + int(config["max_position_embeddings"]) * h + 2 * h
+            total = emb + _encoder_layers(h, i, n)
+            if "SequenceClassification" in arch:
+                total += h * h + h + h * labels + labels  # pre_classifier + classifier
+            elif "MaskedLM" in arch:
+                total += h * h + h + 2 * h + int(config["vocab_size"])
+            return total, "config"
+        if mt in ("vit", "deit") and "hidden_size" in config:
+            h, i, n = (
+                int(config["hidden_size"]),
+                int(config["intermediate_size"]),
+                int(config["num_hidden_layers"]),
+            )
+            p = int(config.get("patch_size", 16))
+            size = _positive_int(config.get("image_size")) or 224
+            c = int(config.get("num_channels", 3))
+            special = 2 if mt == "deit" else 1  # [CLS] (+ DeiT's distillation token)
+            patches = (size // p) ** 2
+            total = (
+                c * p * p * h + h + special * h + (patches + special) * h + _encoder_layers(h, i, n) + 2 * h
+            )
+            if "WithTeacher" in arch:
+                total += 2 * (h * labels + labels)  # class head + distillation head
+            elif "ImageClassification" in arch:
+                total += h * labels + labels
+            elif arch.endswith("Model"):
+                total += h * h + h  # pooler
+            return total, "config"
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    return None, None
+
+
+# --- the tokenizer -----------------------------------------------------------------------------
+def tokenize(
+    model_id: str,
+    *,
+    card: str | Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | str | None = None,
+    safetensors: Mapping[str, Any] | None = None,
+    info: Any = None,
+    files: Mapping[str, Any] | Iterable[str] | None = None,
+) -> ModelToken:
+    """Build the `ModelToken` of one model from whatever metadata is at hand.
+
+    Args:
+        model_id: `org/name`.
+        card: the README text (YAML front matter + markdown) or its parsed metadata dict.
+        config: `config.json` as a dict (or its JSON text).
+        safetensors: safetensors metadata `{"parameters": {dtype: count}, "total": n}`.
+        info: a `huggingface_hub.ModelInfo` or the Hub API's JSON dict for the model.
+        files: names of the repo's files, or a mapping name -> content (dict or text) for the
+            extra files that were fetched (`modules.json`, `1_Pooling/config.json`, ...).
+
+    Example:
+        >>> tok = tokenize("org/m", config={"model_type": "bert", "architectures": ["BertModel"]})
+        >>> tok.family
+        'bert'
+    """
+    warnings: list[str] = []
+    data = _info_dict(info)
+    if card is None and data.get("cardData"):
+        card = data["cardData"]
+    meta, body, card_warnings = parse_card(card)
+    warnings += card_warnings
+    if data.get("cardData") and isinstance(card, str) and not meta and not card_warnings:
+        meta = dict(data["cardData"])
+
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except json.JSONDecodeError as exc:
+            warnings.append(f"config.json is not valid JSON ({exc.msg})")
+            config = None
+    if config is not None and not isinstance(config, Mapping):
+        warnings.append("config.json is not a JSON object")
+        config = None
+    listing_config = data.get("config") if isinstance(data.get("config"), Mapping) else None
+    cfg: dict[str, Any] = {**(listing_config or {}), **(config or {})}
+
+    file_contents: dict[str, Any] = {}
+    file_names: list[str] = list(data.get("siblings") or [])
+    if isinstance(files, Mapping):
+        for name, content in files.items():
+            file_names.append(name)
+            if isinstance(content, str) and name.endswith(".json"):
+                try:
+                    content = json.loads(content)
+                except json.JSONDecodeError:
+                    warnings.append(f"{name} is not valid JSON")
+                    content = None
+            if content is not None:
+                file_contents[name] = content
+    elif files is not None:
+        file_names += [str(f) for f in files]
+    file_names = sorted(set(file_names))
+
+    tags = _as_list(data.get("tags")) or _as_list(meta.get("tags"))
+    token = ModelToken(model_id=model_id, warnings=warnings)
+    token.sha = data.get("sha")
+    token.last_modified = data.get("lastModified") or data.get("last_modified")
+    token.tags = sorted(set(tags))
+    token.files = file_names
+    token.pipeline_tag = data.get("pipeline_tag") or (meta.get("pipeline_tag") or None)
+    token.library = data.get("library_name") or meta.get("library_name") or None
+    token.downloads = _non_negative(data.get("downloads"))
+    token.likes = _non_negative(data.get("likes"))
+    lic = meta.get("license")
+    token.license = (
+        str(lic) if isinstance(lic, str) else (str(lic[0]) if isinstance(lic, list) and lic else None)
+    )
+    token.languages = _as_list(meta.get("language"))
+    token.datasets = _as_list(meta.get("datasets"))
+    base = data.get("baseModels")
+    if isinstance(base, Mapping):  # API shape: {"relation": ..., "models": [{"id": ...}]}
+        base = [m.get("id") for m in base.get("models") or [] if isinstance(m, Mapping)]
+    token.base_models = _as_list(base) or _as_list(meta.get("base_model"))
+    token.eval_results = eval_results_from_model_index(
+        data.get("model-index") or meta.get("model-index") or meta.get("model_index"), warnings
+    )
+
+    is_timm = "architecture" in cfg and "model_type" not in cfg
+    is_st = "modules.json" in file_names or "sentence_bert_config.json" in file_names
+    if token.library is None:
+        if is_timm or "timm" in tags:
+            token.library = "timm"
+        elif is_st or "sentence-transformers" in tags:
+            token.library = "sentence-transformers"
+        elif cfg.get("model_type") or "transformers" in tags:
+            token.library = "transformers"
+        elif any(f.endswith(".onnx") for f in file_names) or "onnx" in tags:
+            token.library = "onnx"
+
+    # --- architecture, type, sizes from the config -------------------------------------------
+    if is_timm:
+        _from_timm_config(token, cfg, warnings)
+    else:
+        _from_transformers_config(token, cfg)
+    if is_st:
+        _from_sentence_transformers(token, file_contents)
+    if token.library == "timm" or "timm" in tags:
+        _from_timm_card(token, body)
+
+    token.family = family_of(token.model_type, token.architecture)
+    if token.pipeline_tag is None and token.architecture:
+        token.pipeline_tag = _pipeline_from_architecture(token.architecture)
+    if token.pipeline_tag is None:  # a pipeline tag among the card tags, else timm's default
+        token.pipeline_tag = next((t for t in token.tags if t in PIPELINE_TAGS), None)
+        if token.pipeline_tag is None and token.library == "timm":
+            token.pipeline_tag = "image-classification"
+    token.modality = _modality(token)
+
+    # --- number of parameters: safetensors, else config, else card ------------------------------
+    st = safetensors or data.get("safetensors")
+    if isinstance(st, Mapping):
+        total = _positive_int(st.get("total"))
+        if total is None and isinstance(st.get("parameters"), Mapping):
+            total = sum(int(v) for v in st["parameters"].values() if isinstance(v, int | float)) or None
+        if total:
+            token.num_parameters, token.num_parameters_source = total, "safetensors"
+    if token.num_parameters is None and cfg:
+        count, source = params_from_config(cfg, token.num_labels)
+        if count:
+            token.num_parameters, token.num_parameters_source = count, source
+    if token.num_parameters is None:
+        count = params_from_card(body)
+        if count:
+            token.num_parameters, token.num_parameters_source = count, "card"
+    if token.num_parameters is None:
+        warnings.append("number of parameters unknown (no safetensors metadata, config or card figure)")
+    if not cfg and not is_st:
+        warnings.append("no config.json")
+    token.provenance = {"source": "hub"}
+    return token
+
+
+def _non_negative(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if value >= 0 else None
+
+
+def _labels_of(cfg: Mapping[str, Any]) -> int | None:
+    for key in ("id2label", "label2id"):
+        if isinstance(cfg.get(key), Mapping) and cfg[key]:
+            return len(cfg[key])
+    return _positive_int(cfg.get("num_labels") or cfg.get("num_classes"))
+
+
+def _from_transformers_config(token: ModelToken, cfg: Mapping[str, Any]) -> None:
+    archs = _as_list(cfg.get("architectures"))
+    token.architecture = archs[0] if archs else None
+    mt = cfg.get("model_type")
+    token.model_type = str(mt) if mt else None
+    labels = _labels_of(cfg)
+    if (labels and token.architecture and "Classification" in token.architecture) or (
+        labels and "id2label" in cfg and len(cfg["id2label"]) > 2
+    ):
+        token.num_labels = labels
+    vision = cfg.get("vision_config") if isinstance(cfg.get("vision_config"), Mapping) else None
+    src = vision or cfg
+    token.feature_dim = (
+        _positive_int(cfg.get("projection_dim") if vision else None)
+        or _positive_int(src.get("hidden_size"))
+        or _positive_int(src.get("dim"))
+        or _positive_int(src.get("d_model"))
+        or _positive_int(src.get("hidden_sizes"))
+        or _swin_width(src)
+        or _positive_int(src.get("hidden_dim"))
+    )
+    image_size = _positive_int(src.get("image_size"))
+    if image_size and (vision or "patch_size" in src or "num_channels" in src):
+        token.input_size = image_size
+    elif "num_channels" in src or "embed_dim" in src or "hidden_sizes" in src:
+        token.input_size = image_size or 224 if "image_size" in src else None
+    max_pos = _positive_int(cfg.get("max_position_embeddings") or cfg.get("n_positions"))
+    if max_pos and not token.input_size:
+        offset = 2 if str(mt).lower() in ("roberta", "xlm-roberta", "camembert") and max_pos % 2 == 0 else 0
+        token.max_seq_len = max_pos - offset
+
+
+def _swin_width(cfg: Mapping[str, Any]) -> int | None:
+    embed, depths = _positive_int(cfg.get("embed_dim")), cfg.get("depths")
+    if embed and isinstance(depths, list) and depths:
+        return embed * 2 ** (len(depths) - 1)
+    return None
+
+
+def _from_timm_config(token: ModelToken, cfg: Mapping[str, Any], warnings: list[str]) -> None:
+    arch = cfg.get("architecture")
+    token.architecture = str(arch) if arch else None
+    token.library = token.library or "timm"
+    pretrained = cfg.get("pretrained_cfg") if isinstance(cfg.get("pretrained_cfg"), Mapping) else {}
+    if cfg.get("pretrained_cfg") is not None and not isinstance(cfg.get("pretrained_cfg"), Mapping):
+        warnings.append("timm pretrained_cfg is not a mapping")
+    token.model_type = family_of(None, token.architecture)
+    token.feature_dim = _positive_int(cfg.get("num_features"))
+    token.num_labels = _positive_int(cfg.get("num_classes") or pretrained.get("num_classes"))
+    token.input_size = _positive_int(pretrained.get("input_size") or pretrained.get("test_input_size"))
+    tag = pretrained.get("tag")
+    if tag and token.architecture and "." not in token.architecture:
+        token.architecture = f"{token.architecture}.{tag}"
+
+
+def _from_timm_card(token: ModelToken, body: str) -> None:
+    if not token.input_size:
+        match = _IMAGE_SIZE.search(body)
+        if match:
+            token.input_size = int(match.group(1))
+    for _, name in _CARD_DATASET.findall(body):
+        name = name.strip()
+        if name and name not in token.datasets:
+            token.datasets.append(name)
+
+
+def _from_sentence_transformers(token: ModelToken, contents: Mapping[str, Any]) -> None:
+    token.library = "sentence-transformers"
+    token.pipeline_tag = token.pipeline_tag or "sentence-similarity"
+    modules = contents.get("modules.json")
+    dims: list[int] = []
+    if isinstance(modules, list):
+        for module in modules:
+            if not isinstance(module, Mapping):
+                continue
+            path = str(module.get("path") or "")
+            conf = contents.get(f"{path}/config.json") if path else None
+            if isinstance(conf, Mapping):
+                dim = _positive_int(conf.get("out_features") or conf.get("word_embedding_dimension"))
+                if dim:
+                    dims.append(dim)
+    else:
+        pooling = contents.get("1_Pooling/config.json")
+        if isinstance(pooling, Mapping) and _positive_int(pooling.get("word_embedding_dimension")):
+            dims.append(int(pooling["word_embedding_dimension"]))
+    if dims:
+        token.feature_dim = dims[-1]
+    sbert = contents.get("sentence_bert_config.json")
+    if isinstance(sbert, Mapping) and _positive_int(sbert.get("max_seq_length")):
+        token.max_seq_len = int(sbert["max_seq_length"])
+
+
+def params_from_card(body: str) -> int | None:
+    """The parameter count a card states: timm's `Params (M): 25.6`, or `110M parameters`."""
+    if not body:
+        return None
+    match = _PARAMS_LINE.search(body)
+    if match:
+        scale = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}[match.group(1).lower()]
+        return round(float(match.group(2).replace(",", "")) * scale)
+    match = _PARAMS_TEXT.search(body)
+    if match:
+        return round(float(match.group(1)) * (1e6 if match.group(2).upper() == "M" else 1e9))
+    return None
+
+
+def _pipeline_from_architecture(architecture: str) -> str | None:
+    for key, tag in (
+        ("ForImageClassification", "image-classification"),
+        ("ForSequenceClassification", "text-classification"),
+        ("ForTokenClassification", "token-classification"),
+        ("ForMaskedLM", "fill-mask"),
+        ("ForQuestionAnswering", "question-answering"),
+        ("ForCausalLM", "text-generation"),
+        ("ForAudioClassification", "audio-classification"),
+    ):
+        if key in architecture:
+            return tag
+    return None
+
+
+def _modality(token: ModelToken) -> str | None:
+    tag = token.pipeline_tag or ""
+    if any(k in tag for k in ("zero-shot-image", "image-text", "visual-question", "image-to-text")):
+        return "multimodal"
+    if token.family == "clip":
+        return "multimodal"
+    if "image" in tag or "object-detection" in tag or token.library == "timm" or token.family in _IMAGE_TYPES:
+        return "image"
+    if "audio" in tag or "speech" in tag:
+        return "audio"
+    if tag or token.family in _TEXT_TYPES or token.library == "sentence-transformers":
+        return "text"
+    return None

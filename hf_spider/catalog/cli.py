@@ -1,0 +1,171 @@
+"""`hf-spider crawl` and `hf-spider catalog show|stats`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from hf_spider.errors import CatalogError, UserInputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    crawl = subparsers.add_parser(
+        "crawl",
+        help="crawl Hub model cards (or a folder of Hub-layout repos) into the local catalog",
+        description="Crawl model cards into model tokens. Incremental: unchanged models cost no request.",
+    )
+    crawl.add_argument("--task", action="append", default=None, help="pipeline tag to list (repeatable)")
+    crawl.add_argument(
+        "--library", default=None, help="only models of this library (transformers, timm, ...)"
+    )
+    crawl.add_argument("--limit", type=int, default=None, help="stop after this many listed models")
+    crawl.add_argument(
+        "--sort", default=None, help="downloads, likes, last_modified, created_at, trending_score"
+    )
+    crawl.add_argument(
+        "--catalog", default=None, help="catalog folder or .sqlite file (default: the user catalog)"
+    )
+    crawl.add_argument("--endpoint", default=None, help="Hub URL (default: HF_ENDPOINT, else huggingface.co)")
+    crawl.add_argument("--token", default=None, help="Hub token (default: huggingface_hub's token chain)")
+    crawl.add_argument("--workers", type=int, default=8, help="concurrent per-model fetches (default 8)")
+    crawl.add_argument("--from-dir", default=None, help="crawl a folder of Hub-layout model repos instead")
+    crawl.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request (default 30)")
+    crawl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    crawl.add_argument(
+        "--json", default=None, metavar="PATH", help="write the crawl report as JSON ('-' = stdout)"
+    )
+    crawl.set_defaults(func=_cmd_crawl)
+
+    catalog = subparsers.add_parser("catalog", help="inspect a catalog of model tokens")
+    sub = catalog.add_subparsers(dest="catalog_command", metavar="{show,stats}")
+    show = sub.add_parser("show", help="one model's token")
+    show.add_argument("model_id")
+    stats = sub.add_parser("stats", help="counts by task, library, family")
+    for parser in (show, stats):
+        parser.add_argument(
+            "--catalog", default=None, help="catalog path (default: user catalog, else model_cards/)"
+        )
+        parser.add_argument("--json", default=None, metavar="PATH", help="write JSON ('-' = stdout)")
+    show.set_defaults(func=_cmd_show)
+    stats.set_defaults(func=_cmd_stats)
+    catalog.set_defaults(func=lambda args: catalog.print_help() or 2)
+
+
+def _write_json(target: str, data: Any) -> None:
+    text = json.dumps(data, indent=2, default=str)
+    if target == "-":
+        print(text)
+        return
+    try:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot write {target} ({exc.strerror or exc})", hint="pass a writable --json path"
+        ) from None
+
+
+def _cmd_crawl(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from hf_spider.catalog._crawl import crawl
+
+    console = Console(stderr=True)
+    show_progress = not args.no_progress and console.is_terminal
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} models"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not show_progress,
+    )
+    with progress:
+        bar = progress.add_task("crawling", total=None)
+
+        def on_model(event: str, model_id: str, done: int, total: int | None) -> None:
+            progress.update(bar, completed=done, description=f"{event}: {model_id}"[:60])
+
+        report = crawl(
+            args.catalog,
+            tasks=args.task,
+            library=args.library,
+            limit=args.limit,
+            sort=args.sort,
+            endpoint=args.endpoint,
+            token=args.token,
+            workers=args.workers,
+            from_dir=args.from_dir,
+            progress=on_model,
+            timeout=args.timeout,
+        )
+    if args.json:
+        _write_json(args.json, report.to_dict())
+    if args.json != "-":
+        print(f"catalog {report.catalog}: {report.summary()}")
+        for model_id, reason in sorted(report.failed.items()):
+            print(f"  failed {model_id}: {reason}")
+    return 0
+
+
+def _load(path: str | None):
+    from hf_spider.catalog._store import Catalog
+
+    return Catalog.load(path)
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    catalog = _load(args.catalog)
+    token = catalog.get(args.model_id)
+    if token is None:
+        raise CatalogError(
+            f"{args.model_id} is not in the catalog {catalog.path}",
+            hint="check the id, or crawl it with `hf-spider crawl`",
+        )
+    if args.json:
+        _write_json(args.json, token.to_dict())
+        if args.json == "-":
+            return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=token.model_id, show_header=False)
+    for key, value in token.to_dict().items():
+        if key == "model_id" or value in (None, [], {}):
+            continue
+        table.add_row(key, json.dumps(value, default=str) if isinstance(value, list | dict) else str(value))
+    Console().print(table)
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    catalog = _load(args.catalog)
+    stats = catalog.stats()
+    if args.json:
+        _write_json(args.json, stats)
+        if args.json == "-":
+            return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"catalog {stats['path']} (schema {stats['schema_version']}): {stats['models']} models, "
+        f"{stats['with_num_parameters']} with a parameter count, {stats['with_warnings']} with warnings"
+    )
+    for title in ("by_task", "by_library", "by_family"):
+        table = Table(title=title.replace("_", " "))
+        table.add_column("value")
+        table.add_column("models", justify="right")
+        for key, count in stats[title].items():
+            table.add_row(key, str(count))
+        console.print(table)
+    return 0
+
+
+__all__ = ["register"]

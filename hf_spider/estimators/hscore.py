@@ -1,0 +1,85 @@
+"""H-score and its shrinkage-regularised version.
+
+- H-score: Bao, Li, Huang, et al. "An Information-Theoretic Approach to Transferability in Task
+  Transfer Learning", ICIP 2019: tr(cov(f)^-1 cov(E[f | y])).
+- Regularised H-score: Ibrahim, Ponomareva, Mazumder. "Newer is not always better: Rethinking
+  transferability metrics, their peculiarities, stability and performance", ECML-PKDD 2022:
+  the feature covariance replaced by its Ledoit-Wolf shrinkage estimate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hf_spider.estimators._base import Estimator, register
+
+
+def _class_means(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centred class means (K, D) and class frequencies (K,)."""
+    counts = np.bincount(y).astype(np.float64)
+    means = np.zeros((len(counts), X.shape[1]))
+    np.add.at(means, y, X)
+    return means / counts[:, None], counts / counts.sum()
+
+
+def _between_trace(evals: np.ndarray, evecs: np.ndarray, means: np.ndarray, prior: np.ndarray) -> float:
+    """tr(C^-1 cov_between) with C = V diag(evals) V^T; cov_between = sum_c p_c m_c m_c^T."""
+    t = means @ evecs  # (K, r)
+    return float(np.sum(prior[:, None] * t**2 / evals[None, :]))
+
+
+@register
+class HScore(Estimator):
+    """H-score (Bao et al., ICIP 2019): tr(cov(f)^+ cov(E[f | y])), a Fisher-style ratio of
+    between-class to total feature covariance.
+
+    Input: features (N, D); the pseudo-inverse keeps eigenvalues above `rcond` x the largest.
+    Cost: covariance and its eigendecomposition, O(N D^2 + D^3). About 1 s at D=1280.
+    Scale: between 0 and K - 1 (K classes); higher = better. Invariant to label permutation,
+    sample order and any invertible linear map of the features. Documented degenerate value:
+    when D approaches N the covariance is rank-deficient and the score saturates at K - 1 for
+    every model; use `reg_hscore` there.
+    """
+
+    name = "hscore"
+
+    def __init__(self, *, rcond: float = 1e-10):
+        self.rcond = rcond
+
+    def _score(self, X, y, probs):
+        Xc = X - X.mean(axis=0)
+        evals, evecs = np.linalg.eigh(Xc.T @ Xc / len(Xc))
+        keep = evals > self.rcond * evals.max()
+        means, prior = _class_means(Xc, y)
+        return _between_trace(evals[keep], evecs[:, keep], means, prior)
+
+
+@register
+class RegHScore(Estimator):
+    """Regularised H-score (Ibrahim et al., 2022): the H-score with the feature covariance
+    replaced by the Ledoit-Wolf shrinkage estimate `(1 - a) C + a (tr(C)/D) I`, and the
+    between-class covariance scaled by `1 - a`, as in the authors' definition.
+
+    Input: features (N, D), any D (well defined when D > N).
+    Cost: O(N D^2 + D^3), like `hscore`. About 1-2 s at N=5000, D=1280.
+    Scale: between 0 and K - 1; higher = better. Invariant to label permutation, sample order,
+    isotropic scaling and rotations of the features (not to per-feature scaling).
+    Fitted: `shrinkage_`.
+    """
+
+    name = "reg_hscore"
+
+    def _score(self, X, y, probs):
+        from sklearn.covariance import ledoit_wolf_shrinkage
+
+        Xc = X - X.mean(axis=0)
+        a = float(ledoit_wolf_shrinkage(Xc, assume_centered=True))
+        self.shrinkage_ = a
+        evals, evecs = np.linalg.eigh(Xc.T @ Xc / len(Xc))
+        mu = np.maximum(evals, 0.0).sum() / X.shape[1]
+        shrunk = (1.0 - a) * np.maximum(evals, 0.0) + a * mu
+        means, prior = _class_means(Xc, y)
+        if a == 0.0:  # no shrinkage: fall back to the pseudo-inverse, as the H-score does
+            keep = shrunk > 1e-10 * shrunk.max()
+            return _between_trace(shrunk[keep], evecs[:, keep], means, prior)
+        return (1.0 - a) * _between_trace(shrunk, evecs, means, prior)

@@ -1,0 +1,261 @@
+"""`measure(variant, target)`: the device figures of one variant, every one labelled.
+
+Each figure is `{"value", "unit", "label", "method"}` where `label` is `measured` (timed on this
+machine or on a device agent) or `estimated` (a device profile; the method says how).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from hf_spider.errors import UserInputError
+
+logger = logging.getLogger("hf_spider.hardware")
+
+MEASURED = "measured"
+ESTIMATED = "estimated"
+
+# The figures every result carries, in table order.
+FIGURES = (
+    "latency_p50_ms",
+    "latency_p90_ms",
+    "latency_p99_ms",
+    "throughput_b1_per_s",
+    "throughput_batch_per_s",
+    "peak_memory_mb",
+    "file_size_mb",
+    "load_ms",
+    "build_s",
+    "fidelity",
+    "logme_delta",
+)
+
+
+def figure(value, unit: str, label: str, method: str, **extra) -> dict[str, Any]:
+    return {
+        "value": None if value is None else float(value),
+        "unit": unit,
+        "label": label,
+        "method": method,
+        **extra,
+    }
+
+
+def measure(
+    variant,
+    target=None,
+    feeds: dict[str, np.ndarray] | None = None,
+    *,
+    reference: np.ndarray | None = None,
+    labels: np.ndarray | None = None,
+    threads: int | None = None,
+    batch: int = 8,
+    warmup: int = 5,
+    min_iterations: int = 50,
+    min_seconds: float = 5.0,
+    memory: bool = True,
+) -> dict[str, Any]:
+    """Measure one variant on a target.
+
+    Args:
+        variant: a `Variant` from `make_variants` (skipped variants are refused).
+        target: a `DeviceTarget`; default `local`.
+        feeds: ONNX inputs of the task sample (`sample.feeds_for`); default: a synthetic sample.
+        reference: the fp32 variant's pooled outputs on the same feeds, for fidelity.
+        labels: the sample's labels, for the change of LogME of backbones.
+        threads: ONNX Runtime intra-op threads; default: all cores of the target.
+        batch: the larger batch for throughput.
+        warmup, min_iterations, min_seconds: the timing protocol (>= 50 runs or 5 s by default).
+        memory: also measure peak RSS in a separate process.
+
+    Returns:
+        A dict with `model`, `variant`, `target`, `protocol`, `figures` (see `FIGURES`) and
+        `outputs` (the pooled sample outputs, a numpy array; drop it before writing JSON).
+    """
+    from hf_spider.hardware.device import DeviceTarget
+
+    if variant.path is None:
+        raise UserInputError(f"variant {variant.name} of {variant.model_id} was skipped: {variant.skipped}")
+    target = target or DeviceTarget.resolve("local")
+    if feeds is None:
+        from hf_spider.hardware.sample import TaskSample, feeds_for
+
+        feeds = feeds_for(variant.exported, TaskSample.synthetic(variant.exported.modality))
+    threads = threads or int(target.info.get("threads") or target.info.get("cores") or 1)
+    params = {
+        "threads": threads,
+        "batch": batch,
+        "warmup": warmup,
+        "min_iterations": min_iterations,
+        "min_seconds": min_seconds,
+        "output_name": variant.exported.output_name,
+        "memory": memory,
+    }
+    if target.kind == "agent":
+        from hf_spider.hardware.agent import AgentClient
+
+        raw = AgentClient(target.url, token=target._token).measure(variant.path, feeds, params)
+        where, label = f"the device agent at {target.url} ({target.info.get('cpu_model')})", MEASURED
+    else:
+        from hf_spider.hardware._runtime import run_protocol
+
+        if target.kind == "profile":
+            from hf_spider.hardware.device import local_info
+
+            params["threads"] = min(threads, local_info()["cores"])
+        raw = run_protocol(variant.path, feeds, **params)
+        where, label = "this machine", MEASURED
+    result = _result(variant, target, raw, where, label)
+    _add_fidelity(result, variant, raw["outputs"], reference, labels, label)
+    if target.kind == "profile":
+        _estimate_for_profile(result, variant, target)
+    result["outputs"] = raw["outputs"]
+    return result
+
+
+def _result(variant, target, raw, where: str, label: str) -> dict[str, Any]:
+    lat = raw["latency_ms"]
+    ort = f"ONNX Runtime {target.info.get('onnxruntime') or ''}".strip()
+    timing = (
+        f"{ort} on {where}, {raw['threads']} threads, {raw['warmup']} warm-up runs, "
+        f"{raw['iterations']} timed runs at batch 1 over {raw['timed_seconds']:.1f} s"
+    )
+    mem = raw.get("memory")
+    figures = {
+        "latency_p50_ms": figure(lat["p50"], "ms", label, timing),
+        "latency_p90_ms": figure(lat["p90"], "ms", label, timing),
+        "latency_p99_ms": figure(lat["p99"], "ms", label, timing),
+        "throughput_b1_per_s": figure(raw["throughput_b1"], "items/s", label, timing),
+        "throughput_batch_per_s": figure(
+            raw["throughput_batch"],
+            "items/s",
+            label,
+            f"{raw['iterations_batch']} timed runs at batch {raw['batch']}"
+            + (" (batch frozen in the graph)" if raw.get("batch_frozen") else ""),
+            batch=raw["batch"],
+        ),
+        "peak_memory_mb": figure(
+            mem["peak_mb"] if mem else None,
+            "MiB",
+            label,
+            (
+                "peak RSS (VmHWM) of a separate process that loads the model with the memory arena off and "
+                f"runs batch 1 and {raw['batch']}; the process holds {mem['baseline_mb']:.0f} MiB before loading"
+            )
+            if mem
+            else "not measured (memory=False)",
+            baseline_mb=mem["baseline_mb"] if mem else None,
+        ),
+        "file_size_mb": figure(raw["file_size_bytes"] / 2**20, "MiB", MEASURED, "size of the ONNX file"),
+        "load_ms": figure(raw["load_ms"], "ms", label, f"InferenceSession creation on {where}"),
+        "build_s": figure(
+            variant.build_seconds or variant.exported.export_seconds,
+            "s",
+            MEASURED,
+            ("cached; " if variant.cached else "")
+            + ("export time" if variant.name == "fp32" else "variant build time")
+            + " on this machine",
+        ),
+    }
+    return {
+        "model": variant.model_id,
+        "variant": variant.name,
+        "variant_method": variant.method,
+        "variant_config": variant.config,
+        "export_method": variant.exported.method,
+        "target": target.to_dict(),
+        "protocol": {
+            k: raw[k]
+            for k in ("threads", "warmup", "iterations", "timed_seconds", "batch", "iterations_batch")
+        }
+        | {"providers": raw.get("providers")},
+        "figures": figures,
+    }
+
+
+def _add_fidelity(result, variant, outputs, reference, labels, label) -> None:
+    figures = result["figures"]
+    kind = variant.exported.output_kind
+    if variant.name == "fp32" and reference is None:
+        reference = outputs
+    if reference is None:
+        figures["fidelity"] = figure(None, "", label, "no fp32 reference outputs given")
+    elif kind == "logits":
+        agree = float(np.mean(outputs.argmax(1) == reference.argmax(1)))
+        figures["fidelity"] = figure(
+            agree, "top-1 agreement", label, f"top-1 agreement with fp32 on {len(outputs)} sample rows"
+        )
+    else:
+        a = outputs / np.clip(np.linalg.norm(outputs, axis=1, keepdims=True), 1e-12, None)
+        b = reference / np.clip(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12, None)
+        cosine = float(np.mean((a * b).sum(1)))
+        figures["fidelity"] = figure(
+            cosine, "cosine", label, f"mean cosine of pooled features with fp32 on {len(outputs)} sample rows"
+        )
+    figures["logme_delta"] = _logme_delta(outputs, reference, labels, kind, label)
+
+
+def _logme_delta(outputs, reference, labels, kind, label) -> dict[str, Any]:
+    if kind == "logits":
+        return figure(None, "", label, "not applicable: classifier (fidelity is top-1 agreement)")
+    if labels is None or reference is None:
+        return figure(None, "", label, "needs a labelled sample (--dataset); the sample has no labels")
+    if len(np.unique(labels)) < 2:
+        return figure(None, "", label, "needs at least two classes in the sample")
+    try:
+        from hf_spider.estimators import score
+    except ImportError:
+        return figure(None, "", label, "hf_spider.estimators is not available")
+    try:
+        delta = float(score("logme", outputs, labels)) - float(score("logme", reference, labels))
+    except Exception as exc:  # an estimator failing on a tiny sample must not lose the device figures
+        return figure(None, "", label, f"LogME failed: {type(exc).__name__}: {exc}")
+    return figure(
+        delta, "LogME", label, f"LogME(variant) - LogME(fp32) on {len(labels)} labelled sample rows"
+    )
+
+
+def _estimate_for_profile(result, variant, target) -> None:
+    from hf_spider.hardware.device import local_info
+    from hf_spider.hardware.profiles import get_profile, precision_of, slowdown
+
+    profile = get_profile(target.name)
+    local = local_info(result["protocol"]["threads"])
+    factor, method = slowdown(profile, local, precision_of(variant.name))
+    figures = result["figures"]
+    for key in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "load_ms"):
+        figures[key].update(value=figures[key]["value"] * factor, label=ESTIMATED, method=method)
+    for key in ("throughput_b1_per_s", "throughput_batch_per_s"):
+        figures[key].update(value=figures[key]["value"] / factor, label=ESTIMATED, method=method)
+    mem = figures["peak_memory_mb"]
+    if mem["value"] is not None:
+        fits = "fits in" if mem["value"] < profile.memory_mb else "EXCEEDS"
+        mem.update(
+            label=ESTIMATED,
+            method=f"carried over from the local measurement (same graph, same runtime); {fits} the "
+            f"{profile.memory_mb} MiB of {profile.name}",
+        )
+    for key in ("fidelity", "logme_delta"):
+        figures[key].update(
+            label=ESTIMATED, method=figures[key]["method"] + " (computed on this machine; same ONNX graph)"
+        )
+    result["estimated_from"] = {"local_cpu": local["cpu_model"], "factor": factor}
+
+
+def flat_row(result: dict[str, Any], score: float | None = None) -> dict[str, Any]:
+    """The numbers `pareto_front` / `pick` work on, from one `measure` result."""
+    fig = result["figures"]
+    return {
+        "model": result["model"],
+        "variant": result["variant"],
+        "target": result["target"]["name"],
+        "score": score,
+        "latency_ms": fig["latency_p50_ms"]["value"],
+        "memory_mb": fig["peak_memory_mb"]["value"],
+        "size_mb": fig["file_size_mb"]["value"],
+        "fidelity": fig["fidelity"]["value"],
+        "label": fig["latency_p50_ms"]["label"],
+    }

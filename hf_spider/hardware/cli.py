@@ -1,0 +1,308 @@
+"""`hf-spider bench`, `hf-spider agent` and `hf-spider devices`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from hf_spider.errors import UserInputError
+
+
+def register(subparsers) -> None:
+    from hf_spider.hardware.constraints import add_constraint_arguments
+
+    p = subparsers.add_parser(
+        "bench",
+        help="export one model, build quantized variants and measure them on a device target",
+        description="Export MODEL (repo id or folder) to ONNX, build the variants and measure each on "
+        "TARGET: latency p50/p90/p99, throughput, peak memory, size, load time, fidelity against fp32.",
+    )
+    p.add_argument("model", help="Hub repo id or local model folder")
+    p.add_argument(
+        "--target", default="local", help="local, http://HOST:PORT (a device agent) or a profile name"
+    )
+    p.add_argument(
+        "--variants",
+        default="fp32,int8-dynamic,int8-static",
+        help="comma list: fp32,int8-dynamic,int8-static,optimized,fp16",
+    )
+    p.add_argument(
+        "--dataset", help="dataset for the calibration/fidelity sample (default: a synthetic sample)"
+    )
+    p.add_argument(
+        "--task-kind",
+        default="auto",
+        help="image-classification, text-classification, feature-extraction or auto",
+    )
+    p.add_argument("--json", metavar="PATH", help="write the report as JSON ('-' for stdout)")
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores of the target)")
+    p.add_argument("--batch", type=int, default=8, help="the larger batch for throughput (default 8)")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5)")
+    p.add_argument("--iterations", type=int, default=50, help="timed runs at least (default 50) ...")
+    p.add_argument("--min-seconds", type=float, default=5.0, help="... or this many seconds (default 5)")
+    p.add_argument("--sample-size", type=int, default=32, help="rows of the task sample (default 32)")
+    p.add_argument("--no-memory", action="store_true", help="skip the separate-process memory measurement")
+    p.add_argument(
+        "--token-file", help="file holding the device agent's token (or set HF_SPIDER_AGENT_TOKEN)"
+    )
+    p.add_argument("--token", help="Hugging Face token for private repos (default: the logged-in one)")
+    p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")
+    p.add_argument("--score", type=float, help="the model's transfer score, for the Pareto front")
+    p.add_argument(
+        "--calibrate",
+        metavar="PROFILE",
+        help="with an agent target: save agent/local ratios as PROFILE's calibration",
+    )
+    p.add_argument("--allow-pickle", action="store_true", help="accept pickle (pytorch_model.bin) weights")
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="run the model repo's own code (only if you trust it)",
+    )
+    add_constraint_arguments(p)
+    p.set_defaults(func=_bench)
+
+    a = subparsers.add_parser(
+        "agent",
+        help="serve this device to hf-spider hosts: receive ONNX variants over HTTP, measure them",
+        description="Run on the device (Raspberry Pi, Jetson, ...). Hosts use --target http://HOST:PORT.",
+    )
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for the network)")
+    a.add_argument("--port", type=int, default=8765)
+    a.add_argument("--token-file", required=True, help="file holding the token hosts must send")
+    a.add_argument("--workdir", help="where uploads are kept (default: the hf-spider cache)")
+    a.add_argument("--max-upload-mb", type=float, default=512.0, help="largest accepted upload (default 512)")
+    a.add_argument("--queue-size", type=int, default=8, help="jobs waiting at most (default 8)")
+    a.set_defaults(func=_agent)
+
+    d = subparsers.add_parser("devices", help="list device targets: this machine and the device profiles")
+    d.add_argument("--json", metavar="PATH", help="write the list as JSON ('-' for stdout)")
+    d.set_defaults(func=_devices)
+
+
+def _agent_token(args) -> str | None:
+    if getattr(args, "token_file", None):
+        from hf_spider.hardware.agent import read_token_file
+
+        return read_token_file(args.token_file)
+    return os.environ.get("HF_SPIDER_AGENT_TOKEN") or None
+
+
+def _positive(name: str, value, minimum=1) -> None:
+    if value is not None and value < minimum:
+        raise UserInputError(
+            f"{name} must be at least {minimum}, got {value}", hint=f"e.g. {name} {max(minimum, 1)}"
+        )
+
+
+def _bench(args) -> int:
+    from hf_spider.hardware._bench import bench
+    from hf_spider.hardware.constraints import Constraints, pick
+    from hf_spider.hardware.variants import parse_variants
+
+    constraints = Constraints.from_args(args)  # checked before the long run
+    parse_variants(args.variants)
+    for flag, value in (
+        ("--threads", args.threads),
+        ("--batch", args.batch),
+        ("--iterations", args.iterations),
+        ("--sample-size", args.sample_size),
+    ):
+        _positive(flag, value)
+    _positive("--warmup", args.warmup, 0)
+    if args.min_seconds < 0 or args.min_seconds != args.min_seconds:
+        raise UserInputError(f"--min-seconds must be >= 0, got {args.min_seconds}")
+    report = bench(
+        args.model,
+        target=args.target,
+        variants=args.variants,
+        dataset=args.dataset,
+        task_kind=args.task_kind,
+        agent_token=_agent_token(args),
+        token=args.token,
+        endpoint=args.endpoint,
+        threads=args.threads,
+        batch=args.batch,
+        warmup=args.warmup,
+        min_iterations=args.iterations,
+        min_seconds=args.min_seconds,
+        sample_size=args.sample_size,
+        memory=not args.no_memory,
+        score=args.score,
+        calibrate=args.calibrate,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+    )
+    pick_error = None
+    if constraints:
+        from hf_spider.errors import ConstraintError
+
+        try:
+            choice, reason = pick(report["rows"], constraints)
+            report["pick"] = {"choice": choice, "reason": reason, "constraints": constraints.to_dict()}
+        except ConstraintError as exc:
+            pick_error = exc
+            report["pick"] = {"error": exc.one_line(), "constraints": constraints.to_dict()}
+    _write_json(args.json, report)
+    if args.json != "-":
+        _print_report(report)
+    if pick_error is not None:
+        raise pick_error
+    return 0
+
+
+def _write_json(path: str | None, data: Any) -> None:
+    if not path:
+        return
+    text = json.dumps(data, indent=2, default=str)
+    if path == "-":
+        sys.stdout.write(text + "\n")
+        return
+    import tempfile
+    from pathlib import Path
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+    os.replace(handle.name, out)
+
+
+def _num(fig: dict[str, Any], fmt: str = ".3g") -> str:
+    value = fig.get("value")
+    if value is None:
+        return "-"
+    return format(value, fmt) + ("*" if fig.get("label") == "estimated" else "")
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 120))
+    info = report["target"]["info"]
+    target = report["target"]
+    console.print(
+        f"[bold]{report['model']}[/] on [bold]{target['name']}[/] ({target['kind']}): {info.get('cpu_model') or info.get('description')}, "
+        f"isa {info.get('isa')}, int8 dot-product {'yes' if info.get('int8_dot_product') else 'no'}, {info.get('cores')} cores"
+    )
+    console.print(
+        f"export: {report['export']['method']}; sample: {report['sample']['rows']} rows, {report['sample']['source']}"
+    )
+    results = [r for r in report["results"] if "figures" in r]
+    if results:
+        batch = results[0]["figures"]["throughput_batch_per_s"].get("batch")
+        table = Table(
+            title=f"latency in ms, memory and size in MiB, threads {results[0]['protocol']['threads']}; * = estimated"
+        )
+        for col in (
+            "variant",
+            "p50",
+            "p90",
+            "p99",
+            "b1 /s",
+            f"b{batch} /s",
+            "peak",
+            "file",
+            "load ms",
+            "fidelity",
+            "dLogME",
+        ):
+            table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
+        for r in results:
+            f = r["figures"]
+            table.add_row(
+                r["variant"],
+                _num(f["latency_p50_ms"]),
+                _num(f["latency_p90_ms"]),
+                _num(f["latency_p99_ms"]),
+                _num(f["throughput_b1_per_s"]),
+                _num(f["throughput_batch_per_s"]),
+                _num(f["peak_memory_mb"], ".0f"),
+                _num(f["file_size_mb"], ".3g"),
+                _num(f["load_ms"]),
+                _num(f["fidelity"], ".4f"),
+                _num(f["logme_delta"], ".3g"),
+            )
+        console.print(table)
+        console.print(f"latency method: {results[0]['figures']['latency_p50_ms']['method']}")
+    for r in report["results"]:
+        if "skipped" in r:
+            console.print(f"skipped {r['variant']}: {r['skipped']}")
+    front = ", ".join(r["variant"] for r in report["pareto"])
+    if front:
+        console.print(f"Pareto front: {front}")
+    if "pick" in report and "reason" in report["pick"]:
+        console.print(f"[bold green]pick:[/] {report['pick']['reason']}")
+
+
+def _agent(args) -> int:
+    from hf_spider.hardware.agent import AgentServer, read_token_file
+
+    token = read_token_file(args.token_file)
+    if args.max_upload_mb <= 0 or args.queue_size < 1:
+        raise UserInputError("--max-upload-mb must be > 0 and --queue-size >= 1")
+    try:
+        server = AgentServer(
+            args.host,
+            args.port,
+            token=token,
+            workdir=args.workdir,
+            max_upload_mb=args.max_upload_mb,
+            queue_size=args.queue_size,
+        )
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror}", hint="pick another --port or --host"
+        ) from None
+    info = server.device
+    print(
+        f"hf-spider agent on {server.url}: {info['cpu_model']}, isa {info['isa']}, {info['cores']} cores, "
+        f"ONNX Runtime {info.get('onnxruntime')}; uploads up to {args.max_upload_mb:g} MiB. Ctrl-C stops.",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    finally:
+        server.shutdown()
+    return 0
+
+
+def _devices(args) -> int:
+    from hf_spider.hardware.device import local_info
+    from hf_spider.hardware.profiles import PROFILES
+
+    data = {"local": local_info(), "profiles": {name: p.info() for name, p in sorted(PROFILES.items())}}
+    _write_json(args.json, data)
+    if args.json == "-":
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="device targets (profiles are estimated from local measurements)")
+    for col in ("target", "description", "cores", "GHz", "memory MiB", "isa", "int8 dot"):
+        table.add_column(col)
+    local = data["local"]
+    table.add_row(
+        "local",
+        local["cpu_model"],
+        str(local["cores"]),
+        f"{(local['cpu_mhz'] or 0) / 1000:.2g}",
+        str(local["memory_mb"]),
+        local["isa"],
+        "yes" if local["int8_dot_product"] else "no",
+    )
+    for name, p in sorted(PROFILES.items()):
+        table.add_row(
+            name,
+            p.description,
+            str(p.cores),
+            f"{p.ghz:g}",
+            str(p.memory_mb),
+            p.isa,
+            "yes" if p.int8_dot_product else "no",
+        )
+    Console().print(table)
+    return 0

@@ -1,0 +1,233 @@
+"""Device profiles: documented boards that are not attached, used only to *estimate*.
+
+Method (nominal, stated with every figure): a CPU's compute rate for a precision is
+`cores x GHz x fp32 FLOPs per cycle per core`, times 4 for int8 with a dot-product instruction
+(VNNI, SDOT) or 2 without one. A profile's latency is the local measured latency times
+`local rate / profile rate` for the variant's precision (throughput divided by the same factor);
+peak memory and fidelity are carried over from the local run (same ONNX graph, same runtime).
+
+A profile can be *calibrated*: measure reference variants both locally and on a real device
+agent, take the median ratio agent/local per precision, and save it. Calibrated factors replace
+the nominal ones; figures stay labelled `estimated`, with the calibration named in the method.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hf_spider import _paths
+from hf_spider.errors import TargetError
+
+logger = logging.getLogger("hf_spider.hardware")
+
+# fp32 FLOPs per cycle per core from the SIMD width and FMA units of each ISA class.
+_FLOPS_PER_CYCLE = {"arm64": 8.0, "arm64-a7x": 16.0, "avx2": 32.0, "avx512": 64.0, "avx512_vnni": 64.0}
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A documented device. Figures are nominal vendor specifications."""
+
+    name: str
+    description: str
+    cores: int
+    ghz: float
+    memory_mb: int
+    isa: str
+    int8_dot_product: bool
+    fp32_flops_per_cycle: float
+    cuda: bool = False
+    notes: str = ""
+
+    def info(self) -> dict[str, Any]:
+        info = asdict(self)
+        info["threads"] = self.cores
+        info["providers"] = ["CPUExecutionProvider"]
+        calibration = load_calibration(self.name)
+        if calibration:
+            info["calibration"] = calibration
+        return info
+
+    def rate(self, precision: str) -> float:
+        return compute_rate(self.cores, self.ghz, self.fp32_flops_per_cycle, self.int8_dot_product, precision)
+
+
+PROFILES: dict[str, DeviceProfile] = {
+    p.name: p
+    for p in (
+        DeviceProfile(
+            "rpi4",
+            "Raspberry Pi 4 Model B (BCM2711, 4x Cortex-A72 @ 1.8 GHz)",
+            cores=4,
+            ghz=1.8,
+            memory_mb=4096,
+            isa="arm64",
+            int8_dot_product=False,
+            fp32_flops_per_cycle=_FLOPS_PER_CYCLE["arm64"],
+            notes="ARMv8.0-A NEON, no SDOT/UDOT; sold with 1, 2, 4 or 8 GB",
+        ),
+        DeviceProfile(
+            "rpi5",
+            "Raspberry Pi 5 (BCM2712, 4x Cortex-A76 @ 2.4 GHz)",
+            cores=4,
+            ghz=2.4,
+            memory_mb=8192,
+            isa="arm64",
+            int8_dot_product=True,
+            fp32_flops_per_cycle=_FLOPS_PER_CYCLE["arm64-a7x"],
+            notes="ARMv8.2-A NEON with SDOT/UDOT; sold with 2, 4, 8 or 16 GB",
+        ),
+        DeviceProfile(
+            "jetson-orin-nano",
+            "NVIDIA Jetson Orin Nano 8GB (6x Cortex-A78AE @ 1.5 GHz, 1024-core Ampere GPU)",
+            cores=6,
+            ghz=1.5,
+            memory_mb=8192,
+            isa="arm64",
+            int8_dot_product=True,
+            fp32_flops_per_cycle=_FLOPS_PER_CYCLE["arm64-a7x"],
+            cuda=True,
+            notes="estimates cover the CPU only; memory is shared between CPU and GPU",
+        ),
+        DeviceProfile(
+            "x86-laptop",
+            "x86 laptop, 4 cores @ 2.8 GHz with AVX2 + FMA (e.g. Intel Core i5 8th-10th gen)",
+            cores=4,
+            ghz=2.8,
+            memory_mb=16384,
+            isa="avx2",
+            int8_dot_product=False,
+            fp32_flops_per_cycle=_FLOPS_PER_CYCLE["avx2"],
+        ),
+        DeviceProfile(
+            "x86-laptop-vnni",
+            "x86 laptop, 4 cores @ 2.8 GHz with AVX-512 VNNI (e.g. Intel Core 11th gen)",
+            cores=4,
+            ghz=2.8,
+            memory_mb=16384,
+            isa="avx512_vnni",
+            int8_dot_product=True,
+            fp32_flops_per_cycle=_FLOPS_PER_CYCLE["avx512_vnni"],
+        ),
+        DeviceProfile(
+            "x86-server-2vcpu",
+            "cloud VM, 2 vCPU @ 2.5 GHz with AVX-512 VNNI",
+            cores=2,
+            ghz=2.5,
+            memory_mb=8192,
+            isa="avx512_vnni",
+            int8_dot_product=True,
+            fp32_flops_per_cycle=_FLOPS_PER_CYCLE["avx512_vnni"],
+        ),
+    )
+}
+
+
+def profile_names() -> list[str]:
+    return sorted(PROFILES)
+
+
+def get_profile(name: str) -> DeviceProfile | None:
+    return PROFILES.get(name)
+
+
+def compute_rate(
+    cores: float, ghz: float, flops_per_cycle: float, dot_product: bool, precision: str
+) -> float:
+    """Nominal GFLOP/s (fp32, fp16) or GOP/s (int8) of a CPU."""
+    rate = cores * ghz * flops_per_cycle
+    if precision == "int8":
+        rate *= 4.0 if dot_product else 2.0
+    return rate
+
+
+def local_rate(info: dict[str, Any], precision: str) -> float:
+    """The same nominal rate for the local machine, from its measured facts."""
+    ghz = (info.get("cpu_mhz") or 2500.0) / 1000.0
+    isa = info.get("isa", "avx2")
+    per_cycle = _FLOPS_PER_CYCLE.get(isa, 16.0)
+    if isa == "arm64" and info.get("int8_dot_product"):
+        per_cycle = _FLOPS_PER_CYCLE["arm64-a7x"]
+    threads = min(int(info.get("threads") or 1), int(info.get("cores") or 1))
+    return compute_rate(threads, ghz, per_cycle, bool(info.get("int8_dot_product")), precision)
+
+
+def precision_of(variant_name: str) -> str:
+    if variant_name.startswith("int8"):
+        return "int8"
+    if variant_name.startswith("fp16"):
+        return "fp16"
+    return "fp32"
+
+
+def slowdown(profile: DeviceProfile, local: dict[str, Any], precision: str) -> tuple[float, str]:
+    """The factor profile_latency / local_latency for a precision, and the method that gave it."""
+    calibration = load_calibration(profile.name)
+    if calibration and precision in calibration.get("factors", {}):
+        factor = float(calibration["factors"][precision])
+        method = (
+            f"local measurement x {factor:.3g}, the median agent/local latency ratio of "
+            f"{calibration.get('n', '?')} reference {precision} measurements calibrated "
+            f"{calibration.get('date', '?')} on {calibration.get('agent_cpu', 'the agent')}"
+        )
+        return factor, method
+    factor = local_rate(local, precision) / profile.rate(precision)
+    method = (
+        f"local measurement x {factor:.3g} = nominal {precision} compute rate of this machine "
+        f"({local_rate(local, precision):.0f} G/s: {min(local.get('threads') or 1, local.get('cores') or 1)} threads, "
+        f"{local.get('isa')}) / {profile.name} ({profile.rate(precision):.0f} G/s: {profile.cores} cores x "
+        f"{profile.ghz} GHz, {profile.isa}, dot-product {'yes' if profile.int8_dot_product else 'no'}); uncalibrated"
+    )
+    return factor, method
+
+
+def _calibration_path(name: str) -> Path:
+    return _paths.cache_dir("profiles") / f"{name}.json"
+
+
+def load_calibration(name: str) -> dict[str, Any] | None:
+    path = _calibration_path(name)
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        logger.warning("ignoring unreadable calibration %s", path)
+        return None
+
+
+def save_calibration(name: str, pairs: list[dict[str, Any]], *, agent_info: dict[str, Any]) -> dict[str, Any]:
+    """Save factors from (precision, local_ms, agent_ms) pairs of the same reference variants."""
+    if name not in PROFILES:
+        raise TargetError(f"unknown profile {name!r}", hint=f"choose one of: {', '.join(profile_names())}")
+    if not pairs:
+        raise TargetError("no reference measurements to calibrate from", hint="measure at least one variant")
+    factors: dict[str, float] = {}
+    for precision in sorted({p["precision"] for p in pairs}):
+        ratios = [
+            p["agent_ms"] / p["local_ms"] for p in pairs if p["precision"] == precision and p["local_ms"] > 0
+        ]
+        if ratios:
+            factors[precision] = statistics.median(ratios)
+    calibration = {
+        "profile": name,
+        "factors": factors,
+        "n": len(pairs),
+        "pairs": pairs,
+        "agent_cpu": agent_info.get("cpu_model"),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    path = _calibration_path(name)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        json.dump(calibration, handle, indent=2)
+    os.replace(handle.name, path)
+    logger.info("saved calibration of %s to %s", name, path)
+    return calibration

@@ -1,0 +1,199 @@
+"""`hf-spider eval ranking`: LODO (and cold-start) evaluation of the ranker against baselines.
+
+For each test target the ranker is trained on the records of the other targets only and ranks
+every model that has a record on the test target. Metrics follow `../shared/BENCHMARKS.md`:
+weighted Kendall tau in both conventions (`rank=True`, `rank=None`), top-1 regret in accuracy
+points and hit@3. Cold start also removes every record of 20% of the models (5 folds) from
+training; those models are ranked from their cards alone; figures are the mean over the folds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import weightedtau
+
+from hf_spider.errors import UserInputError
+from hf_spider.ranker import training as T
+from hf_spider.ranker.model import RankerConfig
+from hf_spider.ranker.records import Records
+from hf_spider.ranker.tokens import record_tokens
+
+logger = logging.getLogger("hf_spider.ranker")
+
+METHODS = ("spider", "spider_fused", "random", "params", "popularity", "collaborative", "logme", "reg_h_score")
+METRICS = ("tau_w_rank_true", "tau_w_rank_none", "top1_regret", "hit_at_3", "n_models")
+COLD_FOLDS = 5
+
+
+def ranking_metrics(gt: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """tau_w (both conventions), top-1 regret (accuracy points), hit@3, number of models."""
+    gt = np.asarray(gt, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
+    order = np.argsort(-scores, kind="stable")
+    best = gt.max()
+    return {
+        "tau_w_rank_true": float(weightedtau(gt, scores).statistic),
+        "tau_w_rank_none": float(weightedtau(gt, scores, rank=None).statistic),
+        "top1_regret": float(100.0 * (best - gt[order[0]])),
+        "hit_at_3": float(best in set(gt[order[:3]])),
+        "n_models": len(gt),
+    }
+
+
+def _mean(per_target: dict[str, dict[str, dict[str, float]]], targets: Iterable[str]) -> dict:
+    out: dict[str, dict[str, float]] = {}
+    rows = [per_target[t] for t in targets if t in per_target]
+    methods = sorted({m for r in rows for m in r}, key=lambda m: METHODS.index(m) if m in METHODS else 99)
+    for method in methods:
+        vals = [r[method] for r in rows if method in r]
+        out[method] = {k: float(np.nanmean([v[k] for v in vals])) for k in METRICS}
+        out[method]["n_targets"] = len(vals)
+    return out
+
+
+def evaluate_ranking(
+    records: Records,
+    test_targets: list[str],
+    *,
+    cold_start: bool = False,
+    seed: int = 0,
+    config: RankerConfig | None = None,
+    catalog: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """LODO evaluation; returns `{"targets": {T: {method: {metric: value}}}, "mean": {...}, ...}`."""
+    config = config or RankerConfig()
+    known = set(records.perf["target"])
+    unknown = [t for t in test_targets if t not in known]
+    if unknown:
+        raise UserInputError(
+            f"no records for test target(s) {unknown}", hint=f"choose among: {', '.join(sorted(known))}"
+        )
+    tokens, sources = record_tokens(records.models, catalog=catalog)
+    missing = sorted(set(records.perf["model"]) - set(tokens))
+    tokens.update(_fallback_tokens(records, missing))
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    started = time.perf_counter()
+    for target in test_targets:
+        modality = records.modality_of(target)
+        gt_rows = records.perf[records.perf["target"] == target]
+        models = list(gt_rows["model"])
+        gt = gt_rows["accuracy"].to_numpy()
+        train_targets = [
+            t
+            for t in records.targets[(records.targets["modality"] == modality) & ~records.targets["failed"]]["target"]
+            if t != target and t not in test_targets
+        ]
+        folds = _cold_folds(models, seed) if cold_start else [[]]
+        per_fold: list[dict[str, dict[str, float]]] = []
+        for fold_index, cold in enumerate(folds):
+            if progress:
+                progress(f"{target}" + (f" fold {fold_index + 1}/{len(folds)}" if cold_start else ""))
+            per_fold.append(
+                _evaluate_one(records, target, models, gt, train_targets, tokens, set(cold), config, seed + fold_index)
+            )
+        results[target] = {
+            m: {k: float(np.mean([f[m][k] for f in per_fold])) for k in METRICS} for m in per_fold[0]
+        }
+    flagged = [t for t in test_targets if bool(records.targets.set_index("target")["failed"].get(t, False))]
+    usable = [t for t in test_targets if t not in flagged]
+    return {
+        "targets": results,
+        "mean": _mean(results, usable or test_targets),
+        "protocol": {
+            "cold_start": cold_start,
+            "cold_folds": COLD_FOLDS if cold_start else 0,
+            "seed": seed,
+            "config": config.to_dict(),
+            "token_sources": sources,
+            "targets_left_out_of_mean": flagged if usable else [],
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+        "report": records.report,
+    }
+
+
+def _fallback_tokens(records: Records, models: list[str]):
+    from hf_spider.catalog._token import ModelToken
+
+    out = {}
+    for m in models:
+        modality = records.perf.loc[records.perf["model"] == m, "modality"].iloc[0]
+        out[m] = ModelToken(model_id=m, modality=modality)
+    return out
+
+
+def _cold_folds(models: list[str], seed: int) -> list[list[str]]:
+    rng = np.random.default_rng(seed)
+    shuffled = list(rng.permutation(sorted(models)))
+    return [shuffled[i::COLD_FOLDS] for i in range(COLD_FOLDS)]
+
+
+def _evaluate_one(
+    records: Records,
+    target: str,
+    models: list[str],
+    gt: np.ndarray,
+    train_targets: list[str],
+    tokens: dict,
+    cold: set[str],
+    config: RankerConfig,
+    seed: int,
+) -> dict[str, dict[str, float]]:
+    modality = records.modality_of(target)
+    contexts = T.training_contexts(records, modality, train_targets, tokens, exclude_models=cold)
+    ensemble = T.fit(contexts, config, seed=seed)
+    # history of the test candidates on all training targets (cold models have none)
+    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
+    ok = ok[ok["target"].isin(train_targets) & ~ok["model"].isin(cold)]
+    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
+    pct = T.percentiles(matrix)
+    metas = {t: records.target_meta(t) for t in matrix.columns}
+    history = T.history_from(pct, metas)
+    task = records.target_meta(target)
+    scores = T._scores_of(records, target)
+    ctx = T.build_context(task, models, tokens, history, scores)
+    out: dict[str, dict[str, float]] = {}
+    out["spider"] = ranking_metrics(gt, T.score_context(ensemble, ctx, use_features=False))
+    if scores:
+        out["spider_fused"] = ranking_metrics(gt, T.score_context(ensemble, ctx, use_features=True))
+    rng = np.random.default_rng(seed)
+    out["random"] = ranking_metrics(gt, rng.random(len(models)))
+    params = np.array([tokens[m].num_parameters or np.nan for m in models], dtype=np.float64)
+    out["params"] = ranking_metrics(gt, _fill(np.log(params)))
+    downloads = np.array([tokens[m].downloads if tokens[m].downloads is not None else np.nan for m in models], dtype=float)
+    if np.isfinite(downloads).any():
+        out["popularity"] = ranking_metrics(gt, _fill(np.log1p(downloads)))
+    collab = pct.mean(axis=1).reindex(models).to_numpy(dtype=np.float64)
+    out["collaborative"] = ranking_metrics(gt, _fill(collab, 0.5))
+    for metric in ("logme", "reg_h_score"):
+        if metric in scores:
+            s = np.array([scores[metric].get(m, np.nan) for m in models], dtype=np.float64)
+            out[metric] = ranking_metrics(gt, _fill(s))
+    return out
+
+
+def _fill(values: np.ndarray, default: float | None = None) -> np.ndarray:
+    """Missing values get a neutral score: `default`, else the median of the known ones."""
+    values = np.asarray(values, dtype=np.float64).copy()
+    known = np.isfinite(values)
+    fill = default if default is not None else (float(np.median(values[known])) if known.any() else 0.0)
+    values[~known] = fill
+    return values
+
+
+def results_table(result: dict) -> pd.DataFrame:
+    """Flat table (target, method, metrics...) of an evaluation result, means last."""
+    rows = []
+    for target, methods in result["targets"].items():
+        for method, metrics in methods.items():
+            rows.append({"target": target, "method": method, **metrics})
+    for method, metrics in result["mean"].items():
+        rows.append({"target": "MEAN", "method": method, **metrics})
+    return pd.DataFrame(rows)

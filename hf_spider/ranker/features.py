@@ -1,0 +1,184 @@
+"""Numeric inputs of the ranker: model tokens, task tokens, history tokens and pair features.
+
+Training (shared records) and inference (a real `Task`, or a dataset card only) go through the
+same functions, so a model or a task never seen in training is described the same way:
+- a model by its catalog token (`hf_spider.catalog` `ModelToken.vector()`, card / config facts);
+- a task by its metadata (`num_classes`, `num_examples`, `modality`, name, label names,
+  task categories) as `hf_spider.tasks.Task.metadata` holds it;
+- a (model, task) pair by how the model's own training data relates to the task (name overlap);
+- a model with history by its percentile on each earlier target, next to how similar that
+  target is to the task at hand (history tokens).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from hf_spider.catalog._token import TOKEN_DIM, ModelToken
+
+MODALITIES = ("image", "text", "audio")
+TASK_FIELDS = (
+    "log10_examples",
+    "examples_missing",
+    "log2_classes",
+    "classes_missing",
+    "log10_examples_per_class",
+    *(f"modality={m}" for m in MODALITIES),
+    "modality=other",
+)
+TASK_DIM = len(TASK_FIELDS)
+PAIR_FIELDS = (
+    "source_name_overlap",  # token overlap of the model's datasets with the task's name
+    "source_same_dataset",  # the model was already trained on this very dataset
+    "log2_labels_ratio",  # |log2(model labels) - log2(task classes)|
+    "labels_ratio_missing",
+)
+PAIR_DIM = len(PAIR_FIELDS)
+MODEL_DIM = TOKEN_DIM + PAIR_DIM
+HISTORY_FIELDS = (
+    "percentile_centered",  # the model's percentile on an earlier target, minus 0.5
+    "same_name_group",  # the earlier target and the task share a name token (tweet_eval/x, smallnorb_x)
+    "name_overlap",
+    "delta_log10_examples",
+    "delta_log2_classes",
+    "abs_delta_log10_examples",
+    "abs_delta_log2_classes",
+)
+HISTORY_DIM = len(HISTORY_FIELDS)
+SUMMARY_FIELDS = ("mean_percentile_centered", "has_history", "log2_history")
+SUMMARY_DIM = len(SUMMARY_FIELDS)
+ESTIMATORS = ("logme", "reg_h_score", "leep", "nce", "h_score", "other")
+FEATURE_DIM = 1 + len(ESTIMATORS)
+
+_STOP = {"the", "and", "for", "data", "dataset", "datasets", "finetuned", "label", "classification", "v1", "v2"}
+
+
+def name_tokens(name: str | None) -> set[str]:
+    """Lower-case word pieces of a dataset name (`tweet_eval/emotion` -> {tweet, eval, emotion})."""
+    if not name:
+        return set()
+    parts = re.split(r"[^a-z0-9]+", str(name).lower())
+    return {p for p in parts if len(p) >= 3 and p not in _STOP and not p.isdigit()}
+
+
+def _overlap(a: set[str], b: set[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+def _last_part(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", str(name).lower().rsplit("/", 1)[-1])
+
+
+def task_vector(meta: Mapping[str, Any]) -> np.ndarray:
+    """Fixed-length vector of a task's metadata (the task token)."""
+    v = np.zeros(TASK_DIM, dtype=np.float32)
+    n = _positive(meta.get("num_examples"))
+    k = _positive(meta.get("num_classes"))
+    if n is None:
+        v[1] = 1.0
+    else:
+        v[0] = math.log10(n) / 6.0
+    if k is None:
+        v[3] = 1.0
+    else:
+        v[2] = math.log2(max(k, 2)) / 8.0
+    if n is not None and k is not None:
+        v[4] = math.log10(max(n / k, 1.0)) / 5.0
+    modality = str(meta.get("modality") or "").lower()
+    v[5 + (MODALITIES.index(modality) if modality in MODALITIES else len(MODALITIES))] = 1.0
+    return v
+
+
+def task_name_tokens(meta: Mapping[str, Any]) -> set[str]:
+    names = [meta.get("name"), meta.get("pretty_name"), meta.get("dataset_id")]
+    out: set[str] = set()
+    for n in names:
+        out |= name_tokens(n)
+    return out
+
+
+def pair_vector(token: ModelToken, meta: Mapping[str, Any]) -> np.ndarray:
+    """How the model's own training data and label count relate to the task."""
+    v = np.zeros(PAIR_DIM, dtype=np.float32)
+    task_tokens = task_name_tokens(meta)
+    task_last = {_last_part(meta.get(k)) for k in ("name", "dataset_id") if meta.get(k)}
+    for ds in token.datasets:
+        v[0] = max(v[0], _overlap(name_tokens(ds), task_tokens))
+        if _last_part(ds) and _last_part(ds) in task_last:
+            v[1] = 1.0
+    k = _positive(meta.get("num_classes"))
+    if k is None or not token.num_labels:
+        v[3] = 1.0
+    else:
+        v[2] = abs(math.log2(max(token.num_labels, 1)) - math.log2(max(k, 2))) / 8.0
+    return v
+
+
+def model_vector(token: ModelToken, meta: Mapping[str, Any]) -> np.ndarray:
+    """Card token of the model followed by its pair features for this task."""
+    return np.concatenate([token.vector(), pair_vector(token, meta)]).astype(np.float32)
+
+
+def history_vector(percentile: float, earlier: Mapping[str, Any], task: Mapping[str, Any]) -> np.ndarray:
+    """One history token: the model's percentile on an earlier target and how that target relates."""
+    a, b = task_vector(earlier), task_vector(task)
+    earlier_tokens, task_tokens = task_name_tokens(earlier), task_name_tokens(task)
+    dn = float(a[0] - b[0]) if not (a[1] or b[1]) else 0.0
+    dk = float(a[2] - b[2]) if not (a[3] or b[3]) else 0.0
+    return np.array(
+        [
+            percentile - 0.5,
+            float(bool(earlier_tokens & task_tokens)),
+            _overlap(earlier_tokens, task_tokens),
+            dn,
+            dk,
+            abs(dn),
+            abs(dk),
+        ],
+        dtype=np.float32,
+    )
+
+
+def summary_vector(percentiles: list[float]) -> np.ndarray:
+    if not percentiles:
+        return np.zeros(SUMMARY_DIM, dtype=np.float32)
+    return np.array(
+        [float(np.mean(percentiles)) - 0.5, 1.0, math.log2(1 + len(percentiles)) / 4.0], dtype=np.float32
+    )
+
+
+def estimator_vector(name: str, zscore: float) -> np.ndarray:
+    v = np.zeros(FEATURE_DIM, dtype=np.float32)
+    v[0] = float(np.clip(zscore, -4.0, 4.0))
+    key = name.lower().replace("-", "_")
+    v[1 + (ESTIMATORS.index(key) if key in ESTIMATORS else len(ESTIMATORS) - 1)] = 1.0
+    return v
+
+
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """Scores of one target made comparable across targets: centred on the median, IQR-scaled."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    out = np.zeros_like(values)
+    if finite.sum() < 2:
+        return out
+    med = np.median(values[finite])
+    q75, q25 = np.percentile(values[finite], [75, 25])
+    scale = (q75 - q25) or np.std(values[finite]) or 1.0
+    out[finite] = (values[finite] - med) / scale
+    return out
+
+
+def _positive(x: Any) -> float | None:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None

@@ -1,0 +1,376 @@
+"""Fine-tuning records in the shared schema (`../shared/data`): load, clean, report defects.
+
+A records folder holds any of `records.csv`, `model_config.csv`, `transferability_scores.csv` and
+`target_datasets.csv`. Several folders may be given; files of the same name are concatenated and
+duplicate rows dropped. Each folder's modality (image / text) is inferred from its files.
+
+Known defects are handled explicitly and listed in `Records.report`:
+- shifted text rows (`finetuned_dataset` equal to `0.1`, `lora`, `none`) are dropped;
+- several runs of one (model, target): the ground truth is the full fine-tune (LoRA runs are
+  kept apart in `Records.peft`); repeated full fine-tunes are averaged (mean; spread reported);
+- runs far below the target's chance-corrected median are flagged `failed` (kept for evaluation,
+  left out of training), and a target whose median run is at chance is flagged as a whole;
+- model ids of records or scores that do not join `model_config.csv` are reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hf_spider.errors import DatasetError, UserInputError
+
+logger = logging.getLogger("hf_spider.ranker")
+
+FILES = ("records.csv", "model_config.csv", "transferability_scores.csv", "target_datasets.csv")
+_SHIFTED_TARGETS = {"0.1", "lora", "none", "1.0", "nan", ""}
+# A run whose chance-corrected accuracy is below this fraction of the target's median is "failed".
+FAILED_RUN_FRACTION = 0.5
+# A target whose median chance-corrected accuracy is below this is "failed" as a whole.
+FAILED_TARGET_MEDIAN = 0.1
+_METRIC_NAMES = {"log_me": "logme", "logme": "logme", "reg_h_score": "reg_h_score", "h_score": "h_score"}
+
+
+@dataclass
+class Records:
+    """Cleaned records of one or more folders.
+
+    Attributes:
+        perf: one row per (model, target) of full fine-tunes: `model`, `target`, `accuracy` (mean
+            of repeats), `modality`, `n_runs`, `failed` (far below the target's chance-corrected
+            median).
+        models: one row per model with the card / config facts of `model_config.csv` and `modality`.
+        scores: `model`, `target`, `metric` (`logme`, `reg_h_score`, ...), `score`.
+        targets: one row per target: `target`, `size`, `num_classes`, `modality`, `failed`.
+        peft: parameter-efficient (LoRA) runs, one row per (model, target, method), kept apart.
+        report: human-readable lines describing every defect found and how it was handled.
+    """
+
+    perf: pd.DataFrame
+    models: pd.DataFrame
+    scores: pd.DataFrame
+    targets: pd.DataFrame
+    peft: pd.DataFrame = field(default_factory=pd.DataFrame)
+    report: list[str] = field(default_factory=list)
+
+    @property
+    def target_names(self) -> list[str]:
+        return sorted(self.perf["target"].unique())
+
+    def modality_of(self, target: str) -> str:
+        rows = self.perf[self.perf["target"] == target]
+        if rows.empty:
+            raise UserInputError(
+                f"no records for target {target!r}",
+                hint=f"choose among: {', '.join(self.target_names)}",
+            )
+        return str(rows["modality"].iloc[0])
+
+    def target_meta(self, target: str) -> dict:
+        """Task metadata of a target in the shape of `hf_spider.tasks.Task.metadata`."""
+        row = self.targets[self.targets["target"] == target]
+        meta: dict = {"name": target, "modality": self.modality_of(target)}
+        if not row.empty:
+            r = row.iloc[0]
+            if pd.notna(r["num_classes"]):
+                meta["num_classes"] = int(r["num_classes"])
+            if pd.notna(r["size"]):
+                meta["num_examples"] = int(r["size"])
+        return meta
+
+    def matrix(self, modality: str, *, include_failed: bool = True) -> pd.DataFrame:
+        """Accuracy matrix (models x targets) of one modality; NaN where no record."""
+        p = self.perf[self.perf["modality"] == modality]
+        if not include_failed:
+            p = p[~p["failed"]]
+        return p.pivot_table(index="model", columns="target", values="accuracy", aggfunc="mean")
+
+    def score_matrix(self, metric: str, target: str) -> pd.Series:
+        s = self.scores[(self.scores["metric"] == metric) & (self.scores["target"] == target)]
+        return s.groupby("model")["score"].mean()
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"cannot parse {path}: {exc}", hint="check that the file is a CSV") from exc
+
+
+def _infer_modality(directory: Path, frames: dict[str, pd.DataFrame]) -> str:
+    """image / text from the architectures of model_config, else the columns, else the folder name."""
+    cfg = frames.get("model_config.csv")
+    if cfg is not None and "architectures" in cfg:
+        arch = cfg["architectures"].astype(str)
+        image = arch.str.contains("ImageClassification|Vision|ViT|Conv", case=False).sum()
+        text = arch.str.contains("SequenceClassification|ForMaskedLM|Bert|Roberta", case=False).sum()
+        if image or text:
+            return "image" if image >= text else "text"
+    rec = frames.get("records.csv")
+    if rec is not None:
+        if "test_accuracy" in rec or "input_shape" in rec:
+            return "image"
+        if "peft_method" in rec or "task_type" in rec:
+            return "text"
+    scores = frames.get("transferability_scores.csv")
+    if scores is not None and "task_type" in scores:
+        kinds = scores["task_type"].astype(str)
+        if kinds.str.contains("IMAGE").any():
+            return "image"
+        if kinds.str.contains("SEQUENCE|TEXT").any():
+            return "text"
+    name = str(directory).lower()
+    for modality in ("image", "text"):
+        if modality in name:
+            return modality
+    raise DatasetError(
+        f"cannot tell whether {directory} holds image or text records",
+        hint="add a model_config.csv with an `architectures` column, or name the folder image/ or text/",
+    )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and not f.empty]
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True, sort=False)
+    return out.drop_duplicates().reset_index(drop=True)
+
+
+def _clean_records(raw: pd.DataFrame, report: list[str]) -> pd.DataFrame:
+    """One row per run: model, target, accuracy, modality, method."""
+    if raw.empty:
+        return pd.DataFrame(columns=["model", "target", "accuracy", "modality", "method"])
+    for col in ("model", "finetuned_dataset"):
+        if col not in raw:
+            raise DatasetError(f"records.csv lacks the column {col!r}", hint="use the shared data schema")
+    df = raw.copy()
+    df["finetuned_dataset"] = df["finetuned_dataset"].fillna("").astype(str).str.strip()
+    acc = pd.to_numeric(df.get("test_accuracy"), errors="coerce") if "test_accuracy" in df else None
+    ev = pd.to_numeric(df.get("eval_accuracy"), errors="coerce") if "eval_accuracy" in df else None
+    if acc is None and ev is None:
+        raise DatasetError("records.csv has no accuracy column", hint="add eval_accuracy or test_accuracy")
+    # test accuracy where it exists (image records), else the evaluation accuracy.
+    df["accuracy"] = acc.fillna(ev) if acc is not None and ev is not None else (acc if acc is not None else ev)
+    shifted = df["finetuned_dataset"].str.lower().isin(_SHIFTED_TARGETS) | df["model"].isna()
+    bad_number = ~shifted & df["accuracy"].isna()
+    if shifted.any():
+        report.append(
+            f"dropped {int(shifted.sum())} shifted record rows (finetuned_dataset in "
+            f"{sorted(set(df.loc[shifted, 'finetuned_dataset']))})"
+        )
+    if bad_number.any():
+        report.append(f"dropped {int(bad_number.sum())} record rows without an accuracy")
+    df = df[~shifted & ~bad_number].copy()
+    out_of_range = ~df["accuracy"].between(0.0, 1.0)
+    if out_of_range.any():
+        report.append(f"dropped {int(out_of_range.sum())} record rows with accuracy outside [0, 1]")
+        df = df[~out_of_range]
+    peft = (
+        df["peft_method"].fillna("").astype(str).str.strip().str.lower()
+        if "peft_method" in df
+        else pd.Series("", index=df.index)
+    )
+    df["method"] = np.where(peft.isin(["nan", "none", ""]), "full", peft)
+    df = df.rename(columns={"finetuned_dataset": "target"})
+    return df[["model", "target", "accuracy", "modality", "method"]].reset_index(drop=True)
+
+
+def _collapse_runs(runs: pd.DataFrame, report: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per (model, target) of full fine-tunes (mean of repeats), and the LoRA runs apart."""
+    cols = ["model", "target", "modality", "method"]
+    if runs.empty:
+        empty = pd.DataFrame(columns=[*cols, "accuracy", "n_runs"])
+        return empty, empty.copy()
+    full = runs[runs["method"] == "full"]
+    other = runs[runs["method"] != "full"]
+    if len(other):
+        report.append(
+            f"set apart {len(other)} parameter-efficient ({', '.join(sorted(other['method'].unique()))}) runs: "
+            "the ground truth is the full fine-tune"
+        )
+    perf = full.groupby(cols, as_index=False).agg(
+        accuracy=("accuracy", "mean"), n_runs=("accuracy", "size"), spread=("accuracy", np.ptp)
+    )
+    dup = perf[perf["n_runs"] > 1]
+    if len(dup):
+        report.append(
+            f"averaged repeated full fine-tunes of {len(dup)} (model, target) pairs (mean; median spread "
+            f"{dup['spread'].median():.3f}, max {dup['spread'].max():.3f})"
+        )
+    peft = other.groupby(cols, as_index=False).agg(accuracy=("accuracy", "mean"), n_runs=("accuracy", "size"))
+    return perf.drop(columns="spread"), peft
+
+
+def _flag_failed(perf: pd.DataFrame, targets: pd.DataFrame, report: list[str]) -> pd.DataFrame:
+    """Flag runs far below their target's chance-corrected median, and targets at chance."""
+    perf = perf.copy()
+    perf["failed"] = False
+    classes = dict(zip(targets["target"], targets["num_classes"], strict=True)) if len(targets) else {}
+    failed_targets = []
+    for target, rows in perf.groupby("target"):
+        k = classes.get(target)
+        if k is not None and pd.notna(k) and k >= 2:
+            chance = 1.0 / float(k)
+        else:  # unknown class count: the lowest run is taken as chance level
+            chance = float(rows["accuracy"].min())
+        corrected = (rows["accuracy"] - chance) / max(1.0 - chance, 1e-6)
+        median = float(corrected.median())
+        if median < FAILED_TARGET_MEDIAN:
+            perf.loc[rows.index, "failed"] = True
+            failed_targets.append(target)
+            report.append(
+                f"target {target!r}: median run at chance (median accuracy {rows['accuracy'].median():.3f}, "
+                f"chance {chance:.3f}); all {len(rows)} runs flagged failed, target left out of training"
+            )
+            continue
+        bad = corrected < FAILED_RUN_FRACTION * median
+        if bad.any():
+            perf.loc[rows.index[bad.to_numpy()], "failed"] = True
+            report.append(
+                f"target {target!r}: {int(bad.sum())} runs flagged failed (below "
+                f"{FAILED_RUN_FRACTION:.0%} of the chance-corrected median; lowest accuracy "
+                f"{rows['accuracy'].min():.3f}, median {rows['accuracy'].median():.3f})"
+            )
+    perf.attrs["failed_targets"] = failed_targets
+    return perf
+
+
+def _clean_targets(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
+    cols = ["target", "size", "num_classes", "modality"]
+    if raw.empty:
+        return pd.DataFrame(columns=cols)
+    name_col = next((c for c in ("target_dataset", "finetune_dataset", "dataset", "target") if c in raw), None)
+    if name_col is None:
+        raise DatasetError("target_datasets.csv has no target name column", hint="use the shared data schema")
+    out = pd.DataFrame(
+        {
+            "target": raw[name_col].astype(str).str.strip(),
+            "size": pd.to_numeric(raw.get("size"), errors="coerce"),
+            "num_classes": pd.to_numeric(raw.get("number_of_classes"), errors="coerce"),
+            "modality": modality,
+        }
+    )
+    return out
+
+
+def _clean_scores(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
+    cols = ["model", "target", "metric", "score", "modality"]
+    if raw.empty:
+        return pd.DataFrame(columns=cols)
+    metric = raw["metric"].astype(str).str.split(".").str[-1].str.lower()
+    out = pd.DataFrame(
+        {
+            "model": raw["model"].astype(str),
+            "target": raw["target_dataset"].astype(str).str.strip(),
+            "metric": metric.map(lambda m: _METRIC_NAMES.get(m, m)),
+            "score": pd.to_numeric(raw["score"], errors="coerce"),
+            "modality": modality,
+        }
+    )
+    return out[np.isfinite(out["score"])]
+
+
+def _clean_models(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
+    if raw.empty:
+        return pd.DataFrame(columns=["model", "modality"])
+    out = raw.copy()
+    out["model"] = out["model"].astype(str).str.strip()
+    out["modality"] = modality
+    if "number_of_labels" in out and "#labels" not in out:
+        out["#labels"] = out["number_of_labels"]
+    return out
+
+
+def load_records(dirs: list[str | Path] | str | Path) -> Records:
+    """Load and clean records folders of the shared schema.
+
+    Args:
+        dirs: one or more folders, each with any of `records.csv`, `model_config.csv`,
+            `transferability_scores.csv`, `target_datasets.csv`.
+
+    Returns:
+        A `Records` whose `report` lists the defects found and what was done with them.
+
+    Example:
+        >>> recs = load_records(["../shared/data/transfergraph/image"])
+        >>> recs.matrix("image").shape
+    """
+    if isinstance(dirs, str | Path):
+        dirs = [dirs]
+    if not dirs:
+        raise UserInputError("no records folder given", hint="pass --data DIR [DIR ...]")
+    per_file: dict[str, list[pd.DataFrame]] = {name: [] for name in FILES}
+    report: list[str] = []
+    for d in dirs:
+        directory = Path(d).expanduser()
+        if not directory.is_dir():
+            raise UserInputError(f"records folder not found: {directory}", hint="pass an existing folder")
+        frames = {name: _read_csv(directory / name) for name in FILES if (directory / name).is_file()}
+        if not frames:
+            raise DatasetError(
+                f"{directory} holds none of {', '.join(FILES)}", hint="point --data at a records folder"
+            )
+        modality = _infer_modality(directory, frames)
+        for name, frame in frames.items():
+            per_file[name].append(frame.assign(modality=modality))
+        logger.info("records folder %s: %s (%s)", directory, modality, ", ".join(sorted(frames)))
+
+    raw_records = _concat(per_file["records.csv"])
+    runs = _clean_records(raw_records, report)
+    perf, peft = _collapse_runs(runs, report)
+    models = _concat([_clean_models(f, f["modality"].iloc[0]) for f in per_file["model_config.csv"] if len(f)])
+    if len(models):
+        dup = models.duplicated(["model", "modality"])
+        if dup.any():
+            report.append(f"model_config: {int(dup.sum())} repeated model ids with differing facts; first kept")
+            models = models[~dup].reset_index(drop=True)
+    targets = _concat([_clean_targets(f, f["modality"].iloc[0]) for f in per_file["target_datasets.csv"] if len(f)])
+    if len(targets):
+        targets = targets.drop_duplicates(["target", "modality"]).reset_index(drop=True)
+    else:
+        targets = _clean_targets(pd.DataFrame(), "")
+    scores = _concat([_clean_scores(f, f["modality"].iloc[0]) for f in per_file["transferability_scores.csv"] if len(f)])
+    if len(scores):
+        dup = scores.duplicated(["model", "target", "metric"])
+        if dup.any():
+            report.append(f"transferability scores: {int(dup.sum())} repeated (model, target, metric); mean taken")
+            scores = scores.groupby(["model", "target", "metric", "modality"], as_index=False)["score"].mean()
+    else:
+        scores = _clean_scores(pd.DataFrame(), "")
+
+    perf = _flag_failed(perf, targets, report)
+    # Targets of the records with their metadata (NaN where target_datasets.csv lacks them).
+    seen = perf.groupby("target")["modality"].first().reset_index()
+    targets = seen.merge(targets.drop(columns="modality"), on="target", how="left")
+    missing_meta = targets[targets["num_classes"].isna()]["target"].tolist()
+    if missing_meta:
+        report.append(f"targets without size / class count in target_datasets.csv: {missing_meta}")
+    targets["failed"] = targets["target"].isin(perf.attrs.get("failed_targets", []))
+
+    if len(models):
+        known = set(models["model"])
+        unjoined = sorted(set(perf["model"]) - known)
+        if unjoined:
+            report.append(f"{len(unjoined)} record model ids not in model_config.csv: {unjoined[:10]}")
+        unjoined_scores = sorted(set(scores["model"]) - known) if len(scores) else []
+        if unjoined_scores:
+            report.append(f"{len(unjoined_scores)} score model ids not in model_config.csv: {unjoined_scores[:10]}")
+        no_records = sorted(known - set(perf["model"]))
+        if no_records:
+            report.append(f"{len(no_records)} models of model_config.csv have no record")
+    if len(scores):
+        unjoined = set(zip(scores["model"], scores["target"], strict=True)) - set(
+            zip(perf["model"], perf["target"], strict=True)
+        )
+        if unjoined:
+            report.append(f"{len(unjoined)} (model, target) transferability scores have no fine-tuning record")
+    for line in report:
+        logger.info("records: %s", line)
+    return Records(
+        perf=perf.reset_index(drop=True), models=models, scores=scores, targets=targets, peft=peft, report=report
+    )

@@ -1,0 +1,244 @@
+"""Meta-training on records: contexts (one target with its candidates), episodes, Plackett-Luce loss.
+
+A context is one training target: its candidates' tokens, their history on the *other* training
+targets, the task token, optional estimator tokens and the fine-tuned accuracies. An episode
+sub-samples a candidate set of one context (as Model Spider does), hides the history of some
+candidates (so the card-only path that serves never-fine-tuned Hub models is trained too), drops
+some history and estimator tokens, and scores the set with a listwise Plackett-Luce loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import features as F
+from hf_spider.ranker.model import RankerConfig, SpiderEnsemble
+from hf_spider.ranker.records import Records
+
+logger = logging.getLogger("hf_spider.ranker")
+
+History = dict[str, list[tuple[dict, float]]]  # model -> [(earlier target's metadata, percentile)]
+
+
+@dataclass
+class Context:
+    """One task with its candidates, as arrays ready for the network."""
+
+    task: dict
+    models: list[str]
+    model_x: np.ndarray  # [n, MODEL_DIM]
+    summary: np.ndarray  # [n, SUMMARY_DIM]
+    hist: np.ndarray  # [n, H, HISTORY_DIM]
+    hist_pad: np.ndarray  # [n, H]
+    feats: np.ndarray  # [n, Fn, FEATURE_DIM]
+    feat_pad: np.ndarray  # [n, Fn]
+    y: np.ndarray | None = None  # fine-tuned accuracy, training only
+
+
+def percentiles(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Each column's values as percentiles in [0, 1] among the models that have a value there."""
+    out = pd.DataFrame(index=matrix.index, columns=matrix.columns, dtype=float)
+    for col in matrix.columns:
+        c = matrix[col].dropna()
+        if len(c) >= 2:
+            out.loc[c.index, col] = (rankdata(c.to_numpy()) - 1) / (len(c) - 1)
+    return out
+
+
+def history_from(pct: pd.DataFrame, metas: Mapping[str, dict], *, exclude_target: str | None = None) -> History:
+    hist: History = {}
+    cols = [c for c in pct.columns if c != exclude_target]
+    for model, row in pct[cols].iterrows():
+        items = [(metas[t], float(v)) for t, v in row.items() if pd.notna(v)]
+        if items:
+            hist[str(model)] = items
+    return hist
+
+
+def build_context(
+    task: Mapping[str, Any],
+    models: list[str],
+    tokens: Mapping[str, ModelToken],
+    history: History | None = None,
+    estimator_scores: Mapping[str, Mapping[str, float]] | None = None,
+    y: np.ndarray | None = None,
+) -> Context:
+    """Arrays for ranking `models` on `task`.
+
+    Args:
+        task: task metadata (`hf_spider.tasks.Task.metadata` shape, plus `name` and `modality`).
+        models: candidate ids; each must be in `tokens`.
+        history: the candidates' percentiles on earlier targets (models absent have none).
+        estimator_scores: `{metric: {model: score}}` of this task (stage 2); z-scored over the
+            candidates that have them.
+    """
+    history = history or {}
+    n = len(models)
+    model_x = np.stack([F.model_vector(tokens[m], task) for m in models]) if n else np.zeros((0, F.MODEL_DIM))
+    h_max = max((len(history.get(m, ())) for m in models), default=0)
+    hist = np.zeros((n, h_max, F.HISTORY_DIM), dtype=np.float32)
+    hist_pad = np.ones((n, h_max), dtype=bool)
+    summary = np.zeros((n, F.SUMMARY_DIM), dtype=np.float32)
+    for i, m in enumerate(models):
+        items = history.get(m, [])
+        for j, (meta, p) in enumerate(items):
+            hist[i, j] = F.history_vector(p, meta, task)
+            hist_pad[i, j] = False
+        summary[i] = F.summary_vector([p for _, p in items])
+    metrics = sorted(estimator_scores or {})
+    feats = np.zeros((n, len(metrics), F.FEATURE_DIM), dtype=np.float32)
+    feat_pad = np.ones((n, len(metrics)), dtype=bool)
+    for j, metric in enumerate(metrics):
+        raw = np.array([estimator_scores[metric].get(m, np.nan) for m in models], dtype=np.float64)
+        z = F.robust_z(raw)
+        for i in np.flatnonzero(np.isfinite(raw)):
+            feats[i, j] = F.estimator_vector(metric, z[i])
+            feat_pad[i, j] = False
+    return Context(dict(task), list(models), model_x.astype(np.float32), summary, hist, hist_pad, feats, feat_pad, y)
+
+
+def training_contexts(
+    records: Records,
+    modality: str,
+    targets: Iterable[str],
+    tokens: Mapping[str, ModelToken],
+    *,
+    exclude_models: Iterable[str] = (),
+    use_scores: bool = True,
+) -> list[Context]:
+    """One context per training target: its candidates with history on the other training targets."""
+    targets = [t for t in targets if t in set(records.perf["target"])]
+    excluded = set(exclude_models)
+    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
+    ok = ok[ok["target"].isin(targets) & ~ok["model"].isin(excluded) & ok["model"].isin(set(tokens))]
+    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
+    pct = percentiles(matrix)
+    metas = {t: records.target_meta(t) for t in matrix.columns}
+    contexts = []
+    for t in matrix.columns:
+        col = matrix[t].dropna()
+        if len(col) < 3:
+            continue
+        hist = history_from(pct, metas, exclude_target=t)
+        scores = _scores_of(records, t) if use_scores else None
+        contexts.append(build_context(metas[t], list(col.index), tokens, hist, scores, col.to_numpy()))
+    return contexts
+
+
+def _scores_of(records: Records, target: str) -> dict[str, dict[str, float]]:
+    s = records.scores[records.scores["target"] == target]
+    return {m: dict(zip(g["model"], g["score"], strict=True)) for m, g in s.groupby("metric")}
+
+
+def _plackett_luce(scores, y):
+    import torch
+
+    order = torch.argsort(y, descending=True)
+    s = scores[order]
+    suffix = torch.logcumsumexp(s.flip(0), 0).flip(0)
+    return (suffix - s).mean()
+
+
+def _pairwise(scores, y):
+    import torch
+
+    diff_y = y[:, None] - y[None, :]
+    diff_s = scores[:, None] - scores[None, :]
+    mask = diff_y > 0
+    if not mask.any():
+        return scores.sum() * 0.0
+    return torch.nn.functional.softplus(-diff_s[mask]).mean()
+
+
+def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator):
+    """Tensors of one episode: a candidate subset with hidden history and dropped tokens."""
+    import torch
+
+    n = len(ctx.models)
+    k = int(rng.integers(min(cfg.min_candidates, n), min(cfg.max_candidates, n) + 1))
+    idx = rng.choice(n, size=k, replace=False)
+    summary = ctx.summary[idx].copy()
+    hist_pad = ctx.hist_pad[idx].copy()
+    hist_pad |= rng.random(hist_pad.shape) < cfg.history_drop
+    cold = rng.random(k) < cfg.cold_rate
+    hist_pad[cold] = True
+    # the summary is recomputed from the history that is left visible
+    for i in range(k):
+        visible = ~hist_pad[i]
+        p = ctx.hist[idx[i], visible, 0] + 0.5
+        summary[i] = F.summary_vector(list(p))
+    feat_pad = ctx.feat_pad[idx].copy()
+    if rng.random() < cfg.feature_drop:
+        feat_pad[:] = True
+    t = torch.from_numpy
+    return (
+        t(ctx.model_x[idx]),
+        t(summary),
+        t(F.task_vector(ctx.task)),
+        t(ctx.hist[idx]),
+        t(hist_pad),
+        t(ctx.feats[idx]),
+        t(feat_pad),
+    ), torch.tensor(ctx.y[idx], dtype=torch.float32)
+
+
+def fit(contexts: list[Context], config: RankerConfig, *, seed: int = 0, meta: dict | None = None) -> SpiderEnsemble:
+    """Train an ensemble on training contexts; deterministic for a seed."""
+    import torch
+
+    if not contexts:
+        from hf_spider.errors import DatasetError
+
+        raise DatasetError("no training target with at least 3 usable records", hint="add records folders")
+    torch.manual_seed(seed)
+    model = SpiderEnsemble(config=config.to_dict(), meta=meta or {})
+    loss_fn = _pairwise if config.loss == "pairwise" else _plackett_luce
+    for member_index, member in enumerate(model.members):
+        rng = np.random.default_rng([seed, member_index])
+        torch.manual_seed(seed * 1000 + member_index)
+        opt = torch.optim.AdamW(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(config.steps, 1))
+        member.train()
+        for _ in range(config.steps):
+            loss = 0.0
+            for _ in range(config.episodes_per_step):
+                ctx = contexts[int(rng.integers(len(contexts)))]
+                inputs, y = _episode(ctx, config, rng)
+                loss = loss + loss_fn(member(*inputs), y)
+            opt.zero_grad()
+            (loss / config.episodes_per_step).backward()
+            torch.nn.utils.clip_grad_norm_(member.parameters(), 1.0)
+            opt.step()
+            sched.step()
+        member.eval()
+    model.eval()
+    return model
+
+
+def score_context(model: SpiderEnsemble, ctx: Context, *, use_features: bool = True) -> np.ndarray:
+    """Scores of a context's candidates (higher is better)."""
+    import torch
+
+    if not ctx.models:
+        return np.zeros(0)
+    t = torch.from_numpy
+    feat_pad = ctx.feat_pad if use_features else np.ones_like(ctx.feat_pad)
+    with torch.no_grad():
+        out = model(
+            t(ctx.model_x),
+            t(ctx.summary),
+            t(F.task_vector(ctx.task)),
+            t(ctx.hist),
+            t(ctx.hist_pad),
+            t(ctx.feats),
+            t(feat_pad),
+        )
+    return out.numpy().astype(np.float64)

@@ -1,0 +1,581 @@
+"""`recommend`: the whole pipeline in one call.
+
+task (`hf_spider.tasks.load_task`) -> stage 1 (`hf_spider.ranker` over every catalog candidate,
+from cards and the task token) -> stage 2 (`hf_spider.tasks.extract_features` + estimators on the
+top-k whose weights can be reached, fused by the ranker) -> bench (`hf_spider.hardware` export,
+variants, measurement on the target) -> constraints (pick, Pareto front, Copeland merge).
+
+Final order: the models re-ranked in stage 2 first (by fused score), then the rest by their
+stage 1 score — a model whose weights could not be reached is listed, but below the ones that
+were checked on the data, with the reason in the notes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hf_spider import __version__, _paths
+from hf_spider.errors import (
+    CatalogError,
+    ConstraintError,
+    HfSpiderError,
+    UnsafeWeightsError,
+    UserInputError,
+)
+from hf_spider.recommend._results import Recommendations, sort_rows
+
+logger = logging.getLogger("hf_spider.recommend")
+
+STAGES = ("rank", "probe", "bench")
+ESTIMATORS = ("logme", "reg_h_score")
+DEFAULT_VARIANTS = ("fp32", "int8-dynamic")
+DEFAULT_SAMPLE = 256
+# Pipeline tags a candidate may carry for each modality of the task.
+_TAGS = {
+    "text": {"text-classification", "feature-extraction", "sentence-similarity", "fill-mask", "zero-shot-classification"},
+    "image": {"image-classification", "image-feature-extraction", "zero-shot-image-classification"},
+}
+
+Progress = Callable[..., None]
+
+
+@dataclass
+class _Run:
+    """What a run learns along the way; becomes `Recommendations.meta`."""
+
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+    forward_passes: int = 0
+
+    def timed(self, stage: str):
+        run = self
+
+        class _Timer:
+            def __enter__(self):
+                self.t, self.c = time.perf_counter(), time.process_time()
+
+            def __exit__(self, *exc):
+                run.timings[stage] = round(run.timings.get(stage, 0.0) + time.perf_counter() - self.t, 3)
+                run.cpu[stage] = round(run.cpu.get(stage, 0.0) + time.process_time() - self.c, 3)
+
+        return _Timer()
+
+
+def _noop(*_args, **_kwargs) -> None:
+    return None
+
+
+def recommend(
+    dataset: str | os.PathLike,
+    *,
+    catalog: Any = None,
+    task: str | None = None,
+    target: Any = "local",
+    constraints: Any = None,
+    top_k: int = 5,
+    stages: Iterable[str] = STAGES,
+    sample: int | None = None,
+    variants: Iterable[str] = DEFAULT_VARIANTS,
+    estimators: Iterable[str] = ESTIMATORS,
+    bench_options: Mapping[str, Any] | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+    progress: Progress | None = None,
+) -> Recommendations:
+    """Recommend pre-trained models for `dataset` on a device `target`.
+
+    Args:
+        dataset: a Hub dataset id, a local dataset folder or file, or a dataset-card repo
+            (whatever `hf_spider.tasks.load_task` accepts).
+        catalog: a `Catalog`, a catalog folder, a folder of Hub-layout model repos (crawled into
+            a cached catalog), or None for the user catalog / embedded catalog plus the offline zoo.
+        task: a pipeline tag the candidates must serve (default: the task's modality).
+        target: `local`, a device profile name, an agent URL, or a `DeviceTarget`.
+        constraints: a `Constraints`, a mapping (`{"max_latency_ms": 20}`) or `key=value,...`.
+        top_k: candidates re-ranked by forward passes (stage 2) and benchmarked.
+        stages: any of `rank`, `probe`, `bench`; `rank` is always run.
+        sample: examples drawn for stage 2 and bench (default 256).
+        variants: device variants to build and measure (`hf_spider.hardware.VARIANTS`).
+        estimators: forward-pass estimators of stage 2 (`hf_spider.estimators.available()`).
+        bench_options: passed to `hf_spider.hardware.measure` (threads, min_iterations, ...).
+        token, endpoint: for Hub datasets and models; the token is never logged or stored.
+        progress: `progress(stage, done, total, note="")`, called as each stage advances.
+
+    Returns:
+        A `Recommendations`, best first.
+
+    Raises:
+        DatasetError: the dataset cannot be used. CatalogError: no catalog. TargetError: unknown
+        target. ConstraintError: no benchmarked variant meets the constraints.
+
+    Example:
+        >>> recs = recommend("rotten_tomatoes", top_k=3, constraints={"max_latency_ms": 20})  # doctest: +SKIP
+        >>> recs.best["model_id"], recs.best["variant"]
+    """
+    from hf_spider.hardware import Constraints, DeviceTarget
+
+    progress = progress or _noop
+    stages = _check_stages(stages)
+    if top_k < 1:
+        raise UserInputError(f"top_k must be at least 1, got {top_k}", hint="e.g. --top-k 5")
+    sample = DEFAULT_SAMPLE if sample is None else int(sample)
+    if "probe" in stages and sample < 2:
+        raise UserInputError(f"--sample {sample} is too small for stage 2", hint="use --sample 64 or more")
+    if isinstance(constraints, Constraints):
+        cons = constraints
+    else:
+        cons = Constraints.parse(constraints)
+    run = _Run()
+    # Cheap checks that can fail on user input come first: the target, then the dataset.
+    device = None
+    if "bench" in stages:
+        device = target if isinstance(target, DeviceTarget) else DeviceTarget.resolve(str(target or "local"))
+    elif cons:
+        run.notes.append("constraints were given without the bench stage: no device figure to check them on")
+
+    with run.timed("task"):
+        progress("task", 0, 1, str(dataset))
+        task_obj = _load_task(dataset, sample if "probe" in stages or "bench" in stages else 0, token, endpoint)
+        if task_obj.has_data and task_obj.data_token is not None:
+            run.forward_passes += 1  # the probe encoder's pass that made the task token
+        progress("task", 1, 1, f"{task_obj.modality}, {task_obj.num_classes} classes")
+
+    with run.timed("catalog"):
+        cat, cat_info = _load_catalog(catalog, token=token, endpoint=endpoint)
+        candidates = _candidates(cat, task_obj, task)
+        cat_info["num_candidates"] = len(candidates)
+        if not len(candidates):
+            raise CatalogError(
+                f"no model in the catalog ({cat_info['source']}) serves a {task_obj.modality} task"
+                + (f" with tag {task!r}" if task else ""),
+                hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
+            )
+
+    with run.timed("rank"):
+        progress("rank", 0, len(candidates), "ranker over model tokens")
+        stage1, ranker_name = _stage1(candidates, task_obj)
+        progress("rank", len(candidates), len(candidates), f"{len(candidates)} models")
+
+    probed: dict[str, dict[str, Any]] = {}
+    fused: dict[str, float] = {}
+    if "probe" in stages:
+        with run.timed("probe"):
+            if not task_obj.has_data:
+                run.notes.append("stage 2 skipped: the dataset gave no examples (card-only dataset)")
+            else:
+                probed = _stage2(stage1, cat, task_obj, top_k, tuple(estimators), run, token, endpoint, progress)
+                if probed:
+                    fused = _fuse(stage1, probed, candidates, task_obj, ranker_name, run)
+
+    order = sorted(fused, key=lambda m: -fused[m]) + [m for m, _ in stage1 if m not in fused]
+    rank_of = {m: i + 1 for i, m in enumerate(order)}
+    stage1_score = dict(stage1)
+
+    rows: list[dict[str, Any]] = []
+    benched: set[str] = set()
+    if "bench" in stages:
+        with run.timed("bench"):
+            pool = [m for m in order if m in probed] if probed else order
+            bench_rows = _bench(
+                pool, top_k, task_obj, device, tuple(variants), dict(bench_options or {}), run, token, endpoint, progress
+            )
+            for row in bench_rows:
+                benched.add(row["model_id"])
+                rows.append(row)
+
+    for model_id in order:
+        if model_id in benched:
+            continue
+        reason = "bench stage not run" if "bench" not in stages else f"not among the top-{top_k} benchmarked"
+        rows.append({"model_id": model_id, "variant": None, "device_status": "skipped", "device_reason": reason})
+    for row in rows:
+        m = row["model_id"]
+        scores = probed.get(m, {}).get("scores", {})
+        row.update(
+            rank=rank_of[m],
+            stage=("bench" if m in benched else "probe" if m in probed else "rank"),
+            transfer_score=fused.get(m, stage1_score[m]),
+            transfer_source="probe" if m in fused else "rank",
+            rank_score=stage1_score[m],
+            probe_score=fused.get(m),
+            **{f"score_{k}": v for k, v in scores.items()},
+        )
+        if device is not None:
+            row["target"] = device.name
+
+    pick = None
+    if "bench" in stages:
+        with run.timed("constraints"):
+            pick = _apply_constraints(rows, cons, order)
+
+    meta = {
+        "dataset": str(dataset),
+        "task": _task_meta(task_obj),
+        "catalog": cat_info,
+        "protocol": {
+            "stages": list(stages),
+            "top_k": top_k,
+            "sample": len(task_obj.labels) if task_obj.has_data else 0,
+            "estimators": list(estimators) if "probe" in stages else [],
+            "ranker": ranker_name,
+            "variants": list(variants) if "bench" in stages else [],
+            "order": "stage-2 re-ranked models first (fused score), then the rest by stage-1 score",
+        },
+        "target": _target_meta(device),
+        "constraints": cons.to_dict(),
+        "pick": pick,
+        "timings": run.timings,
+        "cpu_seconds": run.cpu,
+        "forward_passes": run.forward_passes,
+        "notes": run.notes,
+        "hf_spider_version": __version__,
+        "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return Recommendations(sort_rows(rows), meta)
+
+
+# ---------------------------------------------------------------------------------- inputs
+def _check_stages(stages: Iterable[str]) -> tuple[str, ...]:
+    stages = tuple(stages)
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise UserInputError(f"unknown stage(s) {unknown}", hint="use rank, probe, bench")
+    return tuple(s for s in STAGES if s in stages or s == "rank")
+
+
+def _load_task(dataset, sample: int, token, endpoint):
+    from hf_spider.tasks import load_task
+
+    return load_task(dataset, sample=sample, token=token, endpoint=endpoint)
+
+
+def _task_meta(task) -> dict[str, Any]:
+    md = task.metadata
+    return {
+        "name": task.name,
+        "modality": task.modality,
+        "num_classes": task.num_classes,
+        "num_examples": md.get("num_examples"),
+        "label_names": task.label_names[:50],
+        "fingerprint": task.fingerprint,
+        "has_data": task.has_data,
+        "probe": task.probe,
+    }
+
+
+def _target_meta(device) -> dict[str, Any]:
+    if device is None:
+        return {"name": "none", "description": "no device (bench stage not run)"}
+    info = dict(device.info)
+    cpu = info.get("cpu_model") or info.get("description") or ""
+    threads = info.get("threads") or info.get("cores")
+    label = {"local": "this machine", "agent": "device agent", "profile": "device profile (estimated)"}
+    desc = f"{device.name}: {label.get(device.kind, device.kind)}"
+    if cpu:
+        desc += f", {cpu}"
+    if threads:
+        desc += f", {threads} threads"
+    return {"name": device.name, "kind": device.kind, "description": desc, "info": info}
+
+
+def _catalog_from_dir(folder: Path):
+    """Crawl a folder of Hub-layout repos into a cached catalog (incremental on later runs)."""
+    from hf_spider.catalog import Catalog, crawl
+
+    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
+    path = _paths.cache_dir("catalogs") / key
+    crawl(path, from_dir=folder)
+    return Catalog.load(path)
+
+
+def _is_catalog_folder(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("catalog.sqlite", "catalog.jsonl"))
+
+
+def _load_catalog(catalog, *, token, endpoint) -> tuple[Any, dict[str, Any]]:
+    """The candidates' catalog and a snapshot description of it for the report."""
+    from hf_spider.catalog import Catalog
+
+    del token, endpoint  # the catalog is local; crawling the Hub is `hf-spider crawl`
+    if isinstance(catalog, Catalog):
+        cat, source = catalog, str(catalog.path or "in-memory catalog")
+    elif catalog is not None:
+        folder = Path(catalog)
+        if not folder.exists():
+            raise CatalogError(f"no catalog at {folder}", hint="pass a catalog folder or a folder of model repos")
+        if folder.is_file() or _is_catalog_folder(folder):
+            cat, source = Catalog.load(folder), str(folder)
+        else:
+            cat, source = _catalog_from_dir(folder), f"model repos in {folder}"
+    else:
+        cat = Catalog.load(None)
+        source = str(cat.path or "embedded catalog")
+        zoo = _zoo_catalog()
+        if zoo is not None and len(zoo):
+            cat = Catalog([*cat, *(t for t in zoo if t.model_id not in cat)], path=cat.path)
+            source += f" + offline zoo ({len(zoo)} models)"
+    ids = sorted(cat.model_ids)
+    fingerprint = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
+    return cat, {"source": source, "num_models": len(cat), "fingerprint": fingerprint}
+
+
+def _zoo_catalog():
+    """Tokens of the installed offline zoo's models (crawled from their snapshot folders), or None."""
+    try:
+        from hf_spider.zoo import installed, model_path
+    except ImportError:
+        return None
+    try:
+        models = sorted(installed()["models"])
+    except (HfSpiderError, OSError, KeyError, ValueError) as exc:
+        logger.info("offline zoo not used: %s", exc)
+        return None
+    if not models:
+        return None
+    # The zoo is a Hub cache; the catalog crawls Hub-layout repo folders: link one to the other.
+    farm = _paths.cache_dir("zoo-catalog") / "repos"
+    for repo_id in models:
+        link = farm / repo_id
+        target = model_path(repo_id)
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target, target_is_directory=True)
+    return _catalog_from_dir(farm)
+
+
+def _candidates(cat, task_obj, tag: str | None):
+    if tag:
+        return cat.filter(task=tag)
+    wanted = _TAGS.get(task_obj.modality)
+    return cat.filter(modality=task_obj.modality) if wanted is None else cat.filter(
+        predicate=lambda t: t.modality == task_obj.modality or (t.pipeline_tag in wanted)
+    )
+
+
+# ---------------------------------------------------------------------------------- stage 1
+def _stage1(candidates, task_obj) -> tuple[list[tuple[str, float]], str]:
+    """[(model_id, score)] best first, from tokens only; and the ranker's name."""
+    from hf_spider.ranker import rank_catalog
+
+    ranking = rank_catalog(candidates, task_obj)
+    pairs = [(str(m), float(s)) for m, s in ranking]
+    return pairs, "spider (default weights)"
+
+
+def _fuse(stage1, probed, candidates, task_obj, ranker_name, run) -> dict[str, float]:
+    """Fused stage-2 scores of the probed models (ranker with estimator tokens)."""
+    from hf_spider.ranker import rank_catalog
+
+    scores = {m: p["scores"] for m, p in probed.items()}
+    subset = candidates.filter(predicate=lambda t: t.model_id in scores)
+    ranking = rank_catalog(subset, task_obj, estimator_scores=scores)
+    return {str(m): float(s) for m, s in ranking}
+
+
+# ---------------------------------------------------------------------------------- stage 2
+_UNREACHABLE = (OSError, EnvironmentError)
+
+
+def _stage2(stage1, cat, task_obj, top_k, estimators, run, token, endpoint, progress) -> dict[str, dict[str, Any]]:
+    """Forward passes of the top-k reachable candidates over the sample, and their estimator scores."""
+    from hf_spider import estimators as est
+    from hf_spider.tasks import extract_features
+
+    probed: dict[str, dict[str, Any]] = {}
+    unreachable: list[str] = []
+    max_tries = max(4 * top_k, top_k + 10)
+    progress("probe", 0, top_k, "forward passes")
+    for model_id, _score in stage1[:max_tries]:
+        if len(probed) >= top_k:
+            break
+        try:
+            feats = extract_features(
+                model_id,
+                task_obj.inputs,
+                modality=task_obj.modality,
+                cache_key=task_obj.fingerprint,
+                token=token,
+                endpoint=endpoint,
+            )
+        except UnsafeWeightsError as exc:
+            run.notes.append(f"stage 2 skipped {model_id}: {exc.one_line()}")
+            continue
+        except (HfSpiderError, *_UNREACHABLE) as exc:
+            text = exc.one_line() if isinstance(exc, HfSpiderError) else f"{type(exc).__name__}: {exc}"
+            logger.info("stage 2: %s not reachable: %s", model_id, text)
+            unreachable.append(model_id)
+            continue
+        run.forward_passes += 1
+        scores = {}
+        for name in estimators:
+            try:
+                scores[name] = float(est.score(name, feats, task_obj.labels))
+            except HfSpiderError as exc:
+                run.notes.append(f"{name} of {model_id} not computed: {exc.one_line()}")
+        probed[model_id] = {"scores": scores, "feature_dim": int(feats.shape[1])}
+        progress("probe", len(probed), top_k, model_id.rsplit("/", 1)[-1])
+    progress("probe", top_k, top_k, f"{len(probed)} models")
+    if unreachable:
+        shown = ", ".join(unreachable[:8]) + (f" and {len(unreachable) - 8} more" if len(unreachable) > 8 else "")
+        run.notes.append(
+            f"stage 2: the weights of {len(unreachable)} higher-ranked candidate(s) could not be reached "
+            f"(offline, or not on the endpoint), so they keep their stage-1 score and rank below the "
+            f"re-ranked ones: {shown}"
+        )
+    if not probed:
+        run.notes.append("stage 2 found no candidate whose weights could be reached: ranking from stage 1 only")
+    return probed
+
+
+# ---------------------------------------------------------------------------------- bench
+def _bench(order, top_k, task_obj, device, variants, options, run, token, endpoint, progress) -> list[dict[str, Any]]:
+    from hf_spider.hardware import TaskSample, export, feeds_for, make_variants, measure
+
+    rows: list[dict[str, Any]] = []
+    models = order[:top_k]
+    total = len(models)
+    progress("bench", 0, total, f"{', '.join(variants)} on {device.name}")
+    sample = None
+    names = list(dict.fromkeys(["fp32", *variants]))  # fidelity is measured against fp32
+    for i, model_id in enumerate(models):
+        try:
+            exported = export(model_id, "auto", token=token, endpoint=endpoint)
+            if sample is None or sample.modality != exported.modality:
+                sample = (
+                    TaskSample.from_task(_as_sample_task(task_obj), options.pop("sample_size", 32))
+                    if task_obj.has_data
+                    else TaskSample.synthetic(exported.modality)
+                )
+            feeds = feeds_for(exported, sample)
+            built = make_variants(exported, names, device, calibration=feeds, calibration_source=sample.source)
+        except (HfSpiderError, OSError, RuntimeError, ValueError) as exc:
+            text = exc.one_line() if isinstance(exc, HfSpiderError) else f"{type(exc).__name__}: {exc}"
+            rows.append(
+                {"model_id": model_id, "variant": None, "device_status": "skipped", "device_reason": f"export failed: {text}"}
+            )
+            progress("bench", i + 1, total, model_id.rsplit("/", 1)[-1])
+            continue
+        reference = None
+        for variant in built:
+            if variant.skipped:
+                if variant.name in variants:
+                    rows.append(
+                        {
+                            "model_id": model_id,
+                            "variant": variant.name,
+                            "device_status": "skipped",
+                            "device_reason": variant.skipped,
+                        }
+                    )
+                continue
+            result = measure(variant, device, feeds, reference=reference, labels=sample.labels, **options)
+            outputs = result.pop("outputs")
+            if variant.name == "fp32":
+                reference = outputs
+            if variant.name in variants:
+                rows.append(_device_row(model_id, variant.name, result))
+        progress("bench", i + 1, total, model_id.rsplit("/", 1)[-1])
+    return rows
+
+
+def _as_sample_task(task_obj):
+    """`TaskSample.from_task` reads `texts` / `images` and `labels`."""
+
+    class _View:
+        name = task_obj.name
+        labels = task_obj.labels
+        texts = list(task_obj.inputs) if task_obj.modality == "text" else None
+        images = list(task_obj.inputs) if task_obj.modality == "image" else None
+
+    return _View()
+
+
+def _device_row(model_id: str, variant: str, result: dict[str, Any]) -> dict[str, Any]:
+    fig = result["figures"]
+
+    def value(key):
+        return (fig.get(key) or {}).get("value")
+
+    label = (fig.get("latency_p50_ms") or {}).get("label", "measured")
+    methods = sorted({(f or {}).get("method", "") for f in fig.values() if f and f.get("value") is not None})
+    missing = [k for k, f in fig.items() if not f or f.get("value") is None]
+    return {
+        "model_id": model_id,
+        "variant": variant,
+        "device_status": label,
+        "device_method": (fig.get("latency_p50_ms") or {}).get("method") or "; ".join(methods)[:300],
+        "device_reason": (f"not measured: {', '.join(missing)}" if missing else None),
+        "latency_ms_p50": value("latency_p50_ms"),
+        "latency_ms_p90": value("latency_p90_ms"),
+        "latency_ms_p99": value("latency_p99_ms"),
+        "throughput_bs1": value("throughput_b1_per_s"),
+        "memory_mb": value("peak_memory_mb"),
+        "size_mb": value("file_size_mb"),
+        "load_ms": value("load_ms"),
+        "fidelity": value("fidelity"),
+        "fidelity_metric": (fig.get("fidelity") or {}).get("method"),
+    }
+
+
+# ---------------------------------------------------------------------------------- constraints
+def _apply_constraints(rows: list[dict[str, Any]], cons, order: list[str]) -> dict[str, Any] | None:
+    """Mark `meets_constraints`, `violations`, `pareto`, `copeland_rank`, `recommended` on bench rows."""
+    from hf_spider.hardware import copeland, pareto_front, pick
+
+    measured = [r for r in rows if r["variant"] is not None and r["device_status"] != "skipped"]
+    if not measured:
+        if cons:
+            raise ConstraintError(
+                "no variant could be measured, so no candidate can be shown to meet the constraints",
+                hint="see the notes of `--stages rank,probe`, or drop the constraints",
+            )
+        return None
+    flat = {(r["model_id"], r["variant"]): _flat(r) for r in measured}
+    for r in measured:
+        v = cons.violations(flat[(r["model_id"], r["variant"])])
+        r["meets_constraints"] = not v
+        r["violations"] = "; ".join(_violation_text(x) for x in v) or None
+    front = {(p["model"], p["variant"]) for p in pareto_front(flat.values())}
+    for r in measured:
+        r["pareto"] = (r["model_id"], r["variant"]) in front
+    position = {m: i for i, m in enumerate(order)}
+    transfer = sorted(flat, key=lambda k: (position[k[0]], flat[k]["latency_ms"] or 0.0))
+    device = sorted(flat, key=lambda k: (flat[k]["latency_ms"] is None, flat[k]["latency_ms"] or 0.0))
+    for rank, (key, _score) in enumerate(copeland(transfer, device), start=1):
+        for r in measured:
+            if (r["model_id"], r["variant"]) == key:
+                r["copeland_rank"] = rank
+    choice, reason = pick(flat.values(), cons)
+    for r in measured:
+        r["recommended"] = (r["model_id"], r["variant"]) == (choice["model"], choice["variant"])
+    return {"model_id": choice["model"], "variant": choice["variant"], "reason": reason}
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": row["model_id"],
+        "variant": row["variant"],
+        "score": row.get("transfer_score"),
+        "latency_ms": row.get("latency_ms_p50"),
+        "memory_mb": row.get("memory_mb"),
+        "size_mb": row.get("size_mb"),
+        "fidelity": row.get("fidelity"),
+    }
+
+
+def _violation_text(v: dict[str, Any]) -> str:
+    if v.get("value") is None:
+        return f"{v['flag']} {v['limit']:g}: figure missing"
+    return f"{v['flag']} {v['limit']:g}: {v['value']:.3g}"

@@ -1,0 +1,111 @@
+"""The Pareto plot of a `Recommendations`: transfer score vs latency, the front drawn."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hf_spider.recommend._results import Recommendations
+
+
+def pareto_mask(scores: list[float], latencies: list[float]) -> list[bool]:
+    """True where no other point has a higher-or-equal score at a lower-or-equal latency (one strictly)."""
+    mask = []
+    for i, (s, lat) in enumerate(zip(scores, latencies, strict=True)):
+        dominated = any(
+            (s2 >= s and l2 <= lat) and (s2 > s or l2 < lat)
+            for j, (s2, l2) in enumerate(zip(scores, latencies, strict=True))
+            if j != i
+        )
+        mask.append(not dominated)
+    return mask
+
+
+def _short(model_id: str) -> str:
+    return model_id.rsplit("/", 1)[-1]
+
+
+def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *, ax=None):
+    import matplotlib
+
+    if ax is None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig = None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    else:
+        fig = ax.figure
+    target = recs.meta.get("target", {})
+    target_name = target.get("name") if isinstance(target, dict) else target
+    points = [
+        r for r in recs.rows if r["latency_ms_p50"] is not None and r["transfer_score"] is not None
+    ]
+    if points:
+        scores = [r["transfer_score"] for r in points]
+        lats = [r["latency_ms_p50"] for r in points]
+        front = pareto_mask(scores, lats)
+        for status, filled in (("measured", True), ("estimated", False)):
+            sel = [r for r in points if r["device_status"] == status]
+            if not sel:
+                continue
+            ax.scatter(
+                [r["latency_ms_p50"] for r in sel],
+                [r["transfer_score"] for r in sel],
+                s=46,
+                facecolors="tab:blue" if filled else "none",
+                edgecolors="tab:blue",
+                label=f"{status} ({len(sel)})",
+                zorder=3,
+            )
+        front_pts = sorted((lat, s) for lat, s, f in zip(lats, scores, front, strict=True) if f)
+        if front_pts:
+            xs, ys = [], []
+            for lat, s in front_pts:  # staircase: a faster point is only beaten by a better score
+                if xs:
+                    xs.append(lat)
+                    ys.append(ys[-1])
+                xs.append(lat)
+                ys.append(s)
+            ax.plot(xs, ys, color="tab:orange", lw=1.5, zorder=2, label="Pareto front")
+        for r in points:
+            ax.annotate(
+                f"{_short(r['model_id'])} {r['variant']}",
+                (r["latency_ms_p50"], r["transfer_score"]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+        best = recs.best
+        if best is not None and best.get("latency_ms_p50") is not None:
+            ax.scatter(
+                [best["latency_ms_p50"]],
+                [best["transfer_score"]],
+                marker="*",
+                s=220,
+                color="tab:red",
+                zorder=4,
+                label="recommended",
+            )
+        max_lat = (recs.meta.get("constraints") or {}).get("max_latency_ms")
+        if max_lat:
+            ax.axvline(max_lat, color="grey", ls="--", lw=1, label=f"max latency {max_lat} ms")
+        if max(lats) / max(min(lats), 1e-9) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(f"latency p50, batch 1 (ms) on {target_name or 'target'}")
+        ax.set_ylabel("transfer score (higher is better)")
+        ax.legend(fontsize=8, loc="best")
+    else:
+        ranking = recs.ranking()[:15]
+        names = [_short(r["model_id"]) for r in ranking][::-1]
+        ax.barh(names, [r["score"] or 0.0 for r in ranking][::-1], color="tab:blue")
+        ax.set_xlabel("transfer score (no device figures: bench stage not run)")
+        ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(f"hf-spider: {recs.meta.get('dataset', '')}", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(os.fspath(path))
+        plt.close(fig)
+    return fig

@@ -1,0 +1,190 @@
+"""The markdown report of a `Recommendations`: what was recommended, and how every figure was obtained."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from hf_spider.recommend._results import DEVICE_FIGURES
+
+if TYPE_CHECKING:
+    from hf_spider.recommend._results import Recommendations
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if abs(value) >= 100:
+            return f"{value:.0f}"
+        return f"{value:.{digits}g}"
+    return str(value).replace("|", "\\|")
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def transfer_provenance(row: dict[str, Any], meta: dict[str, Any]) -> str:
+    """How the row's transfer score was obtained, in words."""
+    source = row.get("transfer_source")
+    protocol = meta.get("protocol", {})
+    if source == "probe":
+        est = ", ".join(protocol.get("estimators") or []) or "estimators"
+        n = protocol.get("sample")
+        return f"measured: forward pass on a {n}-example sample, {est}, fused with the ranker score"
+    if source == "rank":
+        return "estimated: learned ranker from the model card and the task token (no forward pass)"
+    return "skipped"
+
+
+def render_report(recs: Recommendations, *, plot_path: str | None = None, max_rows: int = 30) -> str:
+    meta = recs.meta
+    task = meta.get("task") or {}
+    catalog = meta.get("catalog") or {}
+    protocol = meta.get("protocol") or {}
+    target = meta.get("target") or {}
+    constraints = {k: v for k, v in (meta.get("constraints") or {}).items() if v is not None}
+    out: list[str] = [f"# hf-spider recommendations for `{meta.get('dataset', '?')}`", ""]
+
+    best = recs.best
+    pick = meta.get("pick") or {}
+    if best is not None:
+        variant = f", variant **{best['variant']}**" if best.get("variant") else ""
+        out.append(f"**Recommended:** `{best['model_id']}`{variant}.")
+        if pick.get("reason"):
+            out.append(f"{pick['reason']}")
+        out.append("")
+
+    out += ["## Inputs", ""]
+    task_items = [
+        ("dataset", meta.get("dataset")),
+        ("modality", task.get("modality")),
+        ("classes", task.get("num_classes")),
+        ("examples in the dataset", task.get("num_examples")),
+        ("sample used", protocol.get("sample")),
+        ("label names", ", ".join(str(x) for x in (task.get("label_names") or [])[:12]) or None),
+    ]
+    out += [f"- **{k}**: {_fmt(v)}" for k, v in task_items if v is not None]
+    if catalog:
+        out.append(
+            f"- **catalog**: {_fmt(catalog.get('source'))}, {_fmt(catalog.get('num_models'))} models"
+            + (f", {catalog['num_candidates']} candidates" if catalog.get("num_candidates") else "")
+            + (f", snapshot `{catalog['fingerprint']}`" if catalog.get("fingerprint") else "")
+        )
+    stages = protocol.get("stages") or []
+    out.append(
+        f"- **protocol**: stages {', '.join(stages) or '—'}; top-k {protocol.get('top_k')}; "
+        f"ranker `{protocol.get('ranker', '—')}`; estimators {', '.join(protocol.get('estimators') or []) or '—'}"
+    )
+    if target:
+        desc = target.get("description") or target.get("name")
+        out.append(f"- **target**: {desc}")
+    out.append(
+        "- **constraints**: "
+        + (", ".join(f"{k} = {v}" for k, v in constraints.items()) if constraints else "none")
+    )
+    timings = meta.get("timings") or {}
+    if timings:
+        out.append(
+            "- **time per stage**: " + ", ".join(f"{k} {float(v):.1f} s" for k, v in timings.items())
+        )
+    if meta.get("forward_passes") is not None:
+        out.append(f"- **model forward passes over the sample**: {meta['forward_passes']}")
+    out.append("")
+
+    if plot_path:
+        out += ["## Transfer score vs latency", "", f"![Pareto plot]({plot_path})", ""]
+
+    ranked = recs.rows[:max_rows]
+    score_cols = [c for c in recs.columns if c.startswith("score_")]
+    out += ["## Ranked table", ""]
+    header = [
+        "rank",
+        "model",
+        "variant",
+        "stage",
+        "transfer",
+        *[c.removeprefix("score_") for c in score_cols],
+        "device",
+        "p50 ms",
+        "mem MB",
+        "size MB",
+        "fidelity",
+        "fits",
+        "pareto",
+    ]
+    out.append(
+        _table(
+            header,
+            [
+                [
+                    r["rank"],
+                    f"`{r['model_id']}`" + (" ★" if r.get("recommended") else ""),
+                    r["variant"],
+                    r["stage"],
+                    r["transfer_score"],
+                    *[r[c] for c in score_cols],
+                    r["device_status"],
+                    r["latency_ms_p50"],
+                    r["memory_mb"],
+                    r["size_mb"],
+                    r["fidelity"],
+                    r["meets_constraints"],
+                    r["pareto"],
+                ]
+                for r in ranked
+            ],
+        )
+    )
+    if len(recs.rows) > max_rows:
+        out.append(f"\n{len(recs.rows) - max_rows} more rows in `recommendations.parquet`.")
+    out.append("")
+
+    out += ["## How each figure was obtained", ""]
+    counts = {s: sum(r["device_status"] == s for r in recs.rows) for s in ("measured", "estimated", "skipped")}
+    out.append(
+        f"Device figures: {counts['measured']} rows measured, {counts['estimated']} estimated, "
+        f"{counts['skipped']} skipped. Transfer scores: "
+        f"{sum(r['transfer_source'] == 'probe' for r in recs.rows)} rows measured by a forward pass, "
+        f"{sum(r['transfer_source'] == 'rank' for r in recs.rows)} estimated by the ranker."
+    )
+    out.append("")
+    rows = []
+    for r in ranked:
+        present = [DEVICE_FIGURES[k] for k in DEVICE_FIGURES if r.get(k) is not None]
+        missing = [DEVICE_FIGURES[k] for k in DEVICE_FIGURES if r.get(k) is None]
+        status = r["device_status"]
+        device = status
+        if r.get("device_method") and status != "skipped":
+            device += f" ({r['device_method']})"
+        if r.get("device_reason"):
+            device += f" — {r['device_reason']}"
+        if status != "skipped" and present:
+            device += "; " + (f"not available: {', '.join(missing)}" if missing else "all figures")
+        rows.append(
+            [f"`{r['model_id']}`", r["variant"], transfer_provenance(r, meta), device, r.get("violations")]
+        )
+    out.append(_table(["model", "variant", "transfer score", "device figures", "constraint violations"], rows))
+    out.append("")
+
+    notes = meta.get("notes") or []
+    if notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    if target.get("info"):
+        out += [
+            "## Device",
+            "",
+            "```json",
+            json.dumps(target["info"], indent=2, default=str),
+            "```",
+            "",
+        ]
+    out.append(
+        f"Made with hf-spider {meta.get('hf_spider_version', '')} on {meta.get('created_at', '')}."
+    )
+    return "\n".join(out) + "\n"

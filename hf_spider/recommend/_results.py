@@ -1,0 +1,289 @@
+"""`Recommendations`: the result of `hf_spider.recommend`, one row per (model, variant).
+
+A row carries the model's transfer scores (stage 1 ranker, stage 2 estimators and their fusion),
+the stage it reached, and — for benchmarked variants — device figures with how each was obtained:
+`measured` on the target, `estimated` from a profile, or `skipped` with the reason. Everything the
+run knew about its inputs (task, catalog snapshot, protocol, target, constraints, timings) lives in
+`meta`, so a saved or pushed result can be read back and explained without the run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("hf_spider.recommend")
+
+SCHEMA_VERSION = 1
+
+# Columns every row has, in display order. Estimator scores are added as `score_<name>`.
+COLUMNS = (
+    "rank",
+    "model_id",
+    "variant",
+    "stage",
+    "transfer_score",
+    "transfer_source",
+    "rank_score",
+    "probe_score",
+    "target",
+    "device_status",
+    "device_reason",
+    "device_method",
+    "latency_ms_p50",
+    "latency_ms_p90",
+    "latency_ms_p99",
+    "throughput_bs1",
+    "memory_mb",
+    "size_mb",
+    "load_ms",
+    "fidelity",
+    "fidelity_metric",
+    "meets_constraints",
+    "violations",
+    "pareto",
+    "copeland_rank",
+    "recommended",
+)
+DEVICE_STATUSES = ("measured", "estimated", "skipped")
+# Device figures and how the report names them.
+DEVICE_FIGURES = {
+    "latency_ms_p50": "latency p50 (ms)",
+    "latency_ms_p90": "latency p90 (ms)",
+    "latency_ms_p99": "latency p99 (ms)",
+    "throughput_bs1": "throughput at batch 1 (items/s)",
+    "memory_mb": "peak memory (MB)",
+    "size_mb": "file size (MB)",
+    "load_ms": "load time (ms)",
+    "fidelity": "fidelity vs fp32",
+}
+
+
+def _clean(value: Any) -> Any:
+    """JSON/parquet-friendly scalars: numpy scalars to Python, NaN to None."""
+    if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    return value
+
+
+@dataclass
+class Recommendations:
+    """Ranked recommendations for one dataset on one device target.
+
+    Args:
+        rows: one dict per (model, variant); see `COLUMNS`. Models that were ranked but not
+            benchmarked have one row with `variant=None` and `device_status="skipped"`.
+        meta: task, catalog snapshot, protocol, target, constraints, pick, timings, notes.
+
+    Example:
+        >>> recs = hf_spider.recommend("rotten_tomatoes", top_k=3)
+        >>> recs.to_pandas().head()
+        >>> recs.plot("pareto.png"); recs.push_to_hub("me/rt-recommendations")
+    """
+
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        extra = sorted({k for row in self.rows for k in row if k not in COLUMNS})
+        self.columns = [*COLUMNS, *extra]
+        self.rows = [{c: _clean(row.get(c)) for c in self.columns} for row in self.rows]
+        for row in self.rows:
+            status = row.get("device_status")
+            if status not in DEVICE_STATUSES:
+                raise ValueError(f"device_status must be one of {DEVICE_STATUSES}, got {status!r}")
+
+    # ----------------------------------------------------------------- views
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __repr__(self) -> str:
+        best = self.best
+        pick = f"{best['model_id']} ({best['variant'] or 'no variant'})" if best else "none"
+        return f"Recommendations(dataset={self.meta.get('dataset')!r}, rows={len(self.rows)}, pick={pick})"
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The recommended row: the pick under constraints, else the top-ranked row."""
+        for row in self.rows:
+            if row.get("recommended"):
+                return row
+        return self.rows[0] if self.rows else None
+
+    def ranking(self) -> list[dict[str, Any]]:
+        """One entry per model, in rank order: `{"model_id", "score", "stage", "rank"}`."""
+        seen: dict[str, dict[str, Any]] = {}
+        for row in sorted(self.rows, key=lambda r: (r["rank"] is None, r["rank"] or 0)):
+            if row["model_id"] not in seen:
+                seen[row["model_id"]] = {
+                    "rank": row["rank"],
+                    "model_id": row["model_id"],
+                    "score": row["transfer_score"],
+                    "stage": row["stage"],
+                }
+        return list(seen.values())
+
+    def to_pandas(self):
+        """A `pandas.DataFrame`, one row per (model, variant), columns in `self.columns` order."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
+
+    def to_dataset(self):
+        """A `datasets.Dataset` of the rows; `meta` is kept in its description as JSON."""
+        import datasets
+        import pyarrow as pa
+
+        table = pa.Table.from_pylist(self.rows, schema=self._arrow_schema())
+        info = datasets.DatasetInfo(description=json.dumps(self.meta, sort_keys=True, default=str))
+        return datasets.Dataset(table, info=info)
+
+    def _arrow_schema(self):
+        import pyarrow as pa
+
+        fields = []
+        for col in self.columns:
+            values = [r[col] for r in self.rows if r[col] is not None]
+            if col in ("rank", "copeland_rank"):
+                typ = pa.int64()
+            elif col in ("meets_constraints", "pareto", "recommended"):
+                typ = pa.bool_()
+            elif values and all(isinstance(v, bool) for v in values):
+                typ = pa.bool_()
+            elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                typ = pa.float64()
+            elif col in DEVICE_FIGURES or col.startswith("score_") or col.endswith("_score"):
+                typ = pa.float64()
+            else:
+                typ = pa.string()
+            fields.append(pa.field(col, typ))
+        return pa.schema(fields)
+
+    # ----------------------------------------------------------------- files
+    def to_json(self) -> dict[str, Any]:
+        """Everything, JSON-serialisable: `{"ranking", "rows", "meta", "schema_version"}`."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": self.meta.get("dataset"),
+            "ranking": self.ranking(),
+            "recommended": self.best,
+            "rows": self.rows,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Recommendations:
+        return cls(rows=list(data["rows"]), meta=dict(data.get("meta") or {}))
+
+    def save(self, output_dir: str | os.PathLike) -> dict[str, Path]:
+        """Write `recommendations.parquet`, `recommendations.json`, `pareto.png` and `report.md`.
+
+        Returns the paths written, by kind. Each file is written atomically.
+        """
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {
+            "parquet": out / "recommendations.parquet",
+            "json": out / "recommendations.json",
+            "plot": out / "pareto.png",
+            "report": out / "report.md",
+        }
+        _atomic_write(paths["parquet"], lambda p: self.to_pandas().to_parquet(p, index=False))
+        _atomic_write(paths["json"], lambda p: Path(p).write_text(self.dumps()))
+        self.plot(paths["plot"])
+        _atomic_write(paths["report"], lambda p: Path(p).write_text(self.report(plot_path="pareto.png")))
+        return paths
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, default=str) + "\n"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Recommendations:
+        """Read back a folder written by `save` (or its `recommendations.json`)."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "recommendations.json"
+        return cls.from_json(json.loads(path.read_text()))
+
+    # ------------------------------------------------------------ rendering
+    def plot(self, path: str | os.PathLike | None = None, *, ax=None):
+        """Pareto plot: transfer score vs latency p50, one point per variant, the front drawn.
+
+        Measured points are filled, estimated ones hollow; the recommended variant is a star.
+        Without device figures (bench not run) it shows the transfer scores as bars instead.
+        Returns the matplotlib figure; saves it to `path` when given.
+        """
+        from hf_spider.recommend._plot import pareto_plot
+
+        return pareto_plot(self, path, ax=ax)
+
+    def report(self, *, plot_path: str | None = None, max_rows: int = 30) -> str:
+        """A markdown report saying, for every figure, whether it was measured, estimated or skipped."""
+        from hf_spider.recommend._report import render_report
+
+        return render_report(self, plot_path=plot_path, max_rows=max_rows)
+
+    # ------------------------------------------------------------------ hub
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        token: str | None = None,
+        endpoint: str | None = None,
+        commit_message: str | None = None,
+    ) -> str:
+        """Push the rows as a Hub dataset (parquet via `datasets`) with a dataset card and the plot.
+
+        A second push to the same repo replaces the data and the card in place. The token comes
+        from `token=` or huggingface_hub's usual chain (`HF_TOKEN`, the saved login); it is never
+        written anywhere. Returns the dataset's URL.
+        """
+        from hf_spider.recommend._hub import push_recommendations
+
+        return push_recommendations(
+            self, repo_id, private=private, token=token, endpoint=endpoint, commit_message=commit_message
+        )
+
+    @classmethod
+    def from_hub(
+        cls, repo_id: str, *, token: str | None = None, endpoint: str | None = None
+    ) -> Recommendations:
+        """Read a recommendations dataset pushed by `push_to_hub`."""
+        from hf_spider.recommend._hub import load_recommendations
+
+        return load_recommendations(repo_id, token=token, endpoint=endpoint)
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def sort_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order rows by model rank, then benchmarked variants before unbenchmarked ones."""
+    return sorted(
+        rows,
+        key=lambda r: (
+            r.get("rank") is None,
+            r.get("rank") or 0,
+            r.get("variant") is None,
+            r.get("latency_ms_p50") is None,
+            r.get("latency_ms_p50") or 0.0,
+        ),
+    )

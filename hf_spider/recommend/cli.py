@@ -1,0 +1,248 @@
+"""`hf-spider recommend` and `hf-spider publish`: the commands users run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hf_spider.errors import UserInputError
+
+STAGES = ("rank", "probe", "bench")
+CONSTRAINT_FLAGS = ("max_latency_ms", "max_memory_mb", "max_size_mb", "min_fidelity")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "recommend",
+        help="rank Hub models for a dataset and a device target (all stages)",
+        description=(
+            "Recommend pre-trained models for DATASET: stage 1 ranks the catalog from model cards, "
+            "stage 2 re-ranks the top-k with forward-pass estimators on a sample, bench exports and "
+            "measures their variants on --target, and the constraints pick one (model, variant)."
+        ),
+    )
+    p.add_argument(
+        "dataset",
+        nargs="?",
+        help="Hub dataset id, local dataset folder/file, or a dataset-card repo (omit with --demo)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="the bundled rotten tomatoes reviews with the embedded catalog and the offline zoo",
+    )
+    p.add_argument("--catalog", help="catalog folder, or a directory of Hub-layout model repos")
+    p.add_argument("--task", help="pipeline tag the candidates must serve (default: from the dataset)")
+    p.add_argument("--sample", type=int, default=None, help="examples drawn for stage 2 and bench (256)")
+    p.add_argument("--top-k", type=int, default=5, help="candidates re-ranked and benchmarked (5)")
+    p.add_argument("--stages", default=",".join(STAGES), help="comma list of rank,probe,bench (all)")
+    p.add_argument("--target", default="local", help="local, a device profile name, or http://HOST:PORT")
+    p.add_argument("--max-latency-ms", type=float)
+    p.add_argument("--max-memory-mb", type=float)
+    p.add_argument("--max-size-mb", type=float)
+    p.add_argument("--min-fidelity", type=float)
+    p.add_argument("--output-dir", help="where to write parquet, JSON, plot and report")
+    p.add_argument("--json", dest="json_out", metavar="PATH", help="write results as JSON ('-' = stdout)")
+    p.add_argument("--push-to-hub", metavar="REPO", help="push the results as a Hub dataset")
+    p.add_argument("--space", metavar="REPO", help="publish the Gradio Space showing the results")
+    p.add_argument("--private", action="store_true", help="make the pushed repos private")
+    p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the saved login)")
+    p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT)")
+    p.set_defaults(func=_run_recommend)
+
+    q = subparsers.add_parser(
+        "publish",
+        help="create or update the hf-spider Gradio Space on the Hub",
+        description="Upload space_app/ (with the hf_spider package) as a Gradio Space.",
+    )
+    q.add_argument("--space", metavar="REPO", required=True, help="Space repo id (namespace/name)")
+    q.add_argument("--dataset", metavar="REPO", help="a recommendations dataset the Space shows first")
+    q.add_argument("--private", action="store_true")
+    q.add_argument("--token", help="Hugging Face token (default: HF_TOKEN or the saved login)")
+    q.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT)")
+    q.add_argument("--json", dest="json_out", metavar="PATH", help="write {'url': ...} as JSON")
+    q.set_defaults(func=_run_publish)
+
+
+def parse_stages(text: str) -> tuple[str, ...]:
+    stages = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown or not stages:
+        raise UserInputError(f"unknown stage(s) {unknown or text!r}", hint="use a comma list of rank,probe,bench")
+    if "rank" not in stages:
+        raise UserInputError("the rank stage is required", hint="e.g. --stages rank,probe")
+    return tuple(s for s in STAGES if s in stages)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("/"))[-80:] or "dataset"
+
+
+def _write_json(path: str, payload: Any) -> None:
+    text = json.dumps(payload, indent=2, default=str) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+
+
+class _StageBars:
+    """One rich progress bar per stage, with its elapsed time; fed by `recommend(progress=...)`."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.started: dict[str, float] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int, note: str = "") -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1), note=note)
+            self.started[stage] = time.perf_counter()
+        task = self.tasks[stage]
+        self.progress.update(task, completed=done, total=max(total, 1), note=note)
+        if done >= total:
+            self.progress.stop_task(task)
+
+
+def render_table(recs, console, max_rows: int = 25) -> None:
+    from rich.table import Table
+
+    def fmt(v, digits=3):
+        if v is None:
+            return "—"
+        if isinstance(v, bool):
+            return "✓" if v else "✗"
+        if isinstance(v, float):
+            return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:.0f}"
+        return str(v)
+
+    target = (recs.meta.get("target") or {}).get("name", "")
+    table = Table(title=f"hf-spider: {recs.meta.get('dataset')} on {target}", show_lines=False)
+    for col in ("rank", "model", "variant", "stage", "transfer", "device", "p50 ms", "mem MB", "size MB", "fid.", "fits", "pareto"):
+        table.add_column(col, justify="right" if col not in ("model", "variant", "stage", "device") else "left")
+    for r in recs.rows[:max_rows]:
+        style = "bold green" if r.get("recommended") else None
+        table.add_row(
+            fmt(r["rank"]),
+            r["model_id"] + (" ★" if r.get("recommended") else ""),
+            fmt(r["variant"]),
+            r["stage"],
+            fmt(r["transfer_score"], 4),
+            r["device_status"],
+            fmt(r["latency_ms_p50"]),
+            fmt(r["memory_mb"]),
+            fmt(r["size_mb"]),
+            fmt(r["fidelity"]),
+            fmt(r["meets_constraints"]),
+            fmt(r["pareto"]),
+            style=style,
+        )
+    console.print(table)
+    if len(recs.rows) > max_rows:
+        console.print(f"… {len(recs.rows) - max_rows} more rows in the output files")
+    pick = recs.meta.get("pick") or {}
+    if pick.get("reason"):
+        console.print(f"[bold]Recommended:[/bold] {pick['reason']}")
+
+
+def _run_recommend(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from hf_spider.recommend import _demo
+    from hf_spider.recommend._hub import check_write_access, publish_space
+    from hf_spider.recommend._pipeline import recommend
+
+    stages = parse_stages(args.stages)
+    constraints = {k: getattr(args, k) for k in CONSTRAINT_FLAGS if getattr(args, k) is not None}
+    for k, v in constraints.items():
+        if v < 0 or (k == "min_fidelity" and v > 1):
+            raise UserInputError(f"--{k.replace('_', '-')} {v} is out of range", hint="use a positive number (fidelity in [0, 1])")
+    if args.top_k < 1:
+        raise UserInputError("--top-k must be at least 1")
+    dataset, catalog, sample = args.dataset, args.catalog, args.sample
+    if args.demo:
+        if dataset:
+            raise UserInputError("give either DATASET or --demo, not both")
+        dataset, demo_catalog = _demo.demo_inputs()
+        catalog = catalog or demo_catalog
+        sample = sample or _demo.DEMO_SAMPLE
+    if not dataset:
+        raise UserInputError("no dataset given", hint="pass a dataset id or path, or --demo")
+
+    # Refuse a bad repo id or token before computing anything: nothing is written on failure.
+    for repo in filter(None, (args.push_to_hub, args.space)):
+        check_write_access(repo, token=args.token, endpoint=args.endpoint)
+
+    console = Console(stderr=args.json_out == "-")
+    with _StageBars(console) as bars:
+        recs = recommend(
+            dataset,
+            catalog=catalog,
+            task=args.task,
+            target=args.target,
+            constraints=constraints or None,
+            top_k=args.top_k,
+            stages=stages,
+            sample=sample,
+            token=args.token,
+            endpoint=args.endpoint,
+            progress=bars,
+        )
+    render_table(recs, console)
+    out_dir = Path(args.output_dir) if args.output_dir else Path("hf-spider-results") / _slug(dataset)
+    paths = recs.save(out_dir)
+    console.print(f"results: {paths['parquet']}, {paths['json']}, {paths['plot']}, {paths['report']}")
+    payload = recs.to_json()
+    if args.push_to_hub:
+        url = recs.push_to_hub(args.push_to_hub, private=args.private, token=args.token, endpoint=args.endpoint)
+        payload["hub_url"] = url
+        console.print(f"pushed: {url}")
+    if args.space:
+        url = publish_space(
+            args.space,
+            private=args.private,
+            token=args.token,
+            endpoint=args.endpoint,
+            dataset_repo=args.push_to_hub,
+            datasets=[d for d in (args.push_to_hub,) if d],
+        )
+        payload["space_url"] = url
+        console.print(f"space: {url}")
+    if args.json_out:
+        _write_json(args.json_out, payload)
+    return 0
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    from hf_spider.recommend._hub import publish_space
+
+    url = publish_space(
+        args.space, private=args.private, token=args.token, endpoint=args.endpoint, dataset_repo=args.dataset
+    )
+    print(f"space: {url}", file=sys.stderr if args.json_out == "-" else sys.stdout)
+    if args.json_out:
+        _write_json(args.json_out, {"url": url})
+    return 0

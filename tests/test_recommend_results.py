@@ -1,0 +1,157 @@
+"""The `Recommendations` results object: tables, files, report, plot. Rows are built by hand here;
+the pipeline that produces them is tested in test_recommend_pipeline.py."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from hf_spider.recommend._plot import pareto_mask
+from hf_spider.recommend._results import Recommendations
+
+
+def make_recs(n_models: int = 3, *, estimated_model: int | None = None) -> Recommendations:
+    rows = []
+    for i in range(n_models):
+        model = f"org/model-{i}"
+        status = "estimated" if i == estimated_model else "measured"
+        for variant, lat, size in (("fp32", 10.0 * (i + 1), 90.0), ("int8-dynamic", 4.0 * (i + 1), 24.0)):
+            rows.append(
+                {
+                    "rank": i + 1,
+                    "model_id": model,
+                    "variant": variant,
+                    "stage": "bench",
+                    "transfer_score": 0.9 - 0.1 * i - (0.01 if variant != "fp32" else 0.0),
+                    "transfer_source": "probe",
+                    "rank_score": 0.5 - 0.1 * i,
+                    "probe_score": 0.9 - 0.1 * i,
+                    "score_logme": -0.3 - 0.1 * i,
+                    "target": "local",
+                    "device_status": status,
+                    "device_method": "ORT 1 thread, 50 iterations" if status == "measured" else "rpi5 profile",
+                    "latency_ms_p50": lat,
+                    "latency_ms_p90": lat * 1.1,
+                    "memory_mb": 120.0,
+                    "size_mb": size,
+                    "fidelity": 1.0 if variant == "fp32" else 0.97,
+                    "meets_constraints": lat <= 20,
+                    "violations": None if lat <= 20 else f"latency {lat} ms > 20 ms",
+                    "recommended": i == 0 and variant == "int8-dynamic",
+                }
+            )
+    rows.append(
+        {
+            "rank": n_models + 1,
+            "model_id": "org/unprobed",
+            "variant": None,
+            "stage": "rank",
+            "transfer_score": 0.1,
+            "transfer_source": "rank",
+            "rank_score": 0.1,
+            "device_status": "skipped",
+            "device_reason": "not in the top-3 benchmarked",
+        }
+    )
+    meta = {
+        "dataset": "rotten_tomatoes",
+        "task": {"modality": "text", "num_classes": 2, "label_names": ["rotten", "fresh"]},
+        "protocol": {"stages": ["rank", "probe", "bench"], "top_k": 3, "sample": 128, "estimators": ["logme"]},
+        "target": {"name": "local", "description": "local CPU"},
+        "constraints": {"max_latency_ms": 20.0, "max_memory_mb": None},
+        "catalog": {"source": "embedded", "num_models": 10},
+        "pick": {"model_id": "org/model-0", "variant": "int8-dynamic", "reason": "best transfer within 20 ms"},
+    }
+    return Recommendations(rows, meta)
+
+
+def test_rows_normalised_and_ranking_one_entry_per_model():
+    recs = make_recs()
+    assert len(recs) == 7
+    assert all(list(r) == recs.columns for r in recs.rows)
+    ranking = recs.ranking()
+    assert [r["model_id"] for r in ranking] == ["org/model-0", "org/model-1", "org/model-2", "org/unprobed"]
+    assert ranking[0]["score"] == pytest.approx(0.9)
+    assert recs.best["variant"] == "int8-dynamic"
+
+
+def test_bad_device_status_refused():
+    with pytest.raises(ValueError, match="device_status"):
+        Recommendations([{"rank": 1, "model_id": "a", "device_status": "guessed"}])
+
+
+def test_pandas_and_dataset_views_agree():
+    recs = make_recs()
+    df = recs.to_pandas()
+    ds = recs.to_dataset()
+    assert list(df.columns) == recs.columns == ds.column_names
+    assert ds.num_rows == len(df)
+    assert ds["model_id"] == df["model_id"].tolist()
+    assert ds.features["latency_ms_p50"].dtype == "float64"
+    assert ds.features["recommended"].dtype == "bool"
+    assert json.loads(ds.info.description)["dataset"] == "rotten_tomatoes"
+
+
+def test_save_writes_parquet_json_plot_report_and_loads_back(tmp_path):
+    import pandas as pd
+
+    recs = make_recs(estimated_model=2)
+    paths = recs.save(tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "pareto.png",
+        "recommendations.json",
+        "recommendations.parquet",
+        "report.md",
+    ]
+    df = pd.read_parquet(paths["parquet"])
+    assert df["model_id"].tolist() == [r["model_id"] for r in recs.rows]
+    assert Recommendations.load(tmp_path / "out").rows == recs.rows
+    payload = json.loads(paths["json"].read_text())
+    assert payload["ranking"][0]["model_id"] == "org/model-0"
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_says_how_every_figure_was_obtained():
+    recs = make_recs(estimated_model=1)
+    report = recs.report(plot_path="pareto.png")
+    assert "**Recommended:** `org/model-0`, variant **int8-dynamic**" in report
+    assert "4 rows measured, 2 estimated, 1 skipped" in report
+    section = report.split("## How each figure was obtained", 1)[1]
+    lines = [ln for ln in section.splitlines() if ln.startswith("| `")]
+    assert len(lines) == len(recs)
+    for line, row in zip(lines, recs.rows, strict=True):
+        assert row["device_status"] in line
+    assert "not in the top-3 benchmarked" in section
+    assert "rpi5 profile" in section
+    assert "estimated: learned ranker" in section and "measured: forward pass on a 128-example sample" in section
+    assert "latency 30.0 ms > 20 ms" in section
+    assert "![Pareto plot](pareto.png)" in report
+
+
+def test_pareto_mask_matches_brute_force():
+    rng = random.Random(0)
+    for _ in range(30):
+        pts = [(rng.randint(0, 5) / 5, float(rng.randint(1, 6))) for _ in range(8)]
+        mask = pareto_mask([p[0] for p in pts], [p[1] for p in pts])
+        for (s, lat), on_front in zip(pts, mask, strict=True):
+            better = [(s2, l2) for s2, l2 in pts if s2 >= s and l2 <= lat and (s2, l2) != (s, lat)]
+            assert on_front == (not better)
+
+
+def test_plot_draws_points_front_and_pick():
+    recs = make_recs()
+    fig = recs.plot()
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "measured (6)" in labels and "Pareto front" in labels and "recommended" in labels
+    front_line = next(ln for ln in ax.get_lines() if ln.get_label() == "Pareto front")
+    # model-0's int8 variant (4 ms, 0.89) and fp32 (10 ms, 0.9) make the front; nothing else does
+    assert set(front_line.get_xdata()) == {4.0, 10.0}
+
+
+def test_plot_without_device_figures_shows_scores():
+    rows = [r for r in make_recs().rows if r["variant"] is None]
+    fig = Recommendations(rows, {"dataset": "x"}).plot()
+    assert "bench stage not run" in fig.axes[0].get_xlabel()

@@ -1,0 +1,298 @@
+"""Task tokens: metadata part, data part, card-only repos, Hub ids through the loopback server."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hf_spider.cli import main
+from hf_spider.errors import DatasetError
+from hf_spider.tasks import DATA_TOKEN_LENGTH, METADATA_VECTOR_LENGTH, Task, load_task
+from hf_spider.tasks._tiny import make_tiny_text_model, make_tiny_vision_model
+from hf_spider.tasks.task import TASK_CATEGORIES, hashed_bag, summarise_features
+from hf_spider.testing.hub_server import HubServer, write_repo
+
+CARD_ONLY = """---
+pretty_name: Flowers Five
+task_categories:
+- image-classification
+tags:
+- flowers
+license: cc-by-4.0
+dataset_info:
+  features:
+  - name: image
+    dtype: image
+  - name: label
+    dtype:
+      class_label:
+        names:
+          '0': daisy
+          '1': dandelion
+          '2': rose
+          '3': sunflower
+          '4': tulip
+  splits:
+  - name: train
+    num_examples: 3670
+---
+# Flowers
+
+Photos of five kinds of flowers, in the card only: the images live elsewhere.
+"""
+
+
+def _reviews_csv(path, n=90, seed=0):
+    rng = np.random.default_rng(seed)
+    words = {"pos": ["good", "great", "fun", "love"], "neg": ["bad", "awful", "boring", "hate"]}
+    labels = rng.choice(["pos", "neg"], size=n)
+    texts = [" ".join(rng.choice(words[lab], size=4)) + " movie" for lab in labels]
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
+    return path
+
+
+def _png(rng, size=16, fill=None):
+    buf = io.BytesIO()
+    arr = rng.integers(0, 255, (size, size, 3), dtype=np.uint8) if fill is None else np.full((size, size, 3), fill, np.uint8)
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# -- metadata part -------------------------------------------------------------------------------
+
+
+def test_card_only_folder_gives_metadata_only_task(tmp_path):
+    repo = tmp_path / "flowers"
+    repo.mkdir()
+    (repo / "README.md").write_text(CARD_ONLY)
+    task = load_task(repo)
+    assert not task.has_data and task.inputs is None and task.labels is None and task.data_token is None
+    assert task.modality == "image" and task.name == "Flowers Five"
+    md = task.metadata
+    assert md["num_classes"] == 5 and md["label_names"][2] == "rose"
+    assert md["num_examples"] == 3670 and md["class_balance"] is None
+    assert md["task_categories"] == ["image-classification"] and md["tags"] == ["flowers"]
+    vec = task.metadata_vector()
+    assert vec.shape == (METADATA_VECTOR_LENGTH,) and vec.dtype == np.float32
+    assert vec[0] == 1.0 and vec[1] == 0.0
+    assert vec[2] == pytest.approx(np.log10(5) / 3)
+    assert vec[3] == pytest.approx(np.log10(3671) / 7) and vec[4] == 1.0
+    assert vec[5] == 0.0 and vec[6] == 0.0 and vec[7] == 0.0
+    assert vec[8 + TASK_CATEGORIES.index("image-classification")] == 1.0
+    assert np.allclose(vec[20:44], hashed_bag("daisy dandelion rose sunflower tulip", 24))
+    token = task.token()
+    assert token.shape == (METADATA_VECTOR_LENGTH + DATA_TOKEN_LENGTH,) and not token[METADATA_VECTOR_LENGTH:].any()
+    # the README alone works as well
+    assert load_task(repo / "README.md").metadata["num_classes"] == 5
+
+
+def test_card_only_errors(tmp_path, capsys):
+    repo = tmp_path / "one"
+    repo.mkdir()
+    (repo / "README.md").write_text(CARD_ONLY.replace("          '1': dandelion\n          '2': rose\n"
+                                                      "          '3': sunflower\n          '4': tulip\n", ""))
+    with pytest.raises(DatasetError, match="single class"):
+        load_task(repo)
+    (repo / "README.md").write_text("---\ntask_categories: [text-classification]\n---\nNo features at all.\n")
+    assert main(["task", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert "no label column" in err and err.count("\n") == 1
+
+
+def test_metadata_vector_differs_between_tasks_and_is_stable(tmp_path):
+    path = _reviews_csv(tmp_path / "r.csv")
+    a = load_task(path, sample=30, probe=False)
+    b = load_task(path, sample=30, probe=False)
+    assert np.array_equal(a.metadata_vector(), b.metadata_vector())
+    assert a.metadata_vector()[1] == 1.0 and a.metadata_vector()[6] == 1.0
+    repo = tmp_path / "flowers"
+    repo.mkdir()
+    (repo / "README.md").write_text(CARD_ONLY)
+    assert not np.allclose(a.metadata_vector(), load_task(repo).metadata_vector())
+
+
+def test_hashed_bag_is_normalised_and_deterministic():
+    v = hashed_bag("Daisy rose, ROSE tulip", 24)
+    assert np.linalg.norm(v) == pytest.approx(1.0)
+    assert np.array_equal(v, hashed_bag("daisy rose rose tulip", 24))
+    assert not hashed_bag("", 24).any()
+
+
+# -- data part -----------------------------------------------------------------------------------
+
+
+def test_summarise_features_orders_separability():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    centers = rng.standard_normal((3, 20)) * 4
+    separable = centers[labels] + 0.1 * rng.standard_normal((120, 20))
+    mixed = rng.standard_normal((120, 20))
+    tok_sep, protos = summarise_features(separable, labels)
+    tok_mix, _ = summarise_features(mixed, labels)
+    assert tok_sep.shape == (DATA_TOKEN_LENGTH,) and protos.shape == (3, 20)
+    assert tok_sep[100] == 1.0 and tok_mix[100] < 0.7  # leave-one-out 1-NN accuracy
+    assert tok_sep[99] > 0.9 > tok_mix[99]  # between / total variance
+    assert tok_sep[98] < tok_mix[98]  # within-class spread
+    assert tok_sep[103] == pytest.approx(np.log10(3) / 3)
+    # invariant to the scale of the features (they are L2-normalised first)
+    assert np.allclose(summarise_features(separable * 7.0, labels)[0], tok_sep, atol=1e-5)
+
+
+def test_text_task_with_data_has_both_parts(tmp_path):
+    probe = make_tiny_text_model(tmp_path / "probe", kind="sentence-transformers")
+    repo = tmp_path / "reviews"
+    repo.mkdir()
+    (repo / "README.md").write_text("---\ntask_categories: [text-classification]\n---\nMovie reviews, good or bad.\n")
+    _reviews_csv(repo / "train.csv")
+    task = load_task(repo, sample=40, probe=str(probe))
+    assert task.has_data and task.probe == str(probe)
+    assert task.data_token.shape == (DATA_TOKEN_LENGTH,) and np.isfinite(task.data_token).all()
+    assert task.prototypes.shape == (2, 32)
+    assert task.metadata_vector()[8 + TASK_CATEGORIES.index("text-classification")] == 1.0
+    d = task.to_dict()
+    json.dumps(d)
+    assert len(d["data_token"]) == DATA_TOKEN_LENGTH and d["sample_class_counts"].keys() == {"neg", "pos"}
+    # the same sample gives the same token (features come from the cache the second time)
+    again = load_task(repo, sample=40, probe=str(probe))
+    assert np.allclose(again.data_token, task.data_token)
+
+
+def test_image_task_data_part_and_missing_probe_gives_metadata_part_only(tmp_path, monkeypatch, caplog):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "shapes"
+    for c, fill in (("dark", 20), ("light", 230)):
+        (root / c).mkdir(parents=True)
+        for i in range(6):
+            (root / c / f"{i}.png").write_bytes(_png(rng, fill=fill + i))
+    probe = make_tiny_vision_model(tmp_path / "vit")
+    task = load_task(root, sample=12, probe=str(probe))
+    assert task.data_token.shape == (DATA_TOKEN_LENGTH,)
+    # default probe with no zoo installed: the task still loads, without the data part
+    monkeypatch.setenv("HF_SPIDER_ZOO", str(tmp_path / "no-zoo"))
+    plain = load_task(root, sample=12)
+    assert plain.has_data and plain.data_token is None
+    assert "probe encoder" in caplog.text
+
+
+def test_task_to_dict_roundtrip_fields():
+    task = Task(
+        name="x",
+        modality="text",
+        metadata={"num_classes": 2, "label_names": ["a", "b"], "num_examples": 4, "class_balance": 1.0},
+        inputs=["p", "q", "r", "s"],
+        labels=np.array([0, 1, 0, 1]),
+    )
+    d = task.to_dict(include_inputs=True)
+    assert d["inputs"] == ["p", "q", "r", "s"] and d["labels"] == [0, 1, 0, 1]
+    assert d["sample_class_counts"] == {"a": 2, "b": 2}
+
+
+# -- Hub ids through the loopback server ---------------------------------------------------------
+
+
+def _image_parquet_repo(root):
+    import datasets
+
+    rng = np.random.default_rng(1)
+    feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b", "c", "d"])})
+    ds = datasets.Dataset.from_dict(
+        {"image": [{"bytes": _png(rng), "path": None} for _ in range(40)], "label": [i % 4 for i in range(40)]},
+        features=feats,
+    )
+    folder = write_repo(
+        root,
+        "org/shapes",
+        {"README.md": "---\ntask_categories: [image-classification]\n---\n# Shapes\n\nRandom test images in 4 classes.\n"},
+        repo_type="dataset",
+    )
+    (folder / "data").mkdir()
+    ds.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    ds.select(range(8)).to_parquet(str(folder / "data" / "test-00000-of-00001.parquet"))
+
+
+def test_hub_dataset_ids_stream_through_loopback(tmp_path):
+    root = tmp_path / "hub"
+    _image_parquet_repo(root)
+    rng = np.random.default_rng(2)
+    files = {"README.md": CARD_ONLY.replace("Flowers Five", "Hub Flowers")}
+    write_repo(root, "org/flowers-card", files, repo_type="dataset")
+    folder_files = {f"train/{c}/{i}.png": _png(rng) for c in ("x", "y") for i in range(5)}
+    folder_files["train/x/broken.png"] = b"not an image"
+    write_repo(root, "org/folder-images", folder_files, repo_type="dataset")
+    lines = [json.dumps({"sentence": f"text {i} " + ("good" if i % 2 else "bad"), "intent": f"k{i % 3}"}) for i in range(30)]
+    write_repo(root, "solo-text", {"data.jsonl": "\n".join(lines)}, repo_type="dataset")
+
+    with HubServer(root) as hub:
+        task = load_task("org/shapes", endpoint=hub.url, sample=20, probe=False)
+        assert task.metadata["source"]["kind"] == "hub" and task.metadata["num_examples"] == 40
+        assert np.bincount(task.labels).tolist() == [5, 5, 5, 5]
+        assert task.metadata["task_categories"] == ["image-classification"]
+        test = load_task("org/shapes", split="test", endpoint=hub.url, sample=4, probe=False)
+        assert test.metadata["num_examples"] == 8
+        # streamed with ranged reads, never a whole-repo download
+        assert hub.count(r"/resolve/.*train-00000") >= 1
+        assert hub.count(r"snapshot|/api/datasets/org/shapes/tree/[^/]+$") == 0
+
+        card = load_task("org/flowers-card", endpoint=hub.url)
+        assert not card.has_data and card.metadata["num_classes"] == 5 and card.name == "Hub Flowers"
+
+        imgs = load_task("org/folder-images", endpoint=hub.url, sample=50, probe=False)
+        assert imgs.skipped == 1 and len(imgs.inputs) == 10 and imgs.metadata["label_names"] == ["x", "y"]
+
+        text = load_task("solo-text", endpoint=hub.url, sample=12, probe=False)
+        assert text.metadata["source"]["label_column"] == "intent" and text.metadata["num_classes"] == 3
+
+        # a fingerprint names the repo's revision: the same data gives the same fingerprint
+        assert load_task("org/shapes", endpoint=hub.url, sample=20, probe=False).fingerprint == task.fingerprint
+
+
+def test_hub_not_found_is_exit_2(tmp_path, capsys):
+    (tmp_path / "hub").mkdir()
+    with HubServer(tmp_path / "hub") as hub:
+        code = main(["task", "org/missing", "--endpoint", hub.url, "--no-probe"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not found" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# -- the real probe encoders of the zoo ----------------------------------------------------------
+
+
+def _zoo_has(repo_id: str) -> bool:
+    from hf_spider import _paths
+
+    return (_paths.zoo_dir() / "hub" / f"models--{repo_id.replace('/', '--')}").is_dir()
+
+
+@pytest.mark.zoo
+def test_zoo_text_probe_gives_real_data_token(tmp_path):
+    from hf_spider.tasks import PROBE_MODELS
+
+    if not _zoo_has(PROBE_MODELS["text"]):
+        pytest.skip("offline zoo with MiniLM-L6 not installed")
+    path = _reviews_csv(tmp_path / "r.csv", n=120)
+    task = load_task(path, sample=60)
+    assert task.probe == PROBE_MODELS["text"] and task.prototypes.shape == (2, 384)
+    # MiniLM separates these word lists well: its 1-NN accuracy is high
+    assert task.data_token[100] > 0.8
+
+
+@pytest.mark.zoo
+def test_zoo_image_probe_gives_real_data_token(tmp_path):
+    from hf_spider.tasks import PROBE_MODELS
+
+    if not _zoo_has(PROBE_MODELS["image"]):
+        pytest.skip("offline zoo with EfficientNet-Lite0 not installed")
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    for c, fill in (("dark", 10), ("light", 240)):
+        (root / c).mkdir(parents=True)
+        for i in range(8):
+            (root / c / f"{i}.png").write_bytes(_png(rng, size=32, fill=fill + i))
+    task = load_task(root, sample=16)
+    assert task.probe == PROBE_MODELS["image"] and task.prototypes.shape == (2, 1280)
+    assert task.data_token[100] == 1.0
