@@ -5,9 +5,11 @@ Prints a table and writes `benchmarks/results/crawl.json`.
 
 Protocol:
 - crawl: `--models` valid model repos (README with YAML card, config.json, a small safetensors
-  file) served by `hf_spider.testing.HubServer` on 127.0.0.1 (listing page size 100). One full
+  file) served by `hf_spider.testing.HubServer` on 127.0.0.1 in a separate process (listing page
+  size 100). One full
   crawl into an empty catalog with 1 worker, one with `--workers`, then an incremental re-crawl
-  (every model unchanged). Wall time, models/s, HTTP requests seen by the server.
+  (every model unchanged). Wall time, models/s, HTTP calls the crawler made (retries included;
+  `hf_hub_download` counts as one call for its HEAD + GET).
 - catalog: `--entries` tokens (the embedded catalog's 349 models, replicated under new ids with
   varied sizes) written as SQLite and as JSON Lines; median of 3 `Catalog.load` and of 5
   `filter(task=..., max_params=...)` runs.
@@ -20,13 +22,15 @@ import json
 import platform
 import statistics
 import struct
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from hf_spider.catalog import Catalog, crawl
 from hf_spider.catalog._store import CatalogStore, write_jsonl
-from hf_spider.testing import HubServer, write_repo
+from hf_spider.testing import write_repo
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,40 +66,38 @@ def build_hub(root: Path, n: int) -> None:
 
 
 def bench_crawl(n: int, workers: int) -> list[dict]:
+    """Full crawls with 1 and `workers` workers, then an incremental one; the Hub runs in its own process."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "hub"
         build_hub(root, n)
-        with HubServer(root) as hub:
-            for label, w in (("full crawl, 1 worker", 1), (f"full crawl, {workers} workers", workers)):
-                hub.reset_log()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hf_spider.testing.hub_server", str(root)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            url = server.stdout.readline().strip()
+            cases = [("full crawl, 1 worker", 1, "a"), (f"full crawl, {workers} workers", workers, "b")]
+            cases.append(("re-crawl, all unchanged", workers, "b"))
+            for label, w, name in cases:
                 started = time.perf_counter()
-                report = crawl(Path(tmp) / f"cat-{w}", endpoint=hub.url, workers=w)
+                report = crawl(Path(tmp) / f"cat-{name}", endpoint=url, workers=w)
                 seconds = time.perf_counter() - started
-                assert len(report.new) == n and not report.failed, report.summary()
+                done = len(report.unchanged if label.startswith("re-crawl") else report.new)
+                assert done == n and not report.failed, report.summary()
                 rows.append(
                     {
                         "case": label,
                         "models": n,
                         "seconds": seconds,
                         "models_per_s": n / seconds,
-                        "requests": len(hub.requests),
+                        "requests": report.requests,
                     }
                 )
-            hub.reset_log()
-            started = time.perf_counter()
-            report = crawl(Path(tmp) / f"cat-{workers}", endpoint=hub.url, workers=workers)
-            seconds = time.perf_counter() - started
-            assert len(report.unchanged) == n
-            rows.append(
-                {
-                    "case": "re-crawl, all unchanged",
-                    "models": n,
-                    "seconds": seconds,
-                    "models_per_s": n / seconds,
-                    "requests": len(hub.requests),
-                }
-            )
+        finally:
+            server.terminate()
+            server.wait()
     return rows
 
 

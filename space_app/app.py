@@ -130,8 +130,19 @@ def run(
     return _summary(recs), table, recs.plot(), recs.report()
 
 
+def _initial_view(repo_id: str):
+    """The default dataset, rendered into the page itself so it shows with no round trip."""
+    if not repo_id:
+        return "Enter a recommendations dataset and press Load.", None, None
+    try:
+        return browse(repo_id, STATUSES, None, False)
+    except gr.Error as exc:
+        return f"Could not load `{repo_id}`: {exc.message}", None, None
+
+
 def build_app(default_repo: str | None = None) -> gr.Blocks:
     default_repo = default_dataset_repo() if default_repo is None else default_repo
+    first_summary, first_table, first_plot = _initial_view(default_repo)
     with gr.Blocks(title="hf-spider") as demo:
         gr.Markdown(
             "# hf-spider\nWhich pre-trained Hub model should I start from, for my dataset, on my hardware?"
@@ -144,16 +155,14 @@ def build_app(default_repo: str | None = None) -> gr.Blocks:
                 statuses = gr.CheckboxGroup(STATUSES, value=STATUSES, label="Device figures")
                 max_latency = gr.Number(label="Max latency p50 (ms)", value=None)
                 only_fits = gr.Checkbox(label="Only variants that meet the constraints", value=False)
-            summary = gr.Markdown()
-            table = gr.Dataframe(label="Ranked recommendations", interactive=False, wrap=True)
-            plot = gr.Plot(label="Transfer score vs latency (Pareto front)")
+            summary = gr.Markdown(first_summary)
+            table = gr.Dataframe(first_table, label="Ranked recommendations", interactive=False, wrap=True)
+            plot = gr.Plot(first_plot, label="Transfer score vs latency (Pareto front)")
             inputs = [repo, statuses, max_latency, only_fits]
             outputs = [summary, table, plot]
             load.click(browse, inputs, outputs, api_name="browse")
             for control in (statuses, only_fits):
                 control.change(browse, inputs, outputs, api_name=False)
-            if default_repo:
-                demo.load(browse, inputs, outputs, api_name=False)
         with gr.Tab("Run a recommendation"):
             with gr.Row():
                 dataset = gr.Textbox(label="Dataset (Hub id or local path)", value="", scale=3)

@@ -6,6 +6,7 @@ import http.client
 import io
 import itertools
 import json
+import re
 import time
 
 import numpy as np
@@ -278,3 +279,40 @@ def test_cli_unreachable_agent_and_bad_token_file_exit_2(tmp_path, capsys):
     code = main(["agent", "--port", "0", "--token-file", str(tmp_path / "absent")])
     err = capsys.readouterr().err
     assert code == 2 and "token file" in err and err.count("\n") == 1
+
+
+def test_agent_command_serves_over_http(tmp_path):
+    import subprocess
+    import sys
+
+    import requests
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hf_spider",
+            "agent",
+            "--port",
+            "0",
+            "--token-file",
+            str(token_file),
+            "--workdir",
+            str(tmp_path / "work"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        url = re.search(r"http://[0-9.]+:[0-9]+", line).group(0)
+        assert TOKEN not in line
+        assert requests.get(url + "/health", timeout=10).json()["ok"]
+        assert requests.get(url + "/info", timeout=10).status_code == 401
+        info = requests.get(url + "/info", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).json()
+        assert info["agent"]["max_upload_mb"] == 512 and info["isa"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

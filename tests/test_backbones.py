@@ -56,8 +56,11 @@ def test_plain_encoder_uses_masked_mean_pooling(models):
     assert feats.shape == (5, 32) and feats.dtype == np.float32
     assert np.allclose(feats, expected, atol=1e-5)
     # padding must not leak in: batch size 1 gives the same features
-    assert np.allclose(extract_features(models["encoder"], TEXTS, modality="text", batch_size=1, use_cache=False),
-                       feats, atol=1e-5)
+    assert np.allclose(
+        extract_features(models["encoder"], TEXTS, modality="text", batch_size=1, use_cache=False),
+        feats,
+        atol=1e-5,
+    )
 
 
 def test_sentence_transformers_repo_matches_sentence_transformers(models):
@@ -136,8 +139,14 @@ def test_onnx_caffe_style_preprocessing(tmp_path, images):
 
 def test_features_are_cached_on_disk(models, monkeypatch):
     seen = []
-    first = extract_features(models["encoder"], TEXTS, modality="text", cache_key="task-a",
-                             progress=lambda d, t: seen.append((d, t)), batch_size=2)
+    first = extract_features(
+        models["encoder"],
+        TEXTS,
+        modality="text",
+        cache_key="task-a",
+        progress=lambda d, t: seen.append((d, t)),
+        batch_size=2,
+    )
     assert seen == [(2, 5), (4, 5), (5, 5)]
     files = list(_paths.cache_dir("features").glob("*.npy"))
     assert len(files) == 1
@@ -146,7 +155,9 @@ def test_features_are_cached_on_disk(models, monkeypatch):
         raise AssertionError("the model ran although the features were cached")
 
     monkeypatch.setattr(backbones._Runner, "run", boom)
-    assert np.array_equal(extract_features(models["encoder"], TEXTS, modality="text", cache_key="task-a"), first)
+    assert np.array_equal(
+        extract_features(models["encoder"], TEXTS, modality="text", cache_key="task-a"), first
+    )
     with pytest.raises(AssertionError):  # another dataset fingerprint is another cache entry
         extract_features(models["encoder"], TEXTS, modality="text", cache_key="task-b")
     with pytest.raises(AssertionError):  # so is another model
@@ -158,7 +169,9 @@ def test_pickle_weights_refused_unless_allowed(models):
         extract_features(models["pickle"], TEXTS, modality="text")
     assert "allow-pickle" in err.value.one_line()
     feats = extract_features(models["pickle"], TEXTS, modality="text", allow_pickle=True, use_cache=False)
-    assert np.allclose(feats, extract_features(models["encoder"], TEXTS, modality="text", use_cache=False), atol=1e-5)
+    assert np.allclose(
+        feats, extract_features(models["encoder"], TEXTS, modality="text", use_cache=False), atol=1e-5
+    )
 
 
 def test_hub_model_ids_through_loopback(models, tmp_path):
@@ -170,13 +183,21 @@ def test_hub_model_ids_through_loopback(models, tmp_path):
     with HubServer(root) as hub:
         resolved = resolve_model("org/tiny-st", endpoint=hub.url, cache_dir=tmp_path / "cache")
         assert len(resolved.sha) == 40 and resolved.kind == "transformers"
-        feats = extract_features("org/tiny-st", TEXTS, modality="text", endpoint=hub.url, cache_dir=tmp_path / "cache")
-        assert np.allclose(feats, extract_features(models["st"], TEXTS, modality="text", use_cache=False), atol=1e-6)
+        feats = extract_features(
+            "org/tiny-st", TEXTS, modality="text", endpoint=hub.url, cache_dir=tmp_path / "cache"
+        )
+        assert np.allclose(
+            feats, extract_features(models["st"], TEXTS, modality="text", use_cache=False), atol=1e-6
+        )
         with pytest.raises(UnsafeWeightsError):
-            extract_features("org/tiny-pickle", TEXTS, modality="text", endpoint=hub.url, cache_dir=tmp_path / "c2")
+            extract_features(
+                "org/tiny-pickle", TEXTS, modality="text", endpoint=hub.url, cache_dir=tmp_path / "c2"
+            )
         assert hub.count(r"tiny-pickle/resolve/.*\.bin") == 0  # refused before downloading
         with pytest.raises(UserInputError, match="not found"):
-            extract_features("org/absent", TEXTS, modality="text", endpoint=hub.url, cache_dir=tmp_path / "c3")
+            extract_features(
+                "org/absent", TEXTS, modality="text", endpoint=hub.url, cache_dir=tmp_path / "c3"
+            )
 
 
 def test_wrong_modality_and_unknown_model(models, images, tmp_path, monkeypatch):

@@ -79,7 +79,10 @@ def _hf_image_dataset(n=40, classes=4, seed=0):
         {"image": datasets.Image(), "label": datasets.ClassLabel(names=[f"c{i}" for i in range(classes)])}
     )
     return datasets.Dataset.from_dict(
-        {"image": [{"bytes": _png(rng), "path": None} for _ in range(n)], "label": [i % classes for i in range(n)]},
+        {
+            "image": [{"bytes": _png(rng), "path": None} for _ in range(n)],
+            "label": [i % classes for i in range(n)],
+        },
         features=features,
     )
 
@@ -327,7 +330,18 @@ def test_cli_subprocess_error_and_json(tmp_path):
     _reviews(80).to_csv(path, index=False)
     out = tmp_path / "task.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "hf_spider", "task", str(path), "--sample", "20", "--no-probe", "--json", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "hf_spider",
+            "task",
+            str(path),
+            "--sample",
+            "20",
+            "--no-probe",
+            "--json",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -98,3 +98,17 @@ def test_bad_inputs_are_user_errors(tmp_path, capsys):
     code = main(["bench", str(tmp_path / "missing" / "x" / "y"), "--variants", "fp32"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_repo_id_is_downloaded_from_the_loopback_hub(bert_dir, tmp_path):
+    from hf_spider.testing import HubServer
+
+    root = tmp_path / "hub"
+    shutil.copytree(bert_dir, root / "models" / "org" / "tiny-bert")
+    (root / "models" / "org" / "tiny-bert" / ".hub.json").write_text(json.dumps({"private": True}))
+    with HubServer(root, token="hf_secret") as hub:
+        exported = export("org/tiny-bert", "auto", tmp_path / "out", endpoint=hub.url, token="hf_secret")
+        assert exported.model_id == "org/tiny-bert" and exported.method.startswith("optimum")
+        assert hub.count("/resolve/") > 0
+        with pytest.raises(UserInputError, match="not found"):
+            export("org/does-not-exist", "auto", tmp_path / "out2", endpoint=hub.url, token="hf_secret")

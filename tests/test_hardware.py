@@ -281,3 +281,17 @@ def test_devices_command_lists_profiles(capsys):
     data = json.loads(capsys.readouterr().out)
     assert {"rpi4", "rpi5", "jetson-orin-nano", "x86-laptop"} <= set(data["profiles"])
     assert data["local"]["isa"]
+
+
+def test_fp16_variant_for_a_cuda_target(bert):
+    exported, feeds = bert
+    import onnx
+
+    # A hand-made target standing in for a CUDA device (no GPU here): only `info["cuda"]` matters.
+    gpu = DeviceTarget(name="cuda-box", kind="profile", info={"cuda": True, "isa": "avx2"})
+    fp32, fp16 = make_variants(exported, ["fp32", "fp16"], gpu, feeds)
+    assert fp16.path is not None and "float16" in fp16.method
+    assert fp16.path.stat().st_size < 0.6 * fp32.path.stat().st_size
+    model = onnx.load(str(fp16.path))
+    onnx.checker.check_model(model)
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64  # I/O kept as they were

@@ -145,3 +145,39 @@ def test_add_route_extension_point(hub_root):
         assert requests.post(f"{hub.url}/api/repos/create", json={"name": "x"}).json() == {"echo": "x"}
         assert requests.get(f"{hub.url}/api/models/org/model-0").json() == {"id": "override"}
         assert hub.count("/api/repos/create", method="POST") == 1
+
+
+def test_datasets_library_loads_a_dataset_repo(tmp_path):
+    """`datasets.load_dataset` (HfFileSystem: paths-info, tree, resolve) reads CSV and parquet repos."""
+    import os
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = "".join(f"t{i},{i % 2}\n" for i in range(20))
+    write_repo(
+        tmp_path,
+        "org/csv",
+        {"README.md": "---\nlicense: mit\n---\n", "train.csv": "text,label\n" + rows},
+        repo_type="dataset",
+    )
+    (tmp_path / "datasets/org/pq/data").mkdir(parents=True)
+    pq.write_table(
+        pa.table({"x": [1, 2, 3], "label": [0, 1, 0]}),
+        tmp_path / "datasets/org/pq/data/train-00000-of-00001.parquet",
+    )
+    code = (
+        "import datasets\n"
+        "a = datasets.load_dataset('org/csv', split='train')\n"
+        "b = datasets.load_dataset('org/pq', split='train')\n"
+        "print(a.num_rows, a.column_names, b.num_rows, b[2])\n"
+    )
+    with HubServer(tmp_path) as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        result = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "20 ['text', 'label'] 3 {'x': 3, 'label': 0}"

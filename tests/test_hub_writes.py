@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
@@ -67,7 +68,7 @@ def test_upload_folder_regular_and_lfs_files_read_back(hub, api, tmp_path):
     assert sorted(api.list_repo_files("me/model")) == ["config.json", "model.safetensors", "sub/notes.txt"]
     assert api.model_info("me/model").sha != before
     got = api.hf_hub_download("me/model", "model.safetensors", cache_dir=tmp_path / "cache")
-    assert open(got, "rb").read() == weights
+    assert Path(got).read_bytes() == weights
     # the LFS object went through the batch API and a PUT, stored by its sha256
     oid = hashlib.sha256(weights).hexdigest()
     assert (hub.root / ".lfs" / oid[:2] / oid).read_bytes() == weights
@@ -123,7 +124,14 @@ def test_commit_to_a_missing_repo_or_bad_path_is_refused(hub, api):
 
     payload = [
         {"key": "header", "value": {"summary": "escape"}},
-        {"key": "file", "value": {"path": "a/../../escape.txt", "content": base64.b64encode(b"x").decode(), "encoding": "base64"}},
+        {
+            "key": "file",
+            "value": {
+                "path": "a/../../escape.txt",
+                "content": base64.b64encode(b"x").decode(),
+                "encoding": "base64",
+            },
+        },
     ]
     resp = requests.post(
         f"{hub.url}/api/models/me/model/commit/main",
@@ -138,9 +146,19 @@ def test_commit_to_a_missing_repo_or_bad_path_is_refused(hub, api):
 def test_space_readme_yaml_is_validated(hub, api):
     api.create_repo("me/app", repo_type="space", space_sdk="gradio")
     with pytest.raises(ValueError, match="sdk"):
-        api.upload_file(path_or_fileobj=b"---\ntitle: x\n---\n", path_in_repo="README.md", repo_id="me/app", repo_type="space")
+        api.upload_file(
+            path_or_fileobj=b"---\ntitle: x\n---\n",
+            path_in_repo="README.md",
+            repo_id="me/app",
+            repo_type="space",
+        )
     with pytest.raises(ValueError, match="YAML"):
-        api.upload_file(path_or_fileobj=b"---\nsdk: [gradio\n---\n", path_in_repo="README.md", repo_id="me/app", repo_type="space")
+        api.upload_file(
+            path_or_fileobj=b"---\nsdk: [gradio\n---\n",
+            path_in_repo="README.md",
+            repo_id="me/app",
+            repo_type="space",
+        )
     api.upload_file(
         path_or_fileobj=b"---\nsdk: gradio\napp_file: app.py\n---\n# app\n",
         path_in_repo="README.md",
@@ -168,7 +186,9 @@ def test_datasets_push_to_hub_reads_back(hub, monkeypatch, tmp_path):
     import datasets.config as dconfig
 
     monkeypatch.setattr(dconfig, "HF_ENDPOINT", hub.url)
-    monkeypatch.setattr(dconfig, "HUB_DATASETS_URL", hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    monkeypatch.setattr(
+        dconfig, "HUB_DATASETS_URL", hub.url + "/datasets/{repo_id}/resolve/{revision}/{path}"
+    )
     ds = datasets.Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 0]})
     ds.push_to_hub("me/tiny", token=TOKEN)
     files = HfApi(endpoint=hub.url, token=TOKEN).list_repo_files("me/tiny", repo_type="dataset")
@@ -178,6 +198,10 @@ def test_datasets_push_to_hub_reads_back(hub, monkeypatch, tmp_path):
     # a second push replaces the shard in place
     datasets.Dataset.from_dict({"text": ["z"], "label": [1]}).push_to_hub("me/tiny", token=TOKEN)
     back = datasets.load_dataset(
-        "me/tiny", split="train", token=TOKEN, cache_dir=str(tmp_path / "dcache2"), download_mode="force_redownload"
+        "me/tiny",
+        split="train",
+        token=TOKEN,
+        cache_dir=str(tmp_path / "dcache2"),
+        download_mode="force_redownload",
     )
     assert back["text"] == ["z"]

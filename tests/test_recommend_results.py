@@ -31,7 +31,9 @@ def make_recs(n_models: int = 3, *, estimated_model: int | None = None) -> Recom
                     "score_logme": -0.3 - 0.1 * i,
                     "target": "local",
                     "device_status": status,
-                    "device_method": "ORT 1 thread, 50 iterations" if status == "measured" else "rpi5 profile",
+                    "device_method": "ORT 1 thread, 50 iterations"
+                    if status == "measured"
+                    else "rpi5 profile",
                     "latency_ms_p50": lat,
                     "latency_ms_p90": lat * 1.1,
                     "memory_mb": 120.0,
@@ -58,11 +60,20 @@ def make_recs(n_models: int = 3, *, estimated_model: int | None = None) -> Recom
     meta = {
         "dataset": "rotten_tomatoes",
         "task": {"modality": "text", "num_classes": 2, "label_names": ["rotten", "fresh"]},
-        "protocol": {"stages": ["rank", "probe", "bench"], "top_k": 3, "sample": 128, "estimators": ["logme"]},
+        "protocol": {
+            "stages": ["rank", "probe", "bench"],
+            "top_k": 3,
+            "sample": 128,
+            "estimators": ["logme"],
+        },
         "target": {"name": "local", "description": "local CPU"},
         "constraints": {"max_latency_ms": 20.0, "max_memory_mb": None},
         "catalog": {"source": "embedded", "num_models": 10},
-        "pick": {"model_id": "org/model-0", "variant": "int8-dynamic", "reason": "best transfer within 20 ms"},
+        "pick": {
+            "model_id": "org/model-0",
+            "variant": "int8-dynamic",
+            "reason": "best transfer within 20 ms",
+        },
     }
     return Recommendations(rows, meta)
 
@@ -125,7 +136,9 @@ def test_report_says_how_every_figure_was_obtained():
         assert row["device_status"] in line
     assert "not in the top-3 benchmarked" in section
     assert "rpi5 profile" in section
-    assert "estimated: learned ranker" in section and "measured: forward pass on a 128-example sample" in section
+    assert (
+        "estimated: learned ranker" in section and "measured: forward pass on a 128-example sample" in section
+    )
     assert "latency 30.0 ms > 20 ms" in section
     assert "![Pareto plot](pareto.png)" in report
 

@@ -58,7 +58,11 @@ def _reviews_csv(path, n=90, seed=0):
 
 def _png(rng, size=16, fill=None):
     buf = io.BytesIO()
-    arr = rng.integers(0, 255, (size, size, 3), dtype=np.uint8) if fill is None else np.full((size, size, 3), fill, np.uint8)
+    arr = (
+        rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+        if fill is None
+        else np.full((size, size, 3), fill, np.uint8)
+    )
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
 
@@ -86,7 +90,10 @@ def test_card_only_folder_gives_metadata_only_task(tmp_path):
     assert vec[8 + TASK_CATEGORIES.index("image-classification")] == 1.0
     assert np.allclose(vec[20:44], hashed_bag("daisy dandelion rose sunflower tulip", 24))
     token = task.token()
-    assert token.shape == (METADATA_VECTOR_LENGTH + DATA_TOKEN_LENGTH,) and not token[METADATA_VECTOR_LENGTH:].any()
+    assert (
+        token.shape == (METADATA_VECTOR_LENGTH + DATA_TOKEN_LENGTH,)
+        and not token[METADATA_VECTOR_LENGTH:].any()
+    )
     # the README alone works as well
     assert load_task(repo / "README.md").metadata["num_classes"] == 5
 
@@ -94,8 +101,12 @@ def test_card_only_folder_gives_metadata_only_task(tmp_path):
 def test_card_only_errors(tmp_path, capsys):
     repo = tmp_path / "one"
     repo.mkdir()
-    (repo / "README.md").write_text(CARD_ONLY.replace("          '1': dandelion\n          '2': rose\n"
-                                                      "          '3': sunflower\n          '4': tulip\n", ""))
+    (repo / "README.md").write_text(
+        CARD_ONLY.replace(
+            "          '1': dandelion\n          '2': rose\n          '3': sunflower\n          '4': tulip\n",
+            "",
+        )
+    )
     with pytest.raises(DatasetError, match="single class"):
         load_task(repo)
     (repo / "README.md").write_text("---\ntask_categories: [text-classification]\n---\nNo features at all.\n")
@@ -147,7 +158,9 @@ def test_text_task_with_data_has_both_parts(tmp_path):
     probe = make_tiny_text_model(tmp_path / "probe", kind="sentence-transformers")
     repo = tmp_path / "reviews"
     repo.mkdir()
-    (repo / "README.md").write_text("---\ntask_categories: [text-classification]\n---\nMovie reviews, good or bad.\n")
+    (repo / "README.md").write_text(
+        "---\ntask_categories: [text-classification]\n---\nMovie reviews, good or bad.\n"
+    )
     _reviews_csv(repo / "train.csv")
     task = load_task(repo, sample=40, probe=str(probe))
     assert task.has_data and task.probe == str(probe)
@@ -199,15 +212,22 @@ def _image_parquet_repo(root):
     import datasets
 
     rng = np.random.default_rng(1)
-    feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b", "c", "d"])})
+    feats = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b", "c", "d"])}
+    )
     ds = datasets.Dataset.from_dict(
-        {"image": [{"bytes": _png(rng), "path": None} for _ in range(40)], "label": [i % 4 for i in range(40)]},
+        {
+            "image": [{"bytes": _png(rng), "path": None} for _ in range(40)],
+            "label": [i % 4 for i in range(40)],
+        },
         features=feats,
     )
     folder = write_repo(
         root,
         "org/shapes",
-        {"README.md": "---\ntask_categories: [image-classification]\n---\n# Shapes\n\nRandom test images in 4 classes.\n"},
+        {
+            "README.md": "---\ntask_categories: [image-classification]\n---\n# Shapes\n\nRandom test images in 4 classes.\n"
+        },
         repo_type="dataset",
     )
     (folder / "data").mkdir()
@@ -224,7 +244,10 @@ def test_hub_dataset_ids_stream_through_loopback(tmp_path):
     folder_files = {f"train/{c}/{i}.png": _png(rng) for c in ("x", "y") for i in range(5)}
     folder_files["train/x/broken.png"] = b"not an image"
     write_repo(root, "org/folder-images", folder_files, repo_type="dataset")
-    lines = [json.dumps({"sentence": f"text {i} " + ("good" if i % 2 else "bad"), "intent": f"k{i % 3}"}) for i in range(30)]
+    lines = [
+        json.dumps({"sentence": f"text {i} " + ("good" if i % 2 else "bad"), "intent": f"k{i % 3}"})
+        for i in range(30)
+    ]
     write_repo(root, "solo-text", {"data.jsonl": "\n".join(lines)}, repo_type="dataset")
 
     with HubServer(root) as hub:
@@ -248,7 +271,9 @@ def test_hub_dataset_ids_stream_through_loopback(tmp_path):
         assert text.metadata["source"]["label_column"] == "intent" and text.metadata["num_classes"] == 3
 
         # a fingerprint names the repo's revision: the same data gives the same fingerprint
-        assert load_task("org/shapes", endpoint=hub.url, sample=20, probe=False).fingerprint == task.fingerprint
+        assert (
+            load_task("org/shapes", endpoint=hub.url, sample=20, probe=False).fingerprint == task.fingerprint
+        )
 
 
 def test_hub_not_found_is_exit_2(tmp_path, capsys):

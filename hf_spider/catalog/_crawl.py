@@ -424,10 +424,7 @@ def _crawl_hub(
                     return
 
     stream = items()
-    try:
-        first = next(stream, None)
-    except HubConnectionError:
-        raise
+    first = next(stream, None)  # the first page decides endpoint/token errors, before the catalog is opened
     store = CatalogStore(file)  # opened only once the Hub answered: errors above leave it untouched
     tmp = Path(tempfile.mkdtemp(prefix="crawl-", dir=_paths.cache_dir("tmp")))
     try:

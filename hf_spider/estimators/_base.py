@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, ClassVar
 
@@ -39,7 +40,17 @@ def get_estimator(name: str, **options: Any) -> Estimator:
             f"unknown transferability estimator {name!r}",
             hint=f"choose one of: {', '.join(available())}",
         )
-    return _REGISTRY[key](**options)
+    cls = _REGISTRY[key]
+    accepted = [
+        p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY
+    ]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise UserInputError(
+            f"estimator {key!r} takes no option(s) {', '.join(unknown)}",
+            hint=f"its options are: {', '.join(accepted) or 'none'}",
+        )
+    return cls(**options)
 
 
 class Estimator:
@@ -205,7 +216,9 @@ def canonical_order(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """A permutation that sorts examples by their content, so estimators that split or initialise
     at random (cross-validation folds, mixture initialisation) do not depend on the input order."""
     rng = np.random.default_rng(0)
-    key = X @ rng.standard_normal(X.shape[1])
+    std = X.std(axis=0)
+    # standardised first, so the order also survives per-feature scaling of the features
+    key = ((X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)) @ rng.standard_normal(X.shape[1])
     return np.argsort(key, kind="stable")
 
 

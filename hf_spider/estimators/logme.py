@@ -75,26 +75,36 @@ class LogME(Estimator):
         n, d = X.shape
         Y = np.eye(int(y.max()) + 1)[y]
         sigma, z2, res0 = _spectrum(X, Y)
-        k = Y.shape[1]
-        alpha, beta = np.ones(k), np.ones(k)
-        lam = alpha / beta
-        # Past this ratio the prior swamps every direction of F and the evidence has converged
-        # to its limit (the target explained by noise alone); stop instead of drifting to inf.
-        lam_max = 1e12 * sigma.max()
+        # Everything in the fixed point depends on alpha and beta only through lam = alpha/beta:
+        # gamma, m^T m and the residual are functions of lam, and MacKay's updates
+        # alpha = gamma / m^T m, beta = (N - gamma) / residual give the next lam.
+        # lam is kept within 1e+-12 of the largest eigenvalue: past either bound the evidence
+        # has reached its limit (all noise, or exact interpolation when D >= N).
+        lam_min, lam_max = 1e-12 * sigma.max(), 1e12 * sigma.max()
+        lam = np.ones(Y.shape[1])
         self.n_iter_ = self.max_iter
         for it in range(1, self.max_iter + 1):
-            denom = alpha + beta * sigma[:, None]
-            gamma = (beta * sigma[:, None] / denom).sum(axis=0)
-            mm = (beta**2 * sigma[:, None] * z2 / denom**2).sum(axis=0)
-            res = (alpha**2 * z2 / denom**2).sum(axis=0) + res0
-            alpha = gamma / np.maximum(mm, 1e-300)
-            beta = (n - gamma) / np.maximum(res, 1e-300)
-            alpha = np.minimum(alpha, lam_max * beta)
-            new_lam = alpha / beta
-            done = np.abs(new_lam - lam) <= self.tol * lam
+            gamma, mm, res = _terms(lam, sigma, z2, res0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                new_lam = (gamma * res) / (mm * (n - gamma))
+            new_lam = np.clip(np.nan_to_num(new_lam, nan=lam_max, posinf=lam_max), lam_min, lam_max)
+            done = (np.abs(new_lam - lam) <= self.tol * lam) | (new_lam <= lam_min) | (new_lam >= lam_max)
             lam = new_lam
-            if done.all() or (lam >= lam_max).all():
+            if done.all():
                 self.n_iter_ = it
                 break
+        gamma, mm, res = _terms(lam, sigma, z2, res0)
+        # the evidence's optimum over beta for this lam (equals (N - gamma)/res at the fixed point)
+        beta = n / (res + lam * mm)
+        alpha = lam * beta
         self.alpha_, self.beta_ = alpha, beta
         return float(np.mean(log_evidence(sigma, z2, res0, n, d, alpha, beta) / n))
+
+
+def _terms(lam, sigma, z2, res0):
+    """gamma, m^T m and ||F m - y||^2 at alpha/beta = lam (each (K,))."""
+    denom = lam[None, :] + sigma[:, None]
+    gamma = (sigma[:, None] / denom).sum(axis=0)
+    mm = (sigma[:, None] * z2 / denom**2).sum(axis=0)
+    res = (lam[None, :] ** 2 * z2 / denom**2).sum(axis=0) + res0
+    return gamma, mm, res

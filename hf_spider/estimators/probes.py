@@ -53,8 +53,9 @@ class KNN(Estimator):
             nn_d = np.take_along_axis(d2, nn, axis=1)
             nn = np.take_along_axis(nn, np.argsort(nn_d, axis=1, kind="stable"), axis=1)
             votes = np.zeros((nn.shape[0], n_cls))
-            # one vote per neighbour, plus a tie-breaker below one vote favouring nearer ones
-            weights = 1.0 + (k - np.arange(k)) / (k * (k + 1.0))
+            # one vote per neighbour plus 2^-(rank+2): the extras sum to less than one vote and
+            # rank the tied classes by their nearest member
+            weights = 1.0 + 2.0 ** -(np.arange(k) + 2.0)
             np.add.at(votes, (np.arange(nn.shape[0])[:, None], y[nn]), weights[None, :])
             correct += int(np.sum(votes.argmax(axis=1) == y[rows]))
         return correct / n

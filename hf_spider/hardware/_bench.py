@@ -16,7 +16,9 @@ from hf_spider.hardware.variants import make_variants, parse_variants
 logger = logging.getLogger("hf_spider.hardware")
 
 
-def load_sample(dataset: str | None, modality: str, n: int = 32, **task_kwargs) -> TaskSample:
+def load_sample(
+    dataset: str | None, modality: str, n: int = 32, *, token: str | None = None, endpoint: str | None = None
+) -> TaskSample:
     """Rows of the user's dataset through `hf_spider.tasks.load_task`, else a synthetic sample."""
     if not dataset:
         return TaskSample.synthetic(modality, n)
@@ -27,7 +29,7 @@ def load_sample(dataset: str | None, modality: str, n: int = 32, **task_kwargs) 
         sample = TaskSample.synthetic(modality, n)
         sample.source = f"synthetic (hf_spider.tasks not available to load {dataset})"
         return sample
-    task = load_task(dataset, **task_kwargs)
+    task = load_task(dataset, sample=n, probe=False, token=token, endpoint=endpoint)
     return TaskSample.from_task(task, n)
 
 
@@ -95,7 +97,7 @@ def bench(
         allow_pickle=allow_pickle,
         trust_remote_code=trust_remote_code,
     )
-    sample = load_sample(dataset, exported.modality, sample_size)
+    sample = load_sample(dataset, exported.modality, sample_size, token=token, endpoint=endpoint)
     feeds = feeds_for(exported, sample)
     if "fp32" not in names:
         names = ["fp32", *names]  # fidelity is measured against fp32

@@ -72,25 +72,22 @@ class TaskSample:
 
     @classmethod
     def from_task(cls, task: Any, n: int = 32, seed: int = 0) -> TaskSample:
-        """Take up to `n` rows of a `hf_spider.tasks` task (texts or images with labels)."""
-        texts = getattr(task, "texts", None)
-        images = getattr(task, "images", None)
-        labels = getattr(task, "labels", None)
-        if labels is None:
-            labels = getattr(task, "y", None)
-        total = len(texts) if texts is not None else (len(images) if images is not None else 0)
-        if total == 0:
+        """Up to `n` rows of a `hf_spider.tasks.Task` (its `inputs`: texts or PIL images; `labels`)."""
+        inputs = getattr(task, "inputs", None)
+        if not inputs:
             raise DatasetError(
-                f"task {getattr(task, 'name', '?')} has no texts or images", hint="check the dataset"
+                f"task {getattr(task, 'name', '?')} has no data rows to calibrate on",
+                hint="give a dataset with examples, not only a card",
             )
+        labels = getattr(task, "labels", None)
         rng = np.random.default_rng(seed)
-        index = np.sort(rng.permutation(total)[: min(n, total)])
+        index = np.sort(rng.permutation(len(inputs))[: min(n, len(inputs))])
         y = np.asarray(labels)[index] if labels is not None else None
-        name = f"dataset {getattr(task, 'name', getattr(task, 'dataset_id', 'task'))}"
-        if texts is not None:
-            return cls(texts=[str(texts[i]) for i in index], labels=y, source=name)
-        picked = [_to_float_image(images[i]) for i in index]
-        return cls(images=np.stack([_resize(p, 224) for p in picked]), labels=y, source=name)
+        name = f"dataset {getattr(task, 'name', 'task')}"
+        if getattr(task, "modality", "text") == "text" or isinstance(inputs[0], str):
+            return cls(texts=[str(inputs[i]) for i in index], labels=y, source=name)
+        picked = [_resize(_to_float_image(inputs[i]), 224) for i in index]
+        return cls(images=np.stack(picked), labels=y, source=name)
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()

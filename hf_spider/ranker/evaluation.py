@@ -64,6 +64,7 @@ def evaluate_ranking(
     cold_start: bool = False,
     seed: int = 0,
     config: RankerConfig | None = None,
+    tune: bool = True,
     catalog: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
@@ -96,7 +97,9 @@ def evaluate_ranking(
             if progress:
                 progress(f"{target}" + (f" fold {fold_index + 1}/{len(folds)}" if cold_start else ""))
             per_fold.append(
-                _evaluate_one(records, target, models, gt, train_targets, tokens, set(cold), config, seed + fold_index)
+                _evaluate_one(
+                    records, target, models, gt, train_targets, tokens, set(cold), config, seed + fold_index, tune
+                )
             )
         results[target] = {
             m: {k: float(np.mean([f[m][k] for f in per_fold])) for k in METRICS} for m in per_fold[0]
@@ -111,6 +114,7 @@ def evaluate_ranking(
             "cold_folds": COLD_FOLDS if cold_start else 0,
             "seed": seed,
             "config": config.to_dict(),
+            "steps": "inner leave-one-target-out CV over training targets" if tune else "fixed",
             "token_sources": sources,
             "targets_left_out_of_mean": flagged if usable else [],
             "seconds": round(time.perf_counter() - started, 1),
@@ -145,20 +149,17 @@ def _evaluate_one(
     cold: set[str],
     config: RankerConfig,
     seed: int,
+    tune: bool,
 ) -> dict[str, dict[str, float]]:
     modality = records.modality_of(target)
     contexts = T.training_contexts(records, modality, train_targets, tokens, exclude_models=cold)
+    if tune:
+        steps, _ = T.select_steps(records, train_targets, tokens, config, seed=seed, exclude_models=cold)
+        config = RankerConfig.from_dict({**config.to_dict(), "steps": steps})
     ensemble = T.fit(contexts, config, seed=seed)
-    # history of the test candidates on all training targets (cold models have none)
-    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
-    ok = ok[ok["target"].isin(train_targets) & ~ok["model"].isin(cold)]
-    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
-    pct = T.percentiles(matrix)
-    metas = {t: records.target_meta(t) for t in matrix.columns}
-    history = T.history_from(pct, metas)
-    task = records.target_meta(target)
+    ctx = T.target_context(records, target, models, train_targets, tokens, exclude_models=cold)
+    pct = _train_percentiles(records, modality, train_targets, cold)
     scores = T._scores_of(records, target)
-    ctx = T.build_context(task, models, tokens, history, scores)
     out: dict[str, dict[str, float]] = {}
     out["spider"] = ranking_metrics(gt, T.score_context(ensemble, ctx, use_features=False))
     if scores:
@@ -177,6 +178,12 @@ def _evaluate_one(
             s = np.array([scores[metric].get(m, np.nan) for m in models], dtype=np.float64)
             out[metric] = ranking_metrics(gt, _fill(s))
     return out
+
+
+def _train_percentiles(records: Records, modality: str, train_targets: list[str], cold: set[str]) -> pd.DataFrame:
+    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
+    ok = ok[ok["target"].isin(set(train_targets)) & ~ok["model"].isin(cold)]
+    return T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
 
 
 def _fill(values: np.ndarray, default: float | None = None) -> np.ndarray:

@@ -31,11 +31,11 @@ class RankerConfig:
     n_layers: int = field(default=2, metadata={"help": "transformer encoder layers"})
     n_heads: int = field(default=2, metadata={"help": "attention heads"})
     dropout: float = field(default=0.1, metadata={"help": "dropout inside the encoder"})
-    steps: int = field(default=300, metadata={"help": "optimisation steps per ensemble member"})
+    steps: int = field(default=150, metadata={"help": "optimisation steps per ensemble member"})
     episodes_per_step: int = field(default=4, metadata={"help": "episodes (target, candidate subset) per step"})
     min_candidates: int = field(default=8, metadata={"help": "smallest candidate subset of an episode"})
     max_candidates: int = field(default=48, metadata={"help": "largest candidate subset of an episode"})
-    lr: float = field(default=3e-3, metadata={"help": "AdamW learning rate"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
     weight_decay: float = field(default=1e-2, metadata={"help": "AdamW weight decay"})
     cold_rate: float = field(default=0.25, metadata={"help": "share of candidates whose history is hidden"})
     history_drop: float = field(default=0.2, metadata={"help": "share of history tokens dropped"})
@@ -73,7 +73,7 @@ class SpiderNet(nn.Module):
         self,
         model_x: torch.Tensor,  # [n, MODEL_DIM]
         summary: torch.Tensor,  # [n, SUMMARY_DIM]
-        task_x: torch.Tensor,  # [TASK_DIM]
+        task_x: torch.Tensor,  # [n, TASK_DIM] or [TASK_DIM]
         hist: torch.Tensor,  # [n, H, HISTORY_DIM]
         hist_pad: torch.Tensor,  # [n, H] True where padding
         feats: torch.Tensor,  # [n, Fn, FEATURE_DIM]
@@ -81,7 +81,7 @@ class SpiderNet(nn.Module):
     ) -> torch.Tensor:
         n = model_x.shape[0]
         cand = self.candidate(torch.cat([model_x, summary], dim=-1)) + self.kind.weight[0]
-        task = (self.task(task_x) + self.kind.weight[1]).expand(n, -1)
+        task = (self.task(task_x) + self.kind.weight[1]).expand(n, -1)  # one task, or one per candidate
         seq = [cand[:, None], task[:, None]]
         pads = [torch.zeros(n, 2, dtype=torch.bool)]
         if hist.shape[1]:

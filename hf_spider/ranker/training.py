@@ -10,7 +10,7 @@ some history and estimator tokens, and scores the set with a listwise Plackett-L
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,40 +158,80 @@ def _pairwise(scores, y):
     return torch.nn.functional.softplus(-diff_s[mask]).mean()
 
 
-def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator):
-    """Tensors of one episode: a candidate subset with hidden history and dropped tokens."""
-    import torch
-
+def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Arrays of one episode: a candidate subset with hidden history and dropped tokens."""
     n = len(ctx.models)
     k = int(rng.integers(min(cfg.min_candidates, n), min(cfg.max_candidates, n) + 1))
     idx = rng.choice(n, size=k, replace=False)
-    summary = ctx.summary[idx].copy()
-    hist_pad = ctx.hist_pad[idx].copy()
-    hist_pad |= rng.random(hist_pad.shape) < cfg.history_drop
-    cold = rng.random(k) < cfg.cold_rate
-    hist_pad[cold] = True
+    hist = ctx.hist[idx]
+    hist_pad = ctx.hist_pad[idx] | (rng.random(ctx.hist_pad[idx].shape) < cfg.history_drop)
+    hist_pad[rng.random(k) < cfg.cold_rate] = True
     # the summary is recomputed from the history that is left visible
-    for i in range(k):
-        visible = ~hist_pad[i]
-        p = ctx.hist[idx[i], visible, 0] + 0.5
-        summary[i] = F.summary_vector(list(p))
+    summary = np.stack([F.summary_vector(list(hist[i, ~hist_pad[i], 0] + 0.5)) for i in range(k)])
     feat_pad = ctx.feat_pad[idx].copy()
     if rng.random() < cfg.feature_drop:
         feat_pad[:] = True
-    t = torch.from_numpy
-    return (
-        t(ctx.model_x[idx]),
-        t(summary),
-        t(F.task_vector(ctx.task)),
-        t(ctx.hist[idx]),
-        t(hist_pad),
-        t(ctx.feats[idx]),
-        t(feat_pad),
-    ), torch.tensor(ctx.y[idx], dtype=torch.float32)
+    return {
+        "model_x": ctx.model_x[idx],
+        "summary": summary,
+        "task_x": np.repeat(F.task_vector(ctx.task)[None], k, axis=0),
+        "hist": hist,
+        "hist_pad": hist_pad,
+        "feats": ctx.feats[idx],
+        "feat_pad": feat_pad,
+        "y": ctx.y[idx].astype(np.float32),
+    }
 
 
-def fit(contexts: list[Context], config: RankerConfig, *, seed: int = 0, meta: dict | None = None) -> SpiderEnsemble:
-    """Train an ensemble on training contexts; deterministic for a seed."""
+def _pad_to(a: np.ndarray, length: int, value) -> np.ndarray:
+    if a.shape[1] == length:
+        return a
+    shape = (a.shape[0], length - a.shape[1], *a.shape[2:])
+    return np.concatenate([a, np.full(shape, value, dtype=a.dtype)], axis=1)
+
+
+def _collate(episodes: list[dict[str, np.ndarray]]):
+    """One batch of all candidates of several episodes (candidates are scored independently)."""
+    import torch
+
+    h = max(e["hist"].shape[1] for e in episodes)
+    f = max(e["feats"].shape[1] for e in episodes)
+    cat = {
+        "model_x": np.concatenate([e["model_x"] for e in episodes]),
+        "summary": np.concatenate([e["summary"] for e in episodes]),
+        "task_x": np.concatenate([e["task_x"] for e in episodes]),
+        "hist": np.concatenate([_pad_to(e["hist"], h, 0.0) for e in episodes]),
+        "hist_pad": np.concatenate([_pad_to(e["hist_pad"], h, True) for e in episodes]),
+        "feats": np.concatenate([_pad_to(e["feats"], f, 0.0) for e in episodes]),
+        "feat_pad": np.concatenate([_pad_to(e["feat_pad"], f, True) for e in episodes]),
+    }
+    inputs = tuple(torch.from_numpy(np.ascontiguousarray(cat[k])) for k in _INPUTS)
+    sizes = [len(e["y"]) for e in episodes]
+    ys = [torch.from_numpy(e["y"]) for e in episodes]
+    return inputs, sizes, ys
+
+
+_INPUTS = ("model_x", "summary", "task_x", "hist", "hist_pad", "feats", "feat_pad")
+
+
+WARMUP_STEPS = 20
+
+
+def fit(
+    contexts: list[Context],
+    config: RankerConfig,
+    *,
+    seed: int = 0,
+    meta: dict | None = None,
+    checkpoints: dict[int, Callable[[SpiderEnsemble], None]] | None = None,
+) -> SpiderEnsemble:
+    """Train an ensemble on training contexts; deterministic for a seed.
+
+    The learning rate warms up for `WARMUP_STEPS` and then stays constant, so the model after
+    `s` steps is the same whether training stops there or goes on: `checkpoints` maps a step to a
+    callback that sees the (first member only) model at that step; cross-validation of the number
+    of steps uses one run.
+    """
     import torch
 
     if not contexts:
@@ -205,19 +245,25 @@ def fit(contexts: list[Context], config: RankerConfig, *, seed: int = 0, meta: d
         rng = np.random.default_rng([seed, member_index])
         torch.manual_seed(seed * 1000 + member_index)
         opt = torch.optim.AdamW(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(config.steps, 1))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
         member.train()
-        for _ in range(config.steps):
-            loss = 0.0
-            for _ in range(config.episodes_per_step):
-                ctx = contexts[int(rng.integers(len(contexts)))]
-                inputs, y = _episode(ctx, config, rng)
-                loss = loss + loss_fn(member(*inputs), y)
+        for step in range(1, config.steps + 1):
+            episodes = [
+                _episode(contexts[int(rng.integers(len(contexts)))], config, rng)
+                for _ in range(config.episodes_per_step)
+            ]
+            inputs, sizes, ys = _collate(episodes)
+            scores = member(*inputs).split(sizes)
+            loss = sum(loss_fn(s, y) for s, y in zip(scores, ys, strict=True)) / len(sizes)
             opt.zero_grad()
-            (loss / config.episodes_per_step).backward()
+            loss.backward()
             torch.nn.utils.clip_grad_norm_(member.parameters(), 1.0)
             opt.step()
             sched.step()
+            if checkpoints and member_index == 0 and step in checkpoints:
+                member.eval()
+                checkpoints[step](model)
+                member.train()
         member.eval()
     model.eval()
     return model
@@ -242,3 +288,77 @@ def score_context(model: SpiderEnsemble, ctx: Context, *, use_features: bool = T
             t(feat_pad),
         )
     return out.numpy().astype(np.float64)
+
+
+def target_context(
+    records: Records,
+    target: str,
+    models: list[str],
+    train_targets: Iterable[str],
+    tokens: Mapping[str, ModelToken],
+    *,
+    exclude_models: Iterable[str] = (),
+) -> Context:
+    """Context of a held-out target: its candidates with their history on the training targets."""
+    modality = records.modality_of(target)
+    excluded = set(exclude_models)
+    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
+    ok = ok[ok["target"].isin(set(train_targets)) & ~ok["model"].isin(excluded)]
+    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
+    pct = percentiles(matrix)
+    metas = {t: records.target_meta(t) for t in matrix.columns}
+    history = history_from(pct, metas)
+    return build_context(records.target_meta(target), models, tokens, history, _scores_of(records, target))
+
+
+STEP_GRID = (50, 150, 400)
+
+
+def select_steps(
+    records: Records,
+    train_targets: list[str],
+    tokens: Mapping[str, ModelToken],
+    config: RankerConfig,
+    *,
+    seed: int = 0,
+    exclude_models: Iterable[str] = (),
+    inner_folds: int = 4,
+    grid: tuple[int, ...] = STEP_GRID,
+) -> tuple[int, dict[int, float]]:
+    """Number of training steps chosen by leave-one-target-out over the TRAINING targets only.
+
+    Each inner fold holds out one training target, trains one member on the others and scores
+    the held-out target at every step count of `grid` (one run, see `fit`); the step count with
+    the best mean tau_w (rank=True) wins. Returns (steps, {steps: mean tau_w}).
+    """
+    from scipy.stats import weightedtau
+
+    excluded = set(exclude_models)
+    usable = [
+        t
+        for t in train_targets
+        if len(records.perf[(records.perf["target"] == t) & ~records.perf["failed"] & ~records.perf["model"].isin(excluded)]) >= 3
+    ]
+    if len(usable) < 3:
+        return config.steps, {}
+    rng = np.random.default_rng(seed)
+    held = sorted(rng.choice(usable, size=min(inner_folds, len(usable)), replace=False).tolist())
+    inner_cfg = RankerConfig.from_dict({**config.to_dict(), "ensemble": 1, "steps": max(grid)})
+    taus: dict[int, list[float]] = {s: [] for s in grid}
+    for i, target in enumerate(held):
+        rest = [t for t in usable if t != target]
+        modality = records.modality_of(target)
+        contexts = training_contexts(records, modality, rest, tokens, exclude_models=excluded)
+        rows = records.perf[(records.perf["target"] == target) & ~records.perf["failed"]]
+        rows = rows[rows["model"].isin(set(tokens)) & ~rows["model"].isin(excluded)]
+        ctx = target_context(records, target, list(rows["model"]), rest, tokens, exclude_models=excluded)
+        gt = rows["accuracy"].to_numpy()
+
+        def record(model, step_count, ctx=ctx, gt=gt):
+            taus[step_count].append(float(weightedtau(gt, score_context(model, ctx, use_features=False)).statistic))
+
+        fit(contexts, inner_cfg, seed=seed + 101 * (i + 1), checkpoints={s: (lambda m, s=s: record(m, s)) for s in grid})
+    means = {s: float(np.mean(v)) for s, v in taus.items() if v}
+    best = max(means, key=lambda s: (round(means[s], 4), -s))
+    logger.info("inner CV over %s: mean tau_w by steps %s -> %d", held, {k: round(v, 3) for k, v in means.items()}, best)
+    return best, means

@@ -66,7 +66,7 @@ def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None)
         )
     try:
         who = _api(token, endpoint).whoami(token=token)
-    except HfHubHTTPError as exc:
+    except (HfHubHTTPError, requests.HTTPError) as exc:  # whoami re-raises a plain HTTPError
         status = exc.response.status_code if exc.response is not None else None
         if status in (401, 403):
             raise AuthError(
@@ -312,7 +312,9 @@ def publish_space(
     check_write_access(repo_id, token=token, endpoint=endpoint)
     token = token or get_token()
     if not (SPACE_APP_DIR / "app.py").is_file():
-        raise UserInputError(f"no Space app at {SPACE_APP_DIR}", hint="reinstall hf-spider from its repository")
+        raise UserInputError(
+            f"no Space app at {SPACE_APP_DIR}", hint="reinstall hf-spider from its repository"
+        )
     files = _space_files(dataset_repo)
     name = repo_id.split("/")[-1]
     files["README.md"] = space_readme(

@@ -35,12 +35,22 @@ from hf_spider.recommend._results import Recommendations, sort_rows
 logger = logging.getLogger("hf_spider.recommend")
 
 STAGES = ("rank", "probe", "bench")
-ESTIMATORS = ("logme", "reg_h_score")
-DEFAULT_VARIANTS = ("fp32", "int8-dynamic")
+ESTIMATORS = ("logme", "reg_hscore")
+# Estimator names of `hf_spider.estimators` -> metric names of the records the ranker was trained on.
+_RANKER_METRIC = {"reg_hscore": "reg_h_score", "hscore": "h_score"}
+# Per modality: dynamic int8 is the fast one for transformers, static int8 for CNNs (ConvInteger
+# kernels make dynamic int8 slower than fp32 on x86; see benchmarks/device.md).
+DEFAULT_VARIANTS = {"text": ("fp32", "int8-dynamic"), "image": ("fp32", "int8-static")}
 DEFAULT_SAMPLE = 256
 # Pipeline tags a candidate may carry for each modality of the task.
 _TAGS = {
-    "text": {"text-classification", "feature-extraction", "sentence-similarity", "fill-mask", "zero-shot-classification"},
+    "text": {
+        "text-classification",
+        "feature-extraction",
+        "sentence-similarity",
+        "fill-mask",
+        "zero-shot-classification",
+    },
     "image": {"image-classification", "image-feature-extraction", "zero-shot-image-classification"},
 }
 
@@ -84,7 +94,7 @@ def recommend(
     top_k: int = 5,
     stages: Iterable[str] = STAGES,
     sample: int | None = None,
-    variants: Iterable[str] = DEFAULT_VARIANTS,
+    variants: Iterable[str] | None = None,
     estimators: Iterable[str] = ESTIMATORS,
     bench_options: Mapping[str, Any] | None = None,
     token: str | None = None,
@@ -104,7 +114,8 @@ def recommend(
         top_k: candidates re-ranked by forward passes (stage 2) and benchmarked.
         stages: any of `rank`, `probe`, `bench`; `rank` is always run.
         sample: examples drawn for stage 2 and bench (default 256).
-        variants: device variants to build and measure (`hf_spider.hardware.VARIANTS`).
+        variants: device variants to build and measure (`hf_spider.hardware.VARIANTS`); default
+            fp32 and the int8 variant that is fast for the modality.
         estimators: forward-pass estimators of stage 2 (`hf_spider.estimators.available()`).
         bench_options: passed to `hf_spider.hardware.measure` (threads, min_iterations, ...).
         token, endpoint: for Hub datasets and models; the token is never logged or stored.
@@ -135,6 +146,7 @@ def recommend(
     else:
         cons = Constraints.parse(constraints)
     run = _Run()
+    variants = tuple(variants) if variants is not None else None
     # Cheap checks that can fail on user input come first: the target, then the dataset.
     device = None
     if "bench" in stages:
@@ -144,7 +156,9 @@ def recommend(
 
     with run.timed("task"):
         progress("task", 0, 1, str(dataset))
-        task_obj = _load_task(dataset, sample if "probe" in stages or "bench" in stages else 0, token, endpoint)
+        task_obj = _load_task(
+            dataset, sample if "probe" in stages or "bench" in stages else 0, token, endpoint
+        )
         if task_obj.has_data and task_obj.data_token is not None:
             run.forward_passes += 1  # the probe encoder's pass that made the task token
         progress("task", 1, 1, f"{task_obj.modality}, {task_obj.num_classes} classes")
@@ -160,6 +174,9 @@ def recommend(
                 hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
             )
 
+    if variants is None:
+        variants = DEFAULT_VARIANTS.get(task_obj.modality, ("fp32", "int8-dynamic"))
+
     with run.timed("rank"):
         progress("rank", 0, len(candidates), "ranker over model tokens")
         stage1, ranker_name = _stage1(candidates, task_obj)
@@ -172,7 +189,9 @@ def recommend(
             if not task_obj.has_data:
                 run.notes.append("stage 2 skipped: the dataset gave no examples (card-only dataset)")
             else:
-                probed = _stage2(stage1, cat, task_obj, top_k, tuple(estimators), run, token, endpoint, progress)
+                probed = _stage2(
+                    stage1, cat, task_obj, top_k, tuple(estimators), run, token, endpoint, progress
+                )
                 if probed:
                     fused = _fuse(stage1, probed, candidates, task_obj, ranker_name, run)
 
@@ -186,7 +205,16 @@ def recommend(
         with run.timed("bench"):
             pool = [m for m in order if m in probed] if probed else order
             bench_rows = _bench(
-                pool, top_k, task_obj, device, tuple(variants), dict(bench_options or {}), run, token, endpoint, progress
+                pool,
+                top_k,
+                task_obj,
+                device,
+                tuple(variants),
+                dict(bench_options or {}),
+                run,
+                token,
+                endpoint,
+                progress,
             )
             for row in bench_rows:
                 benched.add(row["model_id"])
@@ -196,7 +224,9 @@ def recommend(
         if model_id in benched:
             continue
         reason = "bench stage not run" if "bench" not in stages else f"not among the top-{top_k} benchmarked"
-        rows.append({"model_id": model_id, "variant": None, "device_status": "skipped", "device_reason": reason})
+        rows.append(
+            {"model_id": model_id, "variant": None, "device_status": "skipped", "device_reason": reason}
+        )
     for row in rows:
         m = row["model_id"]
         scores = probed.get(m, {}).get("scores", {})
@@ -311,7 +341,9 @@ def _load_catalog(catalog, *, token, endpoint) -> tuple[Any, dict[str, Any]]:
     elif catalog is not None:
         folder = Path(catalog)
         if not folder.exists():
-            raise CatalogError(f"no catalog at {folder}", hint="pass a catalog folder or a folder of model repos")
+            raise CatalogError(
+                f"no catalog at {folder}", hint="pass a catalog folder or a folder of model repos"
+            )
         if folder.is_file() or _is_catalog_folder(folder):
             cat, source = Catalog.load(folder), str(folder)
         else:
@@ -359,8 +391,10 @@ def _candidates(cat, task_obj, tag: str | None):
     if tag:
         return cat.filter(task=tag)
     wanted = _TAGS.get(task_obj.modality)
-    return cat.filter(modality=task_obj.modality) if wanted is None else cat.filter(
-        predicate=lambda t: t.modality == task_obj.modality or (t.pipeline_tag in wanted)
+    return (
+        cat.filter(modality=task_obj.modality)
+        if wanted is None
+        else cat.filter(predicate=lambda t: t.modality == task_obj.modality or (t.pipeline_tag in wanted))
     )
 
 
@@ -388,14 +422,37 @@ def _fuse(stage1, probed, candidates, task_obj, ranker_name, run) -> dict[str, f
 _UNREACHABLE = (OSError, EnvironmentError)
 
 
-def _stage2(stage1, cat, task_obj, top_k, estimators, run, token, endpoint, progress) -> dict[str, dict[str, Any]]:
+def _hub_reachable(endpoint: str | None) -> bool:
+    """False when huggingface_hub is told to stay offline or the endpoint does not answer quickly."""
+    import requests
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        requests.head(endpoint or constants.ENDPOINT, timeout=3)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def _stage2(
+    stage1, cat, task_obj, top_k, estimators, run, token, endpoint, progress
+) -> dict[str, dict[str, Any]]:
     """Forward passes of the top-k reachable candidates over the sample, and their estimator scores."""
     from hf_spider import estimators as est
     from hf_spider.tasks import extract_features
 
+    offline = not _hub_reachable(endpoint)
+    if offline:
+        run.notes.append(
+            "the Hub could not be reached: stage 2 used only models available locally (offline zoo, caches)"
+        )
     probed: dict[str, dict[str, Any]] = {}
     unreachable: list[str] = []
-    max_tries = max(4 * top_k, top_k + 10)
+    # Offline, a candidate that is not local fails at once, so every one may be tried; online each
+    # miss costs a round trip, so only the head of the stage-1 ranking is.
+    max_tries = len(stage1) if offline else max(4 * top_k, top_k + 10)
     progress("probe", 0, top_k, "forward passes")
     for model_id, _score in stage1[:max_tries]:
         if len(probed) >= top_k:
@@ -408,6 +465,7 @@ def _stage2(stage1, cat, task_obj, top_k, estimators, run, token, endpoint, prog
                 cache_key=task_obj.fingerprint,
                 token=token,
                 endpoint=endpoint,
+                offline=offline,
             )
         except UnsafeWeightsError as exc:
             run.notes.append(f"stage 2 skipped {model_id}: {exc.one_line()}")
@@ -428,19 +486,25 @@ def _stage2(stage1, cat, task_obj, top_k, estimators, run, token, endpoint, prog
         progress("probe", len(probed), top_k, model_id.rsplit("/", 1)[-1])
     progress("probe", top_k, top_k, f"{len(probed)} models")
     if unreachable:
-        shown = ", ".join(unreachable[:8]) + (f" and {len(unreachable) - 8} more" if len(unreachable) > 8 else "")
+        shown = ", ".join(unreachable[:8]) + (
+            f" and {len(unreachable) - 8} more" if len(unreachable) > 8 else ""
+        )
         run.notes.append(
             f"stage 2: the weights of {len(unreachable)} higher-ranked candidate(s) could not be reached "
             f"(offline, or not on the endpoint), so they keep their stage-1 score and rank below the "
             f"re-ranked ones: {shown}"
         )
     if not probed:
-        run.notes.append("stage 2 found no candidate whose weights could be reached: ranking from stage 1 only")
+        run.notes.append(
+            "stage 2 found no candidate whose weights could be reached: ranking from stage 1 only"
+        )
     return probed
 
 
 # ---------------------------------------------------------------------------------- bench
-def _bench(order, top_k, task_obj, device, variants, options, run, token, endpoint, progress) -> list[dict[str, Any]]:
+def _bench(
+    order, top_k, task_obj, device, variants, options, run, token, endpoint, progress
+) -> list[dict[str, Any]]:
     from hf_spider.hardware import TaskSample, export, feeds_for, make_variants, measure
 
     rows: list[dict[str, Any]] = []
@@ -448,22 +512,30 @@ def _bench(order, top_k, task_obj, device, variants, options, run, token, endpoi
     total = len(models)
     progress("bench", 0, total, f"{', '.join(variants)} on {device.name}")
     sample = None
+    sample_size = int(options.pop("sample_size", 32))
     names = list(dict.fromkeys(["fp32", *variants]))  # fidelity is measured against fp32
     for i, model_id in enumerate(models):
         try:
             exported = export(model_id, "auto", token=token, endpoint=endpoint)
             if sample is None or sample.modality != exported.modality:
                 sample = (
-                    TaskSample.from_task(_as_sample_task(task_obj), options.pop("sample_size", 32))
+                    TaskSample.from_task(task_obj, sample_size)
                     if task_obj.has_data
                     else TaskSample.synthetic(exported.modality)
                 )
             feeds = feeds_for(exported, sample)
-            built = make_variants(exported, names, device, calibration=feeds, calibration_source=sample.source)
+            built = make_variants(
+                exported, names, device, calibration=feeds, calibration_source=sample.source
+            )
         except (HfSpiderError, OSError, RuntimeError, ValueError) as exc:
             text = exc.one_line() if isinstance(exc, HfSpiderError) else f"{type(exc).__name__}: {exc}"
             rows.append(
-                {"model_id": model_id, "variant": None, "device_status": "skipped", "device_reason": f"export failed: {text}"}
+                {
+                    "model_id": model_id,
+                    "variant": None,
+                    "device_status": "skipped",
+                    "device_reason": f"export failed: {text}",
+                }
             )
             progress("bench", i + 1, total, model_id.rsplit("/", 1)[-1])
             continue
@@ -488,18 +560,6 @@ def _bench(order, top_k, task_obj, device, variants, options, run, token, endpoi
                 rows.append(_device_row(model_id, variant.name, result))
         progress("bench", i + 1, total, model_id.rsplit("/", 1)[-1])
     return rows
-
-
-def _as_sample_task(task_obj):
-    """`TaskSample.from_task` reads `texts` / `images` and `labels`."""
-
-    class _View:
-        name = task_obj.name
-        labels = task_obj.labels
-        texts = list(task_obj.inputs) if task_obj.modality == "text" else None
-        images = list(task_obj.inputs) if task_obj.modality == "image" else None
-
-    return _View()
 
 
 def _device_row(model_id: str, variant: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -40,9 +40,7 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
         fig = ax.figure
     target = recs.meta.get("target", {})
     target_name = target.get("name") if isinstance(target, dict) else target
-    points = [
-        r for r in recs.rows if r["latency_ms_p50"] is not None and r["transfer_score"] is not None
-    ]
+    points = [r for r in recs.rows if r["latency_ms_p50"] is not None and r["transfer_score"] is not None]
     if points:
         scores = [r["transfer_score"] for r in points]
         lats = [r["latency_ms_p50"] for r in points]

@@ -90,9 +90,7 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
     )
     timings = meta.get("timings") or {}
     if timings:
-        out.append(
-            "- **time per stage**: " + ", ".join(f"{k} {float(v):.1f} s" for k, v in timings.items())
-        )
+        out.append("- **time per stage**: " + ", ".join(f"{k} {float(v):.1f} s" for k, v in timings.items()))
     if meta.get("forward_passes") is not None:
         out.append(f"- **model forward passes over the sample**: {meta['forward_passes']}")
     out.append("")
@@ -146,7 +144,9 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
     out.append("")
 
     out += ["## How each figure was obtained", ""]
-    counts = {s: sum(r["device_status"] == s for r in recs.rows) for s in ("measured", "estimated", "skipped")}
+    counts = {
+        s: sum(r["device_status"] == s for r in recs.rows) for s in ("measured", "estimated", "skipped")
+    }
     out.append(
         f"Device figures: {counts['measured']} rows measured, {counts['estimated']} estimated, "
         f"{counts['skipped']} skipped. Transfer scores: "
@@ -169,7 +169,9 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
         rows.append(
             [f"`{r['model_id']}`", r["variant"], transfer_provenance(r, meta), device, r.get("violations")]
         )
-    out.append(_table(["model", "variant", "transfer score", "device figures", "constraint violations"], rows))
+    out.append(
+        _table(["model", "variant", "transfer score", "device figures", "constraint violations"], rows)
+    )
     out.append("")
 
     notes = meta.get("notes") or []
@@ -184,7 +186,5 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
             "```",
             "",
         ]
-    out.append(
-        f"Made with hf-spider {meta.get('hf_spider_version', '')} on {meta.get('created_at', '')}."
-    )
+    out.append(f"Made with hf-spider {meta.get('hf_spider_version', '')} on {meta.get('created_at', '')}.")
     return "\n".join(out) + "\n"

@@ -155,13 +155,16 @@ class Recommendations:
             values = [r[col] for r in self.rows if r[col] is not None]
             if col in ("rank", "copeland_rank"):
                 typ = pa.int64()
-            elif col in ("meets_constraints", "pareto", "recommended"):
+            elif col in ("meets_constraints", "pareto", "recommended") or (
+                values and all(isinstance(v, bool) for v in values)
+            ):
                 typ = pa.bool_()
-            elif values and all(isinstance(v, bool) for v in values):
-                typ = pa.bool_()
-            elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                typ = pa.float64()
-            elif col in DEVICE_FIGURES or col.startswith("score_") or col.endswith("_score"):
+            elif (
+                (values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))
+                or col in DEVICE_FIGURES
+                or col.startswith("score_")
+                or col.endswith("_score")
+            ):
                 typ = pa.float64()
             else:
                 typ = pa.string()

@@ -73,7 +73,9 @@ def parse_stages(text: str) -> tuple[str, ...]:
     stages = tuple(s.strip() for s in text.split(",") if s.strip())
     unknown = [s for s in stages if s not in STAGES]
     if unknown or not stages:
-        raise UserInputError(f"unknown stage(s) {unknown or text!r}", hint="use a comma list of rank,probe,bench")
+        raise UserInputError(
+            f"unknown stage(s) {unknown or text!r}", hint="use a comma list of rank,probe,bench"
+        )
     if "rank" not in stages:
         raise UserInputError("the rank stage is required", hint="e.g. --stages rank,probe")
     return tuple(s for s in STAGES if s in stages)
@@ -141,8 +143,23 @@ def render_table(recs, console, max_rows: int = 25) -> None:
 
     target = (recs.meta.get("target") or {}).get("name", "")
     table = Table(title=f"hf-spider: {recs.meta.get('dataset')} on {target}", show_lines=False)
-    for col in ("rank", "model", "variant", "stage", "transfer", "device", "p50 ms", "mem MB", "size MB", "fid.", "fits", "pareto"):
-        table.add_column(col, justify="right" if col not in ("model", "variant", "stage", "device") else "left")
+    for col in (
+        "rank",
+        "model",
+        "variant",
+        "stage",
+        "transfer",
+        "device",
+        "p50 ms",
+        "mem MB",
+        "size MB",
+        "fid.",
+        "fits",
+        "pareto",
+    ):
+        table.add_column(
+            col, justify="right" if col not in ("model", "variant", "stage", "device") else "left"
+        )
     for r in recs.rows[:max_rows]:
         style = "bold green" if r.get("recommended") else None
         table.add_row(
@@ -179,7 +196,10 @@ def _run_recommend(args: argparse.Namespace) -> int:
     constraints = {k: getattr(args, k) for k in CONSTRAINT_FLAGS if getattr(args, k) is not None}
     for k, v in constraints.items():
         if v < 0 or (k == "min_fidelity" and v > 1):
-            raise UserInputError(f"--{k.replace('_', '-')} {v} is out of range", hint="use a positive number (fidelity in [0, 1])")
+            raise UserInputError(
+                f"--{k.replace('_', '-')} {v} is out of range",
+                hint="use a positive number (fidelity in [0, 1])",
+            )
     if args.top_k < 1:
         raise UserInputError("--top-k must be at least 1")
     dataset, catalog, sample = args.dataset, args.catalog, args.sample
@@ -217,7 +237,9 @@ def _run_recommend(args: argparse.Namespace) -> int:
     console.print(f"results: {paths['parquet']}, {paths['json']}, {paths['plot']}, {paths['report']}")
     payload = recs.to_json()
     if args.push_to_hub:
-        url = recs.push_to_hub(args.push_to_hub, private=args.private, token=args.token, endpoint=args.endpoint)
+        url = recs.push_to_hub(
+            args.push_to_hub, private=args.private, token=args.token, endpoint=args.endpoint
+        )
         payload["hub_url"] = url
         console.print(f"pushed: {url}")
     if args.space:

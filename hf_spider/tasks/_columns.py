@@ -27,7 +27,18 @@ _LABEL_NAMES = (
     "genre",
     "source",
 )
-_TEXT_NAMES = ("text", "sentence", "content", "review", "tweet", "document", "body", "utterance", "question", "title")
+_TEXT_NAMES = (
+    "text",
+    "sentence",
+    "content",
+    "review",
+    "tweet",
+    "document",
+    "body",
+    "utterance",
+    "question",
+    "title",
+)
 _IMAGE_NAMES = ("image", "img", "picture", "photo", "pixel_values")
 
 
@@ -144,7 +155,9 @@ def detect_columns(
             )
         input_column = (preferred or found)[0]
     if input_column == label_column:
-        raise DatasetError(f"input and label column are both {input_column!r}", hint="pass two different columns")
+        raise DatasetError(
+            f"input and label column are both {input_column!r}", hint="pass two different columns"
+        )
 
     lf = feature(label_column)
     if isinstance(lf, ClassLabel):

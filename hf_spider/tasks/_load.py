@@ -42,7 +42,7 @@ def load_task(
     revision: str | None = None,
     trust_remote_code: bool = False,
     max_scan: int | None = None,
-    probe: str | None | bool = None,
+    probe: str | bool | None = None,
     batch_size: int = 32,
     progress=None,
 ) -> Task:
@@ -90,7 +90,9 @@ def load_task(
     features = _with_card_labels(features, source)
     peek = _peek(source, chosen)
     if not peek:
-        raise DatasetError(f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split")
+        raise DatasetError(
+            f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split"
+        )
     cols = detect_columns(
         features,
         peek,
@@ -114,7 +116,9 @@ def load_task(
             positions.append(i)
             keys.append(key)
     if scanned == 0:
-        raise DatasetError(f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split")
+        raise DatasetError(
+            f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split"
+        )
     if not keys:
         raise DatasetError(
             f"no labelled example in split {chosen!r} of {source.name} (column {cols.label_column!r})",
@@ -161,7 +165,9 @@ def load_task(
         inputs.append(value)
         labels.append(label_of[pos])
     if skipped:
-        logger.warning("%s: skipped %d unreadable example(s) of %d sampled", source.name, skipped, len(row_at))
+        logger.warning(
+            "%s: skipped %d unreadable example(s) of %d sampled", source.name, skipped, len(row_at)
+        )
     if not inputs:
         raise DatasetError(
             f"no readable example in split {chosen!r} of {source.name} ({skipped} unreadable)",
@@ -196,13 +202,17 @@ def _attach_data_token(task: Task, *, probe: str | None, batch_size: int, progre
     except HfSpiderError as exc:
         if probe is not None:
             raise
-        logger.warning("no data part for %s: probe encoder %s unavailable (%s)", task.name, model, exc.one_line())
+        logger.warning(
+            "no data part for %s: probe encoder %s unavailable (%s)", task.name, model, exc.one_line()
+        )
         return
     task.data_token, task.prototypes = summarise_features(feats, task.labels)
     task.probe = model
 
 
-def _metadata_only_task(source: Source, *, split: str | None, label_column: str | None, modality: str | None) -> Task:
+def _metadata_only_task(
+    source: Source, *, split: str | None, label_column: str | None, modality: str | None
+) -> Task:
     """A card-only repo: classes from the card's ClassLabel feature, sizes from its splits."""
     from datasets import ClassLabel, Image, Value
 
@@ -279,7 +289,9 @@ def _card_metadata(source: Source, split: str | None) -> dict[str, Any]:
     }
 
 
-def _source_dict(source: Source, split: str, cols: Columns, *, scanned: int, exhausted: bool) -> dict[str, Any]:
+def _source_dict(
+    source: Source, split: str, cols: Columns, *, scanned: int, exhausted: bool
+) -> dict[str, Any]:
     return {
         "dataset": source.name,
         "kind": source.kind,
@@ -359,7 +371,16 @@ def _decode_input(source: Source, value: Any, modality: str):
 
 def _fingerprint(source: Source, split: str, cols: Columns, sample: int, seed: int, rows: np.ndarray) -> str:
     digest = hashlib.sha256()
-    head = [source.identity, source.config, split, cols.input_column, cols.label_column, cols.modality, sample, seed]
+    head = [
+        source.identity,
+        source.config,
+        split,
+        cols.input_column,
+        cols.label_column,
+        cols.modality,
+        sample,
+        seed,
+    ]
     digest.update(json.dumps(head).encode())
     digest.update(np.asarray(rows, dtype=np.int64).tobytes())
     return digest.hexdigest()[:32]

@@ -326,7 +326,9 @@ def _resolve_hub(
             )
             card_text = Path(local).read_text(encoding="utf-8", errors="replace")
     except GatedRepoError as exc:
-        raise AuthError(f"dataset {repo_id!r} is gated", hint="accept its terms on the Hub and pass a token") from exc
+        raise AuthError(
+            f"dataset {repo_id!r} is gated", hint="accept its terms on the Hub and pass a token"
+        ) from exc
     except RepositoryNotFoundError as exc:
         raise DatasetError(
             f"dataset {repo_id!r} not found on {endpoint}",
@@ -337,7 +339,9 @@ def _resolve_hub(
     except HfHubHTTPError as exc:
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
-            raise AuthError(f"access to dataset {repo_id!r} refused ({status})", hint="pass a valid token") from exc
+            raise AuthError(
+                f"access to dataset {repo_id!r} refused ({status})", hint="pass a valid token"
+            ) from exc
         raise HubConnectionError(f"the Hub at {endpoint} failed for {repo_id!r}: {status}") from exc
     except OSError as exc:  # requests' ConnectionError is an OSError
         raise HubConnectionError(
@@ -350,7 +354,9 @@ def _resolve_hub(
     if not split_files:
         if card.data:
             return _card_only(repo_id, identity, card, config)
-        raise DatasetError(f"dataset {repo_id!r} has no data files nor card", hint="check the repo's contents")
+        raise DatasetError(
+            f"dataset {repo_id!r} has no data files nor card", hint="check the repo's contents"
+        )
     base = f"hf://datasets/{repo_id}@{sha}"
     data_files = {s: [f"{base}/{f}" for f in fs] for s, fs in split_files.items()}
     return Source(
@@ -367,7 +373,9 @@ def _resolve_hub(
 
 
 def _card_only(name: str, identity: str, card: CardInfo, config: str | None) -> Source:
-    return Source(name=card.pretty_name or name, kind="card-only", identity=identity, card=card, config=config)
+    return Source(
+        name=card.pretty_name or name, kind="card-only", identity=identity, card=card, config=config
+    )
 
 
 def _split_files(files: list[str], card: CardInfo, config: str | None, *, name: str) -> dict[str, list[str]]:
@@ -394,12 +402,12 @@ def _choose_config(declared: list[dict], config: str | None, name: str) -> dict:
                 return c
         if "default" in names or len(declared) == 1:
             return declared[names.index("default")] if "default" in names else declared[0]
-        raise DatasetError(
-            f"{name} has several configs: {', '.join(names)}", hint="pick one with --config"
-        )
+        raise DatasetError(f"{name} has several configs: {', '.join(names)}", hint="pick one with --config")
     if config not in names:
-        raise DatasetError(f"config {config!r} not found in {name} (configs: {', '.join(names)})",
-                           hint="pass one of the listed configs with --config")
+        raise DatasetError(
+            f"config {config!r} not found in {name} (configs: {', '.join(names)})",
+            hint="pass one of the listed configs with --config",
+        )
     return declared[names.index(config)]
 
 

@@ -11,11 +11,52 @@ from pathlib import Path
 
 import numpy as np
 
-WORDS = (
-    "the a an is was good bad great awful movie film plot actor story boring fun love hate "
-    "cat dog bird fish red blue green review number fresh rotten tweet phone android iphone web "
-    "one two three four five six seven eight nine ten"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "an",
+    "is",
+    "was",
+    "good",
+    "bad",
+    "great",
+    "awful",
+    "movie",
+    "film",
+    "plot",
+    "actor",
+    "story",
+    "boring",
+    "fun",
+    "love",
+    "hate",
+    "cat",
+    "dog",
+    "bird",
+    "fish",
+    "red",
+    "blue",
+    "green",
+    "review",
+    "number",
+    "fresh",
+    "rotten",
+    "tweet",
+    "phone",
+    "android",
+    "iphone",
+    "web",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+]
 
 
 def _tokenizer(folder: Path):
@@ -76,12 +117,24 @@ def make_tiny_text_model(
             json.dumps(
                 [
                     {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-                    {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-                    {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
+                    {
+                        "idx": 1,
+                        "name": "1",
+                        "path": "1_Pooling",
+                        "type": "sentence_transformers.models.Pooling",
+                    },
+                    {
+                        "idx": 2,
+                        "name": "2",
+                        "path": "2_Normalize",
+                        "type": "sentence_transformers.models.Normalize",
+                    },
                 ]
             )
         )
-        (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 32, "do_lower_case": False}))
+        (folder / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": 32, "do_lower_case": False})
+        )
         (folder / "1_Pooling").mkdir(exist_ok=True)
         (folder / "1_Pooling" / "config.json").write_text(
             json.dumps(
@@ -98,10 +151,18 @@ def make_tiny_text_model(
     return folder
 
 
-def make_tiny_vision_model(folder: str | Path, *, kind: str = "vit", seed: int = 0, num_labels: int = 3) -> Path:
+def make_tiny_vision_model(
+    folder: str | Path, *, kind: str = "vit", seed: int = 0, num_labels: int = 3
+) -> Path:
     """A tiny ViT image classifier (16x16 input, class token) or a tiny ResNet (pooler output)."""
     import torch
-    from transformers import ResNetConfig, ResNetModel, ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from transformers import (
+        ResNetConfig,
+        ResNetModel,
+        ViTConfig,
+        ViTForImageClassification,
+        ViTImageProcessor,
+    )
 
     folder = Path(folder)
     torch.manual_seed(seed)
@@ -118,7 +179,9 @@ def make_tiny_vision_model(folder: str | Path, *, kind: str = "vit", seed: int =
         )
         model = ViTForImageClassification(config)
     elif kind == "resnet":
-        model = ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_channels=3))
+        model = ResNetModel(
+            ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1], num_channels=3)
+        )
     else:
         raise ValueError(f"unknown kind {kind!r}")
     model.save_pretrained(folder)
@@ -127,7 +190,13 @@ def make_tiny_vision_model(folder: str | Path, *, kind: str = "vit", seed: int =
 
 
 def make_tiny_onnx_image_model(
-    folder: str | Path, *, size: int = 8, dim: int = 6, classes: int = 2, seed: int = 0, caffe_style: bool = False
+    folder: str | Path,
+    *,
+    size: int = 8,
+    dim: int = 6,
+    classes: int = 2,
+    seed: int = 0,
+    caffe_style: bool = False,
 ):
     """An ONNX image model: per-channel global mean -> linear features -> linear logits.
 

@@ -55,8 +55,32 @@ _MODEL_FILE_PATTERNS = [
     "*/config.json",
     "*/*.json",
 ]
-_CLS_TOKEN_VISION = {"vit", "deit", "dinov2", "vit_msn", "vit_mae", "vit_hybrid", "dpt", "ijepa", "dinov3_vit"}
-_DECODER_ONLY = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "qwen3", "phi", "phi3", "gemma", "opt", "bloom"}
+_CLS_TOKEN_VISION = {
+    "vit",
+    "deit",
+    "dinov2",
+    "vit_msn",
+    "vit_mae",
+    "vit_hybrid",
+    "dpt",
+    "ijepa",
+    "dinov3_vit",
+}
+_DECODER_ONLY = {
+    "gpt2",
+    "gpt_neo",
+    "gpt_neox",
+    "gptj",
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "phi",
+    "phi3",
+    "gemma",
+    "opt",
+    "bloom",
+}
 
 
 @dataclass
@@ -209,8 +233,14 @@ def resolve_model(
                     f"model {name!r} is not in the offline zoo ({_paths.zoo_dir()})",
                     hint="install it with `hf-spider zoo install`, or give a local model folder",
                 )
-            folder = _download(name, revision=revision, token=token, endpoint=endpoint, cache_dir=cache_dir,
-                               allow_pickle=allow_pickle)
+            folder = _download(
+                name,
+                revision=revision,
+                token=token,
+                endpoint=endpoint,
+                cache_dir=cache_dir,
+                allow_pickle=allow_pickle,
+            )
         sha = folder.name if len(folder.name) == 40 else "local-" + _folder_digest(folder)
     config = _read_json(folder / "config.json")
     kind = _model_kind(folder, config, name)
@@ -241,7 +271,12 @@ def _download(
     allow_pickle: bool,
 ) -> Path:
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     api = HfApi(endpoint=endpoint, token=token)
     try:
@@ -263,13 +298,17 @@ def _download(
                 allow_patterns=patterns,
             )
     except (RepositoryNotFoundError, HFValidationError) as exc:
-        raise UserInputError(f"model {repo_id!r} not found", hint="check the id, --endpoint and token") from exc
+        raise UserInputError(
+            f"model {repo_id!r} not found", hint="check the id, --endpoint and token"
+        ) from exc
     except RevisionNotFoundError as exc:
         raise UserInputError(f"revision {revision!r} of model {repo_id!r} not found") from exc
     except HfHubHTTPError as exc:
         raise HubConnectionError(f"the Hub failed for model {repo_id!r}: {exc.__class__.__name__}") from exc
     except OSError as exc:
-        raise HubConnectionError(f"cannot fetch model {repo_id!r}", hint="check the network or --endpoint") from exc
+        raise HubConnectionError(
+            f"cannot fetch model {repo_id!r}", hint="check the network or --endpoint"
+        ) from exc
     if folder is None:
         raise _pickle_error(repo_id)
     return Path(folder)
@@ -378,8 +417,13 @@ def _run(
     if batch_size < 1:
         raise UserInputError(f"batch size must be >= 1, got {batch_size}")
     resolved = resolve_model(
-        model, revision=revision, token=token, endpoint=endpoint, cache_dir=cache_dir,
-        allow_pickle=allow_pickle, offline=offline,
+        model,
+        revision=revision,
+        token=token,
+        endpoint=endpoint,
+        cache_dir=cache_dir,
+        allow_pickle=allow_pickle,
+        offline=offline,
     )
     inputs = list(inputs)
     key = _cache_key(what, resolved, modality, cache_key or _inputs_digest(inputs, modality), len(inputs))
@@ -394,8 +438,13 @@ def _run(
             logger.warning("ignoring unreadable feature cache %s", cache_file)
     if not inputs:
         raise UserInputError("no inputs to encode")
-    runner = _Runner(resolved, modality=modality, device=device, trust_remote_code=trust_remote_code,
-                     allow_pickle=allow_pickle)
+    runner = _Runner(
+        resolved,
+        modality=modality,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle,
+    )
     out = runner.run(inputs, what=what, batch_size=batch_size, progress=progress)
     if use_cache:
         _save_atomic(cache_file, out)
@@ -433,8 +482,15 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
 class _Runner:
     """Loads one model once and encodes batches with it."""
 
-    def __init__(self, resolved: ResolvedModel, *, modality: str, device: str | None, trust_remote_code: bool,
-                 allow_pickle: bool):
+    def __init__(
+        self,
+        resolved: ResolvedModel,
+        *,
+        modality: str,
+        device: str | None,
+        trust_remote_code: bool,
+        allow_pickle: bool,
+    ):
         self.resolved = resolved
         self.modality = modality
         self.device_arg = device
@@ -445,11 +501,15 @@ class _Runner:
         import torch
 
         state = _accelerate_state()
-        if state is not None and state.num_processes > 1 and self.device_arg is None:  # GPU path: untested here
+        if (
+            state is not None and state.num_processes > 1 and self.device_arg is None
+        ):  # GPU path: untested here
             from accelerate.utils import gather_object
 
             with state.split_between_processes(list(enumerate(inputs))) as shard:
-                local = self._encode([x for _, x in shard], what=what, batch_size=batch_size, progress=progress)
+                local = self._encode(
+                    [x for _, x in shard], what=what, batch_size=batch_size, progress=progress
+                )
                 pairs = gather_object([(i, row) for (i, _), row in zip(shard, local, strict=True)])
             pairs = sorted(pairs, key=lambda p: p[0])
             return np.stack([row for _, row in pairs]).astype(np.float32)
@@ -507,7 +567,9 @@ def _place(model, device):
     import torch
 
     model = model.to(device).eval()
-    if device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:  # GPU path: untested here
+    if (
+        device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1
+    ):  # GPU path: untested here
         model = torch.nn.DataParallel(model)
     return model
 
@@ -529,7 +591,9 @@ def _load_kwargs(allow_pickle: bool, trust_remote_code: bool) -> dict:
 
 
 class _TextEncoder:
-    def __init__(self, resolved: ResolvedModel, device, what: str, trust_remote_code: bool, allow_pickle: bool):
+    def __init__(
+        self, resolved: ResolvedModel, device, what: str, trust_remote_code: bool, allow_pickle: bool
+    ):
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
         path = resolved.path
@@ -570,7 +634,9 @@ class _TextEncoder:
         import torch
 
         texts = ["" if t is None else str(t) for t in batch]
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         enc = {k: v.to(self.device) for k, v in enc.items()}
         core = self.model.module if isinstance(self.model, torch.nn.DataParallel) else self.model
         if self.dual:
@@ -643,7 +709,9 @@ def _pool_tokens(hidden, mask, mode: str):
 
 
 class _VisionEncoder:
-    def __init__(self, resolved: ResolvedModel, device, what: str, trust_remote_code: bool, allow_pickle: bool):
+    def __init__(
+        self, resolved: ResolvedModel, device, what: str, trust_remote_code: bool, allow_pickle: bool
+    ):
         from transformers import AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
         path = resolved.path
@@ -686,8 +754,9 @@ class _VisionEncoder:
         return feats.float().cpu().numpy()
 
 
-def _preprocess_images(images: list, size: tuple[int, int], mean, std, *, crop_pct: float = 1.0,
-                       interpolation: str = "bilinear") -> np.ndarray:
+def _preprocess_images(
+    images: list, size: tuple[int, int], mean, std, *, crop_pct: float = 1.0, interpolation: str = "bilinear"
+) -> np.ndarray:
     """PIL images -> normalised float32 NCHW: resize the short side, centre-crop, scale to [0, 1]."""
     from PIL import Image
 
@@ -728,8 +797,14 @@ class _LiteEncoder:
         import torch
 
         _, h, w = self.cfg.input_size
-        arr = _preprocess_images(batch, (h, w), self.cfg.mean, self.cfg.std, crop_pct=self.cfg.crop_pct,
-                                 interpolation=self.cfg.interpolation)
+        arr = _preprocess_images(
+            batch,
+            (h, w),
+            self.cfg.mean,
+            self.cfg.std,
+            crop_pct=self.cfg.crop_pct,
+            interpolation=self.cfg.interpolation,
+        )
         x = torch.from_numpy(arr).to(self.device)
         if self.what == "probs":
             return _head_outputs(self.model(x))
@@ -748,7 +823,9 @@ class _OnnxEncoder:
         self.modality = modality
         self.what = what
         onnx_path = _onnx_file(resolved.path)
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
+        providers = [
+            p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()
+        ]
         options = ort.SessionOptions()
         threads = os.environ.get("OMP_NUM_THREADS")
         if threads and threads.isdigit():
@@ -797,7 +874,10 @@ class _OnnxEncoder:
         steps = dict(cfg.get("preprocessing") or {})
         size = steps.get("center_crop") or cfg.get("input_size") or pre.get("size") or [224, 224]
         if isinstance(size, dict):
-            size = [size.get("height", size.get("shortest_edge", 224)), size.get("width", size.get("shortest_edge", 224))]
+            size = [
+                size.get("height", size.get("shortest_edge", 224)),
+                size.get("width", size.get("shortest_edge", 224)),
+            ]
         size = [int(v) for v in size]
         if len(size) == 3:  # (C, H, W) or (H, W, C)
             size = size[1:] if size[0] == 3 else size[:2]
@@ -805,7 +885,9 @@ class _OnnxEncoder:
         self.resize = tuple(int(v) for v in steps["resize"]) if steps.get("resize") else None
         self.interpolation = str(steps.get("interpolation", "bilinear"))
         self.jpeg = bool(steps.get("jpeg_roundtrip"))
-        self.mean = np.asarray(steps.get("mean", cfg.get("mean", pre.get("image_mean", [0.5] * 3))), np.float32)
+        self.mean = np.asarray(
+            steps.get("mean", cfg.get("mean", pre.get("image_mean", [0.5] * 3))), np.float32
+        )
         self.std = np.asarray(steps.get("std", cfg.get("std", pre.get("image_std", [0.5] * 3))), np.float32)
         top = float((steps.get("pixel_range") or [0, cfg.get("scale", 1.0)])[1])
         self.scale = top  # 255 for models fed raw pixel values (mean and std then in pixel units)
@@ -819,8 +901,14 @@ class _OnnxEncoder:
         from PIL import Image
 
         if self.resize is None:
-            return _preprocess_images(batch, self.size, [0.0] * 3, [1.0] * 3, crop_pct=self.crop_pct,
-                                      interpolation=self.interpolation)
+            return _preprocess_images(
+                batch,
+                self.size,
+                [0.0] * 3,
+                [1.0] * 3,
+                crop_pct=self.crop_pct,
+                interpolation=self.interpolation,
+            )
         resample = Image.BICUBIC if self.interpolation == "bicubic" else Image.BILINEAR
         h, w = self.size
         out = np.empty((len(batch), 3, h, w), dtype=np.float32)
@@ -837,8 +925,9 @@ class _OnnxEncoder:
 
     def __call__(self, batch: list) -> np.ndarray:
         if self.is_text:
-            enc = self.tokenizer([str(t) for t in batch], padding=True, truncation=True, max_length=512,
-                                 return_tensors="np")
+            enc = self.tokenizer(
+                [str(t) for t in batch], padding=True, truncation=True, max_length=512, return_tensors="np"
+            )
             feed = {i.name: enc[i.name].astype(np.int64) for i in self.inputs if i.name in enc}
             for i in self.inputs:
                 if i.name not in feed and i.name == "token_type_ids":

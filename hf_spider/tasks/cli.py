@@ -26,7 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--modality", choices=["image", "text"], help="override the detected modality")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample")
     p.add_argument("--max-scan", type=int, help="rows of a streamed split to draw the sample from")
-    p.add_argument("--probe", help="probe encoder for the data part (default: the zoo's encoder of the modality)")
+    p.add_argument(
+        "--probe", help="probe encoder for the data part (default: the zoo's encoder of the modality)"
+    )
     p.add_argument("--no-probe", action="store_true", help="skip the data part of the token")
     p.add_argument("--revision", help="dataset revision on the Hub")
     p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")

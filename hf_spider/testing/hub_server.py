@@ -353,18 +353,19 @@ class HubServer:
         self._cache: dict[tuple[str, str], tuple[tuple, RepoSnapshot]] = {}
         self._cache_lock = threading.Lock()
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._listings: dict[str, list[RepoSnapshot]] = {}
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._install_read_routes()
 
     # --- lifecycle ---
-    def start(self) -> HubServer:
+    def start(self, port: int = 0) -> HubServer:
         server = self
 
         class _Handler(_RequestHandler):
             hub = server
 
-        self._httpd = _QuietHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _QuietHTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="hub-server", daemon=True)
         self._thread.start()
@@ -550,40 +551,19 @@ class HubServer:
         return snap
 
     def _list(self, request: Request) -> Response:
-        kind = request.params["kind"]
-        snaps = [
-            s
-            for s in (self.snapshot(kind, r) for r in self.repo_ids(kind))
-            if s and self._authorised(request, s)
-        ]
-        search = [s.lower() for s in request.args("search")]
-        author = request.arg("author")
-        filters = request.args("filter")
-        pipeline = request.arg("pipeline_tag")
-        out = []
-        for snap in snaps:
-            info = snap.info
-            if search and not all(s in snap.repo_id.lower() for s in search):
-                continue
-            if author and not snap.repo_id.startswith(f"{author}/"):
-                continue
-            if pipeline and info.get("pipeline_tag") != pipeline:
-                continue
-            if filters and not all(f in info["tags"] or f == info.get("library_name") for f in filters):
-                continue
-            out.append(snap)
-        sort = request.arg("sort")
-        if sort:
-            key = {
-                "lastModified": "lastModified",
-                "last_modified": "lastModified",
-                "createdAt": "createdAt",
-            }.get(sort, sort)
-            descending = request.arg("direction", "-1") == "-1"
-            out.sort(key=lambda s: (self.repo_json(s).get(key) or 0, s.repo_id), reverse=descending)
+        # The first page takes a snapshot of the matching repos; later pages (cursor > 0) page through
+        # that same snapshot, as a Hub cursor does, instead of rescanning every repo per page.
+        start = int(request.arg("cursor", "0") or 0)
+        query = sorted((k, v) for k, v in request.query.items() if k != "cursor")
+        key = json.dumps([request.params["kind"], request.token, query])
+        with self._cache_lock:
+            out = self._listings.get(key) if start else None
+        if out is None:
+            out = self._matching(request)
+            with self._cache_lock:
+                self._listings[key] = out
         limit = request.arg("limit")
         page = min(int(limit), self.page_size) if limit else self.page_size
-        start = int(request.arg("cursor", "0") or 0)
         chunk = out[start : start + page]
         expand = request.args("expand")
         if expand:
@@ -615,6 +595,40 @@ class HubServer:
                 f'<{self.url}{request.raw_path.split("?")[0]}?{urlencode(query, doseq=True)}>; rel="next"'
             )
         return json_response(items, headers=headers)
+
+    def _matching(self, request: Request) -> list[RepoSnapshot]:
+        kind = request.params["kind"]
+        snaps = [
+            s
+            for s in (self.snapshot(kind, r) for r in self.repo_ids(kind))
+            if s and self._authorised(request, s)
+        ]
+        search = [s.lower() for s in request.args("search")]
+        author = request.arg("author")
+        filters = request.args("filter")
+        pipeline = request.arg("pipeline_tag")
+        out = []
+        for snap in snaps:
+            info = snap.info
+            if search and not all(s in snap.repo_id.lower() for s in search):
+                continue
+            if author and not snap.repo_id.startswith(f"{author}/"):
+                continue
+            if pipeline and info.get("pipeline_tag") != pipeline:
+                continue
+            if filters and not all(f in info["tags"] or f == info.get("library_name") for f in filters):
+                continue
+            out.append(snap)
+        sort = request.arg("sort")
+        if sort:
+            key = {
+                "lastModified": "lastModified",
+                "last_modified": "lastModified",
+                "createdAt": "createdAt",
+            }.get(sort, sort)
+            descending = request.arg("direction", "-1") == "-1"
+            out.sort(key=lambda s: (self.repo_json(s).get(key) or 0, s.repo_id), reverse=descending)
+        return out
 
     def _info(self, request: Request) -> Response:
         snap = self._repo_or_error(request)
@@ -818,6 +832,29 @@ def write_repo(
         (folder / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
     return folder
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve a folder on loopback until interrupted: `python -m hf_spider.testing.hub_server ROOT`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Serve a folder of Hub-layout repos on 127.0.0.1.")
+    parser.add_argument("root")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--token", default=None, help="the one token accepted")
+    parser.add_argument("--page-size", type=int, default=DEFAULT_PAGE_SIZE)
+    args = parser.parse_args(argv)
+    hub = HubServer(args.root, token=args.token, page_size=args.page_size).start(args.port)
+    print(hub.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        hub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
 
 __all__ = [
     "META_FILE",

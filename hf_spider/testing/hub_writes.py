@@ -215,7 +215,9 @@ class HubWrites:
             if _safe_rel(path) and current.is_file():
                 data = current.read_bytes()
                 oid = hashlib.sha256(data).hexdigest() if lfs else _blob_id(data)
-            out.append({"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+            out.append(
+                {"path": path, "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
+            )
         return json_response({"files": out, "commitOid": self.server.snapshot(kind, repo_id).sha})
 
     def lfs_batch(self, request: Request) -> Response:
@@ -293,7 +295,9 @@ class HubWrites:
             snap = self.server.snapshot(kind, repo_id)
             parent = header.get("parentCommit")
             if parent and parent != snap.sha:
-                return error_response(412, "A commit has happened since the parent commit", "PreconditionFailed")
+                return error_response(
+                    412, "A commit has happened since the parent commit", "PreconditionFailed"
+                )
             for rel, is_folder in deletes:
                 target = folder / rel
                 if is_folder and target.is_dir():
@@ -313,7 +317,12 @@ class HubWrites:
             new = self.server.snapshot(kind, repo_id)
         url = _repo_url(self.server, kind, repo_id)
         return json_response(
-            {"success": True, "commitOid": new.sha, "commitUrl": f"{url}/commit/{new.sha}", "pullRequestUrl": None}
+            {
+                "success": True,
+                "commitOid": new.sha,
+                "commitUrl": f"{url}/commit/{new.sha}",
+                "pullRequestUrl": None,
+            }
         )
 
     def validate_yaml(self, request: Request) -> Response:
@@ -329,9 +338,8 @@ class HubWrites:
                 errors.append(f"invalid YAML: {exc}")
             if not errors and data is not None and not isinstance(data, dict):
                 errors.append("the metadata must be a YAML mapping")
-        if not errors and repo_type == "space":
-            if (data or {}).get("sdk") not in SPACE_SDKS:
-                errors.append(f'"sdk" must be one of {", ".join(SPACE_SDKS)}')
+        if not errors and repo_type == "space" and (data or {}).get("sdk") not in SPACE_SDKS:
+            errors.append(f'"sdk" must be one of {", ".join(SPACE_SDKS)}')
         if errors:
             return json_response({"errors": [{"message": e} for e in errors], "warnings": []}, 400)
         return json_response({"errors": [], "warnings": []})

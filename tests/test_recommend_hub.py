@@ -1,0 +1,127 @@
+"""Recommendations to the Hub as a dataset (loopback Hub): parquet + card read back, re-push in
+place, and a wrong token or bad id leaves nothing behind."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import yaml
+from huggingface_hub import HfApi
+from test_recommend_results import make_recs
+
+from hf_spider.errors import AuthError, UserInputError
+from hf_spider.recommend import Recommendations
+from hf_spider.testing import HubServer
+from hf_spider.testing.hub_writes import install
+
+TOKEN = "hf_recs_writer"
+
+
+@pytest.fixture
+def hub(tmp_path):
+    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
+        yield server
+
+
+def _front_matter(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
+def test_push_creates_dataset_with_parquet_card_plot(hub, tmp_path):
+    import pandas as pd
+
+    recs = make_recs(estimated_model=2)
+    url = recs.push_to_hub("me/rt-recs", token=TOKEN, endpoint=hub.url)
+    assert url == f"{hub.url}/datasets/me/rt-recs"
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    files = sorted(api.list_repo_files("me/rt-recs", repo_type="dataset"))
+    assert files == [
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "pareto.png",
+        "recommendations.json",
+        "report.md",
+    ]
+    parquet = api.hf_hub_download("me/rt-recs", files[1], repo_type="dataset", cache_dir=tmp_path / "c")
+    df = pd.read_parquet(parquet)
+    assert df["model_id"].tolist() == [r["model_id"] for r in recs.rows]
+    assert df["device_status"].tolist() == [r["device_status"] for r in recs.rows]
+    assert df["latency_ms_p50"].iloc[0] == pytest.approx(recs.rows[0]["latency_ms_p50"])
+
+    card = (hub.repo_dir("datasets", "me/rt-recs") / "README.md").read_text()
+    meta = _front_matter(card)
+    assert "hf-spider" in meta["tags"]
+    assert meta["dataset_info"]["splits"][0]["num_examples"] == len(recs)  # datasets' YAML is kept
+    assert {f["name"] for f in meta["dataset_info"]["features"]} >= {"model_id", "latency_ms_p50"}
+    assert meta["configs"][0]["data_files"][0]["path"].startswith("data/train-")
+    # the card says what the task, catalog, protocol and measured/estimated split were
+    assert "`rotten_tomatoes`" in card and "10 models from embedded" in card
+    assert "top-k re-ranked with forward passes: 3" in card
+    assert "Device figures: **4** rows measured on the target, **2**" in card
+    assert "![Transfer score vs latency](pareto.png)" in card
+    png = (hub.repo_dir("datasets", "me/rt-recs") / "pareto.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+    back = Recommendations.from_hub("me/rt-recs", token=TOKEN, endpoint=hub.url)
+    assert back.rows == recs.rows and back.meta == recs.meta
+
+
+def test_repush_updates_in_place(hub):
+    recs = make_recs()
+    recs.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+    first_sha = HfApi(endpoint=hub.url).dataset_info("me/recs").sha
+    smaller = Recommendations(recs.rows[:3], {**recs.meta, "dataset": "rotten_tomatoes_v2"})
+    smaller.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+    info = HfApi(endpoint=hub.url).dataset_info("me/recs")
+    assert info.sha != first_sha
+    assert hub.repo_ids("datasets") == ["me/recs"]
+    back = Recommendations.from_hub("me/recs", endpoint=hub.url)
+    assert len(back) == 3 and back.meta["dataset"] == "rotten_tomatoes_v2"
+    files = HfApi(endpoint=hub.url).list_repo_files("me/recs", repo_type="dataset")
+    assert sum(f.endswith(".parquet") for f in files) == 1
+    assert "rotten_tomatoes_v2" in (hub.repo_dir("datasets", "me/recs") / "README.md").read_text()
+
+
+def test_private_push(hub):
+    make_recs().push_to_hub("me/private-recs", private=True, token=TOKEN, endpoint=hub.url)
+    assert HfApi(endpoint=hub.url, token=TOKEN).dataset_info("me/private-recs").private is True
+    with pytest.raises(Exception):  # noqa: B017 - hidden from anonymous readers
+        HfApi(endpoint=hub.url).dataset_info("me/private-recs", token=False)
+
+
+def test_token_from_the_usual_chain_and_never_written(hub, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    make_recs().push_to_hub("me/env-token", endpoint=hub.url)
+    assert hub.repo_ids("datasets") == ["me/env-token"]
+    for path in hub.root.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("repo", "token", "error"),
+    [("me/recs", "hf_wrong", AuthError), ("not a repo id!", TOKEN, UserInputError)],
+)
+def test_bad_token_or_id_leaves_nothing(hub, repo, token, error):
+    with pytest.raises(error) as err:
+        make_recs().push_to_hub(repo, token=token, endpoint=hub.url)
+    assert "\n" not in err.value.one_line() and err.value.hint
+    assert hub.repo_ids("datasets") == [] and hub.count("/api/repos/create") == 0
+
+
+def test_missing_token_is_an_auth_error(hub, monkeypatch):
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    with pytest.raises(AuthError, match="no Hugging Face token"):
+        make_recs().push_to_hub("me/recs", endpoint=hub.url)
+    assert hub.repo_ids("datasets") == []
+
+
+def test_plot_in_card_matches_results(hub):
+    from PIL import Image
+
+    recs = make_recs()
+    recs.push_to_hub("me/plot", token=TOKEN, endpoint=hub.url)
+    image = Image.open(io.BytesIO((hub.repo_dir("datasets", "me/plot") / "pareto.png").read_bytes()))
+    assert image.size[0] > 400 and image.size[1] > 300
