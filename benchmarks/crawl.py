@@ -82,7 +82,9 @@ def bench_crawl(n: int, workers: int) -> list[dict]:
             cases.append(("re-crawl, all unchanged", workers, "b"))
             for label, w, name in cases:
                 started = time.perf_counter()
-                report = crawl(Path(tmp) / f"cat-{name}", endpoint=url, workers=w)
+                report = crawl(
+                    Path(tmp) / f"cat-{name}", endpoint=url, workers=w, cache_dir=Path(tmp) / f"hf-{name}"
+                )
                 seconds = time.perf_counter() - started
                 done = len(report.unchanged if label.startswith("re-crawl") else report.new)
                 assert done == n and not report.failed, report.summary()

@@ -338,3 +338,63 @@ def test_token_never_stored_logged_or_printed(tmp_path, capsys, caplog):
 def test_catalog_show_unknown_model_is_a_user_error(capsys):
     assert main(["catalog", "show", "org/not-there", "--catalog", "model_cards"]) == 2
     assert capsys.readouterr().err.startswith("error: org/not-there is not in the catalog")
+
+
+@pytest.mark.zoo
+def test_from_dir_reads_a_hugging_face_cache_of_real_models(tmp_path):
+    """The offline zoo is a real Hub cache (models--org--name/snapshots/<sha>): catalog it."""
+    from hf_spider import _paths
+
+    hub_cache = _paths.zoo_dir() / "hub"
+    if not any(hub_cache.glob("models--*")):
+        pytest.skip("offline zoo not installed (hf-spider zoo install)")
+    report = crawl(tmp_path / "cat", from_dir=hub_cache)
+    assert report.new and not report.failed
+    catalog = Catalog.load(tmp_path / "cat")
+    for token in catalog:
+        ref = hub_cache / f"models--{token.model_id.replace('/', '--')}" / "refs" / "main"
+        assert token.sha == ref.read_text().strip()
+        assert token.num_parameters and token.library and token.modality, token.model_id
+    by_library = {t.library for t in catalog}
+    if catalog.get("sentence-transformers/all-MiniLM-L6-v2"):
+        mini = catalog.get("sentence-transformers/all-MiniLM-L6-v2")
+        assert (mini.library, mini.feature_dim, mini.num_parameters_source) == (
+            "sentence-transformers",
+            384,
+            "safetensors",
+        )
+    assert by_library & {"timm", "transformers", "sentence-transformers", "onnx"}
+    assert len(crawl(tmp_path / "cat", from_dir=hub_cache).unchanged) == len(catalog)
+
+
+def test_endpoint_lost_mid_crawl_stops_with_one_error_then_resumes(tmp_path):
+    import threading
+
+    from hf_spider.errors import HubConnectionError
+
+    root = _hub(tmp_path / "hub", 30)
+    cat = tmp_path / "cat"
+    outcome: dict[str, object] = {}
+
+    def run(url: str) -> None:
+        try:
+            outcome["report"] = crawl(cat, endpoint=url, workers=2)
+        except HubConnectionError as exc:
+            outcome["error"] = exc
+
+    hub = HubServer(root, faults=Faults(delay=0.05, delay_pattern="/resolve/"), page_size=100).start()
+    worker = threading.Thread(target=run, args=(hub.url,))
+    worker.start()
+    deadline = time.time() + 30
+    while _count_rows(cat / "catalog.sqlite") < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    hub.stop()
+    started = time.time()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and time.time() - started < 30
+    assert "lost the connection" in str(outcome.get("error")), outcome
+    committed = _count_rows(cat / "catalog.sqlite")
+    assert 3 <= committed < 31
+    with HubServer(root) as again:
+        report = crawl(cat, endpoint=again.url)
+    assert len(report.unchanged) == committed and len(report.new) == 31 - committed and not report.failed

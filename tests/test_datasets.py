@@ -288,6 +288,28 @@ def test_max_scan_bounds_the_rows_read(tmp_path):
     assert max(ids) < 100
 
 
+def test_sorted_parquet_split_is_sampled_across_classes(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    labels = np.repeat(["a", "b", "c", "d"], 300)  # sorted by label, as many converted datasets are
+    table = pa.table({"text": [f"row {i} text" for i in range(1200)], "label": labels})
+    pq.write_table(table, tmp_path / "sorted.parquet", row_group_size=50)
+    task = load_task(tmp_path / "sorted.parquet", sample=40, max_scan=200, probe=False)
+    src = task.metadata["source"]
+    assert src["scanned_whole_split"] is True and 200 <= src["sample_pool"] < 1200
+    assert task.metadata["num_examples"] == 1200 and task.metadata["class_balance"] == pytest.approx(1.0)
+    assert np.bincount(task.labels, minlength=4).min() >= 1  # every class, though the pool is a few row groups
+    for text, label in zip(task.inputs, task.labels, strict=True):
+        assert labels[int(text.split()[1])] == task.metadata["label_names"][label]
+    assert load_task(tmp_path / "sorted.parquet", sample=40, max_scan=200, probe=False).inputs == task.inputs
+    # a csv is read in order: its first 200 rows hold one class, and the error says how to read more
+    pd.DataFrame({"text": table["text"].to_pylist(), "label": labels}).to_csv(tmp_path / "sorted.csv", index=False)
+    with pytest.raises(DatasetError, match="first 200 rows") as err:
+        load_task(tmp_path / "sorted.csv", sample=40, max_scan=200, probe=False)
+    assert "--max-scan" in err.value.one_line()
+
+
 # -- errors --------------------------------------------------------------------------------------
 
 

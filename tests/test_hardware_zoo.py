@@ -49,7 +49,8 @@ def test_open_nsfw_onnx_is_used_as_is_with_its_preprocessing(tmp_path):
     exported = export("hf-spider-zoo/open-nsfw-onnx", "auto", tmp_path / "nsfw")
     assert exported.method.startswith("onnx-as-is") and exported.output_name == "features"
     feeds = feeds_for(exported, TaskSample.synthetic("image", n=2))
-    (name, pixels), = feeds.items()
+    assert list(feeds) == ["input_0"]
+    pixels = feeds["input_0"]
     assert pixels.shape == (2, 224, 224, 3) and pixels.max() > 50  # BGR 0..255 minus the Caffe means
     fp32, int8 = make_variants(exported, ["fp32", "int8-static"], DeviceTarget.resolve("local"), feeds)
     ref = measure(fp32, None, feeds, **FAST)
@@ -66,7 +67,9 @@ def test_sentence_transformer_export_matches_sentence_transformers(tmp_path):
     exported = export("sentence-transformers/all-MiniLM-L6-v2", "auto", tmp_path / "minilm")
     assert "sentence_transformers" in exported.method and exported.output_name == "sentence_embedding"
     sample = TaskSample.synthetic("text", n=4)
-    onnx_emb = sample_outputs(make_session(exported.path, 1), feeds_for(exported, sample), 4, exported.output_name)
+    onnx_emb = sample_outputs(
+        make_session(exported.path, 1), feeds_for(exported, sample), 4, exported.output_name
+    )
     folder = snapshot_download("sentence-transformers/all-MiniLM-L6-v2", cache_dir=_paths.zoo_dir() / "hub")
     st_emb = SentenceTransformer(folder, device="cpu").encode(sample.texts, normalize_embeddings=False)
     cos = (onnx_emb * st_emb).sum(1) / np.linalg.norm(onnx_emb, axis=1) / np.linalg.norm(st_emb, axis=1)

@@ -27,8 +27,6 @@ import json
 import logging
 import os
 import random
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -189,6 +187,7 @@ class _Retrying:
         self.max_retries = max_retries
         self.max_wait = max_wait
         self.requests = 0
+        self.stop = threading.Event()  # set when the crawl gives up: pending retries end at once
         self._lock = threading.Lock()
 
     def __call__(self, fn: Callable[[], Any], what: str, *, connect_retries: int | None = None) -> Any:
@@ -201,7 +200,7 @@ class _Retrying:
             except Exception as exc:
                 status, retry_after, connection = _classify(exc)
                 limit = connect_retries if connection and connect_retries is not None else self.max_retries
-                if not (status in RETRY_STATUS or connection) or attempt >= limit:
+                if not (status in RETRY_STATUS or connection) or attempt >= limit or self.stop.is_set():
                     raise
                 wait = retry_after if retry_after is not None else min(8.0, 0.25 * 2**attempt)
                 wait = min(self.max_wait, wait) * (1.0 + 0.25 * random.random())
@@ -213,7 +212,8 @@ class _Retrying:
                     limit,
                     wait,
                 )
-                time.sleep(wait)
+                if self.stop.wait(wait):
+                    raise
                 attempt += 1
 
 
@@ -274,6 +274,7 @@ def crawl(
     progress: ProgressFn | None = None,
     timeout: float = 30.0,
     max_retries: int = 8,
+    cache_dir: str | os.PathLike | None = None,
 ) -> CrawlReport:
     """Crawl model cards into the catalog at `catalog_path` (default: the user catalog).
 
@@ -287,6 +288,8 @@ def crawl(
         workers: concurrent per-model fetches.
         from_dir: crawl a folder of Hub-layout repos instead of a Hub.
         progress: called after each model, see `ProgressFn`.
+        cache_dir: Hugging Face cache for the fetched config/card files (default: the standard one,
+            where later stages look for them).
 
     Returns:
         A `CrawlReport` (new / updated / unchanged / failed with reasons).
@@ -324,16 +327,17 @@ def crawl(
         _crawl_hub(
             file,
             report,
-            task_list,
-            library,
-            limit,
-            sort,
-            endpoint,
-            token,
-            workers,
-            progress,
-            timeout,
-            max_retries,
+            tasks=task_list,
+            library=library,
+            limit=limit,
+            sort=sort,
+            endpoint=endpoint,
+            token=token,
+            workers=workers,
+            progress=progress,
+            timeout=timeout,
+            max_retries=max_retries,
+            cache_dir=cache_dir,
         )
     report.seconds = time.perf_counter() - started
     logger.info("crawl of %s: %s", report.source, report.summary())
@@ -393,7 +397,19 @@ def _hub_error(exc: BaseException, endpoint: str) -> Exception:
 
 
 def _crawl_hub(
-    file, report, tasks, library, limit, sort, endpoint, token, workers, progress, timeout, max_retries
+    file,
+    report,
+    tasks,
+    library,
+    limit,
+    sort,
+    endpoint,
+    token,
+    workers,
+    progress,
+    timeout,
+    max_retries,
+    cache_dir,
 ):
     from huggingface_hub import HfApi
 
@@ -426,15 +442,23 @@ def _crawl_hub(
     stream = items()
     first = next(stream, None)  # the first page decides endpoint/token errors, before the catalog is opened
     store = CatalogStore(file)  # opened only once the Hub answered: errors above leave it untouched
-    tmp = Path(tempfile.mkdtemp(prefix="crawl-", dir=_paths.cache_dir("tmp")))
     try:
         store.set_meta("last_crawl_source", endpoint)
         known = store.known()
-        fetcher = _Fetcher(api, endpoint, retry, tmp, timeout)
-        _run(store, known, _chain(first, stream), fetcher.fetch, workers, report, progress)
+        fetcher = _Fetcher(api, endpoint, retry, timeout, cache_dir)
+        _run(
+            store,
+            known,
+            _chain(first, stream),
+            fetcher.fetch,
+            workers,
+            report,
+            progress,
+            source=endpoint,
+            stop=retry.stop,
+        )
     finally:
         store.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     report.requests = retry.requests
 
 
@@ -452,10 +476,19 @@ def _run(
     workers: int,
     report: CrawlReport,
     progress: ProgressFn | None,
+    *,
+    source: str = "",
+    stop: threading.Event | None = None,
 ) -> None:
-    """Decide new/updated/unchanged per listed item; fetch the changed ones on a bounded pool."""
+    """Decide new/updated/unchanged per listed item; fetch the changed ones on a bounded pool.
+
+    Gives up (HubConnectionError) when `max(4, workers)` models in a row fail on connection
+    errors: the endpoint went away, and retrying every remaining model would take hours.
+    Committed models stay; the next run resumes.
+    """
     pending: dict[cf.Future, tuple[str, str]] = {}
     done = 0
+    lost_in_a_row = 0
 
     def note(event: str, model_id: str) -> None:
         nonlocal done
@@ -464,6 +497,7 @@ def _run(
             progress(event, model_id, done, None)
 
     def collect(block: bool) -> None:
+        nonlocal lost_in_a_row
         if not pending:
             return
         finished, _ = cf.wait(list(pending), timeout=None if block else 0, return_when=cf.FIRST_COMPLETED)
@@ -477,12 +511,20 @@ def _run(
                 store.record_failure(model_id, reason)
                 logger.warning("failed %s: %s", model_id, reason)
                 note("failed", model_id)
+                lost_in_a_row = lost_in_a_row + 1 if reason.startswith("connection error") else 0
+                if lost_in_a_row >= max(4, workers):
+                    raise HubConnectionError(
+                        f"lost the connection to {source or 'the Hub'} ({lost_in_a_row} models in a row failed)",
+                        hint="check the endpoint and re-run: the crawl resumes where it stopped",
+                    ) from None
                 continue
+            lost_in_a_row = 0
             store.upsert(token)
             (report.new if kind == "new" else report.updated).append(model_id)
             note(kind, model_id)
 
-    with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crawl") as pool:
+    pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="crawl")
+    try:
         for item in items:
             report.listed += 1
             model_id = item.get("id") or item["modelId"]
@@ -503,6 +545,12 @@ def _run(
             collect(block=False)
         while pending:
             collect(block=True)
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _reason(exc: BaseException) -> str:
@@ -518,14 +566,16 @@ def _reason(exc: BaseException) -> str:
 class _Fetcher:
     """Per-model requests for a listed item that is new or changed."""
 
-    def __init__(self, api, endpoint: str, retry: _Retrying, cache: Path, timeout: float):
+    def __init__(self, api, endpoint: str, retry: _Retrying, timeout: float, cache_dir=None):
+        self.cache_dir = cache_dir
         self.api = api
         self.endpoint = endpoint
         self.retry = retry
-        self.cache = cache
         self.timeout = timeout
 
     def _download(self, model_id: str, filename: str, revision: str | None) -> Path:
+        # Into the standard Hugging Face cache, pinned to the listed sha: later stages
+        # (`AutoConfig.from_pretrained` of a candidate) then find the config already there.
         from huggingface_hub import hf_hub_download
 
         return Path(
@@ -536,10 +586,11 @@ class _Fetcher:
                     revision=revision,
                     endpoint=self.endpoint,
                     token=self.api.token,
-                    cache_dir=self.cache,
                     etag_timeout=self.timeout,
+                    cache_dir=self.cache_dir,
                 ),
                 f"{model_id}/{filename}",
+                connect_retries=3,
             )
         )
 
@@ -549,7 +600,9 @@ class _Fetcher:
         model_id = item.get("id") or item["modelId"]
         if item.get("sha") is None or item.get("siblings") is None:
             info = self.retry(
-                lambda: self.api.model_info(model_id, expand=EXPAND, timeout=self.timeout), f"{model_id} info"
+                lambda: self.api.model_info(model_id, expand=EXPAND, timeout=self.timeout),
+                f"{model_id} info",
+                connect_retries=3,
             )
         else:
             info = ModelInfo(**item)
@@ -593,8 +646,24 @@ def _read_json(path: Path) -> Any:
 
 
 # --- a folder of Hub-layout repos -----------------------------------------------------------------
-def _repo_folders(root: Path) -> Iterator[tuple[str, Path]]:
-    """(model id, folder) of every repo under `root` (`root/models/org/name`, `root/org/name` or `root/name`)."""
+def _repo_folders(root: Path) -> Iterator[tuple[str, Path, str | None]]:
+    """(model id, folder, commit sha or None) of every repo under `root`.
+
+    Layouts: Hub-layout repos (`root/models/org/name`, `root/org/name`, `root/name`, or `root` itself)
+    and a Hugging Face cache (`root/models--org--name/snapshots/<sha>`, the sha of `refs/main`).
+    """
+    cached = sorted(p for p in root.glob("models--*") if p.is_dir())
+    if cached:
+        for folder in cached:
+            org, _, name = folder.name[len("models--") :].partition("--")
+            ref = folder / "refs" / "main"
+            sha = ref.read_text().strip() if ref.is_file() else None
+            snaps = sorted((folder / "snapshots").glob("*")) if (folder / "snapshots").is_dir() else []
+            snapshot = folder / "snapshots" / sha if sha and (folder / "snapshots" / sha).is_dir() else None
+            snapshot = snapshot or (snaps[-1] if snaps else None)
+            if snapshot is not None:
+                yield (f"{org}/{name}" if name else org), snapshot, sha or snapshot.name
+        return
     base = root / "models" if (root / "models").is_dir() else root
 
     def is_repo(folder: Path) -> bool:
@@ -603,19 +672,24 @@ def _repo_folders(root: Path) -> Iterator[tuple[str, Path]]:
         )
 
     if is_repo(base):
-        yield base.name, base
+        yield base.name, base, None
         return
     for first in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if is_repo(first):
-            yield first.name, first
+            yield first.name, first, None
             continue
         for second in sorted(p for p in first.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if is_repo(second):
-                yield f"{first.name}/{second.name}", second
+                yield f"{first.name}/{second.name}", second, None
 
 
-def _folder_item(model_id: str, folder: Path) -> dict[str, Any]:
-    """A listing-like item for a local repo: sha from the content, like the loopback Hub."""
+_HASHED_BYTES = 10_000_000  # bigger files (weights) enter the sha by name and size only
+
+
+def _folder_item(model_id: str, folder: Path, sha: str | None = None) -> dict[str, Any]:
+    """A listing-like item for a local repo; without a known commit, a sha from the content."""
+    import datetime as dt
+
     digest = hashlib.sha1()
     names = []
     newest = 0.0
@@ -624,15 +698,15 @@ def _folder_item(model_id: str, folder: Path) -> dict[str, Any]:
         if not path.is_file() or any(part.startswith(".") for part in rel.split("/")):
             continue
         names.append(rel)
-        data = path.read_bytes() if path.stat().st_size < 50_000_000 else str(path.stat().st_size).encode()
-        blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-        digest.update(f"{rel}\0{blob}\n".encode())
-        newest = max(newest, path.stat().st_mtime)
-    import datetime as dt
-
+        stat = path.stat()
+        newest = max(newest, stat.st_mtime)
+        if sha is None:
+            data = path.read_bytes() if stat.st_size <= _HASHED_BYTES else b"size:%d" % stat.st_size
+            blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+            digest.update(f"{rel}\0{blob}\n".encode())
     return {
         "id": model_id,
-        "sha": digest.hexdigest(),
+        "sha": sha or digest.hexdigest(),
         "lastModified": dt.datetime.fromtimestamp(newest, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "siblings": names,
         "_folder": folder,
@@ -689,8 +763,8 @@ def _crawl_dir(file, root: Path, report, tasks, library, limit, progress) -> Non
 
         def items() -> Iterator[dict[str, Any]]:
             count = 0
-            for model_id, folder in _repo_folders(root):
-                item = _folder_item(model_id, folder)
+            for model_id, folder, sha in _repo_folders(root):
+                item = _folder_item(model_id, folder, sha)
                 if tasks or library:
                     token = _tokenize_folder(item)
                     if (tasks and token.pipeline_tag not in tasks) or (library and token.library != library):

@@ -108,7 +108,7 @@ _TEXT_TYPES = {
 
 def family_of(model_type: str | None, architecture: str | None = None) -> str | None:
     """Normalised family from a transformers `model_type` or a timm architecture name."""
-    if model_type:
+    if model_type and model_type.lower() not in ("onnx", "custom"):  # a format, not a family
         mt = model_type.lower()
         if mt in _FAMILY_ALIASES:
             return _FAMILY_ALIASES[mt]
@@ -503,12 +503,12 @@ def _from_transformers_config(token: ModelToken, cfg: Mapping[str, Any]) -> None
         or _positive_int(src.get("hidden_sizes"))
         or _swin_width(src)
         or _positive_int(src.get("hidden_dim"))
+        or _positive_int(src.get("feature_dim"))
     )
-    image_size = _positive_int(src.get("image_size"))
-    if image_size and (vision or "patch_size" in src or "num_channels" in src):
+    image_size = _positive_int(src.get("image_size") or src.get("input_size"))
+    vision_keys = ("patch_size", "num_channels", "input_size", "embed_dim", "hidden_sizes")
+    if image_size and (vision or any(k in src for k in vision_keys)):
         token.input_size = image_size
-    elif "num_channels" in src or "embed_dim" in src or "hidden_sizes" in src:
-        token.input_size = image_size or 224 if "image_size" in src else None
     max_pos = _positive_int(cfg.get("max_position_embeddings") or cfg.get("n_positions"))
     if max_pos and not token.input_size:
         offset = 2 if str(mt).lower() in ("roberta", "xlm-roberta", "camembert") and max_pos % 2 == 0 else 0

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hf_spider.estimators._base import Estimator, available, check_inputs, get_estimator, register
-
 # The registry: importing a module registers its estimators.
-from hf_spider.estimators import gbc, hscore, leep, logme, probes, sfda, transrate  # noqa: E402, F401, I001
+from hf_spider.estimators import gbc, hscore, leep, logme, probes, sfda, transrate  # noqa: F401
+from hf_spider.estimators._base import Estimator, available, check_inputs, get_estimator, register
 
 __all__ = ["Estimator", "available", "check_inputs", "get_estimator", "register", "score"]
 

@@ -163,7 +163,13 @@ def check_inputs(
                 f"{estimator}: labels are continuous values",
                 hint="transferability estimators here are for classification; pass class ids",
             )
-    classes, y = np.unique(y_raw, return_inverse=True)
+    try:
+        classes, y = np.unique(y_raw, return_inverse=True)
+    except TypeError:
+        raise UserInputError(
+            f"{estimator}: labels mix types that cannot be compared",
+            hint="pass labels of one type (all integers or all strings)",
+        ) from None
     y = y.astype(np.int64).reshape(-1)
     if len(classes) < 2:
         raise DatasetError(

@@ -133,8 +133,9 @@ def resolve_model(
     tries: list[dict[str, Any]] = []
     if zoo_hub.is_dir():
         tries.append({"cache_dir": str(zoo_hub), "local_files_only": True})
-    tries.append({"local_files_only": True})
-    tries.append({"token": token, "endpoint": endpoint})
+    hub_cache = str(_hub_cache())
+    tries.append({"cache_dir": hub_cache, "local_files_only": True})
+    tries.append({"cache_dir": hub_cache, "token": token, "endpoint": endpoint})
     last: Exception | None = None
     for kwargs in tries:
         try:
@@ -157,6 +158,16 @@ def resolve_model(
         f"model {text} is not in the local caches and the Hub cannot be reached ({type(last).__name__})",
         hint="install the offline zoo (hf-spider zoo install), pass a local folder, or set --endpoint",
     )
+
+
+def _hub_cache() -> Path:
+    """The Hub cache as the environment says now (huggingface_hub reads it once, at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
 
 
 def folder_sha(path: Path) -> str:

@@ -103,7 +103,6 @@ class AgentServer:
         workdir: str | os.PathLike | None = None,
         max_upload_mb: float = 512.0,
         queue_size: int = 8,
-        job_timeout_s: float = 1800.0,
     ):
         if not token:
             raise UserInputError("the agent needs a token", hint="pass --token-file FILE")
@@ -115,7 +114,6 @@ class AgentServer:
         self.files_dir = Path(workdir).resolve() / "files"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.max_upload_bytes = int(max_upload_mb * 2**20)
-        self.job_timeout_s = job_timeout_s
         self.queue: queue.Queue[str] = queue.Queue(maxsize=queue_size)
         self.jobs: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()

@@ -26,7 +26,16 @@ from hf_spider.ranker.tokens import record_tokens
 
 logger = logging.getLogger("hf_spider.ranker")
 
-METHODS = ("spider", "spider_fused", "random", "params", "popularity", "collaborative", "logme", "reg_h_score")
+METHODS = (
+    "spider",
+    "spider_fused",
+    "random",
+    "params",
+    "popularity",
+    "collaborative",
+    "logme",
+    "reg_h_score",
+)
 METRICS = ("tau_w_rank_true", "tau_w_rank_none", "top1_regret", "hit_at_3", "n_models")
 COLD_FOLDS = 5
 
@@ -78,7 +87,7 @@ def evaluate_ranking(
         )
     tokens, sources = record_tokens(records.models, catalog=catalog)
     missing = sorted(set(records.perf["model"]) - set(tokens))
-    tokens.update(_fallback_tokens(records, missing))
+    tokens.update(fallback_tokens(records, missing))
     results: dict[str, dict[str, dict[str, float]]] = {}
     started = time.perf_counter()
     for target in test_targets:
@@ -88,7 +97,9 @@ def evaluate_ranking(
         gt = gt_rows["accuracy"].to_numpy()
         train_targets = [
             t
-            for t in records.targets[(records.targets["modality"] == modality) & ~records.targets["failed"]]["target"]
+            for t in records.targets[(records.targets["modality"] == modality) & ~records.targets["failed"]][
+                "target"
+            ]
             if t != target and t not in test_targets
         ]
         folds = _cold_folds(models, seed) if cold_start else [[]]
@@ -98,7 +109,16 @@ def evaluate_ranking(
                 progress(f"{target}" + (f" fold {fold_index + 1}/{len(folds)}" if cold_start else ""))
             per_fold.append(
                 _evaluate_one(
-                    records, target, models, gt, train_targets, tokens, set(cold), config, seed + fold_index, tune
+                    records,
+                    target,
+                    models,
+                    gt,
+                    train_targets,
+                    tokens,
+                    set(cold),
+                    config,
+                    seed + fold_index,
+                    tune,
                 )
             )
         results[target] = {
@@ -123,7 +143,8 @@ def evaluate_ranking(
     }
 
 
-def _fallback_tokens(records: Records, models: list[str]):
+def fallback_tokens(records: Records, models: list[str]):
+    """Bare tokens (id and modality only) for record models that neither catalog nor config know."""
     from hf_spider.catalog._token import ModelToken
 
     out = {}
@@ -168,7 +189,9 @@ def _evaluate_one(
     out["random"] = ranking_metrics(gt, rng.random(len(models)))
     params = np.array([tokens[m].num_parameters or np.nan for m in models], dtype=np.float64)
     out["params"] = ranking_metrics(gt, _fill(np.log(params)))
-    downloads = np.array([tokens[m].downloads if tokens[m].downloads is not None else np.nan for m in models], dtype=float)
+    downloads = np.array(
+        [tokens[m].downloads if tokens[m].downloads is not None else np.nan for m in models], dtype=float
+    )
     if np.isfinite(downloads).any():
         out["popularity"] = ranking_metrics(gt, _fill(np.log1p(downloads)))
     collab = pct.mean(axis=1).reindex(models).to_numpy(dtype=np.float64)
@@ -180,7 +203,9 @@ def _evaluate_one(
     return out
 
 
-def _train_percentiles(records: Records, modality: str, train_targets: list[str], cold: set[str]) -> pd.DataFrame:
+def _train_percentiles(
+    records: Records, modality: str, train_targets: list[str], cold: set[str]
+) -> pd.DataFrame:
     ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
     ok = ok[ok["target"].isin(set(train_targets)) & ~ok["model"].isin(cold)]
     return T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))

@@ -55,7 +55,19 @@ SUMMARY_DIM = len(SUMMARY_FIELDS)
 ESTIMATORS = ("logme", "reg_h_score", "leep", "nce", "h_score", "other")
 FEATURE_DIM = 1 + len(ESTIMATORS)
 
-_STOP = {"the", "and", "for", "data", "dataset", "datasets", "finetuned", "label", "classification", "v1", "v2"}
+_STOP = {
+    "the",
+    "and",
+    "for",
+    "data",
+    "dataset",
+    "datasets",
+    "finetuned",
+    "label",
+    "classification",
+    "v1",
+    "v2",
+}
 
 
 def name_tokens(name: str | None) -> set[str]:

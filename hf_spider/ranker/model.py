@@ -32,7 +32,9 @@ class RankerConfig:
     n_heads: int = field(default=2, metadata={"help": "attention heads"})
     dropout: float = field(default=0.1, metadata={"help": "dropout inside the encoder"})
     steps: int = field(default=150, metadata={"help": "optimisation steps per ensemble member"})
-    episodes_per_step: int = field(default=4, metadata={"help": "episodes (target, candidate subset) per step"})
+    episodes_per_step: int = field(
+        default=4, metadata={"help": "episodes (target, candidate subset) per step"}
+    )
     min_candidates: int = field(default=8, metadata={"help": "smallest candidate subset of an episode"})
     max_candidates: int = field(default=48, metadata={"help": "largest candidate subset of an episode"})
     lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
@@ -56,7 +58,14 @@ class RankerConfig:
 class SpiderNet(nn.Module):
     """One ensemble member. Inputs are batches of candidates of one task (see `forward`)."""
 
-    def __init__(self, d_model: int = 32, n_layers: int = 2, n_heads: int = 2, dropout: float = 0.1, prior_gain: float = 4.0):
+    def __init__(
+        self,
+        d_model: int = 32,
+        n_layers: int = 2,
+        n_heads: int = 2,
+        dropout: float = 0.1,
+        prior_gain: float = 4.0,
+    ):
         super().__init__()
         d = d_model
         self.candidate = nn.Sequential(nn.Linear(F.MODEL_DIM + F.SUMMARY_DIM, d), nn.GELU(), nn.Linear(d, d))
@@ -64,7 +73,9 @@ class SpiderNet(nn.Module):
         self.history = nn.Sequential(nn.Linear(F.HISTORY_DIM, d), nn.GELU(), nn.Linear(d, d))
         self.estimator = nn.Sequential(nn.Linear(F.FEATURE_DIM, d), nn.GELU(), nn.Linear(d, d))
         self.kind = nn.Embedding(4, d)  # candidate, task, history, estimator
-        layer = nn.TransformerEncoderLayer(d, n_heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d, n_heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1))
         self.prior_gain = nn.Parameter(torch.tensor(float(prior_gain)))
@@ -109,7 +120,8 @@ class SpiderEnsemble(nn.Module, PyTorchModelHubMixin):
         self.meta = dict(meta or {})
         cfg = RankerConfig.from_dict(self.config)
         self.members = nn.ModuleList(
-            SpiderNet(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.prior_gain) for _ in range(cfg.ensemble)
+            SpiderNet(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.prior_gain)
+            for _ in range(cfg.ensemble)
         )
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:

@@ -155,7 +155,9 @@ def _clean_records(raw: pd.DataFrame, report: list[str]) -> pd.DataFrame:
     if acc is None and ev is None:
         raise DatasetError("records.csv has no accuracy column", hint="add eval_accuracy or test_accuracy")
     # test accuracy where it exists (image records), else the evaluation accuracy.
-    df["accuracy"] = acc.fillna(ev) if acc is not None and ev is not None else (acc if acc is not None else ev)
+    df["accuracy"] = (
+        acc.fillna(ev) if acc is not None and ev is not None else (acc if acc is not None else ev)
+    )
     shifted = df["finetuned_dataset"].str.lower().isin(_SHIFTED_TARGETS) | df["model"].isna()
     bad_number = ~shifted & df["accuracy"].isna()
     if shifted.any():
@@ -244,7 +246,9 @@ def _clean_targets(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     cols = ["target", "size", "num_classes", "modality"]
     if raw.empty:
         return pd.DataFrame(columns=cols)
-    name_col = next((c for c in ("target_dataset", "finetune_dataset", "dataset", "target") if c in raw), None)
+    name_col = next(
+        (c for c in ("target_dataset", "finetune_dataset", "dataset", "target") if c in raw), None
+    )
     if name_col is None:
         raise DatasetError("target_datasets.csv has no target name column", hint="use the shared data schema")
     out = pd.DataFrame(
@@ -323,22 +327,32 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
     raw_records = _concat(per_file["records.csv"])
     runs = _clean_records(raw_records, report)
     perf, peft = _collapse_runs(runs, report)
-    models = _concat([_clean_models(f, f["modality"].iloc[0]) for f in per_file["model_config.csv"] if len(f)])
+    models = _concat(
+        [_clean_models(f, f["modality"].iloc[0]) for f in per_file["model_config.csv"] if len(f)]
+    )
     if len(models):
         dup = models.duplicated(["model", "modality"])
         if dup.any():
-            report.append(f"model_config: {int(dup.sum())} repeated model ids with differing facts; first kept")
+            report.append(
+                f"model_config: {int(dup.sum())} repeated model ids with differing facts; first kept"
+            )
             models = models[~dup].reset_index(drop=True)
-    targets = _concat([_clean_targets(f, f["modality"].iloc[0]) for f in per_file["target_datasets.csv"] if len(f)])
+    targets = _concat(
+        [_clean_targets(f, f["modality"].iloc[0]) for f in per_file["target_datasets.csv"] if len(f)]
+    )
     if len(targets):
         targets = targets.drop_duplicates(["target", "modality"]).reset_index(drop=True)
     else:
         targets = _clean_targets(pd.DataFrame(), "")
-    scores = _concat([_clean_scores(f, f["modality"].iloc[0]) for f in per_file["transferability_scores.csv"] if len(f)])
+    scores = _concat(
+        [_clean_scores(f, f["modality"].iloc[0]) for f in per_file["transferability_scores.csv"] if len(f)]
+    )
     if len(scores):
         dup = scores.duplicated(["model", "target", "metric"])
         if dup.any():
-            report.append(f"transferability scores: {int(dup.sum())} repeated (model, target, metric); mean taken")
+            report.append(
+                f"transferability scores: {int(dup.sum())} repeated (model, target, metric); mean taken"
+            )
             scores = scores.groupby(["model", "target", "metric", "modality"], as_index=False)["score"].mean()
     else:
         scores = _clean_scores(pd.DataFrame(), "")
@@ -359,7 +373,9 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
             report.append(f"{len(unjoined)} record model ids not in model_config.csv: {unjoined[:10]}")
         unjoined_scores = sorted(set(scores["model"]) - known) if len(scores) else []
         if unjoined_scores:
-            report.append(f"{len(unjoined_scores)} score model ids not in model_config.csv: {unjoined_scores[:10]}")
+            report.append(
+                f"{len(unjoined_scores)} score model ids not in model_config.csv: {unjoined_scores[:10]}"
+            )
         no_records = sorted(known - set(perf["model"]))
         if no_records:
             report.append(f"{len(no_records)} models of model_config.csv have no record")
@@ -368,9 +384,16 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
             zip(perf["model"], perf["target"], strict=True)
         )
         if unjoined:
-            report.append(f"{len(unjoined)} (model, target) transferability scores have no fine-tuning record")
+            report.append(
+                f"{len(unjoined)} (model, target) transferability scores have no fine-tuning record"
+            )
     for line in report:
         logger.info("records: %s", line)
     return Records(
-        perf=perf.reset_index(drop=True), models=models, scores=scores, targets=targets, peft=peft, report=report
+        perf=perf.reset_index(drop=True),
+        models=models,
+        scores=scores,
+        targets=targets,
+        peft=peft,
+        report=report,
     )

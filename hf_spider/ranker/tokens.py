@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from hf_spider._paths import EMBEDDED_CATALOG_DIR
 from hf_spider.catalog._token import ModelToken
 
 logger = logging.getLogger("hf_spider.ranker")
@@ -77,26 +78,30 @@ def token_from_config_row(row: pd.Series | dict, modality: str) -> ModelToken:
     )
 
 
-def load_catalog_tokens(catalog: Any = "model_cards") -> dict[str, ModelToken]:
+def load_catalog_tokens(catalog: Any = EMBEDDED_CATALOG_DIR) -> dict[str, ModelToken]:
     """Tokens of a catalog (path or `Catalog`), or {} when the catalog cannot be read."""
     try:
         from hf_spider.catalog import Catalog
     except ImportError:
         return {}
     try:
-        cat = Catalog.load(catalog) if not hasattr(catalog, "tokens") else catalog
+        cat = catalog if isinstance(catalog, Catalog) else Catalog.load(catalog)
     except Exception as exc:  # the catalog is optional for training: fall back to the records' facts
         logger.info("catalog %s not usable (%s); tokens come from model_config.csv", catalog, exc)
         return {}
-    tokens = cat.tokens() if callable(getattr(cat, "tokens", None)) else getattr(cat, "tokens", [])
-    if isinstance(tokens, dict):
-        tokens = list(tokens.values())
-    return {t.model_id: t for t in tokens}
+    return {t.model_id: t for t in cat}
 
 
-def record_tokens(models: pd.DataFrame, *, catalog: Any = None) -> tuple[dict[str, ModelToken], dict[str, int]]:
-    """Tokens of every model of `Records.models`; returns (tokens, counts per source)."""
-    from_catalog = load_catalog_tokens(catalog) if catalog is not None else {}
+def record_tokens(
+    models: pd.DataFrame, *, catalog: Any = None
+) -> tuple[dict[str, ModelToken], dict[str, int]]:
+    """Tokens of every model of `Records.models`; returns (tokens, counts per source).
+
+    `catalog` None: the embedded catalog (`model_cards/`) when present; `False`: none.
+    """
+    if catalog is None:
+        catalog = EMBEDDED_CATALOG_DIR if EMBEDDED_CATALOG_DIR.is_dir() else False
+    from_catalog = load_catalog_tokens(catalog) if catalog is not False else {}
     tokens: dict[str, ModelToken] = {}
     counts = {"catalog": 0, "model_config": 0}
     for _, row in models.iterrows():

@@ -53,7 +53,9 @@ def percentiles(matrix: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def history_from(pct: pd.DataFrame, metas: Mapping[str, dict], *, exclude_target: str | None = None) -> History:
+def history_from(
+    pct: pd.DataFrame, metas: Mapping[str, dict], *, exclude_target: str | None = None
+) -> History:
     hist: History = {}
     cols = [c for c in pct.columns if c != exclude_target]
     for model, row in pct[cols].iterrows():
@@ -102,7 +104,9 @@ def build_context(
         for i in np.flatnonzero(np.isfinite(raw)):
             feats[i, j] = F.estimator_vector(metric, z[i])
             feat_pad[i, j] = False
-    return Context(dict(task), list(models), model_x.astype(np.float32), summary, hist, hist_pad, feats, feat_pad, y)
+    return Context(
+        dict(task), list(models), model_x.astype(np.float32), summary, hist, hist_pad, feats, feat_pad, y
+    )
 
 
 def training_contexts(
@@ -337,7 +341,14 @@ def select_steps(
     usable = [
         t
         for t in train_targets
-        if len(records.perf[(records.perf["target"] == t) & ~records.perf["failed"] & ~records.perf["model"].isin(excluded)]) >= 3
+        if len(
+            records.perf[
+                (records.perf["target"] == t)
+                & ~records.perf["failed"]
+                & ~records.perf["model"].isin(excluded)
+            ]
+        )
+        >= 3
     ]
     if len(usable) < 3:
         return config.steps, {}
@@ -355,10 +366,22 @@ def select_steps(
         gt = rows["accuracy"].to_numpy()
 
         def record(model, step_count, ctx=ctx, gt=gt):
-            taus[step_count].append(float(weightedtau(gt, score_context(model, ctx, use_features=False)).statistic))
+            taus[step_count].append(
+                float(weightedtau(gt, score_context(model, ctx, use_features=False)).statistic)
+            )
 
-        fit(contexts, inner_cfg, seed=seed + 101 * (i + 1), checkpoints={s: (lambda m, s=s: record(m, s)) for s in grid})
+        fit(
+            contexts,
+            inner_cfg,
+            seed=seed + 101 * (i + 1),
+            checkpoints={s: (lambda m, s=s: record(m, s)) for s in grid},
+        )
     means = {s: float(np.mean(v)) for s, v in taus.items() if v}
     best = max(means, key=lambda s: (round(means[s], 4), -s))
-    logger.info("inner CV over %s: mean tau_w by steps %s -> %d", held, {k: round(v, 3) for k, v in means.items()}, best)
+    logger.info(
+        "inner CV over %s: mean tau_w by steps %s -> %d",
+        held,
+        {k: round(v, 3) for k, v in means.items()},
+        best,
+    )
     return best, means

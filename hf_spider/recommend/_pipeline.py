@@ -164,6 +164,7 @@ def recommend(
         progress("task", 1, 1, f"{task_obj.modality}, {task_obj.num_classes} classes")
 
     with run.timed("catalog"):
+        progress("catalog", 0, 1, str(catalog or "embedded + offline zoo"))
         cat, cat_info = _load_catalog(catalog, token=token, endpoint=endpoint)
         candidates = _candidates(cat, task_obj, task)
         cat_info["num_candidates"] = len(candidates)
@@ -173,6 +174,7 @@ def recommend(
                 + (f" with tag {task!r}" if task else ""),
                 hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
             )
+        progress("catalog", 1, 1, f"{len(candidates)} {task_obj.modality} candidates")
 
     if variants is None:
         variants = DEFAULT_VARIANTS.get(task_obj.modality, ("fp32", "int8-dynamic"))

@@ -59,8 +59,8 @@ DEVICE_FIGURES = {
     "latency_ms_p90": "latency p90 (ms)",
     "latency_ms_p99": "latency p99 (ms)",
     "throughput_bs1": "throughput at batch 1 (items/s)",
-    "memory_mb": "peak memory (MB)",
-    "size_mb": "file size (MB)",
+    "memory_mb": "peak memory (MiB)",
+    "size_mb": "file size (MiB)",
     "load_ms": "load time (ms)",
     "fidelity": "fidelity vs fp32",
 }

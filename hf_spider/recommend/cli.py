@@ -129,7 +129,8 @@ class _StageBars:
             self.progress.stop_task(task)
 
 
-def render_table(recs, console, max_rows: int = 25) -> None:
+def render_table(recs, console, max_rows: int = 15) -> None:
+    """The ranked table: benchmarked variants first, then the best of the rest, up to `max_rows`."""
     from rich.table import Table
 
     def fmt(v, digits=3):
@@ -142,29 +143,16 @@ def render_table(recs, console, max_rows: int = 25) -> None:
         return str(v)
 
     target = (recs.meta.get("target") or {}).get("name", "")
-    table = Table(title=f"hf-spider: {recs.meta.get('dataset')} on {target}", show_lines=False)
-    for col in (
-        "rank",
-        "model",
-        "variant",
-        "stage",
-        "transfer",
-        "device",
-        "p50 ms",
-        "mem MB",
-        "size MB",
-        "fid.",
-        "fits",
-        "pareto",
-    ):
-        table.add_column(
-            col, justify="right" if col not in ("model", "variant", "stage", "device") else "left"
-        )
+    table = Table(title=f"hf-spider: {recs.meta.get('dataset')} on {target}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("model", overflow="fold", min_width=24, ratio=3)
+    for name in ("variant", "stage", "transfer", "device", "p50 ms", "MiB", "file MiB", "fid.", "fits"):
+        table.add_column(name, justify="left" if name in ("variant", "stage", "device") else "right", no_wrap=True)
     for r in recs.rows[:max_rows]:
-        style = "bold green" if r.get("recommended") else None
+        mark = " ★" if r.get("recommended") else (" ◆" if r.get("pareto") else "")
         table.add_row(
             fmt(r["rank"]),
-            r["model_id"] + (" ★" if r.get("recommended") else ""),
+            r["model_id"] + mark,
             fmt(r["variant"]),
             r["stage"],
             fmt(r["transfer_score"], 4),
@@ -174,15 +162,20 @@ def render_table(recs, console, max_rows: int = 25) -> None:
             fmt(r["size_mb"]),
             fmt(r["fidelity"]),
             fmt(r["meets_constraints"]),
-            fmt(r["pareto"]),
-            style=style,
+            style="bold green" if r.get("recommended") else None,
         )
     console.print(table)
-    if len(recs.rows) > max_rows:
-        console.print(f"… {len(recs.rows) - max_rows} more rows in the output files")
+    more = len(recs.rows) - max_rows
+    console.print(
+        "★ recommended  ◆ on the Pareto front"
+        + (f"  — {more} more rows in the output files" if more > 0 else "")
+    )
     pick = recs.meta.get("pick") or {}
     if pick.get("reason"):
         console.print(f"[bold]Recommended:[/bold] {pick['reason']}")
+    timings = recs.meta.get("timings") or {}
+    if timings:
+        console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
 
 
 def _run_recommend(args: argparse.Namespace) -> int:
@@ -216,7 +209,8 @@ def _run_recommend(args: argparse.Namespace) -> int:
     for repo in filter(None, (args.push_to_hub, args.space)):
         check_write_access(repo, token=args.token, endpoint=args.endpoint)
 
-    console = Console(stderr=args.json_out == "-")
+    # Wide enough for the table when the output is a file or a pipe (rich would use 80 columns).
+    console = Console(stderr=args.json_out == "-", width=None if sys.stdout.isatty() else 160)
     with _StageBars(console) as bars:
         recs = recommend(
             dataset,

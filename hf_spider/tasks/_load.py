@@ -61,8 +61,10 @@ def load_task(
             loopback server). The token is never logged nor stored.
         trust_remote_code: accepted for API symmetry; dataset scripts are never run (datasets 5
             dropped them), only data files are read.
-        max_scan: how many rows of a streamed split are read to draw the sample from (default
-            `max(10 * sample, 10_000)`); local `save_to_disk` datasets are always sampled whole.
+        max_scan: how many rows the sample is drawn from: the first rows of a streamed csv/json/
+            imagefolder split (default `max(10 * sample, 10_000)`), or random row groups of a parquet
+            split (default `max(4 * sample, 2_000)` rows; its label column is read whole). Local
+            `save_to_disk` datasets are always sampled whole.
         probe: the probe encoder of the data part: None = the zoo's encoder of the modality,
             a repo id or folder = that model, False = no data part.
         progress: optional callable(done, total) for the probe encoder's batches.
@@ -102,19 +104,11 @@ def load_task(
         name=source.name,
     )
 
-    # pass 1: the label of every row in the scan window
+    # pass 1: the labels (of the whole split when cheap, else of a scan window)
     full_rows = source.num_rows(chosen)
-    limit = None if source.kind == "disk" else (max_scan or max(10 * sample, 10_000))
-    positions, keys = [], []
-    scanned = 0
-    for i, row in enumerate(source.iter_rows(chosen, columns=[cols.label_column])):
-        if limit is not None and i >= limit:
-            break
-        scanned = i + 1
-        key = label_key(row.get(cols.label_column), cols.label_kind, cols.label_names)
-        if key is not None:
-            positions.append(i)
-            keys.append(key)
+    # parquet knows every label up front, so its pool (read in full later) can be small
+    limit = max_scan or (max(4 * sample, 2_000) if source.is_parquet else max(10 * sample, 10_000))
+    positions, keys, pool, scanned, exhausted = _scan_labels(source, chosen, cols, limit=limit, seed=seed)
     if scanned == 0:
         raise DatasetError(
             f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split"
@@ -124,7 +118,6 @@ def load_task(
             f"no labelled example in split {chosen!r} of {source.name} (column {cols.label_column!r})",
             hint="pick the column holding the classes with --label-column",
         )
-    exhausted = limit is None or scanned < limit
     if full_rows is None and exhausted:
         full_rows = scanned
 
@@ -132,9 +125,11 @@ def load_task(
     present, counts = np.unique(ids, return_counts=True)
     if len(present) < 2:
         only = label_names[present[0]] if len(present) else "?"
+        where = f"split {chosen!r}" if exhausted else f"the first {scanned} rows of split {chosen!r}"
         raise DatasetError(
-            f"split {chosen!r} of {source.name} has a single class ({only!r} in column {cols.label_column!r})",
-            hint="a classification task needs at least two classes; check --label-column or --split",
+            f"{where} of {source.name} hold a single class ({only!r} in column {cols.label_column!r})",
+            hint="a classification task needs at least two classes; check --label-column or --split"
+            + ("" if exhausted else ", or read more rows with --max-scan"),
         )
     num_classes = len(label_names)
 
@@ -144,7 +139,7 @@ def load_task(
         num_examples=full_rows,
         label_names=label_names,
         class_balance=round(class_balance(counts), 6),
-        source=_source_dict(source, chosen, cols, scanned=scanned, exhausted=exhausted),
+        source=_source_dict(source, chosen, cols, scanned=scanned, exhausted=exhausted, pool=len(pool)),
     )
     task = Task(name=source.name, modality=cols.modality, metadata=metadata)
     if sample == 0:
@@ -152,9 +147,10 @@ def load_task(
         return task
 
     # pass 2: read the chosen rows and decode their inputs
-    chosen_pos = stratified_indices(np.asarray(ids), sample, seed=seed)
+    ids_arr = np.asarray(ids)
+    chosen_pos = pool[stratified_indices(ids_arr[pool], sample, seed=seed)]
     row_at = np.asarray(positions)[chosen_pos]
-    label_of = dict(zip(row_at.tolist(), np.asarray(ids)[chosen_pos].tolist(), strict=True))
+    label_of = dict(zip(row_at.tolist(), ids_arr[chosen_pos].tolist(), strict=True))
     rows = source.take(chosen, row_at.tolist())
     inputs, labels, skipped = [], [], 0
     for pos in row_at.tolist():
@@ -183,6 +179,60 @@ def load_task(
     if probe is not False:
         _attach_data_token(task, probe=probe, batch_size=batch_size, progress=progress)
     return task
+
+
+def _scan_labels(source: Source, split: str, cols: Columns, *, limit: int, seed: int):
+    """Labels of the split -> (row positions, class keys, sampling pool, rows scanned, whole split?).
+
+    The pool indexes `positions`: the rows the sample is drawn from. A parquet split has its whole
+    label column read (one column chunk per row group), and when it is larger than `limit` the pool is
+    a seeded random set of row groups holding about `limit` rows, plus one row group for each class
+    the set missed: a split sorted by label is still sampled across classes, and only the row groups
+    of the pool are read in full later. Other streamed splits are read up to `limit` rows in order;
+    a `save_to_disk` split is read whole.
+    """
+    positions: list[int] = []
+    keys: list = []
+    if source.is_parquet:
+        values = source.parquet_column(split, cols.label_column)
+        for i, value in enumerate(values):
+            key = label_key(value, cols.label_kind, cols.label_names)
+            if key is not None:
+                positions.append(i)
+                keys.append(key)
+        pos = np.asarray(positions, dtype=np.int64)
+        if len(values) <= limit:
+            return positions, keys, np.arange(len(positions)), len(values), True
+        groups = source.parquet_groups(split)
+        starts = np.cumsum([0] + [n for _, _, n in groups])
+        group_of = np.searchsorted(starts, pos, side="right") - 1
+        rng = np.random.default_rng(seed)
+        chosen, total = [], 0
+        for g in rng.permutation(len(groups)):
+            if total >= limit:
+                break
+            chosen.append(int(g))
+            total += groups[g][2]
+        key_arr = np.asarray([str(k) for k in keys])
+        in_pool = np.isin(group_of, chosen)
+        for missing in sorted(set(key_arr.tolist()) - set(key_arr[in_pool].tolist())):
+            holders = np.unique(group_of[key_arr == missing])
+            chosen.append(int(rng.choice(holders)))
+            in_pool = np.isin(group_of, chosen)
+        return positions, keys, np.flatnonzero(in_pool), len(values), True
+
+    window = None if source.kind == "disk" else limit
+    scanned = 0
+    for i, row in enumerate(source.iter_rows(split, columns=[cols.label_column])):
+        if window is not None and i >= window:
+            break
+        scanned = i + 1
+        key = label_key(row.get(cols.label_column), cols.label_kind, cols.label_names)
+        if key is not None:
+            positions.append(i)
+            keys.append(key)
+    exhausted = window is None or scanned < window
+    return positions, keys, np.arange(len(positions)), scanned, exhausted
 
 
 def _attach_data_token(task: Task, *, probe: str | None, batch_size: int, progress) -> None:
@@ -290,7 +340,7 @@ def _card_metadata(source: Source, split: str | None) -> dict[str, Any]:
 
 
 def _source_dict(
-    source: Source, split: str, cols: Columns, *, scanned: int, exhausted: bool
+    source: Source, split: str, cols: Columns, *, scanned: int, exhausted: bool, pool: int
 ) -> dict[str, Any]:
     return {
         "dataset": source.name,
@@ -301,6 +351,7 @@ def _source_dict(
         "label_column": cols.label_column,
         "rows_scanned": scanned,
         "scanned_whole_split": exhausted,
+        "sample_pool": pool,
     }
 
 
@@ -321,12 +372,7 @@ def _with_card_labels(features, source: Source):
 
 
 def _peek(source: Source, split: str) -> list[dict[str, Any]]:
-    rows = []
-    for row in source.iter_rows(split):
-        rows.append(row)
-        if len(rows) >= _PEEK_ROWS:
-            break
-    return rows
+    return source.head(split, _PEEK_ROWS)
 
 
 def _label_ids(keys: list, cols: Columns) -> tuple[list[str], list[int]]:

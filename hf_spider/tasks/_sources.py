@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hf_spider.errors import AuthError, DatasetError, HubConnectionError
 from hf_spider.tasks._card import CardInfo, parse_card, read_card
 
@@ -60,6 +62,7 @@ class Source:
     storage_options: dict[str, Any] = field(default_factory=dict)
     token: str | bool | None = None
     disk: Any = None  # datasets.Dataset or DatasetDict for save_to_disk folders
+    _memo: dict = field(default_factory=dict, repr=False)
 
     @property
     def splits(self) -> list[str]:
@@ -95,6 +98,11 @@ class Source:
         """Declared features of `split` (disk, stream metadata or card), or None when unknown."""
         if self.disk is not None:
             return self._disk_split(split).features
+        if self.is_parquet:
+            from datasets import Features
+
+            with self._parquet(self.data_files[split][0]) as pf:
+                return Features.from_arrow_schema(pf.schema_arrow)
         if self.data_files:
             return self._stream(split).features or self.card.features(self.config)
         return self.card.features(self.config)
@@ -105,9 +113,25 @@ class Source:
         sizes = self.card.split_sizes(self.config)
         if split in sizes:
             return sizes[split]
-        if self.builder == "parquet":
-            return self._parquet_rows(split)
+        if self.is_parquet:
+            try:
+                return sum(n for _, _, n in self.parquet_groups(split))
+            except Exception as exc:  # size is a nicety; the rows still stream
+                logger.debug("could not read parquet footers of %s: %s", self.name, exc)
         return None
+
+    def head(self, split: str, n: int) -> list[dict[str, Any]]:
+        """The first `n` rows of `split` (fewer when the split is shorter)."""
+        if self.is_parquet:
+            total = sum(rows for _, _, rows in self.parquet_groups(split))
+            taken = self.parquet_take(split, list(range(min(n, total))))
+            return [taken[i] for i in sorted(taken)]
+        rows = []
+        for row in self.iter_rows(split):
+            if len(rows) >= n:
+                break
+            rows.append(row)
+        return rows
 
     def iter_rows(self, split: str, *, columns: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Rows of `split` in stored order; images stay undecoded (`{"bytes", "path"}`)."""
@@ -128,6 +152,8 @@ class Source:
             ds = _undecoded(self._disk_split(split))
             order = sorted(set(indices))
             return dict(zip(order, ds.select(order), strict=True))
+        if self.is_parquet:
+            return self.parquet_take(split, indices)
         wanted = set(indices)
         last = max(wanted)
         out: dict[int, dict[str, Any]] = {}
@@ -138,13 +164,97 @@ class Source:
                 break
         return out
 
-    def open_file(self, path: str):
-        """Open a file a row points to (an image of an imagefolder), local or on the Hub."""
+    # -- parquet: whole label column, rows by row group ------------------------------------------
+
+    @property
+    def is_parquet(self) -> bool:
+        return self.builder == "parquet" and self.disk is None and bool(self.data_files)
+
+    def parquet_groups(self, split: str) -> list[tuple[str, int, int]]:
+        """(file, row group, rows) of every row group of `split`, in row order."""
+        key = ("groups", split)
+        if key not in self._memo:
+            groups = []
+            for path in self.data_files[split]:
+                with self._parquet(path) as pf:
+                    groups += [(path, g, pf.metadata.row_group(g).num_rows) for g in range(pf.num_row_groups)]
+            self._memo[key] = groups
+        return self._memo[key]
+
+    def parquet_column(self, split: str, column: str) -> list[Any]:
+        """Every value of `column` in `split`: one column chunk read per row group (ranged reads)."""
+        values: list[Any] = []
+        for path in self.data_files[split]:
+            with self._parquet(path, columns=[column]) as pf:
+                values += pf.read(columns=[column]).column(column).to_pylist()
+        return values
+
+    def parquet_take(self, split: str, indices: list[int]) -> dict[int, dict[str, Any]]:
+        """The rows at `indices`, reading only the row groups that hold them."""
+        import bisect
+
+        groups = self.parquet_groups(split)
+        starts = np.cumsum([0] + [n for _, _, n in groups]).tolist()
+        wanted: dict[int, list[int]] = {}
+        for i in sorted(set(indices)):
+            g = bisect.bisect_right(starts, i) - 1
+            wanted.setdefault(g, []).append(i)
+        out: dict[int, dict[str, Any]] = {}
+        by_file: dict[str, list[int]] = {}
+        for g in wanted:
+            by_file.setdefault(groups[g][0], []).append(g)
+        for path, gs in by_file.items():
+            with self._parquet(path, row_groups=[groups[g][1] for g in gs]) as pf:
+                for g in gs:
+                    table = pf.read_row_group(groups[g][1])
+                    for i in wanted[g]:
+                        out[i] = table.slice(i - starts[g], 1).to_pylist()[0]
+        return out
+
+    def _parquet(self, path: str, *, columns: list[str] | None = None, row_groups: list[int] | None = None):
+        """A `pyarrow.parquet.ParquetFile` of a data file. On the Hub only the byte ranges of the
+        footer and of the given columns / row groups are fetched (`fsspec.parquet`), nearby ranges
+        merged into one request (gap up to 1 MiB)."""
+        import contextlib
+
+        import pyarrow.parquet as pq
+
+        @contextlib.contextmanager
+        def opened():
+            metadata = self._memo.get(("footer", path))
+            if path.startswith("hf://"):
+                if columns is None and row_groups is None:
+                    fh = self.open_file(path, cache_type="none")  # the footer: exact range reads
+                else:
+                    from fsspec.parquet import open_parquet_file
+
+                    fh = open_parquet_file(
+                        path,
+                        fs=_range_filesystem(**self.storage_options.get("hf", {})),
+                        columns=columns,
+                        row_groups=row_groups,
+                        engine="pyarrow",
+                        max_gap=1 << 20,
+                        footer_sample_size=1 << 20,
+                    )
+                with fh:
+                    pf = pq.ParquetFile(fh, metadata=metadata)
+                    self._memo[("footer", path)] = pf.metadata
+                    yield pf
+            else:
+                pf = pq.ParquetFile(path, metadata=metadata)
+                self._memo[("footer", path)] = pf.metadata
+                yield pf
+
+        return opened()
+
+    def open_file(self, path: str, **kwargs):
+        """Open a data file or a file a row points to (an imagefolder image), local or on the Hub."""
         if path.startswith("hf://"):
             from huggingface_hub import HfFileSystem
 
             options = self.storage_options.get("hf", {})
-            return HfFileSystem(**options).open(path, "rb")
+            return HfFileSystem(**options).open(path, "rb", **kwargs)
         return open(path, "rb")
 
     # -- internals ---------------------------------------------------------------------------
@@ -183,18 +293,21 @@ class Source:
             stream = stream.select_columns(present)
         return stream
 
-    def _parquet_rows(self, split: str) -> int | None:
-        import pyarrow.parquet as pq
 
-        total = 0
-        try:
-            for path in self.data_files.get(split, []):
-                with self.open_file(path) as fh:
-                    total += pq.ParquetFile(fh).metadata.num_rows
-        except Exception as exc:  # size is a nicety; the rows still stream
-            logger.debug("could not read parquet footers of %s: %s", self.name, exc)
-            return None
-        return total
+def _range_filesystem(**options):
+    """An `HfFileSystem` whose `cat_file(path, start, end)` fetches exactly that range.
+
+    The stock one opens a buffered file and reads ahead a 5 MiB block on every ranged read, which
+    `fsspec.parquet` issues once per merged range.
+    """
+    from huggingface_hub import HfFileSystem
+
+    class _RangeHfFileSystem(HfFileSystem):
+        def cat_file(self, path, start=None, end=None, **kwargs):
+            kwargs.setdefault("cache_type", "none")
+            return super().cat_file(path, start=start, end=end, **kwargs)
+
+    return _RangeHfFileSystem(**options)
 
 
 def _undecoded(ds):

@@ -59,8 +59,10 @@ def model_path(repo_id: str, zoo_dir: str | Path | None = None) -> Path:
 
     path = snapshot_path(repo_id, hub_dir(zoo_dir))
     if path is None:
-        raise UserInputError(f"{repo_id} is not in the offline zoo at {zoo_dir or _paths.zoo_dir()}",
-                             hint="run `hf-spider zoo install` (see `hf-spider zoo list`)")
+        raise UserInputError(
+            f"{repo_id} is not in the offline zoo at {zoo_dir or _paths.zoo_dir()}",
+            hint="run `hf-spider zoo install` (see `hf-spider zoo list`)",
+        )
     return path
 
 
@@ -68,11 +70,15 @@ def dataset_path(name: str, zoo_dir: str | Path | None = None) -> Path:
     """The folder of an installed local dataset repo."""
     path = datasets_dir(zoo_dir) / name
     if not (path / "README.md").is_file():
-        raise UserInputError(f"dataset {name!r} is not in the offline zoo", hint="run `hf-spider zoo install`")
+        raise UserInputError(
+            f"dataset {name!r} is not in the offline zoo", hint="run `hf-spider zoo install`"
+        )
     return path
 
 
-def export_repo(repo_id: str, root: str | Path, *, zoo_dir: str | Path | None = None, repo_type: str = "model") -> Path:
+def export_repo(
+    repo_id: str, root: str | Path, *, zoo_dir: str | Path | None = None, repo_type: str = "model"
+) -> Path:
     """Copy an installed zoo repo as a plain folder to `root/<repo_type>s/<org>/<name>/`.
 
     That is the layout `hf_spider.testing.hub_server.HubServer` serves. For `repo_type="dataset"`,
@@ -88,8 +94,13 @@ def export_repo(repo_id: str, root: str | Path, *, zoo_dir: str | Path | None = 
     return export_plain(model_path(repo_id, zoo_dir), Path(root) / "models" / org / name)
 
 
-def serve_root(root: str | Path, *, models: list[str] | None = None, datasets: list[str] | None = None,
-               zoo_dir: str | Path | None = None) -> Path:
+def serve_root(
+    root: str | Path,
+    *,
+    models: list[str] | None = None,
+    datasets: list[str] | None = None,
+    zoo_dir: str | Path | None = None,
+) -> Path:
     """Export installed zoo models (default: all installed) and datasets into a HubServer root."""
     record = installed(zoo_dir)
     for repo_id in models if models is not None else sorted(record["models"]):

@@ -61,9 +61,13 @@ def write_cache_repo(source: Path, repo_id: str, cache_dir: Path, *, repo_type: 
     commit = hashlib.sha1(f"{repo_id}\n{listing}".encode()).hexdigest()
     repo_dir = Path(cache_dir) / repo_folder_name(repo_id, repo_type)
     snapshot = repo_dir / "snapshots" / commit
-    if (repo_dir / "refs" / "main").is_file() and (repo_dir / "refs" / "main").read_text().strip() == commit:
-        if all((snapshot / rel).exists() for rel, _, _ in files):
-            return commit
+    ref = repo_dir / "refs" / "main"
+    if (
+        ref.is_file()
+        and ref.read_text().strip() == commit
+        and all((snapshot / rel).exists() for rel, _, _ in files)
+    ):
+        return commit
     blobs = repo_dir / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)
     for rel, path, etag in files:

