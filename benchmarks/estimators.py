@@ -207,13 +207,29 @@ def stratified(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(take))
 
 
+def recorded_scores(dirs: list[Path]) -> pd.DataFrame:
+    """The transferability scores `build-records` wrote next to the zoo records (with runtimes)."""
+    frames = [
+        pd.read_csv(d / "transferability_scores.csv")
+        for d in dirs
+        if (d / "transferability_scores.csv").is_file()
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["model", "target_dataset", "metric", "score", "runtime"])
+    out = pd.concat(frames, ignore_index=True)
+    out["metric"] = out["metric"].astype(str).str.split(".").str[-1].str.lower()
+    return out
+
+
 def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
     if not dirs:
         print("\nzoo: no zoo records found (pass --zoo-records DIR); part skipped")
         return {"skipped": "no zoo records"}
     recs = load_records(dirs)
+    recorded = recorded_scores(dirs).set_index(["model", "target_dataset", "metric"]).sort_index()
     per_target: dict[str, dict] = {}
     calls = []
+    from_records: set[str] = set()
     for target in recs.target_names:
         perf = recs.perf[recs.perf["target"] == target]
         gt = perf.set_index("model")["accuracy"]
@@ -232,8 +248,16 @@ def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
             for name in names:
                 est = estimators.get_estimator(name)
                 if est.needs_probs and probs is None:
+                    # the features file has no source probabilities: use the score build-records
+                    # computed with the model's head, and its runtime
+                    key = (model, target, name)
+                    if key in recorded.index:
+                        row = recorded.loc[key].iloc[0] if recorded.loc[key].ndim > 1 else recorded.loc[key]
+                        scores[name][model] = float(row["score"])
+                        seconds[name].append(float(row.get("runtime", np.nan)))
+                        from_records.add(name)
                     continue
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 try:
                     value = est.score(X, y, probs=probs)
                 except HfSpiderError as exc:
@@ -241,11 +265,20 @@ def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
                         {"model": model, "target": target, "estimator": name, "error": exc.one_line()}
                     )
                     continue
-                took = time.perf_counter() - t0
+                took, cpu = time.perf_counter() - t0, time.process_time() - c0
                 scores[name][model] = value
                 seconds[name].append(took)
                 calls.append(
-                    {"model": model, "target": target, "estimator": name, "score": value, "seconds": took}
+                    {
+                        "model": model,
+                        "target": target,
+                        "estimator": name,
+                        "n": len(y),
+                        "d": X.shape[1],
+                        "score": value,
+                        "seconds": took,
+                        "cpu_seconds": cpu,
+                    }
                 )
         rows = {}
         common = None
@@ -255,7 +288,7 @@ def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
                 continue
             g = gt.reindex(s.index)
             rows[name] = ranking_metrics(g.to_numpy(), s.to_numpy())
-            rows[name]["seconds"] = float(np.median(seconds[name]))
+            rows[name]["seconds"] = float(np.nanmedian(seconds[name])) if seconds[name] else float("nan")
             common = s.index if common is None or len(s.index) > len(common) else common
         if rows:
             per_target[target] = {**rows, **baselines(recs, target, gt.reindex(common))}
@@ -265,10 +298,22 @@ def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
     means = mean_over_targets(per_target)
     print_table(
         f"offline zoo: estimators run here on frozen features (<= {sample} examples a task), "
-        f"{len(per_target)} targets; 'median s' = wall seconds of one call",
+        f"{len(per_target)} targets; 'median s' = wall seconds of one call"
+        + (
+            f" ({', '.join(sorted(from_records))}: score and runtime from build-records)"
+            if from_records
+            else ""
+        ),
         means,
     )
-    return {"records": [str(d) for d in dirs], "per_target": per_target, "mean": means, "calls": calls}
+    return {
+        "records": [str(d) for d in dirs],
+        "targets": sorted(per_target),
+        "scores_from_records": sorted(from_records),
+        "per_target": per_target,
+        "mean": means,
+        "calls": calls,
+    }
 
 
 # ---------------------------------------------------------------- part (c): timing
@@ -276,8 +321,10 @@ def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
 
 def part_timing(names: list[str], sizes: list[tuple[int, int]]) -> dict:
     out = {}
-    print("\nwall seconds of one call on synthetic features (10 classes, 1000 source classes for leep/nce)")
-    print(f"{'estimator':<14}" + "".join(f"{f'{n}x{d}':>12}" for n, d in sizes))
+    print(
+        "\nseconds of one call on synthetic features (10 classes, 1000 source classes for leep/nce), wall / CPU"
+    )
+    print(f"{'estimator':<14}" + "".join(f"{f'{n}x{d}':>18}" for n, d in sizes))
     rng = np.random.default_rng(0)
     data = {}
     for n, d in sizes:
@@ -288,12 +335,22 @@ def part_timing(names: list[str], sizes: list[tuple[int, int]]) -> dict:
     for name in names:
         row = {}
         for (n, d), (X, y, P) in data.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             estimators.score(name, X, y, probs=P)
-            row[f"{n}x{d}"] = time.perf_counter() - t0
+            row[f"{n}x{d}"] = {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
         out[name] = row
-        print(f"{name:<14}" + "".join(f"{v:>12.2f}" for v in row.values()))
+        print(f"{name:<14}" + "".join(f"{v['wall']:>9.2f} /{v['cpu']:>6.2f}" for v in row.values()))
     return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     result: dict = {
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "machine": f"{_cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "load_average_at_start": os.getloadavg()[0],
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "threads": os.environ.get("OMP_NUM_THREADS", "default"),
     }

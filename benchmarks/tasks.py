@@ -9,7 +9,7 @@ Protocol:
   `hf_spider.testing.HubServer` on 127.0.0.1. `load_task("org/bench", endpoint=..., sample=...,
   probe=False)` from a cold HF_HOME: wall time, HTTP requests, bytes fetched by `HfFileSystem`
   (counted by wrapping its range reads) against the file size, and how many classes the sample has.
-- zoo tasks: every dataset in `zoo_dir()/datasets` with `--sample` examples, the zoo probe encoder
+- zoo tasks: the `--datasets` of `zoo_dir()/datasets` with `--sample` examples, the zoo probe encoder
   of its modality: wall time cold (features computed) and warm (features from the disk cache).
 - backbones: `--inputs` texts / images through each zoo model present (batch 32, `--threads` torch
   threads, CPU), cache off: inputs per second.
@@ -131,12 +131,14 @@ def bench_hub(rows: int, samples: list[int]) -> list[dict]:
     return out
 
 
-def bench_zoo_tasks(sample: int) -> list[dict]:
+def bench_zoo_tasks(sample: int, names: list[str]) -> list[dict]:
     from hf_spider.tasks import load_task
 
     out = []
     root = _paths.zoo_dir() / "datasets"
-    for folder in sorted(p for p in root.glob("*") if (p / "README.md").is_file()):
+    for folder in sorted(
+        p for p in root.glob("*") if (p / "README.md").is_file() and (not names or p.name in names)
+    ):
         timings = []
         for _ in range(2):
             start = time.perf_counter()
@@ -202,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--inputs", type=int, default=128)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--datasets",
+        nargs="*",
+        default=["digits", "mnist", "debates_2016", "rotten_tomatoes"],
+        help="zoo datasets to time (none given: all)",
+    )
     parser.add_argument("--skip", nargs="*", default=[], choices=["hub", "zoo", "backbones"])
     args = parser.parse_args(argv)
 
@@ -221,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         if "hub" not in args.skip:
             results["hub_streaming"] = bench_hub(args.rows, [100, args.sample])
         if "zoo" not in args.skip:
-            results["zoo_tasks"] = bench_zoo_tasks(args.sample)
+            results["zoo_tasks"] = bench_zoo_tasks(args.sample, args.datasets)
         if "backbones" not in args.skip:
             results["backbones"] = bench_backbones(args.inputs)
 

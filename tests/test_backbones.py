@@ -248,3 +248,13 @@ def test_zoo_open_nsfw_onnx_features_and_probs(images):
     assert feats.shape == (5, 1024) and np.isfinite(feats).all()
     probs = source_probs("hf-spider-zoo/open-nsfw-onnx", images, modality="image", offline=True)
     assert probs.shape == (5, 2) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+@pytest.mark.zoo
+def test_zoo_fine_tuned_variants_have_their_source_heads(images):
+    _zoo_snapshot("hf-spider-zoo/efficientnet-lite0-digits")
+    probs = source_probs("hf-spider-zoo/efficientnet-lite0-digits", images, modality="image", offline=True)
+    assert probs.shape == (5, 10) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+    _zoo_snapshot("hf-spider-zoo/all-MiniLM-L6-v2-debates-2016")
+    probs = source_probs("hf-spider-zoo/all-MiniLM-L6-v2-debates-2016", TEXTS, modality="text", offline=True)
+    assert probs.shape == (5, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)

@@ -269,3 +269,25 @@ def test_embedded_build_is_reproducible(tmp_path):
         pytest.skip("shared TransferGraph data not present")
     file = build_embedded_catalog(out_dir=tmp_path)
     assert file.read_bytes() == (_paths.EMBEDDED_CATALOG_DIR / "catalog.jsonl").read_bytes()
+
+
+def test_sqlite_caches_vectors_only_for_the_current_layout(tmp_path):
+    import sqlite3
+
+    catalog = Catalog(_tokens())
+    file = catalog.save(tmp_path / "c.sqlite")
+    loaded = Catalog.load(file)
+    assert set(loaded._vectors) == set(catalog.model_ids)  # read from the file, not recomputed
+    np.testing.assert_array_equal(loaded.vectors()[1], catalog.vectors()[1])
+    con = sqlite3.connect(file)
+    with con:
+        con.execute("UPDATE meta SET value = 'other-layout' WHERE key = 'vector_layout'")
+        con.execute("UPDATE models SET vector = zeroblob(8)")
+    con.close()
+    stale = Catalog.load(file)
+    assert not stale._vectors
+    np.testing.assert_array_equal(stale.vectors()[1], catalog.vectors()[1])
+    CatalogStore(file).close()  # a writer drops vectors of another layout
+    con = sqlite3.connect(file)
+    assert con.execute("SELECT COUNT(*) FROM models WHERE vector IS NOT NULL").fetchone()[0] == 0
+    con.close()

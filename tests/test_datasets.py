@@ -299,13 +299,17 @@ def test_sorted_parquet_split_is_sampled_across_classes(tmp_path):
     src = task.metadata["source"]
     assert src["scanned_whole_split"] is True and 200 <= src["sample_pool"] < 1200
     assert task.metadata["num_examples"] == 1200 and task.metadata["class_balance"] == pytest.approx(1.0)
-    assert np.bincount(task.labels, minlength=4).min() >= 1  # every class, though the pool is a few row groups
+    assert (
+        np.bincount(task.labels, minlength=4).min() >= 1
+    )  # every class, though the pool is a few row groups
     for text, label in zip(task.inputs, task.labels, strict=True):
         assert labels[int(text.split()[1])] == task.metadata["label_names"][label]
     assert load_task(tmp_path / "sorted.parquet", sample=40, max_scan=200, probe=False).inputs == task.inputs
     # a csv is read in order: its first 200 rows hold one class, and the error says how to read more
-    pd.DataFrame({"text": table["text"].to_pylist(), "label": labels}).to_csv(tmp_path / "sorted.csv", index=False)
-    with pytest.raises(DatasetError, match="first 200 rows") as err:
+    pd.DataFrame({"text": table["text"].to_pylist(), "label": labels}).to_csv(
+        tmp_path / "sorted.csv", index=False
+    )
+    with pytest.raises(DatasetError, match="200 rows read") as err:
         load_task(tmp_path / "sorted.csv", sample=40, max_scan=200, probe=False)
     assert "--max-scan" in err.value.one_line()
 
@@ -381,3 +385,11 @@ def test_cli_subprocess_error_and_json(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1
+
+
+def test_cli_prints_a_summary_table(tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    _reviews(40).to_csv(path, index=False)
+    assert main(["task", str(path), "--sample", "10", "--no-probe"]) == 0
+    out = capsys.readouterr().out
+    assert "classes" in out and "neg, pos" in out and "metadata only" in out

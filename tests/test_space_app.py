@@ -140,3 +140,28 @@ def test_chromium_screenshot_of_the_space(space, tmp_path):
     lo, hi = image.getextrema()
     assert hi - lo > 100  # not a blank page
     assert len(set(image.resize((64, 90)).getdata())) > 20
+
+
+def _zoo_dataset(name: str):
+    from hf_spider import _paths
+
+    folder = _paths.zoo_dir() / "datasets" / name
+    return folder if (folder / "README.md").is_file() else None
+
+
+def test_run_tab_ranks_a_dataset_through_the_python_api(space):
+    """The Run tab calls `hf_spider.recommend` (stage 1 here, to stay fast) and shows its ranking."""
+    from gradio_client import Client
+
+    dataset = _zoo_dataset("debates_2016")
+    if dataset is None:
+        pytest.skip("offline zoo not installed (hf-spider zoo install)")
+    client = Client(space, verbose=False)
+    summary, table, _plot, report = client.predict(
+        str(dataset), "local", 3, ["rank"], 64, 0, 0, 0, 0, api_name="/run"
+    )
+    rows = _rows(table)
+    assert len(rows) > 10
+    assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
+    assert all(r["stage"] == "rank" and r["device_status"] == "skipped" for r in rows)
+    assert "Recommended for" in summary and "## How each figure was obtained" in report

@@ -321,3 +321,39 @@ def test_zoo_image_probe_gives_real_data_token(tmp_path):
     task = load_task(root, sample=16)
     assert task.probe == PROBE_MODELS["image"] and task.prototypes.shape == (2, 1280)
     assert task.data_token[100] == 1.0
+
+
+def test_hub_parquet_large_split_reads_a_pool_of_row_groups(tmp_path, monkeypatch):
+    import datasets
+
+    from hf_spider.tasks import _load
+
+    names = ["w", "x", "y", "z"]
+    labels = np.repeat(np.arange(4), 250)  # sorted by class
+    ds = datasets.Dataset.from_dict(
+        {"text": [f"row {i} of class {names[c]}" for i, c in enumerate(labels)], "label": labels.tolist()},
+        features=datasets.Features(
+            {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)}
+        ),
+    )
+    folder = write_repo(
+        tmp_path / "hub", "org/big", {"README.md": "---\nlicense: mit\n---\n"}, repo_type="dataset"
+    )
+    (folder / "data").mkdir()
+    ds.to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"), batch_size=25)  # 40 row groups
+    monkeypatch.setattr(_load, "LABEL_COLUMN_BUDGET", 0)  # as if the label column were too big to read
+    with HubServer(tmp_path / "hub") as hub:
+        task = load_task("org/big", endpoint=hub.url, sample=20, max_scan=100, probe=False)
+        resolves = hub.count(r"/resolve/.*\.parquet")
+    src = task.metadata["source"]
+    assert src["scanned_whole_split"] is False and src["sample_pool"] < 1000
+    assert task.metadata["num_examples"] == 1000  # from the parquet footer
+    assert set(task.labels.tolist()) == {
+        0,
+        1,
+        2,
+        3,
+    }  # classes the random groups missed come from the statistics
+    for text, label in zip(task.inputs, task.labels, strict=True):
+        assert text.endswith(names[label])
+    assert resolves < 40  # far fewer ranged reads than row groups

@@ -9,7 +9,7 @@ How it works:
 - A model whose sha (or, lacking one, last-modified) equals the catalogued one is *unchanged*:
   no request is made for it; only its downloads/likes are refreshed from the listing.
 - New or updated models are fetched by a bounded pool of workers: `model_info` when the listing
-  lacks sha/siblings, `hf_hub_download` of `config.json` when the listing's config is the Hub's
+  lacks sha/siblings, a GET of `config.json` (its `hf_hub_url`) when the listing's config is the Hub's
   short subset, the README (card body) when its metadata did not parse or a figure is still
   missing, and the sentence-transformers module configs. Nothing fetched is ever executed.
 - The main thread writes each token in its own SQLite transaction, so a crawl killed at any
@@ -274,7 +274,6 @@ def crawl(
     progress: ProgressFn | None = None,
     timeout: float = 30.0,
     max_retries: int = 8,
-    cache_dir: str | os.PathLike | None = None,
 ) -> CrawlReport:
     """Crawl model cards into the catalog at `catalog_path` (default: the user catalog).
 
@@ -288,8 +287,6 @@ def crawl(
         workers: concurrent per-model fetches.
         from_dir: crawl a folder of Hub-layout repos instead of a Hub.
         progress: called after each model, see `ProgressFn`.
-        cache_dir: Hugging Face cache for the fetched config/card files (default: the standard one,
-            where later stages look for them).
 
     Returns:
         A `CrawlReport` (new / updated / unchanged / failed with reasons).
@@ -337,7 +334,6 @@ def crawl(
             progress=progress,
             timeout=timeout,
             max_retries=max_retries,
-            cache_dir=cache_dir,
         )
     report.seconds = time.perf_counter() - started
     logger.info("crawl of %s: %s", report.source, report.summary())
@@ -397,20 +393,20 @@ def _hub_error(exc: BaseException, endpoint: str) -> Exception:
 
 
 def _crawl_hub(
-    file,
-    report,
-    tasks,
-    library,
-    limit,
-    sort,
-    endpoint,
-    token,
-    workers,
-    progress,
-    timeout,
-    max_retries,
-    cache_dir,
-):
+    file: Path,
+    report: CrawlReport,
+    *,
+    tasks: list[str],
+    library: str | None,
+    limit: int | None,
+    sort: str | None,
+    endpoint: str | None,
+    token: str | bool | None,
+    workers: int,
+    progress: ProgressFn | None,
+    timeout: float,
+    max_retries: int,
+) -> None:
     from huggingface_hub import HfApi
 
     endpoint = _resolve_endpoint(endpoint)
@@ -445,7 +441,7 @@ def _crawl_hub(
     try:
         store.set_meta("last_crawl_source", endpoint)
         known = store.known()
-        fetcher = _Fetcher(api, endpoint, retry, timeout, cache_dir)
+        fetcher = _Fetcher(api, endpoint, retry, timeout)
         _run(
             store,
             known,
@@ -566,33 +562,35 @@ def _reason(exc: BaseException) -> str:
 class _Fetcher:
     """Per-model requests for a listed item that is new or changed."""
 
-    def __init__(self, api, endpoint: str, retry: _Retrying, timeout: float, cache_dir=None):
-        self.cache_dir = cache_dir
+    def __init__(self, api, endpoint: str, retry: _Retrying, timeout: float):
         self.api = api
         self.endpoint = endpoint
         self.retry = retry
         self.timeout = timeout
 
-    def _download(self, model_id: str, filename: str, revision: str | None) -> Path:
-        # Into the standard Hugging Face cache, pinned to the listed sha: later stages
-        # (`AutoConfig.from_pretrained` of a candidate) then find the config already there.
-        from huggingface_hub import hf_hub_download
+    def _get_text(self, model_id: str, filename: str, revision: str | None) -> str:
+        """One small repo file (config, card, module config) as text, pinned to the listed sha.
 
-        return Path(
-            self.retry(
-                lambda: hf_hub_download(
-                    model_id,
-                    filename,
-                    revision=revision,
-                    endpoint=self.endpoint,
-                    token=self.api.token,
-                    etag_timeout=self.timeout,
-                    cache_dir=self.cache_dir,
-                ),
-                f"{model_id}/{filename}",
-                connect_retries=3,
-            )
-        )
+        A plain GET of the file's resolve URL (`hf_hub_url`) through huggingface_hub's session,
+        headers and error mapping, rather than `hf_hub_download`: one request instead of HEAD +
+        GET, nothing written to disk, a size cap, and our retry policy (which honours
+        `Retry-After`; hf_hub_download's own retries ignore it and wait up to 30 s on a dead host).
+        """
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import get_session, hf_raise_for_status
+
+        url = hf_hub_url(model_id, filename, revision=revision, endpoint=self.endpoint)
+        headers = self.api._build_hf_headers()
+
+        def get() -> str:
+            with get_session().get(url, headers=headers, timeout=self.timeout, stream=True) as response:
+                hf_raise_for_status(response)
+                body = response.raw.read(MAX_CONFIG_BYTES + 1, decode_content=True)
+            if len(body) > MAX_CONFIG_BYTES:
+                raise ValueError(f"{filename} is larger than {MAX_CONFIG_BYTES} bytes")
+            return body.decode("utf-8", errors="replace")
+
+        return self.retry(get, f"{model_id}/{filename}", connect_retries=3)
 
     def fetch(self, item: dict[str, Any]) -> ModelToken:
         from huggingface_hub import ModelInfo
@@ -612,15 +610,13 @@ class _Fetcher:
         config: dict[str, Any] | None = None
         listed_config = info.config if isinstance(info.config, dict) else {}
         if "config.json" in siblings and not any(k in listed_config for k in _DETAIL_KEYS):
-            config = _read_json(self._download(model_id, "config.json", sha))
+            config = _parse_json(self._get_text(model_id, "config.json", sha))
             read.append("config.json")
         files: dict[str, Any] = {}
         if "modules.json" in siblings:
             for name in _ST_FILES:
                 if name in siblings:
-                    files[name] = self._download(model_id, name, sha).read_text(
-                        encoding="utf-8", errors="replace"
-                    )
+                    files[name] = self._get_text(model_id, name, sha)
                     read.append(name)
         card: str | None = None
         need_card = info.card_data is None or info.library_name == "timm" or "timm" in (info.tags or [])
@@ -628,17 +624,14 @@ class _Fetcher:
             probe = tokenize(model_id, config=config, files=files or None, info=info)
             need_card = probe.num_parameters is None
         if "README.md" in siblings and need_card:
-            card = self._download(model_id, "README.md", sha).read_text(encoding="utf-8", errors="replace")
+            card = self._get_text(model_id, "README.md", sha)
             read.append("README.md")
         token = tokenize(model_id, card=card, config=config, files=files or None, info=info)
         token.provenance = {"source": "hub", "endpoint": self.endpoint, "revision": sha, "files_read": read}
         return token
 
 
-def _read_json(path: Path) -> Any:
-    if path.stat().st_size > MAX_CONFIG_BYTES:
-        return None
-    text = path.read_text(encoding="utf-8", errors="replace")
+def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -14,6 +14,7 @@ with a hint instead of being misread.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -27,12 +28,14 @@ from typing import Any
 import numpy as np
 
 from hf_spider import _paths
-from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
+from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, VECTOR_FIELDS, ModelToken
 from hf_spider.errors import CatalogError
 
 logger = logging.getLogger("hf_spider.catalog")
 
 SQLITE_NAME = "catalog.sqlite"
+# Vectors are cached in SQLite next to each token; they are used only while the layout is the same.
+VECTOR_LAYOUT = hashlib.sha1("\n".join(VECTOR_FIELDS).encode()).hexdigest()[:16]
 JSONL_NAME = "catalog.jsonl"
 # Columns kept outside the JSON blob, so filters need not parse every token.
 _COLUMNS = (
@@ -117,6 +120,7 @@ class Catalog:
         self._raw: dict[str, str | dict[str, Any]] = {}
         self._rows: dict[str, tuple] = {}
         self._cache: dict[str, ModelToken] = {}
+        self._vectors: dict[str, bytes] = {}
         for token in tokens:
             data = token.to_dict() if isinstance(token, ModelToken) else dict(token)
             self._add(data["model_id"], data, _row_of(data))
@@ -170,8 +174,13 @@ class Catalog:
         try:
             version = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             _check_version(version[0] if version else None, file)
-            for row in con.execute(f"SELECT {', '.join(_COLUMNS)}, data FROM models"):
-                self._add(row[0], row[-1], tuple(row[:-1]))
+            layout = con.execute("SELECT value FROM meta WHERE key = 'vector_layout'").fetchone()
+            cached = layout is not None and layout[0] == VECTOR_LAYOUT
+            query = f"SELECT {', '.join(_COLUMNS)}, {'vector' if cached else 'NULL'}, data FROM models"
+            for row in con.execute(query):
+                self._add(row[0], row[-1], tuple(row[: len(_COLUMNS)]))
+                if row[-2] is not None:
+                    self._vectors[row[0]] = row[-2]
         finally:
             con.close()
 
@@ -241,6 +250,8 @@ class Catalog:
             if predicate is not None and not predicate(self[model_id]):
                 continue
             out._add(model_id, self._raw[model_id], row)
+            if model_id in self._vectors:
+                out._vectors[model_id] = self._vectors[model_id]
             if model_id in self._cache:
                 out._cache[model_id] = self._cache[model_id]
         return out
@@ -250,7 +261,8 @@ class Catalog:
         ids = self.model_ids
         matrix = np.zeros((len(ids), TOKEN_DIM), dtype=np.float32)
         for i, model_id in enumerate(ids):
-            matrix[i] = self[model_id].vector()
+            blob = self._vectors.get(model_id)
+            matrix[i] = np.frombuffer(blob, dtype=np.float32) if blob is not None else self[model_id].vector()
         return ids, matrix
 
     def to_pandas(self):
@@ -378,7 +390,7 @@ class CatalogStore:
                 CREATE TABLE IF NOT EXISTS models (
                     model_id TEXT PRIMARY KEY, sha TEXT, last_modified TEXT, pipeline_tag TEXT,
                     library TEXT, model_type TEXT, family TEXT, num_parameters INTEGER,
-                    data TEXT NOT NULL, updated_at REAL);
+                    data TEXT NOT NULL, updated_at REAL, vector BLOB);
                 CREATE TABLE IF NOT EXISTS failures (model_id TEXT PRIMARY KEY, reason TEXT, at REAL);
                 """
             )
@@ -387,6 +399,14 @@ class CatalogStore:
                 self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             else:
                 _check_version(row[0], file)
+            layout = self._con.execute("SELECT value FROM meta WHERE key = 'vector_layout'").fetchone()
+            if layout is None or layout[0] != VECTOR_LAYOUT:  # new catalog, or vectors of another layout
+                with self._con:
+                    self._con.execute("BEGIN IMMEDIATE")
+                    self._con.execute("UPDATE models SET vector = NULL")
+                    self._con.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('vector_layout', ?)", (VECTOR_LAYOUT,)
+                    )
         except (OSError, sqlite3.Error) as exc:
             raise CatalogError(
                 f"cannot write the catalog at {file} ({exc})",
@@ -414,8 +434,14 @@ class CatalogStore:
 
     def _write(self, data: dict[str, Any]) -> None:
         self._con.execute(
-            f"INSERT OR REPLACE INTO models ({', '.join(_COLUMNS)}, data, updated_at) VALUES ({', '.join('?' * (len(_COLUMNS) + 2))})",
-            (*_row_of(data), json.dumps(data, ensure_ascii=False, sort_keys=True), time.time()),
+            f"INSERT OR REPLACE INTO models ({', '.join(_COLUMNS)}, data, updated_at, vector) "
+            f"VALUES ({', '.join('?' * (len(_COLUMNS) + 3))})",
+            (
+                *_row_of(data),
+                json.dumps(data, ensure_ascii=False, sort_keys=True),
+                time.time(),
+                ModelToken.from_dict(data).vector().tobytes(),
+            ),
         )
 
     def update_stats(self, model_id: str, downloads: int | None, likes: int | None) -> bool:

@@ -86,7 +86,7 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
         disable=not show_progress,
     )
     with progress:
-        bar = progress.add_task("crawling", total=None)
+        bar = progress.add_task("crawling", total=args.limit)
 
         def on_model(event: str, model_id: str, done: int, total: int | None) -> None:
             progress.update(bar, completed=done, description=f"{event}: {model_id}"[:60])

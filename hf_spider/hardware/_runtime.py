@@ -105,6 +105,7 @@ def pool(output: np.ndarray, feeds: dict[str, np.ndarray]) -> np.ndarray:
 
 def sample_outputs(session, feeds, batch: int, output_name: str | None = None) -> np.ndarray:
     """The pooled chosen output for every row of the sample."""
+    feeds = cast_feeds(session, feeds)
     names = [o.name for o in session.get_outputs()]
     index = names.index(output_name) if output_name in names else 0
     total = n_rows(feeds)

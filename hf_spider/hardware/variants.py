@@ -27,6 +27,7 @@ logger = logging.getLogger("hf_spider.hardware")
 
 VARIANTS = ("fp32", "int8-dynamic", "int8-static", "optimized", "fp16")
 _VARIANT_FILE = "model.onnx"
+_TRANSFORMER_STATIC_OPS = ("MatMul", "Gemm", "Gather")
 
 
 @dataclass
@@ -140,7 +141,12 @@ def _build(name, exported, isa, cuda, calibration, calibration_source) -> Varian
         )
     config: dict[str, Any] = {"variant": name}
     if name.startswith("int8"):
-        config.update({"isa": isa, "per_channel": name == "int8-static"})
+        # Per-channel weights: on MiniLM the feature cosine with fp32 goes from 0.95 to 0.99.
+        config.update({"isa": isa, "per_channel": True})
+    if name == "int8-static" and exported.method.startswith("optimum"):
+        # Transformers: quantizing Add/Softmax/LayerNorm activations per tensor costs fidelity
+        # (MiniLM cosine 0.84 -> 0.93 when only these are quantized); CNNs keep the full default set.
+        config["operators"] = list(_TRANSFORMER_STATIC_OPS)
     if name == "int8-static":
         config["calibration"] = {
             "rows": int(min(len(v) for v in calibration.values())),
@@ -188,13 +194,13 @@ def _feeds_fingerprint(feeds: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _quantization_config(isa: str, is_static: bool, per_channel: bool):
+def _quantization_config(isa: str, is_static: bool, per_channel: bool, operators=None):
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
     preset = getattr(AutoQuantizationConfig, isa, None)
     if preset is None:
         raise _Unsupported(f"no optimum quantization preset for instruction set {isa}")
-    return preset(is_static=is_static, per_channel=per_channel)
+    return preset(is_static=is_static, per_channel=per_channel, operators_to_quantize=operators)
 
 
 def _quantizer(exported: ExportedModel):
@@ -209,7 +215,7 @@ def _int8_dynamic(exported, out: Path, config, calibration) -> str:
     _rename_output(out)
     return (
         f"optimum ORTQuantizer, dynamic int8 ({qconfig.format.name}, weights "
-        f"{qconfig.weights_dtype.name}, preset {config['isa']}, per-tensor)"
+        f"{qconfig.weights_dtype.name}, preset {config['isa']}, per-channel where ONNX Runtime supports it)"
     )
 
 
@@ -223,7 +229,7 @@ def _int8_static(exported, out: Path, config, calibration) -> str:
     feeds = cast_feeds(session, calibration)
     del session
     dataset = Dataset.from_dict({k: list(v) for k, v in feeds.items()})
-    qconfig = _quantization_config(config["isa"], True, config["per_channel"])
+    qconfig = _quantization_config(config["isa"], True, config["per_channel"], config.get("operators"))
     quantizer = _quantizer(exported)
     ranges = quantizer.fit(
         dataset=dataset,
@@ -237,7 +243,8 @@ def _int8_static(exported, out: Path, config, calibration) -> str:
     _rename_output(out)
     calib = config["calibration"]
     return (
-        f"optimum ORTQuantizer, static int8 ({qconfig.format.name}, preset {config['isa']}, per-channel), "
+        f"optimum ORTQuantizer, static int8 ({qconfig.format.name}, preset {config['isa']}, per-channel, "
+        f"operators {'/'.join(config['operators']) if config.get('operators') else 'all default'}), "
         f"minmax calibration on {calib['rows']} rows of the {calib['source']} sample"
     )
 

@@ -45,6 +45,10 @@ class RankerConfig:
     loss: str = field(default="plackett_luce", metadata={"help": "plackett_luce or pairwise"})
     ensemble: int = field(default=3, metadata={"help": "ensemble members (different seeds)"})
     prior_gain: float = field(default=4.0, metadata={"help": "initial gain of the collaborative prior"})
+    step_grid: tuple[int, ...] = field(
+        default=(50, 150, 300), metadata={"help": "training steps tried by the inner cross-validation"}
+    )
+    inner_folds: int = field(default=3, metadata={"help": "training targets held out by the inner cross-validation"})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,6 +56,8 @@ class RankerConfig:
     @classmethod
     def from_dict(cls, data: dict) -> RankerConfig:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "step_grid" in known:
+            known["step_grid"] = tuple(int(x) for x in known["step_grid"])
         return cls(**known)
 
 

@@ -315,9 +315,6 @@ def target_context(
     return build_context(records.target_meta(target), models, tokens, history, _scores_of(records, target))
 
 
-STEP_GRID = (50, 150, 400)
-
-
 def select_steps(
     records: Records,
     train_targets: list[str],
@@ -326,17 +323,16 @@ def select_steps(
     *,
     seed: int = 0,
     exclude_models: Iterable[str] = (),
-    inner_folds: int = 4,
-    grid: tuple[int, ...] = STEP_GRID,
 ) -> tuple[int, dict[int, float]]:
     """Number of training steps chosen by leave-one-target-out over the TRAINING targets only.
 
     Each inner fold holds out one training target, trains one member on the others and scores
-    the held-out target at every step count of `grid` (one run, see `fit`); the step count with
+    the held-out target at every step count of `config.step_grid` (one run, see `fit`); the step count with
     the best mean tau_w (rank=True) wins. Returns (steps, {steps: mean tau_w}).
     """
     from scipy.stats import weightedtau
 
+    grid, inner_folds = tuple(config.step_grid), config.inner_folds
     excluded = set(exclude_models)
     usable = [
         t

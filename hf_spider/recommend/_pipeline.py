@@ -55,6 +55,7 @@ _TAGS = {
 }
 
 Progress = Callable[..., None]
+RANKER_NAME = "spider (shipped default weights)"
 
 
 @dataclass
@@ -181,7 +182,7 @@ def recommend(
 
     with run.timed("rank"):
         progress("rank", 0, len(candidates), "ranker over model tokens")
-        stage1, ranker_name = _stage1(candidates, task_obj)
+        stage1, ranker = _stage1(candidates, task_obj)
         progress("rank", len(candidates), len(candidates), f"{len(candidates)} models")
 
     probed: dict[str, dict[str, Any]] = {}
@@ -195,7 +196,7 @@ def recommend(
                     stage1, cat, task_obj, top_k, tuple(estimators), run, token, endpoint, progress
                 )
                 if probed:
-                    fused = _fuse(stage1, probed, candidates, task_obj, ranker_name, run)
+                    fused = _fuse(probed, candidates, task_obj, ranker)
 
     order = sorted(fused, key=lambda m: -fused[m]) + [m for m, _ in stage1 if m not in fused]
     rank_of = {m: i + 1 for i, m in enumerate(order)}
@@ -258,7 +259,7 @@ def recommend(
             "top_k": top_k,
             "sample": len(task_obj.labels) if task_obj.has_data else 0,
             "estimators": list(estimators) if "probe" in stages else [],
-            "ranker": ranker_name,
+            "ranker": RANKER_NAME,
             "variants": list(variants) if "bench" in stages else [],
             "order": "stage-2 re-ranked models first (fused score), then the rest by stage-1 score",
         },
@@ -401,23 +402,22 @@ def _candidates(cat, task_obj, tag: str | None):
 
 
 # ---------------------------------------------------------------------------------- stage 1
-def _stage1(candidates, task_obj) -> tuple[list[tuple[str, float]], str]:
-    """[(model_id, score)] best first, from tokens only; and the ranker's name."""
-    from hf_spider.ranker import rank_catalog
+def _stage1(candidates, task_obj) -> tuple[list[tuple[str, float]], Any]:
+    """[(model_id, score)] best first, from tokens and history only; and the ranker used."""
+    from hf_spider.ranker import Ranker
 
-    ranking = rank_catalog(candidates, task_obj)
-    pairs = [(str(m), float(s)) for m, s in ranking]
-    return pairs, "spider (default weights)"
+    ranker = Ranker.default()
+    return ranker.rank(list(candidates), task_obj).stage1, ranker
 
 
-def _fuse(stage1, probed, candidates, task_obj, ranker_name, run) -> dict[str, float]:
-    """Fused stage-2 scores of the probed models (ranker with estimator tokens)."""
-    from hf_spider.ranker import rank_catalog
-
-    scores = {m: p["scores"] for m, p in probed.items()}
-    subset = candidates.filter(predicate=lambda t: t.model_id in scores)
-    ranking = rank_catalog(subset, task_obj, estimator_scores=scores)
-    return {str(m): float(s) for m, s in ranking}
+def _fuse(probed, candidates, task_obj, ranker) -> dict[str, float]:
+    """Fused stage-2 scores of the probed models: the ranker with their estimator tokens."""
+    scores: dict[str, dict[str, float]] = {}
+    for model_id, info in probed.items():
+        for name, value in info["scores"].items():
+            scores.setdefault(_RANKER_METRIC.get(name, name), {})[model_id] = value
+    tokens = [candidates[m] for m in probed]
+    return ranker.score(tokens, task_obj, estimator_scores=scores)
 
 
 # ---------------------------------------------------------------------------------- stage 2

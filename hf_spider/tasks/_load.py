@@ -125,7 +125,7 @@ def load_task(
     present, counts = np.unique(ids, return_counts=True)
     if len(present) < 2:
         only = label_names[present[0]] if len(present) else "?"
-        where = f"split {chosen!r}" if exhausted else f"the first {scanned} rows of split {chosen!r}"
+        where = f"split {chosen!r}" if exhausted else f"the {scanned} rows read of split {chosen!r}"
         raise DatasetError(
             f"{where} of {source.name} hold a single class ({only!r} in column {cols.label_column!r})",
             hint="a classification task needs at least two classes; check --label-column or --split"
@@ -194,33 +194,7 @@ def _scan_labels(source: Source, split: str, cols: Columns, *, limit: int, seed:
     positions: list[int] = []
     keys: list = []
     if source.is_parquet:
-        values = source.parquet_column(split, cols.label_column)
-        for i, value in enumerate(values):
-            key = label_key(value, cols.label_kind, cols.label_names)
-            if key is not None:
-                positions.append(i)
-                keys.append(key)
-        pos = np.asarray(positions, dtype=np.int64)
-        if len(values) <= limit:
-            return positions, keys, np.arange(len(positions)), len(values), True
-        groups = source.parquet_groups(split)
-        starts = np.cumsum([0] + [n for _, _, n in groups])
-        group_of = np.searchsorted(starts, pos, side="right") - 1
-        rng = np.random.default_rng(seed)
-        chosen, total = [], 0
-        for g in rng.permutation(len(groups)):
-            if total >= limit:
-                break
-            chosen.append(int(g))
-            total += groups[g][2]
-        key_arr = np.asarray([str(k) for k in keys])
-        in_pool = np.isin(group_of, chosen)
-        for missing in sorted(set(key_arr.tolist()) - set(key_arr[in_pool].tolist())):
-            holders = np.unique(group_of[key_arr == missing])
-            chosen.append(int(rng.choice(holders)))
-            in_pool = np.isin(group_of, chosen)
-        return positions, keys, np.flatnonzero(in_pool), len(values), True
-
+        return _scan_parquet(source, split, cols, limit=limit, seed=seed)
     window = None if source.kind == "disk" else limit
     scanned = 0
     for i, row in enumerate(source.iter_rows(split, columns=[cols.label_column])):
@@ -233,6 +207,73 @@ def _scan_labels(source: Source, split: str, cols: Columns, *, limit: int, seed:
             keys.append(key)
     exhausted = window is None or scanned < window
     return positions, keys, np.arange(len(positions)), scanned, exhausted
+
+
+# Read a parquet split's whole label column when that costs at most this many bytes.
+LABEL_COLUMN_BUDGET = 32 * 1024 * 1024
+
+
+def _scan_parquet(source: Source, split: str, cols: Columns, *, limit: int, seed: int):
+    """Parquet: a pool of random row groups (about `limit` rows) that covers every class.
+
+    When the whole label column is cheap to read (local files, or at most LABEL_COLUMN_BUDGET
+    bytes of ranged reads), it is read, so sizes and class balance are exact and a row group is
+    added to the pool for each class the random groups missed. Otherwise only the pool's labels are
+    read, and missing classes are looked up in the row groups' min/max statistics.
+    """
+    groups = source.parquet_groups(split)
+    total = sum(n for _, _, n in groups)
+    rng = np.random.default_rng(seed)
+    order = [int(g) for g in rng.permutation(len(groups))]
+    pool_groups: list[int] = []
+    rows = 0
+    for g in order:
+        if rows >= limit:
+            break
+        pool_groups.append(g)
+        rows += groups[g][2]
+    whole = total <= limit or source.parquet_column_cost(split, cols.label_column) <= LABEL_COLUMN_BUDGET
+
+    def keyed(pos_vals):
+        pos, vals = pos_vals
+        out_pos, out_keys = [], []
+        for i, value in zip(pos, vals, strict=True):
+            key = label_key(value, cols.label_kind, cols.label_names)
+            if key is not None:
+                out_pos.append(i)
+                out_keys.append(key)
+        return out_pos, out_keys
+
+    starts = np.cumsum([0] + [n for _, _, n in groups])
+    if whole:
+        positions, keys = keyed(source.parquet_column(split, cols.label_column))
+        pos = np.asarray(positions, dtype=np.int64)
+        group_of = np.searchsorted(starts, pos, side="right") - 1
+        key_arr = np.asarray([str(k) for k in keys])
+        in_pool = np.isin(group_of, pool_groups)
+        for missing in sorted(set(key_arr.tolist()) - set(key_arr[in_pool].tolist())):
+            holders = np.unique(group_of[key_arr == missing])
+            pool_groups.append(int(rng.choice(holders)))
+            in_pool = np.isin(group_of, pool_groups)
+        return positions, keys, np.flatnonzero(in_pool), total, True
+
+    positions, keys = keyed(source.parquet_column(split, cols.label_column, pool_groups))
+    if cols.label_kind == "classlabel" and cols.label_names:
+        stats = source.parquet_stats(split, cols.label_column)
+        seen = set(keys)
+        extra = []
+        for cls in range(len(cols.label_names)):
+            if cls in seen:
+                continue
+            holders = [g for g, st in enumerate(stats) if st is not None and st[0] <= cls <= st[1]]
+            holders = [g for g in holders if g not in pool_groups and g not in extra]
+            if holders:
+                extra.append(int(rng.choice(holders)))
+        if extra:
+            more_pos, more_keys = keyed(source.parquet_column(split, cols.label_column, extra))
+            pairs = sorted(zip(positions + more_pos, keys + more_keys, strict=True))
+            positions, keys = [p for p, _ in pairs], [k for _, k in pairs]
+    return positions, keys, np.arange(len(positions)), len(positions), False
 
 
 def _attach_data_token(task: Task, *, probe: str | None, batch_size: int, progress) -> None:

@@ -10,7 +10,9 @@ split layout is worked out by `datasets`' own default patterns (run over an empt
 file list), and the data files are streamed as `hf://datasets/<id>@<sha>/<path>` through
 `datasets.load_dataset(<builder>, data_files=..., streaming=True, storage_options={"hf": {...}})`,
 whose `HfFileSystem` gets the endpoint and token from `storage_options`. That avoids `HF_ENDPOINT`,
-which `datasets` and `huggingface_hub` read once at import.
+which `datasets` and `huggingface_hub` read once at import. Parquet files are read by pyarrow from the
+byte ranges of the footer and of the column chunks needed (`HfFileSystem(endpoint=...)` range reads),
+so a label column or a few row groups cost a fraction of the file.
 """
 
 from __future__ import annotations
@@ -101,8 +103,9 @@ class Source:
         if self.is_parquet:
             from datasets import Features
 
-            with self._parquet(self.data_files[split][0]) as pf:
-                return Features.from_arrow_schema(pf.schema_arrow)
+            return Features.from_arrow_schema(
+                self._footer(self.data_files[split][0]).schema.to_arrow_schema()
+            )
         if self.data_files:
             return self._stream(split).features or self.card.features(self.config)
         return self.card.features(self.config)
@@ -176,75 +179,125 @@ class Source:
         if key not in self._memo:
             groups = []
             for path in self.data_files[split]:
-                with self._parquet(path) as pf:
-                    groups += [(path, g, pf.metadata.row_group(g).num_rows) for g in range(pf.num_row_groups)]
+                meta = self._footer(path)
+                groups += [(path, g, meta.row_group(g).num_rows) for g in range(meta.num_row_groups)]
             self._memo[key] = groups
         return self._memo[key]
 
-    def parquet_column(self, split: str, column: str) -> list[Any]:
-        """Every value of `column` in `split`: one column chunk read per row group (ranged reads)."""
-        values: list[Any] = []
+    def parquet_column(
+        self, split: str, column: str, groups: list[int] | None = None
+    ) -> tuple[list[int], list]:
+        """(row positions, values) of `column` in the given row groups (indices into
+        `parquet_groups`; None = all), reading only that column's chunks."""
+        layout = self.parquet_groups(split)
+        starts = np.cumsum([0] + [n for _, _, n in layout]).tolist()
+        chosen = sorted(set(range(len(layout)) if groups is None else groups))
+        positions: list[int] = []
+        values: list = []
+        for path, gs in _by_file(layout, chosen).items():
+            with self._parquet(path, columns=[column], row_groups=[layout[g][1] for g in gs]) as pf:
+                for g in gs:
+                    col = pf.read_row_group(layout[g][1], columns=[column]).column(column).to_pylist()
+                    positions += range(starts[g], starts[g] + len(col))
+                    values += col
+        return positions, values
+
+    def parquet_column_cost(self, split: str, column: str) -> int:
+        """Bytes fetched to read `column` of the whole split (ranges merged as they would be)."""
+        if not any(p.startswith("hf://") for p in self.data_files[split]):
+            return 0  # local files: reading a column is cheap
+        total = 0
         for path in self.data_files[split]:
-            with self._parquet(path, columns=[column]) as pf:
-                values += pf.read(columns=[column]).column(column).to_pylist()
-        return values
+            meta = self._footer(path)
+            merged = _merge_ranges(_chunk_ranges(meta, None, [column]))
+            total += sum(e - s for s, e in merged)
+        return total
+
+    def parquet_stats(self, split: str, column: str) -> list[tuple[Any, Any] | None]:
+        """(min, max) of `column` per row group from the footers, None where not recorded."""
+        out = []
+        for path, g, _ in self.parquet_groups(split):
+            rg = self._footer(path).row_group(g)
+            stats = None
+            for j in range(rg.num_columns):
+                col = rg.column(j)
+                if col.path_in_schema == column and col.is_stats_set and col.statistics.has_min_max:
+                    stats = (col.statistics.min, col.statistics.max)
+            out.append(stats)
+        return out
 
     def parquet_take(self, split: str, indices: list[int]) -> dict[int, dict[str, Any]]:
         """The rows at `indices`, reading only the row groups that hold them."""
         import bisect
 
-        groups = self.parquet_groups(split)
-        starts = np.cumsum([0] + [n for _, _, n in groups]).tolist()
+        layout = self.parquet_groups(split)
+        starts = np.cumsum([0] + [n for _, _, n in layout]).tolist()
         wanted: dict[int, list[int]] = {}
         for i in sorted(set(indices)):
             g = bisect.bisect_right(starts, i) - 1
             wanted.setdefault(g, []).append(i)
         out: dict[int, dict[str, Any]] = {}
-        by_file: dict[str, list[int]] = {}
-        for g in wanted:
-            by_file.setdefault(groups[g][0], []).append(g)
-        for path, gs in by_file.items():
-            with self._parquet(path, row_groups=[groups[g][1] for g in gs]) as pf:
+        for path, gs in _by_file(layout, sorted(wanted)).items():
+            with self._parquet(path, row_groups=[layout[g][1] for g in gs]) as pf:
                 for g in gs:
-                    table = pf.read_row_group(groups[g][1])
+                    table = pf.read_row_group(layout[g][1])
                     for i in wanted[g]:
                         out[i] = table.slice(i - starts[g], 1).to_pylist()[0]
         return out
 
+    def _footer(self, path: str):
+        """The parquet footer (FileMetaData) of a data file, read once."""
+        key = ("footer", path)
+        if key not in self._memo:
+            import pyarrow.parquet as pq
+
+            if path.startswith("hf://"):
+                fs = _range_filesystem(**self.storage_options.get("hf", {}))
+                size = fs.size(path)
+                tail_start = max(0, size - (1 << 16))
+                tail = fs.cat_file(path, start=tail_start, end=size)
+                footer_len = int.from_bytes(tail[-8:-4], "little")
+                if footer_len + 8 > len(tail):  # a footer larger than the first guess
+                    tail_start = max(0, size - footer_len - 8)
+                    tail = fs.cat_file(path, start=tail_start, end=size)
+                self._memo[("tail", path)] = ((tail_start, size), tail)
+                with self._parts_file(fs, path, {}) as fh:
+                    self._memo[key] = pq.ParquetFile(fh).metadata
+            else:
+                self._memo[key] = pq.read_metadata(path)
+        return self._memo[key]
+
+    def _parts_file(self, fs, path: str, data: dict):
+        """A file object that serves reads from known byte ranges (the footer always included)."""
+        tail_range, tail = self._memo[("tail", path)]
+        parts = {**data, tail_range: tail}
+        return fs.open(path, "rb", cache_type="parts", cache_options={"data": parts, "strict": True})
+
     def _parquet(self, path: str, *, columns: list[str] | None = None, row_groups: list[int] | None = None):
-        """A `pyarrow.parquet.ParquetFile` of a data file. On the Hub only the byte ranges of the
-        footer and of the given columns / row groups are fetched (`fsspec.parquet`), nearby ranges
-        merged into one request (gap up to 1 MiB)."""
+        """A `pyarrow.parquet.ParquetFile` of a data file. On the Hub, only the byte ranges of the
+        given columns and row groups are fetched, nearby ranges merged into one request."""
         import contextlib
 
         import pyarrow.parquet as pq
 
         @contextlib.contextmanager
         def opened():
-            metadata = self._memo.get(("footer", path))
-            if path.startswith("hf://"):
-                if columns is None and row_groups is None:
-                    fh = self.open_file(path, cache_type="none")  # the footer: exact range reads
-                else:
-                    from fsspec.parquet import open_parquet_file
-
-                    fh = open_parquet_file(
-                        path,
-                        fs=_range_filesystem(**self.storage_options.get("hf", {})),
-                        columns=columns,
-                        row_groups=row_groups,
-                        engine="pyarrow",
-                        max_gap=1 << 20,
-                        footer_sample_size=1 << 20,
-                    )
-                with fh:
-                    pf = pq.ParquetFile(fh, metadata=metadata)
-                    self._memo[("footer", path)] = pf.metadata
-                    yield pf
-            else:
-                pf = pq.ParquetFile(path, metadata=metadata)
-                self._memo[("footer", path)] = pf.metadata
-                yield pf
+            metadata = self._footer(path)
+            if not path.startswith("hf://"):
+                yield pq.ParquetFile(path, metadata=metadata)
+                return
+            fs = _range_filesystem(**self.storage_options.get("hf", {}))
+            merged = _merge_ranges(_chunk_ranges(metadata, row_groups, columns))
+            blobs = (
+                fs.cat_ranges([path] * len(merged), [a for a, _ in merged], [b for _, b in merged])
+                if merged
+                else []
+            )
+            for blob in blobs:
+                if isinstance(blob, Exception):
+                    raise blob
+            with self._parts_file(fs, path, dict(zip(merged, blobs, strict=True))) as fh:
+                yield pq.ParquetFile(fh, metadata=metadata)
 
         return opened()
 
@@ -292,6 +345,43 @@ class Source:
             present = [c for c in columns if stream.features is None or c in stream.features]
             stream = stream.select_columns(present)
         return stream
+
+
+_MAX_GAP = 256 * 1024  # merge two byte ranges into one request when at most this far apart
+
+
+def _chunk_ranges(metadata, row_groups: list[int] | None, columns: list[str] | None) -> list[tuple[int, int]]:
+    """Byte ranges of the column chunks of `row_groups` (all when None) for top-level `columns`."""
+    ranges = []
+    groups = range(metadata.num_row_groups) if row_groups is None else row_groups
+    for g in groups:
+        rg = metadata.row_group(g)
+        for j in range(rg.num_columns):
+            col = rg.column(j)
+            if columns is not None and col.path_in_schema.split(".")[0] not in columns:
+                continue
+            start = col.data_page_offset
+            if col.has_dictionary_page and col.dictionary_page_offset:
+                start = min(start, col.dictionary_page_offset)
+            ranges.append((start, start + col.total_compressed_size))
+    return ranges
+
+
+def _merge_ranges(ranges: list[tuple[int, int]], max_gap: int = _MAX_GAP) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start - merged[-1][1] <= max_gap:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _by_file(layout: list[tuple[str, int, int]], groups: list[int]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for g in groups:
+        out.setdefault(layout[g][0], []).append(g)
+    return out
 
 
 def _range_filesystem(**options):

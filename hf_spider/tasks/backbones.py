@@ -507,9 +507,8 @@ class _Runner:
             from accelerate.utils import gather_object
 
             with state.split_between_processes(list(enumerate(inputs))) as shard:
-                local = self._encode(
-                    [x for _, x in shard], what=what, batch_size=batch_size, progress=progress
-                )
+                xs = [x for _, x in shard]  # empty when there are more processes than inputs
+                local = self._encode(xs, what=what, batch_size=batch_size, progress=progress) if xs else []
                 pairs = gather_object([(i, row) for (i, _), row in zip(shard, local, strict=True)])
             pairs = sorted(pairs, key=lambda p: p[0])
             return np.stack([row for _, row in pairs]).astype(np.float32)
@@ -610,8 +609,11 @@ class _TextEncoder:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         kwargs = _load_kwargs(allow_pickle, trust_remote_code)
-        loader = AutoModelForSequenceClassification if what == "probs" else AutoModel
-        self.model = _place(loader.from_pretrained(path, **kwargs), device)
+        if what == "probs":
+            model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        else:
+            model = _without_pooler(AutoModel, path, kwargs)  # text features never use the pooler
+        self.model = _place(model, device)
         self.model_type = config.get("model_type", "")
         self.pooling, self.normalize = _sentence_transformers_pooling(path)
         archs = config.get("architectures") or []
@@ -649,6 +651,32 @@ class _TextEncoder:
         if self.normalize:
             pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return pooled.float().cpu().numpy()
+
+
+def _without_pooler(auto_class, path: Path, kwargs: dict):
+    """Load without the (unused) pooler layer where the architecture allows it.
+
+    transformers then warns that the checkpoint's pooler weights were not used: expected here, so
+    that one warning is kept out of the user's terminal.
+    """
+    log = logging.getLogger("transformers.modeling_utils")
+    unused_pooler = _DropMessages("were not used when initializing")
+    log.addFilter(unused_pooler)  # a filter, not a level: transformers acts on its logger's level
+    try:
+        return auto_class.from_pretrained(path, add_pooling_layer=False, **kwargs)
+    except TypeError:  # the architecture takes no such argument
+        return auto_class.from_pretrained(path, **kwargs)
+    finally:
+        log.removeFilter(unused_pooler)
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, fragment: str):
+        super().__init__()
+        self.fragment = fragment
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.fragment not in record.getMessage()
 
 
 def _sentence_transformers_pooling(path: Path) -> tuple[str | None, bool]:
@@ -725,9 +753,14 @@ class _VisionEncoder:
                 hint="pick an image model, or pass --modality text for a text dataset",
             ) from exc
         kwargs = _load_kwargs(allow_pickle, trust_remote_code)
-        loader = AutoModelForImageClassification if what == "probs" else AutoModel
-        self.model = _place(loader.from_pretrained(path, **kwargs), device)
         self.model_type = resolved.config.get("model_type", "")
+        if what == "probs":
+            model = AutoModelForImageClassification.from_pretrained(path, **kwargs)
+        elif self.model_type in _CLS_TOKEN_VISION:
+            model = _without_pooler(AutoModel, path, kwargs)  # the class token, not the pooler
+        else:
+            model = AutoModel.from_pretrained(path, **kwargs)
+        self.model = _place(model, device)
         self.dual = self.model_type in ("clip", "siglip", "siglip2") and what == "features"
 
     def __call__(self, batch: list) -> np.ndarray:

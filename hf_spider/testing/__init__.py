@@ -1,15 +1,19 @@
-"""Test support: a Hub-compatible server on loopback (`hub_server.HubServer`)."""
+"""Test support: a Hub-compatible server on loopback (`hub_server.HubServer`).
+
+Names are imported lazily so `python -m hf_spider.testing.hub_server ROOT` runs the module cleanly.
+"""
 
 from __future__ import annotations
 
-from hf_spider.testing.hub_server import (
-    Faults,
-    HubServer,
-    Request,
-    Response,
-    error_response,
-    json_response,
-    write_repo,
-)
+import importlib
+from typing import Any
 
-__all__ = ["Faults", "HubServer", "Request", "Response", "error_response", "json_response", "write_repo"]
+_EXPORTS = ("Faults", "HubServer", "Request", "Response", "error_response", "json_response", "write_repo")
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module("hf_spider.testing.hub_server"), name)
+    raise AttributeError(f"module 'hf_spider.testing' has no attribute {name!r}")

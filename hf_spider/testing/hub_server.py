@@ -21,7 +21,8 @@ pagination), `GET /api/{type}s/{id}[/revision/{rev}]`, `GET /api/{type}s/{id}/tr
 
 Auth: `HubServer(root, token="hf_x")` rejects a request carrying any other bearer token with 401
 (as the Hub does); with `require_auth=True` also one carrying none. Repos whose `.hub.json` says
-`"private": true` need the token.
+`"private": true` need the token. Without `token=`, any bearer token is accepted (whoami answers
+for it) and private repos are hidden.
 
 Faults: `Faults(rate_429=..., rate_500=..., rate_503=..., retry_after=..., delay=...,
 malformed_yaml={repo ids}, missing_config={repo ids})` (see the class).
@@ -686,7 +687,7 @@ class HubServer:
         )
 
     def _whoami(self, request: Request) -> Response:
-        if self.token is None or request.token != self.token:
+        if request.token is None or (self.token is not None and request.token != self.token):
             return error_response(401, "Invalid credentials in Authorization header")
         return json_response(
             {"type": "user", "name": self.user, "auth": {"type": "access_token"}, "orgs": []}
@@ -740,7 +741,7 @@ class HubServer:
             if roll < faults.rate_503:
                 return error_response(503, "Service unavailable (injected)", headers=retry)
         presented = request.token
-        if presented is not None and presented != self.token:
+        if self.token is not None and presented is not None and presented != self.token:
             return error_response(401, "Invalid credentials in Authorization header")
         if self.require_auth and presented is None:
             return error_response(401, "Authorization header is required")

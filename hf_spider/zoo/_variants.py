@@ -40,17 +40,18 @@ class Recipe:
 
 
 TEXT_RECIPE = Recipe(
-    n_train=1200,
-    n_eval=400,
-    epochs=6,
-    lr=2e-4,
+    n_train=800,
+    n_eval=300,
+    epochs=5,
+    lr=3e-4,
     batch_size=32,
+    max_length=96,
     trained="last transformer layer + pooler + classifier",
 )
 IMAGE_RECIPE = Recipe(
-    n_train=600,
-    n_eval=300,
-    epochs=6,
+    n_train=500,
+    n_eval=250,
+    epochs=5,
     lr=1e-3,
     batch_size=32,
     input_size=128,

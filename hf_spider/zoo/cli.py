@@ -46,7 +46,9 @@ def register(subparsers) -> None:
     p.add_argument("--modality", choices=["text", "image"], default=None, help="default: both")
     p.add_argument("--models", nargs="+", default=None, metavar="REPO_ID")
     p.add_argument("--tasks", nargs="+", default=None, metavar="NAME")
-    p.add_argument("--mode", choices=["linear_probe", "finetune"], default="linear_probe")
+    p.add_argument(
+        "--mode", default="linear_probe", help="evaluation protocol per row: linear_probe (frozen features)"
+    )
     p.add_argument(
         "--budget",
         type=float,
@@ -106,7 +108,9 @@ def _console():
 
 def _install(args) -> int:
     from hf_spider.zoo import install
+    from hf_spider.zoo._install import plan
 
+    plan(args.models, args.datasets)  # a bad name fails here, before any output
     with _progress_bar() as bar:
         task = bar.add_task("zoo install", total=None)
 
@@ -158,8 +162,9 @@ def _list(args) -> int:
             m["source_task"] or "",
             "yes" if m["installed"] else "no",
         )
-    console = _console()
-    console.file = sys.stdout
+    from rich.console import Console
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     table = Table(title="zoo datasets")
     table.add_column("name")
@@ -178,8 +183,15 @@ def _path(args) -> int:
 
 
 def _build_records(args) -> int:
-    from hf_spider.zoo.records import DEFAULT_SAMPLE, build_records
+    from hf_spider.zoo.records import DEFAULT_SAMPLE, MODES, _estimator_names, _pairs, build_records
 
+    if args.mode not in MODES:
+        from hf_spider.errors import UserInputError
+
+        raise UserInputError(f"mode {args.mode!r} is not available", hint=f"use one of: {', '.join(MODES)}")
+    for modality in [args.modality] if args.modality else ["text", "image"]:
+        _pairs(modality, args.models, args.tasks)  # bad names fail here, before any output
+    _estimator_names(args.estimators)
     sample = args.sample or DEFAULT_SAMPLE
     with _progress_bar() as bar:
         task = bar.add_task("build-records", total=None)

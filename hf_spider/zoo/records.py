@@ -386,6 +386,7 @@ def build_records(
     zoo_dir: str | Path | None = None,
     batch_size: int = 32,
     seed: int = SEED,
+    features_dir: str | Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Evaluate zoo models on local tasks and write the records folders `<out_dir>/<modality>/`.
@@ -397,6 +398,7 @@ def build_records(
         budget_s: stop starting new (model, task) pairs after this many seconds; rerun to resume.
         n_train, n_test: sample sizes per task (train / test split).
         estimators: names for `transferability_scores.csv` (default: all available; [] = none).
+        features_dir: where the per-(model, task) features go (default `zoo_dir()/features`).
 
     Returns:
         {"written": rows added, "skipped": pairs already present, "remaining": pairs left, "out_dir": ...}
@@ -407,7 +409,7 @@ def build_records(
 
     out_root = Path(out_dir) if out_dir else DEFAULT_OUT
     zoo = Path(zoo_dir) if zoo_dir else _paths.zoo_dir()
-    features_root = zoo / "features"
+    features_root = Path(features_dir) if features_dir else zoo / "features"
     rank, world, barrier = _process_state()
     modalities = [modality] if modality else ["text", "image"]
     start = time.perf_counter()
@@ -442,69 +444,80 @@ def build_records(
         skipped += sum(1 for m, t in pairs if m in mine) - len(todo)
         samples = _Samples(datasets_dir(zoo), n_train, n_test, seed)
         done = 0
-        for model_id in mine:
-            model_todo = [t for m, t in todo if m == model_id]
-            if not model_todo:
-                continue
-            if budget_s is not None and time.perf_counter() - start > budget_s:
-                remaining += len(model_todo)
-                continue
-            folder_m = model_path(model_id, zoo)
-            head = _source_head(model_id, folder_m)
-            feats: dict[str, dict] = {}
-            for task in model_todo:
-                if budget_s is not None and time.perf_counter() - start > budget_s:
-                    remaining += 1
+        # Roots (datasets whose one sample serves several tasks) that most models are evaluated on
+        # come first, so an interrupted or budgeted run already has a full models x tasks block.
+        from hf_spider.zoo._datasets import DATASETS
+
+        def root_of(task: str) -> str:
+            return DATASETS[task].parent or task
+
+        roots = sorted(
+            {root_of(t) for _, t in todo},
+            key=lambda r: (-sum(root_of(t) == r for _, t in todo), list(DATASETS).index(r)),
+        )
+        heads: dict[str, Callable | None] = {}
+        for root in roots:
+            for model_id in mine:
+                model_tasks = [t for m, t in todo if m == model_id and root_of(t) == root]
+                if not model_tasks:
                     continue
-                t0 = time.perf_counter()
-                sample = samples.task(task)
-                if sample.root not in feats:
-                    feats[sample.root] = _root_features(
-                        model_id,
-                        mod,
-                        samples,
-                        sample.root,
-                        seed,
-                        batch_size,
-                        need_probs=head is None and "leep" in est_names,
-                    )
-                f = feats[sample.root]
-                x_tr, x_te = f["train"][sample.train_idx], f["test"][sample.test_idx]
-                result = linear_probe(x_tr, sample.y_train, x_te, sample.y_test, seed=seed)
-                row = {
-                    "model": model_id,
-                    "finetuned_dataset": task,
-                    "mode": mode,
-                    **result,
-                    "train_examples": len(sample.y_train),
-                    "test_examples": len(sample.y_test),
-                    "feature_dim": x_tr.shape[1],
-                    "seed": seed,
-                }
-                probs = (
-                    head(x_tr)
-                    if head
-                    else (f["train_probs"][sample.train_idx] if f.get("train_probs") is not None else None)
-                )
-                score_rows = _scores(model_id, task, x_tr, sample.y_train, probs, est_names)
-                row["elapsed_time"] = round(time.perf_counter() - t0, 2)
-                _save_features(features_root, model_id, task, x_tr, sample.y_train, x_te, sample.y_test)
-                records.add([row], replace=True)
-                scores.add(score_rows, replace=True)
-                records.save()
-                scores.save()
-                written += 1
-                done += 1
-                logger.info(
-                    "%s on %s: test %.4f (eval %.4f, C=%s)",
+                if budget_s is not None and time.perf_counter() - start > budget_s:
+                    remaining += len(model_tasks)
+                    continue
+                if model_id not in heads:
+                    heads[model_id] = _source_head(model_id, model_path(model_id, zoo))
+                head = heads[model_id]
+                t_root = time.perf_counter()
+                f = _root_features(
                     model_id,
-                    task,
-                    result["test_accuracy"],
-                    result["eval_accuracy"],
-                    result["C"],
+                    mod,
+                    samples,
+                    root,
+                    seed,
+                    batch_size,
+                    need_probs=head is None and _needs_probs(est_names),
                 )
-                if progress:
-                    progress(f"{mod}: {model_id.split('/')[-1]} on {task}", done, len(todo))
+                t_features = (time.perf_counter() - t_root) / len(model_tasks)
+                for task in model_tasks:
+                    t0 = time.perf_counter()
+                    sample = samples.task(task)
+                    x_tr, x_te = f["train"][sample.train_idx], f["test"][sample.test_idx]
+                    result = linear_probe(x_tr, sample.y_train, x_te, sample.y_test, seed=seed)
+                    row = {
+                        "model": model_id,
+                        "finetuned_dataset": task,
+                        "mode": mode,
+                        **result,
+                        "train_examples": len(sample.y_train),
+                        "test_examples": len(sample.y_test),
+                        "feature_dim": x_tr.shape[1],
+                        "seed": seed,
+                    }
+                    if head:
+                        probs = head(x_tr)
+                    else:
+                        probs = (
+                            f["train_probs"][sample.train_idx] if f.get("train_probs") is not None else None
+                        )
+                    score_rows = _scores(model_id, task, x_tr, sample.y_train, probs, est_names)
+                    row["elapsed_time"] = round(time.perf_counter() - t0 + t_features, 2)
+                    _save_features(features_root, model_id, task, x_tr, sample.y_train, x_te, sample.y_test)
+                    records.add([row], replace=True)
+                    scores.add(score_rows, replace=True)
+                    records.save()
+                    scores.save()
+                    written += 1
+                    done += 1
+                    logger.info(
+                        "%s on %s: test %.4f (eval %.4f, C=%s)",
+                        model_id,
+                        task,
+                        result["test_accuracy"],
+                        result["eval_accuracy"],
+                        result["C"],
+                    )
+                    if progress:
+                        progress(f"{mod}: {model_id.split('/')[-1]} on {task}", done, len(todo))
         if world > 1:
             barrier()
             if rank == 0:
@@ -536,6 +549,12 @@ def _estimator_names(names: list[str] | None) -> list[str]:
             f"unknown estimator(s): {', '.join(unknown)}", hint=f"available: {', '.join(available)}"
         )
     return list(names)
+
+
+def _needs_probs(names: list[str]) -> bool:
+    from hf_spider import estimators
+
+    return any(getattr(estimators.get_estimator(n), "needs_probs", False) for n in names)
 
 
 def _scores(model_id, task, x, y, probs, names) -> list[dict]:
@@ -578,7 +597,9 @@ def _root_features(
     n_train = len(data["train"][0])
     key = f"zoo:{root}:train{n_train}+test{len(data['test'][0])}:seed{seed}"
     both = np.asarray(
-        extract_features(model_id, inputs, modality=modality, batch_size=batch_size, cache_key=key, offline=True),
+        extract_features(
+            model_id, inputs, modality=modality, batch_size=batch_size, cache_key=key, offline=True
+        ),
         dtype=np.float32,
     )
     out = {"train": both[:n_train], "test": both[n_train:]}

