@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['case']:32} {r['models']:7d} {r['seconds']:8.2f} {r['models_per_s']:9.1f} {r['requests']:9d}"
         )
     print(
-        f"{'format':8} {'entries':>8} {'MB':>6} {'load s':>7} {'filter s':>9} {'hits':>6} {'get x1000 s':>11}"
+        f"{'format':8} {'entries':>8} {'MB':>6} {'load s':>7} {'filter s':>9} {'hits':>6} {'get x1000 s':>11} {'vectors s':>9}"
     )
     for r in catalog_rows:
         print(

@@ -69,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `hf-spider ... --json - | head`: the reader went away; not an error worth a traceback.
+        sys.stderr.close()
+        return 0
     return int(result or 0)
 
 

@@ -78,8 +78,8 @@ def test_build_records_schema_and_resume(tmp_path):
         modality="image",
         models=sorted(needed),
         tasks=["digits", "fashion_mnist_sub5_1"],
-        n_train=40,
-        n_test=20,
+        n_train=80,
+        n_test=40,
         out_dir=tmp_path / "rec",
         estimators=["logme", "knn", "leep"],
         features_dir=tmp_path / "f",
@@ -90,9 +90,9 @@ def test_build_records_schema_and_resume(tmp_path):
     records = pd.read_csv(folder / "records.csv")
     assert list(records.columns[: len(RECORD_COLUMNS)]) == RECORD_COLUMNS
     assert set(records["mode"]) == {"linear_probe"} and records["test_accuracy"].between(0, 1).all()
-    assert records.loc[records.finetuned_dataset == "digits", "train_examples"].item() == 40
+    assert records.loc[records.finetuned_dataset == "digits", "train_examples"].item() == 80
     # the subset task is a view of its parent's sample: only its own classes
-    assert records.loc[records.finetuned_dataset == "fashion_mnist_sub5_1", "train_examples"].item() < 40
+    assert records.loc[records.finetuned_dataset == "fashion_mnist_sub5_1", "train_examples"].item() < 80
     scores = pd.read_csv(folder / "transferability_scores.csv")
     assert list(scores.columns[: len(SCORE_COLUMNS)]) == SCORE_COLUMNS
     assert set(scores["metric"]) == {"logme", "knn", "leep"}  # leep from Lite's ImageNet head
@@ -101,7 +101,7 @@ def test_build_records_schema_and_resume(tmp_path):
     assert list(targets.columns[: len(TARGET_COLUMNS)]) == TARGET_COLUMNS
     assert targets.set_index("target_dataset").loc["digits", "number_of_classes"] == 10
     npz = np.load(tmp_path / "f" / "hf-spider-zoo--efficientnet-lite0" / "digits.npz")
-    assert npz["train_X"].shape == (40, 1280) and npz["test_y"].shape == (20,)
+    assert npz["train_X"].shape == (80, 1280) and npz["test_y"].shape == (40,)
 
     again = build_records(**args)
     assert again["written"] == 0 and again["skipped"] == 2

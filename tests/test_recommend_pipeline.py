@@ -11,6 +11,7 @@ import pytest
 import hf_spider
 from hf_spider import _paths
 from hf_spider.cli import main
+from hf_spider.errors import UserInputError
 from hf_spider.testing import HubServer, write_repo
 from hf_spider.testing.hub_writes import install
 
@@ -50,9 +51,14 @@ def _dataset() -> str:
 def test_public_api_exports():
     for name in ("recommend", "Recommendations", "Catalog", "Task", "Ranker", "DeviceTarget", "Constraints"):
         assert getattr(hf_spider, name) is not None
-    from hf_spider.recommend import Recommendations, recommend
+    import inspect
 
-    assert hf_spider.recommend is recommend and hf_spider.Recommendations is Recommendations
+    from hf_spider.recommend import Recommendations, recommend  # binds `hf_spider.recommend` to the package
+
+    assert callable(hf_spider.recommend) and hf_spider.Recommendations is Recommendations
+    assert inspect.signature(hf_spider.recommend) == inspect.signature(recommend)
+    with pytest.raises(UserInputError, match="top_k"):
+        hf_spider.recommend("anything", top_k=0)
 
 
 # ---------------------------------------------------------------------- cards only (no weights, no data)

@@ -259,6 +259,9 @@ class Catalog:
     def vectors(self) -> tuple[list[str], np.ndarray]:
         """(model ids, matrix of shape (len, TOKEN_DIM)) in catalog order."""
         ids = self.model_ids
+        if ids and len(self._vectors) == len(ids):  # every vector cached in the file: one buffer
+            joined = b"".join(self._vectors[m] for m in ids)
+            return ids, np.frombuffer(joined, dtype=np.float32).reshape(len(ids), TOKEN_DIM).copy()
         matrix = np.zeros((len(ids), TOKEN_DIM), dtype=np.float32)
         for i, model_id in enumerate(ids):
             blob = self._vectors.get(model_id)

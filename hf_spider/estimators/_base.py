@@ -90,6 +90,9 @@ class Estimator:
                 hint="the features are numerically degenerate for this estimator; try another one",
             )
         self.score_ = value
+        logger.debug(
+            "%s = %.6g (N=%d, D=%d, K=%d)", self.name, value, X.shape[0], X.shape[1], int(y.max()) + 1
+        )
         return self
 
     def score(self, features: Any, labels: Any, *, probs: Any = None) -> float:

@@ -76,9 +76,10 @@ class NLEEP(Estimator):
     Input: features (N, D), at least 2 examples per class; `probs` is ignored. The mixture has
     `component_ratio` x K components (5 x K as in the paper), at most N/2.
     Cost: PCA, O(N D min(N, D)), plus EM of the mixture, O(iterations x N x components x dims);
-    the most expensive estimator here. Two guards against the cost: at most `max_dim` (128)
-    principal axes and a diagonal covariance by default (`covariance_type="full"` is the
-    paper's choice, about 10-50x slower at 128 dims).
+    one of the two most expensive estimators (about 1 CPU s at N=5000, D=1280). Two guards:
+    at most `max_dim` (128) principal axes, and a diagonal covariance by default
+    (`covariance_type="full"` is the paper's choice; each EM step then costs up to `dims`
+    times more, measured 0.3-3x the diagonal's total time here, as it often converges sooner).
     Scale: <= 0 like LEEP; higher = better. Deterministic (fixed seed, examples put in a
     content-defined order first), so invariant to sample order; invariant to label permutation
     and to isotropic feature scaling (features are rescaled to unit total variance first).

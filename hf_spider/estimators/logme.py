@@ -57,7 +57,7 @@ class LogME(Estimator):
 
     Input: features (N, D), any N and D (D > N is fine); labels with >= 2 classes.
     Cost: one eigendecomposition of the smaller Gram matrix, O(N D min(N, D)); then a few
-    vectorised fixed-point steps. About 1 s at N=5000, D=1280 on 2 cores.
+    vectorised fixed-point steps. About 0.5 CPU s at N=5000, D=1280.
     Scale: a log-likelihood per sample, usually within about [-2, 2]; higher = better.
     Invariant to label permutation, sample order and isotropic feature scaling.
 

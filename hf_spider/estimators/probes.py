@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hf_spider.errors import UserInputError
 from hf_spider.estimators._base import Estimator, class_folds, register
 
 
@@ -17,7 +18,7 @@ class KNN(Estimator):
 
     Input: features (N, D), at least 2 examples per class. Each example is classified by the
     majority label of its `k` nearest other examples; ties go to the class whose member is nearest.
-    Cost: all pairwise distances, O(N^2 D), in blocks of 1024 rows. About 1 s at N=5000, D=1280.
+    Cost: all pairwise distances, O(N^2 D), in blocks of 1024 rows. About 2 CPU s at N=5000, D=1280.
     Scale: an accuracy in [0, 1]; higher = better. Invariant to label permutation, sample order
     (up to exact distance ties) and isotropic scaling and rotations of the features.
     """
@@ -26,8 +27,6 @@ class KNN(Estimator):
     min_per_class = 2
 
     def __init__(self, *, k: int = 5, metric: str = "euclidean"):
-        from hf_spider.errors import UserInputError
-
         if metric not in ("euclidean", "cosine"):
             raise UserInputError(f"knn: unknown metric {metric!r}", hint="use 'euclidean' or 'cosine'")
         if int(k) < 1:
@@ -69,7 +68,7 @@ class LinearProbe(Estimator):
     class is smaller) stratified folds, assigned from the examples' content so the score does
     not depend on sample order or label coding; L2 strength `C` (1.0), lbfgs `max_iter` (500).
     Cost: n_folds logistic-regression fits, about O(n_folds x iterations x N D K); the slowest
-    estimator here (several seconds to a minute at N=5000, D=1280).
+    estimator here (about 2 CPU s at N=5000, D=1280; more when lbfgs needs many steps).
     Scale: an accuracy in [0, 1]; higher = better. Invariant to label permutation, sample order
     and per-feature scaling (features are standardised inside each fold).
     """

@@ -8,8 +8,24 @@ estimators on the top-k, export and measurement on a device target, constraints 
 
 from __future__ import annotations
 
+import inspect
+import sys
+import types
+
 from hf_spider.recommend._hub import publish_space
 from hf_spider.recommend._pipeline import recommend
 from hf_spider.recommend._results import Recommendations
 
 __all__ = ["Recommendations", "publish_space", "recommend"]
+
+
+class _CallableModule(types.ModuleType):
+    """`hf_spider.recommend` names both this package and the function. Importing the package binds
+    the name on `hf_spider` to the module, so the module calls through to the function."""
+
+    def __call__(self, *args, **kwargs):
+        return recommend(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+__signature__ = inspect.signature(recommend)

@@ -22,6 +22,9 @@ def pareto_mask(scores: list[float], latencies: list[float]) -> list[bool]:
     return mask
 
 
+_MARKERS = {"fp32": "o", "int8-dynamic": "s", "int8-static": "^", "optimized": "D", "fp16": "v"}
+
+
 def _short(model_id: str) -> str:
     return model_id.rsplit("/", 1)[-1]
 
@@ -45,19 +48,22 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
         scores = [r["transfer_score"] for r in points]
         lats = [r["latency_ms_p50"] for r in points]
         front = pareto_mask(scores, lats)
-        for status, filled in (("measured", True), ("estimated", False)):
-            sel = [r for r in points if r["device_status"] == status]
-            if not sel:
-                continue
-            ax.scatter(
-                [r["latency_ms_p50"] for r in sel],
-                [r["transfer_score"] for r in sel],
-                s=46,
-                facecolors="tab:blue" if filled else "none",
-                edgecolors="tab:blue",
-                label=f"{status} ({len(sel)})",
-                zorder=3,
-            )
+        # marker = variant, fill = how the figures were obtained (filled measured, hollow estimated)
+        for variant in dict.fromkeys(r["variant"] for r in points):
+            for status, filled in (("measured", True), ("estimated", False)):
+                sel = [r for r in points if r["variant"] == variant and r["device_status"] == status]
+                if not sel:
+                    continue
+                ax.scatter(
+                    [r["latency_ms_p50"] for r in sel],
+                    [r["transfer_score"] for r in sel],
+                    s=46,
+                    marker=_MARKERS.get(variant, "o"),
+                    facecolors="tab:blue" if filled else "none",
+                    edgecolors="tab:blue",
+                    label=f"{variant}, {status} ({len(sel)})",
+                    zorder=3,
+                )
         front_pts = sorted((lat, s) for lat, s, f in zip(lats, scores, front, strict=True) if f)
         if front_pts:
             xs, ys = [], []
@@ -68,12 +74,16 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
                 xs.append(lat)
                 ys.append(s)
             ax.plot(xs, ys, color="tab:orange", lw=1.5, zorder=2, label="Pareto front")
-        for r in points:
+        fastest: dict[str, dict] = {}
+        for r in points:  # one label per model, at its fastest variant
+            if r["model_id"] not in fastest or r["latency_ms_p50"] < fastest[r["model_id"]]["latency_ms_p50"]:
+                fastest[r["model_id"]] = r
+        for r in fastest.values():
             ax.annotate(
-                f"{_short(r['model_id'])} {r['variant']}",
+                _short(r["model_id"]),
                 (r["latency_ms_p50"], r["transfer_score"]),
                 fontsize=7,
-                xytext=(4, 3),
+                xytext=(4, 4),
                 textcoords="offset points",
             )
         best = recs.best
@@ -101,7 +111,8 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
         ax.barh(names, [r["score"] or 0.0 for r in ranking][::-1], color="tab:blue")
         ax.set_xlabel("transfer score (no device figures: bench stage not run)")
         ax.tick_params(axis="y", labelsize=7)
-    ax.set_title(f"hf-spider: {recs.meta.get('dataset', '')}", fontsize=10)
+    name = (recs.meta.get("task") or {}).get("name") or recs.meta.get("dataset", "")
+    ax.set_title(f"hf-spider: {name}", fontsize=10)
     fig.tight_layout()
     if path is not None:
         fig.savefig(os.fspath(path))

@@ -131,6 +131,7 @@ class _StageBars:
 
 def render_table(recs, console, max_rows: int = 15) -> None:
     """The ranked table: benchmarked variants first, then the best of the rest, up to `max_rows`."""
+    from rich.markup import escape
     from rich.table import Table
 
     def fmt(v, digits=3):
@@ -143,7 +144,8 @@ def render_table(recs, console, max_rows: int = 15) -> None:
         return str(v)
 
     target = (recs.meta.get("target") or {}).get("name", "")
-    table = Table(title=f"hf-spider: {recs.meta.get('dataset')} on {target}", title_justify="left")
+    name = (recs.meta.get("task") or {}).get("name") or recs.meta.get("dataset")
+    table = Table(title=escape(f"hf-spider: {name} on {target}"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("model", overflow="fold", min_width=24, ratio=3)
     for name in ("variant", "stage", "transfer", "device", "p50 ms", "MiB", "file MiB", "fid.", "fits"):
@@ -152,7 +154,7 @@ def render_table(recs, console, max_rows: int = 15) -> None:
         mark = " ★" if r.get("recommended") else (" ◆" if r.get("pareto") else "")
         table.add_row(
             fmt(r["rank"]),
-            r["model_id"] + mark,
+            escape(r["model_id"]) + mark,
             fmt(r["variant"]),
             r["stage"],
             fmt(r["transfer_score"], 4),
@@ -170,9 +172,14 @@ def render_table(recs, console, max_rows: int = 15) -> None:
         "★ recommended  ◆ on the Pareto front"
         + (f"  — {more} more rows in the output files" if more > 0 else "")
     )
+    if any(r["stage"] == "rank" for r in recs.rows) and any(r["stage"] != "rank" for r in recs.rows):
+        console.print(
+            "Rows of stage 'rank' were scored from their cards only (their weights were not run on the "
+            "data); they rank below the models checked on the data. See the report's notes."
+        )
     pick = recs.meta.get("pick") or {}
     if pick.get("reason"):
-        console.print(f"[bold]Recommended:[/bold] {pick['reason']}")
+        console.print(f"[bold]Recommended:[/bold] {escape(pick['reason'])}")
     timings = recs.meta.get("timings") or {}
     if timings:
         console.print("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))

@@ -207,9 +207,15 @@ def linear_probe(
         return lambda z: clf.predict(scaler.transform(z))
 
     idx = np.arange(len(y_train))
-    fit_idx, val_idx = train_test_split(
-        idx, test_size=VALIDATION_FRACTION, random_state=seed, stratify=y_train
-    )
+    n_classes = len(np.unique(y_train))
+    n_val = max(round(VALIDATION_FRACTION * len(idx)), n_classes)  # at least one example per class
+    if len(idx) - n_val < n_classes:
+        from hf_spider.errors import DatasetError
+
+        raise DatasetError(
+            f"{len(idx)} training examples are too few for {n_classes} classes", hint="use a larger --sample"
+        )
+    fit_idx, val_idx = train_test_split(idx, test_size=n_val, random_state=seed, stratify=y_train)
     val_acc = {}
     for c in c_grid:
         predict = fit(x_train[fit_idx], y_train[fit_idx], c)

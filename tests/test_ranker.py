@@ -1,0 +1,180 @@
+"""The ranker: shipped weights offline, two stages, save/load, train CLI, cards-only ranking."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hf_spider.catalog import Catalog, ModelToken, crawl
+from hf_spider.cli import main
+from hf_spider.ranker import Ranker, rank_catalog
+from hf_spider.ranker.model import RankerConfig
+from hf_spider.ranker.ranker import WEIGHTS_DIR, train_ranker
+from hf_spider.ranker.records import load_records
+
+from .test_eval_ranking import make_records
+
+BEANS = {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Ranker:
+    return Ranker.default()
+
+
+def test_shipped_weights_load_offline_and_rank(shipped, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert (WEIGHTS_DIR / "model.safetensors").is_file() and (WEIGHTS_DIR / "README.md").is_file()
+    size = sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir())
+    assert size < 2_000_000  # small enough to ship in the wheel
+    catalog = Catalog.load("model_cards")
+    images = [t for t in catalog if t.modality == "image"]
+    result = shipped.rank(images, BEANS)
+    assert len(result.ranking) == len(images)
+    scores = [s for _, s in result.ranking]
+    assert scores == sorted(scores, reverse=True) and np.isfinite(scores).all()
+    assert result.stage2["ran"] is False and "no forward-pass" in result.stage2["reason"]
+    # history matters: the collaborative signal lifts models that did well on earlier targets
+    assert len(shipped.history) > 300 and len(shipped.targets) >= 15
+
+
+def test_unseen_model_is_scored_from_its_card(shipped):
+    fresh = ModelToken(
+        model_id="someone/brand-new-vit",
+        modality="image",
+        pipeline_tag="image-classification",
+        library="transformers",
+        architecture="ViTForImageClassification",
+        model_type="vit",
+        family="vit",
+        num_parameters=86_000_000,
+        datasets=["imagenet-21k"],
+    )
+    tiny = ModelToken(model_id="someone/tiny", modality="image", model_type="vit", family="vit", num_parameters=5_000_000)
+    scores = shipped.score([fresh, tiny], BEANS)
+    assert set(scores) == {"someone/brand-new-vit", "someone/tiny"}
+    assert scores["someone/brand-new-vit"] != scores["someone/tiny"]
+
+
+def test_stage2_reranks_the_top_k_only(shipped):
+    catalog = Catalog.load("model_cards")
+    images = [t for t in catalog if t.modality == "image"][:40]
+    stage1 = shipped.rank(images, BEANS, top_k=5)
+    head = [m for m, _ in stage1.ranking[:5]]
+    # the estimator says the 5th is by far the best
+    logme = {m: (10.0 if m == head[4] else -float(i)) for i, m in enumerate(head)}
+    fused = shipped.rank(images, BEANS, top_k=5, stage2_scores={"logme": logme})
+    assert fused.stage2["ran"] is True and fused.stage2["estimators"] == ["logme"]
+    assert {m for m, _ in fused.ranking[:5]} == set(head)
+    assert [m for m, _ in fused.ranking[5:]] == [m for m, _ in stage1.ranking[5:]]
+    assert fused.ranking[0][0] != stage1.ranking[0][0] or fused.ranking != stage1.ranking
+    skipped = shipped.rank(images, BEANS, stage2_skipped="weights of the candidates unreachable")
+    assert skipped.stage2 == {"ran": False, "top_k": 10, "reason": "weights of the candidates unreachable"}
+    assert json.dumps(skipped.to_dict())
+
+
+def test_train_is_deterministic_and_round_trips(tmp_path):
+    data = make_records(tmp_path / "img", n_models=12, n_targets=4)
+    recs = load_records([data])
+    cfg = RankerConfig(steps=15, ensemble=2, step_grid=(5, 15), inner_folds=2)
+    a, info = train_ranker(recs, config=cfg, seed=7, catalog=False)
+    b, _ = train_ranker(recs, config=cfg, seed=7, catalog=False)
+    assert info["config"]["steps"] in (5, 15) and "image" in info["inner_cv"]
+    a.save_pretrained(tmp_path / "a")
+    b.save_pretrained(tmp_path / "b")
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    loaded = Ranker.from_pretrained(tmp_path / "a")
+    tokens = [ModelToken(model_id=f"org/image-{i}", modality="image", num_parameters=10**6 * (i + 1)) for i in range(12)]
+    task = {"name": "new", "modality": "image", "num_classes": 4}
+    assert loaded.score(tokens, task) == pytest.approx(a.score(tokens, task))
+
+
+def test_train_cli_writes_weights_and_card(tmp_path, capsys):
+    data = make_records(tmp_path / "img", n_models=10, n_targets=3)
+    out = tmp_path / "weights"
+    code = main(["train", "--data", str(data), "--out", str(out), "--no-tune", "--steps", "5", "--json", str(tmp_path / "i.json")])
+    assert code == 0
+    assert {"config.json", "model.safetensors", "README.md", "history.json"} <= {p.name for p in out.iterdir()}
+    assert "Plackett-Luce" in (out / "README.md").read_text()
+    assert json.loads((tmp_path / "i.json").read_text())["config"]["steps"] == 5
+    capsys.readouterr()
+    code = main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Traceback" not in err[0]
+
+
+def _repo(root: Path, model_id: str, files: dict[str, str]) -> None:
+    folder = root / model_id
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+
+
+def _models_dir(root: Path) -> Path:
+    """Hub-layout repos: transformers-style and timm-style cards with their configs."""
+    tf_card = "---\nlibrary_name: transformers\npipeline_tag: image-classification\ndatasets:\n- {ds}\nlicense: apache-2.0\n---\n# {name}\n"
+    _repo(
+        root,
+        "google/vit-base-patch16-224",
+        {
+            "README.md": tf_card.format(ds="imagenet-21k", name="ViT base"),
+            "config.json": json.dumps(
+                {"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 768, "image_size": 224, "num_hidden_layers": 12, "id2label": {str(i): f"c{i}" for i in range(1000)}}
+            ),
+        },
+    )
+    _repo(
+        root,
+        "someone/vit-tiny-beans",
+        {
+            "README.md": tf_card.format(ds="beans", name="tiny"),
+            "config.json": json.dumps(
+                {"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 192, "image_size": 224, "num_hidden_layers": 12, "id2label": {"0": "a", "1": "b", "2": "c"}}
+            ),
+        },
+    )
+    timm_card = "---\nlibrary_name: timm\ntags:\n- image-classification\n- timm\ndatasets:\n- imagenet-1k\nlicense: apache-2.0\n---\n# {arch}\n"
+    for arch, feats in (("resnet50.a1_in1k", 2048), ("convnext_tiny.fb_in22k", 768)):
+        _repo(
+            root,
+            f"timm/{arch}",
+            {
+                "README.md": timm_card.format(arch=arch),
+                "config.json": json.dumps(
+                    {"architecture": arch.split(".")[0], "num_classes": 1000, "num_features": feats, "pretrained_cfg": {"input_size": [3, 224, 224]}}
+                ),
+            },
+        )
+    return root
+
+
+def _dataset_card(root: Path) -> Path:
+    root.mkdir(parents=True)
+    (root / "README.md").write_text(
+        "---\ntask_categories:\n- image-classification\npretty_name: Beans\ndataset_info:\n  features:\n"
+        "  - name: image\n    dtype: image\n  - name: labels\n    dtype:\n      class_label:\n        names:\n"
+        "          '0': angular_leaf_spot\n          '1': bean_rust\n          '2': healthy\n"
+        "  splits:\n  - name: train\n    num_examples: 1034\n---\n# Beans\nLeaf images of bean plants, three classes.\n"
+    )
+    return root
+
+
+def test_rank_catalog_from_cards_only(tmp_path, shipped):
+    models = _models_dir(tmp_path / "models")
+    crawl(tmp_path / "catalog", from_dir=models)
+    catalog = Catalog.load(tmp_path / "catalog")
+    assert len(catalog) == 4
+    card = _dataset_card(tmp_path / "beans")
+    ranking = rank_catalog(catalog, card, ranker=shipped)
+    assert [m for m, _ in ranking] and len(ranking) == 4
+    assert {m for m, _ in ranking} == set(catalog.model_ids)
+    assert all(np.isfinite(s) for _, s in ranking)
+    # the same from a folder path and a task dict
+    again = rank_catalog(tmp_path / "catalog", {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034})
+    assert {m for m, _ in again} == {m for m, _ in ranking}
+    # a model directory (not a catalog) is crawled on the fly
+    direct = rank_catalog(models, card, ranker=shipped)
+    assert [m for m, _ in direct] == [m for m, _ in ranking]
