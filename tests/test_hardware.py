@@ -243,6 +243,9 @@ def test_bench_cli_user_errors_exit_2(tmp_path, capsys):
         ["--variants", "fp32,int3"],
         ["--max-latency-ms", "0.000001"],
         ["--target", "http://127.0.0.1:9", "--token-file", str(tmp_path / "missing-token")],
+        ["--calibrate", "rpi9"],
+        ["--calibrate", "rpi4"],  # needs an agent target
+        ["--task-kind", "object-detection"],
     ]
     base = ["bench", str(model), "--threads", "1", "--iterations", "3", "--min-seconds", "0", "--no-memory"]
     for extra in cases:

@@ -24,7 +24,7 @@ def _zoo_ready(models=(), datasets=()) -> bool:
     return ok and all((zoo / "hub" / f"models--{m.replace('/', '--')}").is_dir() for m in models)
 
 
-TEXT_DATA = "debates_2016"
+TEXT_DATA = "rotten_tomatoes"
 SMALL_TEXT = ("hf-spider-zoo/splade-tiny", "sentence-transformers/all-MiniLM-L6-v2")
 needs_text_zoo = pytest.mark.skipif(
     not _zoo_ready(SMALL_TEXT, (TEXT_DATA,)), reason="offline zoo not installed (hf-spider zoo install)"
@@ -159,18 +159,24 @@ def test_cards_only_ranking(tmp_path, modality):
 
 
 # ---------------------------------------------------------------------- the zoo, real forward passes
+@pytest.mark.zoo
 @needs_text_zoo
 def test_rank_and_probe_on_real_zoo_models(small_catalog):
-    recs = hf_spider.recommend(_dataset(), catalog=small_catalog, stages=("rank", "probe"), top_k=2, sample=64)
+    recs = hf_spider.recommend(
+        _dataset(), catalog=small_catalog, stages=("rank", "probe"), top_k=2, sample=64
+    )
     assert {r["model_id"] for r in recs.rows} == set(SMALL_TEXT)
     assert all(r["stage"] == "probe" and r["transfer_source"] == "probe" for r in recs.rows)
     assert all(r["score_logme"] is not None for r in recs.rows)
-    assert all(r["device_status"] == "skipped" and r["device_reason"] == "bench stage not run" for r in recs.rows)
+    assert all(
+        r["device_status"] == "skipped" and r["device_reason"] == "bench stage not run" for r in recs.rows
+    )
     assert recs.meta["forward_passes"] >= 2
     assert [r["rank"] for r in recs.rows] == [1, 2]
     assert recs.rows[0]["transfer_score"] >= recs.rows[1]["transfer_score"]
 
 
+@pytest.mark.zoo
 @needs_text_zoo
 @pytest.mark.slow
 def test_all_stages_measured_push_and_cli(small_catalog, tmp_path, monkeypatch, capsys):
@@ -194,7 +200,7 @@ def test_all_stages_measured_push_and_cli(small_catalog, tmp_path, monkeypatch, 
                 "--json",
                 "out.json",
                 "--push-to-hub",
-                "me/debates-recs",
+                "me/rt-recs",
                 "--token",
                 TOKEN,
                 "--endpoint",
@@ -223,12 +229,13 @@ def test_all_stages_measured_push_and_cli(small_catalog, tmp_path, monkeypatch, 
         assert report.count("measured (") >= 4
         from huggingface_hub import HfApi
 
-        files = HfApi(endpoint=hub.url).list_repo_files("me/debates-recs", repo_type="dataset")
+        files = HfApi(endpoint=hub.url).list_repo_files("me/rt-recs", repo_type="dataset")
         assert "data/train-00000-of-00001.parquet" in files and "README.md" in files
-        back = hf_spider.Recommendations.from_hub("me/debates-recs", endpoint=hub.url)
+        back = hf_spider.Recommendations.from_hub("me/rt-recs", endpoint=hub.url)
         assert back.best["model_id"] == payload["recommended"]["model_id"]
 
 
+@pytest.mark.zoo
 @needs_text_zoo
 @pytest.mark.slow
 def test_constraint_nothing_meets_exit_2_nothing_uploaded(small_catalog, tmp_path, monkeypatch, capsys):
@@ -242,6 +249,8 @@ def test_constraint_nothing_meets_exit_2_nothing_uploaded(small_catalog, tmp_pat
                 str(small_catalog),
                 "--sample",
                 "64",
+                "--stages",
+                "rank,bench",
                 "--top-k",
                 "1",
                 "--max-latency-ms",

@@ -149,11 +149,12 @@ def _zoo_dataset(name: str):
     return folder if (folder / "README.md").is_file() else None
 
 
+@pytest.mark.zoo
 def test_run_tab_ranks_a_dataset_through_the_python_api(space):
     """The Run tab calls `hf_spider.recommend` (stage 1 here, to stay fast) and shows its ranking."""
     from gradio_client import Client
 
-    dataset = _zoo_dataset("debates_2016")
+    dataset = _zoo_dataset("rotten_tomatoes")
     if dataset is None:
         pytest.skip("offline zoo not installed (hf-spider zoo install)")
     client = Client(space, verbose=False)

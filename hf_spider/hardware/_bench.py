@@ -85,10 +85,16 @@ def bench(
         if isinstance(target, DeviceTarget)
         else DeviceTarget.resolve(target, token=agent_token, threads=threads)
     )
-    if calibrate and device.kind != "agent":
+    if calibrate:
         from hf_spider.errors import UserInputError
+        from hf_spider.hardware.profiles import profile_names
 
-        raise UserInputError("--calibrate needs an agent target", hint="use --target http://HOST:PORT")
+        if calibrate not in profile_names():
+            raise UserInputError(
+                f"unknown profile {calibrate!r}", hint=f"choose one of: {', '.join(profile_names())}"
+            )
+        if device.kind != "agent":
+            raise UserInputError("--calibrate needs an agent target", hint="use --target http://HOST:PORT")
     exported = export(
         model,
         task_kind,

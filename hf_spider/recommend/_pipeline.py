@@ -55,7 +55,6 @@ _TAGS = {
 }
 
 Progress = Callable[..., None]
-RANKER_NAME = "spider (shipped default weights)"
 
 
 @dataclass
@@ -98,6 +97,7 @@ def recommend(
     variants: Iterable[str] | None = None,
     estimators: Iterable[str] = ESTIMATORS,
     bench_options: Mapping[str, Any] | None = None,
+    ranker: Any = None,
     token: str | None = None,
     endpoint: str | None = None,
     progress: Progress | None = None,
@@ -119,6 +119,8 @@ def recommend(
             fp32 and the int8 variant that is fast for the modality.
         estimators: forward-pass estimators of stage 2 (`hf_spider.estimators.available()`).
         bench_options: passed to `hf_spider.hardware.measure` (threads, min_iterations, ...).
+        ranker: a `hf_spider.Ranker`, a folder or Hub repo of ranker weights, or None for the
+            weights shipped with hf-spider.
         token, endpoint: for Hub datasets and models; the token is never logged or stored.
         progress: `progress(stage, done, total, note="")`, called as each stage advances.
 
@@ -182,7 +184,8 @@ def recommend(
 
     with run.timed("rank"):
         progress("rank", 0, len(candidates), "ranker over model tokens")
-        stage1, ranker = _stage1(candidates, task_obj)
+        ranker_obj, ranker_name = _ranker(ranker, token=token, endpoint=endpoint)
+        stage1 = ranker_obj.rank(list(candidates), task_obj).stage1
         progress("rank", len(candidates), len(candidates), f"{len(candidates)} models")
 
     probed: dict[str, dict[str, Any]] = {}
@@ -196,7 +199,7 @@ def recommend(
                     stage1, cat, task_obj, top_k, tuple(estimators), run, token, endpoint, progress
                 )
                 if probed:
-                    fused = _fuse(probed, candidates, task_obj, ranker)
+                    fused = _fuse(probed, candidates, task_obj, ranker_obj)
 
     order = sorted(fused, key=lambda m: -fused[m]) + [m for m, _ in stage1 if m not in fused]
     rank_of = {m: i + 1 for i, m in enumerate(order)}
@@ -259,7 +262,7 @@ def recommend(
             "top_k": top_k,
             "sample": len(task_obj.labels) if task_obj.has_data else 0,
             "estimators": list(estimators) if "probe" in stages else [],
-            "ranker": RANKER_NAME,
+            "ranker": ranker_name,
             "variants": list(variants) if "bench" in stages else [],
             "order": "stage-2 re-ranked models first (fused score), then the rest by stage-1 score",
         },
@@ -402,12 +405,15 @@ def _candidates(cat, task_obj, tag: str | None):
 
 
 # ---------------------------------------------------------------------------------- stage 1
-def _stage1(candidates, task_obj) -> tuple[list[tuple[str, float]], Any]:
-    """[(model_id, score)] best first, from tokens and history only; and the ranker used."""
+def _ranker(ranker: Any, *, token, endpoint) -> tuple[Any, str]:
+    """The ranker to use and how the report names it."""
     from hf_spider.ranker import Ranker
 
-    ranker = Ranker.default()
-    return ranker.rank(list(candidates), task_obj).stage1, ranker
+    if ranker is None:
+        return Ranker.default(), "spider (weights shipped with hf-spider)"
+    if isinstance(ranker, Ranker):
+        return ranker, "spider (weights given by the caller)"
+    return Ranker.from_pretrained(ranker, token=token, endpoint=endpoint), f"spider ({ranker})"
 
 
 def _fuse(probed, candidates, task_obj, ranker) -> dict[str, float]:

@@ -81,8 +81,11 @@ def parse_stages(text: str) -> tuple[str, ...]:
     return tuple(s for s in STAGES if s in stages)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.strip("/"))[-80:] or "dataset"
+def _slug(dataset: str) -> str:
+    """A folder name for a dataset: a local folder's name, or a Hub id with '/' as '__'."""
+    path = Path(dataset)
+    text = path.resolve().name if path.exists() else dataset.strip("/").replace("/", "__")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[-80:] or "dataset"
 
 
 def _write_json(path: str, payload: Any) -> None:
@@ -149,7 +152,9 @@ def render_table(recs, console, max_rows: int = 15) -> None:
     table.add_column("#", justify="right")
     table.add_column("model", overflow="fold", min_width=24, ratio=3)
     for name in ("variant", "stage", "transfer", "device", "p50 ms", "MiB", "file MiB", "fid.", "fits"):
-        table.add_column(name, justify="left" if name in ("variant", "stage", "device") else "right", no_wrap=True)
+        table.add_column(
+            name, justify="left" if name in ("variant", "stage", "device") else "right", no_wrap=True
+        )
     for r in recs.rows[:max_rows]:
         mark = " ★" if r.get("recommended") else (" ◆" if r.get("pareto") else "")
         table.add_row(

@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import sys
 from typing import Any
 
 import numpy as np
@@ -62,9 +63,10 @@ def load_task(
         trust_remote_code: accepted for API symmetry; dataset scripts are never run (datasets 5
             dropped them), only data files are read.
         max_scan: how many rows the sample is drawn from: the first rows of a streamed csv/json/
-            imagefolder split (default `max(10 * sample, 10_000)`), or random row groups of a parquet
-            split (default `max(4 * sample, 2_000)` rows; its label column is read whole). Local
-            `save_to_disk` datasets are always sampled whole.
+            imagefolder split (default `max(10 * sample, 10_000)`), or random row groups of a Hub
+            parquet split (default `max(4 * sample, 2_000)` rows; sizes and class balance come from
+            the whole label column when it is cheap to read). Local parquet files and `save_to_disk`
+            datasets are sampled from the whole split unless `max_scan` is given.
         probe: the probe encoder of the data part: None = the zoo's encoder of the modality,
             a repo id or folder = that model, False = no data part.
         progress: optional callable(done, total) for the probe encoder's batches.
@@ -106,8 +108,14 @@ def load_task(
 
     # pass 1: the labels (of the whole split when cheap, else of a scan window)
     full_rows = source.num_rows(chosen)
-    # parquet knows every label up front, so its pool (read in full later) can be small
-    limit = max_scan or (max(4 * sample, 2_000) if source.is_parquet else max(10 * sample, 10_000))
+    # A Hub parquet pool is fetched in full later (whole row groups), so it is kept small; local
+    # parquet files are sampled from the whole split.
+    if max_scan:
+        limit = max_scan
+    elif source.is_parquet:
+        limit = max(4 * sample, 2_000) if source.is_remote else sys.maxsize
+    else:
+        limit = max(10 * sample, 10_000)
     positions, keys, pool, scanned, exhausted = _scan_labels(source, chosen, cols, limit=limit, seed=seed)
     if scanned == 0:
         raise DatasetError(
@@ -125,9 +133,13 @@ def load_task(
     present, counts = np.unique(ids, return_counts=True)
     if len(present) < 2:
         only = label_names[present[0]] if len(present) else "?"
-        where = f"split {chosen!r}" if exhausted else f"the {scanned} rows read of split {chosen!r}"
+        where = (
+            f"split {chosen!r} of {source.name} holds"
+            if exhausted
+            else (f"the {scanned} rows read of split {chosen!r} of {source.name} hold")
+        )
         raise DatasetError(
-            f"{where} of {source.name} hold a single class ({only!r} in column {cols.label_column!r})",
+            f"{where} a single class ({only!r} in column {cols.label_column!r})",
             hint="a classification task needs at least two classes; check --label-column or --split"
             + ("" if exhausted else ", or read more rows with --max-scan"),
         )
@@ -184,12 +196,8 @@ def load_task(
 def _scan_labels(source: Source, split: str, cols: Columns, *, limit: int, seed: int):
     """Labels of the split -> (row positions, class keys, sampling pool, rows scanned, whole split?).
 
-    The pool indexes `positions`: the rows the sample is drawn from. A parquet split has its whole
-    label column read (one column chunk per row group), and when it is larger than `limit` the pool is
-    a seeded random set of row groups holding about `limit` rows, plus one row group for each class
-    the set missed: a split sorted by label is still sampled across classes, and only the row groups
-    of the pool are read in full later. Other streamed splits are read up to `limit` rows in order;
-    a `save_to_disk` split is read whole.
+    The pool indexes `positions`: the rows the sample is drawn from. Parquet: see `_scan_parquet`.
+    Other streamed splits are read up to `limit` rows in order; a `save_to_disk` split is read whole.
     """
     positions: list[int] = []
     keys: list = []
@@ -209,7 +217,8 @@ def _scan_labels(source: Source, split: str, cols: Columns, *, limit: int, seed:
     return positions, keys, np.arange(len(positions)), scanned, exhausted
 
 
-# Read a parquet split's whole label column when that costs at most this many bytes.
+# Read a parquet split's whole label column when that costs at most this many bytes (each request
+# counted as 1 MiB): a few requests for small or text files, not one per row group of a big image set.
 LABEL_COLUMN_BUDGET = 32 * 1024 * 1024
 
 

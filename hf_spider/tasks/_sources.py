@@ -170,6 +170,10 @@ class Source:
     # -- parquet: whole label column, rows by row group ------------------------------------------
 
     @property
+    def is_remote(self) -> bool:
+        return any(f.startswith("hf://") for files in self.data_files.values() for f in files)
+
+    @property
     def is_parquet(self) -> bool:
         return self.builder == "parquet" and self.disk is None and bool(self.data_files)
 
@@ -203,14 +207,15 @@ class Source:
         return positions, values
 
     def parquet_column_cost(self, split: str, column: str) -> int:
-        """Bytes fetched to read `column` of the whole split (ranges merged as they would be)."""
+        """What reading `column` of the whole split costs, in bytes: the bytes fetched (ranges
+        merged as they would be) plus `_REQUEST_BYTES` for each request."""
         if not any(p.startswith("hf://") for p in self.data_files[split]):
             return 0  # local files: reading a column is cheap
         total = 0
         for path in self.data_files[split]:
             meta = self._footer(path)
             merged = _merge_ranges(_chunk_ranges(meta, None, [column]))
-            total += sum(e - s for s, e in merged)
+            total += sum(e - s for s, e in merged) + _REQUEST_BYTES * len(merged)
         return total
 
     def parquet_stats(self, split: str, column: str) -> list[tuple[Any, Any] | None]:
@@ -348,6 +353,7 @@ class Source:
 
 
 _MAX_GAP = 256 * 1024  # merge two byte ranges into one request when at most this far apart
+_REQUEST_BYTES = 1 << 20  # a request's latency, counted as the bytes it could have transferred
 
 
 def _chunk_ranges(metadata, row_groups: list[int] | None, columns: list[str] | None) -> list[tuple[int, int]]:
