@@ -5,12 +5,21 @@ through HF_SPIDER_ZOO."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 from hf_spider import _paths
 
 _REAL_ZOO = str(_paths.zoo_dir())
+
+# huggingface_hub reads its cache paths once, at import: point them at a session folder before
+# any test module imports it, so nothing lands in the user's real ~/.cache/huggingface.
+_SESSION_HF_HOME = tempfile.mkdtemp(prefix="hf-spider-tests-hf-")
+os.environ["HF_HOME"] = _SESSION_HF_HOME
+os.environ["HF_HUB_CACHE"] = os.path.join(_SESSION_HF_HOME, "hub")
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_SESSION_HF_HOME, "datasets")
+os.environ.pop("HF_TOKEN", None)
 
 
 @pytest.fixture(autouse=True)

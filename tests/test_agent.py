@@ -316,3 +316,21 @@ def test_agent_command_serves_over_http(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_truncated_upload_is_refused_and_not_stored(agent):
+    import socket
+
+    host, port = agent.httpd.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as sock:
+        head = (
+            f"PUT /files/cut.onnx HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Content-Length: 1000\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"x" * 10)
+        sock.shutdown(socket.SHUT_WR)
+        answer = sock.makefile("rb").read().decode()
+    assert answer.startswith("HTTP/1.1 400") and "upload ended after 10 of 1000 bytes" in answer
+    assert not (agent.files_dir / "cut.onnx").exists()
+    assert not list(agent.files_dir.glob(".upload-*"))
+    _still_serving(agent)

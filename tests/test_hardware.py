@@ -298,3 +298,35 @@ def test_fp16_variant_for_a_cuda_target(bert):
     model = onnx.load(str(fp16.path))
     onnx.checker.check_model(model)
     assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64  # I/O kept as they were
+
+
+def test_bench_with_a_labelled_dataset_reports_the_logme_change(tmp_path):
+    import csv
+
+    from hf_spider.hardware._bench import bench
+
+    rows = [("the film was wonderful and charming", "pos"), ("the update was broken and dull", "neg")] * 20
+    data = tmp_path / "reviews.csv"
+    with open(data, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i, (text, label) in enumerate(rows):
+            writer.writerow([f"{text} {'a' * (i % 5)}", label])
+    model = tiny_bert(tmp_path / "tiny-bert")
+    report = bench(
+        str(model),
+        variants="fp32,int8-dynamic",
+        dataset=str(data),
+        task_kind="feature-extraction",
+        sample_size=32,
+        memory=False,
+        **{k: v for k, v in FAST.items()},
+    )
+    assert report["sample"]["source"].startswith("dataset") and report["sample"]["labelled"]
+    int8 = report["results"][1]["figures"]
+    assert int8["fidelity"]["unit"] == "cosine"
+    assert (
+        int8["logme_delta"]["value"] is not None
+        and "LogME(variant) - LogME(fp32)" in int8["logme_delta"]["method"]
+    )
+    assert report["results"][0]["figures"]["logme_delta"]["value"] == pytest.approx(0.0, abs=1e-6)

@@ -236,7 +236,9 @@ def _int8_static(exported, out: Path, config, calibration) -> str:
         calibration_config=AutoCalibrationConfig.minmax(dataset),
         operators_to_quantize=qconfig.operators_to_quantize,
         batch_size=min(8, len(dataset)),
+        onnx_augmented_model_name=out / "augmented_model.onnx",  # ORT's default is the working directory
     )
+    (out / "augmented_model.onnx").unlink(missing_ok=True)
     quantizer.quantize(
         save_dir=str(out), quantization_config=qconfig, calibration_tensors_range=ranges, file_suffix=""
     )

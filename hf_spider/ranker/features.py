@@ -50,7 +50,7 @@ HISTORY_FIELDS = (
     "abs_delta_log2_classes",
 )
 HISTORY_DIM = len(HISTORY_FIELDS)
-SUMMARY_FIELDS = ("mean_percentile_centered", "has_history", "log2_history")
+SUMMARY_FIELDS = ("prior_percentile_centered", "has_history", "log2_history")
 SUMMARY_DIM = len(SUMMARY_FIELDS)
 ESTIMATORS = ("logme", "reg_h_score", "leep", "nce", "h_score", "other")
 FEATURE_DIM = 1 + len(ESTIMATORS)
@@ -158,12 +158,15 @@ def history_vector(percentile: float, earlier: Mapping[str, Any], task: Mapping[
     )
 
 
-def summary_vector(percentiles: list[float]) -> np.ndarray:
-    if not percentiles:
+PRIORS = ("mean", "median")
+
+
+def summary_vector(percentiles: list[float], prior: str = "mean") -> np.ndarray:
+    """The collaborative prior of a candidate (mean or median percentile, centred), and its support."""
+    if not len(percentiles):
         return np.zeros(SUMMARY_DIM, dtype=np.float32)
-    return np.array(
-        [float(np.mean(percentiles)) - 0.5, 1.0, math.log2(1 + len(percentiles)) / 4.0], dtype=np.float32
-    )
+    centre = float(np.median(percentiles)) if prior == "median" else float(np.mean(percentiles))
+    return np.array([centre - 0.5, 1.0, math.log2(1 + len(percentiles)) / 4.0], dtype=np.float32)
 
 
 def estimator_vector(name: str, zscore: float) -> np.ndarray:

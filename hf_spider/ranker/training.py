@@ -72,6 +72,7 @@ def build_context(
     history: History | None = None,
     estimator_scores: Mapping[str, Mapping[str, float]] | None = None,
     y: np.ndarray | None = None,
+    prior: str = "mean",
 ) -> Context:
     """Arrays for ranking `models` on `task`.
 
@@ -94,7 +95,7 @@ def build_context(
         for j, (meta, p) in enumerate(items):
             hist[i, j] = F.history_vector(p, meta, task)
             hist_pad[i, j] = False
-        summary[i] = F.summary_vector([p for _, p in items])
+        summary[i] = F.summary_vector([p for _, p in items], prior)
     metrics = sorted(estimator_scores or {})
     feats = np.zeros((n, len(metrics), F.FEATURE_DIM), dtype=np.float32)
     feat_pad = np.ones((n, len(metrics)), dtype=bool)
@@ -117,6 +118,7 @@ def training_contexts(
     *,
     exclude_models: Iterable[str] = (),
     use_scores: bool = True,
+    prior: str = "mean",
 ) -> list[Context]:
     """One context per training target: its candidates with history on the other training targets."""
     targets = [t for t in targets if t in set(records.perf["target"])]
@@ -133,7 +135,7 @@ def training_contexts(
             continue
         hist = history_from(pct, metas, exclude_target=t)
         scores = _scores_of(records, t) if use_scores else None
-        contexts.append(build_context(metas[t], list(col.index), tokens, hist, scores, col.to_numpy()))
+        contexts.append(build_context(metas[t], list(col.index), tokens, hist, scores, col.to_numpy(), prior))
     return contexts
 
 
@@ -171,7 +173,7 @@ def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator) -> dict[
     hist_pad = ctx.hist_pad[idx] | (rng.random(ctx.hist_pad[idx].shape) < cfg.history_drop)
     hist_pad[rng.random(k) < cfg.cold_rate] = True
     # the summary is recomputed from the history that is left visible
-    summary = np.stack([F.summary_vector(list(hist[i, ~hist_pad[i], 0] + 0.5)) for i in range(k)])
+    summary = np.stack([F.summary_vector(hist[i, ~hist_pad[i], 0] + 0.5, cfg.prior) for i in range(k)])
     feat_pad = ctx.feat_pad[idx].copy()
     if rng.random() < cfg.feature_drop:
         feat_pad[:] = True
@@ -302,6 +304,7 @@ def target_context(
     tokens: Mapping[str, ModelToken],
     *,
     exclude_models: Iterable[str] = (),
+    prior: str = "mean",
 ) -> Context:
     """Context of a held-out target: its candidates with their history on the training targets."""
     modality = records.modality_of(target)
@@ -312,7 +315,9 @@ def target_context(
     pct = percentiles(matrix)
     metas = {t: records.target_meta(t) for t in matrix.columns}
     history = history_from(pct, metas)
-    return build_context(records.target_meta(target), models, tokens, history, _scores_of(records, target))
+    return build_context(
+        records.target_meta(target), models, tokens, history, _scores_of(records, target), prior=prior
+    )
 
 
 def select_steps(
@@ -355,10 +360,12 @@ def select_steps(
     for i, target in enumerate(held):
         rest = [t for t in usable if t != target]
         modality = records.modality_of(target)
-        contexts = training_contexts(records, modality, rest, tokens, exclude_models=excluded)
+        contexts = training_contexts(records, modality, rest, tokens, exclude_models=excluded, prior=config.prior)
         rows = records.perf[(records.perf["target"] == target) & ~records.perf["failed"]]
         rows = rows[rows["model"].isin(set(tokens)) & ~rows["model"].isin(excluded)]
-        ctx = target_context(records, target, list(rows["model"]), rest, tokens, exclude_models=excluded)
+        ctx = target_context(
+            records, target, list(rows["model"]), rest, tokens, exclude_models=excluded, prior=config.prior
+        )
         gt = rows["accuracy"].to_numpy()
 
         def record(model, step_count, ctx=ctx, gt=gt):
@@ -380,4 +387,34 @@ def select_steps(
         {k: round(v, 3) for k, v in means.items()},
         best,
     )
+    return best, means
+
+
+def select_prior(
+    records: Records, train_targets: list[str], *, exclude_models: Iterable[str] = ()
+) -> tuple[str, dict[str, float]]:
+    """Collaborative prior (mean or median percentile) chosen on the TRAINING targets only.
+
+    Each training target in turn is held out and ranked by the prior computed on the others;
+    no network is trained, so every training target serves as a fold.
+    """
+    from scipy.stats import weightedtau
+
+    excluded = set(exclude_models)
+    ok = records.perf[~records.perf["failed"] & records.perf["target"].isin(set(train_targets))]
+    ok = ok[~ok["model"].isin(excluded)]
+    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
+    taus: dict[str, list[float]] = {p: [] for p in F.PRIORS}
+    for held in matrix.columns:
+        gt = matrix[held].dropna()
+        pct = percentiles(matrix.drop(columns=held)).reindex(gt.index)
+        if len(gt) < 3 or pct.shape[1] == 0:
+            continue
+        for prior in F.PRIORS:
+            agg = pct.median(axis=1) if prior == "median" else pct.mean(axis=1)
+            taus[prior].append(float(weightedtau(gt.to_numpy(), agg.fillna(0.5).to_numpy()).statistic))
+    means = {p: float(np.mean(v)) for p, v in taus.items() if v}
+    if not means:
+        return "mean", {}
+    best = max(means, key=lambda p: (round(means[p], 4), p == "mean"))
     return best, means

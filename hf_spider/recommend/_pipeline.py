@@ -150,6 +150,7 @@ def recommend(
         cons = Constraints.parse(constraints)
     run = _Run()
     variants = tuple(variants) if variants is not None else None
+    estimators = tuple(estimators)
     # Cheap checks that can fail on user input come first: the target, then the dataset.
     device = None
     if "bench" in stages:
@@ -195,9 +196,7 @@ def recommend(
             if not task_obj.has_data:
                 run.notes.append("stage 2 skipped: the dataset gave no examples (card-only dataset)")
             else:
-                probed = _stage2(
-                    stage1, cat, task_obj, top_k, tuple(estimators), run, token, endpoint, progress
-                )
+                probed = _stage2(stage1, cat, task_obj, top_k, estimators, run, token, endpoint, progress)
                 if probed:
                     fused = _fuse(probed, candidates, task_obj, ranker_obj)
 
@@ -494,13 +493,10 @@ def _stage2(
         progress("probe", len(probed), top_k, model_id.rsplit("/", 1)[-1])
     progress("probe", top_k, top_k, f"{len(probed)} models")
     if unreachable:
-        shown = ", ".join(unreachable[:8]) + (
-            f" and {len(unreachable) - 8} more" if len(unreachable) > 8 else ""
-        )
         run.notes.append(
             f"stage 2: the weights of {len(unreachable)} higher-ranked candidate(s) could not be reached "
             f"(offline, or not on the endpoint), so they keep their stage-1 score and rank below the "
-            f"re-ranked ones: {shown}"
+            f"re-ranked ones: {_shown(unreachable)}"
         )
     if not probed:
         run.notes.append(
@@ -513,18 +509,36 @@ def _stage2(
 def _bench(
     order, top_k, task_obj, device, variants, options, run, token, endpoint, progress
 ) -> list[dict[str, Any]]:
+    """Export, build and measure the variants of the first `top_k` candidates that can be exported.
+
+    A candidate whose weights cannot be reached is passed over (and named in the notes); one that
+    is reached but fails to export gets a `skipped` row with the reason and counts as tried.
+    """
+    from hf_spider.errors import HubConnectionError
     from hf_spider.hardware import TaskSample, export, feeds_for, make_variants, measure
 
     rows: list[dict[str, Any]] = []
-    models = order[:top_k]
-    total = len(models)
-    progress("bench", 0, total, f"{', '.join(variants)} on {device.name}")
+    offline = not _hub_reachable(endpoint)
+    pool = order if offline else order[: max(4 * top_k, top_k + 10)]
+    progress("bench", 0, top_k, f"{', '.join(variants)} on {device.name}")
     sample = None
     sample_size = int(options.pop("sample_size", 32))
     names = list(dict.fromkeys(["fp32", *variants]))  # fidelity is measured against fp32
-    for i, model_id in enumerate(models):
+    tried, unreachable = 0, []
+    for model_id in pool:
+        if tried >= top_k:
+            break
         try:
             exported = export(model_id, "auto", token=token, endpoint=endpoint)
+        except (UserInputError, HubConnectionError):
+            unreachable.append(model_id)
+            continue
+        except (HfSpiderError, OSError, RuntimeError, ValueError) as exc:
+            exported = exc
+        tried += 1
+        try:
+            if isinstance(exported, Exception):
+                raise exported
             if sample is None or sample.modality != exported.modality:
                 sample = (
                     TaskSample.from_task(task_obj, sample_size)
@@ -545,7 +559,7 @@ def _bench(
                     "device_reason": f"export failed: {text}",
                 }
             )
-            progress("bench", i + 1, total, model_id.rsplit("/", 1)[-1])
+            progress("bench", tried, top_k, model_id.rsplit("/", 1)[-1])
             continue
         reference = None
         for variant in built:
@@ -566,8 +580,18 @@ def _bench(
                 reference = outputs
             if variant.name in variants:
                 rows.append(_device_row(model_id, variant.name, result))
-        progress("bench", i + 1, total, model_id.rsplit("/", 1)[-1])
+        progress("bench", tried, top_k, model_id.rsplit("/", 1)[-1])
+    progress("bench", top_k, top_k, f"{tried} models")
+    if unreachable:
+        run.notes.append(
+            f"bench: {len(unreachable)} candidate(s) ranked above the benchmarked ones could not be "
+            f"exported because their weights could not be reached: {_shown(unreachable)}"
+        )
     return rows
+
+
+def _shown(ids: list[str], n: int = 8) -> str:
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
 
 
 def _device_row(model_id: str, variant: str, result: dict[str, Any]) -> dict[str, Any]:
