@@ -293,8 +293,12 @@ def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
         if rows:
             per_target[target] = {**rows, **baselines(recs, target, gt.reindex(common))}
     if not per_target:
-        print("\nzoo: records found but no features files under", _paths.zoo_dir() / "features")
-        return {"skipped": "no features", "records": [str(d) for d in dirs]}
+        print(
+            "\nzoo: no target has records and features (under",
+            _paths.zoo_dir() / "features",
+            ") for at least 3 models; part skipped",
+        )
+        return {"skipped": "fewer than 3 models with features per target", "records": [str(d) for d in dirs]}
     means = mean_over_targets(per_target)
     print_table(
         f"offline zoo: estimators run here on frozen features (<= {sample} examples a task), "

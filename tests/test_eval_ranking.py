@@ -15,10 +15,12 @@ from hf_spider.ranker.evaluation import METRICS, evaluate_ranking, ranking_metri
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.records import load_records
 
-FAST = RankerConfig(steps=20, ensemble=1, step_grid=(5, 20), inner_folds=2)
+FAST = RankerConfig(steps=10, ensemble=1, step_grid=(5, 10), inner_folds=2)
 
 
-def make_records(folder: Path, *, modality: str = "image", n_models: int = 16, n_targets: int = 5, seed: int = 0) -> Path:
+def make_records(
+    folder: Path, *, modality: str = "image", n_models: int = 16, n_targets: int = 5, seed: int = 0
+) -> Path:
     """Synthetic records of the shared schema: accuracy grows with model size, plus noise."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,14 @@ def make_records(folder: Path, *, modality: str = "image", n_models: int = 16, n
         for m, a in zip(models, acc, strict=True):
             rows.append({"model": m, "finetuned_dataset": name, "eval_accuracy": a, "test_accuracy": a})
             if t < 2:
-                scores.append({"model": m, "target_dataset": name, "metric": "TransferabilityMethod.LOG_ME", "score": a + 0.05 * rng.standard_normal()})
+                scores.append(
+                    {
+                        "model": m,
+                        "target_dataset": name,
+                        "metric": "TransferabilityMethod.LOG_ME",
+                        "score": a + 0.05 * rng.standard_normal(),
+                    }
+                )
     pd.DataFrame(rows).to_csv(folder / "records.csv", index=False)
     pd.DataFrame(scores).to_csv(folder / "transferability_scores.csv", index=False)
     pd.DataFrame(targets).to_csv(folder / "target_datasets.csv", index=False)
@@ -54,7 +63,9 @@ def make_records(folder: Path, *, modality: str = "image", n_models: int = 16, n
 @pytest.fixture(scope="module")
 def data_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("records")
-    return make_records(root / "image", modality="image"), make_records(root / "text", modality="text", n_models=12, n_targets=4)
+    return make_records(root / "image", modality="image"), make_records(
+        root / "text", modality="text", n_models=12, n_targets=4
+    )
 
 
 def test_ranking_metrics_follow_the_definitions():
@@ -75,6 +86,7 @@ def test_lodo_shape_and_determinism(data_dirs):
     targets = ["image_target_0", "text_target_3"]
     first = evaluate_ranking(recs, targets, config=FAST, tune=True, seed=3, catalog=False)
     again = evaluate_ranking(recs, targets, config=FAST, tune=True, seed=3, catalog=False)
+    assert first["protocol"]["chosen"]["image_target_0"]["lodo"]["steps"] in FAST.step_grid
     assert first["targets"] == again["targets"]  # deterministic for a seed
     assert set(first["targets"]) == set(targets)
     img = first["targets"]["image_target_0"]
@@ -90,7 +102,7 @@ def test_lodo_shape_and_determinism(data_dirs):
 
 
 def test_test_target_never_in_training(data_dirs, monkeypatch):
-    """Every context the ranker trains on (inner CV included) comes from non-test targets."""
+    """Every context the ranker trains on (inner CV included) comes from other targets."""
     from hf_spider.ranker import training
 
     seen: list[str] = []
@@ -119,7 +131,21 @@ def test_cold_start_hides_models(data_dirs):
 def test_cli_json_and_errors(data_dirs, tmp_path, capsys):
     out = tmp_path / "res.json"
     code = main(
-        ["eval", "ranking", "--data", str(data_dirs[0]), "--test-targets", "image_target_0,image_target_4", "--no-tune", "--json", str(out)]
+        [
+            "eval",
+            "ranking",
+            "--data",
+            str(data_dirs[0]),
+            "--test-targets",
+            "image_target_0,image_target_4",
+            "--no-tune",
+            "--steps",
+            "10",
+            "--ensemble",
+            "1",
+            "--json",
+            str(out),
+        ]
     )
     assert code == 0
     payload = json.loads(out.read_text())
@@ -132,3 +158,8 @@ def test_cli_json_and_errors(data_dirs, tmp_path, capsys):
     code = main(["eval", "ranking", "--data", str(tmp_path / "nope"), "--test-targets", "x"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
+    code = main(
+        ["eval", "ranking", "--data", str(data_dirs[0]), "--test-targets", "image_target_0", "--steps", "0"]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--steps" in err[0]

@@ -53,7 +53,9 @@ def test_unseen_model_is_scored_from_its_card(shipped):
         num_parameters=86_000_000,
         datasets=["imagenet-21k"],
     )
-    tiny = ModelToken(model_id="someone/tiny", modality="image", model_type="vit", family="vit", num_parameters=5_000_000)
+    tiny = ModelToken(
+        model_id="someone/tiny", modality="image", model_type="vit", family="vit", num_parameters=5_000_000
+    )
     scores = shipped.score([fresh, tiny], BEANS)
     assert set(scores) == {"someone/brand-new-vit", "someone/tiny"}
     assert scores["someone/brand-new-vit"] != scores["someone/tiny"]
@@ -85,9 +87,14 @@ def test_train_is_deterministic_and_round_trips(tmp_path):
     assert info["config"]["steps"] in (5, 15) and "image" in info["inner_cv"]
     a.save_pretrained(tmp_path / "a")
     b.save_pretrained(tmp_path / "b")
-    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (
+        tmp_path / "b" / "model.safetensors"
+    ).read_bytes()
     loaded = Ranker.from_pretrained(tmp_path / "a")
-    tokens = [ModelToken(model_id=f"org/image-{i}", modality="image", num_parameters=10**6 * (i + 1)) for i in range(12)]
+    tokens = [
+        ModelToken(model_id=f"org/image-{i}", modality="image", num_parameters=10**6 * (i + 1))
+        for i in range(12)
+    ]
     task = {"name": "new", "modality": "image", "num_classes": 4}
     assert loaded.score(tokens, task) == pytest.approx(a.score(tokens, task))
 
@@ -95,9 +102,24 @@ def test_train_is_deterministic_and_round_trips(tmp_path):
 def test_train_cli_writes_weights_and_card(tmp_path, capsys):
     data = make_records(tmp_path / "img", n_models=10, n_targets=3)
     out = tmp_path / "weights"
-    code = main(["train", "--data", str(data), "--out", str(out), "--no-tune", "--steps", "5", "--json", str(tmp_path / "i.json")])
+    code = main(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--no-tune",
+            "--steps",
+            "5",
+            "--json",
+            str(tmp_path / "i.json"),
+        ]
+    )
     assert code == 0
-    assert {"config.json", "model.safetensors", "README.md", "history.json"} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "README.md", "history.json"} <= {
+        p.name for p in out.iterdir()
+    }
     assert "Plackett-Luce" in (out / "README.md").read_text()
     assert json.loads((tmp_path / "i.json").read_text())["config"]["steps"] == 5
     capsys.readouterr()
@@ -122,7 +144,14 @@ def _models_dir(root: Path) -> Path:
         {
             "README.md": tf_card.format(ds="imagenet-21k", name="ViT base"),
             "config.json": json.dumps(
-                {"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 768, "image_size": 224, "num_hidden_layers": 12, "id2label": {str(i): f"c{i}" for i in range(1000)}}
+                {
+                    "model_type": "vit",
+                    "architectures": ["ViTForImageClassification"],
+                    "hidden_size": 768,
+                    "image_size": 224,
+                    "num_hidden_layers": 12,
+                    "id2label": {str(i): f"c{i}" for i in range(1000)},
+                }
             ),
         },
     )
@@ -132,7 +161,14 @@ def _models_dir(root: Path) -> Path:
         {
             "README.md": tf_card.format(ds="beans", name="tiny"),
             "config.json": json.dumps(
-                {"model_type": "vit", "architectures": ["ViTForImageClassification"], "hidden_size": 192, "image_size": 224, "num_hidden_layers": 12, "id2label": {"0": "a", "1": "b", "2": "c"}}
+                {
+                    "model_type": "vit",
+                    "architectures": ["ViTForImageClassification"],
+                    "hidden_size": 192,
+                    "image_size": 224,
+                    "num_hidden_layers": 12,
+                    "id2label": {"0": "a", "1": "b", "2": "c"},
+                }
             ),
         },
     )
@@ -144,7 +180,12 @@ def _models_dir(root: Path) -> Path:
             {
                 "README.md": timm_card.format(arch=arch),
                 "config.json": json.dumps(
-                    {"architecture": arch.split(".")[0], "num_classes": 1000, "num_features": feats, "pretrained_cfg": {"input_size": [3, 224, 224]}}
+                    {
+                        "architecture": arch.split(".")[0],
+                        "num_classes": 1000,
+                        "num_features": feats,
+                        "pretrained_cfg": {"input_size": [3, 224, 224]},
+                    }
                 ),
             },
         )
@@ -173,7 +214,9 @@ def test_rank_catalog_from_cards_only(tmp_path, shipped):
     assert {m for m, _ in ranking} == set(catalog.model_ids)
     assert all(np.isfinite(s) for _, s in ranking)
     # the same from a folder path and a task dict
-    again = rank_catalog(tmp_path / "catalog", {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034})
+    again = rank_catalog(
+        tmp_path / "catalog", {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}
+    )
     assert {m for m, _ in again} == {m for m, _ in ranking}
     # a model directory (not a catalog) is crawled on the fly
     direct = rank_catalog(models, card, ranker=shipped)

@@ -22,16 +22,32 @@ def _image_dir(root: Path) -> Path:
     d = root / "img"
     rows = []
     for i in range(8):
-        rows.append({"model": f"org/m{i}", "finetuned_dataset": "beans", "eval_accuracy": 0.8 + i / 100, "test_accuracy": 0.8 + i / 100})
-    rows.append({"model": "org/m8", "finetuned_dataset": "beans", "eval_accuracy": 0.34, "test_accuracy": 0.34})  # failed run
+        rows.append(
+            {
+                "model": f"org/m{i}",
+                "finetuned_dataset": "beans",
+                "eval_accuracy": 0.8 + i / 100,
+                "test_accuracy": 0.8 + i / 100,
+            }
+        )
+    rows.append(
+        {"model": "org/m8", "finetuned_dataset": "beans", "eval_accuracy": 0.34, "test_accuracy": 0.34}
+    )  # failed run
     for i in range(6):  # a target whose runs all failed (at chance)
-        rows.append({"model": f"org/m{i}", "finetuned_dataset": "food", "eval_accuracy": 0.01, "test_accuracy": 0.01})
+        rows.append(
+            {"model": f"org/m{i}", "finetuned_dataset": "food", "eval_accuracy": 0.01, "test_accuracy": 0.01}
+        )
     _write(d, "records.csv", rows)
     _write(
         d,
         "model_config.csv",
         [
-            {"model": f"org/m{i}", "architectures": "['ViTForImageClassification']", "model_type": "vit", "number_of_parameters": 1e6 * (i + 1)}
+            {
+                "model": f"org/m{i}",
+                "architectures": "['ViTForImageClassification']",
+                "model_type": "vit",
+                "number_of_parameters": 1e6 * (i + 1),
+            }
             for i in range(8)
         ],
     )
@@ -40,8 +56,18 @@ def _image_dir(root: Path) -> Path:
         d,
         "transferability_scores.csv",
         [
-            {"model": "org/m1", "target_dataset": "beans", "metric": "TransferabilityMethod.LOG_ME", "score": 1.5},
-            {"model": "org/m1", "target_dataset": "beans", "metric": "TransferabilityMethod.REG_H_SCORE", "score": 3.0},
+            {
+                "model": "org/m1",
+                "target_dataset": "beans",
+                "metric": "TransferabilityMethod.LOG_ME",
+                "score": 1.5,
+            },
+            {
+                "model": "org/m1",
+                "target_dataset": "beans",
+                "metric": "TransferabilityMethod.REG_H_SCORE",
+                "score": 3.0,
+            },
         ],
     )
     return d
@@ -51,7 +77,12 @@ def _text_dir(root: Path) -> Path:
     d = root / "txt"
     rows = [
         {"model": "a/bert", "finetuned_dataset": "imdb", "eval_accuracy": 0.90, "peft_method": None},
-        {"model": "a/bert", "finetuned_dataset": "imdb", "eval_accuracy": 0.92, "peft_method": None},  # repeat
+        {
+            "model": "a/bert",
+            "finetuned_dataset": "imdb",
+            "eval_accuracy": 0.92,
+            "peft_method": None,
+        },  # repeat
         {"model": "a/bert", "finetuned_dataset": "imdb", "eval_accuracy": 0.70, "peft_method": "lora"},
         {"model": "b/roberta", "finetuned_dataset": "imdb", "eval_accuracy": 0.93, "peft_method": None},
         {"model": "c/distil", "finetuned_dataset": "imdb", "eval_accuracy": 0.88, "peft_method": None},
@@ -64,7 +95,12 @@ def _text_dir(root: Path) -> Path:
         d,
         "model_config.csv",
         [
-            {"model": m, "architectures": "BertForSequenceClassification", "model_type": "bert", "number_of_parameters": 1e8}
+            {
+                "model": m,
+                "architectures": "BertForSequenceClassification",
+                "model_type": "bert",
+                "number_of_parameters": 1e8,
+            }
             for m in ("a/bert", "b/roberta", "c/distil", "d/only-lora")
         ],
     )
@@ -94,7 +130,12 @@ def test_defects_are_handled_and_reported(tmp_path):
     # ids that do not join model_config are reported
     assert "x/unknown-id" in report and "org/m8" in report
     # metadata of a target and its estimator scores
-    assert recs.target_meta("beans") == {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1000}
+    assert recs.target_meta("beans") == {
+        "name": "beans",
+        "modality": "image",
+        "num_classes": 3,
+        "num_examples": 1000,
+    }
     assert recs.score_matrix("logme", "beans").to_dict() == {"org/m1": 1.5}
 
 
@@ -104,7 +145,12 @@ def test_same_files_concatenated_and_duplicates_dropped(tmp_path):
     b.mkdir()
     (b / "records.csv").write_text((a / "records.csv").read_text())  # an exact duplicate file
     _write(b, "model_config.csv", [{"model": "org/new", "architectures": "['ViTForImageClassification']"}])
-    _write(b, "records.csv", [{"model": "org/new", "finetuned_dataset": "pets", "test_accuracy": 0.9}] * 2 + [{"model": "org/m1", "finetuned_dataset": "pets", "test_accuracy": 0.8}])
+    _write(
+        b,
+        "records.csv",
+        [{"model": "org/new", "finetuned_dataset": "pets", "test_accuracy": 0.9}] * 2
+        + [{"model": "org/m1", "finetuned_dataset": "pets", "test_accuracy": 0.8}],
+    )
     single = load_records([a])
     both = load_records([a, b])
     assert len(both.perf) == len(single.perf) + 2  # the new target: any name is accepted

@@ -22,6 +22,7 @@ def register(subparsers) -> None:
     train.add_argument("--seed", type=int, default=0, help="random seed (same seed, same weights)")
     train.add_argument("--no-tune", action="store_true", help="skip the cross-validation of training steps")
     train.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
+    train.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 3)")
     train.add_argument("--catalog", default=None, help="catalog of model tokens (default: the embedded one)")
     train.add_argument(
         "--push-to-hub", metavar="REPO", default=None, help="also push the weights to this repo"
@@ -48,7 +49,14 @@ def register(subparsers) -> None:
         "--cold-start", action="store_true", help="also hide all records of 20%% of the models"
     )
     ranking.add_argument("--seed", type=int, default=0)
-    ranking.add_argument("--no-tune", action="store_true", help="fixed training steps instead of inner CV")
+    ranking.add_argument(
+        "--holdout-all",
+        action="store_true",
+        help="train without any test target (default: leave only the evaluated one out)",
+    )
+    ranking.add_argument("--no-tune", action="store_true", help="fixed hyperparameters instead of inner CV")
+    ranking.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
+    ranking.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 3)")
     ranking.add_argument(
         "--catalog", default=None, help="catalog of model tokens (default: the embedded one)"
     )
@@ -91,20 +99,13 @@ def _train(args) -> int:
     from rich.console import Console
 
     from hf_spider.ranker.card import model_card
-    from hf_spider.ranker.model import RankerConfig
     from hf_spider.ranker.ranker import train_ranker
     from hf_spider.ranker.records import load_records
 
     console = Console(stderr=True)
     _limit_threads()
     records = load_records(args.data)
-    for line in records.report:
-        console.print(f"[dim]records:[/dim] {line}")
-    config = RankerConfig()
-    if args.steps is not None:
-        if args.steps < 1:
-            raise UserInputError("--steps must be positive", hint="pass e.g. --steps 150")
-        config = RankerConfig.from_dict({**config.to_dict(), "steps": args.steps})
+    config = _config(args)
     ranker, info = train_ranker(
         records,
         config=config,
@@ -116,6 +117,9 @@ def _train(args) -> int:
     info["data"] = [str(d) for d in args.data]
     info["report"] = records.report
     folder = ranker.save_pretrained(args.out, card=model_card(info))
+    console.print(
+        f"[dim]records: {len(records.report)} data defects handled (listed in the model card; -v logs them)[/dim]"
+    )
     console.print(f"saved ranker to {folder} (steps {info['config']['steps']}, seed {args.seed})")
     if args.push_to_hub:
         url = _push(folder, args.push_to_hub, token=args.token, endpoint=args.endpoint, private=args.private)
@@ -154,6 +158,21 @@ def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, p
     return str(getattr(commit, "commit_url", None) or repo)
 
 
+def _config(args):
+    from hf_spider.ranker.model import RankerConfig
+
+    config = RankerConfig()
+    for name in ("steps", "ensemble"):
+        value = getattr(args, name, None)
+        if value is not None:
+            if value < 1:
+                raise UserInputError(
+                    f"--{name} must be at least 1, got {value}", hint=f"pass a positive --{name}"
+                )
+            config = RankerConfig.from_dict({**config.to_dict(), name: value})
+    return config
+
+
 def _limit_threads() -> None:
     import torch
 
@@ -173,8 +192,7 @@ def _eval_ranking(args) -> int:
     if not targets:
         raise UserInputError("no test target given", hint="pass --test-targets T1,T2,...")
     records = load_records(args.data)
-    for line in records.report:
-        console.print(f"[dim]records:[/dim] {line}")
+    config = _config(args)
     with console.status("evaluating") as status:
         result = evaluate_ranking(
             records,
@@ -182,9 +200,14 @@ def _eval_ranking(args) -> int:
             cold_start=args.cold_start,
             seed=args.seed,
             tune=not args.no_tune,
+            holdout_all=args.holdout_all,
+            config=config,
             catalog=args.catalog,
             progress=lambda msg: status.update(f"evaluating {msg}"),
         )
+    console.print(
+        f"[dim]records: {len(records.report)} data defects handled (in the JSON `report`; -v logs them)[/dim]"
+    )
     table = Table(title="ranking " + ("cold start" if args.cold_start else "LODO") + f" (seed {args.seed})")
     for col in ("target", "method", "tau_w rank=True", "tau_w rank=None", "top-1 regret", "hit@3", "models"):
         table.add_column(col, justify="left" if col in ("target", "method") else "right")

@@ -74,10 +74,15 @@ def evaluate_ranking(
     seed: int = 0,
     config: RankerConfig | None = None,
     tune: bool = True,
+    holdout_all: bool = False,
     catalog: Any = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """LODO evaluation; returns `{"targets": {T: {method: {metric: value}}}, "mean": {...}, ...}`."""
+    """LODO evaluation; returns `{"targets": {T: {method: {metric: value}}}, "mean": {...}, ...}`.
+
+    Each test target is left out of its own training (leave one dataset out); the other targets,
+    test targets included, are training data. `holdout_all` also keeps every other test target out.
+    """
     config = config or RankerConfig()
     known = set(records.perf["target"])
     unknown = [t for t in test_targets if t not in known]
@@ -89,6 +94,7 @@ def evaluate_ranking(
     missing = sorted(set(records.perf["model"]) - set(tokens))
     tokens.update(fallback_tokens(records, missing))
     results: dict[str, dict[str, dict[str, float]]] = {}
+    chosen: dict[str, dict] = {}
     started = time.perf_counter()
     for target in test_targets:
         modality = records.modality_of(target)
@@ -100,7 +106,7 @@ def evaluate_ranking(
             for t in records.targets[(records.targets["modality"] == modality) & ~records.targets["failed"]][
                 "target"
             ]
-            if t != target and t not in test_targets
+            if t != target and not (holdout_all and t in test_targets)
         ]
         folds = _cold_folds(models, seed) if cold_start else [[]]
         per_fold: list[dict[str, dict[str, float]]] = []
@@ -119,6 +125,9 @@ def evaluate_ranking(
                     config,
                     seed + fold_index,
                     tune,
+                    chosen.setdefault(target, {}).setdefault(
+                        f"fold{fold_index}" if cold_start else "lodo", {}
+                    ),
                 )
             )
         results[target] = {
@@ -131,10 +140,17 @@ def evaluate_ranking(
         "mean": _mean(results, usable or test_targets),
         "protocol": {
             "cold_start": cold_start,
+            "holdout": "all test targets" if holdout_all else "the test target (LODO)",
             "cold_folds": COLD_FOLDS if cold_start else 0,
             "seed": seed,
             "config": config.to_dict(),
-            "steps": "inner leave-one-target-out CV over training targets" if tune else "fixed",
+            "hyperparameters": (
+                "prior (mean/median percentile) by leave-one-target-out over training targets; "
+                + ("training steps by inner CV over training targets" if not cold_start else "default steps")
+            )
+            if tune
+            else "fixed",
+            "chosen": chosen,
             "token_sources": sources,
             "targets_left_out_of_mean": flagged if usable else [],
             "seconds": round(time.perf_counter() - started, 1),
@@ -171,14 +187,23 @@ def _evaluate_one(
     config: RankerConfig,
     seed: int,
     tune: bool,
+    chosen: dict,
 ) -> dict[str, dict[str, float]]:
     modality = records.modality_of(target)
-    contexts = T.training_contexts(records, modality, train_targets, tokens, exclude_models=cold)
     if tune:
-        steps, _ = T.select_steps(records, train_targets, tokens, config, seed=seed, exclude_models=cold)
-        config = RankerConfig.from_dict({**config.to_dict(), "steps": steps})
+        prior, _ = T.select_prior(records, train_targets, exclude_models=cold)
+        config = RankerConfig.from_dict({**config.to_dict(), "prior": prior})
+        if not cold:  # cold start keeps the default steps: one inner CV per fold costs too much
+            steps, _ = T.select_steps(records, train_targets, tokens, config, seed=seed, exclude_models=cold)
+            config = RankerConfig.from_dict({**config.to_dict(), "steps": steps})
+    chosen.update(prior=config.prior, steps=config.steps)
+    contexts = T.training_contexts(
+        records, modality, train_targets, tokens, exclude_models=cold, prior=config.prior
+    )
     ensemble = T.fit(contexts, config, seed=seed)
-    ctx = T.target_context(records, target, models, train_targets, tokens, exclude_models=cold)
+    ctx = T.target_context(
+        records, target, models, train_targets, tokens, exclude_models=cold, prior=config.prior
+    )
     pct = _train_percentiles(records, modality, train_targets, cold)
     scores = T._scores_of(records, target)
     out: dict[str, dict[str, float]] = {}

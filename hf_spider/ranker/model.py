@@ -49,7 +49,9 @@ class RankerConfig:
         default=(50, 150, 300), metadata={"help": "training steps tried by the inner cross-validation"}
     )
     prior: str = field(default="mean", metadata={"help": "collaborative prior: mean or median percentile"})
-    inner_folds: int = field(default=3, metadata={"help": "training targets held out by the inner cross-validation"})
+    inner_folds: int = field(
+        default=3, metadata={"help": "training targets held out by the inner cross-validation"}
+    )
 
     def to_dict(self) -> dict:
         return asdict(self)

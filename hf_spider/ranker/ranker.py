@@ -167,7 +167,8 @@ class Ranker:
             ]
             if items:
                 history[mid] = items
-        return T.build_context(meta, list(tokens), tokens, history, estimator_scores)
+        prior = (getattr(self.model, "config", {}) or {}).get("prior", "mean")
+        return T.build_context(meta, list(tokens), tokens, history, estimator_scores, prior=prior)
 
     def score(
         self, candidates: Iterable[ModelToken], task: Any, *, estimator_scores=None
@@ -237,11 +238,30 @@ def rank_catalog(catalog: Any, task: Any, *, ranker: Ranker | None = None) -> li
         [(model_id, score)] best first.
     """
     if isinstance(catalog, str | os.PathLike):
-        from hf_spider.catalog import Catalog
-
-        catalog = Catalog.load(catalog)
+        catalog = _catalog_from_path(Path(catalog))
     ranker = ranker or Ranker.default()
     return ranker.rank(list(catalog), task).ranking
+
+
+def _catalog_from_path(path: Path):
+    """A catalog folder/file, or a folder of Hub-layout model repos crawled into a temporary catalog."""
+    import tempfile
+
+    from hf_spider.catalog import Catalog, crawl
+
+    if (
+        not path.exists()
+        or path.is_file()
+        or any((path / n).is_file() for n in ("catalog.jsonl", "catalog.sqlite"))
+    ):
+        return Catalog.load(path)  # also resolves `model_cards` from any working folder
+    if not path.is_dir():
+        raise UserInputError(
+            f"no catalog or model folder at {path}", hint="pass a catalog or a folder of model repos"
+        )
+    with tempfile.TemporaryDirectory(prefix="hf-spider-catalog-") as tmp:
+        crawl(Path(tmp) / "catalog", from_dir=path)
+        return Catalog(list(Catalog.load(Path(tmp) / "catalog")))
 
 
 def token_schema() -> dict[str, Any]:
@@ -282,6 +302,15 @@ def train_ranker(
     by_modality = {m: sorted(g["target"]) for m, g in usable.groupby("modality")}
     info: dict[str, Any] = {"seed": seed, "token_sources": sources, "targets": by_modality, "inner_cv": {}}
     if tune:
+        priors: dict[str, list[float]] = {}
+        for modality, targets in by_modality.items():
+            _, means = T.select_prior(records, targets)
+            info.setdefault("prior_cv", {})[modality] = means
+            for prior, value in means.items():
+                priors.setdefault(prior, []).append(value)
+        if priors:
+            best_prior = max(priors, key=lambda p: (round(float(np.mean(priors[p])), 4), p == "mean"))
+            config = RankerConfig.from_dict({**config.to_dict(), "prior": best_prior})
         totals: dict[int, list[float]] = {}
         for modality, targets in by_modality.items():
             if progress:
@@ -298,7 +327,7 @@ def train_ranker(
     history: dict[str, dict[str, float]] = {}
     metas: dict[str, dict] = {}
     for modality, targets in by_modality.items():
-        contexts += T.training_contexts(records, modality, targets, tokens)
+        contexts += T.training_contexts(records, modality, targets, tokens, prior=config.prior)
         ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
         ok = ok[ok["target"].isin(targets)]
         pct = T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))

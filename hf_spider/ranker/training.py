@@ -360,7 +360,9 @@ def select_steps(
     for i, target in enumerate(held):
         rest = [t for t in usable if t != target]
         modality = records.modality_of(target)
-        contexts = training_contexts(records, modality, rest, tokens, exclude_models=excluded, prior=config.prior)
+        contexts = training_contexts(
+            records, modality, rest, tokens, exclude_models=excluded, prior=config.prior
+        )
         rows = records.perf[(records.perf["target"] == target) & ~records.perf["failed"]]
         rows = rows[rows["model"].isin(set(tokens)) & ~rows["model"].isin(excluded)]
         ctx = target_context(

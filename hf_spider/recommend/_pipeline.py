@@ -602,13 +602,16 @@ def _device_row(model_id: str, variant: str, result: dict[str, Any]) -> dict[str
 
     label = (fig.get("latency_p50_ms") or {}).get("label", "measured")
     methods = sorted({(f or {}).get("method", "") for f in fig.values() if f and f.get("value") is not None})
-    missing = [k for k, f in fig.items() if not f or f.get("value") is None]
+    # why a figure is missing, in the words of the measurement (e.g. "not applicable: classifier")
+    missing = [
+        f"{k}: {f.get('method')}" for k, f in fig.items() if f and f.get("value") is None and f.get("method")
+    ]
     return {
         "model_id": model_id,
         "variant": variant,
         "device_status": label,
         "device_method": (fig.get("latency_p50_ms") or {}).get("method") or "; ".join(methods)[:300],
-        "device_reason": (f"not measured: {', '.join(missing)}" if missing else None),
+        "device_reason": "; ".join(missing) or None,
         "latency_ms_p50": value("latency_p50_ms"),
         "latency_ms_p90": value("latency_p90_ms"),
         "latency_ms_p99": value("latency_p99_ms"),
@@ -618,6 +621,7 @@ def _device_row(model_id: str, variant: str, result: dict[str, Any]) -> dict[str
         "load_ms": value("load_ms"),
         "fidelity": value("fidelity"),
         "fidelity_metric": (fig.get("fidelity") or {}).get("method"),
+        "logme_delta": value("logme_delta"),
     }
 
 

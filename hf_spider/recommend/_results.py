@@ -46,6 +46,7 @@ COLUMNS = (
     "load_ms",
     "fidelity",
     "fidelity_metric",
+    "logme_delta",
     "meets_constraints",
     "violations",
     "pareto",
@@ -63,6 +64,7 @@ DEVICE_FIGURES = {
     "size_mb": "file size (MiB)",
     "load_ms": "load time (ms)",
     "fidelity": "fidelity vs fp32",
+    "logme_delta": "change of LogME vs fp32",
 }
 
 

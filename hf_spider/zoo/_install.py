@@ -22,7 +22,7 @@ from hf_spider.zoo.specs import MODELS, ZooModel
 logger = logging.getLogger("hf_spider.zoo")
 
 # Bump when a builder changes what it writes; items built by an older version are rebuilt.
-BUILD_VERSIONS = {"dataset": 2, "model": 1, "variant": 3}
+BUILD_VERSIONS = {"dataset": 2, "model": 1, "variant": 4}
 
 Progress = Callable[[str, int, int], None]  # (message, done, total)
 

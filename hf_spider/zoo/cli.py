@@ -73,6 +73,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=None, help="records folder (default: benchmarks/zoo_records)")
     p.add_argument("--zoo-dir", type=Path, default=None)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the summary as JSON (- = stdout)")
     p.set_defaults(func=_build_records)
 

@@ -393,6 +393,7 @@ def build_records(
     batch_size: int = 32,
     seed: int = SEED,
     features_dir: str | Path | None = None,
+    threads: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Evaluate zoo models on local tasks and write the records folders `<out_dir>/<modality>/`.
@@ -405,6 +406,7 @@ def build_records(
         n_train, n_test: sample sizes per task (train / test split).
         estimators: names for `transferability_scores.csv` (default: all available; [] = none).
         features_dir: where the per-(model, task) features go (default `zoo_dir()/features`).
+        threads: torch CPU threads for this process (default: torch's own choice).
 
     Returns:
         {"written": rows added, "skipped": pairs already present, "remaining": pairs left, "out_dir": ...}
@@ -413,6 +415,10 @@ def build_records(
         raise UserInputError(f"unknown mode {mode!r}", hint=f"use one of: {', '.join(MODES)}")
     from hf_spider.zoo import datasets_dir, model_path
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     out_root = Path(out_dir) if out_dir else DEFAULT_OUT
     zoo = Path(zoo_dir) if zoo_dir else _paths.zoo_dir()
     features_root = Path(features_dir) if features_dir else zoo / "features"
