@@ -73,6 +73,12 @@ def collaborative_prior(perf: pd.DataFrame, target: str) -> pd.Series:
     return other.groupby("model")["pct"].mean()
 
 
+def _nanmean(values: list[float]) -> float:
+    """Mean of the finite values (tau_w is NaN on a target where every model got the same score)."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def mean_over_targets(per_target: dict[str, dict[str, dict]]) -> dict[str, dict[str, float]]:
     methods: dict[str, list[dict]] = {}
     for rows in per_target.values():
@@ -80,7 +86,7 @@ def mean_over_targets(per_target: dict[str, dict[str, dict]]) -> dict[str, dict[
             methods.setdefault(method, []).append(m)
     out = {}
     for method, rows in methods.items():
-        out[method] = {k: float(np.nanmean([r[k] for r in rows])) for k in METRICS}
+        out[method] = {k: _nanmean([r[k] for r in rows]) for k in METRICS}
         out[method]["n_targets"] = len(rows)
         seconds = [r["seconds"] for r in rows if np.isfinite(r.get("seconds", np.nan))]
         if seconds:

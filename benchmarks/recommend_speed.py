@@ -174,9 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     from hf_spider.ranker.records import load_records
     from hf_spider.zoo import installed
 
-    zoo_records = load_records([args.records])
+    root = Path(args.records)
+    zoo_dirs = [root] if (root / "records.csv").is_file() else sorted(p for p in root.iterdir() if p.is_dir())
+    zoo_records = load_records(zoo_dirs)
     perf = zoo_records.perf[~zoo_records.perf["failed"]]
-    all_records = load_records([args.records, *[d for d in args.train_records if Path(d).is_dir()]])
+    all_records = load_records([*zoo_dirs, *[d for d in args.train_records if Path(d).is_dir()]])
     zoo_models = set(installed()["models"])
     targets = args.targets.split(",") if args.targets else sorted(set(perf["target"]))
     results = {}
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         with cold_home():
             scores, passes, clock, recs = hf_spider_run(
-                str(folder), ("rank", "probe"), args.sample, args.top_k
+                str(folder), ("rank", "probe"), args.sample, args.top_k, ranker
             )
         out["two_stage"] = {
             "wall_s": clock.wall,

@@ -383,7 +383,8 @@ def test_hscore_saturates_when_dimensions_exceed_samples():
     """The documented degenerate value: K - 1 for any features once D >= N - 1."""
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 10)
-    assert estimators.score("hscore", rng.normal(size=(30, 60)), y) == pytest.approx(2.0, rel=1e-6)
+    for d in (29, 60):  # exactly, so saturated models tie rather than rank by rounding noise
+        assert estimators.score("hscore", rng.normal(size=(30, d)), y) == 2.0
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_eval_ranking import make_records
 
 from hf_spider.catalog import Catalog, ModelToken, crawl
 from hf_spider.cli import main
@@ -14,8 +15,6 @@ from hf_spider.ranker import Ranker, rank_catalog
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.ranker import WEIGHTS_DIR, train_ranker
 from hf_spider.ranker.records import load_records
-
-from .test_eval_ranking import make_records
 
 BEANS = {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}
 

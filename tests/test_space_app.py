@@ -45,7 +45,8 @@ def app_module():
 
 
 @pytest.fixture
-def space(hub, app_module):
+def space(hub, app_module, monkeypatch):
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")  # tests send nothing anywhere
     demo = app_module.build_app(default_repo="me/rt-recs")
     demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, show_error=True)
     try:

@@ -37,8 +37,8 @@ class HScore(Estimator):
     Cost: covariance and its eigendecomposition, O(N D^2 + D^3). About 0.6 CPU s at N=5000, D=1280.
     Scale: between 0 and K - 1 (K classes); higher = better. Invariant to label permutation,
     sample order and any invertible linear map of the features. Documented degenerate value:
-    when D approaches N the covariance is rank-deficient and the score saturates at K - 1 for
-    every model; use `reg_hscore` there.
+    once the centred features span N - 1 dimensions (D >= N - 1) the score is exactly K - 1 for
+    every model; use `reg_hscore` there. Scores are rounded to 1e-9 so that saturated models tie.
     """
 
     name = "hscore"
@@ -50,8 +50,14 @@ class HScore(Estimator):
         Xc = X - X.mean(axis=0)
         evals, evecs = np.linalg.eigh(Xc.T @ Xc / len(Xc))
         keep = evals > self.rcond * evals.max()
+        k = int(y.max()) + 1
+        if keep.sum() >= len(Xc) - 1:
+            # the centred features span all N - 1 directions: every model scores exactly K - 1
+            return float(k - 1)
         means, prior = _class_means(Xc, y)
-        return _between_trace(evals[keep], evecs[:, keep], means, prior)
+        # rounded so that saturated scores (K - 1 up to rounding) tie exactly instead of ranking
+        # models by floating-point noise
+        return round(_between_trace(evals[keep], evecs[:, keep], means, prior), 9)
 
 
 @register

@@ -63,7 +63,9 @@ class SFDA(Estimator):
     Cost: two D x D Cholesky factorisations plus the scatter, O(N D^2 + D^3). About 0.7 CPU s at N=5000, D=1280.
     Scale: a probability in (1/K, 1]; higher = better. Invariant to label permutation and sample
     order; not to feature scaling (the paper's shrinkage exp(-5 lambda_max) depends on scale).
-    The largest eigenvalue is computed exactly rather than by 3 power iterations.
+    The largest eigenvalue is computed exactly rather than by 3 power iterations. Documented
+    degenerate value: with D >= N and a tiny shrinkage the discriminant separates the sample
+    perfectly and the score saturates at 1.0 for every model; use N > D.
     """
 
     name = "sfda"

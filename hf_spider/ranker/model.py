@@ -31,7 +31,7 @@ class RankerConfig:
     n_layers: int = field(default=2, metadata={"help": "transformer encoder layers"})
     n_heads: int = field(default=2, metadata={"help": "attention heads"})
     dropout: float = field(default=0.1, metadata={"help": "dropout inside the encoder"})
-    steps: int = field(default=150, metadata={"help": "optimisation steps per ensemble member"})
+    steps: int = field(default=50, metadata={"help": "optimisation steps per ensemble member"})
     episodes_per_step: int = field(
         default=4, metadata={"help": "episodes (target, candidate subset) per step"}
     )
@@ -46,7 +46,7 @@ class RankerConfig:
     ensemble: int = field(default=3, metadata={"help": "ensemble members (different seeds)"})
     prior_gain: float = field(default=4.0, metadata={"help": "initial gain of the collaborative prior"})
     step_grid: tuple[int, ...] = field(
-        default=(50, 150, 300), metadata={"help": "training steps tried by the inner cross-validation"}
+        default=(20, 50, 150, 300), metadata={"help": "training steps tried by the inner cross-validation"}
     )
     prior: str = field(default="mean", metadata={"help": "collaborative prior: mean or median percentile"})
     inner_folds: int = field(
@@ -87,6 +87,10 @@ class SpiderNet(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1))
+        # zero-initialised residual: before training the score is the collaborative prior alone,
+        # and the number of training steps (cross-validated) says how far to move away from it
+        nn.init.zeros_(self.head[1].weight)
+        nn.init.zeros_(self.head[1].bias)
         self.prior_gain = nn.Parameter(torch.tensor(float(prior_gain)))
 
     def forward(
