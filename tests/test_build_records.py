@@ -142,3 +142,46 @@ def test_committed_records_cover_8_models_by_4_tasks(modality):
         assert set(zip(scores.model, scores.target_dataset, strict=True)) <= set(
             zip(records.model, records.finetuned_dataset, strict=True)
         )
+
+
+@pytest.mark.slow
+@pytest.mark.zoo
+def test_two_processes_shard_models_and_merge(tmp_path):
+    """torchrun with 2 CPU processes deals the models out and merges into the same rows as 1 process."""
+    import os
+    import subprocess
+    import sys
+
+    models = ["hf-spider-zoo/splade-tiny", "hf-spider-zoo/splade-tiny-guardian-headlines-month"]
+    if not set(models) <= set(installed(ZOO)["models"]) or "debates_2016" not in installed(ZOO)["datasets"]:
+        pytest.skip("SPLADE-tiny models / debates_2016 not installed")
+    args = [
+        "build-records",
+        "--threads",
+        "1",
+        "--modality",
+        "text",
+        "--models",
+        *models,
+        "--tasks",
+        "debates_2016",
+        "--sample",
+        "60",
+        "--estimators",
+        "logme",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "hf_spider.cli"]
+    proc = subprocess.run(
+        [*torchrun, *args, "--out", str(tmp_path / "two")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    two = pd.read_csv(tmp_path / "two" / "text" / "records.csv").drop(columns="elapsed_time")
+    one = pd.read_csv(tmp_path / "one" / "text" / "records.csv").drop(columns="elapsed_time")
+    pd.testing.assert_frame_equal(two, one)
+    assert not (tmp_path / "two" / "text" / ".parts").exists()

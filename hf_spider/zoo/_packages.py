@@ -9,6 +9,7 @@ from there, never installed into the environment. The Fashion-MNIST files come f
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -117,9 +118,12 @@ def fashion_mnist_dir(cache: Path) -> Path:
     debs = sorted(cache.glob(f"{DEBIAN_FASHION_MNIST}_*.deb"))
     if not debs:
         logger.info("downloading Debian package %s", DEBIAN_FASHION_MNIST)
-        proc = subprocess.run(
-            ["apt-get", "download", DEBIAN_FASHION_MNIST], cwd=cache, capture_output=True, text=True
-        )
+        download = ["apt-get", "download", DEBIAN_FASHION_MNIST]
+        proc = subprocess.run(download, cwd=cache, capture_output=True, text=True)
+        if proc.returncode != 0 and hasattr(os, "geteuid") and os.geteuid() == 0:
+            # A fresh machine may have no package lists yet; as root, fetch them once and retry.
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, text=True)
+            proc = subprocess.run(download, cwd=cache, capture_output=True, text=True)
         debs = sorted(cache.glob(f"{DEBIAN_FASHION_MNIST}_*.deb"))
         if proc.returncode != 0 or not debs:
             raise ZooInstallError(

@@ -88,7 +88,25 @@ def _write_json(dest: str | None, payload) -> None:
         Path(dest).write_text(text + "\n")
 
 
+class _LineProgress:
+    """Progress as one line per step, for logs (CI) where a live bar would not render."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, description: str, total=None) -> int:
+        return 0
+
+    def update(self, task: int, *, completed: int, total: int, description: str) -> None:
+        print(f"[{completed}/{total}] {description}", file=sys.stderr, flush=True)
+
+
 def _progress_bar():
+    if not sys.stderr.isatty():
+        return _LineProgress()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
@@ -116,7 +134,7 @@ def _install(args) -> int:
         task = bar.add_task("zoo install", total=None)
 
         def progress(message: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=message[:70])
+            bar.update(task, completed=done, total=total, description=message)
 
         summary = install(args.zoo_dir, models=args.models, datasets=args.datasets, progress=progress)
     _console().print(
@@ -212,6 +230,7 @@ def _build_records(args) -> int:
             out_dir=args.out,
             zoo_dir=args.zoo_dir,
             batch_size=args.batch_size,
+            threads=args.threads,
             progress=progress,
         )
     _console().print(

@@ -309,12 +309,17 @@ def _card_meta(folder: Path) -> dict:
     return yaml.safe_load(text.split("---", 2)[1]) if text.startswith("---") else {}
 
 
+_BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+
+
 def _count_params(folder: Path) -> int:
     if (folder / "model.safetensors").is_file():
         from safetensors import safe_open
 
         with safe_open(folder / "model.safetensors", "np") as f:
-            return int(sum(int(np.prod(f.get_slice(k).get_shape())) for k in f.keys()))  # noqa: SIM118 (safe_open is not iterable)
+            # Parameters only: BatchNorm running statistics are buffers, not parameters.
+            keys = [k for k in f.keys() if not k.endswith(_BUFFER_SUFFIXES)]  # noqa: SIM118
+            return int(sum(int(np.prod(f.get_slice(k).get_shape())) for k in keys))
     if (folder / "model.onnx").is_file():
         import onnx
 
@@ -370,9 +375,11 @@ def model_config_row(model_id: str, zoo_dir: Path | None = None, feature_dim: in
 
 def _process_state():
     try:
+        import torch
         from accelerate import PartialState
 
-        state = PartialState()
+        # Without a GPU, accelerate only sees the launcher's processes when told to use the CPU.
+        state = PartialState(cpu=not torch.cuda.is_available())
         return state.process_index, state.num_processes, state.wait_for_everyone
     except Exception:  # accelerate absent or not configured: one process
         return 0, 1, lambda: None
@@ -692,7 +699,9 @@ def _merge_parts(folder: Path) -> None:
         ("records", RECORD_COLUMNS, ["model", "finetuned_dataset", "mode"]),
         ("transferability_scores", SCORE_COLUMNS, ["model", "target_dataset", "metric"]),
     ):
-        table = _Table(
-            folder / f"{name}.csv", columns, key, extra_read=sorted(parts.glob(f"{name}.rank*.csv"))
-        )
-        table.save()
+        part_files = sorted(parts.glob(f"{name}.rank*.csv"))
+        _Table(folder / f"{name}.csv", columns, key, extra_read=part_files).save()
+        for path in part_files:
+            path.unlink()
+    if parts.is_dir() and not any(parts.iterdir()):
+        parts.rmdir()
