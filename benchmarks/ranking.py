@@ -36,6 +36,7 @@ ANCHORS = {
 def run(source: str, folder: Path, modality: str, protocol: str, seed: int, ensemble: int | None) -> dict:
     import torch
 
+    from hf_spider.errors import UserInputError
     from hf_spider.ranker.evaluation import evaluate_ranking
     from hf_spider.ranker.model import RankerConfig
     from hf_spider.ranker.records import load_records
@@ -45,6 +46,10 @@ def run(source: str, folder: Path, modality: str, protocol: str, seed: int, ense
     targets = records.targets[(records.targets["modality"] == modality)]
     usable = sorted(targets[~targets["failed"]]["target"])
     left_out = sorted(targets[targets["failed"]]["target"])
+    if len(usable) < 3:
+        raise UserInputError(
+            f"{len(usable)} usable {modality} target(s) in {folder}", hint="LODO needs at least 3"
+        )
     config = RankerConfig() if ensemble is None else RankerConfig(ensemble=ensemble)
     started = time.perf_counter()
     cpu = time.process_time()

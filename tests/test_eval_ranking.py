@@ -83,7 +83,7 @@ def test_ranking_metrics_follow_the_definitions():
 
 def test_lodo_shape_and_determinism(data_dirs):
     recs = load_records(list(data_dirs))
-    targets = ["image_target_0", "text_target_3"]
+    targets = ["image_target_0"]
     first = evaluate_ranking(recs, targets, config=FAST, tune=True, seed=3, catalog=False)
     again = evaluate_ranking(recs, targets, config=FAST, tune=True, seed=3, catalog=False)
     assert first["protocol"]["chosen"]["image_target_0"]["lodo"]["steps"] in FAST.step_grid
@@ -91,14 +91,15 @@ def test_lodo_shape_and_determinism(data_dirs):
     assert set(first["targets"]) == set(targets)
     img = first["targets"]["image_target_0"]
     assert {"spider", "spider_fused", "random", "params", "collaborative", "logme"} <= set(img)
-    assert "logme" not in first["targets"]["text_target_3"]  # no scores there
+    text = evaluate_ranking(recs, ["text_target_3"], config=FAST, tune=False, catalog=False)
+    assert "logme" not in text["targets"]["text_target_3"]  # no scores there
     for metrics in img.values():
         assert set(metrics) == set(METRICS)
         assert metrics["n_models"] == 16
     # size drives accuracy in this data: the learned ranker and the size baseline must see it
     assert img["params"]["tau_w_rank_true"] > 0.5
     assert first["mean"]["spider"]["tau_w_rank_true"] > 0.3
-    assert first["mean"]["spider"]["n_targets"] == 2
+    assert first["mean"]["spider"]["n_targets"] == 1
 
 
 def test_test_target_never_in_training(data_dirs, monkeypatch):
