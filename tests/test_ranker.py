@@ -220,3 +220,40 @@ def test_rank_catalog_from_cards_only(tmp_path, shipped):
     # a model directory (not a catalog) is crawled on the fly
     direct = rank_catalog(models, card, ranker=shipped)
     assert [m for m, _ in direct] == [m for m, _ in ranking]
+
+
+def test_card_prior_ranks_an_unseen_model_from_its_card(tmp_path):
+    """Fitted on synthetic records where accuracy grows with size, the card prior puts an unseen
+    big model above an unseen small one, and the trained ranker carries it (saved and reloaded)."""
+    from hf_spider.ranker import training as T
+    from hf_spider.ranker.evaluation import fallback_tokens
+    from hf_spider.ranker.tokens import record_tokens
+
+    recs = load_records([make_records(tmp_path / "img", n_models=16, n_targets=4)])
+    tokens, _ = record_tokens(recs.models, catalog=False)
+    tokens.update(fallback_tokens(recs, sorted(set(recs.perf["model"]) - set(tokens))))
+    matrix = recs.perf.pivot_table(index="model", columns="target", values="accuracy")
+    ridge = T.fit_card_prior(T.percentiles(matrix), tokens)
+    big = ModelToken(model_id="new/big", modality="image", model_type="vit", num_parameters=250_000_000)
+    small = ModelToken(model_id="new/small", modality="image", model_type="vit", num_parameters=6_000_000)
+    prior = T.card_prior_of(ridge, ["new/big", "new/small"], {"new/big": big, "new/small": small})
+    assert prior["new/big"] > prior["new/small"] + 0.2
+    # a cold model's context carries its card prior; one with history keeps its history prior
+    seen = "org/image-0"
+    ctx = T.build_context(
+        {"name": "t", "modality": "image"},
+        ["new/big", seen],
+        {**tokens, "new/big": big},
+        {seen: [({"name": "x"}, 0.1)]},
+        card_prior={"new/big": prior["new/big"], seen: 0.9},
+    )
+    assert ctx.summary[0, 0] == pytest.approx(prior["new/big"] - 0.5)
+    assert ctx.summary[1, 0] == pytest.approx(0.1 - 0.5)
+    cfg = RankerConfig(steps=5, ensemble=1)
+    ranker, _ = train_ranker(recs, config=cfg, seed=0, tune=False, catalog=False)
+    assert ranker.card_prior["image"]["coef"]
+    ranker.save_pretrained(tmp_path / "w")
+    loaded = Ranker.from_pretrained(tmp_path / "w")
+    assert loaded.card_prior == ranker.card_prior
+    scores = loaded.score([big, small], {"name": "new", "modality": "image", "num_classes": 4})
+    assert scores["new/big"] > scores["new/small"]

@@ -115,7 +115,8 @@ class SpiderNet(nn.Module):
             seq.append(self.estimator(feats) + self.kind.weight[3])
             pads.append(feat_pad)
         out = self.encoder(torch.cat(seq, dim=1), src_key_padding_mask=torch.cat(pads, dim=1))
-        prior = summary[:, 0] * summary[:, 1]  # mean percentile (centred) where there is history
+        # mean percentile (centred) where there is history, else the card-based prior (0 = neutral)
+        prior = summary[:, 0]
         return self.head(out[:, 0]).squeeze(-1) + self.prior_gain * prior
 
 

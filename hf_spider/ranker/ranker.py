@@ -82,12 +82,23 @@ class Ranker:
         model: the trained `SpiderEnsemble`.
         history: `{model_id: {target: percentile}}` on the training targets.
         targets: `{target: metadata}` of those targets.
+        card_prior: `{modality: {"coef": [...], "intercept": x}}`: a ridge from a model's card
+            token to its mean percentile on the training targets, the prior of models with no
+            history (else the neutral 0.5).
     """
 
-    def __init__(self, model, *, history: Mapping[str, Mapping[str, float]] | None = None, targets=None):
+    def __init__(
+        self,
+        model,
+        *,
+        history: Mapping[str, Mapping[str, float]] | None = None,
+        targets=None,
+        card_prior: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
         self.model = model
         self.history = {m: dict(h) for m, h in (history or {}).items()}
         self.targets = {t: dict(meta) for t, meta in (targets or {}).items()}
+        self.card_prior = {m: dict(c) for m, c in (card_prior or {}).items()}
         meta = getattr(model, "meta", {}) or {}
         if meta.get("token_dim", TOKEN_DIM) != TOKEN_DIM:
             raise CatalogError(
@@ -132,13 +143,17 @@ class Ranker:
             history_path = Path(hf_hub_download(repo, HISTORY_FILE, token=token, endpoint=endpoint))
         model.eval()
         data = json.loads(history_path.read_text()) if history_path.is_file() else {}
-        return cls(model, history=data.get("history"), targets=data.get("targets"))
+        return cls(
+            model, history=data.get("history"), targets=data.get("targets"), card_prior=data.get("card_prior")
+        )
 
     def save_pretrained(self, folder: str | os.PathLike, *, card: str | None = None) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(str(folder))
         payload = {"history": self.history, "targets": self.targets}
+        if self.card_prior:
+            payload["card_prior"] = self.card_prior
         tmp = folder / (HISTORY_FILE + ".tmp")
         tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")))
         os.replace(tmp, folder / HISTORY_FILE)
@@ -168,7 +183,24 @@ class Ranker:
             if items:
                 history[mid] = items
         prior = (getattr(self.model, "config", {}) or {}).get("prior", "mean")
-        return T.build_context(meta, list(tokens), tokens, history, estimator_scores, prior=prior)
+        return T.build_context(
+            meta,
+            list(tokens),
+            tokens,
+            history,
+            estimator_scores,
+            prior=prior,
+            card_prior=self._card_prior([t for m, t in tokens.items() if m not in history], meta),
+        )
+
+    def _card_prior(self, tokens: list[ModelToken], meta: Mapping[str, Any]) -> dict[str, float]:
+        out = {}
+        for t in tokens:
+            fit = self.card_prior.get(str(t.modality or meta.get("modality") or ""))
+            if fit and len(fit["coef"]) == TOKEN_DIM:
+                value = float(np.dot(t.vector(), np.asarray(fit["coef"])) + fit["intercept"])
+                out[t.model_id] = float(np.clip(value, 0.0, 1.0))
+        return out
 
     def score(
         self, candidates: Iterable[ModelToken], task: Any, *, estimator_scores=None
@@ -326,6 +358,7 @@ def train_ranker(
     contexts = []
     history: dict[str, dict[str, float]] = {}
     metas: dict[str, dict] = {}
+    card_prior: dict[str, dict[str, Any]] = {}
     for modality, targets in by_modality.items():
         contexts += T.training_contexts(records, modality, targets, tokens, prior=config.prior)
         ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
@@ -336,11 +369,18 @@ def train_ranker(
                 {t: round(float(v), 4) for t, v in row.items() if v == v}
             )
         metas.update({t: records.target_meta(t) for t in pct.columns})
+        ridge = T.fit_card_prior(pct, tokens)
+        if ridge is not None:
+            card_prior[modality] = {
+                "coef": [round(float(c), 6) for c in ridge.coef_],
+                "intercept": round(float(ridge.intercept_), 6),
+                "alpha": float(ridge.alpha_),
+            }
     if progress:
         progress(f"training on {len(contexts)} targets")
     meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}
     model = T.fit(contexts, config, seed=seed, meta=meta)
-    return Ranker(model, history=history, targets=metas), info
+    return Ranker(model, history=history, targets=metas, card_prior=card_prior), info
 
 
 __all__ = ["RankResult", "Ranker", "rank_catalog", "task_meta", "token_schema", "train_ranker"]

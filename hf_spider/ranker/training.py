@@ -41,6 +41,51 @@ class Context:
     feats: np.ndarray  # [n, Fn, FEATURE_DIM]
     feat_pad: np.ndarray  # [n, Fn]
     y: np.ndarray | None = None  # fine-tuned accuracy, training only
+    card: np.ndarray | None = None  # [n] card-based prior percentile (centred), 0 where none
+
+
+def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]):
+    """Ridge regression from a model's card token to its mean percentile on the given targets.
+
+    `pct` holds percentiles on TRAINING targets only; the ridge penalty is chosen by
+    leave-one-model-out (efficient LOO of `RidgeCV`) over those models. Returns None when there
+    are fewer than 5 models with history. The prediction serves as the prior of models without
+    history (cold start, never-fine-tuned Hub models) in place of the neutral 0.5.
+    """
+    from sklearn.linear_model import RidgeCV
+
+    mean = pct.mean(axis=1).dropna()
+    mean = mean[[m in tokens for m in mean.index]]
+    if len(mean) < 5:
+        return None
+    x = np.stack([tokens[m].vector() for m in mean.index]).astype(np.float64)
+    return RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(x, mean.to_numpy(dtype=np.float64))
+
+
+def card_prior_of(ridge, models: Iterable[str], tokens: Mapping[str, ModelToken]) -> dict[str, float]:
+    """`{model: predicted mean percentile}` from the card prior (empty without a fitted prior)."""
+    models = list(models)
+    if ridge is None or not models:
+        return {}
+    pred = ridge.predict(np.stack([tokens[m].vector() for m in models]).astype(np.float64))
+    return {m: float(np.clip(p, 0.0, 1.0)) for m, p in zip(models, pred, strict=True)}
+
+
+def out_of_fold_card_prior(
+    pct: pd.DataFrame, tokens: Mapping[str, ModelToken], folds: int = 5, seed: int = 0
+) -> dict[str, float]:
+    """Card prior of each training model predicted by a ridge fitted without it (k-fold over models),
+    so that training episodes that hide a model's history see a prior as noisy as a cold model's."""
+    models = [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
+    out: dict[str, float] = {}
+    if len(models) < 2 * folds:
+        return out
+    order = np.random.default_rng(seed).permutation(len(models))
+    for k in range(folds):
+        held = [models[i] for i in order[k::folds]]
+        ridge = fit_card_prior(pct.drop(index=held), tokens)
+        out.update(card_prior_of(ridge, held, tokens))
+    return out
 
 
 def percentiles(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -73,6 +118,7 @@ def build_context(
     estimator_scores: Mapping[str, Mapping[str, float]] | None = None,
     y: np.ndarray | None = None,
     prior: str = "mean",
+    card_prior: Mapping[str, float] | None = None,
 ) -> Context:
     """Arrays for ranking `models` on `task`.
 
@@ -82,7 +128,10 @@ def build_context(
         history: the candidates' percentiles on earlier targets (models absent have none).
         estimator_scores: `{metric: {model: score}}` of this task (stage 2); z-scored over the
             candidates that have them.
+        card_prior: `{model: percentile}` predicted from cards (`fit_card_prior`); the prior of
+            candidates without history (else the neutral 0.5).
     """
+    card_prior = card_prior or {}
     history = history or {}
     n = len(models)
     model_x = np.stack([F.model_vector(tokens[m], task) for m in models]) if n else np.zeros((0, F.MODEL_DIM))
@@ -96,6 +145,9 @@ def build_context(
             hist[i, j] = F.history_vector(p, meta, task)
             hist_pad[i, j] = False
         summary[i] = F.summary_vector([p for _, p in items], prior)
+        if not items and m in card_prior:
+            summary[i, 0] = card_prior[m] - 0.5
+    card = np.array([card_prior.get(m, 0.5) - 0.5 for m in models], dtype=np.float32)
     metrics = sorted(estimator_scores or {})
     feats = np.zeros((n, len(metrics), F.FEATURE_DIM), dtype=np.float32)
     feat_pad = np.ones((n, len(metrics)), dtype=bool)
@@ -106,7 +158,16 @@ def build_context(
             feats[i, j] = F.estimator_vector(metric, z[i])
             feat_pad[i, j] = False
     return Context(
-        dict(task), list(models), model_x.astype(np.float32), summary, hist, hist_pad, feats, feat_pad, y
+        dict(task),
+        list(models),
+        model_x.astype(np.float32),
+        summary,
+        hist,
+        hist_pad,
+        feats,
+        feat_pad,
+        y,
+        card,
     )
 
 
@@ -119,8 +180,13 @@ def training_contexts(
     exclude_models: Iterable[str] = (),
     use_scores: bool = True,
     prior: str = "mean",
+    card: bool = True,
 ) -> list[Context]:
-    """One context per training target: its candidates with history on the other training targets."""
+    """One context per training target: its candidates with history on the other training targets.
+
+    With `card`, each candidate also carries its out-of-fold card prior, used in episodes where its
+    history is hidden (as for a cold model).
+    """
     targets = [t for t in targets if t in set(records.perf["target"])]
     excluded = set(exclude_models)
     ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
@@ -128,6 +194,7 @@ def training_contexts(
     matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
     pct = percentiles(matrix)
     metas = {t: records.target_meta(t) for t in matrix.columns}
+    oof = out_of_fold_card_prior(pct, tokens) if card else {}
     contexts = []
     for t in matrix.columns:
         col = matrix[t].dropna()
@@ -135,7 +202,9 @@ def training_contexts(
             continue
         hist = history_from(pct, metas, exclude_target=t)
         scores = _scores_of(records, t) if use_scores else None
-        contexts.append(build_context(metas[t], list(col.index), tokens, hist, scores, col.to_numpy(), prior))
+        ctx = build_context(metas[t], list(col.index), tokens, hist, scores, col.to_numpy(), prior)
+        ctx.card = np.array([oof.get(m, 0.5) - 0.5 for m in ctx.models], dtype=np.float32)
+        contexts.append(ctx)
     return contexts
 
 
@@ -174,6 +243,8 @@ def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator) -> dict[
     hist_pad[rng.random(k) < cfg.cold_rate] = True
     # the summary is recomputed from the history that is left visible
     summary = np.stack([F.summary_vector(hist[i, ~hist_pad[i], 0] + 0.5, cfg.prior) for i in range(k)])
+    if ctx.card is not None:  # no visible history: the card prior, as a cold model gets
+        summary[:, 0] = np.where(summary[:, 1] > 0, summary[:, 0], ctx.card[idx])
     feat_pad = ctx.feat_pad[idx].copy()
     if rng.random() < cfg.feature_drop:
         feat_pad[:] = True
@@ -305,8 +376,12 @@ def target_context(
     *,
     exclude_models: Iterable[str] = (),
     prior: str = "mean",
+    card: bool = True,
 ) -> Context:
-    """Context of a held-out target: its candidates with their history on the training targets."""
+    """Context of a held-out target: its candidates with their history on the training targets.
+
+    With `card`, candidates without history get the card prior fitted on the training models.
+    """
     modality = records.modality_of(target)
     excluded = set(exclude_models)
     ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
@@ -315,8 +390,15 @@ def target_context(
     pct = percentiles(matrix)
     metas = {t: records.target_meta(t) for t in matrix.columns}
     history = history_from(pct, metas)
+    card_prior = card_prior_of(fit_card_prior(pct, tokens), models, tokens) if card else None
     return build_context(
-        records.target_meta(target), models, tokens, history, _scores_of(records, target), prior=prior
+        records.target_meta(target),
+        models,
+        tokens,
+        history,
+        _scores_of(records, target),
+        prior=prior,
+        card_prior=card_prior,
     )
 
 
