@@ -291,3 +291,27 @@ def test_sqlite_caches_vectors_only_for_the_current_layout(tmp_path):
     con = sqlite3.connect(file)
     assert con.execute("SELECT COUNT(*) FROM models WHERE vector IS NOT NULL").fetchone()[0] == 0
     con.close()
+
+
+def test_catalog_written_before_vector_caching_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    file = tmp_path / "catalog.sqlite"
+    con = sqlite3.connect(str(file))
+    con.executescript(
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE models (
+            model_id TEXT PRIMARY KEY, sha TEXT, last_modified TEXT, pipeline_tag TEXT,
+            library TEXT, model_type TEXT, family TEXT, num_parameters INTEGER,
+            data TEXT NOT NULL, updated_at REAL);
+        """
+    )
+    con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    con.commit()
+    con.close()
+
+    store = CatalogStore(file)
+    store.upsert(tokenize("org/bert", config={"model_type": "bert", "hidden_size": 32}))
+    store.close()
+    assert Catalog.load(tmp_path).get("org/bert").model_type == "bert"

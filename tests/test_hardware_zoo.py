@@ -10,6 +10,7 @@ from hf_spider.hardware import DeviceTarget, make_variants, measure
 from hf_spider.hardware._export import export
 from hf_spider.hardware._runtime import make_session, sample_outputs
 from hf_spider.hardware.sample import TaskSample, feeds_for
+from hf_spider.testing import force_hub_offline
 
 pytestmark = pytest.mark.zoo
 
@@ -24,7 +25,7 @@ def _need(repo: str) -> None:
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    force_hub_offline(monkeypatch)
 
 
 def test_efficientnet_lite_goes_through_torch_onnx_and_matches_torch(tmp_path):

@@ -15,6 +15,7 @@ import yaml
 
 from hf_spider import _paths
 from hf_spider.cli import main
+from hf_spider.testing import force_hub_offline
 from hf_spider.zoo import _hubcache, efficientnet_lite, installed
 from hf_spider.zoo.specs import MODELS, excluded_families, lineage
 
@@ -49,7 +50,7 @@ def test_cache_repo_loads_offline_by_id_and_is_idempotent(tmp_path, monkeypatch)
     assert _hubcache.write_cache_repo(src, "org/tiny", hub) == commit
     assert {p.name: p.stat().st_mtime_ns for p in blob.iterdir()} == mtimes  # nothing rewritten
 
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    force_hub_offline(monkeypatch)
     path = hf_hub_download("org/tiny", "config.json", cache_dir=hub)
     assert json.loads(Path(path).read_text()) == {"hello": "one"}
     snap = Path(snapshot_download("org/tiny", cache_dir=hub))
@@ -217,7 +218,7 @@ def _card(folder: Path) -> dict:
 def test_each_zoo_model_loads_by_repo_id_offline(repo_id, monkeypatch):
     if repo_id not in MODELS:
         pytest.skip("no zoo model installed")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    force_hub_offline(monkeypatch)
     from huggingface_hub import hf_hub_download, snapshot_download
 
     hub = ZOO / "hub"

@@ -397,6 +397,9 @@ class CatalogStore:
                 CREATE TABLE IF NOT EXISTS failures (model_id TEXT PRIMARY KEY, reason TEXT, at REAL);
                 """
             )
+            columns = {r[1] for r in self._con.execute("PRAGMA table_info(models)")}
+            if "vector" not in columns:  # catalogs written before vectors were cached alongside
+                self._con.execute("ALTER TABLE models ADD COLUMN vector BLOB")
             row = self._con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if row is None:
                 self._con.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
