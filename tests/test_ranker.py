@@ -15,6 +15,7 @@ from hf_spider.ranker import Ranker, rank_catalog
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.ranker import WEIGHTS_DIR, train_ranker
 from hf_spider.ranker.records import load_records
+from hf_spider.testing import force_hub_offline
 
 BEANS = {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}
 
@@ -25,7 +26,7 @@ def shipped() -> Ranker:
 
 
 def test_shipped_weights_load_offline_and_rank(shipped, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    force_hub_offline(monkeypatch)
     assert (WEIGHTS_DIR / "model.safetensors").is_file() and (WEIGHTS_DIR / "README.md").is_file()
     size = sum(p.stat().st_size for p in WEIGHTS_DIR.iterdir())
     assert size < 2_000_000  # small enough to ship in the wheel
