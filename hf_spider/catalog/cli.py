@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-from typing import Any
 
-from hf_spider.errors import CatalogError, UserInputError
+from hf_spider._cli_utils import write_json as _write_json
+from hf_spider.errors import CatalogError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,20 +50,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(func=_cmd_show)
     stats.set_defaults(func=_cmd_stats)
     catalog.set_defaults(func=lambda args: catalog.print_help() or 2)
-
-
-def _write_json(target: str, data: Any) -> None:
-    text = json.dumps(data, indent=2, default=str)
-    if target == "-":
-        print(text)
-        return
-    try:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UserInputError(
-            f"cannot write {target} ({exc.strerror or exc})", hint="pass a writable --json path"
-        ) from None
 
 
 def _cmd_crawl(args: argparse.Namespace) -> int:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from typing import Any
 
+from hf_spider._cli_utils import write_json as _write_json
 from hf_spider.errors import UserInputError
 
 
@@ -151,23 +150,6 @@ def _bench(args) -> int:
     if pick_error is not None:
         raise pick_error
     return 0
-
-
-def _write_json(path: str | None, data: Any) -> None:
-    if not path:
-        return
-    text = json.dumps(data, indent=2, default=str)
-    if path == "-":
-        sys.stdout.write(text + "\n")
-        return
-    import tempfile
-    from pathlib import Path
-
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, out)
 
 
 def _num(fig: dict[str, Any], fmt: str = ".3g") -> str:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
+from hf_spider._cli_utils import write_json as _write_json
 from hf_spider.errors import UserInputError
 
 
@@ -79,20 +78,6 @@ def _subparsers_of(parser: argparse.ArgumentParser):
         if isinstance(action, argparse._SubParsersAction):
             return action
     return parser.add_subparsers(dest="eval_command", metavar="WHAT")
-
-
-def _write_json(path: str | None, payload: dict) -> None:
-    if not path:
-        return
-    text = json.dumps(payload, indent=2, default=float)
-    if path == "-":
-        sys.stdout.write(text + "\n")
-        return
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
 
 
 def _train(args) -> int:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from hf_spider._cli_utils import write_json as _write_json
 from hf_spider.errors import UserInputError
 
 STAGES = ("rank", "probe", "bench")
@@ -86,15 +86,6 @@ def _slug(dataset: str) -> str:
     path = Path(dataset)
     text = path.resolve().name if path.exists() else dataset.strip("/").replace("/", "__")
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[-80:] or "dataset"
-
-
-def _write_json(path: str, payload: Any) -> None:
-    text = json.dumps(payload, indent=2, default=str) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-    else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(text)
 
 
 class _StageBars:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
+
+from hf_spider._cli_utils import write_json as _write_json
 
 
 def register(subparsers) -> None:
@@ -76,16 +77,6 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--json", default=None, metavar="PATH", help="write the summary as JSON (- = stdout)")
     p.set_defaults(func=_build_records)
-
-
-def _write_json(dest: str | None, payload) -> None:
-    if not dest:
-        return
-    text = json.dumps(payload, indent=2, default=str)
-    if dest == "-":
-        print(text)
-    else:
-        Path(dest).write_text(text + "\n")
 
 
 class _LineProgress:

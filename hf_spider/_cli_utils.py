@@ -1,0 +1,43 @@
+"""Small helpers shared by the stages' command-line modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hf_spider.errors import UserInputError
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback: numpy scalars become numbers, anything else its string."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            pass
+    return str(value)
+
+
+def write_json(dest: str | os.PathLike | None, payload: Any) -> None:
+    """Write `payload` for `--json DEST`: nothing for None, stdout for `-`, else atomically to a file."""
+    if not dest:
+        return
+    text = json.dumps(payload, indent=2, default=_plain) + "\n"
+    if str(dest) == "-":
+        sys.stdout.write(text)
+        return
+    out = Path(dest)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp") as handle:
+            handle.write(text)
+        os.replace(handle.name, out)
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot write {dest} ({exc.strerror or exc})", hint="pass a writable --json path"
+        ) from None
