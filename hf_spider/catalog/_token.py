@@ -43,7 +43,8 @@ PIPELINE_TAGS = (
     "automatic-speech-recognition",
 )
 LIBRARIES = ("transformers", "timm", "sentence-transformers", "onnx", "open_clip", "keras", "pytorch")
-FAMILIES = (
+# Families that are image or text by themselves (the tokenizer infers a modality from them).
+IMAGE_FAMILIES = (
     "vit",
     "deit",
     "beit",
@@ -54,8 +55,8 @@ FAMILIES = (
     "mobilenet",
     "regnet",
     "van",
-    "clip",
-    "data2vec",
+)
+TEXT_FAMILIES = (
     "bert",
     "distilbert",
     "roberta",
@@ -71,6 +72,7 @@ FAMILIES = (
     "gpt2",
     "llama",
 )
+FAMILIES = (*IMAGE_FAMILIES, "clip", "data2vec", *TEXT_FAMILIES)
 FAMILY_HASH_BUCKETS = 8
 # Pre-training / fine-tuning dataset indicators: name -> substrings that mark it in a dataset id.
 DATASET_GROUPS: dict[str, tuple[str, ...]] = {

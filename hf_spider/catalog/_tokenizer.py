@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from hf_spider.catalog._token import PIPELINE_TAGS, ModelToken
+from hf_spider.catalog._token import IMAGE_FAMILIES, PIPELINE_TAGS, TEXT_FAMILIES, ModelToken
 
 _FRONT_MATTER = re.compile(r"\A\s*---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
 _PARAMS_LINE = re.compile(r"params?\s*\(\s*([mkbg])\s*\)\s*[:|]\s*([0-9][0-9,]*(?:\.[0-9]+)?)", re.I)
@@ -76,34 +76,8 @@ _TIMM_PREFIXES = (
     ("van", "van"),
     ("eva", "vit"),
 )
-_IMAGE_TYPES = {
-    "vit",
-    "deit",
-    "beit",
-    "swin",
-    "convnext",
-    "resnet",
-    "efficientnet",
-    "mobilenet",
-    "regnet",
-    "van",
-}
-_TEXT_TYPES = {
-    "bert",
-    "distilbert",
-    "roberta",
-    "xlm-roberta",
-    "electra",
-    "albert",
-    "deberta",
-    "mpnet",
-    "fnet",
-    "camembert",
-    "perceiver",
-    "t5",
-    "gpt2",
-    "llama",
-}
+_IMAGE_TYPES = frozenset(IMAGE_FAMILIES)
+_TEXT_TYPES = frozenset(TEXT_FAMILIES)
 
 
 def family_of(model_type: str | None, architecture: str | None = None) -> str | None:
