@@ -179,10 +179,14 @@ class HubWrites:
         self.server.invalidate(kind, repo_id)
         return Response(200, b"")
 
-    def settings(self, request: Request) -> Response:
+    def _authorized_repo(self, request: Request):
+        """(kind, repo_id, folder) of the existing repo a write names, or the error response."""
         if denied := self._need_token(request):
             return denied
-        found = self._existing(request)
+        return self._existing(request)
+
+    def settings(self, request: Request) -> Response:
+        found = self._authorized_repo(request)
         if isinstance(found, Response):
             return found
         kind, repo_id, folder = found
@@ -198,9 +202,7 @@ class HubWrites:
 
     # --- uploads ---
     def preupload(self, request: Request) -> Response:
-        if denied := self._need_token(request):
-            return denied
-        found = self._existing(request)
+        found = self._authorized_repo(request)
         if isinstance(found, Response):
             return found
         kind, repo_id, folder = found
@@ -258,9 +260,7 @@ class HubWrites:
 
     # --- commits ---
     def commit(self, request: Request) -> Response:
-        if denied := self._need_token(request):
-            return denied
-        found = self._existing(request)
+        found = self._authorized_repo(request)
         if isinstance(found, Response):
             return found
         kind, repo_id, folder = found
