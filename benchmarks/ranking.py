@@ -87,6 +87,16 @@ def print_table(result: dict) -> None:
         ("hit_at_3", "MEAN hit@3"),
     ):
         print(f"{label:32s} " + " ".join(f"{result['mean'][m][key]:13.3f}" for m in methods))
+    common = result.get("mean_common", {})
+    if common.get("targets"):
+        label = f"MEAN on {len(common['targets'])} common"
+        print(
+            f"{label:32s} "
+            + " ".join(
+                f"{common['mean'][m]['tau_w_rank_true']:13.3f}" if m in common["mean"] else " " * 13
+                for m in methods
+            )
+        )
 
 
 def markdown(result: dict) -> str:
@@ -112,6 +122,15 @@ def markdown(result: dict) -> str:
     ):
         fmt = "{:.0f}" if key == "n_targets" else "{:.3f}" if key != "top1_regret" else "{:.2f}"
         lines.append(f"| {label} | " + " | ".join(fmt.format(result["mean"][m][key]) for m in methods) + " |")
+    common = result.get("mean_common", {})
+    if common.get("targets") and len(common["targets"]) < len(result["targets"]):
+        lines.append(
+            f"| mean tau_w rank=True on the {len(common['targets'])} targets with every method | "
+            + " | ".join(
+                f"{common['mean'][m]['tau_w_rank_true']:.3f}" if m in common["mean"] else "" for m in methods
+            )
+            + " |"
+        )
     if b["targets_left_out"]:
         lines += ["", f"Left out (runs failed as a whole): {', '.join(b['targets_left_out'])}."]
     return "\n".join(lines) + "\n"
@@ -121,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", nargs="+", default=["image", "text"])
     parser.add_argument("--protocol", nargs="+", default=["lodo", "cold"], choices=["lodo", "cold"])
+    parser.add_argument(
+        "--source", nargs="+", default=["transfergraph", "zoo"], choices=["transfergraph", "zoo"]
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ensemble", type=int, default=None, help="ensemble members (default: the config's)")
     parser.add_argument(
@@ -135,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = [("transfergraph", SHARED)]
     if ZOO_RECORDS.is_dir():
         sources.append(("zoo", ZOO_RECORDS))
+    sources = [(name, root) for name, root in sources if name in args.source]
     for source, root in sources:
         for modality in args.modality:
             folder = root / modality

@@ -258,3 +258,30 @@ def test_card_prior_ranks_an_unseen_model_from_its_card(tmp_path):
     assert loaded.card_prior == ranker.card_prior
     scores = loaded.score([big, small], {"name": "new", "modality": "image", "num_classes": 4})
     assert scores["new/big"] > scores["new/small"]
+
+
+SHIPPED_DATA = [
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "transfergraph" / "image",
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "transfergraph" / "text",
+    Path(__file__).resolve().parents[1] / "benchmarks" / "zoo_records" / "image",
+    Path(__file__).resolve().parents[1] / "benchmarks" / "zoo_records" / "text",
+]
+
+
+@pytest.mark.skipif(not SHIPPED_DATA[0].is_dir(), reason="shared records absent")
+def test_train_reproduces_the_shipped_weights(tmp_path):
+    """The documented `hf-spider train` command rebuilds the shipped weights (docs/ranker.md)."""
+    from safetensors.numpy import load_file
+
+    out = tmp_path / "weights"
+    assert main(["train", "--data", *map(str, SHIPPED_DATA), "--out", str(out), "--seed", "0"]) == 0
+    assert json.loads((out / "config.json").read_text()) == json.loads(
+        (WEIGHTS_DIR / "config.json").read_text()
+    )
+    assert json.loads((out / "history.json").read_text()) == json.loads(
+        (WEIGHTS_DIR / "history.json").read_text()
+    )
+    ours, shipped = load_file(out / "model.safetensors"), load_file(WEIGHTS_DIR / "model.safetensors")
+    assert ours.keys() == shipped.keys()
+    for name, value in shipped.items():
+        np.testing.assert_allclose(ours[name], value, atol=1e-5, err_msg=name)

@@ -196,12 +196,21 @@ def _eval_ranking(args) -> int:
     table = Table(title="ranking " + ("cold start" if args.cold_start else "LODO") + f" (seed {args.seed})")
     for col in ("target", "method", "tau_w rank=True", "tau_w rank=None", "top-1 regret", "hit@3", "models"):
         table.add_column(col, justify="left" if col in ("target", "method") else "right")
+    common = result.get("mean_common", {})
+    same = f"MEAN ({len(common.get('targets', []))} common)"
     rows = [
         *((t, m) for t, ms in result["targets"].items() for m in ms),
         *(("MEAN", m) for m in result["mean"]),
     ]
+    if common.get("targets") and len(common["targets"]) < len(result["targets"]):
+        rows += [(same, m) for m in common["mean"]]  # like for like: targets where every method has a figure
     for target, method in rows:
-        v = result["mean"][method] if target == "MEAN" else result["targets"][target][method]
+        if target == "MEAN":
+            v = result["mean"][method]
+        elif target == same:
+            v = common["mean"][method]
+        else:
+            v = result["targets"][target][method]
         table.add_row(
             target,
             method,

@@ -38,6 +38,7 @@ METHODS = (
 )
 METRICS = ("tau_w_rank_true", "tau_w_rank_none", "top1_regret", "hit_at_3", "n_models")
 COLD_FOLDS = 5
+COLD_MAX_STEPS = 50  # largest step count the per-fold inner CV of cold start tries
 
 
 def ranking_metrics(gt: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -135,9 +136,15 @@ def evaluate_ranking(
         }
     flagged = [t for t in test_targets if bool(records.targets.set_index("target")["failed"].get(t, False))]
     usable = [t for t in test_targets if t not in flagged]
+    counted = usable or test_targets
+    every = set.union(*(set(results[t]) for t in counted)) if counted else set()
+    common = [t for t in counted if set(results[t]) == every]
     return {
         "targets": results,
-        "mean": _mean(results, usable or test_targets),
+        "mean": _mean(results, counted),
+        # the same means over only the targets where every method has a figure (LogME and
+        # reg. H-score exist only where the score files have them): the like-for-like comparison
+        "mean_common": {"targets": common, "mean": _mean(results, common)},
         "protocol": {
             "cold_start": cold_start,
             "holdout": "all test targets" if holdout_all else "the test target (LODO)",
@@ -146,7 +153,8 @@ def evaluate_ranking(
             "config": config.to_dict(),
             "hyperparameters": (
                 "prior (mean/median percentile) by leave-one-target-out over training targets; "
-                + ("training steps by inner CV over training targets" if not cold_start else "default steps")
+                + "training steps by inner CV over training targets"
+                + (f" (cold start: per fold, up to {COLD_MAX_STEPS} steps)" if cold_start else "")
             )
             if tune
             else "fixed",
@@ -191,25 +199,50 @@ def _evaluate_one(
 ) -> dict[str, dict[str, float]]:
     modality = records.modality_of(target)
     if tune:
-        prior, _ = T.select_prior(records, train_targets, exclude_models=cold)
-        config = RankerConfig.from_dict({**config.to_dict(), "prior": prior})
-        if not cold:  # cold start keeps the default steps: one inner CV per fold costs too much
-            steps, _ = T.select_steps(records, train_targets, tokens, config, seed=seed, exclude_models=cold)
+        choice, _ = T.select_prior(records, train_targets, exclude_models=cold, tokens=tokens)
+        weight, _ = T.select_stage2_weight(records, train_targets, choice, exclude_models=cold, tokens=tokens)
+        if weight is not None:
+            choice["stage2_weight"] = weight
+        config = RankerConfig.from_dict({**config.to_dict(), **choice})
+        # cold start: one inner CV per fold (the fold's models hidden there too), over the step
+        # counts up to COLD_MAX_STEPS only, to bound its cost
+        grid = [s for s in config.step_grid if not cold or s <= COLD_MAX_STEPS]
+        if grid:
+            inner = RankerConfig.from_dict({**config.to_dict(), "step_grid": grid})
+            steps, _ = T.select_steps(records, train_targets, tokens, inner, seed=seed, exclude_models=cold)
             config = RankerConfig.from_dict({**config.to_dict(), "steps": steps})
-    chosen.update(prior=config.prior, steps=config.steps)
+    chosen.update(
+        prior=config.prior,
+        card_shrink=config.card_shrink,
+        stage2_weight=config.stage2_weight,
+        steps=config.steps,
+    )
     contexts = T.training_contexts(
-        records, modality, train_targets, tokens, exclude_models=cold, prior=config.prior
+        records,
+        modality,
+        train_targets,
+        tokens,
+        exclude_models=cold,
+        prior=config.prior,
+        card_shrink=config.card_shrink,
     )
     ensemble = T.fit(contexts, config, seed=seed)
     ctx = T.target_context(
-        records, target, models, train_targets, tokens, exclude_models=cold, prior=config.prior
+        records,
+        target,
+        models,
+        train_targets,
+        tokens,
+        exclude_models=cold,
+        prior=config.prior,
+        card_shrink=config.card_shrink,
     )
     pct = _train_percentiles(records, modality, train_targets, cold)
     scores = T._scores_of(records, target)
     out: dict[str, dict[str, float]] = {}
     out["spider"] = ranking_metrics(gt, T.score_context(ensemble, ctx, use_features=False))
     if scores:
-        out["spider_fused"] = ranking_metrics(gt, T.score_context(ensemble, ctx, use_features=True))
+        out["spider_fused"] = ranking_metrics(gt, T.fused_scores(ensemble, ctx, config.stage2_weight))
     rng = np.random.default_rng(seed)
     out["random"] = ranking_metrics(gt, rng.random(len(models)))
     params = np.array([tokens[m].num_parameters or np.nan for m in models], dtype=np.float64)

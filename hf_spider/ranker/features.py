@@ -138,6 +138,35 @@ def model_vector(token: ModelToken, meta: Mapping[str, Any]) -> np.ndarray:
     return np.concatenate([token.vector(), pair_vector(token, meta)]).astype(np.float32)
 
 
+def token_matrix(tokens: list[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
+    """`[n, TOKEN_DIM]` card-token rows; `vectors` (e.g. from `Catalog.vectors()`) is used as is."""
+    if vectors is not None:
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(tokens), TOKEN_DIM):
+            raise ValueError(f"vectors of shape {vectors.shape}, expected {(len(tokens), TOKEN_DIM)}")
+        return vectors
+    if not tokens:
+        return np.zeros((0, TOKEN_DIM), dtype=np.float32)
+    return np.stack([t.vector() for t in tokens]).astype(np.float32)
+
+
+def model_matrix(
+    tokens: list[ModelToken], meta: Mapping[str, Any], vectors: np.ndarray | None = None
+) -> np.ndarray:
+    """`model_vector` of many candidates at once: pair features are computed once per distinct
+    (training datasets, label count), which thousands of Hub models share."""
+    out = np.zeros((len(tokens), MODEL_DIM), dtype=np.float32)
+    out[:, :TOKEN_DIM] = token_matrix(tokens, vectors)
+    memo: dict[tuple, np.ndarray] = {}
+    for i, t in enumerate(tokens):
+        key = (tuple(t.datasets), t.num_labels)
+        pair = memo.get(key)
+        if pair is None:
+            pair = memo[key] = pair_vector(t, meta)
+        out[i, TOKEN_DIM:] = pair
+    return out
+
+
 def history_vector(percentile: float, earlier: Mapping[str, Any], task: Mapping[str, Any]) -> np.ndarray:
     """One history token: the model's percentile on an earlier target and how that target relates."""
     a, b = task_vector(earlier), task_vector(task)
@@ -158,15 +187,81 @@ def history_vector(percentile: float, earlier: Mapping[str, Any], task: Mapping[
     )
 
 
-PRIORS = ("mean", "median")
+PRIORS = ("mean", "median", "mean@classes", "median@classes")
+# "@classes" priors weight an earlier target by how close its number of classes is to the task's:
+# exp(-CLASS_KERNEL * |ln k_earlier - ln k_task|) (a 2x difference in classes weighs 0.71, 10x 0.32).
+CLASS_KERNEL = 0.5
+_ABS_DK = HISTORY_FIELDS.index("abs_delta_log2_classes")
 
 
-def summary_vector(percentiles: list[float], prior: str = "mean") -> np.ndarray:
-    """The collaborative prior of a candidate (mean or median percentile, centred), and its support."""
+def history_weights(hist_tokens: np.ndarray, prior: str) -> np.ndarray:
+    """Weights of a candidate's history tokens (`[h, HISTORY_DIM]`) in its collaborative prior."""
+    hist_tokens = np.asarray(hist_tokens, dtype=np.float64).reshape(-1, HISTORY_DIM)
+    if not prior.endswith("@classes"):
+        return np.ones(len(hist_tokens))
+    # the token holds |delta log2(classes)| / 8 (see task_vector); back to natural-log units
+    return np.exp(-CLASS_KERNEL * 8.0 * math.log(2.0) * hist_tokens[:, _ABS_DK])
+
+
+def class_weight(earlier: Mapping[str, Any], task: Mapping[str, Any]) -> float:
+    """Weight of an earlier target in an "@classes" prior (1.0 when either class count is unknown)."""
+    return float(history_weights(history_vector(0.5, earlier, task)[None], "mean@classes")[0])
+
+
+def aggregate(percentiles: np.ndarray, prior: str = "mean", weights: np.ndarray | None = None) -> float:
+    """The collaborative prior of one candidate: (weighted) mean or median of its percentiles."""
+    values = np.asarray(percentiles, dtype=np.float64)
+    w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if prior.startswith("median"):
+        if weights is None or np.allclose(w, w[0]):
+            return float(np.median(values))
+        order = np.argsort(values, kind="stable")
+        cum = np.cumsum(w[order])
+        return float(values[order][np.searchsorted(cum, cum[-1] / 2.0)])
+    return float(np.dot(values, w) / w.sum())
+
+
+# A candidate with n earlier targets gets (n * aggregate + k * card prior) / (n + k): its card
+# prior counts as k pseudo-targets, which damps the noise of single fine-tuning runs.
+CARD_SHRINKS = (0.0, 3.0)
+
+
+def shrink(centre: float, n: int, card: float | None, k: float) -> float:
+    """The collaborative prior pulled towards the card prior by `k` pseudo-targets."""
+    if card is None or k <= 0 or n <= 0:
+        return centre
+    return (n * centre + k * card) / (n + k)
+
+
+def summary_vector(
+    percentiles,
+    prior: str = "mean",
+    weights: np.ndarray | None = None,
+    card: float | None = None,
+    card_shrink: float = 0.0,
+) -> np.ndarray:
+    """The collaborative prior of a candidate (centred), and its support.
+
+    `weights` (one per percentile, see `history_weights`) apply to the "@classes" priors; `card`
+    (the candidate's card prior) pulls the prior towards it by `card_shrink` pseudo-targets.
+    """
     if not len(percentiles):
         return np.zeros(SUMMARY_DIM, dtype=np.float32)
-    centre = float(np.median(percentiles)) if prior == "median" else float(np.mean(percentiles))
+    centre = shrink(aggregate(percentiles, prior, weights), len(percentiles), card, card_shrink)
     return np.array([centre - 0.5, 1.0, math.log2(1 + len(percentiles)) / 4.0], dtype=np.float32)
+
+
+def card_words(token: ModelToken) -> set[str]:
+    """Categorical card facts of a model as words: author, model type, architecture, the datasets
+    it was trained on and its base models (inputs of the card prior, next to the numeric token)."""
+    words = {f"org={token.model_id.split('/')[0].lower()}"} if "/" in token.model_id else set()
+    if token.model_type:
+        words.add(f"type={token.model_type.lower()}")
+    if token.architecture:
+        words.add(f"arch={token.architecture.lower()}")
+    words |= {f"data={_last_part(d)}" for d in token.datasets if _last_part(d)}
+    words |= {f"base={str(b).lower()}" for b in token.base_models if b}
+    return words
 
 
 def estimator_vector(name: str, zscore: float) -> np.ndarray:

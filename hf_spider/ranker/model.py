@@ -46,11 +46,27 @@ class RankerConfig:
     ensemble: int = field(default=3, metadata={"help": "ensemble members (different seeds)"})
     prior_gain: float = field(default=4.0, metadata={"help": "initial gain of the collaborative prior"})
     step_grid: tuple[int, ...] = field(
-        default=(20, 50, 150, 300), metadata={"help": "training steps tried by the inner cross-validation"}
+        default=(0, 20, 50, 150, 300),
+        metadata={
+            "help": "training steps tried by the inner cross-validation (0: the prior alone, no learned residual)"
+        },
     )
-    prior: str = field(default="mean", metadata={"help": "collaborative prior: mean or median percentile"})
+    prior: str = field(
+        default="mean",
+        metadata={
+            "help": 'collaborative prior: mean or median percentile, optionally weighted by class-count similarity ("mean@classes")'
+        },
+    )
+    stage2_weight: float = field(
+        default=0.5,
+        metadata={"help": "weight of the estimators' consensus in the stage-2 fused rank (0 = network only)"},
+    )
+    card_shrink: float = field(
+        default=0.0,
+        metadata={"help": "pseudo-targets of the card prior mixed into the collaborative prior (0 = none)"},
+    )
     inner_folds: int = field(
-        default=3, metadata={"help": "training targets held out by the inner cross-validation"}
+        default=5, metadata={"help": "training targets held out by the inner cross-validation"}
     )
 
     def to_dict(self) -> dict:

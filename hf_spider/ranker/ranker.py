@@ -99,6 +99,7 @@ class Ranker:
         self.history = {m: dict(h) for m, h in (history or {}).items()}
         self.targets = {t: dict(meta) for t, meta in (targets or {}).items()}
         self.card_prior = {m: dict(c) for m, c in (card_prior or {}).items()}
+        self._card_priors: dict[str, T.CardPrior] = {}
         meta = getattr(model, "meta", {}) or {}
         if meta.get("token_dim", TOKEN_DIM) != TOKEN_DIM:
             raise CatalogError(
@@ -170,9 +171,17 @@ class Ranker:
         task: Any,
         *,
         estimator_scores: Mapping[str, Mapping[str, float]] | None = None,
+        vectors: np.ndarray | None = None,
     ) -> T.Context:
+        """Network inputs for `candidates` on `task`; `vectors`: the candidates' `vector()` rows
+        (as `Catalog.vectors()` returns them) to skip re-tokenising."""
         meta = task_meta(task)
+        candidates = list(candidates)
+        matrix = F.token_matrix(candidates, vectors)
         tokens = {t.model_id: t for t in candidates}
+        if len(tokens) != len(candidates):  # repeated ids: keep the last, as the dict does
+            last = {t.model_id: i for i, t in enumerate(candidates)}
+            matrix = matrix[list(last.values())]
         history: T.History = {}
         for mid in tokens:
             items = [
@@ -182,7 +191,12 @@ class Ranker:
             ]
             if items:
                 history[mid] = items
-        prior = (getattr(self.model, "config", {}) or {}).get("prior", "mean")
+        config = getattr(self.model, "config", {}) or {}
+        prior = config.get("prior", "mean")
+        card_shrink = float(config.get("card_shrink", 0.0))
+        # the card prior of candidates without history, and of all when it is mixed into theirs
+        cold = [i for i, m in enumerate(tokens) if card_shrink > 0 or m not in history]
+        ordered = list(tokens.values())
         return T.build_context(
             meta,
             list(tokens),
@@ -190,23 +204,37 @@ class Ranker:
             history,
             estimator_scores,
             prior=prior,
-            card_prior=self._card_prior([t for m, t in tokens.items() if m not in history], meta),
+            card_prior=self._card_prior([ordered[i] for i in cold], meta, matrix[cold]),
+            vectors=matrix,
+            card_shrink=card_shrink,
         )
 
-    def _card_prior(self, tokens: list[ModelToken], meta: Mapping[str, Any]) -> dict[str, float]:
-        out = {}
-        for t in tokens:
-            fit = self.card_prior.get(str(t.modality or meta.get("modality") or ""))
-            if fit and len(fit["coef"]) == TOKEN_DIM:
-                value = float(np.dot(t.vector(), np.asarray(fit["coef"])) + fit["intercept"])
-                out[t.model_id] = float(np.clip(value, 0.0, 1.0))
+    def _card_prior(
+        self, tokens: list[ModelToken], meta: Mapping[str, Any], vectors: np.ndarray | None = None
+    ) -> dict[str, float]:
+        out: dict[str, float] = {}
+        matrix = F.token_matrix(tokens, vectors)
+        by_modality: dict[str, list[int]] = {}
+        for i, t in enumerate(tokens):
+            by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
+        for modality, rows in by_modality.items():
+            fit = self.card_prior.get(modality)
+            if not fit or len(fit["coef"]) != TOKEN_DIM + len(fit.get("vocab", [])):
+                continue
+            prior = self._card_priors.setdefault(modality, T.CardPrior.from_dict(fit))
+            values = prior.predict([tokens[i] for i in rows], matrix[rows])
+            out.update(zip((tokens[i].model_id for i in rows), (float(v) for v in values), strict=True))
         return out
 
     def score(
-        self, candidates: Iterable[ModelToken], task: Any, *, estimator_scores=None
+        self, candidates: Iterable[ModelToken], task: Any, *, estimator_scores=None, vectors=None
     ) -> dict[str, float]:
-        ctx = self.context(candidates, task, estimator_scores=estimator_scores)
-        scores = T.score_context(self.model, ctx, use_features=bool(estimator_scores))
+        ctx = self.context(candidates, task, estimator_scores=estimator_scores, vectors=vectors)
+        if estimator_scores:  # stage 2: network with estimator tokens, fused with their consensus
+            weight = float((getattr(self.model, "config", {}) or {}).get("stage2_weight", 0.5))
+            scores = T.fused_scores(self.model, ctx, weight)
+        else:
+            scores = T.score_context(self.model, ctx, use_features=False)
         return dict(zip(ctx.models, (float(s) for s in scores), strict=True))
 
     def rank(
@@ -217,6 +245,7 @@ class Ranker:
         stage2_scores: Mapping[str, Mapping[str, float]] | None = None,
         top_k: int = DEFAULT_TOP_K,
         stage2_skipped: str | None = None,
+        vectors: np.ndarray | None = None,
     ) -> RankResult:
         """Rank candidates for a task.
 
@@ -225,12 +254,13 @@ class Ranker:
         (`stage2_scores = {"logme": {model_id: score}, ...}`, as `hf_spider.estimators` computes
         them); candidates below the top-k keep their stage-1 order. Without scores stage 2 is
         skipped and `RankResult.stage2` says why (`stage2_skipped`, e.g. "weights unreachable").
+        `vectors`: the candidates' `ModelToken.vector()` rows when at hand (`Catalog.vectors()`).
         """
         tokens = list(candidates)
         if not tokens:
             raise UserInputError("no candidate models to rank", hint="check the catalog and its filters")
         meta = task_meta(task)
-        stage1 = sorted(self.score(tokens, meta).items(), key=lambda kv: -kv[1])
+        stage1 = sorted(self.score(tokens, meta, vectors=vectors).items(), key=lambda kv: -kv[1])
         stage2: dict[str, Any] = {"ran": False, "top_k": top_k}
         ranking = stage1
         usable = {m: dict(s) for m, s in (stage2_scores or {}).items() if s}
@@ -272,7 +302,13 @@ def rank_catalog(catalog: Any, task: Any, *, ranker: Ranker | None = None) -> li
     if isinstance(catalog, str | os.PathLike):
         catalog = _catalog_from_path(Path(catalog))
     ranker = ranker or Ranker.default()
-    return ranker.rank(list(catalog), task).ranking
+    vectors = None
+    if hasattr(catalog, "vectors"):  # a Catalog keeps every token's vector: no re-tokenising
+        ids, vectors = catalog.vectors()
+        tokens = [catalog.get(m) for m in ids]
+    else:
+        tokens = list(catalog)
+    return ranker.rank(tokens, task, vectors=vectors).ranking
 
 
 def _catalog_from_path(path: Path):
@@ -336,13 +372,31 @@ def train_ranker(
     if tune:
         priors: dict[str, list[float]] = {}
         for modality, targets in by_modality.items():
-            _, means = T.select_prior(records, targets)
+            _, means = T.select_prior(records, targets, tokens=tokens)
             info.setdefault("prior_cv", {})[modality] = means
             for prior, value in means.items():
                 priors.setdefault(prior, []).append(value)
         if priors:
-            best_prior = max(priors, key=lambda p: (round(float(np.mean(priors[p])), 4), p == "mean"))
-            config = RankerConfig.from_dict({**config.to_dict(), "prior": best_prior})
+            order = list(priors)  # simplest first, as select_prior lists them
+            best = max(priors, key=lambda p: (round(float(np.mean(priors[p])), 4), -order.index(p)))
+            prior, _, shrink = best.partition("+card")
+            config = RankerConfig.from_dict(
+                {**config.to_dict(), "prior": prior, "card_shrink": float(shrink or 0.0)}
+            )
+        weights: dict[float, list[float]] = {}
+        for modality, targets in by_modality.items():
+            _, means = T.select_stage2_weight(
+                records,
+                targets,
+                {"prior": config.prior, "card_shrink": config.card_shrink},
+                tokens=tokens,
+            )
+            info.setdefault("stage2_cv", {})[modality] = {str(w): v for w, v in means.items()}
+            for w, value in means.items():
+                weights.setdefault(w, []).append(value)
+        if weights:
+            best_w = max(weights, key=lambda w: (round(float(np.mean(weights[w])), 4), -w))
+            config = RankerConfig.from_dict({**config.to_dict(), "stage2_weight": best_w})
         totals: dict[int, list[float]] = {}
         for modality, targets in by_modality.items():
             if progress:
@@ -360,7 +414,9 @@ def train_ranker(
     metas: dict[str, dict] = {}
     card_prior: dict[str, dict[str, Any]] = {}
     for modality, targets in by_modality.items():
-        contexts += T.training_contexts(records, modality, targets, tokens, prior=config.prior)
+        contexts += T.training_contexts(
+            records, modality, targets, tokens, prior=config.prior, card_shrink=config.card_shrink
+        )
         ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
         ok = ok[ok["target"].isin(targets)]
         pct = T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
@@ -369,13 +425,9 @@ def train_ranker(
                 {t: round(float(v), 4) for t, v in row.items() if v == v}
             )
         metas.update({t: records.target_meta(t) for t in pct.columns})
-        ridge = T.fit_card_prior(pct, tokens)
-        if ridge is not None:
-            card_prior[modality] = {
-                "coef": [round(float(c), 6) for c in ridge.coef_],
-                "intercept": round(float(ridge.intercept_), 6),
-                "alpha": float(ridge.alpha_),
-            }
+        fitted = T.fit_card_prior(pct, tokens)
+        if fitted is not None:
+            card_prior[modality] = fitted.to_dict()
     if progress:
         progress(f"training on {len(contexts)} targets")
     meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}

@@ -290,6 +290,57 @@ def _clean_models(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     return out
 
 
+FULL_FINETUNE = "full_finetune"
+# target-name columns of each file, renamed together when a target is set apart by protocol
+_TARGET_COLUMNS = {
+    "records.csv": ("finetuned_dataset",),
+    "transferability_scores.csv": ("target_dataset",),
+    "target_datasets.csv": ("target_dataset", "finetune_dataset", "dataset", "target"),
+}
+
+
+def _protocol_of(records: pd.DataFrame | None) -> str:
+    """How a folder's accuracies were measured: its `mode` column (the zoo's `linear_probe`), else
+    full fine-tuning (the shared records)."""
+    if records is None or "mode" not in records:
+        return FULL_FINETUNE
+    modes = records["mode"].dropna().astype(str).str.strip()
+    modes = modes[modes != ""]
+    return str(modes.mode().iloc[0]) if len(modes) else FULL_FINETUNE
+
+
+def _separate_protocols(folders: list, report: list[str]) -> None:
+    """A target measured under two protocols (e.g. rotten_tomatoes fine-tuned in the shared records
+    and linear-probed in the zoo's) becomes two targets: the non-fine-tune one is renamed
+    `NAME@PROTOCOL` in every file of its folder, so accuracies of different protocols are never
+    ranked against each other."""
+    seen: dict[tuple[str, str], set[str]] = {}
+    for _, modality, frames, protocol in folders:
+        rec = frames.get("records.csv")
+        if rec is not None and "finetuned_dataset" in rec:
+            for t in rec["finetuned_dataset"].dropna().astype(str).str.strip().unique():
+                seen.setdefault((modality, t), set()).add(protocol)
+    clashes = {key for key, protocols in seen.items() if len(protocols) > 1}
+    for directory, modality, frames, protocol in folders:
+        if protocol == FULL_FINETUNE:
+            continue
+        names = {t for m, t in clashes if m == modality}
+        renamed = set()
+        for file, frame in frames.items():
+            for col in _TARGET_COLUMNS.get(file, ()):
+                if col in frame:
+                    values = frame[col].astype(str).str.strip()
+                    hit = values.isin(names)
+                    renamed |= set(values[hit])
+                    frame[col] = values.where(~hit, values + "@" + protocol)
+                    break
+        if renamed:
+            report.append(
+                f"{directory.name}: target(s) {sorted(renamed)} also have {FULL_FINETUNE} records in another "
+                f"folder; this folder's ({protocol}) are kept apart as {sorted(t + '@' + protocol for t in renamed)}"
+            )
+
+
 def load_records(dirs: list[str | Path] | str | Path) -> Records:
     """Load and clean records folders of the shared schema.
 
@@ -310,6 +361,7 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
         raise UserInputError("no records folder given", hint="pass --data DIR [DIR ...]")
     per_file: dict[str, list[pd.DataFrame]] = {name: [] for name in FILES}
     report: list[str] = []
+    folders: list[tuple[Path, str, dict[str, pd.DataFrame], str]] = []
     for d in dirs:
         directory = Path(d).expanduser()
         if not directory.is_dir():
@@ -320,6 +372,9 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
                 f"{directory} holds none of {', '.join(FILES)}", hint="point --data at a records folder"
             )
         modality = _infer_modality(directory, frames)
+        folders.append((directory, modality, frames, _protocol_of(frames.get("records.csv"))))
+    _separate_protocols(folders, report)
+    for directory, modality, frames, _ in folders:
         for name, frame in frames.items():
             per_file[name].append(frame.assign(modality=modality))
         logger.info("records folder %s: %s (%s)", directory, modality, ", ".join(sorted(frames)))

@@ -44,31 +44,103 @@ class Context:
     card: np.ndarray | None = None  # [n] card-based prior percentile (centred), 0 where none
 
 
-def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]):
-    """Ridge regression from a model's card token to its mean percentile on the given targets.
+@dataclass
+class CardPrior:
+    """Ridge regression from a model's card to its mean percentile on the training targets.
 
-    `pct` holds percentiles on TRAINING targets only; the ridge penalty is chosen by
-    leave-one-model-out (efficient LOO of `RidgeCV`) over those models. Returns None when there
-    are fewer than 5 models with history. The prediction serves as the prior of models without
-    history (cold start, never-fine-tuned Hub models) in place of the neutral 0.5.
+    Inputs: the card token (`ModelToken.vector()`) and binary card words (`F.card_words`: author,
+    model type, architecture, training datasets, base models) of a vocabulary made of the words
+    that at least `MIN_WORD_COUNT` training models share. Serialised as plain numbers and strings
+    (`to_dict` / `from_dict`), so the shipped weights need no pickle.
     """
+
+    coef: np.ndarray
+    intercept: float
+    vocab: list[str]
+    alpha: float = 1.0
+
+    MIN_WORD_COUNT = 2
+
+    def design(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
+        return _card_design(list(tokens), {w: i for i, w in enumerate(self.vocab)}, vectors)
+
+    def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
+        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
+        tokens = list(tokens)
+        if not tokens:
+            return np.zeros(0)
+        return np.clip(self.design(tokens, vectors) @ self.coef + self.intercept, 0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "coef": [round(float(c), 6) for c in self.coef],
+            "intercept": round(float(self.intercept), 6),
+            "vocab": list(self.vocab),
+            "alpha": float(self.alpha),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CardPrior:
+        return cls(
+            np.asarray(data["coef"], dtype=np.float64),
+            float(data["intercept"]),
+            list(data.get("vocab", [])),
+            float(data.get("alpha", 1.0)),
+        )
+
+
+def _card_design(
+    tokens: list[ModelToken], index: Mapping[str, int], vectors: np.ndarray | None = None
+) -> np.ndarray:
+    """[token vector | card-word indicators] rows of the card prior."""
+    from hf_spider.catalog._token import TOKEN_DIM
+
+    x = np.zeros((len(tokens), TOKEN_DIM + len(index)))
+    x[:, :TOKEN_DIM] = F.token_matrix(tokens, vectors)
+    rows, cols = [], []
+    for i, t in enumerate(tokens):
+        for w in F.card_words(t):
+            j = index.get(w)
+            if j is not None:
+                rows.append(i)
+                cols.append(TOKEN_DIM + j)
+    x[rows, cols] = 1.0
+    return x
+
+
+def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardPrior | None:
+    """The card prior fitted on the models of `pct` (percentiles on TRAINING targets only).
+
+    The ridge penalty is chosen by leave-one-model-out (efficient LOO of `RidgeCV`) over those
+    models. Returns None when there are fewer than 5 models with history. The prediction serves as
+    the prior of models without history (cold start, never-fine-tuned Hub models) in place of the
+    neutral 0.5.
+    """
+    from collections import Counter
+
     from sklearn.linear_model import RidgeCV
 
     mean = pct.mean(axis=1).dropna()
     mean = mean[[m in tokens for m in mean.index]]
     if len(mean) < 5:
         return None
-    x = np.stack([tokens[m].vector() for m in mean.index]).astype(np.float64)
-    return RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(x, mean.to_numpy(dtype=np.float64))
+    train = [tokens[m] for m in mean.index]
+    counts = Counter(w for t in train for w in F.card_words(t))
+    vocab = sorted(w for w, c in counts.items() if c >= CardPrior.MIN_WORD_COUNT)
+    x = _card_design(train, {w: i for i, w in enumerate(vocab)})
+    ridge = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(x, mean.to_numpy(dtype=np.float64))
+    return CardPrior(ridge.coef_.astype(np.float64), float(ridge.intercept_), vocab, float(ridge.alpha_))
 
 
-def card_prior_of(ridge, models: Iterable[str], tokens: Mapping[str, ModelToken]) -> dict[str, float]:
+def card_prior_of(
+    prior: CardPrior | None, models: Iterable[str], tokens: Mapping[str, ModelToken]
+) -> dict[str, float]:
     """`{model: predicted mean percentile}` from the card prior (empty without a fitted prior)."""
     models = list(models)
-    if ridge is None or not models:
+    if prior is None or not models:
         return {}
-    pred = ridge.predict(np.stack([tokens[m].vector() for m in models]).astype(np.float64))
-    return {m: float(np.clip(p, 0.0, 1.0)) for m, p in zip(models, pred, strict=True)}
+    pred = prior.predict(tokens[m] for m in models)
+    return {m: float(p) for m, p in zip(models, pred, strict=True)}
 
 
 def out_of_fold_card_prior(
@@ -119,6 +191,8 @@ def build_context(
     y: np.ndarray | None = None,
     prior: str = "mean",
     card_prior: Mapping[str, float] | None = None,
+    vectors: np.ndarray | None = None,
+    card_shrink: float = 0.0,
 ) -> Context:
     """Arrays for ranking `models` on `task`.
 
@@ -129,24 +203,40 @@ def build_context(
         estimator_scores: `{metric: {model: score}}` of this task (stage 2); z-scored over the
             candidates that have them.
         card_prior: `{model: percentile}` predicted from cards (`fit_card_prior`); the prior of
-            candidates without history (else the neutral 0.5).
+            candidates without history (else the neutral 0.5), and mixed into the prior of those
+            with history by `card_shrink` pseudo-targets.
+        vectors: the candidates' `ModelToken.vector()` rows, when already at hand (a catalog
+            stores them), so that thousands of candidates are not re-tokenised.
     """
     card_prior = card_prior or {}
     history = history or {}
     n = len(models)
-    model_x = np.stack([F.model_vector(tokens[m], task) for m in models]) if n else np.zeros((0, F.MODEL_DIM))
+    model_x = F.model_matrix([tokens[m] for m in models], task, vectors)
     h_max = max((len(history.get(m, ())) for m in models), default=0)
     hist = np.zeros((n, h_max, F.HISTORY_DIM), dtype=np.float32)
     hist_pad = np.ones((n, h_max), dtype=bool)
     summary = np.zeros((n, F.SUMMARY_DIM), dtype=np.float32)
+    memo: dict[int, np.ndarray] = {}  # history token of an earlier target, without the percentile
     for i, m in enumerate(models):
-        items = history.get(m, [])
+        items = history.get(m)
+        if not items:
+            if m in card_prior:
+                summary[i, 0] = card_prior[m] - 0.5
+            continue
         for j, (meta, p) in enumerate(items):
-            hist[i, j] = F.history_vector(p, meta, task)
+            base = memo.get(id(meta))
+            if base is None:
+                base = memo[id(meta)] = F.history_vector(0.5, meta, task)
+            hist[i, j] = base
+            hist[i, j, 0] = p - 0.5
             hist_pad[i, j] = False
-        summary[i] = F.summary_vector([p for _, p in items], prior)
-        if not items and m in card_prior:
-            summary[i, 0] = card_prior[m] - 0.5
+        summary[i] = F.summary_vector(
+            [p for _, p in items],
+            prior,
+            F.history_weights(hist[i, : len(items)], prior),
+            card_prior.get(m),
+            card_shrink,
+        )
     card = np.array([card_prior.get(m, 0.5) - 0.5 for m in models], dtype=np.float32)
     metrics = sorted(estimator_scores or {})
     feats = np.zeros((n, len(metrics), F.FEATURE_DIM), dtype=np.float32)
@@ -181,6 +271,7 @@ def training_contexts(
     use_scores: bool = True,
     prior: str = "mean",
     card: bool = True,
+    card_shrink: float = 0.0,
 ) -> list[Context]:
     """One context per training target: its candidates with history on the other training targets.
 
@@ -202,7 +293,17 @@ def training_contexts(
             continue
         hist = history_from(pct, metas, exclude_target=t)
         scores = _scores_of(records, t) if use_scores else None
-        ctx = build_context(metas[t], list(col.index), tokens, hist, scores, col.to_numpy(), prior)
+        ctx = build_context(
+            metas[t],
+            list(col.index),
+            tokens,
+            hist,
+            scores,
+            col.to_numpy(),
+            prior,
+            card_prior=oof,
+            card_shrink=card_shrink,
+        )
         ctx.card = np.array([oof.get(m, 0.5) - 0.5 for m in ctx.models], dtype=np.float32)
         contexts.append(ctx)
     return contexts
@@ -242,7 +343,19 @@ def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator) -> dict[
     hist_pad = ctx.hist_pad[idx] | (rng.random(ctx.hist_pad[idx].shape) < cfg.history_drop)
     hist_pad[rng.random(k) < cfg.cold_rate] = True
     # the summary is recomputed from the history that is left visible
-    summary = np.stack([F.summary_vector(hist[i, ~hist_pad[i], 0] + 0.5, cfg.prior) for i in range(k)])
+    card = ctx.card[idx] + 0.5 if ctx.card is not None else [None] * k
+    summary = np.stack(
+        [
+            F.summary_vector(
+                hist[i, ~hist_pad[i], 0] + 0.5,
+                cfg.prior,
+                F.history_weights(hist[i, ~hist_pad[i]], cfg.prior),
+                card[i],
+                cfg.card_shrink,
+            )
+            for i in range(k)
+        ]
+    )
     if ctx.card is not None:  # no visible history: the card prior, as a cold model gets
         summary[:, 0] = np.where(summary[:, 1] > 0, summary[:, 0], ctx.card[idx])
     feat_pad = ctx.feat_pad[idx].copy()
@@ -323,6 +436,9 @@ def fit(
         torch.manual_seed(seed * 1000 + member_index)
         opt = torch.optim.AdamW(member.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
+        if checkpoints and member_index == 0 and 0 in checkpoints:
+            member.eval()  # step 0: the zero-initialised residual, i.e. the prior alone
+            checkpoints[0](model)
         member.train()
         for step in range(1, config.steps + 1):
             episodes = [
@@ -347,24 +463,71 @@ def fit(
 
 
 def score_context(model: SpiderEnsemble, ctx: Context, *, use_features: bool = True) -> np.ndarray:
-    """Scores of a context's candidates (higher is better)."""
+    """Scores of a context's candidates (higher is better).
+
+    Candidates are scored in groups of similar history length, each with its history tokens cut to
+    the group's longest: padded tokens are masked, so the scores are those of one padded batch, but
+    thousands of never-fine-tuned Hub models (no history) do not pay for the longest history.
+    """
     import torch
 
     if not ctx.models:
         return np.zeros(0)
     t = torch.from_numpy
     feat_pad = ctx.feat_pad if use_features else np.ones_like(ctx.feat_pad)
+    task_x = t(F.task_vector(ctx.task))
+    lengths = (~ctx.hist_pad).sum(axis=1) if ctx.hist_pad.size else np.zeros(len(ctx.models), dtype=int)
+    out = np.zeros(len(ctx.models), dtype=np.float64)
     with torch.no_grad():
-        out = model(
-            t(ctx.model_x),
-            t(ctx.summary),
-            t(F.task_vector(ctx.task)),
-            t(ctx.hist),
-            t(ctx.hist_pad),
-            t(ctx.feats),
-            t(feat_pad),
-        )
-    return out.numpy().astype(np.float64)
+        for group in (np.flatnonzero(lengths == 0), np.flatnonzero(lengths > 0)):
+            if not len(group):
+                continue
+            h = int(lengths[group].max())
+            # history tokens are packed at the front (see build_context), so [:h] keeps them all
+            scores = model(
+                t(ctx.model_x[group]),
+                t(ctx.summary[group]),
+                task_x,
+                t(np.ascontiguousarray(ctx.hist[group, :h])),
+                t(np.ascontiguousarray(ctx.hist_pad[group, :h])),
+                t(ctx.feats[group]),
+                t(np.ascontiguousarray(feat_pad[group])),
+            )
+            out[group] = scores.numpy().astype(np.float64)
+    return out
+
+
+STAGE2_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def estimator_consensus(ctx: Context) -> np.ndarray:
+    """Per candidate, the mean robust z-score of its estimator tokens (0 where it has none)."""
+    if not ctx.feats.shape[1]:
+        return np.zeros(len(ctx.models))
+    z = np.where(ctx.feat_pad, 0.0, ctx.feats[:, :, 0].astype(np.float64))
+    count = (~ctx.feat_pad).sum(axis=1)
+    return np.where(count > 0, z.sum(axis=1) / np.maximum(count, 1), 0.0)
+
+
+def fuse(base: np.ndarray, consensus: np.ndarray, weight: float) -> np.ndarray:
+    """Stage-2 score: `(1 - weight) * rank(base) + weight * rank(consensus)`, ranks as fractions of
+    the candidate count, so neither scale matters (ties share their mean rank)."""
+    base = np.asarray(base, dtype=np.float64)
+    if len(base) < 2 or weight <= 0:
+        return base if weight <= 0 else np.asarray(consensus, dtype=np.float64)
+    n = len(base)
+    return (1.0 - weight) * rankdata(base) / n + weight * rankdata(consensus) / n
+
+
+def fused_scores(model: SpiderEnsemble, ctx: Context, weight: float, *, tokens: bool = False) -> np.ndarray:
+    """Stage 2: the stage-1 score fused with the estimators' consensus by `weight`
+    (`select_stage2_weight`); candidates without any estimator score count as the median.
+
+    `tokens=True` lets the network read the estimator tokens too (Model Spider's way). Off by
+    default: on the shared records the learned use of those tokens did not carry over to held-out
+    targets (benchmarks/ranking.md), while the cross-validated explicit fusion does.
+    """
+    return fuse(score_context(model, ctx, use_features=tokens), estimator_consensus(ctx), weight)
 
 
 def target_context(
@@ -377,6 +540,7 @@ def target_context(
     exclude_models: Iterable[str] = (),
     prior: str = "mean",
     card: bool = True,
+    card_shrink: float = 0.0,
 ) -> Context:
     """Context of a held-out target: its candidates with their history on the training targets.
 
@@ -399,6 +563,7 @@ def target_context(
         _scores_of(records, target),
         prior=prior,
         card_prior=card_prior,
+        card_shrink=card_shrink,
     )
 
 
@@ -443,12 +608,25 @@ def select_steps(
         rest = [t for t in usable if t != target]
         modality = records.modality_of(target)
         contexts = training_contexts(
-            records, modality, rest, tokens, exclude_models=excluded, prior=config.prior
+            records,
+            modality,
+            rest,
+            tokens,
+            exclude_models=excluded,
+            prior=config.prior,
+            card_shrink=config.card_shrink,
         )
         rows = records.perf[(records.perf["target"] == target) & ~records.perf["failed"]]
         rows = rows[rows["model"].isin(set(tokens)) & ~rows["model"].isin(excluded)]
         ctx = target_context(
-            records, target, list(rows["model"]), rest, tokens, exclude_models=excluded, prior=config.prior
+            records,
+            target,
+            list(rows["model"]),
+            rest,
+            tokens,
+            exclude_models=excluded,
+            prior=config.prior,
+            card_shrink=config.card_shrink,
         )
         gt = rows["accuracy"].to_numpy()
 
@@ -474,31 +652,114 @@ def select_steps(
     return best, means
 
 
-def select_prior(
-    records: Records, train_targets: list[str], *, exclude_models: Iterable[str] = ()
-) -> tuple[str, dict[str, float]]:
-    """Collaborative prior (mean or median percentile) chosen on the TRAINING targets only.
+def _loto_priors(
+    records: Records,
+    train_targets: list[str],
+    excluded: set[str],
+    tokens: Mapping[str, ModelToken] | None,
+    choices: list[tuple[str, float]],
+):
+    """Leave-one-target-out over the training targets: yields (held-out target, its accuracies,
+    {choice: prior of each of its models computed from the other targets})."""
+    ok = records.perf[~records.perf["failed"] & records.perf["target"].isin(set(train_targets))]
+    ok = ok[~ok["model"].isin(excluded)]
+    if tokens is not None:
+        ok = ok[ok["model"].isin(set(tokens))]
+    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
+    metas = {t: records.target_meta(t) for t in matrix.columns}
+    for held in matrix.columns:
+        gt = matrix[held].dropna()
+        pct_all = percentiles(matrix.drop(columns=held))
+        pct = pct_all.reindex(gt.index)
+        if len(gt) < 3 or pct.shape[1] == 0:
+            continue
+        card = {}
+        if tokens is not None and any(k > 0 for _, k in choices):
+            card = card_prior_of(fit_card_prior(pct_all, tokens), list(gt.index), tokens)
+        weights = np.array([F.class_weight(metas[t], metas[held]) for t in pct.columns])
+        values = pct.to_numpy(dtype=np.float64)
+        priors = {}
+        for prior, k in choices:
+            w = weights if prior.endswith("@classes") else np.ones_like(weights)
+            priors[(prior, k)] = np.array(
+                [
+                    F.shrink(
+                        F.aggregate(row[np.isfinite(row)], prior, w[np.isfinite(row)]),
+                        int(np.isfinite(row).sum()),
+                        card.get(m),
+                        k,
+                    )
+                    if np.isfinite(row).any()
+                    else card.get(m, 0.5)
+                    for m, row in zip(gt.index, values, strict=True)
+                ]
+            )
+        yield held, gt, priors
 
-    Each training target in turn is held out and ranked by the prior computed on the others;
-    no network is trained, so every training target serves as a fold.
+
+def select_prior(
+    records: Records,
+    train_targets: list[str],
+    *,
+    exclude_models: Iterable[str] = (),
+    tokens: Mapping[str, ModelToken] | None = None,
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Collaborative prior chosen on the TRAINING targets only: the aggregate (`F.PRIORS`: mean or
+    median percentile, plain or weighted by how close each earlier target's class count is to the
+    task's) and, with `tokens`, how many pseudo-targets of the card prior it is mixed with
+    (`F.CARD_SHRINKS`).
+
+    Each training target in turn is held out and ranked by the prior computed on the others (the
+    card prior refitted without it); no network is trained, so every training target serves as a
+    fold. Ties go to the simpler choice. Returns ({"prior": ..., "card_shrink": ...}, {label: mean tau_w}).
     """
     from scipy.stats import weightedtau
 
-    excluded = set(exclude_models)
-    ok = records.perf[~records.perf["failed"] & records.perf["target"].isin(set(train_targets))]
-    ok = ok[~ok["model"].isin(excluded)]
-    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
-    taus: dict[str, list[float]] = {p: [] for p in F.PRIORS}
-    for held in matrix.columns:
-        gt = matrix[held].dropna()
-        pct = percentiles(matrix.drop(columns=held)).reindex(gt.index)
-        if len(gt) < 3 or pct.shape[1] == 0:
-            continue
-        for prior in F.PRIORS:
-            agg = pct.median(axis=1) if prior == "median" else pct.mean(axis=1)
-            taus[prior].append(float(weightedtau(gt.to_numpy(), agg.fillna(0.5).to_numpy()).statistic))
-    means = {p: float(np.mean(v)) for p, v in taus.items() if v}
+    shrinks = F.CARD_SHRINKS if tokens is not None else (0.0,)
+    choices = [(p, k) for k in shrinks for p in F.PRIORS]
+    taus: dict[tuple[str, float], list[float]] = {c: [] for c in choices}
+    for _, gt, priors in _loto_priors(records, train_targets, set(exclude_models), tokens, choices):
+        for c in choices:
+            taus[c].append(float(weightedtau(gt.to_numpy(), priors[c]).statistic))
+    means = {c: float(np.mean(v)) for c, v in taus.items() if v}
     if not means:
-        return "mean", {}
-    best = max(means, key=lambda p: (round(means[p], 4), p == "mean"))
-    return best, means
+        return {"prior": "mean", "card_shrink": 0.0}, {}
+    best = max(means, key=lambda c: (round(means[c], 4), -choices.index(c)))
+    label = {c: f"{c[0]}+card{c[1]:g}" if c[1] else c[0] for c in means}
+    return {"prior": best[0], "card_shrink": best[1]}, {label[c]: v for c, v in means.items()}
+
+
+def select_stage2_weight(
+    records: Records,
+    train_targets: list[str],
+    choice: Mapping[str, Any],
+    *,
+    exclude_models: Iterable[str] = (),
+    tokens: Mapping[str, ModelToken] | None = None,
+) -> tuple[float | None, dict[float, float]]:
+    """Weight of the estimators' consensus in stage 2, chosen on the TRAINING targets that have
+    transferability scores: each is held out, its models ranked by the chosen prior (computed on the
+    other targets) fused with its scores (`fuse`), for each weight of `STAGE2_WEIGHTS`.
+    Returns (None, {}) when no training target has scores."""
+    from scipy.stats import weightedtau
+
+    scored = set(records.scores["target"]) if len(records.scores) else set()
+    if not scored & set(train_targets):
+        return None, {}
+    c = (choice.get("prior", "mean"), float(choice.get("card_shrink", 0.0)))
+    taus: dict[float, list[float]] = {w: [] for w in STAGE2_WEIGHTS}
+    for held, gt, priors in _loto_priors(records, train_targets, set(exclude_models), tokens, [c]):
+        if held not in scored:
+            continue
+        by_metric = _scores_of(records, held)
+        z = [
+            np.clip(F.robust_z(np.array([s.get(m, np.nan) for m in gt.index], dtype=np.float64)), -4, 4)
+            for s in by_metric.values()
+        ]
+        consensus = np.mean(z, axis=0) if z else np.zeros(len(gt))
+        for w in STAGE2_WEIGHTS:
+            taus[w].append(float(weightedtau(gt.to_numpy(), fuse(priors[c], consensus, w)).statistic))
+    means = {w: float(np.mean(v)) for w, v in taus.items() if v}
+    if not means:
+        return None, {}
+    return max(means, key=lambda w: (round(means[w], 4), -w)), means

@@ -1,0 +1,189 @@
+"""The ranker's priors: class-weighted collaborative prior, card prior with card words, fast scoring."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_spider.catalog import Catalog
+from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import Ranker
+from hf_spider.ranker import features as F
+from hf_spider.ranker import training as T
+from hf_spider.ranker.ranker import rank_catalog
+from hf_spider.ranker.records import load_records
+
+
+def test_aggregate_weighted_mean_and_median():
+    values = np.array([0.0, 1.0, 0.5])
+    assert F.aggregate(values, "mean") == pytest.approx(0.5)
+    assert F.aggregate(values, "mean@classes", np.array([1.0, 3.0, 0.0])) == pytest.approx(0.75)
+    assert F.aggregate(values, "median@classes", np.array([1.0, 1.0, 10.0])) == pytest.approx(0.5)
+    assert F.aggregate(values, "median@classes", np.array([10.0, 1.0, 1.0])) == pytest.approx(0.0)
+    # equal weights: the plain median (mean of the middle two for an even count)
+    assert F.aggregate(np.array([0.1, 0.2, 0.3, 0.4]), "median", np.ones(4)) == pytest.approx(0.25)
+
+
+def test_class_weight_falls_with_the_class_ratio():
+    two, four, hundred = ({"num_classes": k} for k in (2, 4, 100))
+    assert F.class_weight(two, two) == pytest.approx(1.0)
+    assert F.class_weight(two, four) == pytest.approx(np.exp(-F.CLASS_KERNEL * np.log(2)), rel=1e-5)
+    assert F.class_weight(two, hundred) < F.class_weight(two, four) < 1.0
+    assert F.class_weight(two, {"name": "unknown classes"}) == pytest.approx(1.0)
+
+
+def _two_regime_records(folder):
+    """Binary targets rank the models one way, 100-class targets the opposite way."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    models = [f"org/m{i}" for i in range(20)]
+    quality = np.linspace(-1, 1, len(models))
+    pd.DataFrame(
+        {
+            "model": models,
+            "architectures": ["['BertForSequenceClassification']"] * 20,
+            "model_type": ["bert"] * 20,
+            "number_of_parameters": [1e8] * 20,
+        }
+    ).to_csv(folder / "model_config.csv", index=False)
+    rows, targets = [], []
+    for t in range(6):
+        classes = 2 if t % 2 == 0 else 100
+        name = f"target_{t}"
+        targets.append({"finetune_dataset": name, "size": 5000, "number_of_classes": classes})
+        sign = 1.0 if classes == 2 else -1.0
+        acc = 0.7 + 0.1 * sign * quality + 0.01 * rng.standard_normal(20)
+        rows += [
+            {"model": m, "finetuned_dataset": name, "eval_accuracy": a}
+            for m, a in zip(models, acc, strict=True)
+        ]
+    pd.DataFrame(rows).to_csv(folder / "records.csv", index=False)
+    pd.DataFrame(targets).to_csv(folder / "target_datasets.csv", index=False)
+    return folder, models
+
+
+def test_select_prior_picks_the_class_weighted_prior_when_class_counts_matter(tmp_path):
+    folder, models = _two_regime_records(tmp_path / "text")
+    recs = load_records([folder])
+    choice, means = T.select_prior(recs, recs.target_names)
+    prior = choice["prior"]
+    assert prior.endswith("@classes")
+    assert means[prior] > means["mean"] + 0.1
+    # the prior of a new binary task follows the binary targets' order
+    pct = T.percentiles(recs.matrix("text"))
+    metas = {t: recs.target_meta(t) for t in pct.columns}
+    tokens = {m: ModelToken(model_id=m, modality="text") for m in models}
+    task = {"name": "new", "modality": "text", "num_classes": 2, "num_examples": 5000}
+    ctx = T.build_context(task, models, tokens, T.history_from(pct, metas), prior=prior)
+    plain = T.build_context(task, models, tokens, T.history_from(pct, metas), prior="mean")
+    assert ctx.summary[-1, 0] > ctx.summary[0, 0] + 0.2  # best on binary targets ranks first
+    assert abs(plain.summary[-1, 0] - plain.summary[0, 0]) < 0.1  # the plain mean cancels out
+
+
+def test_card_prior_learns_from_card_words_and_round_trips():
+    tokens = {}
+    rows = {}
+    for i in range(24):
+        org = "goodlab" if i % 2 else "badlab"
+        mid = f"{org}/model-{i}"
+        tokens[mid] = ModelToken(model_id=mid, modality="text", model_type="bert", num_parameters=10**8)
+        rows[mid] = {"t1": 0.9 if org == "goodlab" else 0.1, "t2": 0.8 if org == "goodlab" else 0.2}
+    pct = pd.DataFrame(rows).T
+    fitted = T.fit_card_prior(pct, tokens)
+    assert "org=goodlab" in fitted.vocab and "type=bert" in fitted.vocab
+    new = {
+        m: ModelToken(model_id=m, modality="text", model_type="bert", num_parameters=10**8)
+        for m in ("goodlab/new", "badlab/new", "elsewhere/new")
+    }
+    prior = T.card_prior_of(fitted, list(new), new)
+    assert prior["goodlab/new"] > prior["elsewhere/new"] + 0.1 > prior["badlab/new"] + 0.2
+    again = T.CardPrior.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert again.predict(new.values()) == pytest.approx(fitted.predict(new.values()), abs=1e-5)
+
+
+def test_scoring_with_catalog_vectors_equals_scoring_from_tokens():
+    ranker = Ranker.default()
+    catalog = Catalog.load("model_cards")
+    texts = [t for t in catalog if t.modality == "text"]
+    cold = [
+        ModelToken(model_id=f"someone/new-bert-{i}", modality="text", model_type="bert") for i in range(3)
+    ]
+    candidates = texts + cold
+    task = {"name": "imdb", "modality": "text", "num_classes": 2, "num_examples": 25000}
+    vectors = np.stack([t.vector() for t in candidates])
+    assert ranker.score(candidates, task, vectors=vectors) == pytest.approx(ranker.score(candidates, task))
+    with pytest.raises(ValueError, match="shape"):
+        ranker.score(candidates, task, vectors=vectors[:-1])
+    by_catalog = rank_catalog(catalog, task, ranker=ranker)
+    by_tokens = ranker.rank(list(catalog), task).ranking
+    assert [m for m, _ in by_catalog] == [m for m, _ in by_tokens]
+    assert [s for _, s in by_catalog] == pytest.approx([s for _, s in by_tokens])
+
+
+def test_records_keep_a_target_of_two_protocols_apart(tmp_path):
+    """The same target fine-tuned in one folder and linear-probed in another becomes two targets."""
+    full, probe = tmp_path / "full" / "text", tmp_path / "probe" / "text"
+    for folder, mode, acc in ((full, None, 0.9), (probe, "linear_probe", 0.6)):
+        folder.mkdir(parents=True)
+        rows = pd.DataFrame(
+            {
+                "model": [f"{folder.parent.name}/m{i}" for i in range(4)],
+                "finetuned_dataset": "rotten_tomatoes",
+            }
+        )
+        rows["eval_accuracy"] = [acc + 0.01 * i for i in range(4)]
+        if mode:
+            rows["mode"] = mode
+        rows.to_csv(folder / "records.csv", index=False)
+        pd.DataFrame([{"target_dataset": "rotten_tomatoes", "size": 10662, "number_of_classes": 2}]).to_csv(
+            folder / "target_datasets.csv", index=False
+        )
+    recs = load_records([full, probe])
+    assert set(recs.perf["target"]) == {"rotten_tomatoes", "rotten_tomatoes@linear_probe"}
+    probed = recs.perf[recs.perf["target"] == "rotten_tomatoes@linear_probe"]
+    assert set(probed["model"]) == {f"probe/m{i}" for i in range(4)}
+    assert recs.target_meta("rotten_tomatoes@linear_probe")["num_classes"] == 2
+    assert any("kept apart" in line for line in recs.report)
+    # alone, a probe folder keeps its own names
+    assert set(load_records([probe]).perf["target"]) == {"rotten_tomatoes"}
+
+
+def test_fuse_mixes_ranks_not_scales():
+    base = np.array([3.0, 2.0, 1.0, 0.0])
+    consensus = np.array([-100.0, 0.0, 5.0, 1000.0])
+    assert np.array_equal(T.fuse(base, consensus, 0.0), base)
+    assert np.argsort(-T.fuse(base, consensus, 1.0)).tolist() == [3, 2, 1, 0]
+    half = T.fuse(base, consensus, 0.5)
+    assert np.allclose(half, half[0])  # opposite orders of equal weight cancel out
+
+
+@pytest.mark.parametrize("sign, expected", [(1.0, "high"), (-1.0, 0.0)])
+def test_stage2_weight_follows_how_well_the_scores_predict(tmp_path, sign, expected):
+    """Scores that order the models as their fine-tuning did get weight; reversed scores get none."""
+    folder, _ = _two_regime_records(tmp_path / "text")
+    recs = pd.read_csv(folder / "records.csv")
+    # scores are the accuracy itself (or its negation)
+    pd.DataFrame(
+        {
+            "model": recs["model"],
+            "target_dataset": recs["finetuned_dataset"],
+            "metric": "LogME",
+            "score": sign * recs["eval_accuracy"],
+        }
+    ).to_csv(folder / "transferability_scores.csv", index=False)
+    loaded = load_records([folder])
+    weight, means = T.select_stage2_weight(loaded, loaded.target_names, {"prior": "mean", "card_shrink": 0.0})
+    assert set(means) == set(T.STAGE2_WEIGHTS)
+    if expected == "high":
+        assert weight >= 0.75 and means[weight] > means[0.0] + 0.3
+    else:
+        assert weight == expected
+    assert T.select_stage2_weight(
+        load_records([_two_regime_records(tmp_path / "b")[0]]), loaded.target_names, {}
+    ) == (
+        None,
+        {},
+    )
