@@ -22,9 +22,17 @@ the candidate's **model token** (card / config facts from `hf_spider.catalog`), 
 (task metadata: size, classes, modality), **history tokens** (the candidate's percentile on earlier
 fine-tuning targets, next to how those targets relate to the task) and optional **estimator tokens**
 (LogME, regularised H-score of the candidate on the task; stage 2) attend to each other; the output
-at the candidate position is its score. Meta-trained with a listwise Plackett-Luce loss on episodes
-that sub-sample candidate sets and hide the history of some candidates, so that models nobody has
-fine-tuned yet are ranked from their cards alone.
+at the candidate position is its score, added to a prior. Meta-trained with a listwise Plackett-Luce
+loss on episodes that sub-sample candidate sets and hide the history of some candidates, so that
+models nobody has fine-tuned yet are ranked from their cards alone.
+
+The prior: the candidate's mean or median percentile on earlier targets (optionally weighted by how
+close each target's class count is to the task's), mixed with a *card prior* — a ridge regression
+from the card (numeric token + author, type, architecture, datasets, base models) to the mean
+percentile — which is the whole prior of a model without history. Stage 2 fuses the stage-1 rank
+with the rank of the forward-pass estimators' consensus (weight `stage2_weight`). Prior, card mix,
+fusion weight and number of training steps (0 = prior alone) are chosen by cross-validation over
+training targets only.
 
 Load it with `hf_spider.ranker.Ranker.from_pretrained(PATH_OR_REPO)`.
 

@@ -75,6 +75,19 @@ def task_meta(task: Any) -> dict[str, Any]:
     return meta
 
 
+def _norm(name: Any) -> str:
+    return "".join(ch for ch in str(name).lower().rsplit("/", 1)[-1] if ch.isalnum())
+
+
+def _same_dataset(target: str, meta: Mapping[str, Any]) -> bool:
+    """Whether a training target is the task's own dataset: its name (without an `@protocol`
+    suffix, see `records`) equals the task's name, pretty name or dataset id's last part, ignoring
+    case and punctuation (`rotten_tomatoes@linear_probe` ~ `hf-spider-zoo/rotten-tomatoes`)."""
+    base = _norm(target.split("@", 1)[0])
+    names = {_norm(meta.get(k)) for k in ("name", "pretty_name", "dataset_id") if meta.get(k)}
+    return bool(base) and base in names
+
+
 class Ranker:
     """The learned ranker plus the fine-tuning history it knows (percentiles on earlier targets).
 
@@ -183,11 +196,12 @@ class Ranker:
             last = {t.model_id: i for i, t in enumerate(candidates)}
             matrix = matrix[list(last.values())]
         history: T.History = {}
+        own = {t for t in self.targets if _same_dataset(t, meta)}
         for mid in tokens:
             items = [
                 (self.targets[t], p)
                 for t, p in self.history.get(mid, {}).items()
-                if t in self.targets and t != meta.get("name")  # never the task's own record
+                if t in self.targets and t not in own  # never the task's own record
             ]
             if items:
                 history[mid] = items
@@ -341,7 +355,7 @@ def token_schema() -> dict[str, Any]:
     }
 
 
-def train_ranker(
+def _train_ranker(
     records,
     *,
     config=None,
@@ -433,6 +447,24 @@ def train_ranker(
     meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}
     model = T.fit(contexts, config, seed=seed, meta=meta)
     return Ranker(model, history=history, targets=metas, card_prior=card_prior), info
+
+
+def train_ranker(records, **kwargs: Any) -> tuple[Ranker, dict[str, Any]]:
+    """Meta-train a ranker on every usable target of `records` (all modalities); see `_train_ranker`
+    for the arguments (config, seed, tune, catalog, progress).
+
+    Runs on one CPU thread: multi-threaded reductions round differently with the core count, and
+    the same command must give the same weights on every machine (the shipped weights are checked
+    that way). Training all shared and zoo records takes about a minute.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_ranker(records, **kwargs)
+    finally:
+        torch.set_num_threads(threads)
 
 
 __all__ = ["RankResult", "Ranker", "rank_catalog", "task_meta", "token_schema", "train_ranker"]

@@ -511,12 +511,14 @@ def estimator_consensus(ctx: Context) -> np.ndarray:
 
 def fuse(base: np.ndarray, consensus: np.ndarray, weight: float) -> np.ndarray:
     """Stage-2 score: `(1 - weight) * rank(base) + weight * rank(consensus)`, ranks as fractions of
-    the candidate count, so neither scale matters (ties share their mean rank)."""
+    the candidate count, so neither scale matters; a tie goes to the better consensus."""
     base = np.asarray(base, dtype=np.float64)
     if len(base) < 2 or weight <= 0:
         return base if weight <= 0 else np.asarray(consensus, dtype=np.float64)
     n = len(base)
-    return (1.0 - weight) * rankdata(base) / n + weight * rankdata(consensus) / n
+    measured = rankdata(consensus) / n
+    # equal fused ranks (stage 1 and the estimators disagree by as much) go to the measured evidence
+    return (1.0 - weight) * rankdata(base) / n + weight * measured + 1e-6 * measured
 
 
 def fused_scores(model: SpiderEnsemble, ctx: Context, weight: float, *, tokens: bool = False) -> np.ndarray:
