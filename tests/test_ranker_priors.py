@@ -212,3 +212,22 @@ def test_the_task_own_records_never_enter_its_history():
         ctx = ranker.context(token, task)
         assert (~ctx.hist_pad).sum() == 1 and ctx.hist[0, 0, 0] == pytest.approx(0.2 - 0.5)
     assert (~ranker.context(token, {"name": "sst2", "modality": "text"}).hist_pad).sum() == 2
+
+
+def test_a_local_dataset_is_matched_to_its_records_by_folder_name(tmp_path):
+    """A dataset card's pretty name differs from the folder name the records use; the task keeps
+    where it was read from, so the ranker still recognises its own records."""
+    from hf_spider.ranker.ranker import _same_dataset, task_meta
+    from hf_spider.tasks import load_task
+
+    folder = tmp_path / "rotten_tomatoes"
+    folder.mkdir()
+    pd.DataFrame({"text": [f"review {i}" for i in range(20)], "label": [i % 2 for i in range(20)]}).to_csv(
+        folder / "train.csv", index=False
+    )
+    (folder / "README.md").write_text("---\npretty_name: Rotten Tomatoes snippets\n---\n# card\n")
+    task = load_task(folder, sample=0, probe=False)
+    meta = task_meta(task)
+    assert task.metadata["source"]["location"] == "rotten_tomatoes"
+    assert str(tmp_path) not in json.dumps(task.metadata)  # no local directories above it
+    assert _same_dataset("rotten_tomatoes@linear_probe", meta) and not _same_dataset("imdb", meta)

@@ -65,6 +65,8 @@ def task_meta(task: Any) -> dict[str, Any]:
         source = meta.get("source") or {}
         if isinstance(source, Mapping) and source.get("dataset"):
             meta.setdefault("dataset_id", str(source["dataset"]))
+        if isinstance(source, Mapping) and source.get("location"):
+            meta.setdefault("location", str(source["location"]))
     else:
         raise UserInputError(
             f"cannot read a task from {type(task).__name__}",
@@ -81,10 +83,10 @@ def _norm(name: Any) -> str:
 
 def _same_dataset(target: str, meta: Mapping[str, Any]) -> bool:
     """Whether a training target is the task's own dataset: its name (without an `@protocol`
-    suffix, see `records`) equals the task's name, pretty name or dataset id's last part, ignoring
+    suffix, see `records`) equals the task's name, pretty name, dataset id's or location's last part, ignoring
     case and punctuation (`rotten_tomatoes@linear_probe` ~ `hf-spider-zoo/rotten-tomatoes`)."""
     base = _norm(target.split("@", 1)[0])
-    names = {_norm(meta.get(k)) for k in ("name", "pretty_name", "dataset_id") if meta.get(k)}
+    names = {_norm(meta.get(k)) for k in ("name", "pretty_name", "dataset_id", "location") if meta.get(k)}
     return bool(base) and base in names
 
 

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,7 +88,9 @@ def load_task(
         raise UserInputError(f"unknown modality {modality!r}", hint=f"use one of: {', '.join(MODALITIES)}")
     source = resolve_source(dataset, config=config, token=token, endpoint=endpoint, revision=revision)
     if not source.has_data:
-        return _metadata_only_task(source, split=split, label_column=label_column, modality=modality)
+        task = _metadata_only_task(source, split=split, label_column=label_column, modality=modality)
+        task.metadata["source"]["location"] = _location(dataset)
+        return task
 
     chosen = source.pick_split(split)
     features = source.features(chosen)
@@ -153,6 +156,7 @@ def load_task(
         class_balance=round(class_balance(counts), 6),
         source=_source_dict(source, chosen, cols, scanned=scanned, exhausted=exhausted, pool=len(pool)),
     )
+    metadata["source"]["location"] = _location(dataset)
     task = Task(name=source.name, modality=cols.modality, metadata=metadata)
     if sample == 0:
         task.fingerprint = _fingerprint(source, chosen, cols, sample, seed, np.array([], dtype=np.int64))
@@ -377,6 +381,14 @@ def _metadata_only_task(
     )
     digest = hashlib.sha256(json.dumps([source.identity, source.config, chosen, label_column]).encode())
     return Task(name=source.name, modality=modality, metadata=metadata, fingerprint=digest.hexdigest()[:32])
+
+
+def _location(dataset: str | os.PathLike) -> str:
+    """Where the dataset was read from, without the local directories above it: a Hub id as given,
+    a local folder or file by its name (the name fine-tuning records use, e.g. `rotten_tomatoes`)."""
+    text = os.fspath(dataset)
+    path = Path(text).expanduser()
+    return path.name if path.exists() else text
 
 
 def _card_metadata(source: Source, split: str | None) -> dict[str, Any]:
