@@ -231,3 +231,23 @@ def test_a_local_dataset_is_matched_to_its_records_by_folder_name(tmp_path):
     assert task.metadata["source"]["location"] == "rotten_tomatoes"
     assert str(tmp_path) not in json.dumps(task.metadata)  # no local directories above it
     assert _same_dataset("rotten_tomatoes@linear_probe", meta) and not _same_dataset("imdb", meta)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_stage2_weight_of_the_task_modality_is_used(weight):
+    ranker = Ranker.default()
+    ranker.model.config = {
+        **ranker.model.config,
+        "stage2_by_modality": {"image": weight},
+        "stage2_weight": 0.5,
+    }
+    images = [t for t in Catalog.load("model_cards") if t.modality == "image"][:12]
+    task = {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}
+    stage1 = ranker.score(images, task)
+    logme = {t.model_id: float(i) for i, t in enumerate(images)}  # the last card is the best
+    fused = ranker.score(images, task, estimator_scores={"logme": logme})
+    order = sorted(fused, key=lambda m: -fused[m])
+    if weight == 1.0:
+        assert order == [t.model_id for t in reversed(images)]
+    else:
+        assert order == sorted(stage1, key=lambda m: -stage1[m])

@@ -61,6 +61,12 @@ class RankerConfig:
         default=0.5,
         metadata={"help": "weight of the estimators' consensus in the stage-2 fused rank (0 = network only)"},
     )
+    stage2_by_modality: dict = field(
+        default_factory=dict,
+        metadata={
+            "help": "stage2_weight per task modality, where cross-validated apart (else stage2_weight)"
+        },
+    )
     card_shrink: float = field(
         default=0.0,
         metadata={"help": "pseudo-targets of the card prior mixed into the collaborative prior (0 = none)"},

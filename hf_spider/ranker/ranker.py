@@ -246,8 +246,11 @@ class Ranker:
         self, candidates: Iterable[ModelToken], task: Any, *, estimator_scores=None, vectors=None
     ) -> dict[str, float]:
         ctx = self.context(candidates, task, estimator_scores=estimator_scores, vectors=vectors)
-        if estimator_scores:  # stage 2: network with estimator tokens, fused with their consensus
-            weight = float((getattr(self.model, "config", {}) or {}).get("stage2_weight", 0.5))
+        if estimator_scores:  # stage 2: stage-1 score fused with the estimators' consensus
+            config = getattr(self.model, "config", {}) or {}
+            by_modality = config.get("stage2_by_modality") or {}
+            modality = str(ctx.task.get("modality") or "")
+            weight = float(by_modality.get(modality, config.get("stage2_weight", 0.5)))
             scores = T.fused_scores(self.model, ctx, weight)
         else:
             scores = T.score_context(self.model, ctx, use_features=False)
@@ -412,7 +415,18 @@ def _train_ranker(
                 weights.setdefault(w, []).append(value)
         if weights:
             best_w = max(weights, key=lambda w: (round(float(np.mean(weights[w])), 4), -w))
-            config = RankerConfig.from_dict({**config.to_dict(), "stage2_weight": best_w})
+            stage2_by_modality = {
+                m: max(cv, key=lambda w, cv=cv: (round(float(cv[w]), 4), -float(w)))
+                for m, cv in info.get("stage2_cv", {}).items()
+                if cv
+            }
+            config = RankerConfig.from_dict(
+                {
+                    **config.to_dict(),
+                    "stage2_weight": best_w,
+                    "stage2_by_modality": {m: float(w) for m, w in stage2_by_modality.items()},
+                }
+            )
         totals: dict[int, list[float]] = {}
         for modality, targets in by_modality.items():
             if progress:
