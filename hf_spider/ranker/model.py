@@ -59,7 +59,9 @@ class RankerConfig:
     )
     stage2_weight: float = field(
         default=0.5,
-        metadata={"help": "weight of the estimators' consensus in the stage-2 fused rank (0 = network only)"},
+        metadata={
+            "help": "weight of the estimators' consensus in the stage-2 fused rank (0 = the stage-1 order)"
+        },
     )
     stage2_by_modality: dict = field(
         default_factory=dict,
