@@ -119,7 +119,7 @@ def lodo_ranker(records, target: str):
     held_out = replace(
         records, perf=keep(records.perf), scores=keep(records.scores), targets=keep(records.targets)
     )
-    ranker, _ = train_ranker(held_out, tune=False)
+    ranker, _ = train_ranker(held_out)  # as `hf-spider train` would, hyperparameters cross-validated
     return ranker
 
 
