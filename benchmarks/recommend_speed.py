@@ -99,9 +99,29 @@ def brute_force(dataset: str, candidates: list[str], sample: int) -> tuple[dict[
     return scores, len(candidates), clock
 
 
+def _families() -> dict[str, str]:
+    """Source-dataset family of each zoo target, from the `family` column of its target_datasets.csv
+    (the tweets_* tasks are all cut from one set of tweets)."""
+    import pandas as pd
+
+    out: dict[str, str] = {}
+    for path in RECORDS.glob("*/target_datasets.csv"):
+        frame = pd.read_csv(path)
+        if {"target_dataset", "family"} <= set(frame.columns):
+            out.update(
+                {str(t): str(f) for t, f in zip(frame["target_dataset"], frame["family"], strict=True)}
+            )
+    return out
+
+
+FAMILIES = _families()
+
+
 def family(target: str) -> str:
-    """The source dataset of a target: class-subset tasks (`fashion_mnist_sub5_2`) share their parent's."""
-    return target.split("_sub")[0]
+    """The source dataset of a target: class-subset tasks (`fashion_mnist_sub5_2`) share their parent's,
+    and a target kept apart by protocol (`rotten_tomatoes@linear_probe`) is its dataset's."""
+    base = target.split("@", 1)[0]
+    return FAMILIES.get(base, base.split("_sub")[0])
 
 
 def lodo_ranker(records, target: str):
