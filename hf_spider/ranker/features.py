@@ -84,7 +84,9 @@ def _overlap(a: set[str], b: set[str]) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
-def _last_part(name: str) -> str:
+def name_key(name: str) -> str:
+    """A dataset name reduced to compare spellings: last path part, lower case, letters and digits
+    only (`cornell-movie-review-data/rotten_tomatoes` -> `rottentomatoes`)."""
     return re.sub(r"[^a-z0-9]+", "", str(name).lower().rsplit("/", 1)[-1])
 
 
@@ -120,10 +122,10 @@ def pair_vector(token: ModelToken, meta: Mapping[str, Any]) -> np.ndarray:
     """How the model's own training data and label count relate to the task."""
     v = np.zeros(PAIR_DIM, dtype=np.float32)
     task_tokens = task_name_tokens(meta)
-    task_last = {_last_part(meta.get(k)) for k in ("name", "dataset_id") if meta.get(k)}
+    task_last = {name_key(meta.get(k)) for k in ("name", "dataset_id") if meta.get(k)}
     for ds in token.datasets:
         v[0] = max(v[0], _overlap(name_tokens(ds), task_tokens))
-        if _last_part(ds) and _last_part(ds) in task_last:
+        if name_key(ds) and name_key(ds) in task_last:
             v[1] = 1.0
     k = _positive(meta.get("num_classes"))
     if k is None or not token.num_labels:
@@ -131,11 +133,6 @@ def pair_vector(token: ModelToken, meta: Mapping[str, Any]) -> np.ndarray:
     else:
         v[2] = abs(math.log2(max(token.num_labels, 1)) - math.log2(max(k, 2))) / 8.0
     return v
-
-
-def model_vector(token: ModelToken, meta: Mapping[str, Any]) -> np.ndarray:
-    """Card token of the model followed by its pair features for this task."""
-    return np.concatenate([token.vector(), pair_vector(token, meta)]).astype(np.float32)
 
 
 def token_matrix(tokens: list[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
@@ -153,8 +150,9 @@ def token_matrix(tokens: list[ModelToken], vectors: np.ndarray | None = None) ->
 def model_matrix(
     tokens: list[ModelToken], meta: Mapping[str, Any], vectors: np.ndarray | None = None
 ) -> np.ndarray:
-    """`model_vector` of many candidates at once: pair features are computed once per distinct
-    (training datasets, label count), which thousands of Hub models share."""
+    """`[n, MODEL_DIM]`: each candidate's card token followed by its pair features for this task;
+    pair features are computed once per distinct (training datasets, label count), which thousands
+    of Hub models share."""
     out = np.zeros((len(tokens), MODEL_DIM), dtype=np.float32)
     out[:, :TOKEN_DIM] = token_matrix(tokens, vectors)
     memo: dict[tuple, np.ndarray] = {}
@@ -259,7 +257,7 @@ def card_words(token: ModelToken) -> set[str]:
         words.add(f"type={token.model_type.lower()}")
     if token.architecture:
         words.add(f"arch={token.architecture.lower()}")
-    words |= {f"data={_last_part(d)}" for d in token.datasets if _last_part(d)}
+    words |= {f"data={name_key(d)}" for d in token.datasets if name_key(d)}
     words |= {f"base={str(b).lower()}" for b in token.base_models if b}
     return words
 

@@ -77,16 +77,14 @@ def task_meta(task: Any) -> dict[str, Any]:
     return meta
 
 
-def _norm(name: Any) -> str:
-    return "".join(ch for ch in str(name).lower().rsplit("/", 1)[-1] if ch.isalnum())
-
-
 def _same_dataset(target: str, meta: Mapping[str, Any]) -> bool:
     """Whether a training target is the task's own dataset: its name (without an `@protocol`
     suffix, see `records`) equals the task's name, pretty name, dataset id's or location's last part, ignoring
     case and punctuation (`rotten_tomatoes@linear_probe` ~ `hf-spider-zoo/rotten-tomatoes`)."""
-    base = _norm(target.split("@", 1)[0])
-    names = {_norm(meta.get(k)) for k in ("name", "pretty_name", "dataset_id", "location") if meta.get(k)}
+    base = F.name_key(target.split("@", 1)[0])
+    names = {
+        F.name_key(meta.get(k)) for k in ("name", "pretty_name", "dataset_id", "location") if meta.get(k)
+    }
     return bool(base) and base in names
 
 
@@ -389,43 +387,37 @@ def _train_ranker(
     by_modality = {m: sorted(g["target"]) for m, g in usable.groupby("modality")}
     info: dict[str, Any] = {"seed": seed, "token_sources": sources, "targets": by_modality, "inner_cv": {}}
     if tune:
-        priors: dict[str, list[float]] = {}
+        choices = T.prior_choices(with_card=True)
+        prior_cv: dict[str, list[float]] = {}
         for modality, targets in by_modality.items():
             _, means = T.select_prior(records, targets, tokens=tokens)
             info.setdefault("prior_cv", {})[modality] = means
-            for prior, value in means.items():
-                priors.setdefault(prior, []).append(value)
-        if priors:
-            order = list(priors)  # simplest first, as select_prior lists them
-            best = max(priors, key=lambda p: (round(float(np.mean(priors[p])), 4), -order.index(p)))
-            prior, _, shrink = best.partition("+card")
-            config = RankerConfig.from_dict(
-                {**config.to_dict(), "prior": prior, "card_shrink": float(shrink or 0.0)}
+            for label, value in means.items():
+                prior_cv.setdefault(label, []).append(value)
+        tried = [c for c in choices if T.prior_label(c) in prior_cv]
+        if tried:
+            best = max(
+                tried, key=lambda c: (round(float(np.mean(prior_cv[T.prior_label(c)])), 4), -choices.index(c))
             )
+            config = RankerConfig.from_dict({**config.to_dict(), "prior": best[0], "card_shrink": best[1]})
         weights: dict[float, list[float]] = {}
+        stage2_by_modality: dict[str, float] = {}
         for modality, targets in by_modality.items():
-            _, means = T.select_stage2_weight(
+            best_w, means = T.select_stage2_weight(
                 records,
                 targets,
                 {"prior": config.prior, "card_shrink": config.card_shrink},
                 tokens=tokens,
             )
             info.setdefault("stage2_cv", {})[modality] = {str(w): v for w, v in means.items()}
+            if best_w is not None:
+                stage2_by_modality[modality] = float(best_w)
             for w, value in means.items():
                 weights.setdefault(w, []).append(value)
         if weights:
-            best_w = max(weights, key=lambda w: (round(float(np.mean(weights[w])), 4), -w))
-            stage2_by_modality = {
-                m: max(cv, key=lambda w, cv=cv: (round(float(cv[w]), 4), -float(w)))
-                for m, cv in info.get("stage2_cv", {}).items()
-                if cv
-            }
+            overall = max(weights, key=lambda w: (round(float(np.mean(weights[w])), 4), -w))
             config = RankerConfig.from_dict(
-                {
-                    **config.to_dict(),
-                    "stage2_weight": best_w,
-                    "stage2_by_modality": {m: float(w) for m, w in stage2_by_modality.items()},
-                }
+                {**config.to_dict(), "stage2_weight": overall, "stage2_by_modality": stage2_by_modality}
             )
         totals: dict[int, list[float]] = {}
         for modality, targets in by_modality.items():

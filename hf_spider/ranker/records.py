@@ -33,6 +33,9 @@ FAILED_RUN_FRACTION = 0.5
 # A target whose median chance-corrected accuracy is below this is "failed" as a whole.
 FAILED_TARGET_MEDIAN = 0.1
 _METRIC_NAMES = {"log_me": "logme", "logme": "logme", "reg_h_score": "reg_h_score", "h_score": "h_score"}
+FULL_FINETUNE = "full_finetune"
+# the target-name column of target_datasets.csv: the first of these that the file has
+TARGET_NAME_COLUMNS = ("target_dataset", "finetune_dataset", "dataset", "target")
 
 
 @dataclass
@@ -246,9 +249,7 @@ def _clean_targets(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     cols = ["target", "size", "num_classes", "modality"]
     if raw.empty:
         return pd.DataFrame(columns=cols)
-    name_col = next(
-        (c for c in ("target_dataset", "finetune_dataset", "dataset", "target") if c in raw), None
-    )
+    name_col = next((c for c in TARGET_NAME_COLUMNS if c in raw), None)
     if name_col is None:
         raise DatasetError("target_datasets.csv has no target name column", hint="use the shared data schema")
     out = pd.DataFrame(
@@ -290,12 +291,11 @@ def _clean_models(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     return out
 
 
-FULL_FINETUNE = "full_finetune"
 # target-name columns of each file, renamed together when a target is set apart by protocol
 _TARGET_COLUMNS = {
     "records.csv": ("finetuned_dataset",),
     "transferability_scores.csv": ("target_dataset",),
-    "target_datasets.csv": ("target_dataset", "finetune_dataset", "dataset", "target"),
+    "target_datasets.csv": TARGET_NAME_COLUMNS,
 }
 
 

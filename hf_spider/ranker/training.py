@@ -513,8 +513,10 @@ def fuse(base: np.ndarray, consensus: np.ndarray, weight: float) -> np.ndarray:
     """Stage-2 score: `(1 - weight) * rank(base) + weight * rank(consensus)`, ranks as fractions of
     the candidate count, so neither scale matters; a tie goes to the better consensus."""
     base = np.asarray(base, dtype=np.float64)
-    if len(base) < 2 or weight <= 0:
-        return base if weight <= 0 else np.asarray(consensus, dtype=np.float64)
+    if weight <= 0:
+        return base
+    if len(base) < 2:
+        return np.asarray(consensus, dtype=np.float64)
     n = len(base)
     measured = rankdata(consensus) / n
     # equal fused ranks (stage 1 and the estimators disagree by as much) go to the measured evidence
@@ -699,6 +701,19 @@ def _loto_priors(
         yield held, gt, priors
 
 
+def prior_choices(*, with_card: bool) -> list[tuple[str, float]]:
+    """(aggregate, card shrink) pairs the prior is chosen among, simplest first; without card
+    tokens only the aggregates."""
+    shrinks = F.CARD_SHRINKS if with_card else (0.0,)
+    return [(p, k) for k in shrinks for p in F.PRIORS]
+
+
+def prior_label(choice: tuple[str, float]) -> str:
+    """`median@classes+card3` for ("median@classes", 3.0); the aggregate alone without card shrink."""
+    prior, k = choice
+    return f"{prior}+card{k:g}" if k else prior
+
+
 def select_prior(
     records: Records,
     train_targets: list[str],
@@ -717,8 +732,7 @@ def select_prior(
     """
     from scipy.stats import weightedtau
 
-    shrinks = F.CARD_SHRINKS if tokens is not None else (0.0,)
-    choices = [(p, k) for k in shrinks for p in F.PRIORS]
+    choices = prior_choices(with_card=tokens is not None)
     taus: dict[tuple[str, float], list[float]] = {c: [] for c in choices}
     for _, gt, priors in _loto_priors(records, train_targets, set(exclude_models), tokens, choices):
         for c in choices:
@@ -727,8 +741,7 @@ def select_prior(
     if not means:
         return {"prior": "mean", "card_shrink": 0.0}, {}
     best = max(means, key=lambda c: (round(means[c], 4), -choices.index(c)))
-    label = {c: f"{c[0]}+card{c[1]:g}" if c[1] else c[0] for c in means}
-    return {"prior": best[0], "card_shrink": best[1]}, {label[c]: v for c, v in means.items()}
+    return {"prior": best[0], "card_shrink": best[1]}, {prior_label(c): v for c, v in means.items()}
 
 
 def select_stage2_weight(
