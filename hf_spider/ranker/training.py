@@ -500,13 +500,16 @@ def score_context(model: SpiderEnsemble, ctx: Context, *, use_features: bool = T
 STAGE2_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
+def consensus_of(z: np.ndarray, have: np.ndarray) -> np.ndarray:
+    """Per candidate (row), the mean of the z-scores it has (`have`), 0 where it has none."""
+    z = np.where(have, np.asarray(z, dtype=np.float64), 0.0).reshape(len(have), -1)
+    count = np.asarray(have).reshape(len(have), -1).sum(axis=1)
+    return np.where(count > 0, z.sum(axis=1) / np.maximum(count, 1), 0.0)
+
+
 def estimator_consensus(ctx: Context) -> np.ndarray:
     """Per candidate, the mean robust z-score of its estimator tokens (0 where it has none)."""
-    if not ctx.feats.shape[1]:
-        return np.zeros(len(ctx.models))
-    z = np.where(ctx.feat_pad, 0.0, ctx.feats[:, :, 0].astype(np.float64))
-    count = (~ctx.feat_pad).sum(axis=1)
-    return np.where(count > 0, z.sum(axis=1) / np.maximum(count, 1), 0.0)
+    return consensus_of(ctx.feats[:, :, 0], ~ctx.feat_pad)
 
 
 def fuse(base: np.ndarray, consensus: np.ndarray, weight: float) -> np.ndarray:
@@ -766,12 +769,14 @@ def select_stage2_weight(
     for held, gt, priors in _loto_priors(records, train_targets, set(exclude_models), tokens, [c]):
         if held not in scored:
             continue
-        by_metric = _scores_of(records, held)
-        z = [
-            np.clip(F.robust_z(np.array([s.get(m, np.nan) for m in gt.index], dtype=np.float64)), -4, 4)
-            for s in by_metric.values()
-        ]
-        consensus = np.mean(z, axis=0) if z else np.zeros(len(gt))
+        # the consensus as stage 2 computes it (`estimator_consensus`): clipped robust z-scores,
+        # averaged over the metrics each model has
+        raw = np.array(
+            [[s.get(m, np.nan) for s in _scores_of(records, held).values()] for m in gt.index],
+            dtype=np.float64,
+        ).reshape(len(gt), -1)
+        z = np.column_stack([np.clip(F.robust_z(col), -4.0, 4.0) for col in raw.T]) if raw.shape[1] else raw
+        consensus = consensus_of(z, np.isfinite(raw))
         for w in STAGE2_WEIGHTS:
             taus[w].append(float(weightedtau(gt.to_numpy(), fuse(priors[c], consensus, w)).statistic))
     means = {w: float(np.mean(v)) for w, v in taus.items() if v}
