@@ -16,13 +16,8 @@ def register(subparsers) -> None:
         description="Meta-train the Model-Spider-style ranker on records folders and save it "
         "(PyTorchModelHubMixin layout + model card); optionally push it to the Hub.",
     )
-    train.add_argument("--data", nargs="+", required=True, metavar="DIR", help="records folders")
+    _add_training_arguments(train)
     train.add_argument("--out", required=True, metavar="DIR", help="where to write the weights")
-    train.add_argument("--seed", type=int, default=0, help="random seed (same seed, same weights)")
-    train.add_argument("--no-tune", action="store_true", help="skip the cross-validation of training steps")
-    train.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
-    train.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 3)")
-    train.add_argument("--catalog", default=None, help="catalog of model tokens (default: the embedded one)")
     train.add_argument(
         "--push-to-hub", metavar="REPO", default=None, help="also push the weights to this repo"
     )
@@ -42,27 +37,34 @@ def register(subparsers) -> None:
         description="For each test target: train on the records of the other targets only, rank every "
         "model with a record on it, report tau_w (rank=True and rank=None), top-1 regret and hit@3.",
     )
-    ranking.add_argument("--data", nargs="+", required=True, metavar="DIR", help="records folders")
+    _add_training_arguments(ranking)
     ranking.add_argument("--test-targets", required=True, help="comma-separated target names")
     ranking.add_argument(
         "--cold-start", action="store_true", help="also hide all records of 20%% of the models"
     )
-    ranking.add_argument("--seed", type=int, default=0)
     ranking.add_argument(
         "--holdout-all",
         action="store_true",
         help="train without any test target (default: leave only the evaluated one out)",
     )
-    ranking.add_argument("--no-tune", action="store_true", help="fixed hyperparameters instead of inner CV")
-    ranking.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
-    ranking.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 3)")
-    ranking.add_argument(
-        "--catalog", default=None, help="catalog of model tokens (default: the embedded one)"
-    )
     ranking.add_argument(
         "--json", default=None, metavar="PATH", help="write the results as JSON (- = stdout)"
     )
     ranking.set_defaults(func=_eval_ranking)
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """What `train` and `eval ranking` share: the records, the seed and the training settings."""
+    parser.add_argument("--data", nargs="+", required=True, metavar="DIR", help="records folders")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same weights)")
+    parser.add_argument(
+        "--no-tune",
+        action="store_true",
+        help="fixed hyperparameters instead of their cross-validation (prior, stage-2 weight, steps)",
+    )
+    parser.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
+    parser.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 3)")
+    parser.add_argument("--catalog", default=None, help="catalog of model tokens (default: the embedded one)")
 
 
 def _get_or_add(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
