@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from hf_spider import __version__
@@ -51,6 +52,20 @@ class _ArgumentParserError(HfSpiderError):
     pass
 
 
+def _no_progress_bars() -> None:
+    """No tqdm bars of huggingface_hub / datasets (uploads, downloads) when stderr is a file or pipe."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read when they are imported
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "datasets" in sys.modules:
+        import datasets
+
+        datasets.disable_progress_bars()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -58,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if args.verbose < 2:
+        # `datasets` logs a file it cannot parse as an ERROR, then raises; hf-spider reports the
+        # error once, on one line.
+        logging.getLogger("datasets.packaged_modules").setLevel(logging.CRITICAL)
+    if not sys.stderr.isatty():
+        _no_progress_bars()
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR

@@ -183,7 +183,9 @@ def pick(
     """The recommended row under the constraints, and a one-line reason.
 
     Among rows meeting every constraint: the highest transfer score (fidelity breaks near-ties
-    within 1e-9, then latency); rows without scores: the lowest latency. When nothing fits a
+    within 1e-9, then latency), except that a variant of that score with fidelity >= FAITHFUL
+    that is clearly faster wins over fp32 (the reason says by how much); rows without scores:
+    the lowest latency. When nothing fits a
     `ConstraintError` names the nearest candidates and the constraint that excludes each, by how much.
 
     Example:
@@ -202,9 +204,17 @@ def pick(
     if scored:
         best = max(
             scored,
-            key=lambda r: (r["score"], r.get("fidelity") or 0.0, -(r.get("latency_ms") or math.inf)),
+            key=lambda r: (r["score"], _fidelity(r), -(r.get("latency_ms") or math.inf)),
         )
         why = f"highest transfer score ({best['score']:.4g})"
+        faster = _faithful_faster(best, scored)
+        if faster is not None:
+            why += (
+                f"; {faster['variant']} over {best['variant']}: fidelity {_fidelity(faster):.3f} "
+                f"(>= {FAITHFUL}) at {_ratio(faster, best, 'latency_ms')} the latency"
+                + (f" and {_ratio(faster, best, 'size_mb')} the size" if faster.get("size_mb") else "")
+            )
+            best = faster
     else:
         best = min(feasible, key=lambda r: (r.get("latency_ms") or math.inf, -(r.get("fidelity") or 0.0)))
         why = "lowest latency"
@@ -224,6 +234,43 @@ def pick(
         f"{constraints.describe()}; {', '.join(details)}"
     )
     return best, reason
+
+
+# A variant whose outputs agree this well with fp32 is as good for transfer; speed and size decide.
+FAITHFUL = 0.99
+
+
+def _fidelity(row: Mapping[str, Any]) -> float:
+    if row.get("fidelity") is None:
+        return 1.0 if row.get("variant") == "fp32" else 0.0  # fp32 is the reference
+    return float(row["fidelity"])
+
+
+def _faithful_faster(best: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]):
+    """A variant of the same score as `best` with fidelity >= FAITHFUL that is clearly faster
+    (under 0.9x the latency; within that, the smaller file wins), else None."""
+    if best.get("latency_ms") is None:
+        return None
+    peers = [
+        r
+        for r in rows
+        if r is not best
+        and abs(r["score"] - best["score"]) <= 1e-9
+        and _fidelity(r) >= FAITHFUL
+        and r.get("latency_ms") is not None
+        and r["latency_ms"] < 0.9 * best["latency_ms"]
+    ]
+    if not peers:
+        return None
+    fastest = min(r["latency_ms"] for r in peers)
+    close = [r for r in peers if r["latency_ms"] <= 1.1 * fastest]
+    return min(close, key=lambda r: (r.get("size_mb") or math.inf, r["latency_ms"]))
+
+
+def _ratio(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> str:
+    if not a.get(key) or not b.get(key):
+        return "?"
+    return f"{a[key] / b[key]:.2f}x"
 
 
 def _nearest(rows, constraints, k: int = 3):

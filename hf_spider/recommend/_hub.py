@@ -8,11 +8,11 @@ in the `Authorization` header.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
-import threading
+import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,9 @@ logger = logging.getLogger("hf_spider.recommend")
 
 TEMPLATES = Path(__file__).parent / "templates"
 SPACE_APP_DIR = _paths.REPO_DIR / "space_app"
-_ENDPOINT_LOCK = threading.Lock()
+DATA_FILE = "data/train-00000-of-00001.parquet"
+# files a recommendations dataset holds besides its data; `check_push_target` accepts a repo holding them
+RESULT_FILES = ("README.md", "recommendations.json", "report.md", "pareto.png")
 
 
 def resolve_endpoint(endpoint: str | None) -> str:
@@ -82,37 +84,6 @@ def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None)
     return str(who.get("name", ""))
 
 
-@contextlib.contextmanager
-def _endpoint_of_record(endpoint: str):
-    """For one write, make `endpoint` what `HF_ENDPOINT` would have made it at import time.
-
-    huggingface_hub and `datasets` read `HF_ENDPOINT` once, at import: `datasets`' `push_to_hub`
-    has no endpoint argument, and huggingface_hub parses the commit URLs a server returns against
-    its import-time endpoint. Setting the same module values the variable sets keeps an explicit
-    `endpoint=` (a mirror, the loopback test Hub) working end to end.
-    """
-    import datasets.config as dconfig
-    from huggingface_hub import constants, file_download
-
-    template = endpoint + "/{repo_id}/resolve/{revision}/{filename}"
-    values = [
-        (constants, "ENDPOINT", endpoint),
-        (constants, "HUGGINGFACE_CO_URL_TEMPLATE", template),
-        (file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template),
-        (dconfig, "HF_ENDPOINT", endpoint),
-        (dconfig, "HUB_DATASETS_URL", endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}"),
-    ]
-    with _ENDPOINT_LOCK:
-        saved = [(module, name, getattr(module, name)) for module, name, _ in values]
-        for module, name, value in values:
-            setattr(module, name, value)
-        try:
-            yield
-        finally:
-            for module, name, value in saved:
-                setattr(module, name, value)
-
-
 def _counts(recs: Recommendations) -> dict[str, int]:
     rows = recs.rows
     return {
@@ -152,6 +123,124 @@ def render_dataset_card(recs: Recommendations, base_card_data: dict[str, Any] | 
     return str(card)
 
 
+def check_push_target(repo_id: str, *, token: str | None, endpoint: str | None) -> str | None:
+    """Refuse to push into an existing dataset that is not a recommendations dataset.
+
+    Returns the repo's current commit sha, or None when it does not exist yet. A repo holding
+    only `.gitattributes` (an empty repo) is accepted; anything else needs `recommendations.json`.
+    """
+    from huggingface_hub import get_token
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = _api(token or get_token(), endpoint)
+    try:
+        info = api.dataset_info(repo_id, files_metadata=False)
+    except RepositoryNotFoundError:
+        return None
+    except OSError as exc:  # requests' errors are OSErrors, huggingface_hub's HTTP errors too
+        raise HubConnectionError(
+            f"cannot read {repo_id} on {resolve_endpoint(endpoint)} ({_why(exc)})", hint="retry later"
+        ) from None
+    files = {s.rfilename for s in info.siblings or []}
+    if files - {".gitattributes"} and "recommendations.json" not in files:
+        raise UserInputError(
+            f"dataset {repo_id} already exists and is not an hf-spider recommendations dataset",
+            hint="push to a new repo id; nothing was uploaded",
+        )
+    return info.sha
+
+
+def _why(exc: BaseException) -> str:
+    """A failed request in a few words: the HTTP status, or the kind of connection failure."""
+    while exc.__cause__ is not None and not isinstance(exc, OSError):  # RuntimeError of an LFS upload
+        exc = exc.__cause__
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "status_code", None):
+        return f"HTTP {response.status_code}"
+    text = str(exc)
+    for needle, words in (
+        ("RemoteDisconnected", "connection dropped"),
+        ("Connection aborted", "connection dropped"),
+        ("Connection reset", "connection reset"),
+        ("Connection refused", "connection refused"),
+        ("timed out", "timed out"),
+    ):
+        if needle in text:
+            return words
+    return type(exc).__name__
+
+
+# A local path in a published string: absolute or in the home folder, not part of a URL or an id.
+_LOCAL_PATH = re.compile(r"(?<![\w:/.~-])~?/[^\s'\"`,;()\[\]{}<>|*]+")
+
+
+def public_text(text: str) -> str:
+    """`text` with local paths replaced: a path in the repository by its repo-relative form,
+    any other by its last part (a dataset folder by its name)."""
+
+    def shown(match: re.Match) -> str:
+        path = Path(os.path.expanduser(match.group(0)))
+        try:
+            return path.resolve().relative_to(_paths.REPO_DIR.resolve()).as_posix()
+        except (ValueError, OSError):
+            return path.name or match.group(0)
+
+    return _LOCAL_PATH.sub(shown, text)
+
+
+def _public(value: Any) -> Any:
+    if isinstance(value, str):
+        return public_text(value)
+    if isinstance(value, dict):
+        return {k: _public(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_public(v) for v in value]
+    return value
+
+
+def public_recommendations(recs: Recommendations) -> Recommendations:
+    """What may be published of `recs`: the same rows and metadata, without local paths."""
+    from hf_spider.recommend._results import Recommendations
+
+    return Recommendations(rows=_public(recs.rows), meta=_public(recs.meta))
+
+
+def _dataset_files(recs: Recommendations) -> dict[str, bytes]:
+    """Every file of a recommendations dataset: parquet data, card, plot, JSON, report."""
+    import matplotlib.pyplot as plt
+    import pyarrow.parquet as pq
+    from datasets.info import DatasetInfosDict
+    from datasets.splits import SplitDict, SplitInfo
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
+
+    dataset = recs.to_dataset()
+    data = io.BytesIO()
+    pq.write_table(dataset.data.table, data)
+    info = dataset.info.copy()
+    info.splits = SplitDict()
+    info.splits.add(SplitInfo(name="train", num_bytes=dataset.data.nbytes, num_examples=len(dataset)))
+    info.download_size = data.getbuffer().nbytes
+    info.dataset_size = dataset.data.nbytes
+    card_data = DatasetCardData()
+    DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
+    MetadataConfigs(
+        {"default": {"data_files": [{"split": "train", "path": "data/train-*"}]}}
+    ).to_dataset_card_data(card_data)
+
+    plot = io.BytesIO()
+    fig = recs.plot()
+    fig.savefig(plot, format="png")
+    plt.close(fig)
+    return {
+        DATA_FILE: data.getvalue(),
+        "README.md": render_dataset_card(recs, card_data.to_dict()).encode(),
+        "recommendations.json": recs.dumps().encode(),
+        "report.md": recs.report(plot_path="pareto.png").encode(),
+        "pareto.png": plot.getvalue(),
+    }
+
+
 def push_recommendations(
     recs: Recommendations,
     repo_id: str,
@@ -161,47 +250,82 @@ def push_recommendations(
     endpoint: str | None = None,
     commit_message: str | None = None,
 ) -> str:
-    """See `Recommendations.push_to_hub`."""
-    from huggingface_hub import CommitOperationAdd, DatasetCard, get_token
+    """See `Recommendations.push_to_hub`.
+
+    One commit carries every file, so a reader sees the old dataset or the new one, never a mix.
+    When that commit fails, a repo this call created is deleted again: nothing new is left visible.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, get_token
 
     check_write_access(repo_id, token=token, endpoint=endpoint)
     token = token or get_token()
     endpoint = resolve_endpoint(endpoint)
     api = _api(token, endpoint)
+    parent = check_push_target(repo_id, token=token, endpoint=endpoint)
 
-    # Everything that can fail locally is made before the first write.
-    dataset = recs.to_dataset()
-    plot = io.BytesIO()
-    fig = recs.plot()
-    fig.savefig(plot, format="png")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    payload = recs.dumps().encode()
-    report = recs.report(plot_path="pareto.png").encode()
-
-    message = commit_message or f"hf-spider recommendations for {recs.meta.get('dataset')}"
-    with _endpoint_of_record(endpoint):
-        dataset.push_to_hub(repo_id, private=private, token=token, commit_message=message)
-        # `datasets` wrote a card with the features/splits YAML: keep that YAML, replace the body.
-        card_path = api.hf_hub_download(repo_id, "README.md", repo_type="dataset", token=token)
-        base = DatasetCard.load(card_path).data.to_dict()
-        card = render_dataset_card(recs, base)
-        api.create_commit(
+    # Everything that can fail locally is made before the first write; no local path is published.
+    published = public_recommendations(recs)
+    files = _dataset_files(published)
+    message = commit_message or f"hf-spider recommendations for {published.meta.get('dataset')}"
+    stale = []
+    if parent is not None:
+        existing = api.list_repo_files(repo_id, repo_type="dataset", revision=parent)
+        stale = [f for f in existing if f.startswith("data/") and f not in files]
+    created = False
+    try:
+        if parent is None:
+            api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=False)
+            created = True
+        elif private:
+            api.update_repo_settings(repo_id, repo_type="dataset", private=True)
+        _commit(
+            api,
             repo_id,
             repo_type="dataset",
-            token=token,
-            commit_message=f"{message}: card, plot and report",
+            commit_message=message,
             operations=[
-                CommitOperationAdd("README.md", card.encode()),
-                CommitOperationAdd("recommendations.json", payload),
-                CommitOperationAdd("report.md", report),
-                CommitOperationAdd("pareto.png", plot.getvalue()),
+                *(CommitOperationAdd(path, content) for path, content in files.items()),
+                *(CommitOperationDelete(path) for path in stale),
             ],
+            parent_commit=parent,
         )
+    # requests' errors and huggingface_hub's HTTP errors are OSErrors; a failed LFS upload is a
+    # RuntimeError raised from one
+    except (OSError, RuntimeError) as exc:
+        raise HubConnectionError(
+            f"push to {repo_id} failed ({_why(exc)}): {_undo(api, repo_id, 'dataset', created)}",
+            hint="retry the push; the results are saved locally",
+        ) from None
     url = f"{endpoint}/datasets/{repo_id}"
     logger.info("pushed %d rows to %s", len(recs), url)
     return url
+
+
+def _commit(api, repo_id: str, **kwargs) -> None:
+    """`api.create_commit`, tolerating huggingface_hub's reading of the reply on other endpoints.
+
+    huggingface_hub 0.36 parses the commit URL a server returns against its import-time endpoint
+    (`CommitInfo` builds a `RepoUrl` without `endpoint=`), so a commit to another endpoint (a
+    mirror, the loopback test Hub) is applied and then fails to be described with this ValueError.
+    """
+    try:
+        api.create_commit(repo_id, **kwargs)
+    except ValueError as exc:
+        if "Unable to retrieve user and repo ID" not in str(exc) or api.endpoint == resolve_endpoint(None):
+            raise
+        logger.debug("commit to %s applied; its reply was not parsed: %s", repo_id, exc)
+
+
+def _undo(api, repo_id: str, repo_type: str, created: bool) -> str:
+    """After a failed commit: delete the repo this run created; say what is left on the Hub."""
+    if not created:
+        return "nothing was changed on the Hub"
+    try:
+        api.delete_repo(repo_id, repo_type=repo_type)
+    except OSError as exc:
+        logger.info("could not delete %s after a failed push: %s", repo_id, exc)
+        return f"the empty repo it created is left on the Hub; delete {repo_id} there"
+    return "the repo it created was deleted again, nothing is left on the Hub"
 
 
 def load_recommendations(repo_id: str, *, token: str | None = None, endpoint: str | None = None):
@@ -324,17 +448,22 @@ def publish_space(
         dataset_repo=dataset_repo,
     ).encode()
     api = _api(token, endpoint)
-    with _endpoint_of_record(resolve_endpoint(endpoint)):
-        api.create_repo(
-            repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True, token=token
-        )
-        api.create_commit(
+    created = not api.repo_exists(repo_id, repo_type="space")
+    try:
+        if created:
+            api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private)
+        _commit(
+            api,
             repo_id,
             repo_type="space",
-            token=token,
             commit_message="hf-spider: publish the Space",
             operations=[CommitOperationAdd(path, content) for path, content in files.items()],
         )
+    except (OSError, RuntimeError) as exc:
+        raise HubConnectionError(
+            f"publishing the Space {repo_id} failed ({_why(exc)}): {_undo(api, repo_id, 'space', created)}",
+            hint="retry `hf-spider publish`",
+        ) from None
     url = f"{resolve_endpoint(endpoint)}/spaces/{repo_id}"
     logger.info("published %d files to %s", len(files), url)
     return url

@@ -26,6 +26,7 @@ from hf_spider import __version__, _paths
 from hf_spider.errors import (
     CatalogError,
     ConstraintError,
+    DatasetError,
     HfSpiderError,
     UnsafeWeightsError,
     UserInputError,
@@ -129,7 +130,8 @@ def recommend(
 
     Raises:
         DatasetError: the dataset cannot be used. CatalogError: no catalog. TargetError: unknown
-        target. ConstraintError: no benchmarked variant meets the constraints.
+        target. ConstraintError: no benchmarked variant meets the constraints; its
+        `recommendations` holds every row, marked as not meeting them.
 
     Example:
         >>> recs = recommend("rotten_tomatoes", top_k=3, constraints={"max_latency_ms": 20})  # doctest: +SKIP
@@ -155,8 +157,13 @@ def recommend(
     device = None
     if "bench" in stages:
         device = target if isinstance(target, DeviceTarget) else DeviceTarget.resolve(str(target or "local"))
-    elif cons:
-        run.notes.append("constraints were given without the bench stage: no device figure to check them on")
+    else:
+        if isinstance(target, str) and not target.startswith(("http://", "https://")):
+            DeviceTarget.resolve(target)  # an unknown target is refused even when bench does not run
+        if cons:
+            run.notes.append(
+                "constraints were given without the bench stage: no device figure to check them on"
+            )
 
     with run.timed("task"):
         progress("task", 0, 1, str(dataset))
@@ -166,6 +173,9 @@ def recommend(
         if task_obj.has_data and task_obj.data_token is not None:
             run.forward_passes += 1  # the probe encoder's pass that made the task token
         progress("task", 1, 1, f"{task_obj.modality}, {task_obj.num_classes} classes")
+        _check_task_tag(task, task_obj)
+        if "probe" in stages:
+            _check_sample_per_class(task_obj)
 
     with run.timed("catalog"):
         progress("catalog", 0, 1, str(catalog or "embedded + offline zoo"))
@@ -248,9 +258,14 @@ def recommend(
             row["target"] = device.name
 
     pick = None
+    nothing_fits = None
     if "bench" in stages:
         with run.timed("constraints"):
-            pick = _apply_constraints(rows, cons, order)
+            try:
+                pick = _apply_constraints(rows, cons, order)
+            except ConstraintError as exc:  # raised below, with the measurements attached
+                nothing_fits = exc
+                pick = {"model_id": None, "variant": None, "reason": None, "nothing_fits": exc.one_line()}
 
     meta = {
         "dataset": str(dataset),
@@ -275,7 +290,11 @@ def recommend(
         "hf_spider_version": __version__,
         "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    return Recommendations(sort_rows(rows), meta)
+    recs = Recommendations(sort_rows(rows), meta)
+    if nothing_fits is not None:
+        nothing_fits.recommendations = recs  # the rows, marked as not meeting the constraints
+        raise nothing_fits
+    return recs
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -285,6 +304,33 @@ def _check_stages(stages: Iterable[str]) -> tuple[str, ...]:
     if unknown:
         raise UserInputError(f"unknown stage(s) {unknown}", hint="use rank, probe, bench")
     return tuple(s for s in STAGES if s in stages or s == "rank")
+
+
+def _check_task_tag(tag: str | None, task_obj) -> None:
+    """Refuse a pipeline tag made for another modality than the dataset's (image models for text)."""
+    if not tag or tag in _TAGS.get(task_obj.modality, {tag}):
+        return
+    other = next((m for m, tags in _TAGS.items() if tag in tags), None)
+    if other is not None:
+        raise UserInputError(
+            f"--task {tag} serves {other} models, but {task_obj.name} is a {task_obj.modality} dataset",
+            hint=f"drop --task, or use one of: {', '.join(sorted(_TAGS[task_obj.modality]))}",
+        )
+
+
+def _check_sample_per_class(task_obj) -> None:
+    """Refuse stage 2 on a sample holding one example per class: its estimators mean nothing there."""
+    import numpy as np
+
+    if not task_obj.has_data or len(task_obj.labels) <= 2:
+        return
+    counts = np.bincount(task_obj.labels)
+    if counts.max() < 2:
+        raise DatasetError(
+            f"the sample of {len(task_obj.labels)} examples of {task_obj.name} holds one example per class "
+            f"({task_obj.num_classes} classes): stage-2 estimators need several per class",
+            hint=f"raise --sample above {2 * task_obj.num_classes}, or rank from cards only with --stages rank",
+        )
 
 
 def _load_task(dataset, sample: int, token, endpoint):
@@ -304,6 +350,7 @@ def _task_meta(task) -> dict[str, Any]:
         "fingerprint": task.fingerprint,
         "has_data": task.has_data,
         "probe": task.probe,
+        "skipped_unreadable": task.skipped,
     }
 
 

@@ -53,6 +53,8 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
 
     best = recs.best
     pick = meta.get("pick") or {}
+    if pick.get("nothing_fits"):
+        out += [f"**Nothing meets the constraints:** {pick['nothing_fits']}", ""]
     if best is not None:
         variant = f", variant **{best['variant']}**" if best.get("variant") else ""
         out.append(f"**Recommended:** `{best['model_id']}`{variant}.")
@@ -67,6 +69,7 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
         ("classes", task.get("num_classes")),
         ("examples in the dataset", task.get("num_examples")),
         ("sample used", protocol.get("sample")),
+        ("unreadable examples skipped", task.get("skipped_unreadable") or None),
         ("label names", ", ".join(str(x) for x in (task.get("label_names") or [])[:12]) or None),
     ]
     out += [f"- **{k}**: {_fmt(v)}" for k, v in task_items if v is not None]

@@ -115,7 +115,10 @@ class Recommendations:
 
     @property
     def best(self) -> dict[str, Any] | None:
-        """The recommended row: the pick under constraints, else the top-ranked row."""
+        """The recommended row: the pick under constraints, else the top-ranked row; None when
+        no row meets the constraints."""
+        if (self.meta.get("pick") or {}).get("nothing_fits"):
+            return None
         for row in self.rows:
             if row.get("recommended"):
                 return row

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from hf_spider._cli_utils import write_json as _write_json
-from hf_spider.errors import UserInputError
+from hf_spider.errors import ConstraintError, UserInputError
+from hf_spider.hardware.constraints import add_constraint_arguments
 
 STAGES = ("rank", "probe", "bench")
 CONSTRAINT_FLAGS = ("max_latency_ms", "max_memory_mb", "max_size_mb", "min_fidelity")
@@ -42,11 +46,11 @@ def register(subparsers) -> None:
     p.add_argument("--top-k", type=int, default=5, help="candidates re-ranked and benchmarked (5)")
     p.add_argument("--stages", default=",".join(STAGES), help="comma list of rank,probe,bench (all)")
     p.add_argument("--target", default="local", help="local, a device profile name, or http://HOST:PORT")
-    p.add_argument("--max-latency-ms", type=float)
-    p.add_argument("--max-memory-mb", type=float)
-    p.add_argument("--max-size-mb", type=float)
-    p.add_argument("--min-fidelity", type=float)
-    p.add_argument("--output-dir", help="where to write parquet, JSON, plot and report")
+    add_constraint_arguments(p)
+    p.add_argument(
+        "--output-dir",
+        help="where to write parquet, JSON, plot and report (default: hf-spider-results/DATASET)",
+    )
     p.add_argument("--json", dest="json_out", metavar="PATH", help="write results as JSON ('-' = stdout)")
     p.add_argument("--push-to-hub", metavar="REPO", help="push the results as a Hub dataset")
     p.add_argument("--space", metavar="REPO", help="publish the Gradio Space showing the results")
@@ -79,6 +83,38 @@ def parse_stages(text: str) -> tuple[str, ...]:
     if "rank" not in stages:
         raise UserInputError("the rank stage is required", hint="e.g. --stages rank,probe")
     return tuple(s for s in STAGES if s in stages)
+
+
+def check_writable_folder(path: Path, flag: str) -> None:
+    """Refuse, before any work, a folder that cannot be created or written to. Creates nothing.
+
+    Permission bits do not tell (root ignores them, a read-only mount does not show in them), so
+    a temporary file is made and removed in the folder, or in its nearest existing parent.
+    """
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"{flag} {path} is a file, not a folder", hint="pass a folder path")
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserInputError(f"{flag} {path}: {probe} is a file, not a folder", hint="pass a folder path")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".hf-spider-write-check-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot write to {flag} {path} ({exc.strerror or exc})", hint="pass a folder you can write to"
+        ) from None
+
+
+def _check_json_path(dest: str | None) -> None:
+    if not dest or dest == "-":
+        return
+    path = Path(dest)
+    if path.is_dir():
+        raise UserInputError(f"--json {dest} is a folder", hint="pass a file path, or - for stdout")
+    check_writable_folder(path.parent if str(path.parent) else Path("."), "--json")
 
 
 def _slug(dataset: str) -> str:
@@ -184,18 +220,14 @@ def render_table(recs, console, max_rows: int = 15) -> None:
 def _run_recommend(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from hf_spider.hardware import Constraints
     from hf_spider.recommend import _demo
-    from hf_spider.recommend._hub import check_write_access, publish_space
+    from hf_spider.recommend._hub import check_push_target, check_write_access, publish_space
     from hf_spider.recommend._pipeline import recommend
 
     stages = parse_stages(args.stages)
     constraints = {k: getattr(args, k) for k in CONSTRAINT_FLAGS if getattr(args, k) is not None}
-    for k, v in constraints.items():
-        if v < 0 or (k == "min_fidelity" and v > 1):
-            raise UserInputError(
-                f"--{k.replace('_', '-')} {v} is out of range",
-                hint="use a positive number (fidelity in [0, 1])",
-            )
+    Constraints.parse(constraints)  # a bad limit fails here, before any work
     if args.top_k < 1:
         raise UserInputError("--top-k must be at least 1")
     dataset, catalog, sample = args.dataset, args.catalog, args.sample
@@ -208,51 +240,78 @@ def _run_recommend(args: argparse.Namespace) -> int:
     if not dataset:
         raise UserInputError("no dataset given", hint="pass a dataset id or path, or --demo")
 
-    # Refuse a bad repo id or token before computing anything: nothing is written on failure.
+    # Everything that can be refused is refused before computing anything: nothing is written.
+    out_dir = Path(args.output_dir) if args.output_dir else Path("hf-spider-results") / _slug(dataset)
+    check_writable_folder(out_dir, "--output-dir")
+    _check_json_path(args.json_out)
     for repo in filter(None, (args.push_to_hub, args.space)):
         check_write_access(repo, token=args.token, endpoint=args.endpoint)
+    if args.push_to_hub:
+        check_push_target(args.push_to_hub, token=args.token, endpoint=args.endpoint)
 
+    json_stdout = args.json_out == "-"
     # Wide enough for the table when the output is a file or a pipe (rich would use 80 columns).
-    console = Console(stderr=args.json_out == "-", width=None if sys.stdout.isatty() else 160)
-    with _StageBars(console) as bars:
-        recs = recommend(
-            dataset,
-            catalog=catalog,
-            task=args.task,
-            target=args.target,
-            constraints=constraints or None,
-            top_k=args.top_k,
-            stages=stages,
-            sample=sample,
-            token=args.token,
-            endpoint=args.endpoint,
-            progress=bars,
-        )
+    console = Console(stderr=json_stdout, width=None if sys.stdout.isatty() else 160)
+    # With `--json -`, stdout carries the JSON only: whatever a library prints goes to stderr.
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if json_stdout else contextlib.nullcontext()
+    nothing_fits = None
+    with quiet_stdout, _StageBars(console) as bars:
+        try:
+            recs = recommend(
+                dataset,
+                catalog=catalog,
+                task=args.task,
+                target=args.target,
+                constraints=constraints or None,
+                top_k=args.top_k,
+                stages=stages,
+                sample=sample,
+                token=args.token,
+                endpoint=args.endpoint,
+                progress=bars,
+            )
+        except ConstraintError as exc:
+            recs = getattr(exc, "recommendations", None)
+            if recs is None:
+                raise
+            nothing_fits = exc
     render_table(recs, console)
-    out_dir = Path(args.output_dir) if args.output_dir else Path("hf-spider-results") / _slug(dataset)
     paths = recs.save(out_dir)
     console.print(f"results: {paths['parquet']}, {paths['json']}, {paths['plot']}, {paths['report']}")
+    if nothing_fits is not None:
+        # The measurements are kept (rows marked as not meeting the constraints); nothing is pushed.
+        _write_json(args.json_out, recs.to_json())
+        raise ConstraintError(
+            f"{_first_clause(str(nothing_fits))}; every row is in {out_dir} marked as not meeting them",
+            hint=nothing_fits.hint,
+        )
     payload = recs.to_json()
-    if args.push_to_hub:
-        url = recs.push_to_hub(
-            args.push_to_hub, private=args.private, token=args.token, endpoint=args.endpoint
-        )
-        payload["hub_url"] = url
-        console.print(f"pushed: {url}")
-    if args.space:
-        url = publish_space(
-            args.space,
-            private=args.private,
-            token=args.token,
-            endpoint=args.endpoint,
-            dataset_repo=args.push_to_hub,
-            datasets=[d for d in (args.push_to_hub,) if d],
-        )
-        payload["space_url"] = url
-        console.print(f"space: {url}")
+    with quiet_stdout:
+        if args.push_to_hub:
+            url = recs.push_to_hub(
+                args.push_to_hub, private=args.private, token=args.token, endpoint=args.endpoint
+            )
+            payload["hub_url"] = url
+            console.print(f"pushed: {url}")
+        if args.space:
+            url = publish_space(
+                args.space,
+                private=args.private,
+                token=args.token,
+                endpoint=args.endpoint,
+                dataset_repo=args.push_to_hub,
+                datasets=[d for d in (args.push_to_hub,) if d],
+            )
+            payload["space_url"] = url
+            console.print(f"space: {url}")
     if args.json_out:
         _write_json(args.json_out, payload)
     return 0
+
+
+def _first_clause(text: str) -> str:
+    """The head of a long constraint message: 'no candidate meets X (Y excludes n of m)'."""
+    return text.split("; nearest:", 1)[0]
 
 
 def _run_publish(args: argparse.Namespace) -> int:

@@ -147,6 +147,9 @@ def load_task(
             + ("" if exhausted else ", or read more rows with --max-scan"),
         )
     num_classes = len(label_names)
+    _check_class_counts(source.name, cols.label_column, counts, len(keys), sample)
+    if sample == 0 and cols.modality == "image":
+        _check_some_image_decodes(source, chosen, peek, cols)
 
     metadata = _card_metadata(source, chosen)
     metadata.update(
@@ -182,9 +185,11 @@ def load_task(
         )
     if not inputs:
         raise DatasetError(
-            f"no readable example in split {chosen!r} of {source.name} ({skipped} unreadable)",
+            f"no readable example in split {chosen!r} of {source.name}: "
+            f"all {skipped} sampled {'images' if cols.modality == 'image' else 'examples'} are corrupt",
             hint=f"check the files of column {cols.input_column!r}",
         )
+
     task.inputs = inputs
     task.labels = np.asarray(labels, dtype=np.int64)
     task.skipped = skipped
@@ -195,6 +200,49 @@ def load_task(
     if probe is not False:
         _attach_data_token(task, probe=probe, batch_size=batch_size, progress=progress)
     return task
+
+
+MANY_CLASSES = 1000
+
+
+def _check_class_counts(name: str, column: str, counts: np.ndarray, labelled: int, sample: int) -> None:
+    """Refuse a label column with one example per class (an id, not a label); warn on classes
+    too rare or too many for the sample to hold several examples of each."""
+    if counts.max() < 2 and labelled > 2:
+        raise DatasetError(
+            f"every class of {name} has a single example ({len(counts)} classes in column {column!r})",
+            hint="a column with one value per row is not a label; pick the class column with --label-column",
+        )
+    if len(counts) > MANY_CLASSES:
+        logger.warning("%s has %d classes: expect weak stage-2 estimates", name, len(counts))
+    singles = int((counts < 2).sum())
+    if singles:
+        logger.warning("%s: %d of %d classes have a single example", name, singles, len(counts))
+    if 0 < sample < 2 * len(counts):
+        logger.warning(
+            "%s: a sample of %d for %d classes holds under 2 examples per class; raise --sample",
+            name,
+            sample,
+            len(counts),
+        )
+
+
+_DECODE_CHECK = 16
+
+
+def _check_some_image_decodes(source: Source, split: str, peek: list[dict[str, Any]], cols: Columns) -> None:
+    """With no sample drawn, decode up to `_DECODE_CHECK` images so a folder of corrupt files is refused."""
+    tried = 0
+    for row in peek[:_DECODE_CHECK]:
+        tried += 1
+        if _decode_input(source, row.get(cols.input_column), "image") is not None:
+            if tried > 1:
+                logger.warning("%s: %d corrupt image(s) skipped before one decoded", source.name, tried - 1)
+            return
+    raise DatasetError(
+        f"no image of split {split!r} of {source.name} decodes: the {tried} read are all corrupt",
+        hint=f"check the files of column {cols.input_column!r}",
+    )
 
 
 def _scan_labels(source: Source, split: str, cols: Columns, *, limit: int, seed: int):

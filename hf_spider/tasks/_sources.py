@@ -63,6 +63,7 @@ class Source:
     builder: str | None = None
     storage_options: dict[str, Any] = field(default_factory=dict)
     token: str | bool | None = None
+    encoding: str | None = None  # of local csv/json/text files that are not UTF-8
     disk: Any = None  # datasets.Dataset or DatasetDict for save_to_disk folders
     _memo: dict = field(default_factory=dict, repr=False)
 
@@ -145,7 +146,20 @@ class Source:
             yield from ds
             return
         stream = self._stream(split, columns=columns)
-        yield from _undecoded(stream)
+        try:
+            yield from _undecoded(stream)
+        except UnicodeDecodeError as exc:
+            raise DatasetError(
+                f"cannot read {self._shown(split)}: not {exc.encoding or 'UTF-8'} text "
+                f"(byte 0x{exc.object[exc.start]:02x} at offset {exc.start} of a block)",
+                hint="save the file as UTF-8",
+            ) from None
+        except _parse_errors() as exc:
+            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DatasetError(
+                f"cannot read {self._shown(split)}: {text}",
+                hint=_FORMAT_HINTS.get(self.builder or "", "check the file's format"),
+            ) from None
 
     def take(self, split: str, indices: list[int]) -> dict[int, dict[str, Any]]:
         """The rows at `indices` (any order), read with one pass up to the largest index."""
@@ -317,6 +331,12 @@ class Source:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _shown(self, split: str) -> str:
+        """The files of `split` as a user would name them: a local file by its name."""
+        files = self.data_files.get(split) or []
+        names = [f if f.startswith("hf://") else Path(f).name for f in files]
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "") or self.name
+
     def _disk_split(self, split: str):
         from datasets import DatasetDict
 
@@ -334,6 +354,8 @@ class Source:
             kwargs["columns"] = columns  # parquet reads only these columns
         if self.builder == "csv" and all(f.endswith(".tsv") for f in files):
             kwargs["sep"] = "\t"
+        if self.encoding and self.builder in ("csv", "json", "text"):
+            kwargs["encoding"] = self.encoding
         try:
             stream = datasets.load_dataset(
                 self.builder,
@@ -435,7 +457,12 @@ def resolve_source(
     if path.exists():
         return _resolve_local(path, config=config)
     text = str(dataset)
-    if text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text:
+    if (
+        text.startswith(("/", ".", "~"))
+        or text.count("/") > 1
+        or "\\" in text
+        or _is_data_file(text)  # `data.csv`: a file name, not a Hub id
+    ):
         raise DatasetError(f"dataset {text!r} not found: no such file or folder", hint="check the path")
     if not _REPO_ID.match(text):
         raise DatasetError(
@@ -463,6 +490,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
             data_files={"train": [str(path)]},
             builder=builder,
             config=config,
+            encoding=_text_encoding([path], builder),
         )
     if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
         return _resolve_disk(path)
@@ -482,6 +510,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
             hint="a dataset folder needs parquet/csv/jsonl files, images in class folders, or a README.md card",
         )
     data_files = {s: [str(path / f) for f in fs] for s, fs in data_files.items()}
+    builder = _builder_for([f for fs in data_files.values() for f in fs])
     return Source(
         name=card.pretty_name or path.name,
         kind="files",
@@ -489,7 +518,8 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
         card=card,
         config=config,
         data_files=data_files,
-        builder=_builder_for([f for fs in data_files.values() for f in fs]),
+        builder=builder,
+        encoding=_text_encoding([Path(f) for fs in data_files.values() for f in fs], builder),
     )
 
 
@@ -712,6 +742,81 @@ def _builder_for(files: list[str]) -> str | None:
             if preferred in builders:
                 return preferred
     return builders.pop()
+
+
+_FORMAT_HINTS = {
+    "csv": "a csv file needs a header row, then one example per line",
+    "json": "a jsonl file needs one JSON object per line",
+    "parquet": "check that the parquet file is complete",
+}
+_ENCODING_PROBE = 1 << 20  # bytes of each local text file checked for its encoding
+
+
+def _parse_errors() -> tuple[type[BaseException], ...]:
+    """What `datasets`' packaged builders raise on a malformed file (pandas, pyarrow, json)."""
+    import json
+
+    errors: list[type[BaseException]] = [json.JSONDecodeError]
+    try:
+        import pandas as pd
+
+        errors += [pd.errors.EmptyDataError, pd.errors.ParserError]
+    except ImportError:
+        pass
+    try:
+        import pyarrow as pa
+
+        errors.append(pa.ArrowInvalid)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def _text_encoding(paths: list[Path], builder: str | None) -> str | None:
+    """None when the local csv/json/text files are UTF-8, else the encoding they are read with.
+
+    An empty file is refused here, before `datasets` fails on it. A file that is not UTF-8 is
+    read in the encoding `charset_normalizer` detects, with a warning naming it; when none can be
+    told, the error says so.
+    """
+    if builder not in ("csv", "json", "text"):
+        return None
+    found = None
+    for path in paths:
+        if path.suffix.lower() in _COMPRESSION:
+            continue
+        with open(path, "rb") as fh:
+            head = fh.read(_ENCODING_PROBE)
+        if not head.strip():
+            raise DatasetError(f"{path.name} is empty", hint="a data file needs a header row and examples")
+        try:
+            head.decode("utf-8")
+            continue
+        except UnicodeDecodeError as exc:
+            if len(head) == _ENCODING_PROBE and exc.start >= len(head) - 4:
+                continue  # a character cut at the end of the probe
+            bad = exc
+        guess = None
+        try:
+            from charset_normalizer import from_bytes
+
+            matches = list(from_bytes(head))
+            if matches:
+                # Several code pages often decode a short file equally well; Windows-1252 (a
+                # superset of Latin-1) is by far the most common of them in the wild.
+                tied = [m.encoding for m in matches if m.chaos <= matches[0].chaos]
+                guess = "cp1252" if "cp1252" in tied else matches[0].encoding
+        except ImportError:
+            pass
+        if guess is None:
+            raise DatasetError(
+                f"{path.name} is not UTF-8 text (byte 0x{head[bad.start]:02x} at offset {bad.start}) "
+                "and its encoding cannot be told",
+                hint="save the file as UTF-8",
+            )
+        logger.warning("%s is not UTF-8: reading it as %s", path.name, guess)
+        found = found or guess
+    return found
 
 
 def _file_identity(paths: list[Path]) -> str:

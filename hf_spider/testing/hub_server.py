@@ -24,7 +24,7 @@ Auth: `HubServer(root, token="hf_x")` rejects a request carrying any other beare
 `"private": true` need the token. Without `token=`, any bearer token is accepted (whoami answers
 for it) and private repos are hidden.
 
-Faults: `Faults(rate_429=..., rate_500=..., rate_503=..., retry_after=..., delay=...,
+Faults: `Faults(rate_429=..., rate_500=..., rate_503=..., retry_after=..., delay=..., drop=...,
 malformed_yaml={repo ids}, missing_config={repo ids})` (see the class).
 
 Extension point: `server.add_route(method, pattern, handler)`. `pattern` is a regular expression
@@ -48,6 +48,7 @@ import json
 import logging
 import random
 import re
+import socket
 import struct
 import threading
 import time
@@ -140,6 +141,8 @@ class Faults:
             (429 and 503 carry `Retry-After: retry_after`).
         delay: seconds to sleep before answering each request matching `delay_pattern`.
         only: regular expression; errors are injected only on paths it matches (None: all).
+        drop: regular expression matched against "METHOD path": such a request is read, then
+            the connection is closed without an answer (a network failure mid-request).
         malformed_yaml: repo ids whose README front matter is served broken.
         missing_config: repo ids whose config.json is hidden.
         seed: for a reproducible sequence of injected errors.
@@ -152,6 +155,7 @@ class Faults:
     delay: float = 0.0
     delay_pattern: str | None = None
     only: str | None = None
+    drop: str | None = None
     malformed_yaml: frozenset[str] = frozenset()
     missing_config: frozenset[str] = frozenset()
     seed: int = 0
@@ -779,8 +783,6 @@ class _QuietHTTPServer(ThreadingHTTPServer):
 
     def drop_connections(self) -> None:
         """Close every open client connection, so a stopped server is really gone for keep-alive clients."""
-        import socket
-
         with self.sockets_lock:
             sockets, self.open_sockets = list(self.open_sockets), set()
         for sock in sockets:
@@ -820,6 +822,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body=body,
             server=self.hub,
         )
+        drop = self.hub.faults.drop
+        if drop and re.search(drop, f"{request.method} {request.path}"):
+            with self.hub._log_lock:
+                self.hub.requests.append((request.method, request.path, parts.query, 0))
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         try:
             response = self.hub._handle(request)
         except Exception as exc:  # a bug in a handler: answer 500 rather than hang the client

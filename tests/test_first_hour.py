@@ -1,0 +1,288 @@
+"""What a new user hits in the first hour, through the real CLI: every mistake a user can make
+ends in one line on stderr, exit code 2, no traceback, and nothing written (no output folder, no
+JSON file, nothing new on the loopback Hub)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from hf_spider.cli import main
+from hf_spider.testing import Faults, HubServer, write_repo
+from hf_spider.testing.hub_writes import install
+
+TOKEN = "hf_first_hour"
+TEXT_ROWS = [("a fine film", "pos"), ("dull and slow", "neg"), ("great fun", "pos"), ("awful", "neg")] * 3
+
+
+@pytest.fixture
+def hub(tmp_path):
+    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
+        yield server
+
+
+@pytest.fixture
+def files(tmp_path) -> Path:
+    """The user's files, apart from the folder the commands run in."""
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "empty.csv").write_bytes(b"")
+    (root / "blank.csv").write_text("\n\n")
+    random.seed(0)
+    (root / "binary.csv").write_bytes(b"text,label\n" + bytes(random.randrange(256) for _ in range(3000)))
+    (root / "broken.jsonl").write_text('{"text": "a", "label": 1}\n{"text": oops\n')
+    (root / "ids.csv").write_text("text,label\n" + "".join(f"review {i},user{i}\n" for i in range(20)))
+    (root / "reviews.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in TEXT_ROWS))
+    (root / "a-file").write_text("not a folder")
+    images = root / "corrupt-images"
+    for label in ("cat", "dog"):
+        (images / label).mkdir(parents=True)
+        for i in range(3):
+            (images / label / f"{i}.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg " + bytes([i]))
+    return root
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """An empty folder the commands run in: the default output folder would land here."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def _fails_cleanly(capsys, argv: list[str], workdir: Path, *, hub: HubServer | None = None) -> str:
+    """Run the CLI; assert exit 2, one line on stderr without a traceback, and nothing written."""
+    rc = main(["recommend", *argv])
+    captured = capsys.readouterr()
+    err = captured.err
+    assert rc == 2, (argv, err)
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err and "Traceback" not in captured.out
+    assert list(workdir.iterdir()) == [], f"{argv} wrote {list(workdir.iterdir())}"
+    if hub is not None:
+        assert hub.repo_ids("datasets") == [] and hub.repo_ids("spaces") == []
+    return err
+
+
+CASES = {
+    "empty csv": (["{files}/empty.csv", "--stages", "rank"], "empty.csv is empty"),
+    "blank csv": (["{files}/blank.csv", "--stages", "rank"], "blank.csv is empty"),
+    "csv in no text encoding": (["{files}/binary.csv", "--stages", "rank"], "not UTF-8"),
+    "broken jsonl": (["{files}/broken.jsonl", "--stages", "rank"], "cannot read broken.jsonl"),
+    "a file name that does not exist": (["nope.csv", "--stages", "rank"], "not found"),
+    "one example per class": (["{files}/ids.csv", "--stages", "rank"], "single example"),
+    "imagefolder where no image decodes": (
+        ["{files}/corrupt-images", "--stages", "rank"],
+        "no image of split 'train' of corrupt-images decodes",
+    ),
+    "image task on text, rank only": (
+        ["{files}/reviews.csv", "--stages", "rank", "--task", "image-classification"],
+        "--task image-classification serves image models",
+    ),
+    "image task on text, all stages": (
+        ["{files}/reviews.csv", "--task", "image-classification", "--sample", "8"],
+        "is a text dataset",
+    ),
+    "unknown target, rank only": (
+        ["{files}/reviews.csv", "--stages", "rank", "--target", "mars-rover"],
+        "mars-rover",
+    ),
+    "output folder that is a file": (
+        ["{files}/reviews.csv", "--stages", "rank", "--output-dir", "{files}/a-file"],
+        "is a file, not a folder",
+    ),
+    "output folder under a file": (
+        ["{files}/reviews.csv", "--stages", "rank", "--output-dir", "{files}/a-file/results"],
+        "is a file, not a folder",
+    ),
+    "output folder that cannot be written": (
+        ["{files}/reviews.csv", "--stages", "rank", "--output-dir", "/proc/hf-spider-results"],
+        "cannot write to --output-dir",
+    ),
+    "json path that is a folder": (
+        ["{files}/reviews.csv", "--stages", "rank", "--json", "{files}"],
+        "is a folder",
+    ),
+    "negative constraint": (["{files}/reviews.csv", "--max-size-mb", "-1"], "--max-size-mb"),
+    "constraint that is not a number": (
+        ["{files}/reviews.csv", "--max-latency-ms", "fast"],
+        "must be a number",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_cleanly(case, files, workdir, capsys):
+    argv, expected = CASES[case]
+    err = _fails_cleanly(capsys, [a.format(files=files) for a in argv], workdir)
+    assert expected in err
+
+
+def test_push_into_an_unrelated_dataset_is_refused_before_any_work(hub, files, workdir, capsys):
+    files_ = {"data.csv": "text,label\nx,1\n", "README.md": "# my data\n"}
+    write_repo(hub.root, "me/reviews", files_, repo_type="datasets")
+    before = (hub.root / "datasets" / "me" / "reviews" / "data.csv").read_bytes()
+    argv = [f"{files}/reviews.csv", "--stages", "rank", "--push-to-hub", "me/reviews"]
+    err = _fails_cleanly(capsys, [*argv, "--token", TOKEN, "--endpoint", hub.url], workdir)
+    assert "already exists and is not an hf-spider recommendations dataset" in err
+    assert (hub.root / "datasets" / "me" / "reviews" / "data.csv").read_bytes() == before
+    assert hub.count("/commit/") == 0 and hub.count("/api/repos/create") == 0
+
+
+@pytest.mark.parametrize("dropped", [r"^POST /api/datasets/.*/commit/", r"^POST /api/datasets/.*/preupload/"])
+def test_connection_drop_during_a_push_leaves_nothing_on_the_hub(tmp_path, files, workdir, capsys, dropped):
+    with install(HubServer(tmp_path / "hub", token=TOKEN, faults=Faults(drop=dropped))) as hub:
+        argv = [f"{files}/reviews.csv", "--stages", "rank", "--push-to-hub", "me/recs"]
+        rc = main(["recommend", *argv, "--token", TOKEN, "--endpoint", hub.url, "--output-dir", "out"])
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert err.startswith("error: push to me/recs failed (connection dropped)") and err.count("\n") == 1
+        assert "the repo it created was deleted again" in err
+        assert hub.count(dropped.lstrip("^").split(" ", 1)[1], method="POST") >= 1  # the drop happened
+        assert hub.repo_ids("datasets") == []
+        assert hub.count("/api/repos/delete") == 1
+    assert (workdir / "out" / "recommendations.json").is_file()  # the results are kept locally
+
+
+def test_latin1_csv_is_read_in_its_encoding(files, tmp_path, caplog):
+    from hf_spider.tasks import load_task
+
+    path = tmp_path / "latin1.csv"
+    rows = [("café très bon", "positif"), ("naïve et lente", "négatif")] * 4
+    path.write_bytes(("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows)).encode("latin-1"))
+    task = load_task(path, sample=8, probe=False)
+    assert sorted(task.label_names) == ["négatif", "positif"]
+    assert "café très bon" in task.inputs
+    assert "not UTF-8: reading it as" in caplog.text
+
+
+def test_corrupt_images_in_the_sample_are_counted(tmp_path):
+    from PIL import Image
+
+    from hf_spider.tasks import load_task
+
+    folder = tmp_path / "pets"
+    for label, color in (("cat", (200, 30, 30)), ("dog", (30, 30, 200))):
+        (folder / label).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (16, 16), color).save(folder / label / f"{i}.png")
+        (folder / label / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    task = load_task(folder, sample=10, probe=False)
+    assert task.skipped == 2 and len(task.inputs) == 8
+
+
+def test_nothing_fits_still_writes_the_results(files, workdir, capsys):
+    """Constraints nothing meets: exit 2 and a short message, but the measurements are kept."""
+    from hf_spider import _paths
+
+    model = _paths.zoo_dir() / "hub" / "models--hf-spider-zoo--splade-tiny"
+    if not model.is_dir():
+        pytest.skip("offline zoo not installed (hf-spider zoo install)")
+    from hf_spider.zoo import model_path
+
+    catalog = files / "models"
+    (catalog / "hf-spider-zoo").mkdir(parents=True)
+    (catalog / "hf-spider-zoo" / "splade-tiny").symlink_to(model_path("hf-spider-zoo/splade-tiny"))
+    argv = [f"{files}/reviews.csv", "--catalog", str(catalog), "--stages", "rank,bench", "--top-k", "1"]
+    rc = main(["recommend", *argv, "--max-latency-ms", "0.0001", "--output-dir", "out", "--json", "out.json"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: no candidate meets") and err.count("\n") == 1
+    assert "nearest" not in err and "marked as not meeting them" in err
+    data = json.loads((workdir / "out" / "recommendations.json").read_text())
+    measured = [r for r in data["rows"] if r["latency_ms_p50"] is not None]
+    assert measured and all(r["meets_constraints"] is False for r in measured)
+    assert data["recommended"] is None and data["meta"]["pick"]["nothing_fits"]
+    assert json.loads((workdir / "out.json").read_text())["rows"] == data["rows"]
+    assert "Nothing meets the constraints" in (workdir / "out" / "report.md").read_text()
+
+
+def test_default_pick_weighs_speed_and_size_of_faithful_variants():
+    from hf_spider.hardware.constraints import pick
+
+    rows = [
+        {"model": "m", "variant": "fp32", "score": 0.8, "latency_ms": 30.0, "size_mb": 88.0, "fidelity": 1.0},
+        {
+            "model": "m",
+            "variant": "int8-dynamic",
+            "score": 0.8,
+            "latency_ms": 10.0,
+            "size_mb": 22.0,
+            "fidelity": 0.995,
+        },
+        {"model": "n", "variant": "fp32", "score": 0.5, "latency_ms": 5.0, "size_mb": 40.0, "fidelity": 1.0},
+    ]
+    choice, reason = pick(rows)
+    assert choice["variant"] == "int8-dynamic"
+    assert "int8-dynamic over fp32: fidelity 0.995" in reason and "0.33x the latency" in reason
+    assert "0.25x the size" in reason
+    # an int8 variant whose outputs drift from fp32 does not win on speed alone
+    rows[1]["fidelity"] = 0.95
+    assert pick(rows)[0]["variant"] == "fp32"
+
+
+@pytest.fixture
+def recs():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_recommend_results import make_recs
+
+    return make_recs()
+
+
+def test_push_is_one_commit_and_publishes_no_local_path(hub, recs, tmp_path):
+    from huggingface_hub import HfApi
+
+    from hf_spider._paths import REPO_DIR
+
+    home = str(Path.home())
+    recs.meta.update(
+        dataset=f"{home}/work/data/rotten_tomatoes",
+        catalog={"source": f"{REPO_DIR}/model_cards + model repos in {tmp_path}/models", "num_models": 3},
+        notes=[f"stage 2 used the cache in {home}/.cache/hf-spider/features (see http://127.0.0.1:9/x)"],
+    )
+    recs.rows[0]["device_reason"] = f"export failed: cannot read {tmp_path}/onnx/model.onnx"
+    recs.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+    assert hub.count("/commit/", method="POST") == 1
+    files = set(HfApi(endpoint=hub.url).list_repo_files("me/recs", repo_type="dataset"))
+    assert files - {".gitattributes"} == {
+        "README.md",
+        "data/train-00000-of-00001.parquet",
+        "pareto.png",
+        "recommendations.json",
+        "report.md",
+    }
+    for path in (hub.root / "datasets" / "me" / "recs").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for local in (home, str(tmp_path), str(REPO_DIR)):
+                assert local.encode() not in data, (path.name, local)
+    pushed = json.loads((hub.root / "datasets" / "me" / "recs" / "recommendations.json").read_text())
+    assert pushed["meta"]["dataset"] == "rotten_tomatoes"
+    assert pushed["meta"]["catalog"]["source"] == "model_cards + model repos in models"
+    assert "http://127.0.0.1:9/x" in pushed["meta"]["notes"][0]
+    assert recs.meta["dataset"].startswith(home)  # the local results keep their paths
+
+
+def test_failed_repush_leaves_the_previous_dataset_intact(tmp_path, recs):
+    from hf_spider.errors import HubConnectionError
+    from hf_spider.recommend import Recommendations
+
+    with install(HubServer(tmp_path / "hub", token=TOKEN)) as hub:
+        recs.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+        before = {
+            p.name: p.read_bytes() for p in hub.repo_dir("datasets", "me/recs").rglob("*") if p.is_file()
+        }
+        hub.faults.drop = r"^POST /api/datasets/.*/commit/"
+        smaller = Recommendations(recs.rows[:2], {**recs.meta, "dataset": "other"})
+        with pytest.raises(HubConnectionError, match="nothing was changed on the Hub"):
+            smaller.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+        after = {
+            p.name: p.read_bytes() for p in hub.repo_dir("datasets", "me/recs").rglob("*") if p.is_file()
+        }
+        assert after == before
+        assert len(Recommendations.from_hub("me/recs", endpoint=hub.url)) == len(recs)
