@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from hf_spider import _paths
-from hf_spider.hardware import DeviceTarget
+from hf_spider.hardware import DeviceTarget, MeasureConfig
 from hf_spider.hardware._bench import bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -52,10 +52,9 @@ def run(models, *, variants: str, threads: int, iterations: int, min_seconds: fl
             target=target,
             variants=variants,
             dataset=str(dataset) if dataset.exists() else None,
-            threads=threads,
-            min_iterations=iterations,
-            min_seconds=min_seconds,
-            sample_size=sample,
+            config=MeasureConfig(
+                threads=threads, iterations=iterations, min_seconds=min_seconds, sample_size=sample
+            ),
         )
         report["wall_s"] = time.perf_counter() - started
         reports.append(report)

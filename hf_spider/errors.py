@@ -46,6 +46,11 @@ class TargetError(HfSpiderError, ValueError):
     """An unknown device target, or an agent that refused or failed a job."""
 
 
+class VariantRejectedError(TargetError):
+    """One variant a target cannot take (over an agent's upload limit, a job the agent failed);
+    the target still works for others, so a benchmark records it as skipped and goes on."""
+
+
 class ConstraintError(HfSpiderError, ValueError):
     """No candidate meets the constraints; the message names the binding one."""
 

@@ -22,6 +22,26 @@ os.environ["HF_DATASETS_CACHE"] = os.path.join(_SESSION_HF_HOME, "datasets")
 os.environ.pop("HF_TOKEN", None)
 
 
+def zoo_has(models=(), datasets=()) -> bool:
+    """Whether the installed offline zoo holds these models (Hub repo ids) and local datasets."""
+    zoo = _paths.zoo_dir()
+    return all((zoo / "hub" / f"models--{m.replace('/', '--')}").is_dir() for m in models) and all(
+        (zoo / "datasets" / d / "README.md").is_file() for d in datasets
+    )
+
+
+def needs_zoo(*models: str, datasets=()):
+    """Mark a test `zoo` and skip it unless the offline zoo holds `models` and `datasets`."""
+
+    def mark(test):
+        test = pytest.mark.zoo(test)
+        return pytest.mark.skipif(
+            not zoo_has(models, datasets), reason="offline zoo not installed (hf-spider zoo install)"
+        )(test)
+
+    return mark
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")

@@ -11,18 +11,20 @@ import time
 
 import numpy as np
 import pytest
+from conftest import needs_zoo
 from test_hardware_fixtures import tiny_bert
 
 from hf_spider.cli import main
 from hf_spider.errors import AuthError, TargetError
-from hf_spider.hardware import DeviceTarget, make_variants, measure
+from hf_spider.hardware import DeviceTarget, MeasureConfig, make_variants, measure
 from hf_spider.hardware._bench import bench
 from hf_spider.hardware._export import export
-from hf_spider.hardware.agent import AgentClient, AgentServer
+from hf_spider.hardware.agent import AGENT_VERSION, AgentClient, AgentServer
 from hf_spider.hardware.sample import TaskSample, feeds_for
 
 TOKEN = "loopback-test-token-0123456789"
-FAST = {"min_iterations": 5, "min_seconds": 0.1, "warmup": 1, "threads": 1, "batch": 4}
+FAST = MeasureConfig(iterations=5, min_seconds=0.1, warmup=1, threads=1, batch=4)
+QUICK = FAST.replace(memory=False)
 
 
 @pytest.fixture(scope="module")
@@ -82,11 +84,11 @@ def _wait(agent, job_id, timeout=60):
 def test_round_trip_returns_measured_figures_with_agent_device_info(agent, bert):
     _, exported, feeds = bert
     target = DeviceTarget.resolve(agent.url, token=TOKEN)
-    assert target.kind == "agent" and target.info["agent"]["max_upload_mb"] == 3
+    assert type(target).__name__ == "AgentTarget" and target.info["agent"]["max_upload_mb"] == 3
     fp32, dyn = make_variants(exported, ["fp32", "int8-dynamic"], target, feeds)
     assert dyn.config["isa"] == target.info["isa"]  # quantized for the agent's instruction set
-    ref = measure(fp32, target, feeds, memory=False, **FAST)
-    result = measure(dyn, target, feeds, reference=ref["outputs"], **FAST)
+    ref = measure(fp32, target, feeds, config=QUICK)
+    result = target.measure(dyn, feeds, reference=ref["outputs"], config=FAST)
     figures = result["figures"]
     for name in (
         "latency_p50_ms",
@@ -100,11 +102,11 @@ def test_round_trip_returns_measured_figures_with_agent_device_info(agent, bert)
         assert figures[name]["label"] == "measured" and figures[name]["value"] is not None, name
     assert agent.url in figures["latency_p50_ms"]["method"]
     assert result["target"]["kind"] == "agent" and result["target"]["info"]["cpu_model"]
-    assert result["target"]["info"]["agent"]["version"] >= 1
+    assert result["target"]["info"]["agent"]["version"] == AGENT_VERSION
     assert figures["fidelity"]["unit"] == "top-1 agreement"
     # the same files are not uploaded twice
     names = sorted(p.name for p in agent.files_dir.iterdir())
-    measure(dyn, target, feeds, memory=False, **FAST)
+    measure(dyn, target, feeds, config=QUICK)
     assert sorted(p.name for p in agent.files_dir.iterdir()) == names
 
 
@@ -227,7 +229,7 @@ def test_jobs_run_one_at_a_time(agent, bert):
     job = {
         "model": model,
         "inputs": "feeds.npz",
-        "params": {"min_iterations": 30, "min_seconds": 0.3, "threads": 1, "memory": False},
+        "params": {"iterations": 30, "min_seconds": 0.3, "threads": 1, "memory": False},
     }
     ids = [_raw(agent, "POST", "/jobs", body=json.dumps(job).encode())[1]["id"] for _ in range(3)]
     done = [_wait(agent, i) for i in ids]
@@ -236,16 +238,16 @@ def test_jobs_run_one_at_a_time(agent, bert):
         assert later["started"] >= earlier["finished"]
 
 
-def test_bench_against_the_agent_calibrates_a_profile(agent, bert):
+def test_bench_against_the_agent_calibrates_a_profile(agent, bert, monkeypatch):
     folder, _, _ = bert
+    monkeypatch.setenv("HF_SPIDER_AGENT_TOKEN", TOKEN)
     report = bench(
         str(folder),
         target=agent.url,
-        agent_token=TOKEN,
+        # the token the way `recommend` and `bench` take it too: from the environment
         variants="fp32,int8-dynamic",
         calibrate="rpi4",
-        memory=False,
-        **FAST,
+        config=QUICK,
     )
     assert {r["variant"] for r in report["results"]} == {"fp32", "int8-dynamic"}
     assert all(r["figures"]["latency_p50_ms"]["label"] == "measured" for r in report["results"])
@@ -334,3 +336,209 @@ def test_truncated_upload_is_refused_and_not_stored(agent):
     assert not (agent.files_dir / "cut.onnx").exists()
     assert not list(agent.files_dir.glob(".upload-*"))
     _still_serving(agent)
+
+
+# ---------------------------------------------------------------- rough edges a device on a network meets
+
+
+def test_idle_connections_are_dropped_and_do_not_pin_threads(tmp_path):
+    import socket
+    import threading
+
+    server = AgentServer("127.0.0.1", 0, token=TOKEN, workdir=tmp_path, idle_timeout=0.5).start()
+    try:
+        before = threading.active_count()
+        host, port = server.httpd.server_address[:2]
+        idle = [socket.create_connection((host, port), timeout=10) for _ in range(20)]
+        idle[0].sendall(b"GET /info HTTP/1.1\r\n")  # a request line and then nothing
+        for sock in idle:  # the agent hangs up on each (a server without a timeout never would)
+            assert sock.recv(1024) == b""
+            sock.close()
+        deadline = time.time() + 10
+        while threading.active_count() > before and time.time() < deadline:
+            time.sleep(0.1)
+        assert threading.active_count() <= before  # no thread is left holding an idle client
+        _still_serving(server)
+    finally:
+        server.shutdown()
+
+
+def test_connections_over_the_cap_are_closed_at_once(tmp_path):
+    import socket
+
+    server = AgentServer(
+        "127.0.0.1", 0, token=TOKEN, workdir=tmp_path, idle_timeout=5, max_connections=3
+    ).start()
+    try:
+        host, port = server.httpd.server_address[:2]
+        held = [socket.create_connection((host, port), timeout=10) for _ in range(3)]
+        time.sleep(0.2)
+        extra = socket.create_connection((host, port), timeout=10)
+        assert extra.recv(10) == b""  # closed by the agent, no thread spent on it
+        extra.close()
+        for sock in held:
+            sock.close()
+        time.sleep(0.3)
+        _still_serving(server)
+    finally:
+        server.shutdown()
+
+
+def test_reset_and_half_open_connections_log_no_traceback(agent, capfd, caplog):
+    import socket
+    import struct
+
+    host, port = agent.httpd.server_address[:2]
+    for body in (b"PUT /files/r.onnx HTTP/1.1\r\nAuthorization: Bearer " + TOKEN.encode(), b"GET /in"):
+        sock = socket.create_connection((host, port), timeout=10)
+        sock.sendall(body + b"\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST: the agent is mid-read
+    half = socket.create_connection((host, port), timeout=10)
+    half.sendall(b"GET /health HTTP/1.1\r\n")
+    half.shutdown(socket.SHUT_WR)  # half-open: the agent reads EOF mid-headers
+    half.recv(1024)
+    half.close()
+    time.sleep(0.3)
+    _still_serving(agent)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err + caplog.text
+
+
+def test_deeply_nested_json_is_a_400(agent):
+    deep = b"[" * 100_000 + b"]" * 100_000
+    status, body = _raw(agent, "POST", "/jobs", body=deep)
+    assert status == 400 and "nested" in body["error"]
+    _still_serving(agent)
+
+
+@pytest.mark.parametrize("weak", ["x", "short-token", "a" * 40, "abababababababababab"])
+def test_weak_tokens_are_refused(tmp_path, weak, capsys):
+    from hf_spider.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="too weak"):
+        AgentServer("127.0.0.1", 0, token=weak, workdir=tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text(weak)
+    assert main(["agent", "--port", "0", "--token-file", str(token_file)]) == 2
+    err = capsys.readouterr().err
+    assert "too weak" in err and err.count("\n") == 1 and weak not in err.replace(str(tmp_path), "")
+
+
+def test_new_token_is_generated_private_and_never_overwrites(tmp_path, capsys):
+    import os
+    import stat
+
+    from hf_spider.hardware.cli import _write_new_token
+
+    token_file = tmp_path / "token"
+    _write_new_token(str(token_file), "z" * 3)
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
+    assert "zzz" not in capsys.readouterr().out  # the token itself is never printed
+    assert main(["agent", "--new-token", "--port", "0", "--token-file", str(token_file)]) == 2
+    assert "exists already" in capsys.readouterr().err and token_file.read_text() == "zzz\n"
+
+
+def test_job_errors_do_not_reveal_the_workdir(agent):
+    assert _raw(agent, "PUT", "/files/bad.onnx", body=b"\x08\x01" * 64)[0] == 201
+    assert _raw(agent, "PUT", "/files/in2.npz", body=_npz(x=np.zeros((2, 3), np.float32)))[0] == 201
+    _, job = _raw(
+        agent, "POST", "/jobs", body=json.dumps({"model": "bad.onnx", "inputs": "in2.npz"}).encode()
+    )
+    done = _wait(agent, job["id"])
+    assert done["status"] == "failed" and done["error"]
+    workdir = str(agent.files_dir.parent)
+    assert workdir not in done["error"] and str(agent.files_dir) not in done["error"]
+    assert "/tmp" not in done["error"]
+
+
+def test_an_old_agent_protocol_is_named(agent, monkeypatch):
+    real = agent.info()
+    old = {**real, "agent": {**real["agent"], "version": 1}}  # an agent of the first protocol
+    monkeypatch.setattr(agent, "info", lambda: old)
+    with pytest.raises(TargetError, match="protocol version"):
+        DeviceTarget.resolve(agent.url, token=TOKEN)
+
+
+def test_a_variant_over_the_upload_limit_is_a_skipped_row_and_the_run_goes_on(bert, tmp_path, monkeypatch):
+    folder, exported, feeds = bert
+    fp32, dyn = make_variants(exported, ["fp32", "int8-dynamic"], None, feeds)
+    fp32_mb, int8_mb = (v.path.stat().st_size / 2**20 for v in (fp32, dyn))
+    assert int8_mb < fp32_mb
+    server = AgentServer(
+        "127.0.0.1", 0, token=TOKEN, workdir=tmp_path / "agent", max_upload_mb=(fp32_mb + int8_mb) / 2
+    ).start()
+    try:
+        monkeypatch.setenv("HF_SPIDER_AGENT_TOKEN", TOKEN)
+        report = bench(str(folder), target=server.url, variants="fp32,int8-dynamic", config=QUICK)
+    finally:
+        server.shutdown()
+    by_variant = {r["variant"]: r for r in report["results"]}
+    assert "over the agent's upload limit" in by_variant["fp32"]["skipped"]
+    assert by_variant["int8-dynamic"]["figures"]["latency_p50_ms"]["label"] == "measured"
+    # without an fp32 run there is no reference: fidelity says so instead of failing
+    assert by_variant["int8-dynamic"]["figures"]["fidelity"]["value"] is None
+
+
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+SPLADE = "hf-spider-zoo/splade-tiny"
+
+
+@needs_zoo(MINILM, SPLADE, datasets=("rotten_tomatoes",))
+@pytest.mark.slow
+def test_recommend_measures_on_an_agent_and_skips_what_it_cannot_take(tmp_path, monkeypatch, capsys):
+    """`recommend DATA --target http://127.0.0.1:PORT --token-file F` end to end, then the Python API
+    with the token from the environment. MiniLM's fp32 graph (~86 MiB) is over the agent's 64 MiB
+    upload limit: a skipped row with the reason, and the run goes on."""
+    from hf_spider import _paths
+    from hf_spider.recommend import recommend
+    from hf_spider.zoo import model_path
+
+    catalog = tmp_path / "models"
+    for repo_id in (MINILM, SPLADE):
+        (catalog / repo_id).parent.mkdir(parents=True, exist_ok=True)
+        (catalog / repo_id).symlink_to(model_path(repo_id), target_is_directory=True)
+    dataset = str(_paths.zoo_dir() / "datasets" / "rotten_tomatoes")
+    token_file = tmp_path / "agent.token"
+    token_file.write_text(TOKEN + "\n")
+    server = AgentServer("127.0.0.1", 0, token=TOKEN, workdir=tmp_path / "agent", max_upload_mb=64).start()
+    monkeypatch.chdir(tmp_path)
+    try:
+        args = ["recommend", dataset, "--catalog", str(catalog), "--stages", "rank,bench", "--top-k", "2"]
+        args += [
+            "--sample",
+            "32",
+            "--target",
+            server.url,
+            "--token-file",
+            str(token_file),
+            "--json",
+            "out.json",
+        ]
+        assert main(args) == 0
+        rows = json.loads((tmp_path / "out.json").read_text())["rows"]
+        by_key = {(r["model_id"], r["variant"]): r for r in rows if r["variant"]}
+        skipped = by_key[(MINILM, "fp32")]
+        assert skipped["device_status"] == "skipped" and "upload limit of 64 MiB" in skipped["device_reason"]
+        measured = [r for r in by_key.values() if r["device_status"] == "measured"]
+        assert {(r["model_id"], r["variant"]) for r in measured} >= {
+            (MINILM, "int8-dynamic"),
+            (SPLADE, "fp32"),
+        }
+        assert all(r["target"] == server.url and r["latency_ms_p50"] > 0 for r in measured)
+        assert capsys.readouterr().err.count("Traceback") == 0
+
+        monkeypatch.setenv("HF_SPIDER_AGENT_TOKEN", TOKEN)  # the Python API: a URL, token from the env
+        recs = recommend(
+            dataset,
+            catalog=str(catalog),
+            stages=("rank", "bench"),
+            top_k=1,
+            sample=16,
+            target=server.url,
+            measure_config=QUICK.replace(sample_size=16),
+        )
+        assert recs.meta["target"]["kind"] == "agent"
+        assert any(r["device_status"] == "measured" for r in recs.rows)
+    finally:
+        server.shutdown()

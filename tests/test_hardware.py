@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,14 +12,15 @@ from test_hardware_fixtures import tiny_bert, tiny_vit
 from hf_spider import _paths
 from hf_spider.cli import main
 from hf_spider.errors import TargetError, UserInputError
-from hf_spider.hardware import DeviceTarget, make_variants, measure
+from hf_spider.hardware import DeviceTarget, MeasureConfig, make_variants, measure
 from hf_spider.hardware._export import export
 from hf_spider.hardware._measure import FIGURES, flat_row
 from hf_spider.hardware.device import cpu_flags, int8_dot_product, isa_from_flags
 from hf_spider.hardware.profiles import PROFILES, load_calibration, save_calibration
 from hf_spider.hardware.sample import TaskSample, feeds_for
 
-FAST = {"min_iterations": 8, "min_seconds": 0.2, "warmup": 1, "threads": 1, "batch": 4}
+FAST = MeasureConfig(iterations=8, min_seconds=0.2, warmup=1, threads=1, batch=4)
+QUICK = FAST.replace(memory=False)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,7 @@ def test_isa_detection_from_cpuinfo_flags():
 def test_local_target_reports_cpu_isa_and_threads():
     target = DeviceTarget.resolve("local", threads=1)
     info = target.info
-    assert target.kind == "local" and info["threads"] == 1 and info["cores"] >= 1
+    assert type(target).__name__ == "LocalTarget" and info["threads"] == 1 and info["cores"] >= 1
     assert info["isa"] == isa_from_flags(cpu_flags()) and info["cpu_model"]
     assert "CPUExecutionProvider" in info["providers"]
 
@@ -120,8 +122,8 @@ def test_graph_optimisation_skipped_with_reason_for_unsupported_exports(tmp_path
 def test_measure_local_gives_every_figure_measured(bert, bert_variants):
     _, feeds = bert
     fp32, dyn = bert_variants[0], bert_variants[1]
-    ref = measure(fp32, None, feeds, memory=False, **FAST)
-    result = measure(dyn, DeviceTarget.resolve("local"), feeds, reference=ref["outputs"], **FAST)
+    ref = measure(fp32, None, feeds, config=QUICK)
+    result = measure(dyn, DeviceTarget.resolve("local"), feeds, reference=ref["outputs"], config=FAST)
     figures = result["figures"]
     assert set(FIGURES) <= set(figures)
     for name in (
@@ -153,8 +155,8 @@ def test_feature_fidelity_is_cosine(tmp_path):
     exported = export(tiny_vit(tmp_path / "vit"), "feature-extraction", tmp_path / "export")
     feeds = feeds_for(exported, TaskSample.synthetic("image", n=8))
     fp32, dyn = make_variants(exported, ["fp32", "int8-dynamic"])
-    ref = measure(fp32, None, feeds, memory=False, **FAST)["outputs"]
-    result = measure(dyn, None, feeds, reference=ref, labels=np.array([0, 1] * 4), memory=False, **FAST)
+    ref = measure(fp32, None, feeds, config=QUICK)["outputs"]
+    result = measure(dyn, None, feeds, reference=ref, labels=np.array([0, 1] * 4), config=QUICK)
     fid = result["figures"]["fidelity"]
     assert fid["unit"] == "cosine" and 0.5 < fid["value"] <= 1.0 + 1e-6
     assert result["figures"]["logme_delta"]["method"]  # a value, or the stated reason it has none
@@ -163,7 +165,7 @@ def test_feature_fidelity_is_cosine(tmp_path):
 def test_profile_figures_are_estimated_with_their_method(bert, bert_variants):
     _, feeds = bert
     dyn = bert_variants[1]
-    result = measure(dyn, DeviceTarget.resolve("rpi4"), feeds, memory=False, **FAST)
+    result = measure(dyn, DeviceTarget.resolve("rpi4"), feeds, config=QUICK)
     figures = result["figures"]
     for name in ("latency_p50_ms", "latency_p99_ms", "throughput_b1_per_s", "load_ms", "fidelity"):
         assert figures[name]["label"] == "estimated", name
@@ -178,7 +180,7 @@ def test_profile_calibration_is_saved_and_used(bert, bert_variants):
     assert saved["factors"] == {"int8": 3.5}
     assert load_calibration("rpi5")["agent_cpu"] == "Cortex-A76"
     assert (_paths.cache_dir("profiles") / "rpi5.json").exists()
-    result = measure(bert_variants[1], DeviceTarget.resolve("rpi5"), feeds, memory=False, **FAST)
+    result = measure(bert_variants[1], DeviceTarget.resolve("rpi5"), feeds, config=QUICK)
     assert result["estimated_from"]["factor"] == pytest.approx(3.5)
     assert "calibrated" in result["figures"]["latency_p50_ms"]["method"]
     with pytest.raises(TargetError):
@@ -291,7 +293,7 @@ def test_fp16_variant_for_a_cuda_target(bert):
     import onnx
 
     # A hand-made target standing in for a CUDA device (no GPU here): only `info["cuda"]` matters.
-    gpu = DeviceTarget(name="cuda-box", kind="profile", info={"cuda": True, "isa": "avx2"})
+    gpu = SimpleNamespace(name="cuda-box", info={"cuda": True, "isa": "avx2"})
     fp32, fp16 = make_variants(exported, ["fp32", "fp16"], gpu, feeds)
     assert fp16.path is not None and "float16" in fp16.method
     assert fp16.path.stat().st_size < 0.6 * fp32.path.stat().st_size
@@ -318,9 +320,7 @@ def test_bench_with_a_labelled_dataset_reports_the_logme_change(tmp_path):
         variants="fp32,int8-dynamic",
         dataset=str(data),
         task_kind="feature-extraction",
-        sample_size=32,
-        memory=False,
-        **{k: v for k, v in FAST.items()},
+        config=QUICK.replace(sample_size=32),
     )
     assert report["sample"]["source"].startswith("dataset") and report["sample"]["labelled"]
     int8 = report["results"][1]["figures"]

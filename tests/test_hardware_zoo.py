@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hf_spider import _paths
-from hf_spider.hardware import DeviceTarget, make_variants, measure
+from hf_spider.hardware import DeviceTarget, MeasureConfig, make_variants, measure
 from hf_spider.hardware._export import export
 from hf_spider.hardware._runtime import make_session, sample_outputs
 from hf_spider.hardware.sample import TaskSample, feeds_for
@@ -14,7 +14,7 @@ from hf_spider.testing import force_hub_offline
 
 pytestmark = pytest.mark.zoo
 
-FAST = {"min_iterations": 5, "min_seconds": 0.1, "warmup": 1, "threads": 1, "batch": 4, "memory": False}
+FAST = MeasureConfig(iterations=5, min_seconds=0.1, warmup=1, threads=1, batch=4, memory=False)
 
 
 def _need(repo: str) -> None:
@@ -54,8 +54,8 @@ def test_open_nsfw_onnx_is_used_as_is_with_its_preprocessing(tmp_path):
     pixels = feeds["input_0"]
     assert pixels.shape == (2, 224, 224, 3) and pixels.max() > 50  # BGR 0..255 minus the Caffe means
     fp32, int8 = make_variants(exported, ["fp32", "int8-static"], DeviceTarget.resolve("local"), feeds)
-    ref = measure(fp32, None, feeds, **FAST)
-    result = measure(int8, None, feeds, reference=ref["outputs"], **FAST)
+    ref = measure(fp32, None, feeds, config=FAST)
+    result = measure(int8, None, feeds, reference=ref["outputs"], config=FAST)
     assert result["figures"]["file_size_mb"]["value"] < 0.5 * ref["figures"]["file_size_mb"]["value"]
     assert result["figures"]["fidelity"]["value"] > 0.9
 

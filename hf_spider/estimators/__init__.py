@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 # The registry: importing a module registers its estimators.
-from hf_spider.estimators import gbc, hscore, leep, logme, probes, sfda, transrate  # noqa: F401
+from hf_spider.estimators import gbc, hscore, leep, logme, probes, sfda, transrate
 from hf_spider.estimators._base import Estimator, available, check_inputs, get_estimator, register
 
 __all__ = ["Estimator", "available", "check_inputs", "get_estimator", "register", "score"]

@@ -5,47 +5,46 @@ constraints (Pareto front, pick with a reason, Copeland merge).
 Public names load lazily, so `import hf_spider.hardware` stays fast (no torch / onnxruntime).
 
 Example:
-    >>> from hf_spider.hardware import DeviceTarget, export, make_variants, measure
+    >>> from hf_spider.hardware import DeviceTarget, MeasureConfig, export, make_variants
     >>> target = DeviceTarget.resolve("local")
     >>> exported = export("sentence-transformers/all-MiniLM-L6-v2", "feature-extraction")
     >>> fp32, int8 = make_variants(exported, ["fp32", "int8-dynamic"], target)
-    >>> measure(int8, target)["figures"]["latency_p50_ms"]["label"]
+    >>> target.measure(int8, config=MeasureConfig(iterations=20))["figures"]["latency_p50_ms"]["label"]
     'measured'
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-from hf_spider.errors import ConstraintError, TargetError
+from hf_spider._lazy import attach
 
-_LAZY = {
-    "DeviceTarget": "hf_spider.hardware.device",
-    "local_info": "hf_spider.hardware.device",
-    "Constraints": "hf_spider.hardware.constraints",
-    "pareto_front": "hf_spider.hardware.constraints",
-    "pick": "hf_spider.hardware.constraints",
-    "copeland": "hf_spider.hardware.constraints",
-    "export": "hf_spider.hardware._export",
-    "ExportedModel": "hf_spider.hardware._export",
-    "make_variants": "hf_spider.hardware.variants",
-    "Variant": "hf_spider.hardware.variants",
-    "VARIANTS": "hf_spider.hardware.variants",
-    "measure": "hf_spider.hardware._measure",
-    "flat_row": "hf_spider.hardware._measure",
-    "TaskSample": "hf_spider.hardware.sample",
-    "feeds_for": "hf_spider.hardware.sample",
-    "bench": "hf_spider.hardware._bench",
-    "AgentServer": "hf_spider.hardware.agent",
-    "AgentClient": "hf_spider.hardware.agent",
-    "PROFILES": "hf_spider.hardware.profiles",
-}
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "targets": ["DeviceTarget", "LocalTarget", "AgentTarget", "ProfileTarget", "measure"],
+        "config": ["MeasureConfig"],
+        "device": ["local_info"],
+        "constraints": ["Constraints", "pareto_front", "pick", "copeland"],
+        "_export": ["export", "ExportedModel"],
+        "variants": ["make_variants", "Variant", "VARIANTS"],
+        "_measure": ["flat_row"],
+        "sample": ["TaskSample", "feeds_for"],
+        "_bench": ["bench", "measure_variants"],
+        "agent": ["AgentServer", "AgentClient"],
+        "profiles": ["PROFILES"],
+    },
+)
 
-__all__ = [*_LAZY, "ConstraintError", "TargetError"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hf_spider.hardware' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from hf_spider.hardware._bench import bench, measure_variants
+    from hf_spider.hardware._export import ExportedModel, export
+    from hf_spider.hardware._measure import flat_row
+    from hf_spider.hardware.agent import AgentClient, AgentServer
+    from hf_spider.hardware.config import MeasureConfig
+    from hf_spider.hardware.constraints import Constraints, copeland, pareto_front, pick
+    from hf_spider.hardware.device import local_info
+    from hf_spider.hardware.profiles import PROFILES
+    from hf_spider.hardware.sample import TaskSample, feeds_for
+    from hf_spider.hardware.targets import AgentTarget, DeviceTarget, LocalTarget, ProfileTarget, measure
+    from hf_spider.hardware.variants import VARIANTS, Variant, make_variants

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
+from hf_spider.errors import UserInputError, VariantRejectedError
 from hf_spider.hardware._export import export
-from hf_spider.hardware._measure import flat_row, measure
+from hf_spider.hardware._measure import flat_row
+from hf_spider.hardware.config import MeasureConfig
 from hf_spider.hardware.constraints import Constraints, pareto_front, pick
-from hf_spider.hardware.device import DeviceTarget
 from hf_spider.hardware.sample import TaskSample, feeds_for
+from hf_spider.hardware.targets import AgentTarget, DeviceTarget, LocalTarget
 from hf_spider.hardware.variants import make_variants, parse_variants
 
 logger = logging.getLogger("hf_spider.hardware")
@@ -33,6 +36,49 @@ def load_sample(
     return TaskSample.from_task(task, n)
 
 
+def measure_variants(
+    built: list,
+    target: DeviceTarget,
+    feeds: dict,
+    *,
+    config: MeasureConfig,
+    labels=None,
+    reported: set[str] | None = None,
+    on_result: Callable[[Any, dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Measure each built variant on `target`, fp32 first so the others' fidelity is against it.
+
+    A variant that was not built, or that the target cannot take (an agent's upload limit, a job
+    the agent failed), becomes `{"model", "variant", "skipped": reason}` and the others go on.
+    Only the names in `reported` (default: all) are returned; `on_result(variant, result)` sees
+    every measured one, outputs included.
+    """
+    results: list[dict[str, Any]] = []
+    reference = None
+    for variant in built:
+        shown = reported is None or variant.name in reported
+        reason = variant.skipped or target.refusal(variant)
+        result = None
+        if not reason:
+            try:
+                result = target.measure(variant, feeds, config=config, reference=reference, labels=labels)
+            except VariantRejectedError as exc:  # the target is fine, this variant is not
+                reason = exc.one_line()
+        if reason:
+            logger.info("skipping %s of %s: %s", variant.name, variant.model_id, reason)
+            if shown:
+                results.append({"model": variant.model_id, "variant": variant.name, "skipped": reason})
+            continue
+        if variant.name == "fp32":
+            reference = result["outputs"]
+        if on_result is not None:
+            on_result(variant, result)
+        result.pop("outputs")
+        if shown:
+            results.append(result)
+    return results
+
+
 def bench(
     model: str,
     *,
@@ -41,16 +87,9 @@ def bench(
     dataset: str | None = None,
     task_kind: str = "auto",
     constraints: Constraints | None = None,
-    agent_token: str | None = None,
+    config: MeasureConfig | None = None,
     token: str | None = None,
     endpoint: str | None = None,
-    threads: int | None = None,
-    batch: int = 8,
-    warmup: int = 5,
-    min_iterations: int = 50,
-    min_seconds: float = 5.0,
-    sample_size: int = 32,
-    memory: bool = True,
     score: float | None = None,
     calibrate: str | None = None,
     allow_pickle: bool = False,
@@ -60,10 +99,12 @@ def bench(
 
     Args:
         model: a Hub repo id or a local model folder.
-        target: `local`, `http://HOST:PORT` (with `agent_token`) or a profile name.
+        target: a `DeviceTarget`, or `local`, `http://HOST:PORT` (token from `HF_SPIDER_AGENT_TOKEN`)
+            or a profile name.
         variants: names from `hf_spider.hardware.variants.VARIANTS`.
         dataset: a dataset for the calibration / fidelity sample; default a synthetic sample.
         constraints: when given, the report also carries the pick (or raises `ConstraintError`).
+        config: the measurement protocol (`MeasureConfig`: threads, batch, runs, sample size, ...).
         score: the model's transfer score, carried into the rows for the Pareto front.
         calibrate: with an agent target, also measure locally and save the ratios as this
             profile's calibration.
@@ -79,21 +120,17 @@ def bench(
     """
     names = parse_variants(variants)
     constraints = constraints or Constraints()
+    config = config or MeasureConfig()
     started = time.perf_counter()
-    device = (
-        target
-        if isinstance(target, DeviceTarget)
-        else DeviceTarget.resolve(target, token=agent_token, threads=threads)
-    )
+    device = DeviceTarget.resolve(target)
     if calibrate:
-        from hf_spider.errors import UserInputError
         from hf_spider.hardware.profiles import profile_names
 
         if calibrate not in profile_names():
             raise UserInputError(
                 f"unknown profile {calibrate!r}", hint=f"choose one of: {', '.join(profile_names())}"
             )
-        if device.kind != "agent":
+        if not isinstance(device, AgentTarget):
             raise UserInputError("--calibrate needs an agent target", hint="use --target http://HOST:PORT")
     exported = export(
         model,
@@ -103,55 +140,42 @@ def bench(
         allow_pickle=allow_pickle,
         trust_remote_code=trust_remote_code,
     )
-    sample = load_sample(dataset, exported.modality, sample_size, token=token, endpoint=endpoint)
+    sample = load_sample(dataset, exported.modality, config.sample_size, token=token, endpoint=endpoint)
     feeds = feeds_for(exported, sample)
-    if "fp32" not in names:
-        names = ["fp32", *names]  # fidelity is measured against fp32
-        reported = set(names) - {"fp32"}
-    else:
-        reported = set(names)
+    reported = set(names)
+    names = list(dict.fromkeys(["fp32", *names]))  # fidelity is measured against fp32
     built = make_variants(exported, names, device, calibration=feeds, calibration_source=sample.source)
-    protocol = {
-        "threads": threads,
-        "batch": batch,
-        "warmup": warmup,
-        "min_iterations": min_iterations,
-        "min_seconds": min_seconds,
-        "memory": memory,
-    }
-    results, rows, reference, pairs = [], [], None, []
-    for variant in built:
-        if variant.skipped:
-            logger.info("skipping %s: %s", variant.name, variant.skipped)
-            if variant.name in reported:
-                results.append(
-                    {"model": exported.model_id, "variant": variant.name, "skipped": variant.skipped}
-                )
-            continue
-        result = measure(variant, device, feeds, reference=reference, labels=sample.labels, **protocol)
-        outputs = result.pop("outputs")
-        if variant.name == "fp32":
-            reference = outputs
-        if calibrate:
-            local = measure(variant, DeviceTarget.resolve("local"), feeds, **{**protocol, "memory": False})
-            from hf_spider.hardware.profiles import precision_of
+    pairs: list[dict[str, Any]] = []
 
-            pairs.append(
-                {
-                    "model": exported.model_id,
-                    "variant": variant.name,
-                    "precision": precision_of(variant.name),
-                    "local_ms": local["figures"]["latency_p50_ms"]["value"],
-                    "agent_ms": result["figures"]["latency_p50_ms"]["value"],
-                }
-            )
-        if variant.name in reported:
-            results.append(result)
-            rows.append(flat_row(result, score))
+    def calibrate_pair(variant, result):
+        from hf_spider.hardware.profiles import precision_of
+
+        local = LocalTarget().measure(variant, feeds, config=config.replace(memory=False))
+        pairs.append(
+            {
+                "model": exported.model_id,
+                "variant": variant.name,
+                "precision": precision_of(variant.name),
+                "local_ms": local["figures"]["latency_p50_ms"]["value"],
+                "agent_ms": result["figures"]["latency_p50_ms"]["value"],
+            }
+        )
+
+    results = measure_variants(
+        built,
+        device,
+        feeds,
+        config=config,
+        labels=sample.labels,
+        reported=reported,
+        on_result=calibrate_pair if calibrate else None,
+    )
+    rows = [flat_row(r, score) for r in results if "figures" in r]
     report: dict[str, Any] = {
         "model": exported.model_id,
         "export": exported.to_dict(),
         "target": device.to_dict(),
+        "protocol": config.to_dict(),
         "sample": {
             "source": sample.source,
             "rows": len(sample),

@@ -1,4 +1,4 @@
-"""`measure(variant, target)`: the device figures of one variant, every one labelled.
+"""The device figures of one measured variant, every one labelled (used by each target's `measure`).
 
 Each figure is `{"value", "unit", "label", "method"}` where `label` is `measured` (timed on this
 machine or on a device agent) or `estimated` (a device profile; the method says how).
@@ -10,8 +10,6 @@ import logging
 from typing import Any
 
 import numpy as np
-
-from hf_spider.errors import UserInputError
 
 logger = logging.getLogger("hf_spider.hardware")
 
@@ -44,79 +42,7 @@ def figure(value, unit: str, label: str, method: str, **extra) -> dict[str, Any]
     }
 
 
-def measure(
-    variant,
-    target=None,
-    feeds: dict[str, np.ndarray] | None = None,
-    *,
-    reference: np.ndarray | None = None,
-    labels: np.ndarray | None = None,
-    threads: int | None = None,
-    batch: int = 8,
-    warmup: int = 5,
-    min_iterations: int = 50,
-    min_seconds: float = 5.0,
-    memory: bool = True,
-) -> dict[str, Any]:
-    """Measure one variant on a target.
-
-    Args:
-        variant: a `Variant` from `make_variants` (skipped variants are refused).
-        target: a `DeviceTarget`; default `local`.
-        feeds: ONNX inputs of the task sample (`sample.feeds_for`); default: a synthetic sample.
-        reference: the fp32 variant's pooled outputs on the same feeds, for fidelity.
-        labels: the sample's labels, for the change of LogME of backbones.
-        threads: ONNX Runtime intra-op threads; default: all cores of the target.
-        batch: the larger batch for throughput.
-        warmup, min_iterations, min_seconds: the timing protocol (>= 50 runs or 5 s by default).
-        memory: also measure peak RSS in a separate process.
-
-    Returns:
-        A dict with `model`, `variant`, `target`, `protocol`, `figures` (see `FIGURES`) and
-        `outputs` (the pooled sample outputs, a numpy array; drop it before writing JSON).
-    """
-    from hf_spider.hardware.device import DeviceTarget
-
-    if variant.path is None:
-        raise UserInputError(f"variant {variant.name} of {variant.model_id} was skipped: {variant.skipped}")
-    target = target or DeviceTarget.resolve("local")
-    if feeds is None:
-        from hf_spider.hardware.sample import TaskSample, feeds_for
-
-        feeds = feeds_for(variant.exported, TaskSample.synthetic(variant.exported.modality))
-    threads = threads or int(target.info.get("threads") or target.info.get("cores") or 1)
-    params = {
-        "threads": threads,
-        "batch": batch,
-        "warmup": warmup,
-        "min_iterations": min_iterations,
-        "min_seconds": min_seconds,
-        "output_name": variant.exported.output_name,
-        "memory": memory,
-    }
-    if target.kind == "agent":
-        from hf_spider.hardware.agent import AgentClient
-
-        raw = AgentClient(target.url, token=target._token).measure(variant.path, feeds, params)
-        where, label = f"the device agent at {target.url} ({target.info.get('cpu_model')})", MEASURED
-    else:
-        from hf_spider.hardware._runtime import run_protocol
-
-        if target.kind == "profile":
-            from hf_spider.hardware.device import local_info
-
-            params["threads"] = min(threads, local_info()["cores"])
-        raw = run_protocol(variant.path, feeds, **params)
-        where, label = "this machine", MEASURED
-    result = _result(variant, target, raw, where, label)
-    _add_fidelity(result, variant, raw["outputs"], reference, labels, label)
-    if target.kind == "profile":
-        _estimate_for_profile(result, variant, target)
-    result["outputs"] = raw["outputs"]
-    return result
-
-
-def _result(variant, target, raw, where: str, label: str) -> dict[str, Any]:
+def build_result(variant, target, raw, where: str, label: str = MEASURED) -> dict[str, Any]:
     lat = raw["latency_ms"]
     ort = f"ONNX Runtime {target.info.get('onnxruntime') or ''}".strip()
     timing = (
@@ -176,7 +102,7 @@ def _result(variant, target, raw, where: str, label: str) -> dict[str, Any]:
     }
 
 
-def _add_fidelity(result, variant, outputs, reference, labels, label) -> None:
+def add_fidelity(result, variant, outputs, reference, labels, label: str = MEASURED) -> None:
     figures = result["figures"]
     kind = variant.exported.output_kind
     if variant.name == "fp32" and reference is None:
@@ -218,11 +144,11 @@ def _logme_delta(outputs, reference, labels, kind, label) -> dict[str, Any]:
     )
 
 
-def _estimate_for_profile(result, variant, target) -> None:
+def estimate_for_profile(result, variant, profile) -> None:
+    """Turn figures measured on this machine into `profile`'s estimates (`profiles.slowdown`)."""
     from hf_spider.hardware.device import local_info
-    from hf_spider.hardware.profiles import get_profile, precision_of, slowdown
+    from hf_spider.hardware.profiles import precision_of, slowdown
 
-    profile = get_profile(target.name)
     local = local_info(result["protocol"]["threads"])
     factor, method = slowdown(profile, local, precision_of(variant.name))
     figures = result["figures"]

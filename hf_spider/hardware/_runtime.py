@@ -1,8 +1,8 @@
 """The measurement protocol itself, on ONNX Runtime and numpy only.
 
 Kept free of torch / transformers so the device agent (a Raspberry Pi with `onnxruntime` and
-`numpy`) runs exactly the same code as the host. Protocol (`BENCHMARKS.md`): a fixed thread count,
-a warm-up, then timed runs until at least `min_iterations` runs or `min_seconds` have passed,
+`numpy`) runs exactly the same code as the host. Protocol (`BENCHMARKS.md`, `MeasureConfig`): a
+fixed thread count, a warm-up, then timed runs until at least `iterations` runs or `min_seconds`,
 latency percentiles at batch 1, throughput at batch 1 and at a larger batch, load time, and the
 peak resident memory of a *separate* process with the memory arena off.
 """
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from hf_spider.hardware.config import MeasureConfig
 
 MIN_TIMED_RUNS = 3  # even a slow model is timed at least this many times
 
@@ -72,7 +74,7 @@ def cast_feeds(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _time_runs(session, feeds, batch, *, warmup, min_iterations, min_seconds) -> tuple[list[float], float]:
+def _time_runs(session, feeds, batch, *, warmup, iterations, min_seconds) -> tuple[list[float], float]:
     total = n_rows(feeds)
     for i in range(warmup):
         session.run(None, take(feeds, i * batch, batch))
@@ -85,7 +87,7 @@ def _time_runs(session, feeds, batch, *, warmup, min_iterations, min_seconds) ->
         session.run(None, chunk)
         times.append(time.perf_counter() - t0)
         elapsed = time.perf_counter() - started
-        if len(times) >= min_iterations or (elapsed >= min_seconds and len(times) >= MIN_TIMED_RUNS):
+        if len(times) >= iterations or (elapsed >= min_seconds and len(times) >= MIN_TIMED_RUNS):
             return times, elapsed
 
 
@@ -120,17 +122,15 @@ def sample_outputs(session, feeds, batch: int, output_name: str | None = None) -
 def run_protocol(
     model_path: str | os.PathLike,
     feeds: dict[str, np.ndarray],
+    config: MeasureConfig,
     *,
-    threads: int,
-    batch: int = 8,
-    warmup: int = 5,
-    min_iterations: int = 50,
-    min_seconds: float = 5.0,
     output_name: str | None = None,
-    memory: bool = True,
     providers: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Measure one ONNX file on this machine. Returns raw numbers and the pooled sample outputs."""
+    """Measure one ONNX file on this machine under `config`. Returns raw numbers and the pooled
+    sample outputs. `config.threads` None means every core of this machine."""
+    threads = config.threads or os.cpu_count() or 1
+    warmup, min_seconds = config.warmup, config.min_seconds
     model_path = Path(model_path)
     t0 = time.perf_counter()
     session = make_session(model_path, threads, providers=providers)
@@ -138,9 +138,9 @@ def run_protocol(
     feeds = cast_feeds(session, feeds)
     frozen = fixed_batch(session)
     batch1 = frozen or 1
-    big = frozen or max(2, int(batch))
+    big = frozen or max(2, config.batch)
     lat, elapsed1 = _time_runs(
-        session, feeds, batch1, warmup=warmup, min_iterations=min_iterations, min_seconds=min_seconds
+        session, feeds, batch1, warmup=warmup, iterations=config.iterations, min_seconds=min_seconds
     )
     lat_ms = np.asarray(lat) * 1000.0
     big_times, _ = _time_runs(
@@ -148,7 +148,7 @@ def run_protocol(
         feeds,
         big,
         warmup=min(warmup, 2),
-        min_iterations=max(5, min_iterations // 5),
+        iterations=max(5, config.iterations // 5),
         min_seconds=min_seconds,
     )
     result: dict[str, Any] = {
@@ -173,7 +173,7 @@ def run_protocol(
         "outputs": sample_outputs(session, feeds, big, output_name),
     }
     del session
-    if memory:
+    if config.memory:
         result["memory"] = memory_probe(model_path, feeds, threads=threads, batch=big, providers=providers)
     return result
 

@@ -38,22 +38,23 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from hf_spider.errors import AuthError, TargetError, UserInputError
+from hf_spider.errors import AuthError, TargetError, UserInputError, VariantRejectedError
+from hf_spider.hardware.config import MeasureConfig
+from hf_spider.hardware.device import local_info
 
 logger = logging.getLogger("hf_spider.hardware.agent")
 
-AGENT_VERSION = 1
+AGENT_VERSION = 2  # 2: job params are `MeasureConfig.wire()` (`iterations`, not `min_iterations`)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-# Allowed job parameters: (type, min, max)
-_PARAMS: dict[str, tuple[type, float, float]] = {
-    "threads": (int, 1, 1024),
-    "batch": (int, 1, 4096),
-    "warmup": (int, 0, 1000),
-    "min_iterations": (int, 1, 100000),
-    "min_seconds": (float, 0.0, 3600.0),
-    "memory": (bool, 0, 1),
-}
 _KEEP_JOBS = 200
+MIN_TOKEN_LENGTH = 16
+_TOKEN_HINT = (
+    "write a long random token into it, or create one with `hf-spider agent --new-token --token-file F`"
+)
+# Idle connections are closed after this many seconds without a byte, so they cannot pin threads;
+# at most this many connections are served at once, the rest are closed at once.
+IDLE_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 64
 
 
 class _HttpError(Exception):
@@ -80,15 +81,31 @@ def read_token_file(path: str | os.PathLike) -> str:
             f"cannot read the token file {path}: {exc.strerror}", hint="check --token-file"
         ) from None
     if not token:
-        raise UserInputError(f"the token file {path} is empty", hint="write a long random token into it")
+        raise UserInputError(f"the token file {path} is empty", hint=_TOKEN_HINT)
     return token
+
+
+def check_token_strength(token: str, what: str = "the agent token") -> None:
+    """Refuse tokens a guesser could find: fewer than `MIN_TOKEN_LENGTH` characters or one repeated."""
+    if len(token) < MIN_TOKEN_LENGTH or len(set(token)) < 8:
+        raise UserInputError(
+            f"{what} is too weak: use at least {MIN_TOKEN_LENGTH} characters, not a repeated few",
+            hint=_TOKEN_HINT,
+        )
+
+
+def new_token() -> str:
+    """A fresh random token (256 bits, URL-safe)."""
+    import secrets
+
+    return secrets.token_urlsafe(32)
 
 
 class AgentServer:
     """A device agent serving on `host:port`.
 
     Example:
-        >>> server = AgentServer("127.0.0.1", 0, token="s3cret").start()  # background thread
+        >>> server = AgentServer("127.0.0.1", 0, token=new_token()).start()  # background thread
         >>> server.url
         'http://127.0.0.1:...'
         >>> server.shutdown()
@@ -103,10 +120,14 @@ class AgentServer:
         workdir: str | os.PathLike | None = None,
         max_upload_mb: float = 512.0,
         queue_size: int = 8,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ):
         if not token:
             raise UserInputError("the agent needs a token", hint="pass --token-file FILE")
+        check_token_strength(token)
         self._token = token.encode()
+        self.idle_timeout = idle_timeout
         if workdir is None:
             from hf_spider import _paths
 
@@ -117,14 +138,12 @@ class AgentServer:
         self.queue: queue.Queue[str] = queue.Queue(maxsize=queue_size)
         self.jobs: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer((host, port), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server((host, port), _Handler)
         self.httpd.agent = self
+        self.httpd.slots = threading.BoundedSemaphore(max_connections)
         self._worker = threading.Thread(target=self._work, name="hf-spider-agent-worker", daemon=True)
         self._worker.start()
         self._serve_thread: threading.Thread | None = None
-        from hf_spider.hardware.device import local_info
-
         self.device = local_info()
 
     @property
@@ -150,6 +169,12 @@ class AgentServer:
             self.queue.put_nowait("")  # wakes the worker so it ends
 
     # ------------------------------------------------------------ requests
+
+    def scrub(self, text: str) -> str:
+        """`text` without the agent's own folders: a host learns nothing about the device's disk."""
+        for folder in sorted({str(self.files_dir), str(self.files_dir.parent)}, key=len, reverse=True):
+            text = text.replace(folder + os.sep, "").replace(folder, "<workdir>")
+        return text
 
     def check_token(self, header: str | None) -> None:
         given = (header or "").removeprefix("Bearer ").strip().encode()
@@ -231,8 +256,9 @@ class AgentServer:
                 result = self._run(job["request"])
                 update = {"status": "done", "result": result}
             except Exception as exc:  # every failure becomes a clear job error; the agent lives on
-                logger.warning("job %s failed: %s", job_id, exc)
-                update = {"status": "failed", "error": _one_line(exc)}
+                error = self.scrub(_one_line(exc))
+                logger.warning("job %s failed: %s", job_id, error)
+                update = {"status": "failed", "error": error}
             with self.lock:
                 job.update(update, finished=time.time())
 
@@ -254,12 +280,49 @@ class AgentServer:
             make_session(model, 1)
         except Exception as exc:
             raise ValueError(f"model file is not a valid ONNX model: {_one_line(exc)[:300]}") from None
-        params = dict(request["params"])
-        params.setdefault("threads", self.device["cores"])
-        raw = run_protocol(model, feeds, **params)
+        params = request["params"]
+        config = MeasureConfig.from_wire(params["config"])
+        if config.threads is None:
+            config = config.replace(threads=self.device["cores"])
+        raw = run_protocol(model, feeds, config, output_name=params["output_name"])
         raw["outputs"] = encode_array(raw["outputs"])
         raw["device"] = self.info()
         return raw
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server with a cap on connections served at once and quiet disconnects."""
+
+    daemon_threads = True
+    agent: AgentServer
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            logger.warning("refusing %s: too many connections open", client_address[0])
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request, client_address):
+        """A client that went away (reset, half-open, timed out) is logged in one line, no traceback."""
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            logger.info("connection from %s ended: %s", client_address[0], type(exc).__name__)
+        else:
+            logger.error("error serving %s: %s", client_address[0], _one_line(exc) if exc else "unknown")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -268,27 +331,18 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _check_params(params: Any) -> dict[str, Any]:
+    """A job's `params`: the `MeasureConfig` wire fields plus `output_name`, checked."""
     if not isinstance(params, dict):
         raise _HttpError(400, "params must be a JSON object")
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if key == "output_name":
-            if value is not None and not isinstance(value, str):
-                raise _HttpError(400, "output_name must be a string")
-            out[key] = value
-            continue
-        if key not in _PARAMS:
-            raise _HttpError(400, f"unknown parameter {key!r}; allowed: output_name, {', '.join(_PARAMS)}")
-        kind, low, high = _PARAMS[key]
-        if kind is bool:
-            if not isinstance(value, bool):
-                raise _HttpError(400, f"{key} must be true or false")
-            out[key] = value
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not (low <= value <= high):
-            raise _HttpError(400, f"{key} must be a number in [{low:g}, {high:g}]")
-        out[key] = kind(value)
-    return out
+    params = dict(params)
+    output_name = params.pop("output_name", None)
+    if output_name is not None and not isinstance(output_name, str):
+        raise _HttpError(400, "output_name must be a string")
+    try:
+        config = MeasureConfig.from_wire(params)
+    except UserInputError as exc:
+        raise _HttpError(400, str(exc)) from None
+    return {"config": config.wire(), "output_name": output_name}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -298,6 +352,10 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def agent(self) -> AgentServer:
         return self.server.agent
+
+    def setup(self):
+        self.timeout = self.server.agent.idle_timeout  # socket timeout: idle clients are dropped
+        super().setup()
 
     def log_message(self, format, *args):  # the default writes to stderr; route to logging
         logger.info("%s %s", self.address_string(), format % args)
@@ -326,9 +384,12 @@ class _Handler(BaseHTTPRequestHandler):
         except _HttpError as exc:
             # a body we did not read would be taken for the next request: close instead
             self._send(exc.status, {"error": str(exc)}, close=exc.status in (401, 411, 413) or self._unread)
+        except (ConnectionError, TimeoutError):
+            raise  # the client went away: nothing to answer (see `_Server.handle_error`)
         except Exception as exc:
-            logger.exception("unexpected error on %s %s", self.command, self.path)
-            self._send(500, {"error": f"internal error: {_one_line(exc)}"}, close=True)
+            error = self.agent.scrub(_one_line(exc))
+            logger.error("unexpected error on %s %s: %s", self.command, self.path[:100], error)
+            self._send(500, {"error": f"internal error: {error}"}, close=True)
 
     @property
     def _unread(self) -> bool:
@@ -343,6 +404,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_read = True
         try:
             return json.loads(raw)
+        except RecursionError:
+            raise _HttpError(400, "the JSON body is nested too deeply") from None
         except ValueError:
             raise _HttpError(400, "the body is not valid JSON") from None
 
@@ -497,8 +560,14 @@ class AgentClient:
             info = response.json()
         except ValueError:
             raise TargetError(f"{self.url} is not an hf-spider agent", hint="check the URL") from None
-        if "agent" not in info:
+        if not isinstance(info, dict) or not isinstance(info.get("agent"), dict):
             raise TargetError(f"{self.url} is not an hf-spider agent", hint="check the URL")
+        version = info["agent"].get("version")
+        if version != AGENT_VERSION:
+            raise TargetError(
+                f"the agent at {self.url} speaks protocol version {version}, this host {AGENT_VERSION}",
+                hint="install the same hf-spider version on the device and on the host",
+            )
         return info
 
     def upload(self, path: str | os.PathLike, suffix: str | None = None) -> str:
@@ -522,13 +591,19 @@ class AgentClient:
         return name
 
     def measure(
-        self, model_path: str | os.PathLike, feeds: dict[str, np.ndarray], params: dict[str, Any]
+        self,
+        model_path: str | os.PathLike,
+        feeds: dict[str, np.ndarray],
+        config: MeasureConfig | None = None,
+        *,
+        output_name: str | None = None,
     ) -> dict:
         """Run the measurement protocol on the agent; returns the same raw dict as `run_protocol`."""
+        params = {**(config or MeasureConfig()).wire(), "output_name": output_name}
         limit = self.info()["agent"]["max_upload_mb"]
         size_mb = Path(model_path).stat().st_size / 2**20
         if size_mb > limit:
-            raise TargetError(
+            raise VariantRejectedError(
                 f"{Path(model_path).name} is {size_mb:.0f} MiB, over the agent's upload limit of {limit:.0f} MiB",
                 hint="start the agent with a larger --max-upload-mb, or use an int8 variant",
             )
@@ -549,7 +624,7 @@ class AgentClient:
                 raw["outputs"] = decode_array(raw["outputs"])
                 return raw
             if state["status"] == "failed":
-                raise TargetError(
+                raise VariantRejectedError(
                     f"the device agent failed the job: {state.get('error')}",
                     hint="check that the variant runs with the agent's ONNX Runtime",
                 )

@@ -10,6 +10,7 @@ from hf_spider.errors import UserInputError
 
 
 def register(subparsers) -> None:
+    from hf_spider.hardware.config import MeasureConfig
     from hf_spider.hardware.constraints import add_constraint_arguments
 
     p = subparsers.add_parser(
@@ -36,16 +37,8 @@ def register(subparsers) -> None:
         help="image-classification, text-classification, feature-extraction or auto",
     )
     p.add_argument("--json", metavar="PATH", help="write the report as JSON ('-' for stdout)")
-    p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores of the target)")
-    p.add_argument("--batch", type=int, default=8, help="the larger batch for throughput (default 8)")
-    p.add_argument("--warmup", type=int, default=5, help="warm-up runs (default 5)")
-    p.add_argument("--iterations", type=int, default=50, help="timed runs at least (default 50) ...")
-    p.add_argument("--min-seconds", type=float, default=5.0, help="... or this many seconds (default 5)")
-    p.add_argument("--sample-size", type=int, default=32, help="rows of the task sample (default 32)")
-    p.add_argument("--no-memory", action="store_true", help="skip the separate-process memory measurement")
-    p.add_argument(
-        "--token-file", help="file holding the device agent's token (or set HF_SPIDER_AGENT_TOKEN)"
-    )
+    MeasureConfig.add_arguments(p)
+    add_agent_token_argument(p)
     p.add_argument("--token", help="Hugging Face token for private repos (default: the logged-in one)")
     p.add_argument("--endpoint", help="Hub endpoint (default: HF_ENDPOINT or huggingface.co)")
     p.add_argument("--score", type=float, help="the model's transfer score, for the Pareto front")
@@ -70,7 +63,16 @@ def register(subparsers) -> None:
     )
     a.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for the network)")
     a.add_argument("--port", type=int, default=8765)
-    a.add_argument("--token-file", required=True, help="file holding the token hosts must send")
+    a.add_argument(
+        "--token-file",
+        required=True,
+        help="file holding the token hosts must send (at least 16 characters)",
+    )
+    a.add_argument(
+        "--new-token",
+        action="store_true",
+        help="write a fresh random token into --token-file first (refuses to overwrite a file)",
+    )
     a.add_argument("--workdir", help="where uploads are kept (default: the hf-spider cache)")
     a.add_argument("--max-upload-mb", type=float, default=512.0, help="largest accepted upload (default 512)")
     a.add_argument("--queue-size", type=int, default=8, help="jobs waiting at most (default 8)")
@@ -81,54 +83,47 @@ def register(subparsers) -> None:
     d.set_defaults(func=_devices)
 
 
-def _agent_token(args) -> str | None:
+def add_agent_token_argument(parser) -> None:
+    """`--token-file`: how `bench` and `recommend` take a device agent's token."""
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="file holding the device agent's token, for --target http://HOST:PORT "
+        "(or set HF_SPIDER_AGENT_TOKEN)",
+    )
+
+
+def agent_token(args) -> str | None:
+    """The agent token of `--token-file`, else `HF_SPIDER_AGENT_TOKEN`, else None."""
     if getattr(args, "token_file", None):
         from hf_spider.hardware.agent import read_token_file
 
         return read_token_file(args.token_file)
-    return os.environ.get("HF_SPIDER_AGENT_TOKEN") or None
+    from hf_spider.hardware.targets import AGENT_TOKEN_ENV
 
-
-def _positive(name: str, value, minimum=1) -> None:
-    if value is not None and value < minimum:
-        raise UserInputError(
-            f"{name} must be at least {minimum}, got {value}", hint=f"e.g. {name} {max(minimum, 1)}"
-        )
+    return os.environ.get(AGENT_TOKEN_ENV) or None
 
 
 def _bench(args) -> int:
     from hf_spider.hardware._bench import bench
+    from hf_spider.hardware.config import MeasureConfig
     from hf_spider.hardware.constraints import Constraints, pick
+    from hf_spider.hardware.targets import DeviceTarget
     from hf_spider.hardware.variants import parse_variants
 
     constraints = Constraints.from_args(args)  # checked before the long run
     parse_variants(args.variants)
-    for flag, value in (
-        ("--threads", args.threads),
-        ("--batch", args.batch),
-        ("--iterations", args.iterations),
-        ("--sample-size", args.sample_size),
-    ):
-        _positive(flag, value)
-    _positive("--warmup", args.warmup, 0)
-    if args.min_seconds < 0 or args.min_seconds != args.min_seconds:
-        raise UserInputError(f"--min-seconds must be >= 0, got {args.min_seconds}")
+    config = MeasureConfig.from_args(args)
+    target = DeviceTarget.resolve(args.target, token=agent_token(args))
     report = bench(
         args.model,
-        target=args.target,
+        target=target,
         variants=args.variants,
         dataset=args.dataset,
         task_kind=args.task_kind,
-        agent_token=_agent_token(args),
+        config=config,
         token=args.token,
         endpoint=args.endpoint,
-        threads=args.threads,
-        batch=args.batch,
-        warmup=args.warmup,
-        min_iterations=args.iterations,
-        min_seconds=args.min_seconds,
-        sample_size=args.sample_size,
-        memory=not args.no_memory,
         score=args.score,
         calibrate=args.calibrate,
         allow_pickle=args.allow_pickle,
@@ -221,9 +216,12 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def _agent(args) -> int:
-    from hf_spider.hardware.agent import AgentServer, read_token_file
+    from hf_spider.hardware.agent import AgentServer, check_token_strength, new_token, read_token_file
 
+    if args.new_token:
+        _write_new_token(args.token_file, new_token())
     token = read_token_file(args.token_file)
+    check_token_strength(token, f"the token in {args.token_file}")
     if args.max_upload_mb <= 0 or args.queue_size < 1:
         raise UserInputError("--max-upload-mb must be > 0 and --queue-size >= 1")
     try:
@@ -250,6 +248,21 @@ def _agent(args) -> int:
     finally:
         server.shutdown()
     return 0
+
+
+def _write_new_token(path: str, token: str) -> None:
+    """Create `path` readable by its owner only, holding `token`; never overwrite a file."""
+    try:
+        fd = os.open(os.path.expanduser(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UserInputError(
+            f"{path} exists already", hint="drop --new-token to use it, or name a new file"
+        ) from None
+    except OSError as exc:
+        raise UserInputError(f"cannot create {path}: {exc.strerror}", hint="check --token-file") from None
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    print(f"wrote a new agent token to {path}; copy that file to the host (--token-file)", flush=True)
 
 
 def _devices(args) -> int:

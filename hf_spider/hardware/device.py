@@ -1,8 +1,8 @@
-"""What a device is: this machine (`local`), a device agent over HTTP, or a documented profile.
+"""Facts about this machine: CPU model, instruction set, int8 dot-product, cores, memory, runtime.
 
-`DeviceTarget.resolve(spec)` is the one entry point. Local facts come from `/proc/cpuinfo` and
-`os`; an agent reports its own facts over HTTP; a profile carries documented nominal figures and
-is only ever used to *estimate* (see `hf_spider.hardware.profiles`).
+Read from `/proc/cpuinfo` and `os`, on numpy-free standard library code, so the device agent
+(`hf_spider.hardware.agent`) reports the same facts about its board. The device targets themselves
+(this machine, an agent, a profile) are in `hf_spider.hardware.targets`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,8 @@ import logging
 import os
 import platform
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from hf_spider.errors import TargetError
 
 logger = logging.getLogger("hf_spider.hardware")
 
@@ -140,69 +137,3 @@ def local_info(threads: int | None = None) -> dict[str, Any]:
         info["providers"] = []
     info["cuda"] = "CUDAExecutionProvider" in info["providers"]
     return info
-
-
-@dataclass
-class DeviceTarget:
-    """Where variants are measured.
-
-    Attributes:
-        name: `local`, the agent URL, or the profile name.
-        kind: `local`, `agent` or `profile`.
-        info: device facts (cpu_model, isa, int8_dot_product, cores, threads, memory_mb, ...).
-        url: the agent's base URL (agents only).
-
-    Example:
-        >>> target = DeviceTarget.resolve("rpi5")
-        >>> target.kind, target.info["isa"]
-        ('profile', 'arm64')
-    """
-
-    name: str
-    kind: str
-    info: dict[str, Any] = field(default_factory=dict)
-    url: str | None = None
-    _token: str | None = field(default=None, repr=False)
-
-    @classmethod
-    def resolve(
-        cls,
-        spec: str = "local",
-        token: str | None = None,
-        *,
-        threads: int | None = None,
-        timeout: float = 10.0,
-    ) -> DeviceTarget:
-        """`local`, `http://HOST:PORT` (a running `hf-spider agent`) or a profile name.
-
-        An agent is contacted at once, so a wrong token or a dead agent fails here.
-        """
-        spec = (spec or "local").strip()
-        if spec == "local":
-            return cls(name="local", kind="local", info=local_info(threads))
-        if spec.startswith(("http://", "https://")):
-            from hf_spider.hardware.agent import AgentClient
-
-            client = AgentClient(spec, token=token, timeout=timeout)
-            info = client.info()
-            return cls(name=client.url, kind="agent", info=info, url=client.url, _token=token)
-        from hf_spider.hardware.profiles import get_profile, profile_names
-
-        profile = get_profile(spec)
-        if profile is None:
-            raise TargetError(
-                f"unknown target {spec!r}",
-                hint=f"use 'local', an agent URL like http://HOST:PORT, or a profile: {', '.join(profile_names())}",
-            )
-        return cls(name=spec, kind="profile", info=profile.info())
-
-    @property
-    def isa(self) -> str:
-        return self.info.get("isa", "avx2")
-
-    @property
-    def cuda(self) -> bool:
-        return bool(self.info.get("cuda"))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "info": self.info}

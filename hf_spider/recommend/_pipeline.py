@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,7 @@ def recommend(
     sample: int | None = None,
     variants: Iterable[str] | None = None,
     estimators: Iterable[str] = ESTIMATORS,
-    bench_options: Mapping[str, Any] | None = None,
+    measure_config: Any = None,
     ranker: Any = None,
     token: str | None = None,
     endpoint: str | None = None,
@@ -111,7 +111,8 @@ def recommend(
         catalog: a `Catalog`, a catalog folder, a folder of Hub-layout model repos (crawled into
             a cached catalog), or None for the user catalog / embedded catalog plus the offline zoo.
         task: a pipeline tag the candidates must serve (default: the task's modality).
-        target: `local`, a device profile name, an agent URL, or a `DeviceTarget`.
+        target: `local`, a device profile name, an agent URL (its token from
+            `HF_SPIDER_AGENT_TOKEN`), or a `DeviceTarget` (e.g. `AgentTarget(url, token=...)`).
         constraints: a `Constraints`, a mapping (`{"max_latency_ms": 20}`) or `key=value,...`.
         top_k: candidates re-ranked by forward passes (stage 2) and benchmarked.
         stages: any of `rank`, `probe`, `bench`; `rank` is always run.
@@ -119,7 +120,7 @@ def recommend(
         variants: device variants to build and measure (`hf_spider.hardware.VARIANTS`); default
             fp32 and the int8 variant that is fast for the modality.
         estimators: forward-pass estimators of stage 2 (`hf_spider.estimators.available()`).
-        bench_options: passed to `hf_spider.hardware.measure` (threads, min_iterations, ...).
+        measure_config: the measurement protocol, a `hf_spider.hardware.MeasureConfig` (threads, runs, ...).
         ranker: a `hf_spider.Ranker`, a folder or Hub repo of ranker weights, or None for the
             weights shipped with hf-spider.
         token, endpoint: for Hub datasets and models; the token is never logged or stored.
@@ -137,7 +138,7 @@ def recommend(
         >>> recs = recommend("rotten_tomatoes", top_k=3, constraints={"max_latency_ms": 20})  # doctest: +SKIP
         >>> recs.best["model_id"], recs.best["variant"]
     """
-    from hf_spider.hardware import Constraints, DeviceTarget
+    from hf_spider.hardware import Constraints, DeviceTarget, MeasureConfig
 
     progress = progress or _noop
     stages = _check_stages(stages)
@@ -156,7 +157,7 @@ def recommend(
     # Cheap checks that can fail on user input come first: the target, then the dataset.
     device = None
     if "bench" in stages:
-        device = target if isinstance(target, DeviceTarget) else DeviceTarget.resolve(str(target or "local"))
+        device = DeviceTarget.resolve(target or "local")
     else:
         if isinstance(target, str) and not target.startswith(("http://", "https://")):
             DeviceTarget.resolve(target)  # an unknown target is refused even when bench does not run
@@ -225,7 +226,7 @@ def recommend(
                 task_obj,
                 device,
                 tuple(variants),
-                dict(bench_options or {}),
+                measure_config or MeasureConfig(),
                 run,
                 token,
                 endpoint,
@@ -357,16 +358,7 @@ def _task_meta(task) -> dict[str, Any]:
 def _target_meta(device) -> dict[str, Any]:
     if device is None:
         return {"name": "none", "description": "no device (bench stage not run)"}
-    info = dict(device.info)
-    cpu = info.get("cpu_model") or info.get("description") or ""
-    threads = info.get("threads") or info.get("cores")
-    label = {"local": "this machine", "agent": "device agent", "profile": "device profile (estimated)"}
-    desc = f"{device.name}: {label.get(device.kind, device.kind)}"
-    if cpu:
-        desc += f", {cpu}"
-    if threads:
-        desc += f", {threads} threads"
-    return {"name": device.name, "kind": device.kind, "description": desc, "info": info}
+    return {**device.to_dict(), "description": device.describe()}
 
 
 def _catalog_from_dir(folder: Path):
@@ -554,7 +546,7 @@ def _stage2(
 
 # ---------------------------------------------------------------------------------- bench
 def _bench(
-    order, top_k, task_obj, device, variants, options, run, token, endpoint, progress
+    order, top_k, task_obj, device, variants, config, run, token, endpoint, progress
 ) -> list[dict[str, Any]]:
     """Export, build and measure the variants of the first `top_k` candidates that can be exported.
 
@@ -562,14 +554,14 @@ def _bench(
     is reached but fails to export gets a `skipped` row with the reason and counts as tried.
     """
     from hf_spider.errors import HubConnectionError
-    from hf_spider.hardware import TaskSample, export, feeds_for, make_variants, measure
+    from hf_spider.hardware import TaskSample, export, feeds_for, make_variants, measure_variants
 
     rows: list[dict[str, Any]] = []
     offline = not _hub_reachable(endpoint)
     pool = order if offline else order[: max(4 * top_k, top_k + 10)]
     progress("bench", 0, top_k, f"{', '.join(variants)} on {device.name}")
     sample = None
-    sample_size = int(options.pop("sample_size", 32))
+    sample_size = config.sample_size
     names = list(dict.fromkeys(["fp32", *variants]))  # fidelity is measured against fp32
     tried, unreachable = 0, []
     for model_id in pool:
@@ -608,25 +600,21 @@ def _bench(
             )
             progress("bench", tried, top_k, model_id.rsplit("/", 1)[-1])
             continue
-        reference = None
-        for variant in built:
-            if variant.skipped:
-                if variant.name in variants:
-                    rows.append(
-                        {
-                            "model_id": model_id,
-                            "variant": variant.name,
-                            "device_status": "skipped",
-                            "device_reason": variant.skipped,
-                        }
-                    )
-                continue
-            result = measure(variant, device, feeds, reference=reference, labels=sample.labels, **options)
-            outputs = result.pop("outputs")
-            if variant.name == "fp32":
-                reference = outputs
-            if variant.name in variants:
-                rows.append(_device_row(model_id, variant.name, result))
+        # a variant the target cannot take (e.g. over an agent's upload limit) is a skipped row
+        for result in measure_variants(
+            built, device, feeds, config=config, labels=sample.labels, reported=set(variants)
+        ):
+            if "skipped" in result:
+                rows.append(
+                    {
+                        "model_id": model_id,
+                        "variant": result["variant"],
+                        "device_status": "skipped",
+                        "device_reason": result["skipped"],
+                    }
+                )
+            else:
+                rows.append(_device_row(model_id, result["variant"], result))
         progress("bench", tried, top_k, model_id.rsplit("/", 1)[-1])
     progress("bench", top_k, top_k, f"{tried} models")
     if unreachable:

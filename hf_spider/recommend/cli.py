@@ -21,6 +21,8 @@ CONSTRAINT_FLAGS = ("max_latency_ms", "max_memory_mb", "max_size_mb", "min_fidel
 
 
 def register(subparsers) -> None:
+    from hf_spider.hardware.cli import add_agent_token_argument
+
     p = subparsers.add_parser(
         "recommend",
         help="rank Hub models for a dataset and a device target (all stages)",
@@ -46,6 +48,7 @@ def register(subparsers) -> None:
     p.add_argument("--top-k", type=int, default=5, help="candidates re-ranked and benchmarked (5)")
     p.add_argument("--stages", default=",".join(STAGES), help="comma list of rank,probe,bench (all)")
     p.add_argument("--target", default="local", help="local, a device profile name, or http://HOST:PORT")
+    add_agent_token_argument(p)
     add_constraint_arguments(p)
     p.add_argument(
         "--output-dir",
@@ -249,6 +252,13 @@ def _run_recommend(args: argparse.Namespace) -> int:
     if args.push_to_hub:
         check_push_target(args.push_to_hub, token=args.token, endpoint=args.endpoint)
 
+    target = args.target
+    if "bench" in stages:  # an agent is contacted now, with its token: a wrong one fails before any work
+        from hf_spider.hardware import DeviceTarget
+        from hf_spider.hardware.cli import agent_token
+
+        target = DeviceTarget.resolve(args.target, token=agent_token(args))
+
     json_stdout = args.json_out == "-"
     # Wide enough for the table when the output is a file or a pipe (rich would use 80 columns).
     console = Console(stderr=json_stdout, width=None if sys.stdout.isatty() else 160)
@@ -261,7 +271,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
                 dataset,
                 catalog=catalog,
                 task=args.task,
-                target=args.target,
+                target=target,
                 constraints=constraints or None,
                 top_k=args.top_k,
                 stages=stages,
