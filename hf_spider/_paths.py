@@ -7,7 +7,12 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
-EMBEDDED_CATALOG_DIR = REPO_DIR / "model_cards"
+# The embedded catalog: `model_cards/` at the top of a source tree; an installed wheel carries a
+# copy inside the package (`hf_spider/_model_cards`, see setup.py).
+_PACKAGED_CATALOG_DIR = PACKAGE_DIR / "_model_cards"
+EMBEDDED_CATALOG_DIR = (
+    _PACKAGED_CATALOG_DIR if (_PACKAGED_CATALOG_DIR / "catalog.jsonl").is_file() else REPO_DIR / "model_cards"
+)
 
 
 def home() -> Path:

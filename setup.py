@@ -1,0 +1,29 @@
+"""Build hook: a built wheel carries the embedded catalog.
+
+`model_cards/` stays at the top of the repository (it is the source, and diffs well in git); a
+wheel gets a copy as `hf_spider/_model_cards/`, where `hf_spider._paths` finds it when the
+package is not running from a source tree. Everything else is declared in pyproject.toml.
+"""
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+CATALOG_FILES = ("catalog.jsonl", "README.md")
+
+
+class BuildPyWithCatalog(build_py):
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False):
+            return  # an editable install reads model_cards/ in place
+        source = Path(__file__).resolve().parent / "model_cards"
+        target = Path(self.build_lib) / "hf_spider" / "_model_cards"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in CATALOG_FILES:
+            shutil.copyfile(source / name, target / name)
+
+
+setup(cmdclass={"build_py": BuildPyWithCatalog})
