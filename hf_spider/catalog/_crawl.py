@@ -38,7 +38,7 @@ from hf_spider import _paths
 from hf_spider.catalog._store import CatalogStore, _storage_file
 from hf_spider.catalog._token import ModelToken
 from hf_spider.catalog._tokenizer import tokenize
-from hf_spider.errors import AuthError, CatalogError, HubConnectionError, UserInputError
+from hf_spider.errors import CatalogError, HubConnectionError, UserInputError, hub_error
 
 logger = logging.getLogger("hf_spider.catalog")
 
@@ -376,20 +376,7 @@ def _listing(
 
 def _hub_error(exc: BaseException, endpoint: str) -> Exception:
     """A failed listing -> the user error it stands for (the token never goes into the message)."""
-    status, _, connection = _classify(exc)
-    if status in (401, 403):
-        return AuthError(
-            f"{endpoint} rejected the token (HTTP {status})",
-            hint="pass a valid --token, or run `hf auth login`, or omit the token for public models",
-        )
-    if connection:
-        return HubConnectionError(
-            f"cannot reach {endpoint}", hint="check --endpoint / HF_ENDPOINT and the network, then re-run"
-        )
-    return HubConnectionError(
-        f"{endpoint} answered the model listing with an error ({status or type(exc).__name__})",
-        hint="check --endpoint, wait and re-run (the crawl resumes where it stopped)",
-    )
+    return hub_error(exc, "the model listing", endpoint=endpoint, not_found=HubConnectionError)
 
 
 def _crawl_hub(

@@ -24,17 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from hf_spider import _paths
-from hf_spider.errors import HfSpiderError, HubConnectionError, UnsafeWeightsError, UserInputError
+from hf_spider.errors import (
+    ExportError,
+    HubConnectionError,
+    UnsafeWeightsError,
+    UserInputError,
+)
 
 logger = logging.getLogger("hf_spider.hardware")
 
 TASK_KINDS = ("auto", "image-classification", "text-classification", "feature-extraction")
 METADATA_FILE = "hf_spider_export.json"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".msgpack", ".h5")
-
-
-class ExportError(HfSpiderError, RuntimeError):
-    """A model that cannot be exported to ONNX."""
 
 
 @dataclass

@@ -119,9 +119,8 @@ def _train(args) -> int:
 
 def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, private: bool) -> str:
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
 
-    from hf_spider.errors import AuthError, HubConnectionError
+    from hf_spider.errors import hub_error
 
     api = HfApi(endpoint=endpoint, token=token)
     try:
@@ -129,19 +128,8 @@ def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, p
         commit = api.upload_folder(
             repo_id=repo, folder_path=str(folder), commit_message="hf-spider ranker weights"
         )
-    except HfHubHTTPError as exc:
-        status = getattr(exc.response, "status_code", None)
-        if status in (401, 403):
-            raise AuthError(
-                f"the Hub refused the upload to {repo} ({status})", hint="pass --token with write access"
-            ) from exc
-        raise HubConnectionError(
-            f"upload to {repo} failed: {exc}", hint="check --endpoint and the network"
-        ) from exc
-    except OSError as exc:
-        raise HubConnectionError(
-            f"cannot reach the Hub: {exc}", hint="check --endpoint and the network"
-        ) from exc
+    except OSError as exc:  # huggingface_hub's HTTP errors and requests' connection errors
+        raise hub_error(exc, f"the upload to {repo}", endpoint=endpoint) from exc
     return str(getattr(commit, "commit_url", None) or repo)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_spider import _paths
-from hf_spider.errors import AuthError, HubConnectionError, UserInputError
+from hf_spider.errors import AuthError, UserInputError, hub_error
 
 if TYPE_CHECKING:
     from hf_spider.recommend._results import Recommendations
@@ -49,9 +49,8 @@ def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None)
     Returns the user name the token belongs to. Raises `UserInputError` for a malformed id,
     `AuthError` for a missing or rejected token, `HubConnectionError` when the endpoint is down.
     """
-    import requests
     from huggingface_hub import get_token
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+    from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
     try:
@@ -68,19 +67,8 @@ def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None)
         )
     try:
         who = _api(token, endpoint).whoami(token=token)
-    except (HfHubHTTPError, requests.HTTPError) as exc:  # whoami re-raises a plain HTTPError
-        status = exc.response.status_code if exc.response is not None else None
-        if status in (401, 403):
-            raise AuthError(
-                "the Hub rejected the token",
-                hint="check --token / HF_TOKEN (a write token is needed); nothing was uploaded",
-            ) from exc
-        raise HubConnectionError(f"the Hub answered {status} to whoami", hint="retry later") from exc
-    except (requests.ConnectionError, requests.Timeout, OSError) as exc:
-        raise HubConnectionError(
-            f"cannot reach the Hub at {resolve_endpoint(endpoint)}",
-            hint="check --endpoint / HF_ENDPOINT and the network",
-        ) from exc
+    except OSError as exc:  # huggingface_hub's HTTP errors and requests' connection errors
+        raise hub_error(exc, "the token", endpoint=resolve_endpoint(endpoint)) from exc
     return str(who.get("name", ""))
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_spider.errors import AuthError, DatasetError, HubConnectionError
+from hf_spider.errors import DatasetError, hub_error
 from hf_spider.tasks._card import CardInfo, parse_card, read_card
 
 logger = logging.getLogger("hf_spider.tasks")
@@ -544,12 +544,6 @@ def _resolve_hub(
     repo_id: str, *, config: str | None, token: str | None, endpoint: str | None, revision: str | None
 ) -> Source:
     from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
 
     endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
     api = HfApi(endpoint=endpoint, token=token)
@@ -564,28 +558,9 @@ def _resolve_hub(
                 repo_id, "README.md", repo_type="dataset", revision=info.sha, token=token, endpoint=endpoint
             )
             card_text = Path(local).read_text(encoding="utf-8", errors="replace")
-    except GatedRepoError as exc:
-        raise AuthError(
-            f"dataset {repo_id!r} is gated", hint="accept its terms on the Hub and pass a token"
-        ) from exc
-    except RepositoryNotFoundError as exc:
-        raise DatasetError(
-            f"dataset {repo_id!r} not found on {endpoint}",
-            hint="check the id (and --endpoint); private datasets need a token",
-        ) from exc
-    except RevisionNotFoundError as exc:
-        raise DatasetError(f"revision {revision!r} of dataset {repo_id!r} not found") from exc
-    except HfHubHTTPError as exc:
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status in (401, 403):
-            raise AuthError(
-                f"access to dataset {repo_id!r} refused ({status})", hint="pass a valid token"
-            ) from exc
-        raise HubConnectionError(f"the Hub at {endpoint} failed for {repo_id!r}: {status}") from exc
-    except OSError as exc:  # requests' ConnectionError is an OSError
-        raise HubConnectionError(
-            f"cannot reach the Hub at {endpoint}", hint="check the network or --endpoint"
-        ) from exc
+    except OSError as exc:  # huggingface_hub's HTTP errors and requests' connection errors
+        what = f"dataset {repo_id!r}" + (f" at revision {revision!r}" if revision else "")
+        raise hub_error(exc, what, endpoint=endpoint, not_found=DatasetError) from exc
     card = parse_card(card_text) if card_text else CardInfo()
     sha = info.sha or revision or "main"
     identity = f"hub:{repo_id}@{sha}"

