@@ -118,7 +118,7 @@ def hub_error(
         )
     if status is not None:
         return HubConnectionError(
-            f"{where} failed {what} (HTTP {status})", hint="retry later; check --endpoint"
+            f"{what}: {where} answered HTTP {status}", hint="retry later; check --endpoint"
         )
     if names & {"ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout", "OfflineModeIsEnabled"} or (
         isinstance(exc, OSError)

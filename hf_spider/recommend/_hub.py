@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_spider import _paths
-from hf_spider.errors import AuthError, UserInputError, hub_error
+from hf_spider.errors import AuthError, HubConnectionError, UserInputError, hub_error
 
 if TYPE_CHECKING:
     from hf_spider.recommend._results import Recommendations
@@ -126,9 +126,7 @@ def check_push_target(repo_id: str, *, token: str | None, endpoint: str | None) 
     except RepositoryNotFoundError:
         return None
     except OSError as exc:  # requests' errors are OSErrors, huggingface_hub's HTTP errors too
-        raise HubConnectionError(
-            f"cannot read {repo_id} on {resolve_endpoint(endpoint)} ({_why(exc)})", hint="retry later"
-        ) from None
+        raise hub_error(exc, f"dataset {repo_id}", endpoint=resolve_endpoint(endpoint)) from None
     files = {s.rfilename for s in info.siblings or []}
     if files - {".gitattributes"} and "recommendations.json" not in files:
         raise UserInputError(
