@@ -1,15 +1,17 @@
 """hf-spider's Gradio Space: run a recommendation, or browse a published recommendations dataset.
 
 Runs locally with `python space_app/app.py`, or on the Hub after `hf-spider publish --space REPO`.
-The token and endpoint come from the environment (`HF_TOKEN`, `HF_ENDPOINT`), as everywhere in the
-Hugging Face stack. The default dataset shown is read from `space_config.json` (written by
-`publish`) or the `HF_SPIDER_RECOMMENDATIONS` variable.
+The endpoint comes from the environment (`HF_ENDPOINT`). The Space's own token (`HF_TOKEN`) is
+used for one thing only: showing the default dataset its owner chose (`space_config.json`,
+written by `publish`, or `HF_SPIDER_RECOMMENDATIONS`). Everything a visitor asks for runs with the
+visitor's token — their Hub login where the Space has OAuth (`hf_oauth: true`), or a token typed
+in the page, used for that request and never stored — or with no token at all. Visitors give Hub
+dataset ids only: paths on the Space's disk are refused.
 """
-
-from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -31,6 +33,21 @@ TABLE_COLUMNS = [
     "recommended",
 ]
 STATUSES = ["measured", "estimated", "skipped"]
+# On the Hub, a Space with `hf_oauth: true` gets these; elsewhere there is no Hub login to use.
+OAUTH = bool(os.environ.get("OAUTH_CLIENT_ID"))
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?$")
+# The CLI flags hf-spider's messages name, and the fields of this page that set the same thing.
+_FIELDS = {
+    "--sample": "Sample size",
+    "--top-k": "Top-k re-ranked",
+    "--stages": "Stages",
+    "--target": "Device target",
+    "--max-latency-ms": "Max latency (ms)",
+    "--max-memory-mb": "Max memory (MiB)",
+    "--max-size-mb": "Max size (MiB)",
+    "--min-fidelity": "Min fidelity",
+    "--token": "Your Hugging Face token",
+}
 
 
 def default_dataset_repo() -> str:
@@ -38,6 +55,33 @@ def default_dataset_repo() -> str:
     if config.is_file():
         return json.loads(config.read_text()).get("recommendations_dataset") or ""
     return os.environ.get("HF_SPIDER_RECOMMENDATIONS", "")
+
+
+def visitor_token(typed: str | None, oauth_token=None) -> str | bool:
+    """The visitor's own token: typed in the page, else their Hub login. `False` when they gave
+    none: huggingface_hub then sends no token, where None would fall back to the Space's."""
+    typed = (typed or "").strip()
+    if typed:
+        return typed
+    if oauth_token is not None and getattr(oauth_token, "token", None):
+        return oauth_token.token
+    return False
+
+
+def space_message(text: str) -> str:
+    """An hf-spider message in this page's words: CLI flags become the fields that set them; a
+    hint naming a flag this page does not have is dropped."""
+    message, _, hint = text.partition(" — ")
+    for flag, label in _FIELDS.items():
+        message = re.sub(rf"{flag}(?![\w-])", f"'{label}'", message)
+        hint = re.sub(rf"{flag}(?![\w-])", f"'{label}'", hint)
+    if hint and not re.search(r"--[a-z]", hint) and "hf-spider " not in hint:
+        return f"{message} — {hint}"
+    return message
+
+
+def _error(exc) -> gr.Error:
+    return gr.Error(space_message(exc.one_line()))
 
 
 def filter_table(recs, statuses: list[str], max_latency_ms: float | None, only_fits: bool):
@@ -53,8 +97,11 @@ def filter_table(recs, statuses: list[str], max_latency_ms: float | None, only_f
 
 
 def _summary(recs) -> str:
-    best = recs.best
     meta = recs.meta
+    nothing_fits = (meta.get("pick") or {}).get("nothing_fits")
+    if nothing_fits:
+        return f"**Nothing meets the constraints:** {space_message(nothing_fits)}"
+    best = recs.best
     if best is None:
         return "No rows."
     variant = f" ({best['variant']})" if best.get("variant") else ""
@@ -75,20 +122,63 @@ def _filtered_recs(recs, table):
     return Recommendations(rows=rows, meta=recs.meta)
 
 
-def browse(repo_id: str, statuses: list[str], max_latency_ms: float | None, only_fits: bool):
-    """Load a published recommendations dataset and show it filtered: summary, table, Pareto plot."""
+def show(recs, statuses: list[str], max_latency_ms: float | None, only_fits: bool):
+    """Summary, filtered table and plot of loaded recommendations (no Hub request)."""
+    if recs is None:
+        return "Enter a recommendations dataset and press Load.", None, None
+    table = filter_table(recs, statuses, max_latency_ms, only_fits)
+    return _summary(recs), table, _filtered_recs(recs, table).plot()
+
+
+def _load(repo_id: str, token):
     from hf_spider.errors import HfSpiderError
     from hf_spider.recommend import Recommendations
 
     repo_id = (repo_id or "").strip()
-    if not repo_id:
+    if not _HUB_ID.match(repo_id):
         raise gr.Error("Enter a recommendations dataset id (namespace/name).")
     try:
-        recs = Recommendations.from_hub(repo_id)
+        return Recommendations.from_hub(repo_id, token=token)
     except HfSpiderError as exc:
-        raise gr.Error(exc.one_line()) from exc
-    table = filter_table(recs, statuses, max_latency_ms, only_fits)
-    return _summary(recs), table, _filtered_recs(recs, table).plot()
+        raise _error(exc) from exc
+
+
+def browse(
+    repo_id: str, statuses: list[str], max_latency_ms: float | None, only_fits: bool, token: str | None = None
+):
+    """Load a published recommendations dataset (with the visitor's token) and show it filtered."""
+    recs = _load(repo_id, visitor_token(token))
+    return (*show(recs, statuses, max_latency_ms, only_fits), recs)
+
+
+def browse_logged_in(
+    repo_id: str,
+    statuses: list[str],
+    max_latency_ms: float | None,
+    only_fits: bool,
+    token: str | None = None,
+    oauth_token: gr.OAuthToken | None = None,
+):
+    """`browse` on a Space with Hub login: the visitor's login token when they typed none."""
+    return browse(repo_id, statuses, max_latency_ms, only_fits, visitor_token(token, oauth_token) or None)
+
+
+def _hub_dataset_id(text: str) -> str:
+    """A visitor's dataset: a Hub id, never a path on this machine (nor a hint of which exist)."""
+    from hf_spider.errors import DatasetError
+
+    text = (text or "").strip()
+    if not text:
+        raise gr.Error("Enter a Hub dataset id (namespace/name).")
+    if not _HUB_ID.match(text) or ".." in text:
+        raise gr.Error(
+            "Enter a Hub dataset id (namespace/name): this Space does not read files from its disk."
+        )
+    if Path(text).expanduser().exists():  # hf-spider would read it from disk; say what the Hub would
+        from huggingface_hub import constants
+
+        raise _error(DatasetError(f"dataset {text!r} not found on {constants.ENDPOINT}"))
+    return text
 
 
 def run(
@@ -101,52 +191,113 @@ def run(
     max_memory_mb: float | None,
     max_size_mb: float | None,
     min_fidelity: float | None,
+    token: str | None = None,
+    progress=gr.Progress(),
 ):
-    """Run `hf_spider.recommend` for a dataset id, a device target and constraints."""
+    """Run `hf_spider.recommend` for a Hub dataset id, a device target and constraints, with the
+    visitor's token."""
     import hf_spider
-    from hf_spider.errors import HfSpiderError
+    from hf_spider.errors import ConstraintError, HfSpiderError
 
-    dataset = (dataset or "").strip()
-    if not dataset:
-        raise gr.Error("Enter a dataset id or path.")
+    dataset = _hub_dataset_id(dataset)
+    if target not in _targets():
+        raise gr.Error(f"Pick a device target among: {', '.join(_targets())}.")
     constraints = {
         "max_latency_ms": max_latency_ms or None,
         "max_memory_mb": max_memory_mb or None,
         "max_size_mb": max_size_mb or None,
         "min_fidelity": min_fidelity or None,
     }
+
+    def advance(stage: str, done: int, total: int, note: str = "") -> None:
+        progress(min(done / max(total, 1), 1.0), desc=f"{stage}: {note}" if note else stage)
+
     try:
         recs = hf_spider.recommend(
             dataset,
-            target=target or "local",
+            target=target,
             constraints={k: v for k, v in constraints.items() if v is not None} or None,
             top_k=int(top_k),
             stages=tuple(stages or ("rank",)),
             sample=int(sample),
+            token=visitor_token(token),
+            progress=advance,
         )
+    except ConstraintError as exc:
+        recs = getattr(exc, "recommendations", None)
+        if recs is None:
+            raise _error(exc) from exc
     except HfSpiderError as exc:
-        raise gr.Error(exc.one_line()) from exc
+        raise _error(exc) from exc
     table = filter_table(recs, STATUSES, None, False)
     return _summary(recs), table, recs.plot(), recs.report()
 
 
-def _initial_view(repo_id: str):
-    """The default dataset, rendered into the page itself so it shows with no round trip."""
+def run_logged_in(
+    dataset: str,
+    target: str,
+    top_k: int,
+    stages: list[str],
+    sample: int,
+    max_latency_ms: float | None,
+    max_memory_mb: float | None,
+    max_size_mb: float | None,
+    min_fidelity: float | None,
+    token: str | None = None,
+    oauth_token: gr.OAuthToken | None = None,
+    progress=gr.Progress(),
+):
+    """`run` on a Space with Hub login: the visitor's login token when they typed none."""
+    return run(
+        dataset,
+        target,
+        top_k,
+        stages,
+        sample,
+        max_latency_ms,
+        max_memory_mb,
+        max_size_mb,
+        min_fidelity,
+        visitor_token(token, oauth_token) or None,
+        progress,
+    )
+
+
+def _targets() -> list[str]:
+    """This machine, or a documented device profile (estimated); never a host a visitor names."""
+    from hf_spider.hardware.profiles import profile_names
+
+    return ["local", *profile_names()]
+
+
+def _initial(repo_id: str):
+    """The owner's default dataset, read with the Space's own token and rendered into the page."""
     if not repo_id:
-        return "Enter a recommendations dataset and press Load.", None, None
+        return None, "Enter a recommendations dataset and press Load."
     try:
-        return browse(repo_id, STATUSES, None, False)
+        return _load(repo_id, None), None
     except gr.Error as exc:
-        return f"Could not load `{repo_id}`: {exc.message}", None, None
+        return None, f"Could not load `{repo_id}`: {exc.message}"
 
 
 def build_app(default_repo: str | None = None) -> gr.Blocks:
     default_repo = default_dataset_repo() if default_repo is None else default_repo
-    first_summary, first_table, first_plot = _initial_view(default_repo)
+    first, problem = _initial(default_repo)
+    first_summary, first_table, first_plot = show(first, STATUSES, None, False)
     with gr.Blocks(title="hf-spider") as demo:
         gr.Markdown(
             "# hf-spider\nWhich pre-trained Hub model should I start from, for my dataset, on my hardware?"
         )
+        with gr.Row():
+            if OAUTH:
+                gr.LoginButton()
+            token = gr.Textbox(
+                label="Your Hugging Face token (optional, for private datasets)",
+                type="password",
+                placeholder="hf_... — used for your requests only, never stored",
+                scale=3,
+            )
+        loaded = gr.State(first)
         with gr.Tab("Browse recommendations"):
             with gr.Row():
                 repo = gr.Textbox(label="Recommendations dataset", value=default_repo, scale=3)
@@ -155,35 +306,40 @@ def build_app(default_repo: str | None = None) -> gr.Blocks:
                 statuses = gr.CheckboxGroup(STATUSES, value=STATUSES, label="Device figures")
                 max_latency = gr.Number(label="Max latency p50 (ms)", value=None)
                 only_fits = gr.Checkbox(label="Only variants that meet the constraints", value=False)
-            summary = gr.Markdown(first_summary)
+            summary = gr.Markdown(problem or first_summary)
             table = gr.Dataframe(first_table, label="Ranked recommendations", interactive=False, wrap=True)
             plot = gr.Plot(first_plot, label="Transfer score vs latency (Pareto front)")
-            inputs = [repo, statuses, max_latency, only_fits]
+            filters = [statuses, max_latency, only_fits]
             outputs = [summary, table, plot]
-            load.click(browse, inputs, outputs, api_name="browse")
-            for control in (statuses, only_fits):
-                control.change(browse, inputs, outputs, api_name=False)
+            load.click(
+                browse_logged_in if OAUTH else browse,
+                [repo, *filters, token],
+                [*outputs, loaded],
+                api_name="browse",
+            )
+            for control in filters:  # filtering the loaded rows needs no Hub request
+                control.change(show, [loaded, *filters], outputs, api_visibility="private")
         with gr.Tab("Run a recommendation"):
             with gr.Row():
-                dataset = gr.Textbox(label="Dataset (Hub id or local path)", value="", scale=3)
-                target = gr.Textbox(label="Device target", value="local", scale=1)
+                dataset = gr.Textbox(label="Hub dataset id (namespace/name)", value="", scale=3)
+                target = gr.Dropdown(_targets(), value="local", label="Device target", scale=1)
             with gr.Row():
                 top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k re-ranked")
                 stages = gr.CheckboxGroup(["rank", "probe", "bench"], value=["rank", "probe"], label="Stages")
                 sample = gr.Number(label="Sample size", value=256, precision=0)
             with gr.Row():
                 c_lat = gr.Number(label="Max latency (ms)", value=None)
-                c_mem = gr.Number(label="Max memory (MB)", value=None)
-                c_size = gr.Number(label="Max size (MB)", value=None)
-                c_fid = gr.Number(label="Min fidelity", value=None)
+                c_mem = gr.Number(label="Max memory (MiB)", value=None)
+                c_size = gr.Number(label="Max size (MiB)", value=None)
+                c_fid = gr.Number(label="Min fidelity (0..1)", value=None)
             go = gr.Button("Recommend", variant="primary")
             run_summary = gr.Markdown()
             run_table = gr.Dataframe(label="Ranked recommendations", interactive=False, wrap=True)
             run_plot = gr.Plot(label="Transfer score vs latency")
             run_report = gr.Markdown()
             go.click(
-                run,
-                [dataset, target, top_k, stages, sample, c_lat, c_mem, c_size, c_fid],
+                run_logged_in if OAUTH else run,
+                [dataset, target, top_k, stages, sample, c_lat, c_mem, c_size, c_fid, token],
                 [run_summary, run_table, run_plot, run_report],
                 api_name="run",
             )

@@ -5,6 +5,7 @@ JSON file, nothing new on the loopback Hub)."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -286,3 +287,115 @@ def test_failed_repush_leaves_the_previous_dataset_intact(tmp_path, recs):
         }
         assert after == before
         assert len(Recommendations.from_hub("me/recs", endpoint=hub.url)) == len(recs)
+
+
+def test_ranker_weights_load_without_printing(capfd):
+    from hf_spider.ranker.model import SpiderEnsemble
+    from hf_spider.ranker.ranker import WEIGHTS_DIR
+
+    model = SpiderEnsemble.from_pretrained(str(WEIGHTS_DIR))
+    assert len(model.members) >= 1 and model.meta
+    assert capfd.readouterr().out == ""
+
+
+def test_json_to_stdout_is_only_json(files, workdir):
+    """`recommend --json - | python -m json.tool`, as a user pipes it: a real process."""
+    import subprocess
+    import sys
+
+    from hf_spider._paths import REPO_DIR
+
+    argv = [sys.executable, "-m", "hf_spider", "recommend", f"{files}/reviews.csv", "--stages", "rank"]
+    done = subprocess.run(
+        [*argv, "--json", "-", "--output-dir", "out"],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(REPO_DIR)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    assert data["rows"] and data["ranking"][0]["model_id"] == data["rows"][0]["model_id"]
+    assert "hf-spider:" in done.stderr  # the table went to stderr
+
+
+def test_plot_draws_the_front_of_the_pareto_column_with_the_star_on_top(recs, tmp_path):
+    from PIL import Image
+
+    from hf_spider.recommend import Recommendations
+
+    # 5-criteria front: model-2 fp32 (30 ms, 0.7) uses the least memory, so it is on the front
+    # although two points beat it on score and latency
+    for r in recs.rows:
+        r["pareto"] = (r["model_id"], r["variant"]) in {
+            ("org/model-0", "int8-dynamic"),
+            ("org/model-2", "fp32"),
+        }
+    fig = recs.plot()
+    ax = fig.axes[0]
+    front = next(ln for ln in ax.get_lines() if ln.get_label().startswith("Pareto front"))
+    assert list(front.get_xdata()) == [4.0, 30.0]
+    star = next(c for c in ax.collections if c.get_label() == "recommended")
+    assert star.get_zorder() > max(
+        a.get_zorder() for a in [*ax.collections, *ax.get_lines()] if a is not star
+    )
+    one = Recommendations(
+        [dict(r, pareto=r["variant"] == "int8-dynamic" and r["rank"] == 2) for r in recs.rows], recs.meta
+    )
+    line = next(ln for ln in one.plot().axes[0].get_lines() if ln.get_label().startswith("Pareto front"))
+    assert list(line.get_xdata()) == [8.0] and line.get_marker() == "o"  # one point is drawn
+    # nothing is cut at the edges: every point label and the axis label lie inside the figure
+    long = Recommendations(
+        [
+            dict(r, model_id=r["model_id"].replace("org/", "org/a-very-long-model-name-for-the-edge-"))
+            for r in recs.rows
+        ],
+        {**recs.meta, "target": {"name": "local: a CPU with a long description, 2 threads"}},
+    )
+    fig = long.plot()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for text in [*fig.axes[0].texts, fig.axes[0].xaxis.label]:
+        box = text.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, text.get_text()
+    long.plot(tmp_path / "p.png")
+    assert Image.open(tmp_path / "p.png").size[0] > 400
+
+
+def test_crawl_of_an_unreachable_endpoint_leaves_no_catalog_folder(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    catalog = tmp_path / "new" / "catalog"
+    rc = main(["crawl", "--catalog", str(catalog), "--endpoint", f"http://127.0.0.1:{port}", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: cannot reach") and err.count("\n") == 1
+    assert not (tmp_path / "new").exists()
+
+
+def test_calibrated_variants_of_one_model_are_capped(tmp_path):
+    """Every dataset sample calibrates its own int8-static variant: old ones are evicted."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_hardware_fixtures import tiny_bert
+
+    from hf_spider.hardware import make_variants
+    from hf_spider.hardware._export import export
+    from hf_spider.hardware.sample import TaskSample, feeds_for
+    from hf_spider.hardware.variants import MAX_CALIBRATED
+
+    exported = export(tiny_bert(tmp_path / "tiny-bert"), "text-classification", tmp_path / "export")
+    built = []
+    for seed in range(MAX_CALIBRATED + 2):
+        feeds = feeds_for(exported, TaskSample.synthetic("text", n=8, seed=seed))
+        (variant,) = make_variants(
+            exported, ["int8-static"], None, feeds, calibration_source=f"sample {seed}"
+        )
+        assert variant.path.is_file()
+        built.append(variant.path.parent)
+    kept = sorted(exported.dir.parent.glob("int8-static-*"))
+    assert len(kept) == MAX_CALIBRATED and built[-1] in kept and built[0] not in kept

@@ -158,8 +158,13 @@ def test_plot_draws_points_front_and_pick():
     fig = recs.plot()
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert {"fp32, measured (3)", "int8-dynamic, measured (3)", "Pareto front", "recommended"} <= set(labels)
-    front_line = next(ln for ln in ax.get_lines() if ln.get_label() == "Pareto front")
+    assert {
+        "fp32, measured (3)",
+        "int8-dynamic, measured (3)",
+        "Pareto front (score, latency)",
+        "recommended",
+    } <= set(labels)
+    front_line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("Pareto front"))
     # model-0's int8 variant (4 ms, 0.89) and fp32 (10 ms, 0.9) make the front; nothing else does
     assert set(front_line.get_xdata()) == {4.0, 10.0}
 

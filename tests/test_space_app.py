@@ -11,7 +11,7 @@ import pytest
 from test_recommend_results import make_recs
 
 from hf_spider._paths import REPO_DIR
-from hf_spider.testing import HubServer
+from hf_spider.testing import HubServer, write_repo
 from hf_spider.testing.hub_writes import install
 
 TOKEN = "hf_space_reader"
@@ -63,7 +63,7 @@ def test_browse_returns_the_ranked_table(space):
     from gradio_client import Client
 
     client = Client(space, verbose=False)
-    summary, table, _plot = client.predict("me/rt-recs", ALL, 0, False, api_name="/browse")
+    summary, table, _plot = client.predict("me/rt-recs", ALL, 0, False, "", api_name="/browse")
     rows = _rows(table)
     expected = make_recs(estimated_model=2).rows
     assert [r["model_id"] for r in rows] == [r["model_id"] for r in expected]
@@ -77,13 +77,13 @@ def test_browse_filters(space):
     from gradio_client import Client
 
     client = Client(space, verbose=False)
-    _, table, _ = client.predict("me/rt-recs", ["estimated"], 0, False, api_name="/browse")
+    _, table, _ = client.predict("me/rt-recs", ["estimated"], 0, False, "", api_name="/browse")
     rows = _rows(table)
     assert rows and {r["device_status"] for r in rows} == {"estimated"}
     assert {r["model_id"] for r in rows} == {"org/model-2"}
-    _, table, _ = client.predict("me/rt-recs", ALL, 0, True, api_name="/browse")
+    _, table, _ = client.predict("me/rt-recs", ALL, 0, True, "", api_name="/browse")
     assert all(r["meets_constraints"] for r in _rows(table))
-    _, table, _ = client.predict("me/rt-recs", ALL, 9, False, api_name="/browse")
+    _, table, _ = client.predict("me/rt-recs", ALL, 9, False, "", api_name="/browse")
     assert {(r["model_id"], r["variant"]) for r in _rows(table)} == {
         ("org/model-0", "int8-dynamic"),
         ("org/model-1", "int8-dynamic"),
@@ -95,7 +95,7 @@ def test_browse_unknown_dataset_shows_an_error(space):
 
     client = Client(space, verbose=False)
     with pytest.raises(Exception, match="not a recommendations dataset"):
-        client.predict("me/absent", ALL, 0, False, api_name="/browse")
+        client.predict("me/absent", ALL, 0, False, "", api_name="/browse")
 
 
 CHROMIUM_FLAGS = [
@@ -133,6 +133,8 @@ def test_chromium_screenshot_of_the_space(space, tmp_path):
     assert "hf-spider" in dom
     assert "org/model-0" in dom and "org/model-2" in dom  # the ranked table, rendered into the page
     assert "Recommended for" in dom
+    assert "Max memory (MiB)" in dom and "(MB)" not in dom  # units as in the CLI
+    assert 'type="password"' in dom  # the visitor's token field shows no token
 
     from PIL import Image
 
@@ -143,27 +145,121 @@ def test_chromium_screenshot_of_the_space(space, tmp_path):
     assert len(set(image.resize((64, 90)).getdata())) > 20
 
 
-def _zoo_dataset(name: str):
-    from hf_spider import _paths
-
-    folder = _paths.zoo_dir() / "datasets" / name
-    return folder if (folder / "README.md").is_file() else None
+REVIEWS = "text,label\n" + "".join(f"{t},{y}\n" for t, y in [("a fine film", "pos"), ("dull", "neg")] * 6)
 
 
-@pytest.mark.zoo
-def test_run_tab_ranks_a_dataset_through_the_python_api(space):
-    """The Run tab calls `hf_spider.recommend` (stage 1 here, to stay fast) and shows its ranking."""
+@pytest.fixture
+def private_reviews(hub):
+    """A private text dataset on the loopback Hub, readable with TOKEN only."""
+    write_repo(
+        hub.root, "owner/private-reviews", {"data.csv": REVIEWS}, repo_type="datasets", meta={"private": True}
+    )
+    return "owner/private-reviews"
+
+
+def _run_args(dataset: str, token: str = "", stages=("rank",), sample: int = 64) -> list:
+    return [dataset, "local", 3, list(stages), sample, 0, 0, 0, 0, token]
+
+
+def test_api_names_only_browse_and_run(space):
     from gradio_client import Client
 
-    dataset = _zoo_dataset("rotten_tomatoes")
-    if dataset is None:
-        pytest.skip("offline zoo not installed (hf-spider zoo install)")
+    endpoints = Client(space, verbose=False).view_api(return_format="dict", print_info=False)
+    assert set(endpoints["named_endpoints"]) == {"/browse", "/run"}
+    assert not endpoints["unnamed_endpoints"]
+
+
+def test_run_uses_the_visitors_token_never_the_spaces(space, private_reviews, monkeypatch):
+    """The Space's owner set HF_TOKEN (as for private data); a visitor without a token must not
+    read a private dataset through it, a visitor with their own token may."""
+    from gradio_client import Client
+
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
     client = Client(space, verbose=False)
-    summary, table, _plot, report = client.predict(
-        str(dataset), "local", 3, ["rank"], 64, 0, 0, 0, 0, api_name="/run"
-    )
-    rows = _rows(table)
-    assert len(rows) > 10
-    assert [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
-    assert all(r["stage"] == "rank" and r["device_status"] == "skipped" for r in rows)
-    assert "Recommended for" in summary and "## How each figure was obtained" in report
+    with pytest.raises(Exception, match="not found") as err:
+        client.predict(*_run_args(private_reviews), api_name="/run")
+    assert "pos" not in str(err.value)
+    summary, table, _plot, report = client.predict(*_run_args(private_reviews, token=TOKEN), api_name="/run")
+    assert "Recommended for" in summary and "pos" in report and _rows(table)
+    assert TOKEN not in summary + report
+
+
+def test_browse_uses_the_visitors_token(space, hub, monkeypatch):
+    from gradio_client import Client
+
+    make_recs().push_to_hub("owner/private-recs", private=True, token=TOKEN, endpoint=hub.url)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    client = Client(space, verbose=False)
+    with pytest.raises(Exception, match="not a recommendations dataset"):
+        client.predict("owner/private-recs", ALL, 0, False, "", api_name="/browse")
+    summary, table, _ = client.predict("owner/private-recs", ALL, 0, False, TOKEN, api_name="/browse")
+    assert _rows(table) and "Recommended for" in summary
+
+
+@pytest.mark.parametrize("dataset", ["/etc", "../hf_spider", "~/.cache", "hf_spider", "space_app/app.py"])
+def test_run_refuses_paths_on_the_spaces_disk(space, dataset, monkeypatch):
+    from gradio_client import Client
+
+    monkeypatch.chdir(REPO_DIR)  # where `hf_spider` and `space_app/app.py` exist
+    client = Client(space, verbose=False)
+    with pytest.raises(Exception) as err:
+        client.predict(*_run_args(dataset), api_name="/run")
+    text = str(err.value)
+    assert "Hub dataset id" in text or "not found on" in text
+    if "not found on" in text:  # an existing folder reads exactly as a missing Hub dataset
+        with pytest.raises(Exception) as missing:
+            client.predict(
+                *_run_args(dataset.replace("hf_spider", "no_such_x").replace("app.py", "no.py")),
+                api_name="/run",
+            )
+        assert str(missing.value).replace("no_such_x", "hf_spider").replace("no.py", "app.py") == text
+
+
+def test_run_errors_name_the_fields_not_cli_flags(space, private_reviews):
+    from gradio_client import Client
+
+    client = Client(space, verbose=False)
+    with pytest.raises(Exception) as err:
+        client.predict(
+            *_run_args(private_reviews, token=TOKEN, stages=("rank", "probe"), sample=1), api_name="/run"
+        )
+    text = str(err.value)
+    assert "'Sample size'" in text and "--" not in text
+
+
+def test_run_reports_progress(space, private_reviews):
+    import time
+
+    from gradio_client import Client
+
+    job = Client(space, verbose=False).submit(*_run_args(private_reviews, token=TOKEN), api_name="/run")
+    descs = set()
+    deadline = time.monotonic() + 300
+    while not job.done() and time.monotonic() < deadline:
+        descs |= {p.desc for p in job.status().progress_data or []}
+        time.sleep(0.02)
+    job.result(timeout=10)
+    assert any(d and d.startswith(("task", "catalog", "rank")) for d in descs), descs
+
+
+def test_filters_apply_to_loaded_rows_without_a_hub_request(hub, app_module):
+    """Every filter (the latency cap included) re-filters the loaded rows on change, privately."""
+    demo = app_module.build_app(default_repo="me/rt-recs")
+    config = demo.get_config_file()
+    labels = {c["id"]: c.get("props", {}).get("label") for c in config["components"]}
+    kinds = {c["id"]: c["type"] for c in config["components"]}
+    changed = {
+        labels[t[0]]
+        for dep in config["dependencies"]
+        for t in dep["targets"]
+        if t[1] == "change"
+        and any(kinds[i] == "state" for i in dep["inputs"])
+        and dep.get("api_visibility", "private") == "private"
+    }
+    assert {"Device figures", "Max latency p50 (ms)", "Only variants that meet the constraints"} <= changed
+    recs = make_recs(estimated_model=2)
+    _, table, _ = app_module.show(recs, ALL, 9, False)
+    assert set(table["latency_ms_p50"]) <= {4.0, 8.0}
+    requests = hub.count()
+    app_module.show(recs, ["measured"], 5, True)
+    assert hub.count() == requests

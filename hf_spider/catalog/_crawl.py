@@ -244,14 +244,17 @@ def _check_writable(catalog_path: Path) -> Path:
             f"{catalog_path} is a JSON Lines catalog; crawl writes SQLite catalogs",
             hint="pass --catalog with a folder or a .sqlite path",
         )
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
+    # Nothing is created here: the store makes its folder once the source answered, so a crawl
+    # of an unreachable endpoint leaves no empty catalog folder behind.
+    parent = file.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
         raise CatalogError(
-            f"cannot create the catalog folder {file.parent} ({exc.strerror or exc})",
+            f"cannot create the catalog folder {file.parent}: {parent} is a file",
             hint="pass --catalog with a writable path (or set HF_SPIDER_HOME)",
-        ) from None
-    target = file if file.exists() else file.parent
+        )
+    target = file if file.exists() else parent
     if not os.access(target, os.W_OK) or (file.exists() and not os.access(file.parent, os.W_OK)):
         raise CatalogError(
             f"the catalog path {file} is not writable",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -159,6 +160,7 @@ def _build(name, exported, isa, cuda, calibration, calibration_source) -> Varian
     folder = exported.dir.parent / f"{name}-{_cache_key(exported, config)}"
     if (folder / _VARIANT_FILE).exists() and (folder / "variant.json").exists():
         saved = json.loads((folder / "variant.json").read_text())
+        os.utime(folder)  # recently used: kept by `_evict_calibrated`
         return Variant(name, exported, folder / _VARIANT_FILE, config, method=saved["method"], cached=True)
     builder = {
         "int8-dynamic": _int8_dynamic,
@@ -179,7 +181,26 @@ def _build(name, exported, isa, cuda, calibration, calibration_source) -> Varian
     finally:
         shutil.rmtree(work, ignore_errors=True)
     logger.info("built %s of %s: %s", name, exported.model_id, method)
+    if "calibration" in config:
+        _evict_calibrated(exported.dir.parent, name, keep=folder)
     return Variant(name, exported, folder / _VARIANT_FILE, config, method=method)
+
+
+# Calibrated variants of one export kept on disk: each dataset sample calibrates its own, so
+# without a cap every new dataset adds a folder the size of the int8 model.
+MAX_CALIBRATED = 3
+
+
+def _evict_calibrated(root: Path, name: str, *, keep: Path) -> None:
+    """Delete the least recently used `name-*` variant folders of `root` beyond MAX_CALIBRATED."""
+    folders = sorted(
+        (f for f in root.glob(f"{name}-*") if f.is_dir() and f != keep),
+        key=lambda f: f.stat().st_mtime,
+        reverse=True,
+    )
+    for old in folders[MAX_CALIBRATED - 1 :]:
+        logger.info("evicting the calibrated variant %s", old)
+        shutil.rmtree(old, ignore_errors=True)
 
 
 class _Unsupported(Exception):

@@ -14,10 +14,11 @@ learns a residual on top of the collaborative prior rather than the prior itself
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
+from huggingface_hub import PyTorchModelHubMixin, constants
 from torch import nn
 
 from hf_spider.ranker import features as F
@@ -164,3 +165,24 @@ class SpiderEnsemble(nn.Module, PyTorchModelHubMixin):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(*inputs) for m in self.members]).mean(0)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", strict: bool = False, **kwargs):
+        """The mixin's loader, except for a local folder, where the mixin prints "Loading weights
+        from local directory" to stdout (it would corrupt `recommend --json -`)."""
+        if not os.path.isdir(model_id):
+            return super()._from_pretrained(
+                model_id=model_id, map_location=map_location, strict=strict, **kwargs
+            )
+        hub_args = (
+            "revision",
+            "cache_dir",
+            "force_download",
+            "proxies",
+            "resume_download",
+            "local_files_only",
+            "token",
+        )
+        model = cls(**{k: v for k, v in kwargs.items() if k not in hub_args})
+        weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
+        return cls._load_as_safetensor(model, weights, map_location, strict)

@@ -216,7 +216,7 @@ def _dataset_files(recs: Recommendations) -> dict[str, bytes]:
 
     plot = io.BytesIO()
     fig = recs.plot()
-    fig.savefig(plot, format="png")
+    fig.savefig(plot, format="png", bbox_inches="tight")
     plt.close(fig)
     return {
         DATA_FILE: data.getvalue(),
@@ -364,12 +364,19 @@ def space_readme(
         "tags": ["hf-spider", "model-selection", "transfer-learning", "model-recommendation"],
         "datasets": datasets,
         "short_description": "Which pre-trained model to start from, on which hardware",
+        # visitors log in with their own Hub account: their runs use their token, never the Space's
+        "hf_oauth": True,
+        "hf_oauth_scopes": ["read-repos"],
     }
     body = (
         f"# {title}\n\n"
         "Runs [hf-spider](https://github.com/hf-spider/hf-spider) recommendations for a dataset, a device\n"
         "target and constraints, and browses published recommendation datasets: ranked table, Pareto\n"
-        "scatter (transfer score vs latency), filters.\n"
+        "scatter (transfer score vs latency), filters.\n\n"
+        "Your requests run with your own Hugging Face token: your Hub login, or a token you type in the\n"
+        "page, used for that request only and never stored. The Space's own token is never used for\n"
+        "them; without yours, only public datasets can be read. Datasets are Hub ids only: the Space\n"
+        "does not read files from its own disk.\n"
     )
     if dataset_repo:
         body += f"\nDefault recommendations shown: [`{dataset_repo}`](../../datasets/{dataset_repo}).\n"

@@ -47,7 +47,14 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
     if points:
         scores = [r["transfer_score"] for r in points]
         lats = [r["latency_ms_p50"] for r in points]
-        front = pareto_mask(scores, lats)
+        # The front of the `pareto` column (score, latency, memory, size, fidelity); rows without
+        # that column (read from elsewhere) get the 2-D front of what is drawn.
+        if any(r.get("pareto") is not None for r in points):
+            front = [bool(r.get("pareto")) for r in points]
+            front_label = "Pareto front (score, latency, memory, size, fidelity)"
+        else:
+            front = pareto_mask(scores, lats)
+            front_label = "Pareto front (score, latency)"
         # marker = variant, fill = how the figures were obtained (filled measured, hollow estimated)
         for variant in dict.fromkeys(r["variant"] for r in points):
             for status, filled in (("measured", True), ("estimated", False)):
@@ -66,14 +73,20 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
                 )
         front_pts = sorted((lat, s) for lat, s, f in zip(lats, scores, front, strict=True) if f)
         if front_pts:
-            xs, ys = [], []
-            for lat, s in front_pts:  # staircase: a faster point is only beaten by a better score
-                if xs:
-                    xs.append(lat)
-                    ys.append(ys[-1])
-                xs.append(lat)
-                ys.append(s)
-            ax.plot(xs, ys, color="tab:orange", lw=1.5, zorder=2, label="Pareto front")
+            # ringed points joined in latency order; one point is a ring alone
+            ax.plot(
+                [lat for lat, _ in front_pts],
+                [s for _, s in front_pts],
+                color="tab:orange",
+                lw=1.2,
+                ls="--",
+                marker="o",
+                markersize=12,
+                markerfacecolor="none",
+                markeredgewidth=1.5,
+                zorder=2,
+                label=front_label,
+            )
         fastest: dict[str, dict] = {}
         for r in points:  # one label per model, at its fastest variant
             if r["model_id"] not in fastest or r["latency_ms_p50"] < fastest[r["model_id"]]["latency_ms_p50"]:
@@ -85,6 +98,7 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
                 fontsize=7,
                 xytext=(4, 4),
                 textcoords="offset points",
+                zorder=11,
             )
         best = recs.best
         if best is not None and best.get("latency_ms_p50") is not None:
@@ -92,9 +106,11 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
                 [best["latency_ms_p50"]],
                 [best["transfer_score"]],
                 marker="*",
-                s=220,
+                s=260,
                 color="tab:red",
-                zorder=4,
+                edgecolors="white",
+                linewidths=0.8,
+                zorder=10,  # above every other point
                 label="recommended",
             )
         max_lat = (recs.meta.get("constraints") or {}).get("max_latency_ms")
@@ -104,7 +120,8 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
             ax.set_xscale("log")
         ax.set_xlabel(f"latency p50, batch 1 (ms) on {target_name or 'target'}")
         ax.set_ylabel("transfer score (higher is better)")
-        ax.legend(fontsize=8, loc="best")
+        ax.margins(x=0.12, y=0.12)  # room for the labels of the outermost points
+        ax.legend(fontsize=7, loc="best")
     else:
         ranking = recs.ranking()[:15]
         names = [_short(r["model_id"]) for r in ranking][::-1]
@@ -115,6 +132,6 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
     ax.set_title(f"hf-spider: {name}", fontsize=10)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(os.fspath(path))
+        fig.savefig(os.fspath(path), bbox_inches="tight")  # nothing cut at the edges
         plt.close(fig)
     return fig
