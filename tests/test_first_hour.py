@@ -235,7 +235,7 @@ def recs():
     return make_recs()
 
 
-def test_push_is_one_commit_and_publishes_no_local_path(hub, recs, tmp_path):
+def test_push_is_one_commit_and_publishes_no_local_path(hub, recs, tmp_path, capfd):
     from huggingface_hub import HfApi
 
     from hf_spider._paths import REPO_DIR
@@ -249,6 +249,7 @@ def test_push_is_one_commit_and_publishes_no_local_path(hub, recs, tmp_path):
     recs.rows[0]["device_reason"] = f"export failed: cannot read {tmp_path}/onnx/model.onnx"
     recs.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
     assert hub.count("/commit/", method="POST") == 1
+    assert "num_proc" not in "".join(capfd.readouterr())  # datasets' push_to_hub noise is gone
     files = set(HfApi(endpoint=hub.url).list_repo_files("me/recs", repo_type="dataset"))
     assert files - {".gitattributes"} == {
         "README.md",
@@ -399,3 +400,27 @@ def test_calibrated_variants_of_one_model_are_capped(tmp_path):
         built.append(variant.path.parent)
     kept = sorted(exported.dir.parent.glob("int8-static-*"))
     assert len(kept) == MAX_CALIBRATED and built[-1] in kept and built[0] not in kept
+
+
+def test_many_classes_and_rare_classes_warn(tmp_path, caplog):
+    from hf_spider.tasks import load_task
+
+    path = tmp_path / "many.csv"
+    rows = [f"text {i} {j},class{i}" for i in range(1001) for j in range(2)] + ["lonely,rare"]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    task = load_task(path, sample=0)
+    assert task.num_classes == 1002
+    assert "has 1002 classes" in caplog.text and "1 of 1002 classes have a single example" in caplog.text
+
+
+def test_help_gives_the_units_of_the_constraints(capsys):
+    with pytest.raises(SystemExit):
+        main(["recommend", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, unit in (
+        ("--max-latency-ms", "in ms"),
+        ("--max-memory-mb", "in MiB"),
+        ("--max-size-mb", "in MiB"),
+    ):
+        assert f"{flag} {flag.upper().lstrip('-').replace('-', '_')} " in text
+        assert unit in text.split(flag)[2][:80], flag
