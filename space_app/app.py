@@ -163,9 +163,10 @@ def browse_logged_in(
     return browse(repo_id, statuses, max_latency_ms, only_fits, visitor_token(token, oauth_token) or None)
 
 
-def _hub_dataset_id(text: str) -> str:
+def _hub_dataset_id(text: str, token) -> str:
     """A visitor's dataset: a Hub id, never a path on this machine (nor a hint of which exist)."""
-    from hf_spider.errors import DatasetError
+    from hf_spider.errors import HfSpiderError
+    from hf_spider.tasks._sources import _resolve_hub
 
     text = (text or "").strip()
     if not text:
@@ -174,10 +175,14 @@ def _hub_dataset_id(text: str) -> str:
         raise gr.Error(
             "Enter a Hub dataset id (namespace/name): this Space does not read files from its disk."
         )
-    if Path(text).expanduser().exists():  # hf-spider would read it from disk; say what the Hub would
-        from huggingface_hub import constants
-
-        raise _error(DatasetError(f"dataset {text!r} not found on {constants.ENDPOINT}"))
+    if Path(text).expanduser().exists():
+        # hf-spider would read the local path: ask the Hub instead, so the answer is the one a
+        # name that does not exist here gets
+        try:
+            _resolve_hub(text, config=None, token=token, endpoint=None, revision=None)
+        except HfSpiderError as exc:
+            raise _error(exc) from None
+        raise gr.Error(f"This Space cannot run {text!r}: use the dataset's full id (namespace/name).")
     return text
 
 
@@ -199,7 +204,7 @@ def run(
     import hf_spider
     from hf_spider.errors import ConstraintError, HfSpiderError
 
-    dataset = _hub_dataset_id(dataset)
+    dataset = _hub_dataset_id(dataset, visitor_token(token))
     if target not in _targets():
         raise gr.Error(f"Pick a device target among: {', '.join(_targets())}.")
     constraints = {
