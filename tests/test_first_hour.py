@@ -424,3 +424,24 @@ def test_help_gives_the_units_of_the_constraints(capsys):
     ):
         assert f"{flag} {flag.upper().lstrip('-').replace('-', '_')} " in text
         assert unit in text.split(flag)[2][:80], flag
+
+
+def test_publish_with_a_dropped_commit_leaves_no_space(tmp_path, capsys):
+    faults = Faults(drop=r"^POST /api/spaces/.*/commit/")
+    with install(HubServer(tmp_path / "hub", token=TOKEN, faults=faults)) as hub:
+        rc = main(["publish", "--space", "me/app", "--token", TOKEN, "--endpoint", hub.url])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1
+        assert err.startswith("error: publishing the Space me/app failed (connection dropped)")
+        assert hub.repo_ids("spaces") == [] and hub.count("/api/repos/delete") == 1
+
+
+def test_published_space_asks_visitors_to_log_in():
+    import yaml
+
+    from hf_spider.recommend._hub import space_readme
+
+    text = space_readme(title="app", datasets=[], sdk_version="6.0.0")
+    header = yaml.safe_load(text.split("---\n")[1])
+    assert header["hf_oauth"] is True and header["hf_oauth_scopes"] == ["read-repos"]
+    assert "never used" in text and "own disk" in text
