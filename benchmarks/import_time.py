@@ -34,6 +34,7 @@ def cumulative_ms(module: str, root: Path) -> float:
         capture_output=True,
         text=True,
         env=env,
+        cwd=root,  # `-c` puts the working folder first on sys.path
         check=True,
     ).stderr
     for line in err.splitlines():

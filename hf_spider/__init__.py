@@ -9,26 +9,27 @@ Public names are imported lazily so `import hf_spider` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from hf_spider._lazy import attach
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "Catalog": "hf_spider.catalog",
-    "ModelToken": "hf_spider.catalog",
-    "Task": "hf_spider.tasks",
-    "Ranker": "hf_spider.ranker",
-    "DeviceTarget": "hf_spider.hardware",
-    "Constraints": "hf_spider.hardware",
-    "recommend": "hf_spider.recommend",
-    "Recommendations": "hf_spider.recommend",
-}
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "catalog": ["Catalog", "ModelToken"],
+        "tasks": ["Task"],
+        "ranker": ["Ranker"],
+        "hardware": ["DeviceTarget", "Constraints"],
+        "recommend": ["recommend", "Recommendations"],
+    },
+    eager=["__version__"],
+)
 
-__all__ = [*_LAZY, "__version__"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hf_spider' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from hf_spider.catalog import Catalog, ModelToken
+    from hf_spider.hardware import Constraints, DeviceTarget
+    from hf_spider.ranker import Ranker
+    from hf_spider.recommend import Recommendations, recommend
+    from hf_spider.tasks import Task

@@ -9,20 +9,22 @@
 
 from __future__ import annotations
 
-from hf_spider.catalog._crawl import CrawlReport, crawl
-from hf_spider.catalog._store import Catalog, CatalogStore
-from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, VECTOR_FIELDS, ModelToken
-from hf_spider.catalog._tokenizer import parse_card, tokenize
+from typing import TYPE_CHECKING
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "TOKEN_DIM",
-    "VECTOR_FIELDS",
-    "Catalog",
-    "CatalogStore",
-    "CrawlReport",
-    "ModelToken",
-    "crawl",
-    "parse_card",
-    "tokenize",
-]
+from hf_spider._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "_crawl": ["CrawlReport", "crawl"],
+        "_store": ["Catalog", "CatalogStore"],
+        "_token": ["SCHEMA_VERSION", "TOKEN_DIM", "VECTOR_FIELDS", "ModelToken"],
+        "_tokenizer": ["parse_card", "tokenize"],
+    },
+)
+
+if TYPE_CHECKING:
+    from hf_spider.catalog._crawl import CrawlReport, crawl
+    from hf_spider.catalog._store import Catalog, CatalogStore
+    from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, VECTOR_FIELDS, ModelToken
+    from hf_spider.catalog._tokenizer import parse_card, tokenize

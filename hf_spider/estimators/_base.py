@@ -13,6 +13,16 @@ from hf_spider.errors import DatasetError, UserInputError
 logger = logging.getLogger("hf_spider.estimators")
 
 _REGISTRY: dict[str, type[Estimator]] = {}
+# The modules of the built-in estimators; importing one registers its classes. They load on the
+# first `available()` / `get_estimator()` call, so `import hf_spider.estimators` stays light (no scipy).
+_BUILTIN_MODULES = ("gbc", "hscore", "leep", "logme", "probes", "sfda", "transrate")
+
+
+def _load_builtins() -> None:
+    import importlib
+
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(f"hf_spider.estimators.{module}")
 
 
 def register(cls: type[Estimator]) -> type[Estimator]:
@@ -25,6 +35,7 @@ def register(cls: type[Estimator]) -> type[Estimator]:
 
 def available() -> list[str]:
     """Names of the registered estimators, sorted."""
+    _load_builtins()
     return sorted(_REGISTRY)
 
 
@@ -35,6 +46,7 @@ def _normalise_name(name: str) -> str:
 def get_estimator(name: str, **options: Any) -> Estimator:
     """An estimator instance by name (case-insensitive, `-` and `_` alike), with its options."""
     key = _normalise_name(name)
+    _load_builtins()
     if key not in _REGISTRY:
         raise UserInputError(
             f"unknown transferability estimator {name!r}",
@@ -51,6 +63,34 @@ def get_estimator(name: str, **options: Any) -> Estimator:
             hint=f"its options are: {', '.join(accepted) or 'none'}",
         )
     return cls(**options)
+
+
+def score(name: str, features: Any, labels: Any, *, probs: Any = None, **options: Any) -> float:
+    """Score frozen `features` (N, D) of a candidate model for target `labels` (N,).
+
+    Args:
+        name: an estimator from `available()` (case-insensitive).
+        features: array-like (N, D), one row per example.
+        labels: array-like (N,), class ids or names; at least 2 classes.
+        probs: source-model class probabilities (N, C_source), needed by `leep` and `nce`.
+        **options: estimator options (e.g. `k=` for `knn`), see `docs/estimators.md`.
+
+    Returns:
+        The score as a float; higher means the model is expected to transfer better.
+
+    Raises:
+        UserInputError: unknown estimator or option, mismatched lengths, missing `probs`.
+        DatasetError: a single class, NaN/inf or constant features, too few examples per class.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> y = np.repeat([0, 1], 50)
+        >>> X = rng.normal(size=(100, 8)) + y[:, None]
+        >>> score("hscore", X, y) > score("hscore", rng.normal(size=(100, 8)), y)
+        True
+    """
+    return get_estimator(name, **options).score(features, labels, probs=probs)
 
 
 class Estimator:

@@ -8,15 +8,29 @@ estimators on the top-k, export and measurement on a device target, constraints 
 
 from __future__ import annotations
 
-import inspect
 import sys
 import types
+from typing import TYPE_CHECKING
 
-from hf_spider.recommend._hub import publish_space
-from hf_spider.recommend._pipeline import recommend
-from hf_spider.recommend._results import Recommendations
+from hf_spider._lazy import attach
 
-__all__ = ["Recommendations", "publish_space", "recommend"]
+_getattr, __dir__, __all__ = attach(
+    __name__,
+    {"_pipeline": ["recommend"], "_results": ["Recommendations"], "_hub": ["publish_space"]},
+)
+
+if TYPE_CHECKING:
+    from hf_spider.recommend._hub import publish_space
+    from hf_spider.recommend._pipeline import recommend
+    from hf_spider.recommend._results import Recommendations
+
+
+def __getattr__(name: str):
+    if name == "__signature__":  # `inspect.signature(hf_spider.recommend)`: the function's
+        import inspect
+
+        return inspect.signature(_getattr("recommend"))
+    return _getattr(name)
 
 
 class _CallableModule(types.ModuleType):
@@ -24,8 +38,7 @@ class _CallableModule(types.ModuleType):
     the name on `hf_spider` to the module, so the module calls through to the function."""
 
     def __call__(self, *args, **kwargs):
-        return recommend(*args, **kwargs)
+        return _getattr("recommend")(*args, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule
-__signature__ = inspect.signature(recommend)

@@ -1,37 +1,39 @@
-"""Test support: a Hub-compatible server on loopback (`hub_server.HubServer`).
+"""Test support: a Hub-compatible server on loopback (`hub_server.HubServer`) and offline mode for
+one test (`force_hub_offline`). Product code never imports this package.
 
 Names are imported lazily so `python -m hf_spider.testing.hub_server ROOT` runs the module cleanly.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_EXPORTS = ("Faults", "HubServer", "Request", "Response", "error_response", "json_response", "write_repo")
+from hf_spider._lazy import attach
 
-__all__ = list(_EXPORTS)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "hub_server": [
+            "Faults",
+            "HubServer",
+            "Request",
+            "Response",
+            "error_response",
+            "json_response",
+            "write_repo",
+        ],
+        "offline": ["force_hub_offline"],
+    },
+)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module("hf_spider.testing.hub_server"), name)
-    raise AttributeError(f"module 'hf_spider.testing' has no attribute {name!r}")
-
-
-def force_hub_offline(monkeypatch) -> None:
-    """Offline mode for one test, as `HF_HUB_OFFLINE=1` would give at start-up.
-
-    huggingface_hub and transformers read `HF_HUB_OFFLINE` once, at import; setting the variable
-    inside a test after they were imported changes nothing, and a load would then try the network
-    (minutes of retries on a machine without one). This sets the variable and both flags.
-    """
-    import huggingface_hub.constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    try:
-        import transformers.utils.hub
-    except ImportError:
-        return
-    monkeypatch.setattr(transformers.utils.hub, "_is_offline_mode", True, raising=False)
+if TYPE_CHECKING:
+    from hf_spider.testing.hub_server import (
+        Faults,
+        HubServer,
+        Request,
+        Response,
+        error_response,
+        json_response,
+        write_repo,
+    )
+    from hf_spider.testing.offline import force_hub_offline
