@@ -22,6 +22,19 @@ os.environ["HF_DATASETS_CACHE"] = os.path.join(_SESSION_HF_HOME, "datasets")
 os.environ.pop("HF_TOKEN", None)
 
 
+HUB_TOKEN = "hf_test_writer"  # the token the `hub` fixture accepts (read and write)
+
+
+@pytest.fixture
+def hub(tmp_path):
+    """A Hub-compatible server on loopback, with the write endpoints, accepting `HUB_TOKEN`."""
+    from hf_spider.testing import HubServer
+    from hf_spider.testing.hub_writes import install
+
+    with install(HubServer(tmp_path / "hub", token=HUB_TOKEN)) as server:
+        yield server
+
+
 def zoo_has(models=(), datasets=()) -> bool:
     """Whether the installed offline zoo holds these models (Hub repo ids) and local datasets."""
     zoo = _paths.zoo_dir()

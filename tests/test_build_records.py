@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import needs_zoo, zoo_has
 
 from hf_spider import _paths
 from hf_spider.cli import main
-from hf_spider.zoo import installed
 from hf_spider.zoo._datasets import DATASETS
 from hf_spider.zoo.records import (
     C_GRID,
@@ -25,7 +25,6 @@ from hf_spider.zoo.records import (
 )
 from hf_spider.zoo.specs import MODELS, excluded_families
 
-ZOO = _paths.zoo_dir()
 COMMITTED = _paths.REPO_DIR / "benchmarks" / "zoo_records"
 
 
@@ -66,14 +65,9 @@ def test_bad_names_are_one_line_errors(capsys):
     assert capsys.readouterr().err.strip().startswith("error: mode")
 
 
-@pytest.mark.zoo
-@pytest.mark.skipif(not installed(ZOO)["models"], reason="offline zoo not installed (hf-spider zoo install)")
+@needs_zoo("hf-spider-zoo/efficientnet-lite0", datasets=("digits", "fashion_mnist_sub5_1"))
 def test_build_records_schema_and_resume(tmp_path):
     needed = {"hf-spider-zoo/efficientnet-lite0"}
-    if not needed <= set(installed(ZOO)["models"]) or not {"digits", "fashion_mnist_sub5_1"} <= set(
-        installed(ZOO)["datasets"]
-    ):
-        pytest.skip("lite0 / digits / fashion subset not installed")
     args = dict(
         modality="image",
         models=sorted(needed),
@@ -153,7 +147,7 @@ def test_two_processes_shard_models_and_merge(tmp_path):
     import sys
 
     models = ["hf-spider-zoo/splade-tiny", "hf-spider-zoo/splade-tiny-guardian-headlines-month"]
-    if not set(models) <= set(installed(ZOO)["models"]) or "debates_2016" not in installed(ZOO)["datasets"]:
+    if not zoo_has(models, ["debates_2016"]):
         pytest.skip("SPLADE-tiny models / debates_2016 not installed")
     args = [
         "build-records",

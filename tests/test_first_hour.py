@@ -10,19 +10,14 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import HUB_TOKEN
 
 from hf_spider.cli import main
 from hf_spider.testing import Faults, HubServer, write_repo
 from hf_spider.testing.hub_writes import install
 
-TOKEN = "hf_first_hour"
+TOKEN = HUB_TOKEN  # the `hub` fixture of conftest.py
 TEXT_ROWS = [("a fine film", "pos"), ("dull and slow", "neg"), ("great fun", "pos"), ("awful", "neg")] * 3
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
-        yield server
 
 
 @pytest.fixture

@@ -6,26 +6,23 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from conftest import HUB_TOKEN
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from hf_spider.testing import HubServer
-from hf_spider.testing.hub_writes import install
-
-TOKEN = "hf_writer_token"
+TOKEN = HUB_TOKEN  # the `hub` fixture of conftest.py
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
+def hub(hub, monkeypatch):  # conftest's loopback Hub, also as the import-time endpoint
     from huggingface_hub import constants, file_download
 
-    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
-        # What HF_ENDPOINT=<loopback> would have set when huggingface_hub was imported.
-        template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
-        monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
-        yield server
+    # What HF_ENDPOINT=<loopback> would have set when huggingface_hub was imported.
+    template = hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    yield hub
 
 
 @pytest.fixture

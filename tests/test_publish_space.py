@@ -6,22 +6,14 @@ from __future__ import annotations
 import json
 
 import gradio
-import pytest
 import yaml
+from conftest import HUB_TOKEN
 from huggingface_hub import HfApi
 
 from hf_spider.cli import main
 from hf_spider.recommend import publish_space
-from hf_spider.testing import HubServer
-from hf_spider.testing.hub_writes import install
 
-TOKEN = "hf_space_writer"
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
-        yield server
+TOKEN = HUB_TOKEN  # the `hub` fixture of conftest.py
 
 
 def test_publish_uploads_app_package_and_valid_readme(hub, capsys):

@@ -6,20 +6,12 @@ import subprocess
 import sys
 import time
 
-import pytest
+from conftest import HUB_TOKEN
 
 from hf_spider._paths import REPO_DIR
 from hf_spider.cli import main
-from hf_spider.testing import HubServer
-from hf_spider.testing.hub_writes import install
 
-TOKEN = "hf_cli_writer"
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
-        yield server
+TOKEN = HUB_TOKEN  # the `hub` fixture of conftest.py
 
 
 def _one_line_error(capsys) -> str:

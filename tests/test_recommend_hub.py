@@ -7,21 +7,14 @@ import io
 
 import pytest
 import yaml
+from conftest import HUB_TOKEN
 from huggingface_hub import HfApi
 from test_recommend_results import make_recs
 
 from hf_spider.errors import AuthError, UserInputError
 from hf_spider.recommend import Recommendations
-from hf_spider.testing import HubServer
-from hf_spider.testing.hub_writes import install
 
-TOKEN = "hf_recs_writer"
-
-
-@pytest.fixture
-def hub(tmp_path):
-    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
-        yield server
+TOKEN = HUB_TOKEN  # the `hub` fixture of conftest.py
 
 
 def _front_matter(text: str) -> dict:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import needs_zoo
 
 import hf_spider
 from hf_spider import _paths
@@ -18,17 +19,9 @@ from hf_spider.testing.hub_writes import install
 TOKEN = "hf_pipeline_writer"
 
 
-def _zoo_ready(models=(), datasets=()) -> bool:
-    zoo = _paths.zoo_dir()
-    ok = all((zoo / "datasets" / d / "README.md").is_file() for d in datasets)
-    return ok and all((zoo / "hub" / f"models--{m.replace('/', '--')}").is_dir() for m in models)
-
-
 TEXT_DATA = "rotten_tomatoes"
 SMALL_TEXT = ("hf-spider-zoo/splade-tiny", "sentence-transformers/all-MiniLM-L6-v2")
-needs_text_zoo = pytest.mark.skipif(
-    not _zoo_ready(SMALL_TEXT, (TEXT_DATA,)), reason="offline zoo not installed (hf-spider zoo install)"
-)
+needs_text_zoo = needs_zoo(*SMALL_TEXT, datasets=(TEXT_DATA,))
 
 
 @pytest.fixture
@@ -159,7 +152,6 @@ def test_cards_only_ranking(tmp_path, modality):
 
 
 # ---------------------------------------------------------------------- the zoo, real forward passes
-@pytest.mark.zoo
 @needs_text_zoo
 def test_rank_and_probe_on_real_zoo_models(small_catalog):
     recs = hf_spider.recommend(
@@ -176,7 +168,6 @@ def test_rank_and_probe_on_real_zoo_models(small_catalog):
     assert recs.rows[0]["transfer_score"] >= recs.rows[1]["transfer_score"]
 
 
-@pytest.mark.zoo
 @needs_text_zoo
 @pytest.mark.slow
 def test_all_stages_measured_push_and_cli(small_catalog, tmp_path, monkeypatch, capsys):
@@ -235,7 +226,6 @@ def test_all_stages_measured_push_and_cli(small_catalog, tmp_path, monkeypatch, 
         assert back.best["model_id"] == payload["recommended"]["model_id"]
 
 
-@pytest.mark.zoo
 @needs_text_zoo
 @pytest.mark.slow
 def test_constraint_nothing_meets_exit_2_nothing_uploaded(small_catalog, tmp_path, monkeypatch, capsys):

@@ -8,28 +8,27 @@ import subprocess
 import sys
 
 import pytest
+from conftest import HUB_TOKEN
 from test_recommend_results import make_recs
 
 from hf_spider._paths import REPO_DIR
-from hf_spider.testing import HubServer, write_repo
-from hf_spider.testing.hub_writes import install
+from hf_spider.testing import write_repo
 
-TOKEN = "hf_space_reader"
+TOKEN = HUB_TOKEN  # the `hub` fixture of conftest.py
 ALL = ["measured", "estimated", "skipped"]
 
 
 @pytest.fixture
-def hub(tmp_path, monkeypatch):
+def hub(hub, monkeypatch):  # conftest's loopback Hub, also as the import-time endpoint
     from huggingface_hub import constants, file_download
 
-    with install(HubServer(tmp_path / "hub", token=TOKEN)) as server:
-        make_recs(estimated_model=2).push_to_hub("me/rt-recs", token=TOKEN, endpoint=server.url)
-        # The Space reads the Hub from its environment (HF_ENDPOINT), as on huggingface.co.
-        template = server.url + "/{repo_id}/resolve/{revision}/{filename}"
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
-        monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
-        yield server
+    make_recs(estimated_model=2).push_to_hub("me/rt-recs", token=TOKEN, endpoint=hub.url)
+    # The Space reads the Hub from its environment (HF_ENDPOINT), as on huggingface.co.
+    template = hub.url + "/{repo_id}/resolve/{revision}/{filename}"
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    monkeypatch.setattr(file_download, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+    yield hub
 
 
 @pytest.fixture

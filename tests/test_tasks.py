@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import zoo_has
 from PIL import Image
 
 from hf_spider.cli import main
@@ -287,17 +288,11 @@ def test_hub_not_found_is_exit_2(tmp_path, capsys):
 # -- the real probe encoders of the zoo ----------------------------------------------------------
 
 
-def _zoo_has(repo_id: str) -> bool:
-    from hf_spider import _paths
-
-    return (_paths.zoo_dir() / "hub" / f"models--{repo_id.replace('/', '--')}").is_dir()
-
-
 @pytest.mark.zoo
 def test_zoo_text_probe_gives_real_data_token(tmp_path):
     from hf_spider.tasks import PROBE_MODELS
 
-    if not _zoo_has(PROBE_MODELS["text"]):
+    if not zoo_has([PROBE_MODELS["text"]]):
         pytest.skip("offline zoo with MiniLM-L6 not installed")
     path = _reviews_csv(tmp_path / "r.csv", n=120)
     task = load_task(path, sample=60)
@@ -310,7 +305,7 @@ def test_zoo_text_probe_gives_real_data_token(tmp_path):
 def test_zoo_image_probe_gives_real_data_token(tmp_path):
     from hf_spider.tasks import PROBE_MODELS
 
-    if not _zoo_has(PROBE_MODELS["image"]):
+    if not zoo_has([PROBE_MODELS["image"]]):
         pytest.skip("offline zoo with EfficientNet-Lite0 not installed")
     rng = np.random.default_rng(0)
     root = tmp_path / "imgs"

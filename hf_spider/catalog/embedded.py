@@ -2,7 +2,7 @@
 
 The source is the per-model facts published with "Model Selection with Model Zoo via Graph
 Learning" (Ziyu Li et al., ICDE 2024): `image/model_config.csv` and `text/model_config.csv`
-under `../shared/data/transfergraph`. Each row is a real Hub model; its facts (architecture,
+of its data release (`--data DIR`, or `HF_SPIDER_TRANSFERGRAPH`). Each row is a real Hub model; its facts (architecture,
 model type, parameter count, input and output size, labels, source dataset, reported accuracy)
 become a `ModelToken` with provenance. The build is deterministic: same input, same bytes.
 
@@ -154,7 +154,10 @@ def build_embedded_catalog(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--data", default=None, help="the transfergraph folder (default ../shared/data/transfergraph)"
+        "--data",
+        default=None,
+        help="the transfergraph data folder (default: HF_SPIDER_TRANSFERGRAPH, else shared/data/transfergraph "
+        "next to the repository)",
     )
     parser.add_argument("--out", default=None, help="output folder (default model_cards/)")
     args = parser.parse_args(argv)
