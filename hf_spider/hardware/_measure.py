@@ -99,6 +99,9 @@ def build_result(variant, target, raw, where: str, label: str = MEASURED) -> dic
         }
         | {"providers": raw.get("providers")},
         "figures": figures,
+        # CPU utilisation, temperature, throttling, energy per inference (`hf_spider.hardware.sensors`)
+        "sensors": raw.get("sensors"),
+        "sensors_where": where if target.kind != "profile" else f"{where} (not the profiled device)",
     }
 
 
@@ -145,15 +148,22 @@ def _logme_delta(outputs, reference, labels, kind, label) -> dict[str, Any]:
 
 
 def estimate_for_profile(result, variant, profile) -> None:
-    """Turn figures measured on this machine into `profile`'s estimates (`profiles.slowdown`)."""
+    """Turn figures measured on this machine into `profile`'s estimates (`profiles.estimate_factor`)."""
     from hf_spider.hardware.device import local_info
-    from hf_spider.hardware.profiles import precision_of, slowdown
+    from hf_spider.hardware.profiles import estimate_factor
 
     local = local_info(result["protocol"]["threads"])
-    factor, method = slowdown(profile, local, precision_of(variant.name))
+    estimate = estimate_factor(profile, local, variant.name)
+    factor, method, band = estimate["factor"], estimate["method"], estimate["band"]
     figures = result["figures"]
     for key in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "load_ms"):
-        figures[key].update(value=figures[key]["value"] * factor, label=ESTIMATED, method=method)
+        value = figures[key]["value"] * factor
+        interval = (
+            {"low": value * band[0], "high": value * band[1], "method": estimate["band_method"]}
+            if band
+            else {"low": None, "high": None, "method": estimate["band_method"]}
+        )
+        figures[key].update(value=value, label=ESTIMATED, method=method, interval=interval)
     for key in ("throughput_b1_per_s", "throughput_batch_per_s"):
         figures[key].update(value=figures[key]["value"] / factor, label=ESTIMATED, method=method)
     mem = figures["peak_memory_mb"]

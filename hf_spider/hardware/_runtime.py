@@ -9,6 +9,7 @@ peak resident memory of a *separate* process with the memory arena off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -74,21 +75,26 @@ def cast_feeds(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _time_runs(session, feeds, batch, *, warmup, iterations, min_seconds) -> tuple[list[float], float]:
+def _time_runs(
+    session, feeds, batch, *, warmup, iterations, min_seconds, sensors=None
+) -> tuple[list[float], float]:
+    """Timed runs after a warm-up; `sensors` (a `SensorSession`) brackets the timed runs only."""
     total = n_rows(feeds)
     for i in range(warmup):
         session.run(None, take(feeds, i * batch, batch))
     batches = [take(feeds, i * batch, batch) for i in range(max(1, total // batch))]
     times: list[float] = []
-    started = time.perf_counter()
-    while True:
-        chunk = batches[len(times) % len(batches)]
-        t0 = time.perf_counter()
-        session.run(None, chunk)
-        times.append(time.perf_counter() - t0)
-        elapsed = time.perf_counter() - started
-        if len(times) >= iterations or (elapsed >= min_seconds and len(times) >= MIN_TIMED_RUNS):
-            return times, elapsed
+    with sensors if sensors is not None else contextlib.nullcontext():
+        started = time.perf_counter()
+        while True:
+            chunk = batches[len(times) % len(batches)]
+            t0 = time.perf_counter()
+            session.run(None, chunk)
+            times.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - started
+            if len(times) >= iterations or (elapsed >= min_seconds and len(times) >= MIN_TIMED_RUNS):
+                break
+    return times, elapsed
 
 
 def pool(output: np.ndarray, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -139,8 +145,17 @@ def run_protocol(
     frozen = fixed_batch(session)
     batch1 = frozen or 1
     big = frozen or max(2, config.batch)
+    from hf_spider.hardware.sensors import SensorSession
+
+    sensors = SensorSession()
     lat, elapsed1 = _time_runs(
-        session, feeds, batch1, warmup=warmup, iterations=config.iterations, min_seconds=min_seconds
+        session,
+        feeds,
+        batch1,
+        warmup=warmup,
+        iterations=config.iterations,
+        min_seconds=min_seconds,
+        sensors=sensors,
     )
     lat_ms = np.asarray(lat) * 1000.0
     big_times, _ = _time_runs(
@@ -171,6 +186,8 @@ def run_protocol(
         "providers": session.get_providers(),
         "batch_frozen": frozen is not None,
         "outputs": sample_outputs(session, feeds, big, output_name),
+        # CPU utilisation, temperature, throttling, energy over the batch-1 timed runs
+        "sensors": sensors.report(len(lat), threads=threads),
     }
     del session
     if config.memory:

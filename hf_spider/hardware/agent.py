@@ -190,8 +190,11 @@ class AgentServer:
         return path
 
     def info(self) -> dict[str, Any]:
+        from hf_spider.hardware.sensors import SensorReader
+
         return {
             **self.device,
+            "sensors": SensorReader().available(),
             "agent": {
                 "version": AGENT_VERSION,
                 "max_upload_mb": self.max_upload_bytes / 2**20,

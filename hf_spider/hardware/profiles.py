@@ -231,3 +231,59 @@ def save_calibration(name: str, pairs: list[dict[str, Any]], *, agent_info: dict
     os.replace(handle.name, path)
     logger.info("saved calibration of %s to %s", name, path)
     return calibration
+
+
+def estimate_factor(profile: DeviceProfile, local: dict[str, Any], variant_name: str) -> dict[str, Any]:
+    """The latency factor profile / local for one variant, its method and an uncertainty band.
+
+    Returns `factor`, `method`, `band` (low, high multipliers of the estimate, or None when no
+    band can be given) and `band_method`.
+
+    Variant order follows measurement: when the profile gains less from int8 than this machine
+    (e.g. a Raspberry Pi 4 without SDOT against an x86 with VNNI), nominal rates would multiply the
+    int8 latency by a larger factor than the fp32 one and can reverse the order measured here (a
+    1.8x faster int8 estimated slower). The int8/fp32 ratio measured here is then carried over
+    (the fp32 factor), and the nominal int8 factor bounds the band instead. Calibrated factors
+    (agent measurements, which include int8 vs fp32 on the device) are used as they are.
+    """
+    precision = precision_of(variant_name)
+    calibration = load_calibration(profile.name)
+    if calibration and precision in calibration.get("factors", {}):
+        factor, method = slowdown(profile, local, precision)
+        ratios = [
+            p["agent_ms"] / p["local_ms"]
+            for p in calibration.get("pairs", [])
+            if p.get("precision") == precision and p.get("local_ms")
+        ]
+        if len(ratios) >= 2:
+            band = (min(ratios) / factor, max(ratios) / factor)
+            band_method = f"range of the {len(ratios)} calibration ratios agent/local for {precision}"
+        else:
+            band, band_method = None, "one calibration pair: no spread to give an interval from"
+        return {"factor": factor, "method": method, "band": band, "band_method": band_method}
+    unknown = "uncalibrated nominal rates: their own error is unknown until calibrated (--calibrate)"
+    if precision != "int8":
+        factor, method = slowdown(profile, local, precision)
+        return {"factor": factor, "method": method, "band": None, "band_method": unknown}
+    fp32, _ = slowdown(profile, local, "fp32")
+    int8, int8_method = slowdown(profile, local, "int8")
+    if int8 > fp32:
+        method = (
+            f"local measurement x {fp32:.3g} (the fp32 factor): {profile.name} gains less from int8 than this "
+            f"machine (dot-product {'yes' if profile.int8_dot_product else 'no'} there, "
+            f"{'yes' if local.get('int8_dot_product') else 'no'} here), so the int8/fp32 latency ratio measured "
+            f"here is carried over rather than reversed; nominal int8 rates give x {int8:.3g}, the top of the "
+            "interval; uncalibrated"
+        )
+        return {
+            "factor": fp32,
+            "method": method,
+            "band": (1.0, int8 / fp32),
+            "band_method": f"from the measured int8 gain carried over (low) to the nominal int8 rates (high); {unknown}",
+        }
+    return {
+        "factor": int8,
+        "method": int8_method,
+        "band": (1.0, fp32 / int8),
+        "band_method": f"from the nominal int8 gain (low) to no more gain than measured here (high); {unknown}",
+    }

@@ -1,0 +1,265 @@
+"""Device cost of the embedded catalog from configs alone, and the accuracy of the cost model.
+
+    python -m benchmarks.device_cost                      # measure what is missing, then evaluate
+    python -m benchmarks.device_cost --evaluate-only      # evaluate on the recorded measurements
+    python -m benchmarks.device_cost --max-minutes 30 --limit 20
+
+1. Every catalog entry gets a config reconstructed from its card facts (`_cardconfig`); entries
+   whose parameter count is matched within 2% are kept, de-duplicated by config hash.
+2. Each architecture is built with random weights, exported, quantized (fp32, int8-dynamic) and
+   measured on `local` (`measure_from_config`; no weights downloaded). Measurements are appended
+   to `benchmarks/results/device_cost_runs.jsonl`, so an interrupted run resumes.
+3. The cost model is evaluated by grouped K-fold: architectures (config hashes) held out from
+   training; the share of held-out predictions within +-10% / +-5% and Spearman's rho.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from hf_spider import _paths
+
+RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = RESULTS / "device_cost_runs.jsonl"
+SUMMARY = RESULTS / "device_cost.json"
+logger = logging.getLogger("benchmarks.device_cost")
+
+
+ARCHS = RESULTS / "device_cost_architectures.json"
+
+
+def catalog_architectures(max_rel_error: float = 0.02) -> tuple[list[dict], list[dict]]:
+    """(architectures, rejected): one entry per distinct reconstructed config, smallest first.
+
+    Cached in `results/device_cost_architectures.json` with the catalog's hash.
+    """
+    import hashlib
+
+    catalog = (_paths.EMBEDDED_CATALOG_DIR / "catalog.jsonl").read_bytes()
+    digest = hashlib.sha256(catalog).hexdigest()[:16]
+    if ARCHS.exists():
+        cached = json.loads(ARCHS.read_text())
+        if cached.get("catalog_sha") == digest and cached.get("max_rel_error") == max_rel_error:
+            return cached["architectures"], cached["rejected"]
+    archs, rejected = _reconstruct(max_rel_error)
+    ARCHS.write_text(
+        json.dumps(
+            {
+                "catalog_sha": digest,
+                "max_rel_error": max_rel_error,
+                "architectures": archs,
+                "rejected": rejected,
+            },
+            indent=1,
+        )
+    )
+    return archs, rejected
+
+
+def _reconstruct(max_rel_error: float) -> tuple[list[dict], list[dict]]:
+    from hf_spider.hardware._cardconfig import config_from_card
+    from hf_spider.hardware._configonly import config_hash
+
+    lines = (_paths.EMBEDDED_CATALOG_DIR / "catalog.jsonl").read_text().splitlines()[1:]
+    cards = [json.loads(line) for line in lines if line.strip()]
+    archs: dict[str, dict] = {}
+    rejected = []
+    for card in cards:
+        config, match = config_from_card(card)
+        if config is None or match.get("rel_error", 1.0) > max_rel_error:
+            rejected.append({"model": card["model_id"], **match})
+            continue
+        key = config_hash(config)
+        entry = archs.setdefault(
+            key,
+            {"config_hash": key, "config": config, "match": match, "models": [], "params": match["params"]},
+        )
+        entry["models"].append(card["model_id"])
+    ordered = sorted(archs.values(), key=lambda a: (a["params"], a["config_hash"]))
+    return ordered, rejected
+
+
+def shape_key(arch: dict) -> tuple:
+    """Architectures that differ only in vocabulary or label count share a shape (same compute)."""
+    config = arch["config"]
+    return (
+        config["model_type"],
+        arch["match"]["size"],
+        config.get("image_size"),
+        tuple(config.get("architectures", [])),
+    )
+
+
+def shapes_first(archs: list[dict]) -> list[dict]:
+    """One architecture per distinct shape first (smallest first), then the others."""
+    seen, first, rest = set(), [], []
+    for arch in archs:
+        key = shape_key(arch)
+        (rest if key in seen else first).append(arch)
+        seen.add(key)
+    return first + rest
+
+
+def _done(path: Path) -> set[tuple[str, str]]:
+    done = set()
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                done.add((rec["config_hash"], rec["variant"]))
+    return done
+
+
+def collect(args) -> None:
+    from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
+    from hf_spider.hardware.device import DeviceTarget
+
+    archs, rejected = catalog_architectures()
+    print(f"{len(archs)} distinct architectures reconstructed; {len(rejected)} catalog entries not matched")
+    variants = args.variants.split(",")
+    mc = ConfigMeasureConfig(
+        seq_len=args.seq_len,
+        threads=args.threads,
+        warmup=args.warmup,
+        min_iterations=args.iterations,
+        min_seconds=args.min_seconds,
+        repeats=args.repeats,
+        batch=args.batch,
+    )
+    target = DeviceTarget.resolve("local", threads=args.threads)
+    archs = shapes_first(archs)
+    done = _done(RUNS)
+    started = time.perf_counter()
+    measured = 0
+    for index, arch in enumerate(archs[: args.limit or None]):
+        if all((arch["config_hash"], v) in done for v in variants):
+            continue
+        if args.max_params and arch["params"] > args.max_params:
+            continue
+        if time.perf_counter() - started > args.max_minutes * 60:
+            print(f"time budget of {args.max_minutes} min reached after {measured} architectures")
+            break
+        t0 = time.perf_counter()
+        try:
+            results = measure_from_config(
+                arch["config"], variants, target, model_id=arch["models"][0], measure_config=mc, store=False
+            )
+        except Exception as exc:  # one architecture failing must not stop the sweep
+            print(f"[{index}] {arch['models'][0]}: FAILED {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        with open(RUNS, "a") as handle:
+            for res in results:
+                if "figures" not in res:
+                    continue
+                fig = res["figures"]
+                handle.write(
+                    json.dumps(
+                        {
+                            "config_hash": arch["config_hash"],
+                            "model": arch["models"][0],
+                            "models": arch["models"],
+                            "variant": res["variant"],
+                            "config": arch["config"],
+                            "match": arch["match"],
+                            "input": res.get("input"),
+                            "target": res["target"]["name"],
+                            "target_info": {
+                                k: res["target"]["info"].get(k)
+                                for k in ("cpu_model", "isa", "cores", "threads")
+                            },
+                            "threads": res["protocol"]["threads"],
+                            "iterations": res["protocol"]["iterations"],
+                            "latency_ms": fig["latency_p50_ms"]["value"],
+                            "latency_p90_ms": fig["latency_p90_ms"]["value"],
+                            "memory_mb": fig["peak_memory_mb"]["value"],
+                            "size_mb": fig["file_size_mb"]["value"],
+                            "build_s": fig["build_s"]["value"],
+                            "label": fig["latency_p50_ms"]["label"],
+                            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        }
+                    )
+                    + "\n"
+                )
+        measured += 1
+        lat = {
+            r["variant"]: round(r["figures"]["latency_p50_ms"]["value"], 1) for r in results if "figures" in r
+        }
+        print(
+            f"[{index}] {arch['models'][0]} ({arch['params'] / 1e6:.1f}M): {lat} ms in {time.perf_counter() - t0:.0f} s",
+            flush=True,
+        )
+        if not args.keep_exports:
+            for folder in _paths.cache_dir("config_cost").glob(f"build-{arch['config_hash']}-*"):
+                shutil.rmtree(folder, ignore_errors=True)
+    print(f"measured {measured} architectures in {(time.perf_counter() - started) / 60:.1f} min")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--variants", default="fp32,int8-dynamic")
+    parser.add_argument("--seq-len", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--min-seconds", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=2, help="the larger batch (throughput, memory probe)")
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--max-params", type=float, default=0)
+    parser.add_argument("--max-minutes", type=float, default=60)
+    parser.add_argument("--keep-exports", action="store_true")
+    parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    RESULTS.mkdir(exist_ok=True)
+    if not args.evaluate_only:
+        collect(args)
+    evaluate(args)
+    return 0
+
+
+def evaluate(args) -> None:
+    from hf_spider.hardware.cost import evaluate_heldout, records_from_runs
+
+    runs = (
+        [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()] if RUNS.exists() else []
+    )
+    if not runs:
+        print("no measurements recorded yet")
+        return
+    records = records_from_runs(runs)
+    report = evaluate_heldout(records, folds=args.folds)
+    report["machine"] = f"{platform.processor() or platform.machine()}; {sys.platform}"
+    report["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    report["architectures"] = len({r["config_hash"] for r in runs})
+    SUMMARY.write_text(json.dumps(report, indent=2))
+    print(format_report(report))
+
+
+def format_report(report: dict) -> str:
+    lines = [
+        f"{report['architectures']} architectures, {report['records']} measurements, "
+        f"{report['folds']}-fold grouped by architecture",
+        "| figure | variant | n | within +-10% | within +-5% | Spearman rho | median abs error |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in report["rows"]:
+        lines.append(
+            f"| {row['figure']} | {row['variant']} | {row['n']} | {row['within_10']:.0%} | "
+            f"{row['within_5']:.0%} | {row['spearman']:.3f} | {row['median_abs_error']:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,607 @@
+"""A cost model: latency (p50), peak memory and file size of any catalog model and variant on a
+target, predicted from card and config facts, before anything is downloaded or exported.
+
+Facts (`facts_of`): parameter count, FLOPs for the task's input (counted per architecture on the
+`meta` device: no weights, no memory), layers, width, input size, the variant's precision. The
+model is fitted per target (name, kind, CPU, threads) on the local measurement store, which
+grows with every `bench`, `recommend` and config-only build (`record_measurement`).
+
+Each figure is a ridge regression on log-features (log FLOPs, log parameters, log layers, log
+width, log tokens and a per-family offset) per precision; latency and memory are fitted in log
+space, so errors are relative. `CostModel.interval` gives the spread of the held-out errors
+(leave-architectures-out) as a multiplicative band.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hf_spider import _paths
+
+logger = logging.getLogger("hf_spider.hardware")
+
+STORE_FILE = "measurements.jsonl"
+TARGETS = ("latency_ms", "memory_mb", "size_mb")
+
+
+# -- the measurement store -------------------------------------------------------------------
+
+
+def store_path() -> Path:
+    return _paths.cache_dir("measurements") / STORE_FILE
+
+
+def target_key(target: dict[str, Any]) -> str:
+    """What makes two targets the same for the cost model: kind, name, CPU, ISA and threads."""
+    info = target.get("info") or {}
+    parts = [
+        target.get("kind") or "local",
+        target.get("name") if target.get("kind") != "local" else "local",
+        info.get("cpu_model") or "?",
+        info.get("isa") or "?",
+        str(info.get("threads") or "?"),
+    ]
+    return "|".join(str(p) for p in parts)
+
+
+def record_measurement(
+    result: dict[str, Any],
+    *,
+    config: dict[str, Any] | None,
+    source: str,
+    input_spec: dict[str, Any] | None = None,
+    path: Path | None = None,
+) -> dict[str, Any] | None:
+    """Append one `measure` result to the store (one JSON line); returns the record.
+
+    Results without a config (ONNX-only repos) or without a latency are not recorded: the cost
+    model could not use them.
+    """
+    figures = result.get("figures") or {}
+    latency = (figures.get("latency_p50_ms") or {}).get("value")
+    if not config or latency is None:
+        return None
+    target = dict(result.get("target") or {})
+    threads = (result.get("protocol") or {}).get("threads")
+    info = dict(target.get("info") or {})
+    if threads:
+        info["threads"] = threads
+    target["info"] = {k: info.get(k) for k in ("cpu_model", "isa", "cores", "threads", "int8_dot_product")}
+    record = {
+        "model": result.get("model"),
+        "variant": result.get("variant"),
+        "source": source,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "target": {"name": target.get("name"), "kind": target.get("kind"), "info": target["info"]},
+        "target_key": target_key(target),
+        "label": (figures.get("latency_p50_ms") or {}).get("label"),
+        "input": input_spec or result.get("input") or {},
+        "config": config,
+        "latency_ms": latency,
+        "memory_mb": (figures.get("peak_memory_mb") or {}).get("value"),
+        "size_mb": (figures.get("file_size_mb") or {}).get("value"),
+        "sensors": result.get("sensors"),
+    }
+    path = path or store_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(record, default=str) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:  # one write per line: appends do not interleave
+        handle.write(line)
+    return record
+
+
+def load_records(*paths: Path) -> list[dict[str, Any]]:
+    """Records of the given store files (default: the local store); unreadable lines are skipped."""
+    records = []
+    for path in paths or (store_path(),):
+        if not Path(path).exists():
+            continue
+        for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                logger.warning("skipping unreadable line %d of %s", number, path)
+    return records
+
+
+def input_of_feeds(feeds: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The input shape a measurement ran on, from its ONNX feeds."""
+    for name, value in feeds.items():
+        if name == "input_ids" or (value.ndim == 2 and value.dtype.kind in "iu"):
+            return {"modality": "text", "seq_len": int(value.shape[1]), "rows": int(value.shape[0])}
+    for value in feeds.values():
+        if value.ndim == 4:
+            channels_first = value.shape[1] in (1, 3)
+            size = int(value.shape[2] if channels_first else value.shape[1])
+            return {"modality": "image", "image_size": size, "rows": int(value.shape[0])}
+    return {}
+
+
+# -- facts: what the cost model reads about a model ------------------------------------------
+
+
+def _layers(config: dict[str, Any]) -> int:
+    for key in ("num_hidden_layers", "n_layers", "num_layers"):
+        if isinstance(config.get(key), int):
+            return int(config[key])
+    depths = config.get("depths")
+    if isinstance(depths, list):
+        return int(sum(depths))
+    return 1
+
+
+def _width(config: dict[str, Any]) -> int:
+    for key in ("hidden_size", "dim", "d_model", "embed_dim"):
+        if isinstance(config.get(key), int):
+            return int(config[key])
+    sizes = config.get("hidden_sizes")
+    if isinstance(sizes, list) and sizes:
+        return int(sizes[-1])
+    return 1
+
+
+def default_input(config: dict[str, Any], seq_len: int = 64) -> dict[str, Any]:
+    from hf_spider.hardware._configonly import image_size_of, modality_of
+
+    if modality_of(config) == "image":
+        return {"modality": "image", "image_size": image_size_of(config)}
+    return {"modality": "text", "seq_len": seq_len}
+
+
+def facts_of(config: dict[str, Any], input_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Parameter count, FLOPs at batch 1 for the input, layers, width, tokens, family."""
+    spec = input_spec or default_input(config)
+    from hf_spider.hardware._configonly import _auto_class
+
+    _, kind = _auto_class(config, "auto")
+    key = json.dumps(config, sort_keys=True, default=str)
+    if spec.get("modality") == "image":
+        size = int(spec.get("image_size") or 224)
+        params, flops = _count_flops(key, kind, "image", size)
+        tokens = (size / int(config.get("patch_size") or 16)) ** 2
+    else:
+        seq = int(spec.get("seq_len") or 64)
+        params, flops = _count_flops(key, kind, "text", seq)
+        tokens = seq
+    return {
+        "family": config.get("model_type") or "?",
+        "params": params,
+        "flops": flops,
+        "layers": _layers(config),
+        "width": _width(config),
+        "tokens": float(tokens),
+        "modality": spec.get("modality"),
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def _count_flops(config_json: str, kind: str, modality: str, size: int) -> tuple[int, float]:
+    """(parameters, FLOPs of one forward pass at batch 1), counted by torch's FLOP counter.
+
+    The model is built on the `meta` device (no memory); a few architectures need real tensors
+    for a data-dependent step, and are then built on the CPU without initialising the weights.
+    """
+    import torch
+    import transformers
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hf_spider.hardware._configonly import _auto_class, _hf_config
+    from hf_spider.hardware._export import quiet
+
+    config = json.loads(config_json)
+    auto, _ = _auto_class(config, kind)
+
+    def run(device: str) -> tuple[int, float]:
+        hf_config = _hf_config(config)
+        with quiet():
+            if device == "meta":
+                with torch.device("meta"):
+                    model = _build(auto, hf_config)
+            else:
+                with transformers.modeling_utils.no_init_weights():
+                    model = _build(auto, hf_config)
+        model.eval()
+        for module in model.modules():  # it reads token values, which meta tensors do not have
+            if hasattr(module, "warn_if_padding_and_no_attention_mask"):
+                module.warn_if_padding_and_no_attention_mask = lambda *a, **k: None
+        if modality == "image":
+            channels = int(config.get("num_channels", 3))
+            inputs = {"pixel_values": torch.zeros(1, channels, size, size, device=device)}
+        else:
+            inputs = {"input_ids": torch.full((1, size), 5, dtype=torch.long, device=device)}
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(**inputs)
+        return int(sum(p.numel() for p in model.parameters())), float(counter.get_total_flops())
+
+    try:
+        return run("meta")
+    except Exception as exc:
+        logger.debug("meta-device FLOP count failed (%s); counting on the CPU", exc)
+        return run("cpu")
+
+
+def _build(auto, hf_config):
+    try:
+        return auto.from_config(hf_config, attn_implementation="eager")
+    except (TypeError, ValueError):
+        return auto.from_config(hf_config)
+
+
+# -- the model -------------------------------------------------------------------------------
+
+PRECISIONS = {
+    "fp32": "fp32",
+    "int8-dynamic": "int8",
+    "int8-static": "int8",
+    "optimized": "fp32",
+    "fp16": "fp16",
+}
+
+
+def _features(facts: dict[str, Any], families: list[str], figure: str) -> np.ndarray:
+    row = [
+        1.0,
+        math.log(max(facts["flops"], 1.0)),
+        math.log(max(facts["params"], 1.0)),
+        math.log(max(facts["layers"], 1)),
+        math.log(max(facts["width"], 1)),
+        math.log(max(facts["tokens"], 1.0)),
+    ]
+    if figure == "size_mb":
+        row = row[:1] + row[2:3]  # a file holds the parameters: nothing else matters much
+    return np.asarray(row + [1.0 if facts["family"] == f else 0.0 for f in families], dtype=float)
+
+
+@dataclass
+class _Fit:
+    coef: list[float]
+    families: list[str]
+    alpha: float
+    n: int
+    log_residuals: list[float] = field(default_factory=list)  # held-out, for the interval
+
+
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    penalty = alpha * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0  # no shrinkage of the intercept
+    return np.linalg.solve(x.T @ x + penalty, x.T @ y)
+
+
+def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str, alpha: float = 1e-3) -> _Fit:
+    families = sorted(
+        {f["family"] for f, _ in rows if sum(1 for g, _ in rows if g["family"] == f["family"]) >= 2}
+    )
+    x = np.stack([_features(f, families, figure) for f, _ in rows])
+    y = np.log(np.asarray([v for _, v in rows], dtype=float))
+    return _Fit(coef=_ridge(x, y, alpha).tolist(), families=families, alpha=alpha, n=len(rows))
+
+
+def _predict_one(fit: _Fit, facts: dict[str, Any], figure: str) -> float:
+    return float(math.exp(float(np.dot(_features(facts, fit.families, figure), fit.coef))))
+
+
+class CostModel:
+    """Predicts latency_ms (p50, batch 1), memory_mb (peak RSS) and size_mb per variant on one target.
+
+    Example:
+        >>> model = CostModel.fit(load_records(), target="local|...")
+        >>> model.predict(facts_of(config), "int8-dynamic")["latency_ms"]
+    """
+
+    def __init__(self, target: str, fits: dict[str, _Fit]):
+        self.target = target
+        self.fits = fits  # key: f"{figure}/{variant}"
+
+    @classmethod
+    def fit(cls, records: list[dict[str, Any]], target: str | None = None) -> CostModel:
+        """Fit on records of one target (the most frequent one when not given)."""
+        if not records:
+            raise ValueError("no measurements to fit a cost model on")
+        if target is None:
+            keys = [r["target_key"] for r in records]
+            target = max(set(keys), key=keys.count)
+        mine = [r for r in records if r["target_key"] == target]
+        fits = {}
+        for figure in TARGETS:
+            for variant in sorted({r["variant"] for r in mine}):
+                rows = [(r["facts"], r[figure]) for r in mine if r["variant"] == variant and r.get(figure)]
+                if len(rows) >= 3:
+                    fits[f"{figure}/{variant}"] = _fit_one(rows, figure)
+        return cls(target, fits)
+
+    def predict(self, facts: dict[str, Any], variant: str) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for figure in TARGETS:
+            fit = self.fits.get(f"{figure}/{variant}")
+            out[figure] = _predict_one(fit, facts, figure) if fit else None
+        return out
+
+    def interval(self, figure: str, variant: str, coverage: float = 0.9) -> tuple[float, float] | None:
+        """A multiplicative band (low, high) that held-out errors fell in `coverage` of the time."""
+        fit = self.fits.get(f"{figure}/{variant}")
+        if not fit or len(fit.log_residuals) < 5:
+            return None
+        res = np.asarray(fit.log_residuals)
+        tail = (1.0 - coverage) / 2.0
+        return float(math.exp(np.quantile(res, tail))), float(math.exp(np.quantile(res, 1.0 - tail)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "fits": {k: v.__dict__ for k, v in self.fits.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CostModel:
+        return cls(data["target"], {k: _Fit(**v) for k, v in data["fits"].items()})
+
+
+def with_facts(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records with `facts` computed from their config and input (records without a config dropped)."""
+    out = []
+    for record in records:
+        if not record.get("config"):
+            continue
+        try:
+            facts = facts_of(record["config"], record.get("input") or None)
+        except Exception as exc:  # an architecture this transformers cannot build: skip it
+            logger.info("no facts for %s: %s", record.get("model"), exc)
+            continue
+        out.append({**record, "facts": facts})
+    return out
+
+
+def _run_records(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    records = []
+    for run in runs:
+        info = {**run["target_info"], "threads": run["threads"]}
+        target = {"name": run["target"], "kind": "local", "info": info}
+        key = run.get("config_hash") or _hash(run["config"])
+        records.append({**run, "target": target, "target_key": target_key(target), "config_hash": key})
+    return records
+
+
+def records_from_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Benchmark run lines (`benchmarks/device_cost.py`) as store records with facts."""
+    return with_facts(_run_records(runs))
+
+
+def _hash(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    from scipy.stats import spearmanr
+
+    if len(a) < 3:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def evaluate_heldout(records: list[dict[str, Any]], *, folds: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Grouped K-fold by architecture: within +-10% / +-5%, Spearman rho, per figure and variant.
+
+    Also returns the held-out log residuals, which `CostModel.interval` reads.
+    """
+    keys = [r["target_key"] for r in records]
+    target = max(set(keys), key=keys.count)
+    records = [r for r in records if r["target_key"] == target]
+    groups = sorted({r.get("config_hash") or _hash(r["config"]) for r in records})
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(groups))
+    fold_of = {groups[i]: k % folds for k, i in enumerate(order)}
+    predictions: dict[str, list[tuple[float, float]]] = {}
+    for fold in range(folds):
+        train = [r for r in records if fold_of[r.get("config_hash") or _hash(r["config"])] != fold]
+        test = [r for r in records if fold_of[r.get("config_hash") or _hash(r["config"])] == fold]
+        if not train or not test:
+            continue
+        model = CostModel.fit(train, target)
+        for record in test:
+            predicted = model.predict(record["facts"], record["variant"])
+            for figure in TARGETS:
+                if predicted[figure] is not None and record.get(figure):
+                    key = f"{figure}/{record['variant']}"
+                    predictions.setdefault(key, []).append((predicted[figure], float(record[figure])))
+    rows = []
+    residuals = {}
+    for key, pairs in sorted(predictions.items()):
+        figure, variant = key.split("/", 1)
+        pred = np.asarray([p for p, _ in pairs])
+        true = np.asarray([t for _, t in pairs])
+        rel = np.abs(pred - true) / true
+        residuals[key] = np.log(true / pred).tolist()
+        rows.append(
+            {
+                "figure": figure,
+                "variant": variant,
+                "n": len(pairs),
+                "within_10": float(np.mean(rel <= 0.10)),
+                "within_5": float(np.mean(rel <= 0.05)),
+                "spearman": _spearman(pred.tolist(), true.tolist()),
+                "median_abs_error": float(np.median(rel)),
+            }
+        )
+    return {
+        "target": target,
+        "records": len(records),
+        "folds": folds,
+        "rows": rows,
+        "heldout_log_residuals": residuals,
+    }
+
+
+def fit_with_intervals(records: list[dict[str, Any]], *, folds: int = 5) -> CostModel:
+    """Fit on all records; attach the held-out residuals of a grouped K-fold for the intervals."""
+    model = CostModel.fit(records)
+    report = evaluate_heldout(records, folds=folds)
+    for key, residuals in report["heldout_log_residuals"].items():
+        if key in model.fits:
+            model.fits[key].log_residuals = residuals
+    return model
+
+
+def model_path(target: str) -> Path:
+    digest = hashlib.sha256(target.encode()).hexdigest()[:12]
+    return _paths.cache_dir("cost_models") / f"{digest}.json"
+
+
+def save_model(model: CostModel) -> Path:
+    path = model_path(model.target)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model.to_dict(), indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+# -- predictions for the catalog -------------------------------------------------------------
+
+PREDICTED = "predicted"
+BENCHMARK_RUNS = _paths.REPO_DIR / "benchmarks" / "results" / "device_cost_runs.jsonl"
+
+
+def training_records(target_info: dict[str, Any]) -> list[dict[str, Any]]:
+    """Measurements of this target (same CPU, ISA, threads): the local store, plus the repo's
+    benchmark runs when they were taken on the same CPU."""
+    key = target_key({"kind": "local", "name": "local", "info": target_info})
+    records = [r for r in load_records() if r.get("target_key") == key]
+    if BENCHMARK_RUNS.exists():
+        runs = [json.loads(line) for line in BENCHMARK_RUNS.read_text().splitlines() if line.strip()]
+        records += [{**r, "source": "benchmark"} for r in _run_records(runs) if r["target_key"] == key]
+    return with_facts(records)
+
+
+def local_threads_measured(cpu_model: str | None) -> int | None:
+    """The thread count most measurements of this CPU were taken with (store and benchmark)."""
+    counts: dict[int, int] = {}
+    records = load_records()
+    if BENCHMARK_RUNS.exists():
+        runs = [json.loads(line) for line in BENCHMARK_RUNS.read_text().splitlines() if line.strip()]
+        records += _run_records(runs)
+    for record in records:
+        info = (record.get("target") or {}).get("info") or {}
+        if info.get("cpu_model") == cpu_model and info.get("threads"):
+            counts[int(info["threads"])] = counts.get(int(info["threads"]), 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def card_config(card: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """`config_from_card`, cached on disk by the card facts it reads."""
+    from hf_spider.hardware._cardconfig import config_from_card
+
+    facts = {
+        k: card.get(k) for k in ("model_type", "architecture", "num_parameters", "num_labels", "input_size")
+    }
+    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    path = _paths.cache_dir("config_cost") / "card_configs.json"
+    try:
+        cache = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+        cache = {}
+    if key not in cache:
+        config, match = config_from_card(card)
+        cache[key] = [config, match]
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, path)
+    config, match = cache[key]
+    return config, match
+
+
+def predict_catalog(
+    cards: list[dict[str, Any]],
+    target: Any = "local",
+    variants: tuple[str, ...] = ("fp32", "int8-dynamic"),
+    *,
+    seq_len: int = 64,
+    threads: int | None = None,
+    model: CostModel | None = None,
+    max_param_error: float = 0.02,
+) -> list[dict[str, Any]]:
+    """Predicted latency (p50, batch 1), peak memory and file size of each card's variants on a target.
+
+    `target`: `local` or a profile name (predicted for this machine, then scaled by the profile's
+    factor, `profiles.estimate_factor`). Each row carries `interval` (the cost model's held-out
+    90% band, times the profile's band) and says how its config was recovered.
+    """
+    from hf_spider.hardware.device import DeviceTarget, local_info
+
+    device = target if not isinstance(target, str) else DeviceTarget.resolve(target)
+    if device.kind == "agent":
+        from hf_spider.errors import TargetError
+
+        raise TargetError(
+            "catalog predictions are for `local` or a profile", hint="use --target local or a profile"
+        )
+    local = local_info(threads or local_threads_measured(local_info()["cpu_model"]))
+    if model is None:
+        records = training_records(local)
+        if not records:
+            from hf_spider.errors import TargetError
+
+            raise TargetError(
+                "no measurements of this machine to fit a cost model on",
+                hint="run `python -m benchmarks.device_cost` or `hf-spider bench` first",
+            )
+        model = fit_with_intervals(records)
+    profile = None
+    if device.kind == "profile":
+        from hf_spider.hardware.profiles import get_profile
+
+        profile = get_profile(device.name)
+    rows = []
+    for card in cards:
+        config, match = card_config(card)
+        if config is None or match.get("rel_error", 1.0) > max_param_error:
+            rows.append(
+                {
+                    "model": card.get("model_id"),
+                    "skipped": match.get("reason") or f"config not recovered: {match}",
+                }
+            )
+            continue
+        facts = facts_of(config, default_input(config, seq_len))
+        for variant in variants:
+            predicted = model.predict(facts, variant)
+            if predicted["latency_ms"] is None:
+                continue
+            factor, band, method = 1.0, (1.0, 1.0), f"cost model fitted on {model.target}"
+            if profile is not None:
+                from hf_spider.hardware.profiles import estimate_factor
+
+                estimate = estimate_factor(profile, local, variant)
+                factor, method = (
+                    estimate["factor"],
+                    f"{method}, x {estimate['factor']:.3g} for {profile.name}",
+                )
+                band = estimate["band"] or (1.0, 1.0)
+            latency = predicted["latency_ms"] * factor
+            spread = model.interval("latency_ms", variant)
+            interval = None
+            if spread is not None:
+                interval = {"low": latency * spread[0] * band[0], "high": latency * spread[1] * band[1]}
+            rows.append(
+                {
+                    "model": card.get("model_id"),
+                    "variant": variant,
+                    "latency_ms": latency,
+                    "latency_interval": interval,
+                    "memory_mb": predicted["memory_mb"],
+                    "size_mb": predicted["size_mb"],
+                    "label": PREDICTED,
+                    "method": method,
+                    "facts": facts,
+                    "config_match": match,
+                }
+            )
+    return rows

@@ -1,0 +1,105 @@
+"""The cost model: facts counted from real configs, fitted on real config-only measurements."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hf_spider.hardware._cardconfig import config_from_card, count_parameters
+from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
+from hf_spider.hardware.cost import (
+    CostModel,
+    evaluate_heldout,
+    facts_of,
+    fit_with_intervals,
+    load_records,
+    with_facts,
+)
+
+
+def _bert(layers, hidden, inter, labels=2, vocab=1000):
+    return {
+        "model_type": "bert",
+        "architectures": ["BertForSequenceClassification"],
+        "num_labels": labels,
+        "num_hidden_layers": layers,
+        "hidden_size": hidden,
+        "num_attention_heads": 2,
+        "intermediate_size": inter,
+        "vocab_size": vocab,
+        "max_position_embeddings": 128,
+    }
+
+
+def test_flops_follow_the_transformer_formula():
+    config = _bert(4, 128, 512)
+    seq = 32
+    facts = facts_of(config, {"modality": "text", "seq_len": seq})
+    h, i, layers = 128, 512, 4
+    # per layer: Q, K, V, O projections, the two FFN matmuls, QK^T and AV; then pooler + classifier
+    macs = layers * (seq * (4 * h * h + 2 * h * i) + 2 * seq * seq * h) + h * h + 2 * h
+    assert facts["flops"] == pytest.approx(2 * macs, rel=0.02)
+    assert facts["params"] == count_parameters(config, "text-classification")
+    assert (facts["layers"], facts["width"], facts["tokens"]) == (4, 128, 32)
+    longer = facts_of(config, {"modality": "text", "seq_len": 2 * seq})
+    assert 2.0 < longer["flops"] / facts["flops"] < 2.3  # linear, plus the quadratic attention
+
+
+def test_image_facts_count_patches():
+    config = {
+        "model_type": "vit",
+        "num_labels": 10,
+        "image_size": 64,
+        "patch_size": 16,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 128,
+    }
+    facts = facts_of(config)
+    assert facts["modality"] == "image" and facts["tokens"] == 16 and facts["flops"] > 0
+
+
+def test_card_facts_recover_standard_configs():
+    """Embedded-catalog cards: BERT-base with 2 labels, a ViT-base classifier, DistilBERT."""
+    lines = Path("model_cards/catalog.jsonl").read_text().splitlines()[1:]
+    cards = {c["model_id"]: c for c in map(json.loads, lines)}
+    bert = next(c for c in cards.values() if c["num_parameters"] == 109483778)
+    config, match = config_from_card(bert)
+    assert match["size"] == "base" and match["rel_error"] == 0 and match["vocab_size"] == 30522
+    assert config["num_hidden_layers"] == 12 and config["hidden_size"] == 768
+    vit = next(c for c in cards.values() if c["model_type"] == "vit" and c["num_parameters"] == 85800194)
+    config, match = config_from_card(vit)
+    assert match["size"] == "base" and match["rel_error"] < 0.001 and config["image_size"] == 224
+    unknown, why = config_from_card({"model_type": "no-such", "num_parameters": 10})
+    assert unknown is None and "unknown model type" in why["reason"]
+
+
+def test_cost_model_predicts_held_out_architectures_from_real_measurements():
+    """Five tiny BERTs measured from their configs (real export, real ONNX Runtime), one held out."""
+    fast = ConfigMeasureConfig(
+        seq_len=32, rows=4, threads=1, batch=2, warmup=2, min_iterations=15, min_seconds=0.0, memory=False
+    )
+    shapes = [(1, 64, 128), (2, 64, 256), (2, 128, 256), (3, 128, 512), (4, 192, 512), (2, 96, 384)]
+    for layers, hidden, inter in shapes:
+        measure_from_config(_bert(layers, hidden, inter), ["fp32"], measure_config=fast)
+    records = with_facts(load_records())
+    assert len(records) == len(shapes) and all(r["source"] == "config-only" for r in records)
+    held_out = next(r for r in records if r["config"]["num_hidden_layers"] == 3)
+    model = CostModel.fit([r for r in records if r is not held_out])
+    predicted = model.predict(held_out["facts"], "fp32")
+    # file size is deterministic: the parameters at 4 bytes
+    assert predicted["size_mb"] == pytest.approx(held_out["size_mb"], rel=0.10)
+    # latency on a loaded VM is noisy: the right order of magnitude
+    assert 0.33 < predicted["latency_ms"] / held_out["latency_ms"] < 3.0
+    report = evaluate_heldout(records, folds=3)
+    assert {row["figure"] for row in report["rows"]} == {"latency_ms", "size_mb"}
+    size = next(row for row in report["rows"] if row["figure"] == "size_mb")
+    assert size["n"] == len(shapes) and size["within_10"] >= 0.8
+    fitted = fit_with_intervals(records, folds=3)
+    low, high = fitted.interval("size_mb", "fp32", coverage=0.8)
+    assert low <= 1.0 <= high
+    again = CostModel.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert again.predict(held_out["facts"], "fp32") == fitted.predict(held_out["facts"], "fp32")
