@@ -15,6 +15,7 @@ from hf_spider.hardware.cost import (
     facts_of,
     fit_with_intervals,
     load_records,
+    predict_catalog,
     with_facts,
 )
 
@@ -99,7 +100,28 @@ def test_cost_model_predicts_held_out_architectures_from_real_measurements():
     size = next(row for row in report["rows"] if row["figure"] == "size_mb")
     assert size["n"] == len(shapes) and size["within_10"] >= 0.8
     fitted = fit_with_intervals(records, folds=3)
+    assert fitted.interval("latency_ms", "fp32") is not None
     low, high = fitted.interval("size_mb", "fp32", coverage=0.8)
     assert low <= 1.0 <= high
     again = CostModel.from_dict(json.loads(json.dumps(fitted.to_dict())))
     assert again.predict(held_out["facts"], "fp32") == fitted.predict(held_out["facts"], "fp32")
+    # every catalog card gets a prediction on a profile, with an interval; unknown families say why
+    cards = [
+        {
+            "model_id": "a/bert",
+            "model_type": "bert",
+            "architecture": "BertForSequenceClassification",
+            "num_parameters": 4387726,
+            "num_labels": 2,
+        },
+        {"model_id": "b/perceiver", "model_type": "perceiver", "num_parameters": 206099971},
+    ]
+    local_rows = predict_catalog(cards, "local", ("fp32",), model=fitted, seq_len=32)
+    rpi4_rows = predict_catalog(cards, "rpi4", ("fp32",), model=fitted, seq_len=32)
+    for rows in (local_rows, rpi4_rows):
+        bert, perceiver = rows
+        assert bert["label"] == "predicted" and bert["config_match"]["size"] == "tiny"
+        assert bert["latency_interval"]["low"] <= bert["latency_ms"] <= bert["latency_interval"]["high"]
+        assert "unknown model type" in perceiver["skipped"]
+    assert rpi4_rows[0]["latency_ms"] > local_rows[0]["latency_ms"]  # nominally, a Pi 4 is slower
+    assert "rpi4" in rpi4_rows[0]["method"]

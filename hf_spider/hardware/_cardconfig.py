@@ -155,8 +155,8 @@ KNOWN_VOCABS = (
     128100,  # deberta-v3
     250002,  # xlm-roberta
 )
-_TEXT_VOCAB = {"distilbert", "fnet"} | {k for k in SIZES if k not in ("vit", "deit", "beit", "swin")}
 _IMAGE_TYPES = {"vit", "deit", "beit", "data2vec-vision", "swin", "convnext", "van", "resnet"}
+_TEXT_VOCAB = set(SIZES) - _IMAGE_TYPES
 
 
 def supported_types() -> list[str]:
