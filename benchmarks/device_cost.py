@@ -119,20 +119,20 @@ def _done(path: Path) -> set[tuple[str, str]]:
 
 def collect(args) -> None:
     from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
-    from hf_spider.hardware.device import DeviceTarget
+    from hf_spider.hardware.config import MeasureConfig
+    from hf_spider.hardware.targets import DeviceTarget
 
     archs, rejected = catalog_architectures()
     print(f"{len(archs)} distinct architectures reconstructed; {len(rejected)} catalog entries not matched")
     variants = args.variants.split(",")
-    mc = ConfigMeasureConfig(
-        seq_len=args.seq_len,
+    protocol = MeasureConfig(
         threads=args.threads,
-        warmup=args.warmup,
-        min_iterations=args.iterations,
-        min_seconds=args.min_seconds,
-        repeats=args.repeats,
         batch=args.batch,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        min_seconds=args.min_seconds,
     )
+    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, repeats=args.repeats)
     target = DeviceTarget.resolve("local", threads=args.threads)
     archs = shapes_first(archs)
     done = _done(RUNS)
@@ -178,6 +178,7 @@ def collect(args) -> None:
                             "iterations": res["protocol"]["iterations"],
                             "latency_ms": fig["latency_p50_ms"]["value"],
                             "latency_p90_ms": fig["latency_p90_ms"]["value"],
+                            "cpu_ms": fig["cpu_time_p50_ms"]["value"],
                             "memory_mb": fig["peak_memory_mb"]["value"],
                             "size_mb": fig["file_size_mb"]["value"],
                             "build_s": fig["build_s"]["value"],
@@ -218,13 +219,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, default=60)
     parser.add_argument("--keep-exports", action="store_true")
     parser.add_argument("--evaluate-only", action="store_true")
+    parser.add_argument("--collect-only", action="store_true")
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     RESULTS.mkdir(exist_ok=True)
     if not args.evaluate_only:
         collect(args)
-    evaluate(args)
+    if not args.collect_only:
+        evaluate(args)
     return 0
 
 

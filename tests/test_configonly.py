@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -15,11 +16,12 @@ from hf_spider.hardware._configonly import (
     config_hash,
     measure_from_config,
 )
+from hf_spider.hardware.config import MeasureConfig
 from hf_spider.hardware.cost import load_records
 from hf_spider.testing.hub_server import HubServer
 
 FAST = ConfigMeasureConfig(
-    seq_len=16, rows=4, threads=1, batch=2, warmup=1, min_iterations=3, min_seconds=0.0
+    MeasureConfig(threads=1, batch=2, warmup=1, iterations=3, min_seconds=0.0), seq_len=16, rows=4
 )
 
 
@@ -72,9 +74,7 @@ def test_results_are_cached_by_config_variant_target_and_protocol(tmp_path):
     assert again[0].get("cached") and not first[0].get("cached")
     assert again[0]["figures"]["latency_p50_ms"]["value"] == first[0]["figures"]["latency_p50_ms"]["value"]
     # another protocol is another measurement
-    longer = measure_from_config(
-        config, ["fp32"], measure_config=ConfigMeasureConfig(**{**FAST.to_dict(), "seq_len": 32})
-    )
+    longer = measure_from_config(config, ["fp32"], measure_config=dataclasses.replace(FAST, seq_len=32))
     assert not longer[0].get("cached") and longer[0]["input"]["seq_len"] == 32
     # names and label maps do not change the architecture's hash
     renamed = {**config, "_name_or_path": "elsewhere", "id2label": {"0": "a", "1": "b", "2": "c"}}

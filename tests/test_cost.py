@@ -9,6 +9,7 @@ import pytest
 
 from hf_spider.hardware._cardconfig import config_from_card, count_parameters
 from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
+from hf_spider.hardware.config import MeasureConfig
 from hf_spider.hardware.cost import (
     CostModel,
     evaluate_heldout,
@@ -80,9 +81,8 @@ def test_card_facts_recover_standard_configs():
 
 def test_cost_model_predicts_held_out_architectures_from_real_measurements():
     """Five tiny BERTs measured from their configs (real export, real ONNX Runtime), one held out."""
-    fast = ConfigMeasureConfig(
-        seq_len=32, rows=4, threads=1, batch=2, warmup=2, min_iterations=15, min_seconds=0.0, memory=False
-    )
+    protocol = MeasureConfig(threads=1, batch=2, warmup=2, iterations=15, min_seconds=0.0, memory=False)
+    fast = ConfigMeasureConfig(protocol, seq_len=32, rows=4)
     shapes = [(1, 64, 128), (2, 64, 256), (2, 128, 256), (3, 128, 512), (4, 192, 512), (2, 96, 384)]
     for layers, hidden, inter in shapes:
         measure_from_config(_bert(layers, hidden, inter), ["fp32"], measure_config=fast)
@@ -96,7 +96,7 @@ def test_cost_model_predicts_held_out_architectures_from_real_measurements():
     # latency on a loaded VM is noisy: the right order of magnitude
     assert 0.33 < predicted["latency_ms"] / held_out["latency_ms"] < 3.0
     report = evaluate_heldout(records, folds=3)
-    assert {row["figure"] for row in report["rows"]} == {"latency_ms", "size_mb"}
+    assert {row["figure"] for row in report["rows"]} == {"latency_ms", "cpu_ms", "size_mb"}
     size = next(row for row in report["rows"] if row["figure"] == "size_mb")
     assert size["n"] == len(shapes) and size["within_10"] >= 0.8
     fitted = fit_with_intervals(records, folds=3)

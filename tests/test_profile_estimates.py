@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from test_hardware_fixtures import tiny_bert
 
+from hf_spider.hardware.config import MeasureConfig
 from hf_spider.hardware.profiles import estimate_factor, get_profile, save_calibration, slowdown
 
 # A machine with VNNI, as the one that measured MiniLM int8-dynamic 1.8x faster than fp32.
@@ -68,10 +69,10 @@ def test_measured_variant_order_survives_a_profile_estimate(tmp_path):
     feeds = feeds_for(exported, TaskSample.synthetic("text", n=8))
     target = DeviceTarget.resolve("rpi4")
     variants = make_variants(exported, ["fp32", "int8-dynamic"], target, feeds)
-    fast = {"min_iterations": 20, "min_seconds": 0.0, "warmup": 2, "threads": 1, "memory": False}
+    fast = MeasureConfig(threads=1, warmup=2, iterations=20, min_seconds=0.0, memory=False)
     estimates, locals_ = {}, {}
     for variant in variants:
-        result = measure(variant, target, feeds, **fast)
+        result = measure(variant, target, feeds, config=fast)
         p50 = result["figures"]["latency_p50_ms"]
         estimates[variant.name] = p50["value"]
         locals_[variant.name] = p50["value"] / result["estimated_from"]["factor"]

@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 
+from hf_spider.hardware.config import MeasureConfig
 from hf_spider.hardware.sensors import ROOT_ENV, SensorReader, SensorSession
 
 
@@ -146,7 +147,8 @@ def test_run_protocol_reports_sensors_from_the_fake_tree(tmp_path, fake_x86_sysf
     onnx.save(model, str(path))
     monkeypatch.setenv(ROOT_ENV, str(fake_x86_sysfs))
     feeds = {"x": np.ones((8, 4), dtype=np.float32)}
-    raw = run_protocol(path, feeds, threads=1, warmup=1, min_iterations=5, min_seconds=0.0, memory=False)
+    config = MeasureConfig(threads=1, warmup=1, iterations=5, min_seconds=0.0, memory=False)
+    raw = run_protocol(path, feeds, config)
     sensors = raw["sensors"]
     assert sensors["temperature_before_c"]["value"] == 48.0
     assert sensors["energy_per_inference_mj"]["value"] == 0.0  # the fake counter did not move
@@ -172,9 +174,8 @@ def test_agent_reports_its_sensors(tmp_path, fake_x86_sysfs, monkeypatch):
         target = DeviceTarget.resolve(server.url, token=token)
         assert target.info["sensors"]["energy"].startswith("RAPL")
         (fp32,) = make_variants(exported, ["fp32"], target, feeds)
-        result = measure(
-            fp32, target, feeds, memory=False, min_iterations=3, min_seconds=0.0, warmup=1, threads=1
-        )
+        config = MeasureConfig(threads=1, warmup=1, iterations=3, min_seconds=0.0, memory=False)
+        result = measure(fp32, target, feeds, config=config)
     finally:
         server.shutdown()
     sensors = result["sensors"]

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from hf_spider import _paths
-from hf_spider.errors import UserInputError
+from hf_spider.errors import ExportError, UserInputError
+from hf_spider.hardware.config import MeasureConfig
 
 logger = logging.getLogger("hf_spider.hardware")
 
@@ -42,22 +43,26 @@ CONFIG_NOTE = "measured from config (random weights; fidelity n/a)"
 CONFIG_FILES = ("config.json", "preprocessor_config.json")
 
 
-@dataclass
-class ConfigMeasureConfig:
-    """The protocol of a config-only measurement (small by default: it serves a cost model)."""
+# Small by default: it serves a cost model, not a decision.
+QUICK = MeasureConfig(batch=2, warmup=2, iterations=10, min_seconds=1.0)
 
-    seq_len: int = 64
-    rows: int = 8
-    threads: int | None = None
-    batch: int = 8
-    warmup: int = 2
-    min_iterations: int = 10
-    min_seconds: float = 1.0
-    memory: bool = True
-    repeats: int = 1
+
+@dataclass(frozen=True)
+class ConfigMeasureConfig:
+    """A config-only measurement: the protocol (`MeasureConfig`) and the synthetic input."""
+
+    measure: MeasureConfig = QUICK
+    seq_len: int = 64  # tokens of a text input; image inputs take the config's image size
+    rows: int = 8  # rows of random input (batch 1 runs cycle through them)
+    repeats: int = 1  # timed figures are the median over this many repeats
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {
+            "measure": self.measure.to_dict(),
+            "seq_len": self.seq_len,
+            "rows": self.rows,
+            "repeats": self.repeats,
+        }
 
 
 @dataclass
@@ -170,8 +175,6 @@ def _check_exportable(config: dict[str, Any]) -> None:
     import optimum.exporters.onnx.model_configs  # noqa: F401  (registers the ONNX configs)
     from optimum.exporters.tasks import TasksManager
 
-    from hf_spider.hardware._export import ExportError
-
     try:
         TasksManager.get_supported_tasks_for_model_type(
             config.get("model_type"), exporter="onnx", library_name="transformers"
@@ -208,6 +211,7 @@ def build_from_config(
     mc = measure_config or ConfigMeasureConfig()
     key = config_hash(config)
     auto, kind = _auto_class(config, task_kind)
+    hf_config = _hf_config(config)  # an unknown model type fails here, before anything is built
     _check_exportable(config)
     model_id = model_id or f"config-{key}"
     # variants are built next to the export: everything of one architecture lives in one folder
@@ -218,7 +222,6 @@ def build_from_config(
     else:
         import torch
 
-        hf_config = _hf_config(config)
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="hf-spider-config-") as tmp:
             folder = Path(tmp) / "random-weights"
@@ -325,8 +328,7 @@ def measure_from_config(
         >>> results[0]["figures"]["latency_p50_ms"]["label"]
         'measured-from-config'
     """
-    from hf_spider.hardware._measure import measure
-    from hf_spider.hardware.device import DeviceTarget
+    from hf_spider.hardware.targets import DeviceTarget
     from hf_spider.hardware.variants import make_variants, parse_variants
 
     mc = measure_config or ConfigMeasureConfig()
@@ -335,15 +337,15 @@ def measure_from_config(
     else:
         config, name = fetch_config(model, token=token, endpoint=endpoint)
         name = model_id or name
-    device = target if isinstance(target, DeviceTarget) else DeviceTarget.resolve(target, token=agent_token)
+    device = DeviceTarget.resolve(target, token=agent_token)
     names = parse_variants(variants)
-    threads = int(mc.threads or device.info.get("threads") or device.info.get("cores") or 1)
+    protocol = mc.measure if mc.measure.threads else mc.measure.replace(threads=device.threads)
     build = build_from_config(config, model_id=name, task_kind=task_kind, measure_config=mc)
     cache = _paths.cache_dir("config_cost")
     results: list[dict[str, Any]] = []
     pending = []
     for variant_name in names:
-        file = cache / f"result-{_cache_key(build, variant_name, device, mc, threads)}.json"
+        file = cache / f"result-{_cache_key(build, variant_name, device, mc, protocol.threads)}.json"
         if file.exists():
             cached = json.loads(file.read_text())
             cached["model"] = name
@@ -365,17 +367,7 @@ def measure_from_config(
                 continue
             runs = []
             for _ in range(max(1, mc.repeats)):
-                result = measure(
-                    variant,
-                    device,
-                    build.feeds,
-                    threads=threads,
-                    batch=mc.batch,
-                    warmup=mc.warmup,
-                    min_iterations=mc.min_iterations,
-                    min_seconds=mc.min_seconds,
-                    memory=mc.memory,
-                )
+                result = device.measure(variant, build.feeds, config=protocol)
                 result.pop("outputs", None)
                 runs.append(result)
             result = _median_of(runs)
@@ -421,7 +413,7 @@ def _label(result: dict[str, Any], build: ConfigBuild, mc: ConfigMeasureConfig) 
         "input": build.input,
         "measure_config": mc.to_dict(),
     }
-    result["input"] = {**build.input, "memory_batch": mc.batch}
+    result["input"] = {**build.input, "memory_batch": mc.measure.batch}
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -54,6 +54,13 @@ def build_result(variant, target, raw, where: str, label: str = MEASURED) -> dic
         "latency_p50_ms": figure(lat["p50"], "ms", label, timing),
         "latency_p90_ms": figure(lat["p90"], "ms", label, timing),
         "latency_p99_ms": figure(lat["p99"], "ms", label, timing),
+        "cpu_time_p50_ms": figure(
+            raw.get("cpu_ms_p50"),
+            "ms",
+            label,
+            f"median CPU time of this process per batch-1 run (all {raw['threads']} threads) over the same runs; "
+            "hardly affected by other processes, it is the latency on an idle core at 1 thread",
+        ),
         "throughput_b1_per_s": figure(raw["throughput_b1"], "items/s", label, timing),
         "throughput_batch_per_s": figure(
             raw["throughput_batch"],
@@ -156,7 +163,9 @@ def estimate_for_profile(result, variant, profile) -> None:
     estimate = estimate_factor(profile, local, variant.name)
     factor, method, band = estimate["factor"], estimate["method"], estimate["band"]
     figures = result["figures"]
-    for key in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "load_ms"):
+    for key in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "load_ms", "cpu_time_p50_ms"):
+        if figures.get(key, {}).get("value") is None:
+            continue
         value = figures[key]["value"] * factor
         interval = (
             {"low": value * band[0], "high": value * band[1], "method": estimate["band_method"]}

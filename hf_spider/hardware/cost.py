@@ -32,7 +32,9 @@ from hf_spider import _paths
 logger = logging.getLogger("hf_spider.hardware")
 
 STORE_FILE = "measurements.jsonl"
-TARGETS = ("latency_ms", "memory_mb", "size_mb")
+# latency_ms: wall-clock p50 at batch 1 (what the user sees; noisy on a loaded machine);
+# cpu_ms: CPU time per batch-1 run (robust to other processes; the idle-core latency at 1 thread)
+TARGETS = ("latency_ms", "cpu_ms", "memory_mb", "size_mb")
 
 
 # -- the measurement store -------------------------------------------------------------------
@@ -89,6 +91,7 @@ def record_measurement(
         "input": input_spec or result.get("input") or {},
         "config": config,
         "latency_ms": latency,
+        "cpu_ms": (figures.get("cpu_time_p50_ms") or {}).get("value"),
         "memory_mb": (figures.get("peak_memory_mb") or {}).get("value"),
         "size_mb": (figures.get("file_size_mb") or {}).get("value"),
         "sensors": result.get("sensors"),
@@ -534,9 +537,10 @@ def predict_catalog(
     factor, `profiles.estimate_factor`). Each row carries `interval` (the cost model's held-out
     90% band, times the profile's band) and says how its config was recovered.
     """
-    from hf_spider.hardware.device import DeviceTarget, local_info
+    from hf_spider.hardware.device import local_info
+    from hf_spider.hardware.targets import DeviceTarget
 
-    device = target if not isinstance(target, str) else DeviceTarget.resolve(target)
+    device = DeviceTarget.resolve(target)
     if device.kind == "agent":
         from hf_spider.errors import TargetError
 
