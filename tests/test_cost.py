@@ -125,3 +125,23 @@ def test_cost_model_predicts_held_out_architectures_from_real_measurements():
         assert "unknown model type" in perceiver["skipped"]
     assert rpi4_rows[0]["latency_ms"] > local_rows[0]["latency_ms"]  # nominally, a Pi 4 is slower
     assert "rpi4" in rpi4_rows[0]["method"]
+
+
+def test_bench_grows_the_measurement_store(tmp_path):
+    """Each real bench measurement (not a profile's estimate) is remembered for the cost model."""
+    from test_hardware_fixtures import tiny_bert
+
+    from hf_spider.hardware._bench import bench
+
+    folder = tiny_bert(tmp_path / "bert")
+    fast = MeasureConfig(threads=1, warmup=1, iterations=3, min_seconds=0.0, memory=False, sample_size=8)
+    bench(folder, variants="fp32,int8-dynamic", config=fast)
+    bench(folder, target="rpi4", variants="fp32", config=fast)
+    records = load_records()
+    assert sorted(r["variant"] for r in records) == ["fp32", "int8-dynamic"]
+    for record in records:
+        assert record["source"] == "bench" and record["target"]["kind"] == "local"
+        assert record["config"]["model_type"] == "bert" and record["input"]["modality"] == "text"
+        assert record["latency_ms"] > 0 and record["cpu_ms"] > 0 and record["size_mb"] > 0
+    facts = with_facts(records)[0]["facts"]
+    assert facts["layers"] == 2 and facts["tokens"] == records[0]["input"]["seq_len"]

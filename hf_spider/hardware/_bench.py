@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hf_spider.errors import UserInputError, VariantRejectedError
@@ -73,10 +75,30 @@ def measure_variants(
             reference = result["outputs"]
         if on_result is not None:
             on_result(variant, result)
+        _remember(variant, result, target, feeds)
         result.pop("outputs")
         if shown:
             results.append(result)
     return results
+
+
+def _remember(variant, result: dict[str, Any], target: DeviceTarget, feeds: dict) -> None:
+    """Append a measurement to the local store the cost model learns from (profiles estimate: skipped)."""
+    if target.kind == "profile":
+        return
+    from hf_spider.hardware.cost import input_of_feeds, record_measurement
+
+    config = None
+    source_dir = variant.exported.source_dir
+    if source_dir:
+        try:
+            config = json.loads((Path(source_dir) / "config.json").read_text())
+        except (OSError, ValueError):
+            config = None
+    try:
+        record_measurement(result, config=config, source="bench", input_spec=input_of_feeds(feeds))
+    except OSError as exc:  # a full disk must not lose the measurement itself
+        logger.warning("could not record the measurement in the local store: %s", exc)
 
 
 def bench(
