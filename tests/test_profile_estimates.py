@@ -53,7 +53,11 @@ def test_calibrated_interval_is_the_spread_of_the_calibration_ratios():
         {"model": "n", "variant": "fp32", "precision": "fp32", "local_ms": 10.0, "agent_ms": 40.0},
         {"model": "o", "variant": "fp32", "precision": "fp32", "local_ms": 10.0, "agent_ms": 35.0},
     ]
-    save_calibration("rpi4", pairs, agent_info={"cpu_model": "Cortex-A72"})
+    calibration = save_calibration("rpi4", pairs, agent_info={"cpu_model": "Cortex-A72"})
+    # --calibrate reports the error before (nominal rates) and after (leave-one-out median ratio)
+    error = calibration["error"]
+    assert error["n_before"] == 3 and error["before_median_rel_error"] >= 0
+    assert error["after_median_rel_error"] == pytest.approx(0.1875)  # |37.5-30|/30, |32.5-40|/40, 0
     fp32 = estimate_factor(get_profile("rpi4"), VNNI_HOST, "fp32")
     assert fp32["factor"] == pytest.approx(3.5)
     assert fp32["band"] == (pytest.approx(3.0 / 3.5), pytest.approx(4.0 / 3.5))

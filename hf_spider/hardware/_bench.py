@@ -180,6 +180,7 @@ def bench(
                 "precision": precision_of(variant.name),
                 "local_ms": local["figures"]["latency_p50_ms"]["value"],
                 "agent_ms": result["figures"]["latency_p50_ms"]["value"],
+                "threads": local["protocol"]["threads"],
             }
         )
 

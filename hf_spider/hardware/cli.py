@@ -154,6 +154,28 @@ def _num(fig: dict[str, Any], fmt: str = ".3g") -> str:
     return format(value, fmt) + ("*" if fig.get("label") == "estimated" else "")
 
 
+def _sensor_line(sensors: dict[str, Any]) -> str:
+    """One line: the readable sensors with values, the others named as unavailable."""
+    parts, missing = [], []
+    for key, unit in (
+        ("cpu_utilisation_pct", "% CPU"),
+        ("temperature_before_c", " C before"),
+        ("temperature_after_c", " C after"),
+        ("energy_per_inference_mj", " mJ/inference"),
+    ):
+        fig = sensors.get(key) or {}
+        if fig.get("value") is None:
+            missing.append(key)
+        else:
+            parts.append(f"{fig['value']:.3g}{unit}")
+    throttled = sensors.get("throttled") or {}
+    if throttled.get("value") is None:
+        missing.append("throttled")
+    else:
+        parts.append("throttled" if throttled["value"] else "not throttled")
+    return ", ".join(parts) + (f"; unavailable here: {', '.join(missing)}" if missing else "")
+
+
 def _print_report(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -205,9 +227,27 @@ def _print_report(report: dict[str, Any]) -> None:
             )
         console.print(table)
         console.print(f"latency method: {results[0]['figures']['latency_p50_ms']['method']}")
+        interval = results[0]["figures"]["latency_p50_ms"].get("interval")
+        if interval:
+            console.print(f"estimate intervals (JSON: figures.*.interval): {interval['method']}")
+        sensors = results[0].get("sensors")
+        if sensors:
+            console.print(f"sensors ({results[0].get('sensors_where')}): {_sensor_line(sensors)}")
     for r in report["results"]:
         if "skipped" in r:
             console.print(f"skipped {r['variant']}: {r['skipped']}")
+    error = (report.get("calibration") or {}).get("error") or {}
+    if error.get("before_median_rel_error") is not None:
+        after = error.get("after_median_rel_error")
+        console.print(
+            f"calibration of {report['calibration']['profile']}: median error {error['before_median_rel_error']:.0%} "
+            f"before (nominal rates, {error['n_before']} pairs), "
+            + (
+                f"{after:.0%} after (leave-one-out, {error['n_after']} pairs)"
+                if after is not None
+                else "after: needs two pairs of a precision"
+            )
+        )
     front = ", ".join(r["variant"] for r in report["pareto"])
     if front:
         console.print(f"Pareto front: {front}")

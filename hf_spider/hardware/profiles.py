@@ -168,9 +168,11 @@ def precision_of(variant_name: str) -> str:
     return "fp32"
 
 
-def slowdown(profile: DeviceProfile, local: dict[str, Any], precision: str) -> tuple[float, str]:
+def slowdown(
+    profile: DeviceProfile, local: dict[str, Any], precision: str, *, calibrated: bool = True
+) -> tuple[float, str]:
     """The factor profile_latency / local_latency for a precision, and the method that gave it."""
-    calibration = load_calibration(profile.name)
+    calibration = load_calibration(profile.name) if calibrated else None
     if calibration and precision in calibration.get("factors", {}):
         factor = float(calibration["factors"][precision])
         method = (
@@ -221,6 +223,7 @@ def save_calibration(name: str, pairs: list[dict[str, Any]], *, agent_info: dict
         "profile": name,
         "factors": factors,
         "n": len(pairs),
+        "error": calibration_error(PROFILES[name], pairs),
         "pairs": pairs,
         "agent_cpu": agent_info.get("cpu_model"),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -233,7 +236,9 @@ def save_calibration(name: str, pairs: list[dict[str, Any]], *, agent_info: dict
     return calibration
 
 
-def estimate_factor(profile: DeviceProfile, local: dict[str, Any], variant_name: str) -> dict[str, Any]:
+def estimate_factor(
+    profile: DeviceProfile, local: dict[str, Any], variant_name: str, *, calibrated: bool = True
+) -> dict[str, Any]:
     """The latency factor profile / local for one variant, its method and an uncertainty band.
 
     Returns `factor`, `method`, `band` (low, high multipliers of the estimate, or None when no
@@ -247,7 +252,7 @@ def estimate_factor(profile: DeviceProfile, local: dict[str, Any], variant_name:
     (agent measurements, which include int8 vs fp32 on the device) are used as they are.
     """
     precision = precision_of(variant_name)
-    calibration = load_calibration(profile.name)
+    calibration = load_calibration(profile.name) if calibrated else None
     if calibration and precision in calibration.get("factors", {}):
         factor, method = slowdown(profile, local, precision)
         ratios = [
@@ -263,10 +268,10 @@ def estimate_factor(profile: DeviceProfile, local: dict[str, Any], variant_name:
         return {"factor": factor, "method": method, "band": band, "band_method": band_method}
     unknown = "uncalibrated nominal rates: their own error is unknown until calibrated (--calibrate)"
     if precision != "int8":
-        factor, method = slowdown(profile, local, precision)
+        factor, method = slowdown(profile, local, precision, calibrated=False)
         return {"factor": factor, "method": method, "band": None, "band_method": unknown}
-    fp32, _ = slowdown(profile, local, "fp32")
-    int8, int8_method = slowdown(profile, local, "int8")
+    fp32, _ = slowdown(profile, local, "fp32", calibrated=False)
+    int8, int8_method = slowdown(profile, local, "int8", calibrated=False)
     if int8 > fp32:
         method = (
             f"local measurement x {fp32:.3g} (the fp32 factor): {profile.name} gains less from int8 than this "
@@ -286,4 +291,38 @@ def estimate_factor(profile: DeviceProfile, local: dict[str, Any], variant_name:
         "method": int8_method,
         "band": (1.0, fp32 / int8),
         "band_method": f"from the nominal int8 gain (low) to no more gain than measured here (high); {unknown}",
+    }
+
+
+def calibration_error(profile: DeviceProfile, pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median relative error of the agent latencies estimated before and after calibrating.
+
+    Before: the uncalibrated estimate (nominal rates, `estimate_factor(calibrated=False)`) from
+    each pair's local latency. After: leave-one-out — each pair estimated with the median ratio
+    of the *other* pairs of its precision (pairs alone in their precision are left out).
+    """
+    from hf_spider.hardware.device import local_info
+
+    before, after = [], []
+    for i, pair in enumerate(pairs):
+        if not pair.get("local_ms") or not pair.get("agent_ms"):
+            continue
+        local = local_info(pair.get("threads"))
+        nominal = estimate_factor(profile, local, pair.get("variant") or pair["precision"], calibrated=False)
+        before.append(abs(pair["local_ms"] * nominal["factor"] - pair["agent_ms"]) / pair["agent_ms"])
+        others = [
+            p["agent_ms"] / p["local_ms"]
+            for j, p in enumerate(pairs)
+            if j != i and p["precision"] == pair["precision"] and p.get("local_ms")
+        ]
+        if others:
+            estimate = pair["local_ms"] * statistics.median(others)
+            after.append(abs(estimate - pair["agent_ms"]) / pair["agent_ms"])
+    return {
+        "before_median_rel_error": statistics.median(before) if before else None,
+        "after_median_rel_error": statistics.median(after) if after else None,
+        "n_before": len(before),
+        "n_after": len(after),
+        "method": "before: nominal-rate estimate of each pair's agent latency from its local one; "
+        "after: leave-one-out median agent/local ratio of the other pairs of the same precision",
     }
