@@ -145,3 +145,46 @@ def test_bench_grows_the_measurement_store(tmp_path):
         assert record["latency_ms"] > 0 and record["cpu_ms"] > 0 and record["size_mb"] > 0
     facts = with_facts(records)[0]["facts"]
     assert facts["layers"] == 2 and facts["tokens"] == records[0]["input"]["seq_len"]
+
+
+def test_cost_cli_predicts_a_catalog_on_a_profile(tmp_path, capsys):
+    """`hf-spider cost` on a two-card catalog (real embedded-catalog lines), fitted on real measurements."""
+    from hf_spider.cli import main
+
+    protocol = MeasureConfig(threads=1, batch=2, warmup=1, iterations=5, min_seconds=0.0, memory=False)
+    for layers, hidden in ((1, 64), (2, 128), (3, 96), (2, 192), (4, 64)):
+        config = _bert(layers, hidden, 2 * hidden)
+        measure_from_config(
+            config, ["fp32"], measure_config=ConfigMeasureConfig(protocol, seq_len=32, rows=2)
+        )
+    lines = Path("model_cards/catalog.jsonl").read_text().splitlines()
+    tiny = next(line for line in lines[1:] if '"num_parameters": 4387726' in line)
+    perceiver = next(line for line in lines[1:] if '"model_type": "perceiver"' in line)
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "catalog.jsonl").write_text("\n".join([lines[0], tiny, perceiver]) + "\n")
+    args = ["cost", "--target", "rpi4", "--variants", "fp32", "--seq-len", "32", "--threads", "1"]
+    assert main([*args, "--catalog", str(tmp_path / "cat"), "--json", "-"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["rows"]
+    assert row["label"] == "predicted" and row["latency_ms"] > 0 and "rpi4" in row["method"]
+    assert out["skipped"][0]["model"] == "warwickai/fin-perceiver"
+    assert main([*args, "--catalog", str(tmp_path / "cat"), "--seq-len", "0"]) == 2
+    assert "--seq-len" in capsys.readouterr().err
+
+
+def test_bench_from_config_cli(tmp_path, capsys):
+    from test_hardware_fixtures import tiny_bert
+
+    from hf_spider.cli import main
+
+    folder = tiny_bert(tmp_path / "bert")
+    fast = ["--threads", "1", "--iterations", "3", "--min-seconds", "0", "--warmup", "1", "--no-memory"]
+    out = tmp_path / "report.json"
+    code = main(["bench", str(folder), "--from-config", "--variants", "fp32", *fast, "--json", str(out)])
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["config_only"].startswith("measured from config")
+    assert report["results"][0]["figures"]["latency_p50_ms"]["label"] == "measured-from-config"
+    assert "measured from config" in capsys.readouterr().out
+    assert main(["bench", str(folder), "--from-config", "--calibrate", "rpi4", *fast]) == 2
+    assert "--from-config" in capsys.readouterr().err

@@ -53,8 +53,20 @@ def register(subparsers) -> None:
         action="store_true",
         help="run the model repo's own code (only if you trust it)",
     )
+    p.add_argument(
+        "--from-config",
+        action="store_true",
+        help="fetch config.json only, build the model with random weights and measure that (no weights "
+        "downloaded; latency, memory and size are real, fidelity is not available)",
+    )
+    p.add_argument(
+        "--seq-len", type=int, default=64, help="with --from-config: tokens of the text input (64)"
+    )
     add_constraint_arguments(p)
     p.set_defaults(func=_bench)
+    from hf_spider.hardware.cost_cli import register_cost
+
+    register_cost(subparsers)
 
     a = subparsers.add_parser(
         "agent",
@@ -105,7 +117,6 @@ def agent_token(args) -> str | None:
 
 
 def _bench(args) -> int:
-    from hf_spider.hardware._bench import bench
     from hf_spider.hardware.config import MeasureConfig
     from hf_spider.hardware.constraints import Constraints, pick
     from hf_spider.hardware.targets import DeviceTarget
@@ -115,20 +126,12 @@ def _bench(args) -> int:
     parse_variants(args.variants)
     config = MeasureConfig.from_args(args)
     target = DeviceTarget.resolve(args.target, token=agent_token(args))
-    report = bench(
-        args.model,
-        target=target,
-        variants=args.variants,
-        dataset=args.dataset,
-        task_kind=args.task_kind,
-        config=config,
-        token=args.token,
-        endpoint=args.endpoint,
-        score=args.score,
-        calibrate=args.calibrate,
-        allow_pickle=args.allow_pickle,
-        trust_remote_code=args.trust_remote_code,
-    )
+    if args.from_config:
+        from hf_spider.hardware.cost_cli import bench_from_config
+
+        report = bench_from_config(args, target, config)
+    else:
+        report = _bench_weights(args, target, config)
     pick_error = None
     if constraints:
         from hf_spider.errors import ConstraintError
@@ -145,6 +148,25 @@ def _bench(args) -> int:
     if pick_error is not None:
         raise pick_error
     return 0
+
+
+def _bench_weights(args, target, config) -> dict[str, Any]:
+    from hf_spider.hardware._bench import bench
+
+    return bench(
+        args.model,
+        target=target,
+        variants=args.variants,
+        dataset=args.dataset,
+        task_kind=args.task_kind,
+        config=config,
+        token=args.token,
+        endpoint=args.endpoint,
+        score=args.score,
+        calibrate=args.calibrate,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+    )
 
 
 def _num(fig: dict[str, Any], fmt: str = ".3g") -> str:
