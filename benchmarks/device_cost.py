@@ -29,6 +29,7 @@ from hf_spider import _paths
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "device_cost_runs.jsonl"
 SUMMARY = RESULTS / "device_cost.json"
+REPEATS = RESULTS / "device_cost_repeats.jsonl"
 logger = logging.getLogger("benchmarks.device_cost")
 
 
@@ -154,40 +155,7 @@ def collect(args) -> None:
         except Exception as exc:  # one architecture failing must not stop the sweep
             print(f"[{index}] {arch['models'][0]}: FAILED {type(exc).__name__}: {str(exc)[:200]}")
             continue
-        with open(RUNS, "a") as handle:
-            for res in results:
-                if "figures" not in res:
-                    continue
-                fig = res["figures"]
-                handle.write(
-                    json.dumps(
-                        {
-                            "config_hash": arch["config_hash"],
-                            "model": arch["models"][0],
-                            "models": arch["models"],
-                            "variant": res["variant"],
-                            "config": arch["config"],
-                            "match": arch["match"],
-                            "input": res.get("input"),
-                            "target": res["target"]["name"],
-                            "target_info": {
-                                k: res["target"]["info"].get(k)
-                                for k in ("cpu_model", "isa", "cores", "threads")
-                            },
-                            "threads": res["protocol"]["threads"],
-                            "iterations": res["protocol"]["iterations"],
-                            "latency_ms": fig["latency_p50_ms"]["value"],
-                            "latency_p90_ms": fig["latency_p90_ms"]["value"],
-                            "cpu_ms": fig["cpu_time_p50_ms"]["value"],
-                            "memory_mb": fig["peak_memory_mb"]["value"],
-                            "size_mb": fig["file_size_mb"]["value"],
-                            "build_s": fig["build_s"]["value"],
-                            "label": fig["latency_p50_ms"]["label"],
-                            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        }
-                    )
-                    + "\n"
-                )
+        _append(RUNS, arch, results)
         measured += 1
         lat = {
             r["variant"]: round(r["figures"]["latency_p50_ms"]["value"], 1) for r in results if "figures" in r
@@ -200,6 +168,90 @@ def collect(args) -> None:
             for folder in _paths.cache_dir("config_cost").glob(f"build-{arch['config_hash']}-*"):
                 shutil.rmtree(folder, ignore_errors=True)
     print(f"measured {measured} architectures in {(time.perf_counter() - started) / 60:.1f} min")
+
+
+def _append(path: Path, arch: dict, results: list[dict]) -> None:
+    with open(path, "a") as handle:
+        for res in results:
+            if "figures" not in res:
+                continue
+            fig = res["figures"]
+            line = {
+                "config_hash": arch["config_hash"],
+                "model": arch["models"][0],
+                "models": arch["models"],
+                "variant": res["variant"],
+                "config": arch["config"],
+                "match": arch["match"],
+                "input": res.get("input"),
+                "target": res["target"]["name"],
+                "target_info": {
+                    k: res["target"]["info"].get(k) for k in ("cpu_model", "isa", "cores", "threads")
+                },
+                "threads": res["protocol"]["threads"],
+                "iterations": res["protocol"]["iterations"],
+                "latency_ms": fig["latency_p50_ms"]["value"],
+                "latency_p90_ms": fig["latency_p90_ms"]["value"],
+                "cpu_ms": fig["cpu_time_p50_ms"]["value"],
+                "memory_mb": fig["peak_memory_mb"]["value"],
+                "size_mb": fig["file_size_mb"]["value"],
+                "build_s": fig["build_s"]["value"],
+                "label": fig["latency_p50_ms"]["label"],
+                "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+            handle.write(json.dumps(line) + "\n")
+
+
+def repeat(args) -> None:
+    """Measure the first N measured architectures again (a fresh build, minutes later): the noise floor."""
+    import dataclasses
+
+    from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
+    from hf_spider.hardware.config import MeasureConfig
+    from hf_spider.hardware.targets import DeviceTarget
+
+    runs = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
+    seen: dict[str, dict] = {}
+    for run in runs:
+        seen.setdefault(
+            run["config_hash"],
+            {
+                "config_hash": run["config_hash"],
+                "config": run["config"],
+                "match": run["match"],
+                "models": run["models"],
+            },
+        )
+    done = (
+        {json.loads(line)["config_hash"] for line in REPEATS.read_text().splitlines()}
+        if REPEATS.exists()
+        else set()
+    )
+    protocol = MeasureConfig(
+        threads=args.threads,
+        batch=args.batch,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        min_seconds=args.min_seconds,
+    )
+    # one more input row: another cache key, so the graph is built and timed again
+    mc = dataclasses.replace(ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len), rows=9)
+    target = DeviceTarget.resolve("local", threads=args.threads)
+    for arch in list(seen.values())[: args.repeat]:
+        if arch["config_hash"] in done:
+            continue
+        results = measure_from_config(
+            arch["config"],
+            args.variants.split(","),
+            target,
+            model_id=arch["models"][0],
+            measure_config=mc,
+            store=False,
+        )
+        _append(REPEATS, arch, results)
+        print(f"repeat {arch['models'][0]}", flush=True)
+        for folder in _paths.cache_dir("config_cost").glob(f"build-{arch['config_hash']}-*"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,12 +272,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-exports", action="store_true")
     parser.add_argument("--evaluate-only", action="store_true")
     parser.add_argument("--collect-only", action="store_true")
+    parser.add_argument(
+        "--repeat", type=int, default=0, help="measure the first N architectures again (noise)"
+    )
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     RESULTS.mkdir(exist_ok=True)
     if not args.evaluate_only:
         collect(args)
+    if args.repeat:
+        repeat(args)
     if not args.collect_only:
         evaluate(args)
     return 0
@@ -241,7 +298,10 @@ def evaluate(args) -> None:
         print("no measurements recorded yet")
         return
     records = records_from_runs(runs)
-    report = evaluate_heldout(records, folds=args.folds)
+    report = evaluate_heldout(records, folds=args.folds, baseline=True)
+    report["noise"] = noise_floor(runs)
+    report["families"] = sorted({r["config"]["model_type"] for r in runs})
+    report["variants"] = sorted({r["variant"] for r in runs})
     report["machine"] = f"{platform.processor() or platform.machine()}; {sys.platform}"
     report["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     report["architectures"] = len({r["config_hash"] for r in runs})
@@ -249,18 +309,60 @@ def evaluate(args) -> None:
     print(format_report(report))
 
 
+def noise_floor(runs: list[dict]) -> list[dict]:
+    """How often a second measurement of the same graph lands within +-10% / +-5% of the first."""
+    if not REPEATS.exists():
+        return []
+    first = {(r["config_hash"], r["variant"]): r for r in runs}
+    again = [json.loads(line) for line in REPEATS.read_text().splitlines() if line.strip()]
+    rows = []
+    for figure in ("latency_ms", "cpu_ms", "memory_mb", "size_mb"):
+        for variant in sorted({r["variant"] for r in again}):
+            pairs = [
+                (first[(r["config_hash"], variant)][figure], r[figure])
+                for r in again
+                if r["variant"] == variant and (r["config_hash"], variant) in first and r.get(figure)
+            ]
+            if not pairs:
+                continue
+            rel = [abs(b - a) / a for a, b in pairs]
+            rows.append(
+                {
+                    "figure": figure,
+                    "variant": variant,
+                    "n": len(pairs),
+                    "within_10": sum(x <= 0.10 for x in rel) / len(rel),
+                    "within_5": sum(x <= 0.05 for x in rel) / len(rel),
+                    "median_abs_change": sorted(rel)[len(rel) // 2],
+                }
+            )
+    return rows
+
+
 def format_report(report: dict) -> str:
     lines = [
         f"{report['architectures']} architectures, {report['records']} measurements, "
         f"{report['folds']}-fold grouped by architecture",
-        "| figure | variant | n | within +-10% | within +-5% | Spearman rho | median abs error |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| figure | variant | method | n | within +-10% | within +-5% | Spearman rho | median abs error |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in report["rows"]:
         lines.append(
-            f"| {row['figure']} | {row['variant']} | {row['n']} | {row['within_10']:.0%} | "
+            f"| {row['figure']} | {row['variant']} | {row['method']} | {row['n']} | {row['within_10']:.0%} | "
             f"{row['within_5']:.0%} | {row['spearman']:.3f} | {row['median_abs_error']:.1%} |"
         )
+    if report.get("noise"):
+        lines += [
+            "",
+            "noise floor: the same graph built and measured again minutes later",
+            "| figure | variant | n | within +-10% | within +-5% | median abs change |",
+            "| --- | --- | ---: | ---: | ---: | ---: |",
+        ]
+        for row in report["noise"]:
+            lines.append(
+                f"| {row['figure']} | {row['variant']} | {row['n']} | {row['within_10']:.0%} | "
+                f"{row['within_5']:.0%} | {row['median_abs_change']:.1%} |"
+            )
     return "\n".join(lines)
 
 

@@ -173,16 +173,15 @@ def facts_of(config: dict[str, Any], input_spec: dict[str, Any] | None = None) -
     key = json.dumps(config, sort_keys=True, default=str)
     if spec.get("modality") == "image":
         size = int(spec.get("image_size") or 224)
-        params, flops = _count_flops(key, kind, "image", size)
+        counted = _count_flops(key, kind, "image", size)
         tokens = (size / int(config.get("patch_size") or 16)) ** 2
     else:
         seq = int(spec.get("seq_len") or 64)
-        params, flops = _count_flops(key, kind, "text", seq)
+        counted = _count_flops(key, kind, "text", seq)
         tokens = seq
     return {
         "family": config.get("model_type") or "?",
-        "params": params,
-        "flops": flops,
+        **counted,
         "layers": _layers(config),
         "width": _width(config),
         "tokens": float(tokens),
@@ -191,8 +190,9 @@ def facts_of(config: dict[str, Any], input_spec: dict[str, Any] | None = None) -
 
 
 @functools.lru_cache(maxsize=4096)
-def _count_flops(config_json: str, kind: str, modality: str, size: int) -> tuple[int, float]:
-    """(parameters, FLOPs of one forward pass at batch 1), counted by torch's FLOP counter.
+def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[str, float]:
+    """Parameters (all, in matmuls/convolutions, in embeddings) and FLOPs of one forward pass at
+    batch 1, counted by torch's FLOP counter.
 
     The model is built on the `meta` device (no memory); a few architectures need real tensors
     for a data-dependent step, and are then built on the CPU without initialising the weights.
@@ -207,7 +207,7 @@ def _count_flops(config_json: str, kind: str, modality: str, size: int) -> tuple
     config = json.loads(config_json)
     auto, _ = _auto_class(config, kind)
 
-    def run(device: str) -> tuple[int, float]:
+    def run(device: str) -> dict[str, float]:
         hf_config = _hf_config(config)
         with quiet():
             if device == "meta":
@@ -227,13 +227,32 @@ def _count_flops(config_json: str, kind: str, modality: str, size: int) -> tuple
             inputs = {"input_ids": torch.full((1, size), 5, dtype=torch.long, device=device)}
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(**inputs)
-        return int(sum(p.numel() for p in model.parameters())), float(counter.get_total_flops())
+        return _parameter_split(model, torch) | {"flops": float(counter.get_total_flops())}
 
     try:
         return run("meta")
     except Exception as exc:
         logger.debug("meta-device FLOP count failed (%s); counting on the CPU", exc)
         return run("cpu")
+
+
+def _parameter_split(model, torch) -> dict[str, float]:
+    """Parameters by where they sit: matmul/convolution weights (what int8 quantizes), embeddings,
+    the rest (biases, norms). Tied weights are counted once, as in the exported file."""
+    seen: set[int] = set()
+    split = {"params": 0.0, "matmul_params": 0.0, "embed_params": 0.0}
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) in seen:
+                continue
+            seen.add(id(param))
+            count = float(param.numel())
+            split["params"] += count
+            if name == "weight" and isinstance(module, torch.nn.Linear | torch.nn.Conv1d | torch.nn.Conv2d):
+                split["matmul_params"] += count
+            elif isinstance(module, torch.nn.Embedding):
+                split["embed_params"] += count
+    return split
 
 
 def _build(auto, hf_config):
@@ -254,7 +273,23 @@ PRECISIONS = {
 }
 
 
+# Figures fitted in log space (errors are relative, effects multiply) and linearly (bytes add up).
+_LINEAR = ("size_mb", "memory_mb")
+
+
 def _features(facts: dict[str, Any], families: list[str], figure: str) -> np.ndarray:
+    if figure in _LINEAR:
+        # a file holds the parameters; a process holds the file, activations and a fixed runtime
+        row = [
+            1.0,
+            facts.get("matmul_params", facts["params"]) / 1e6,
+            facts.get("embed_params", 0.0) / 1e6,
+            (facts["params"] - facts.get("matmul_params", facts["params"]) - facts.get("embed_params", 0.0))
+            / 1e6,
+        ]
+        if figure == "memory_mb":
+            row.append(facts["tokens"] * facts["width"] * facts["layers"] / 1e6)
+        return np.asarray(row, dtype=float)
     row = [
         1.0,
         math.log(max(facts["flops"], 1.0)),
@@ -263,8 +298,6 @@ def _features(facts: dict[str, Any], families: list[str], figure: str) -> np.nda
         math.log(max(facts["width"], 1)),
         math.log(max(facts["tokens"], 1.0)),
     ]
-    if figure == "size_mb":
-        row = row[:1] + row[2:3]  # a file holds the parameters: nothing else matters much
     return np.asarray(row + [1.0 if facts["family"] == f else 0.0 for f in families], dtype=float)
 
 
@@ -277,7 +310,9 @@ class _Fit:
     log_residuals: list[float] = field(default_factory=list)  # held-out, for the interval
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
+    if weights is not None:
+        x, y = x * weights[:, None], y * weights
     penalty = alpha * np.eye(x.shape[1])
     penalty[0, 0] = 0.0  # no shrinkage of the intercept
     return np.linalg.solve(x.T @ x + penalty, x.T @ y)
@@ -287,13 +322,22 @@ def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str, alpha: float
     families = sorted(
         {f["family"] for f, _ in rows if sum(1 for g, _ in rows if g["family"] == f["family"]) >= 2}
     )
+    if figure in _LINEAR:
+        families = []
     x = np.stack([_features(f, families, figure) for f, _ in rows])
-    y = np.log(np.asarray([v for _, v in rows], dtype=float))
-    return _Fit(coef=_ridge(x, y, alpha).tolist(), families=families, alpha=alpha, n=len(rows))
+    values = np.asarray([v for _, v in rows], dtype=float)
+    if figure in _LINEAR:  # least relative error: each row weighted by 1 / its value
+        coef = _ridge(x, values, alpha, weights=1.0 / values)
+    else:
+        coef = _ridge(x, np.log(values), alpha)
+    return _Fit(coef=coef.tolist(), families=families, alpha=alpha, n=len(rows))
 
 
 def _predict_one(fit: _Fit, facts: dict[str, Any], figure: str) -> float:
-    return float(math.exp(float(np.dot(_features(facts, fit.families, figure), fit.coef))))
+    value = float(np.dot(_features(facts, fit.families, figure), fit.coef))
+    if figure in _LINEAR:
+        return max(value, 1e-6)
+    return float(math.exp(value))
 
 
 class CostModel:
@@ -391,10 +435,28 @@ def _spearman(a: list[float], b: list[float]) -> float:
     return float(spearmanr(a, b).statistic)
 
 
-def evaluate_heldout(records: list[dict[str, Any]], *, folds: int = 5, seed: int = 0) -> dict[str, Any]:
+def _per_flop(records: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
+    """Median time per FLOP per (figure, variant): the baseline that latency is proportional to FLOPs."""
+    out = {}
+    for figure in ("latency_ms", "cpu_ms"):
+        for variant in {r["variant"] for r in records}:
+            ratios = [
+                r[figure] / r["facts"]["flops"]
+                for r in records
+                if r["variant"] == variant and r.get(figure) and r["facts"]["flops"] > 0
+            ]
+            if ratios:
+                out[(figure, variant)] = float(np.median(ratios))
+    return out
+
+
+def evaluate_heldout(
+    records: list[dict[str, Any]], *, folds: int = 5, seed: int = 0, baseline: bool = False
+) -> dict[str, Any]:
     """Grouped K-fold by architecture: within +-10% / +-5%, Spearman rho, per figure and variant.
 
-    Also returns the held-out log residuals, which `CostModel.interval` reads.
+    Also returns the held-out log residuals, which `CostModel.interval` reads. `baseline` adds
+    rows for latency proportional to FLOPs (one rate per variant, fitted on the same folds).
     """
     keys = [r["target_key"] for r in records]
     target = max(set(keys), key=keys.count)
@@ -410,24 +472,31 @@ def evaluate_heldout(records: list[dict[str, Any]], *, folds: int = 5, seed: int
         if not train or not test:
             continue
         model = CostModel.fit(train, target)
+        per_flop = _per_flop(train)
         for record in test:
             predicted = model.predict(record["facts"], record["variant"])
             for figure in TARGETS:
                 if predicted[figure] is not None and record.get(figure):
                     key = f"{figure}/{record['variant']}"
                     predictions.setdefault(key, []).append((predicted[figure], float(record[figure])))
+                    rate = per_flop.get((figure, record["variant"]))
+                    if baseline and rate and figure in ("latency_ms", "cpu_ms"):
+                        pair = (rate * record["facts"]["flops"], float(record[figure]))
+                        predictions.setdefault(f"{key}/flops-proportional", []).append(pair)
     rows = []
     residuals = {}
     for key, pairs in sorted(predictions.items()):
-        figure, variant = key.split("/", 1)
+        figure, variant, *method = key.split("/")
         pred = np.asarray([p for p, _ in pairs])
         true = np.asarray([t for _, t in pairs])
         rel = np.abs(pred - true) / true
-        residuals[key] = np.log(true / pred).tolist()
+        if not method:
+            residuals[key] = np.log(true / pred).tolist()
         rows.append(
             {
                 "figure": figure,
                 "variant": variant,
+                "method": method[0] if method else "cost model",
                 "n": len(pairs),
                 "within_10": float(np.mean(rel <= 0.10)),
                 "within_5": float(np.mean(rel <= 0.05)),
