@@ -28,7 +28,7 @@ FAST = ConfigMeasureConfig(
 @pytest.fixture
 def hub_with_weights(tmp_path):
     """A loopback Hub holding a tiny BERT with its weights, tokenizer and config."""
-    repo = tmp_path / "hub" / "models" / "org" / "tiny-bert"
+    repo = tmp_path / "hub" / "models" / "config-only-test" / "tiny-bert"
     tiny_bert(repo)
     assert (repo / "model.safetensors").exists()
     with HubServer(tmp_path / "hub") as server:
@@ -37,7 +37,11 @@ def hub_with_weights(tmp_path):
 
 def test_only_config_is_requested_never_weights(hub_with_weights):
     results = measure_from_config(
-        "org/tiny-bert", ["fp32", "int8-dynamic"], "local", endpoint=hub_with_weights.url, measure_config=FAST
+        "config-only-test/tiny-bert",
+        ["fp32", "int8-dynamic"],
+        "local",
+        endpoint=hub_with_weights.url,
+        measure_config=FAST,
     )
     fetched = [path for method, path, *_ in hub_with_weights.requests if "/resolve/" in path]
     assert fetched, "the config was not fetched from the Hub"
@@ -50,6 +54,7 @@ def test_only_config_is_requested_never_weights(hub_with_weights):
     )
     assert all(path.rsplit("/", 1)[-1].split("?")[0] in allowed for path in fetched), fetched
     assert not any("safetensors" in path or ".bin" in path for _, path, *_ in hub_with_weights.requests)
+    requests_before_export = len(hub_with_weights.requests)
     fp32, int8 = results
     assert (fp32["variant"], int8["variant"]) == ("fp32", "int8-dynamic")
     for result in results:
@@ -63,6 +68,14 @@ def test_only_config_is_requested_never_weights(hub_with_weights):
     assert int8["figures"]["file_size_mb"]["value"] < 0.5 * fp32["figures"]["file_size_mb"]["value"]
     records = load_records()
     assert {r["variant"] for r in records} == {"fp32", "int8-dynamic"}
+    # the config-only fetch leaves no partial snapshot behind: a real export still gets the weights
+    from hf_spider.hardware._export import export
+
+    exported = export("config-only-test/tiny-bert", "text-classification", endpoint=hub_with_weights.url)
+    assert exported.path.exists()
+    assert any(
+        "model.safetensors" in path for _, path, *_ in hub_with_weights.requests[requests_before_export:]
+    )
     assert all(r["source"] == "config-only" and r["config"]["model_type"] == "bert" for r in records)
 
 

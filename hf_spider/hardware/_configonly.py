@@ -109,7 +109,8 @@ def fetch_config(
     from hf_spider.hardware._export import _hub_cache
 
     zoo_hub = _paths.zoo_dir() / "hub"
-    for cache in (zoo_hub, _hub_cache()):  # the offline zoo and the Hub cache first: no request
+    own = _paths.cache_dir("config_cost") / "hub"
+    for cache in (zoo_hub, _hub_cache(), own):  # the offline zoo and the caches first: no request
         if cache.is_dir():
             try:
                 local = hf_hub_download(text, "config.json", cache_dir=str(cache), local_files_only=True)
@@ -120,10 +121,11 @@ def fetch_config(
                 ) from exc
             except Exception:  # not in this cache
                 pass
+    # A cache of its own: a config-only snapshot in the Hub cache would look like a complete model
+    # to the next `bench` of the same repo (huggingface_hub does not check snapshots are whole).
+    own_cache = _paths.cache_dir("config_cost") / "hub"
     try:
-        local = hf_hub_download(
-            text, "config.json", cache_dir=str(_hub_cache()), token=token, endpoint=endpoint
-        )
+        local = hf_hub_download(text, "config.json", cache_dir=str(own_cache), token=token, endpoint=endpoint)
     except HFValidationError as exc:
         raise UserInputError(
             f"{text!r} is not a model folder or a Hub repo id", hint="check the name"
