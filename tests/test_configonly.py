@@ -17,7 +17,7 @@ from hf_spider.hardware._configonly import (
     measure_from_config,
 )
 from hf_spider.hardware.config import MeasureConfig
-from hf_spider.hardware.cost import load_records
+from hf_spider.hardware.measurements import load_records
 from hf_spider.testing.hub_server import HubServer
 
 FAST = ConfigMeasureConfig(

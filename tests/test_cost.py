@@ -15,10 +15,10 @@ from hf_spider.hardware.cost import (
     evaluate_heldout,
     facts_of,
     fit_with_intervals,
-    load_records,
     predict_catalog,
     with_facts,
 )
+from hf_spider.hardware.measurements import load_records
 
 
 def _bert(layers, hidden, inter, labels=2, vocab=1000):

@@ -86,7 +86,7 @@ def _remember(variant, result: dict[str, Any], target: DeviceTarget, feeds: dict
     """Append a measurement to the local store the cost model learns from (profiles estimate: skipped)."""
     if target.kind == "profile":
         return
-    from hf_spider.hardware.cost import input_of_feeds, record_measurement
+    from hf_spider.hardware.measurements import input_of_feeds, record_measurement
 
     config = None
     source_dir = variant.exported.source_dir

@@ -377,7 +377,7 @@ def measure_from_config(
             _write_json(file, result)
             results.append(result)
             if store:
-                from hf_spider.hardware.cost import record_measurement
+                from hf_spider.hardware.measurements import record_measurement
 
                 record_measurement(result, config=config, source=source)
     order = {v: i for i, v in enumerate(names)}
