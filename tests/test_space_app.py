@@ -262,3 +262,39 @@ def test_filters_apply_to_loaded_rows_without_a_hub_request(hub, app_module):
     requests = hub.count()
     app_module.show(recs, ["measured"], 5, True)
     assert hub.count() == requests
+
+
+def test_hub_login_token_is_the_visitors_and_typed_one_wins(app_module):
+    import gradio as gr
+
+    login = gr.OAuthToken(token="hf_visitor_login", scope="read-repos", expires_at=0)
+    assert app_module.visitor_token("", login) == "hf_visitor_login"
+    assert app_module.visitor_token("hf_typed", login) == "hf_typed"
+    assert app_module.visitor_token("  ", None) is False  # no token at all, never the Space's
+    requirements = (REPO_DIR / "space_app" / "requirements.txt").read_text().split()
+    assert {"authlib", "itsdangerous"} <= set(requirements)  # gradio's oauth extra, for the login
+
+
+def test_space_with_hub_login_shows_the_button_and_uses_it(app_module, monkeypatch):
+    """On a Space with OAuth (`OAUTH_CLIENT_ID` set by the Hub) the login button is shown and the
+    handlers take the visitor's login token."""
+    pytest.importorskip("itsdangerous", reason="gradio's oauth extra is installed on the Space only")
+    pytest.importorskip("authlib", reason="gradio's oauth extra is installed on the Space only")
+    import gradio.oauth
+
+    # what the Hub sets in a Space with `hf_oauth: true` (nothing is contacted before a login)
+    monkeypatch.setenv("SYSTEM", "spaces")
+    monkeypatch.setenv("SPACE_ID", "me/app")
+    for name, value in (
+        ("OAUTH_CLIENT_ID", "client"),
+        ("OAUTH_CLIENT_SECRET", "secret"),
+        ("OAUTH_SCOPES", "openid profile read-repos"),
+        ("OPENID_PROVIDER_URL", "http://127.0.0.1:9"),
+    ):
+        monkeypatch.setattr(gradio.oauth, name, value)
+    monkeypatch.setattr(app_module, "OAUTH", True)
+    demo = app_module.build_app(default_repo="")
+    config = demo.get_config_file()
+    assert any("Sign in with Hugging Face" in str(c["props"].get("value")) for c in config["components"])
+    fns = {dep.get("api_name"): demo.fns[dep["id"]].fn for dep in config["dependencies"]}
+    assert fns["browse"] is app_module.browse_logged_in and fns["run"] is app_module.run_logged_in
