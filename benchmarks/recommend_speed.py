@@ -86,7 +86,8 @@ def metrics(gt: dict[str, float], scores: dict[str, float]) -> dict[str, float]:
 
 def brute_force(dataset: str, candidates: list[str], sample: int) -> tuple[dict[str, float], int, Clock]:
     import hf_spider.estimators as est
-    from hf_spider.tasks import extract_features, load_task
+    from hf_spider.models import extract_features
+    from hf_spider.tasks import load_task
 
     scores: dict[str, float] = {}
     with Clock() as clock:

@@ -161,7 +161,7 @@ def bench_zoo_tasks(sample: int, names: list[str]) -> list[dict]:
 def bench_backbones(n: int) -> list[dict]:
     from PIL import Image
 
-    from hf_spider.tasks import extract_features
+    from hf_spider.models import extract_features
 
     rng = np.random.default_rng(0)
     words = ["good", "bad", "movie", "film", "plot", "the", "a", "great", "awful", "story", "actors", "scene"]

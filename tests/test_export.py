@@ -11,9 +11,10 @@ from test_hardware_fixtures import tiny_bert, tiny_vit
 
 from hf_spider.cli import main
 from hf_spider.errors import UnsafeWeightsError, UserInputError
-from hf_spider.hardware._export import ExportedModel, export, folder_sha
+from hf_spider.hardware._export import ExportedModel, export
 from hf_spider.hardware._runtime import make_session, sample_outputs
 from hf_spider.hardware.sample import TaskSample, feeds_for
+from hf_spider.models import folder_sha
 
 
 @pytest.fixture(scope="module")

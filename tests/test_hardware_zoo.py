@@ -32,7 +32,7 @@ def test_efficientnet_lite_goes_through_torch_onnx_and_matches_torch(tmp_path):
     _need("hf-spider-zoo/efficientnet-lite0")
     import torch
 
-    from hf_spider.zoo.efficientnet_lite import from_pretrained
+    from hf_spider.models.efficientnet_lite import from_pretrained
 
     exported = export("hf-spider-zoo/efficientnet-lite0", "auto", tmp_path / "lite0")
     assert exported.method.startswith("torch.onnx") and exported.output_kind == "features"

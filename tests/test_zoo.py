@@ -15,8 +15,9 @@ import yaml
 
 from hf_spider import _paths
 from hf_spider.cli import main
+from hf_spider.models import efficientnet_lite
 from hf_spider.testing import force_hub_offline
-from hf_spider.zoo import _hubcache, efficientnet_lite, installed
+from hf_spider.zoo import _hubcache, installed
 from hf_spider.zoo.specs import MODELS, excluded_families, lineage
 
 ZOO = _paths.zoo_dir()

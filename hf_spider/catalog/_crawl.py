@@ -697,12 +697,12 @@ def _folder_item(model_id: str, folder: Path, sha: str | None = None) -> dict[st
 
 
 def _safetensors_meta(folder: Path, names: list[str]) -> dict[str, Any] | None:
-    from hf_spider.testing.hub_server import _read_safetensors_header
+    from hf_spider.models import read_safetensors_header
 
     params: dict[str, int] = {}
     for name in names:
         if name.endswith(".safetensors"):
-            header = _read_safetensors_header(folder / name) or {}
+            header = read_safetensors_header(folder / name) or {}
             for key, tensor in header.items():
                 if key != "__metadata__" and isinstance(tensor, dict):
                     count = 1

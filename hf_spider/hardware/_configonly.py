@@ -106,11 +106,10 @@ def fetch_config(
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
 
-    from hf_spider.hardware._export import _hub_cache
+    from hf_spider.models import local_caches
 
-    zoo_hub = _paths.zoo_dir() / "hub"
     own = _paths.cache_dir("config_cost") / "hub"
-    for cache in (zoo_hub, _hub_cache(), own):  # the offline zoo and the caches first: no request
+    for cache in (*local_caches(), own):  # the offline zoo and the caches first: no request
         if cache.is_dir():
             try:
                 local = hf_hub_download(text, "config.json", cache_dir=str(cache), local_files_only=True)

@@ -4,14 +4,13 @@ Three routes, each labelled in the result's `method`:
 - `optimum`: `optimum.exporters.onnx.main_export` for image classification, text classification
   and feature extraction (sentence-transformers included);
 - `torch.onnx`: backbones optimum has no ONNX config for (the zoo's EfficientNet-Lite), through
-  `torch.onnx.export` of the module that `hf_spider.zoo` loads;
+  `torch.onnx.export` of the module `hf_spider.models.efficientnet_lite` builds;
 - `onnx-as-is`: repos that already ship an ONNX graph (open_nsfw) are used unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -24,18 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from hf_spider import _paths
-from hf_spider.errors import (
-    ExportError,
-    HubConnectionError,
-    UnsafeWeightsError,
-    UserInputError,
-)
+from hf_spider.errors import ExportError, UserInputError
+from hf_spider.models import resolve_model
 
 logger = logging.getLogger("hf_spider.hardware")
 
 TASK_KINDS = ("auto", "image-classification", "text-classification", "feature-extraction")
 METADATA_FILE = "hf_spider_export.json"
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".msgpack", ".h5")
 
 
 @dataclass
@@ -107,83 +101,6 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(handle.name, path)
 
 
-def resolve_model(
-    model: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    token: str | None = None,
-    endpoint: str | None = None,
-) -> tuple[Path, str, str]:
-    """(local folder, model id, sha) of a local folder or a Hub repo id.
-
-    A repo id is looked up in the offline zoo's Hub cache first, then in the Hub cache / the Hub
-    (`endpoint`, e.g. the loopback test server).
-    """
-    path = Path(model).expanduser()
-    if path.is_dir():
-        return path.resolve(), path.resolve().name, folder_sha(path)
-    text = str(model)
-    if text.count("/") > 1 or text.startswith((".", "/", "~")):
-        raise UserInputError(
-            f"model folder {text} does not exist", hint="pass a local model folder or a Hub repo id"
-        )
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
-
-    zoo_hub = _paths.zoo_dir() / "hub"
-    tries: list[dict[str, Any]] = []
-    if zoo_hub.is_dir():
-        tries.append({"cache_dir": str(zoo_hub), "local_files_only": True})
-    hub_cache = str(_hub_cache())
-    tries.append({"cache_dir": hub_cache, "local_files_only": True})
-    tries.append({"cache_dir": hub_cache, "token": token, "endpoint": endpoint})
-    last: Exception | None = None
-    for kwargs in tries:
-        try:
-            folder = Path(snapshot_download(text, revision=revision, **kwargs))
-            return folder, text, folder.name
-        except HFValidationError as exc:
-            raise UserInputError(
-                f"{text!r} is not a model folder or a Hub repo id", hint="check the name"
-            ) from exc
-        except RepositoryNotFoundError as exc:
-            raise UserInputError(
-                f"model {text} not found on the Hub",
-                hint="check the repo id, or pass --token for a private repo",
-            ) from exc
-        except LocalEntryNotFoundError as exc:
-            last = exc
-        except Exception as exc:  # connection errors of requests / httpx
-            last = exc
-    raise HubConnectionError(
-        f"model {text} is not in the local caches and the Hub cannot be reached ({type(last).__name__})",
-        hint="install the offline zoo (hf-spider zoo install), pass a local folder, or set --endpoint",
-    )
-
-
-def _hub_cache() -> Path:
-    """The Hub cache as the environment says now (huggingface_hub reads it once, at import)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "huggingface"
-    )
-    return Path(home).expanduser() / "hub"
-
-
-def folder_sha(path: Path) -> str:
-    """A content hash of a model folder's config and weight files (stable across copies)."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        if file.suffix not in (*_WEIGHT_SUFFIXES, ".json") or file.name == METADATA_FILE:
-            continue
-        digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()[:40]
-
-
 def _onnx_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.onnx"))
 
@@ -226,7 +143,7 @@ def export(
         model: a Hub repo id or a local model folder.
         task_kind: `image-classification`, `text-classification`, `feature-extraction` or `auto`.
         out_dir: where the ONNX graph goes; default: the variant cache, keyed by the model's sha.
-        allow_pickle: accept `pytorch_model.bin` weights (pickle); refused by default.
+        allow_pickle: accept pickle-only weights (`.bin`, `.pt`, ...); refused by default.
 
     Example:
         >>> exported = export("sentence-transformers/all-MiniLM-L6-v2", "feature-extraction")
@@ -235,7 +152,10 @@ def export(
     """
     if task_kind not in TASK_KINDS:
         raise UserInputError(f"unknown task kind {task_kind!r}", hint=f"use one of: {', '.join(TASK_KINDS)}")
-    folder, model_id, sha = resolve_model(model, revision=revision, token=token, endpoint=endpoint)
+    resolved = resolve_model(
+        model, revision=revision, token=token, endpoint=endpoint, allow_pickle=allow_pickle
+    )  # the one weights policy: pickle-only weights refused unless allowed
+    folder, model_id, sha = resolved.path, resolved.short_name, resolved.sha
     if out_dir is None:
         out_dir = (
             _paths.cache_dir("variants")
@@ -257,7 +177,6 @@ def export(
     elif _torch_backbone_loader(folder) is not None:
         result = _export_torch(folder, out, model_id, sha, task_kind, opset)
     else:
-        _check_weights_safety(folder, allow_pickle)
         result = _export_optimum(folder, out, model_id, sha, task_kind, config, opset, trust_remote_code)
     result.export_seconds = time.perf_counter() - started
     result.source_dir = str(folder)
@@ -268,15 +187,6 @@ def export(
 def _slug(model_id: str, sha: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in model_id)[-60:]
     return f"{safe}-{sha[:12]}"
-
-
-def _check_weights_safety(folder: Path, allow_pickle: bool) -> None:
-    has_safe = any(folder.glob("*.safetensors")) or (folder / "modules.json").exists()
-    if not has_safe and (folder / "pytorch_model.bin").exists() and not allow_pickle:
-        raise UnsafeWeightsError(
-            f"{folder.name} has only pickle weights (pytorch_model.bin)",
-            hint="convert it to safetensors, or pass --allow-pickle if you trust the source",
-        )
 
 
 def _export_optimum(folder, out, model_id, sha, task_kind, config, opset, trust_remote_code) -> ExportedModel:
@@ -391,12 +301,12 @@ def _onnx_repo_meta(folder: Path) -> dict[str, Any]:
 
 
 def _torch_backbone_loader(folder: Path):
-    """The zoo's loader for architectures optimum cannot export (EfficientNet-Lite), or None."""
+    """hf-spider's own module for architectures optimum cannot export (EfficientNet-Lite), or None."""
     config = _config(folder)
     if "efficientnet_lite" not in str(config.get("architecture", "")):
         return None
     try:
-        from hf_spider.zoo import efficientnet_lite
+        from hf_spider.models import efficientnet_lite
     except ImportError:
         return None
     return efficientnet_lite

@@ -487,7 +487,7 @@ def _stage2(
 ) -> dict[str, dict[str, Any]]:
     """Forward passes of the top-k reachable candidates over the sample, and their estimator scores."""
     from hf_spider import estimators as est
-    from hf_spider.tasks import extract_features
+    from hf_spider.models import extract_features
 
     offline = not _hub_reachable(endpoint)
     if offline:

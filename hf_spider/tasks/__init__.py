@@ -1,9 +1,10 @@
-"""Stage 2: a dataset becomes a `Task` with a task token; candidate models give features on it.
+"""A dataset becomes a `Task` with a task token.
 
 `load_task(dataset, ...)` accepts a Hub dataset id, a `save_to_disk` folder, an imagefolder, a
 Hub-layout repo folder, a single parquet/csv/jsonl file, or a card-only repo (metadata-only task).
-`extract_features(model, inputs, modality=...)` / `source_probs(...)` run a candidate model over
-the task's sample. Heavy libraries are imported only when these are called.
+Running candidate models over the task's sample is `hf_spider.models.extract_features` (the
+probe stage, `hf_spider.probe`, does it for the top candidates). Heavy libraries are imported
+only when these are called.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ _LAZY = {
     "TASK_CATEGORIES": "hf_spider.tasks.task",
     "load_task": "hf_spider.tasks._load",
     "PROBE_MODELS": "hf_spider.tasks._load",
-    "extract_features": "hf_spider.tasks.backbones",
-    "source_probs": "hf_spider.tasks.backbones",
-    "resolve_model": "hf_spider.tasks.backbones",
 }
 
 __all__ = list(_LAZY)

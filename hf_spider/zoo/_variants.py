@@ -255,7 +255,7 @@ def build_image_variant(model: ZooModel, base_dir: Path, datasets_dir: Path, des
     import torch
     from safetensors.torch import save_file
 
-    from hf_spider.zoo import efficientnet_lite as lite
+    from hf_spider.models import efficientnet_lite as lite
 
     recipe = IMAGE_RECIPE
     images, labels, names = load_split(datasets_dir / model.source_task, "train")

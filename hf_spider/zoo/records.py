@@ -4,7 +4,7 @@ Protocol (mode `linear_probe`, the budgeted mode; recorded in every row):
 1. Task sample: a stratified sample (seed 0) of at most `n_train` rows of the task's train split
    and `n_test` rows of its test split. A class-subset task (`parent`) uses the rows of its
    parent's sample whose class is in the subset, so one forward pass serves all subsets.
-2. Features: frozen pooled features of the model (`hf_spider.tasks.extract_features`, the one
+2. Features: frozen pooled features of the model (`hf_spider.models.extract_features`, the one
    feature path of hf-spider), offline from the zoo.
 3. Classifier: standardised features, multinomial logistic regression (lbfgs). C is chosen on a
    stratified 20% validation part of the train sample from `C_GRID` (`eval_accuracy` = that
@@ -608,7 +608,7 @@ def _scores(model_id, task, x, y, probs, names) -> list[dict]:
 def _root_features(
     model_id, modality, samples: _Samples, root: str, seed: int, batch_size: int, need_probs: bool
 ):
-    from hf_spider.tasks import extract_features, source_probs
+    from hf_spider.models import extract_features, source_probs
 
     data = samples.root(root)
     # One call (one model load) for both splits; the cache key names the exact sample.

@@ -144,6 +144,13 @@ def _variants() -> list[ZooModel]:
 VARIANTS: list[ZooModel] = _variants()
 MODELS: dict[str, ZooModel] = {m.repo_id: m for m in BASE_MODELS + VARIANTS}
 
+# Zoo models that exist on the Hub under another id: the zoo lays the same files out under that
+# real Hub id too, so product code (the image probe encoder of `hf_spider.tasks`) names real Hub
+# models only and runs unchanged offline and against the Hub. The EfficientNet-Lite weights are
+# the TensorFlow ImageNet checkpoints of the paper's authors; timm publishes its port of the same
+# checkpoints as `timm/tf_efficientnet_lite*.in1k`.
+HUB_ALIASES: dict[str, str] = {f"timm/tf_efficientnet_lite{i}.in1k": _LITE.format(i) for i in (0, 1, 2)}
+
 
 def lineage(repo_id: str) -> list[ZooModel]:
     """The model and its ancestors in the zoo, nearest first."""

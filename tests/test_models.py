@@ -1,4 +1,5 @@
-"""Backbone features: pooling per family, ONNX Runtime, caching, pickle refusal, Hub ids, the zoo."""
+"""The models layer: features pooled per family, ONNX Runtime, caching, the one weights policy, one
+lookup (local caches first, then the Hub), the offline zoo."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from PIL import Image
 
 from hf_spider import _paths
 from hf_spider.errors import UnsafeWeightsError, UserInputError
-from hf_spider.tasks import backbones
+from hf_spider.models import extract_features, features, resolve_model, source_probs
 from hf_spider.tasks._tiny import make_tiny_onnx_image_model, make_tiny_text_model, make_tiny_vision_model
-from hf_spider.tasks.backbones import extract_features, resolve_model, source_probs
 from hf_spider.testing.hub_server import HubServer
 
 TEXTS = ["good movie", "bad film , awful plot", "the cat", "fresh tweet from iphone one two three", "love"]
@@ -154,7 +154,7 @@ def test_features_are_cached_on_disk(models, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("the model ran although the features were cached")
 
-    monkeypatch.setattr(backbones._Runner, "run", boom)
+    monkeypatch.setattr(features._Runner, "run", boom)
     assert np.array_equal(
         extract_features(models["encoder"], TEXTS, modality="text", cache_key="task-a"), first
     )
@@ -200,11 +200,53 @@ def test_hub_model_ids_through_loopback(models, tmp_path):
             )
 
 
+def test_local_caches_are_looked_up_first_also_with_an_endpoint(models, tmp_path, monkeypatch):
+    """Issue 12 item 7: a model that is right here is used from here, whatever the endpoint says."""
+    from hf_spider.zoo._hubcache import write_cache_repo
+
+    cache = tmp_path / "extra-cache"
+    commit = write_cache_repo(models["st"], "org/here", cache)
+    monkeypatch.setenv("HF_SPIDER_MODEL_CACHES", str(cache))
+    dead = "http://127.0.0.1:9"  # nothing listens there: any request would fail
+    resolved = resolve_model("org/here", endpoint=dead)
+    assert resolved.sha == commit and resolved.path.parents[2] == cache
+    feats = extract_features("org/here", TEXTS, modality="text", endpoint=dead, use_cache=False)
+    assert np.allclose(
+        feats, extract_features(models["st"], TEXTS, modality="text", use_cache=False), atol=1e-6
+    )
+    # the hardware stage finds it through the same lookup
+    from hf_spider.hardware._export import export
+
+    assert export("org/here", "feature-extraction", endpoint=dead).sha == commit
+
+
+def test_one_pickle_policy_for_every_format_and_stage(models, tmp_path):
+    """.bin, .pt, .pth, .ckpt and shards are refused without allow_pickle, by features and export alike."""
+    import shutil
+
+    from hf_spider.hardware._export import export
+    from hf_spider.models import pickle_only
+
+    assert pickle_only(["pytorch_model-00001-of-00002.bin", "config.json"])
+    assert pickle_only(["model.ckpt"]) and pickle_only(["weights.pth"])
+    assert not pickle_only(["model.safetensors", "training_args.bin"])
+    assert not pickle_only(["config.json", "training_args.bin"])  # not weights
+    sharded = tmp_path / "sharded"
+    shutil.copytree(models["pickle"], sharded)
+    (sharded / "pytorch_model.bin").rename(sharded / "pytorch_model-00001-of-00001.bin")
+    for call in (
+        lambda: extract_features(sharded, TEXTS, modality="text"),
+        lambda: export(sharded, "feature-extraction"),
+    ):
+        with pytest.raises(UnsafeWeightsError, match="only pickle weights"):
+            call()
+
+
 def test_wrong_modality_and_unknown_model(models, images, tmp_path, monkeypatch):
     with pytest.raises(UserInputError, match="image processor"):
         extract_features(models["encoder"], images, modality="image", use_cache=False)
     monkeypatch.setenv("HF_SPIDER_ZOO", str(tmp_path / "empty-zoo"))
-    with pytest.raises(UserInputError, match="not in the offline zoo"):
+    with pytest.raises(UserInputError, match="not in the local caches"):
         extract_features("org/not-anywhere", TEXTS, modality="text", offline=True)
     with pytest.raises(UserInputError, match="unknown modality"):
         extract_features(models["encoder"], TEXTS, modality="audio")
@@ -258,3 +300,20 @@ def test_zoo_fine_tuned_variants_have_their_source_heads(images):
     _zoo_snapshot("hf-spider-zoo/all-MiniLM-L6-v2-debates-2016")
     probs = source_probs("hf-spider-zoo/all-MiniLM-L6-v2-debates-2016", TEXTS, modality="text", offline=True)
     assert probs.shape == (5, 3) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
+
+
+@pytest.mark.zoo
+def test_zoo_lays_out_the_lite_models_under_their_hub_ids_too(images):
+    """The default image probe encoder is a real Hub id, served offline by the zoo."""
+    from hf_spider.tasks import PROBE_MODELS
+
+    _zoo_snapshot("timm/tf_efficientnet_lite0.in1k")
+    assert PROBE_MODELS["image"] == "timm/tf_efficientnet_lite0.in1k"
+    hub_id = resolve_model("timm/tf_efficientnet_lite0.in1k", offline=True)
+    zoo_id = resolve_model("hf-spider-zoo/efficientnet-lite0", offline=True)
+    assert hub_id.kind == zoo_id.kind == "efficientnet-lite"
+    assert (hub_id.path / "model.safetensors").read_bytes() == (
+        zoo_id.path / "model.safetensors"
+    ).read_bytes()
+    feats = extract_features(PROBE_MODELS["image"], images, modality="image", offline=True, use_cache=False)
+    assert feats.shape == (len(images), 1280)

@@ -1,7 +1,6 @@
-"""Features (and source-classifier probabilities) of a candidate model on a task's sample.
+"""Encoders: run a resolved model over images or texts and pool its output into one vector per input.
 
-`extract_features(model, inputs, modality=...)` runs a model over images or texts and returns an
-`N x D` float32 array, pooled the way the model's family expects:
+Pooling per family:
 
 * sentence-transformers repos (`modules.json` + `1_Pooling/config.json`): that pooling (mean, CLS,
   max, mean-sqrt-len, last token), then L2 normalisation when the repo has a `Normalize` module;
@@ -10,51 +9,28 @@
 * vision transformers with a class token (ViT, DeiT, DINOv2, ...): the class token; other vision
   models: their pooler output (global average pooling for CNNs), else the mean over positions;
 * CLIP-like dual encoders: `get_image_features` / `get_text_features`;
-* the zoo's timm-style EfficientNet-Lite repos: `forward_features` of `hf_spider.zoo.efficientnet_lite`;
+* timm-style EfficientNet-Lite repos: `forward_features` of `hf_spider.models.efficientnet_lite`;
 * ONNX models through ONNX Runtime: the output `config.json` names as the feature tensor (else the
   first output), pooled like the above when it still has positions.
 
-Inference runs in batches under `torch.inference_mode()` on the device accelerate picks (several
-GPUs: split across `accelerate launch` processes, or `DataParallel` in one process). Results are
-cached in `hf_spider._paths.cache_dir("features")`, keyed by (model sha, dataset fingerprint or a
-digest of the inputs, sample size, pooling). Pickle-only weights are refused unless
-`allow_pickle=True`; remote code runs only with `trust_remote_code=True`.
+`what="probs"` gives the softmax of the model's own classification head instead (for LEEP / NCE).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from hf_spider import _paths
-from hf_spider.errors import HubConnectionError, UnsafeWeightsError, UserInputError
+from hf_spider.errors import UserInputError
+from hf_spider.models._resolve import ResolvedModel, onnx_file, read_json
 
-logger = logging.getLogger("hf_spider.tasks")
+logger = logging.getLogger("hf_spider.models")
 
-# Bump when the pooling of any family changes, so cached features are recomputed.
-POOLING_VERSION = "1"
-_MODEL_FILE_PATTERNS = [
-    "*.json",
-    "*.safetensors",
-    "*.onnx",
-    "*.onnx_data",
-    "*.txt",
-    "*.model",
-    "tokenizer*",
-    "vocab*",
-    "merges*",
-    "*/config.json",
-    "*/*.json",
-]
 _CLS_TOKEN_VISION = {
     "vit",
     "deit",
@@ -83,305 +59,22 @@ _DECODER_ONLY = {
 }
 
 
-@dataclass
-class ResolvedModel:
-    """A model folder on disk and what it is."""
-
-    path: Path
-    name: str
-    sha: str
-    kind: str  # "transformers" | "onnx" | "efficientnet-lite"
-    config: dict[str, Any] = field(default_factory=dict)
-
-
-def extract_features(
-    model: str | os.PathLike,
-    inputs: Sequence[Any],
-    *,
-    modality: str,
-    batch_size: int = 32,
-    device: str | None = None,
-    revision: str | None = None,
-    token: str | None = None,
-    endpoint: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    cache_key: str | None = None,
-    trust_remote_code: bool = False,
-    allow_pickle: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    use_cache: bool = True,
-    offline: bool = False,
-) -> np.ndarray:
-    """Pooled features of `model` on `inputs` (PIL images or strings), `N x D` float32.
-
-    Args:
-        model: a Hub repo id (looked up in the offline zoo first, then the Hub at `endpoint`) or
-            a local model folder.
-        inputs: the sample, e.g. `Task.inputs`.
-        modality: "image" or "text".
-        batch_size: examples per forward pass.
-        device: "cpu", "cuda", "cuda:1", ...; default: accelerate's device for this process.
-        revision, token, endpoint: where to fetch the model from (never logged).
-        cache_dir: huggingface_hub cache for downloaded model files.
-        cache_key: identity of the inputs (`Task.fingerprint`); default: a digest of the inputs.
-        trust_remote_code, allow_pickle: off unless the user asks.
-        progress: callable(done, total) called after each batch.
-        use_cache: read/write the on-disk features cache.
-        offline: only the zoo and local caches, never the network.
-
-    Example:
-        >>> feats = extract_features("sentence-transformers/all-MiniLM-L6-v2", ["a", "b"], modality="text")  # doctest: +SKIP
-        >>> feats.shape
-        (2, 384)
-    """
-    return _run(
-        "features",
-        model,
-        inputs,
-        modality=modality,
-        batch_size=batch_size,
-        device=device,
-        revision=revision,
-        token=token,
-        endpoint=endpoint,
-        cache_dir=cache_dir,
-        cache_key=cache_key,
-        trust_remote_code=trust_remote_code,
-        allow_pickle=allow_pickle,
-        progress=progress,
-        use_cache=use_cache,
-        offline=offline,
-    )
-
-
-def source_probs(
-    model: str | os.PathLike,
-    inputs: Sequence[Any],
-    *,
-    modality: str,
-    batch_size: int = 32,
-    device: str | None = None,
-    revision: str | None = None,
-    token: str | None = None,
-    endpoint: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    cache_key: str | None = None,
-    trust_remote_code: bool = False,
-    allow_pickle: bool = False,
-    progress: Callable[[int, int], None] | None = None,
-    use_cache: bool = True,
-    offline: bool = False,
-) -> np.ndarray | None:
-    """Softmax of the model's own classification head on `inputs` (`N x C`, for LEEP / NCE).
-
-    None when the model has no classification head (a plain encoder, a sentence embedder).
-    Arguments as `extract_features`.
-    """
-    resolved = resolve_model(
-        model,
-        revision=revision,
-        token=token,
-        endpoint=endpoint,
-        cache_dir=cache_dir,
-        allow_pickle=allow_pickle,
-        offline=offline,
-    )
-    if not _has_head(resolved):
-        return None
-    return _run(
-        "probs",
-        resolved,
-        inputs,
-        modality=modality,
-        batch_size=batch_size,
-        device=device,
-        cache_key=cache_key,
-        trust_remote_code=trust_remote_code,
-        allow_pickle=allow_pickle,
-        progress=progress,
-        use_cache=use_cache,
-    )
-
-
-# -- model resolution ----------------------------------------------------------------------------
-
-
-def resolve_model(
-    model: str | os.PathLike | ResolvedModel,
-    *,
-    revision: str | None = None,
-    token: str | None = None,
-    endpoint: str | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    allow_pickle: bool = False,
-    offline: bool = False,
-) -> ResolvedModel:
-    """Find the model's files: a local folder, the offline zoo, or a download from the Hub."""
-    if isinstance(model, ResolvedModel):
-        return model
-    path = Path(model).expanduser()
-    if path.is_dir():
-        folder = path.resolve()
-        sha = "local-" + _folder_digest(folder)
-        name = str(folder)
-    else:
-        name = str(model)
-        folder = _from_zoo(name, revision) if endpoint is None else None
-        if folder is None:
-            if offline:
-                raise UserInputError(
-                    f"model {name!r} is not in the offline zoo ({_paths.zoo_dir()})",
-                    hint="install it with `hf-spider zoo install`, or give a local model folder",
-                )
-            folder = _download(
-                name,
-                revision=revision,
-                token=token,
-                endpoint=endpoint,
-                cache_dir=cache_dir,
-                allow_pickle=allow_pickle,
-            )
-        sha = folder.name if len(folder.name) == 40 else "local-" + _folder_digest(folder)
-    config = _read_json(folder / "config.json")
-    kind = _model_kind(folder, config, name)
-    if kind == "transformers":
-        _check_weights(folder, name, allow_pickle)
-    return ResolvedModel(path=folder, name=name, sha=sha, kind=kind, config=config)
-
-
-def _from_zoo(repo_id: str, revision: str | None) -> Path | None:
-    hub = _paths.zoo_dir() / "hub"
-    if not hub.is_dir():
-        return None
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(repo_id, revision=revision, cache_dir=hub, local_files_only=True))
-    except Exception:  # not in the zoo (LocalEntryNotFoundError, a bad id, ...)
-        return None
-
-
-def _download(
-    repo_id: str,
-    *,
-    revision: str | None,
-    token: str | None,
-    endpoint: str | None,
-    cache_dir: str | os.PathLike | None,
-    allow_pickle: bool,
-) -> Path:
-    from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        HFValidationError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    api = HfApi(endpoint=endpoint, token=token)
-    try:
-        info = api.model_info(repo_id, revision=revision)
-        files = [s.rfilename for s in info.siblings or []]
-        patterns = list(_MODEL_FILE_PATTERNS)
-        pickle_only = _pickle_only(files)
-        if pickle_only and not allow_pickle:
-            folder = None  # refused below, before anything is downloaded
-        else:
-            if pickle_only:
-                patterns.append("*.bin")
-            folder = snapshot_download(
-                repo_id,
-                revision=info.sha or revision,
-                cache_dir=cache_dir,
-                token=token,
-                endpoint=endpoint,
-                allow_patterns=patterns,
-            )
-    except (RepositoryNotFoundError, HFValidationError) as exc:
+def check_runnable(resolved: ResolvedModel) -> None:
+    """Raise `UserInputError` for a model no encoder here can run."""
+    if resolved.kind == "timm":
         raise UserInputError(
-            f"model {repo_id!r} not found", hint="check the id, --endpoint and token"
-        ) from exc
-    except RevisionNotFoundError as exc:
-        raise UserInputError(f"revision {revision!r} of model {repo_id!r} not found") from exc
-    except HfHubHTTPError as exc:
-        raise HubConnectionError(f"the Hub failed for model {repo_id!r}: {exc.__class__.__name__}") from exc
-    except OSError as exc:
-        raise HubConnectionError(
-            f"cannot fetch model {repo_id!r}", hint="check the network or --endpoint"
-        ) from exc
-    if folder is None:
-        raise _pickle_error(repo_id)
-    return Path(folder)
+            f"model {resolved.name!r} is a timm model ({resolved.config.get('architecture')}) that hf-spider cannot build",
+            hint="timm is not a dependency; only EfficientNet-Lite timm-style repos are supported",
+        )
+    if resolved.kind == "unknown":
+        raise UserInputError(
+            f"cannot tell what kind of model {resolved.name!r} is (no config.json with model_type, no model.onnx)",
+            hint="give a transformers, ONNX or timm-style EfficientNet-Lite model",
+        )
 
 
-def _model_kind(folder: Path, config: dict, name: str) -> str:
-    if "architecture" in config and "model_type" not in config:
-        from hf_spider.zoo.efficientnet_lite import canonical_name
-
-        try:
-            canonical_name(str(config["architecture"]))
-        except ValueError as exc:
-            raise UserInputError(
-                f"model {name!r} is a timm model ({config['architecture']}) that hf-spider cannot build",
-                hint="timm is not a dependency; only the zoo's EfficientNet-Lite timm-style repos are supported",
-            ) from exc
-        return "efficientnet-lite"
-    has_torch_weights = any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
-    if _onnx_file(folder) is not None and not has_torch_weights:
-        return "onnx"
-    if "model_type" in config:
-        return "transformers"
-    raise UserInputError(
-        f"cannot tell what kind of model {name!r} is (no config.json with model_type, no model.onnx)",
-        hint="give a transformers, ONNX or zoo model",
-    )
-
-
-def _pickle_only(files: list[str]) -> bool:
-    names = [Path(f).name for f in files]
-    has_safe = any(n.endswith(".safetensors") for n in names) or any(n.endswith(".onnx") for n in names)
-    has_pickle = any(n.endswith((".bin", ".pt", ".pth", ".ckpt")) and "training_args" not in n for n in names)
-    return has_pickle and not has_safe
-
-
-def _check_weights(folder: Path, name: str, allow_pickle: bool) -> None:
-    files = [p.name for p in folder.iterdir() if p.is_file()]
-    if _pickle_only(files) and not allow_pickle:
-        raise _pickle_error(name)
-
-
-def _pickle_error(name: str) -> UnsafeWeightsError:
-    return UnsafeWeightsError(
-        f"model {name!r} has only pickle weights (pytorch_model.bin), which can run code when loaded",
-        hint="use a safetensors version of the model, or pass --allow-pickle if you trust its author",
-    )
-
-
-def _onnx_file(folder: Path) -> Path | None:
-    for candidate in ("model.onnx", "onnx/model.onnx"):
-        if (folder / candidate).is_file():
-            return folder / candidate
-    found = sorted(folder.glob("*.onnx"))
-    return found[0] if found else None
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _folder_digest(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file() and not p.name.startswith("."):
-            st = p.stat()
-            digest.update(f"{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def _has_head(resolved: ResolvedModel) -> bool:
+def has_head(resolved: ResolvedModel) -> bool:
+    """Whether the model has its own classification head (source-class probabilities)."""
     if resolved.kind == "efficientnet-lite":
         return int(resolved.config.get("num_classes", 1000)) > 0
     if resolved.kind == "onnx":
@@ -390,160 +83,28 @@ def _has_head(resolved: ResolvedModel) -> bool:
     return any(a.endswith(("ForSequenceClassification", "ForImageClassification")) for a in archs)
 
 
-# -- running and caching -------------------------------------------------------------------------
-
-
-def _run(
-    what: str,
-    model,
-    inputs: Sequence[Any],
+def make_encoder(
+    resolved: ResolvedModel,
     *,
     modality: str,
-    batch_size: int,
+    what: str,
     device: str | None,
-    revision: str | None = None,
-    token: str | None = None,
-    endpoint: str | None = None,
-    cache_dir=None,
-    cache_key: str | None,
     trust_remote_code: bool,
     allow_pickle: bool,
-    progress,
-    use_cache: bool,
-    offline: bool = False,
-) -> np.ndarray:
-    if modality not in ("image", "text"):
-        raise UserInputError(f"unknown modality {modality!r}", hint="use image or text")
-    if batch_size < 1:
-        raise UserInputError(f"batch size must be >= 1, got {batch_size}")
-    resolved = resolve_model(
-        model,
-        revision=revision,
-        token=token,
-        endpoint=endpoint,
-        cache_dir=cache_dir,
-        allow_pickle=allow_pickle,
-        offline=offline,
-    )
-    inputs = list(inputs)
-    key = _cache_key(what, resolved, modality, cache_key or _inputs_digest(inputs, modality), len(inputs))
-    cache_file = _paths.cache_dir("features") / f"{key}.npy"
-    if use_cache and cache_file.is_file():
-        try:
-            cached = np.load(cache_file)
-            if len(cached) == len(inputs):
-                logger.debug("features of %s from cache %s", resolved.name, cache_file.name)
-                return cached
-        except (OSError, ValueError):
-            logger.warning("ignoring unreadable feature cache %s", cache_file)
-    if not inputs:
-        raise UserInputError("no inputs to encode")
-    runner = _Runner(
-        resolved,
-        modality=modality,
-        device=device,
-        trust_remote_code=trust_remote_code,
-        allow_pickle=allow_pickle,
-    )
-    out = runner.run(inputs, what=what, batch_size=batch_size, progress=progress)
-    if use_cache:
-        _save_atomic(cache_file, out)
-    return out
+) -> Callable[[list], np.ndarray]:
+    """A callable turning a batch of inputs into an `N x D` array (features, or probabilities)."""
+    check_runnable(resolved)
+    if resolved.kind == "onnx":
+        return _OnnxEncoder(resolved, modality, what)
+    torch_device = _device(device)
+    if resolved.kind == "efficientnet-lite":
+        return _LiteEncoder(resolved, torch_device, what)
+    if modality == "text":
+        return _TextEncoder(resolved, torch_device, what, trust_remote_code, allow_pickle)
+    return _VisionEncoder(resolved, torch_device, what, trust_remote_code, allow_pickle)
 
 
-def _cache_key(what: str, resolved: ResolvedModel, modality: str, data_key: str, n: int) -> str:
-    parts = [what, resolved.name, resolved.sha, resolved.kind, modality, data_key, n, POOLING_VERSION]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:40]
-
-
-def _inputs_digest(inputs: list, modality: str) -> str:
-    digest = hashlib.sha256()
-    for x in inputs:
-        if modality == "text":
-            digest.update(str(x).encode("utf-8", "replace"))
-        else:
-            digest.update(f"{getattr(x, 'mode', '')}{getattr(x, 'size', '')}".encode())
-            digest.update(x.tobytes() if hasattr(x, "tobytes") else repr(x).encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class _Runner:
-    """Loads one model once and encodes batches with it."""
-
-    def __init__(
-        self,
-        resolved: ResolvedModel,
-        *,
-        modality: str,
-        device: str | None,
-        trust_remote_code: bool,
-        allow_pickle: bool,
-    ):
-        self.resolved = resolved
-        self.modality = modality
-        self.device_arg = device
-        self.trust_remote_code = trust_remote_code
-        self.allow_pickle = allow_pickle
-
-    def run(self, inputs: list, *, what: str, batch_size: int, progress) -> np.ndarray:
-        import torch
-
-        state = _accelerate_state()
-        if (
-            state is not None and state.num_processes > 1 and self.device_arg is None
-        ):  # GPU path: untested here
-            from accelerate.utils import gather_object
-
-            with state.split_between_processes(list(enumerate(inputs))) as shard:
-                xs = [x for _, x in shard]  # empty when there are more processes than inputs
-                local = self._encode(xs, what=what, batch_size=batch_size, progress=progress) if xs else []
-                pairs = gather_object([(i, row) for (i, _), row in zip(shard, local, strict=True)])
-            pairs = sorted(pairs, key=lambda p: p[0])
-            return np.stack([row for _, row in pairs]).astype(np.float32)
-        with torch.inference_mode():
-            return self._encode(inputs, what=what, batch_size=batch_size, progress=progress)
-
-    def _encode(self, inputs: list, *, what: str, batch_size: int, progress) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            encode = self._encoder(what)
-            chunks = []
-            for start in range(0, len(inputs), batch_size):
-                batch = inputs[start : start + batch_size]
-                out = encode(batch)
-                chunks.append(np.asarray(out, dtype=np.float32))
-                if progress is not None:
-                    progress(min(start + batch_size, len(inputs)), len(inputs))
-        return np.concatenate(chunks, axis=0)
-
-    # one encoder per kind -------------------------------------------------------------------
-
-    def _encoder(self, what: str) -> Callable[[list], np.ndarray]:
-        kind = self.resolved.kind
-        if kind == "onnx":
-            return _OnnxEncoder(self.resolved, self.modality, what)
-        device = _device(self.device_arg)
-        if kind == "efficientnet-lite":
-            return _LiteEncoder(self.resolved, device, what)
-        if self.modality == "text":
-            return _TextEncoder(self.resolved, device, what, self.trust_remote_code, self.allow_pickle)
-        return _VisionEncoder(self.resolved, device, what, self.trust_remote_code, self.allow_pickle)
-
-
-def _accelerate_state():
+def accelerate_state():
     try:
         from accelerate import PartialState
 
@@ -557,7 +118,7 @@ def _device(device: str | None):
 
     if device is not None:
         return torch.device(device)
-    state = _accelerate_state()
+    state = accelerate_state()
     return state.device if state is not None else torch.device("cpu")
 
 
@@ -624,7 +185,7 @@ class _TextEncoder:
                 self.pooling = "lasttoken"
             else:
                 self.pooling = "mean"
-        st = _read_json(path / "sentence_bert_config.json")
+        st = read_json(path / "sentence_bert_config.json")
         limits = [st.get("max_seq_length"), config.get("max_position_embeddings"), 512]
         model_max = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(model_max, int) and model_max < 1_000_000:
@@ -689,7 +250,7 @@ def _sentence_transformers_pooling(path: Path) -> tuple[str | None, bool]:
     for module in modules:
         kind = str(module.get("type", ""))
         if kind.endswith("Pooling"):
-            cfg = _read_json(path / module.get("path", "1_Pooling") / "config.json")
+            cfg = read_json(path / module.get("path", "1_Pooling") / "config.json")
             for key, name in (
                 ("pooling_mode_cls_token", "cls"),
                 ("pooling_mode_lasttoken", "lasttoken"),
@@ -815,10 +376,10 @@ def _preprocess_images(
 
 
 class _LiteEncoder:
-    """The zoo's timm-style EfficientNet-Lite (code in `hf_spider.zoo.efficientnet_lite`)."""
+    """A timm-style EfficientNet-Lite (code in `hf_spider.models.efficientnet_lite`)."""
 
     def __init__(self, resolved: ResolvedModel, device, what: str):
-        from hf_spider.zoo.efficientnet_lite import PretrainedCfg, load_from_folder
+        from hf_spider.models.efficientnet_lite import PretrainedCfg, load_from_folder
 
         model, config = load_from_folder(resolved.path)
         self.cfg = PretrainedCfg.from_config(config)
@@ -855,7 +416,7 @@ class _OnnxEncoder:
         self.config = resolved.config
         self.modality = modality
         self.what = what
-        onnx_path = _onnx_file(resolved.path)
+        onnx_path = onnx_file(resolved.path)
         providers = [
             p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()
         ]
@@ -898,7 +459,7 @@ class _OnnxEncoder:
 
     def _image_setup(self, resolved: ResolvedModel) -> None:
         cfg = self.config
-        pre = _read_json(resolved.path / "preprocessor_config.json")
+        pre = read_json(resolved.path / "preprocessor_config.json")
         named = cfg.get("input_name")
         self.image_input = next((i for i in self.inputs if i.name == named), self.inputs[0])
         shape = self.image_input.shape
