@@ -1,7 +1,8 @@
 """Stage 3: the learned Model-Spider-style ranker.
 
 - `load_records(dirs)`: fine-tuning records of the shared schema, cleaned, defects reported.
-- `Ranker`: `Ranker.default()` (shipped weights, offline), `.rank(candidates, task, stage2_scores=)`.
+- `Ranker`: `Ranker.default()` (shipped weights, offline), `.rank(candidates, task)` (stage 1;
+  stage 2 and its one fusion with stage 1 are `hf_spider.probe`).
 - `rank_catalog(catalog, task)`: every catalog model ranked from cards alone.
 - `train_ranker(records)`, `evaluate_ranking(records, test_targets)`: `hf-spider train` / `eval ranking`.
 Heavy modules (torch) load on first use.

@@ -29,23 +29,20 @@ logger = logging.getLogger("hf_spider.ranker")
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 HISTORY_FILE = "history.json"
-DEFAULT_TOP_K = 10
 
 
 @dataclass
 class RankResult:
-    """A ranking: `ranking` is [(model_id, score)] best first; `stage2` says whether it ran."""
+    """A stage-1 ranking: `ranking` (= `stage1`) is [(model_id, score)] best first."""
 
     ranking: list[tuple[str, float]]
     stage1: list[tuple[str, float]]
-    stage2: dict[str, Any] = field(default_factory=dict)
     task: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ranking": [{"model_id": m, "score": s} for m, s in self.ranking],
             "stage1": [{"model_id": m, "score": s} for m, s in self.stage1],
-            "stage2": self.stage2,
             "task": {k: v for k, v in self.task.items() if k != "description"},
         }
 
@@ -259,49 +256,20 @@ class Ranker:
         candidates: Iterable[ModelToken] | Any,
         task: Any,
         *,
-        stage2_scores: Mapping[str, Mapping[str, float]] | None = None,
-        top_k: int = DEFAULT_TOP_K,
-        stage2_skipped: str | None = None,
         vectors: np.ndarray | None = None,
     ) -> RankResult:
-        """Rank candidates for a task.
+        """Rank candidates for a task from their tokens, their history and the task's metadata (stage 1).
 
-        Stage 1 scores every candidate from its token, its history and the task's metadata.
-        Stage 2 re-ranks the first `top_k` with forward-pass estimator scores
-        (`stage2_scores = {"logme": {model_id: score}, ...}`, as `hf_spider.estimators` computes
-        them); candidates below the top-k keep their stage-1 order. Without scores stage 2 is
-        skipped and `RankResult.stage2` says why (`stage2_skipped`, e.g. "weights unreachable").
-        `vectors`: the candidates' `ModelToken.vector()` rows when at hand (`Catalog.vectors()`).
+        Stage 2 (forward passes, estimators, and their one fusion with these scores) is
+        `hf_spider.probe`. `vectors`: the candidates' `ModelToken.vector()` rows when at hand
+        (`Catalog.vectors()`).
         """
         tokens = list(candidates)
         if not tokens:
             raise UserInputError("no candidate models to rank", hint="check the catalog and its filters")
         meta = task_meta(task)
         stage1 = sorted(self.score(tokens, meta, vectors=vectors).items(), key=lambda kv: -kv[1])
-        stage2: dict[str, Any] = {"ran": False, "top_k": top_k}
-        ranking = stage1
-        usable = {m: dict(s) for m, s in (stage2_scores or {}).items() if s}
-        if usable:
-            head = [m for m, _ in stage1[:top_k]]
-            with_scores = [m for m in head if any(m in s for s in usable.values())]
-            if with_scores:
-                by_id = {t.model_id: t for t in tokens}
-                fused = self.score([by_id[m] for m in head], meta, estimator_scores=usable)
-                reranked = sorted(fused.items(), key=lambda kv: -kv[1])
-                ranking = reranked + stage1[top_k:]
-                stage2 = {
-                    "ran": True,
-                    "top_k": top_k,
-                    "estimators": sorted(usable),
-                    "models_with_scores": len(with_scores),
-                }
-            else:
-                stage2["reason"] = "no estimator score for any of the top-k candidates"
-        else:
-            stage2["reason"] = stage2_skipped or "no forward-pass estimator scores given"
-        if not stage2["ran"]:
-            logger.info("stage 2 skipped: %s", stage2["reason"])
-        return RankResult(ranking=ranking, stage1=stage1, stage2=stage2, task=meta)
+        return RankResult(ranking=stage1, stage1=stage1, task=meta)
 
 
 def rank_catalog(catalog: Any, task: Any, *, ranker: Ranker | None = None) -> list[tuple[str, float]]:

@@ -13,48 +13,30 @@ were checked on the data, with the reason in the notes.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from hf_spider import __version__, _paths
+from hf_spider import __version__
 from hf_spider.errors import (
-    CatalogError,
     ConstraintError,
     DatasetError,
     HfSpiderError,
-    UnsafeWeightsError,
     UserInputError,
 )
+from hf_spider.probe._probe import ESTIMATORS, ProbeResult, fuse, probe, rerank, shown
 from hf_spider.recommend._results import Recommendations, sort_rows
 
 logger = logging.getLogger("hf_spider.recommend")
 
 STAGES = ("rank", "probe", "bench")
-ESTIMATORS = ("logme", "reg_hscore")
-# Estimator names of `hf_spider.estimators` -> metric names of the records the ranker was trained on.
-_RANKER_METRIC = {"reg_hscore": "reg_h_score", "hscore": "h_score"}
 # Per modality: dynamic int8 is the fast one for transformers, static int8 for CNNs (ConvInteger
 # kernels make dynamic int8 slower than fp32 on x86; see benchmarks/device.md).
 DEFAULT_VARIANTS = {"text": ("fp32", "int8-dynamic"), "image": ("fp32", "int8-static")}
 DEFAULT_SAMPLE = 256
-# Pipeline tags a candidate may carry for each modality of the task.
-_TAGS = {
-    "text": {
-        "text-classification",
-        "feature-extraction",
-        "sentence-similarity",
-        "fill-mask",
-        "zero-shot-classification",
-    },
-    "image": {"image-classification", "image-feature-extraction", "zero-shot-image-classification"},
-}
-
 Progress = Callable[..., None]
 
 
@@ -138,6 +120,7 @@ def recommend(
         >>> recs = recommend("rotten_tomatoes", top_k=3, constraints={"max_latency_ms": 20})  # doctest: +SKIP
         >>> recs.best["model_id"], recs.best["variant"]
     """
+    from hf_spider.catalog._candidates import candidates_for
     from hf_spider.hardware import Constraints, DeviceTarget, MeasureConfig
 
     progress = progress or _noop
@@ -180,15 +163,8 @@ def recommend(
 
     with run.timed("catalog"):
         progress("catalog", 0, 1, str(catalog or "embedded + offline zoo"))
-        cat, cat_info = _load_catalog(catalog, token=token, endpoint=endpoint)
-        candidates = _candidates(cat, task_obj, task)
-        cat_info["num_candidates"] = len(candidates)
-        if not len(candidates):
-            raise CatalogError(
-                f"no model in the catalog ({cat_info['source']}) serves a {task_obj.modality} task"
-                + (f" with tag {task!r}" if task else ""),
-                hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
-            )
+        found = candidates_for(catalog, modality=task_obj.modality, tag=task)
+        candidates, cat_info = found.tokens, found.info
         progress("catalog", 1, 1, f"{len(candidates)} {task_obj.modality} candidates")
 
     if variants is None:
@@ -200,18 +176,27 @@ def recommend(
         stage1 = ranker_obj.rank(list(candidates), task_obj).stage1
         progress("rank", len(candidates), len(candidates), f"{len(candidates)} models")
 
-    probed: dict[str, dict[str, Any]] = {}
+    probed = ProbeResult(estimators=estimators)
     fused: dict[str, float] = {}
     if "probe" in stages:
         with run.timed("probe"):
             if not task_obj.has_data:
                 run.notes.append("stage 2 skipped: the dataset gave no examples (card-only dataset)")
             else:
-                probed = _stage2(stage1, cat, task_obj, top_k, estimators, run, token, endpoint, progress)
-                if probed:
-                    fused = _fuse(probed, candidates, task_obj, ranker_obj)
+                probed = probe(
+                    stage1,
+                    task_obj,
+                    top_k=top_k,
+                    estimators=estimators,
+                    token=token,
+                    endpoint=endpoint,
+                    progress=progress,
+                )
+                run.forward_passes += probed.forward_passes
+                run.notes.extend(probed.notes)
+                fused = fuse(ranker_obj, candidates, task_obj, probed)
 
-    order = sorted(fused, key=lambda m: -fused[m]) + [m for m, _ in stage1 if m not in fused]
+    order = rerank(stage1, fused)
     rank_of = {m: i + 1 for i, m in enumerate(order)}
     stage1_score = dict(stage1)
 
@@ -219,7 +204,7 @@ def recommend(
     benched: set[str] = set()
     if "bench" in stages:
         with run.timed("bench"):
-            pool = [m for m in order if m in probed] if probed else order
+            pool = [m for m in order if m in probed.scores] if probed else order
             bench_rows = _bench(
                 pool,
                 top_k,
@@ -245,10 +230,10 @@ def recommend(
         )
     for row in rows:
         m = row["model_id"]
-        scores = probed.get(m, {}).get("scores", {})
+        scores = probed.scores.get(m, {})
         row.update(
             rank=rank_of[m],
-            stage=("bench" if m in benched else "probe" if m in probed else "rank"),
+            stage=("bench" if m in benched else "probe" if m in probed.scores else "rank"),
             transfer_score=fused.get(m, stage1_score[m]),
             transfer_source="probe" if m in fused else "rank",
             rank_score=stage1_score[m],
@@ -309,13 +294,15 @@ def _check_stages(stages: Iterable[str]) -> tuple[str, ...]:
 
 def _check_task_tag(tag: str | None, task_obj) -> None:
     """Refuse a pipeline tag made for another modality than the dataset's (image models for text)."""
-    if not tag or tag in _TAGS.get(task_obj.modality, {tag}):
+    from hf_spider.catalog._candidates import MODALITY_TAGS
+
+    if not tag or tag in MODALITY_TAGS.get(task_obj.modality, {tag}):
         return
-    other = next((m for m, tags in _TAGS.items() if tag in tags), None)
+    other = next((m for m, tags in MODALITY_TAGS.items() if tag in tags), None)
     if other is not None:
         raise UserInputError(
             f"--task {tag} serves {other} models, but {task_obj.name} is a {task_obj.modality} dataset",
-            hint=f"drop --task, or use one of: {', '.join(sorted(_TAGS[task_obj.modality]))}",
+            hint=f"drop --task, or use one of: {', '.join(sorted(MODALITY_TAGS[task_obj.modality]))}",
         )
 
 
@@ -361,87 +348,6 @@ def _target_meta(device) -> dict[str, Any]:
     return {**device.to_dict(), "description": device.describe()}
 
 
-def _catalog_from_dir(folder: Path):
-    """Crawl a folder of Hub-layout repos into a cached catalog (incremental on later runs)."""
-    from hf_spider.catalog import Catalog, crawl
-
-    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
-    path = _paths.cache_dir("catalogs") / key
-    crawl(path, from_dir=folder)
-    return Catalog.load(path)
-
-
-def _is_catalog_folder(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in ("catalog.sqlite", "catalog.jsonl"))
-
-
-def _load_catalog(catalog, *, token, endpoint) -> tuple[Any, dict[str, Any]]:
-    """The candidates' catalog and a snapshot description of it for the report."""
-    from hf_spider.catalog import Catalog
-
-    del token, endpoint  # the catalog is local; crawling the Hub is `hf-spider crawl`
-    if isinstance(catalog, Catalog):
-        cat, source = catalog, str(catalog.path or "in-memory catalog")
-    elif catalog is not None:
-        folder = Path(catalog)
-        if not folder.exists():
-            raise CatalogError(
-                f"no catalog at {folder}", hint="pass a catalog folder or a folder of model repos"
-            )
-        if folder.is_file() or _is_catalog_folder(folder):
-            cat, source = Catalog.load(folder), str(folder)
-        else:
-            cat, source = _catalog_from_dir(folder), f"model repos in {folder}"
-    else:
-        cat = Catalog.load(None)
-        source = str(cat.path or "embedded catalog")
-        zoo = _zoo_catalog()
-        if zoo is not None and len(zoo):
-            cat = Catalog([*cat, *(t for t in zoo if t.model_id not in cat)], path=cat.path)
-            source += f" + offline zoo ({len(zoo)} models)"
-    ids = sorted(cat.model_ids)
-    fingerprint = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
-    return cat, {"source": source, "num_models": len(cat), "fingerprint": fingerprint}
-
-
-def _zoo_catalog():
-    """Tokens of the installed offline zoo's models (crawled from their snapshot folders), or None."""
-    try:
-        from hf_spider.zoo import installed, model_path
-    except ImportError:
-        return None
-    try:
-        models = sorted(installed()["models"])
-    except (HfSpiderError, OSError, KeyError, ValueError) as exc:
-        logger.info("offline zoo not used: %s", exc)
-        return None
-    if not models:
-        return None
-    # The zoo is a Hub cache; the catalog crawls Hub-layout repo folders: link one to the other.
-    farm = _paths.cache_dir("zoo-catalog") / "repos"
-    for repo_id in models:
-        link = farm / repo_id
-        target = model_path(repo_id)
-        if link.is_symlink() and Path(os.readlink(link)) == target:
-            continue
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(target, target_is_directory=True)
-    return _catalog_from_dir(farm)
-
-
-def _candidates(cat, task_obj, tag: str | None):
-    if tag:
-        return cat.filter(task=tag)
-    wanted = _TAGS.get(task_obj.modality)
-    return (
-        cat.filter(modality=task_obj.modality)
-        if wanted is None
-        else cat.filter(predicate=lambda t: t.modality == task_obj.modality or (t.pipeline_tag in wanted))
-    )
-
-
 # ---------------------------------------------------------------------------------- stage 1
 def _ranker(ranker: Any, *, token, endpoint) -> tuple[Any, str]:
     """The ranker to use and how the report names it."""
@@ -452,96 +358,6 @@ def _ranker(ranker: Any, *, token, endpoint) -> tuple[Any, str]:
     if isinstance(ranker, Ranker):
         return ranker, "spider (weights given by the caller)"
     return Ranker.from_pretrained(ranker, token=token, endpoint=endpoint), f"spider ({ranker})"
-
-
-def _fuse(probed, candidates, task_obj, ranker) -> dict[str, float]:
-    """Fused stage-2 scores of the probed models: the ranker with their estimator tokens."""
-    scores: dict[str, dict[str, float]] = {}
-    for model_id, info in probed.items():
-        for name, value in info["scores"].items():
-            scores.setdefault(_RANKER_METRIC.get(name, name), {})[model_id] = value
-    tokens = [candidates[m] for m in probed]
-    return ranker.score(tokens, task_obj, estimator_scores=scores)
-
-
-# ---------------------------------------------------------------------------------- stage 2
-_UNREACHABLE = (OSError, EnvironmentError)
-
-
-def _hub_reachable(endpoint: str | None) -> bool:
-    """False when huggingface_hub is told to stay offline or the endpoint does not answer quickly."""
-    import requests
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    try:
-        requests.head(endpoint or constants.ENDPOINT, timeout=3)
-    except requests.RequestException:
-        return False
-    return True
-
-
-def _stage2(
-    stage1, cat, task_obj, top_k, estimators, run, token, endpoint, progress
-) -> dict[str, dict[str, Any]]:
-    """Forward passes of the top-k reachable candidates over the sample, and their estimator scores."""
-    from hf_spider import estimators as est
-    from hf_spider.models import extract_features
-
-    offline = not _hub_reachable(endpoint)
-    if offline:
-        run.notes.append(
-            "the Hub could not be reached: stage 2 used only models available locally (offline zoo, caches)"
-        )
-    probed: dict[str, dict[str, Any]] = {}
-    unreachable: list[str] = []
-    # Offline, a candidate that is not local fails at once, so every one may be tried; online each
-    # miss costs a round trip, so only the head of the stage-1 ranking is.
-    max_tries = len(stage1) if offline else max(4 * top_k, top_k + 10)
-    progress("probe", 0, top_k, "forward passes")
-    for model_id, _score in stage1[:max_tries]:
-        if len(probed) >= top_k:
-            break
-        try:
-            feats = extract_features(
-                model_id,
-                task_obj.inputs,
-                modality=task_obj.modality,
-                cache_key=task_obj.fingerprint,
-                token=token,
-                endpoint=endpoint,
-                offline=offline,
-            )
-        except UnsafeWeightsError as exc:
-            run.notes.append(f"stage 2 skipped {model_id}: {exc.one_line()}")
-            continue
-        except (HfSpiderError, *_UNREACHABLE) as exc:
-            text = exc.one_line() if isinstance(exc, HfSpiderError) else f"{type(exc).__name__}: {exc}"
-            logger.info("stage 2: %s not reachable: %s", model_id, text)
-            unreachable.append(model_id)
-            continue
-        run.forward_passes += 1
-        scores = {}
-        for name in estimators:
-            try:
-                scores[name] = float(est.score(name, feats, task_obj.labels))
-            except HfSpiderError as exc:
-                run.notes.append(f"{name} of {model_id} not computed: {exc.one_line()}")
-        probed[model_id] = {"scores": scores, "feature_dim": int(feats.shape[1])}
-        progress("probe", len(probed), top_k, model_id.rsplit("/", 1)[-1])
-    progress("probe", top_k, top_k, f"{len(probed)} models")
-    if unreachable:
-        run.notes.append(
-            f"stage 2: the weights of {len(unreachable)} higher-ranked candidate(s) could not be reached "
-            f"(offline, or not on the endpoint), so they keep their stage-1 score and rank below the "
-            f"re-ranked ones: {_shown(unreachable)}"
-        )
-    if not probed:
-        run.notes.append(
-            "stage 2 found no candidate whose weights could be reached: ranking from stage 1 only"
-        )
-    return probed
 
 
 # ---------------------------------------------------------------------------------- bench
@@ -555,9 +371,10 @@ def _bench(
     """
     from hf_spider.errors import HubConnectionError
     from hf_spider.hardware import TaskSample, export, feeds_for, make_variants, measure_variants
+    from hf_spider.models import hub_reachable
 
     rows: list[dict[str, Any]] = []
-    offline = not _hub_reachable(endpoint)
+    offline = not hub_reachable(endpoint)
     pool = order if offline else order[: max(4 * top_k, top_k + 10)]
     progress("bench", 0, top_k, f"{', '.join(variants)} on {device.name}")
     sample = None
@@ -620,13 +437,9 @@ def _bench(
     if unreachable:
         run.notes.append(
             f"bench: {len(unreachable)} candidate(s) ranked above the benchmarked ones could not be "
-            f"exported because their weights could not be reached: {_shown(unreachable)}"
+            f"exported because their weights could not be reached: {shown(unreachable)}"
         )
     return rows
-
-
-def _shown(ids: list[str], n: int = 8) -> str:
-    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
 
 
 def _device_row(model_id: str, variant: str, result: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,153 @@
+"""The candidates of a recommendation: a catalog, filtered to the models that fit the task.
+
+`candidates_for(catalog, modality=..., tag=...)` takes what the user named (a `Catalog`, a catalog
+folder, a folder of Hub-layout model repos, or nothing: the user or embedded catalog plus the
+models of the installed offline zoo) and returns the candidates with a description of the
+snapshot they came from, for the report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hf_spider import _paths
+from hf_spider.catalog._crawl import crawl
+from hf_spider.catalog._store import Catalog
+from hf_spider.errors import CatalogError
+
+logger = logging.getLogger("hf_spider.catalog")
+
+# Pipeline tags a candidate may carry for each modality of the task.
+MODALITY_TAGS = {
+    "text": {
+        "text-classification",
+        "feature-extraction",
+        "sentence-similarity",
+        "fill-mask",
+        "zero-shot-classification",
+    },
+    "image": {"image-classification", "image-feature-extraction", "zero-shot-image-classification"},
+}
+
+
+@dataclass
+class Candidates:
+    """The filtered candidates (`tokens`, a `Catalog`) and what they came from (`info`)."""
+
+    tokens: Catalog
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Candidates:
+    """The catalog models that serve a task of `modality` (or carry pipeline tag `tag`).
+
+    Raises:
+        CatalogError: no catalog at the path given, or no candidate for the task.
+    """
+    cat, info = load_catalog(catalog)
+    if tag:
+        tokens = cat.filter(task=tag)
+    else:
+        wanted = MODALITY_TAGS.get(modality)
+        tokens = (
+            cat.filter(modality=modality)
+            if wanted is None
+            else cat.filter(predicate=lambda t: t.modality == modality or (t.pipeline_tag in wanted))
+        )
+    info["num_candidates"] = len(tokens)
+    if not len(tokens):
+        raise CatalogError(
+            f"no model in the catalog ({info['source']}) serves a {modality} task"
+            + (f" with tag {tag!r}" if tag else ""),
+            hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
+        )
+    return Candidates(tokens, info)
+
+
+def load_catalog(catalog: Any) -> tuple[Catalog, dict[str, Any]]:
+    """The catalog named by `catalog` and a snapshot description of it for the report."""
+    if isinstance(catalog, Catalog):
+        cat, source = catalog, str(catalog.path or "in-memory catalog")
+    elif catalog is not None:
+        folder = Path(catalog)
+        if not folder.exists():
+            raise CatalogError(
+                f"no catalog at {folder}", hint="pass a catalog folder or a folder of model repos"
+            )
+        if folder.is_file() or _is_catalog_folder(folder):
+            cat, source = Catalog.load(folder), str(folder)
+        else:
+            cat, source = catalog_from_dir(folder), f"model repos in {folder}"
+    else:
+        cat = Catalog.load(None)
+        source = str(cat.path or "embedded catalog")
+        zoo = _zoo_catalog()
+        if zoo is not None and len(zoo):
+            cat = Catalog([*cat, *(t for t in zoo if t.model_id not in cat)], path=cat.path)
+            source += f" + offline zoo ({len(zoo)} models)"
+    ids = sorted(cat.model_ids)
+    fingerprint = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
+    return cat, {"source": source, "num_models": len(cat), "fingerprint": fingerprint}
+
+
+def catalog_from_dir(folder: Path) -> Catalog:
+    """Crawl a folder of Hub-layout repos into a cached catalog (incremental on later runs)."""
+    key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
+    path = _paths.cache_dir("catalogs") / key
+    crawl(path, from_dir=folder)
+    return Catalog.load(path)
+
+
+def _is_catalog_folder(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("catalog.sqlite", "catalog.jsonl"))
+
+
+def _zoo_catalog() -> Catalog | None:
+    """Tokens of the installed offline zoo's models, or None.
+
+    The zoo is a plain Hub cache (`zoo_dir()/hub`) with a manifest of the models it built
+    (`zoo_dir()/manifest.json`); its snapshot folders are linked into a folder of Hub-layout
+    repos and crawled like any other. Copies of zoo models kept under their Hub ids are not in
+    the manifest, so each model is a candidate once.
+    """
+    zoo = _paths.zoo_dir()
+    try:
+        models = sorted(json.loads((zoo / "manifest.json").read_text())["models"])
+    except FileNotFoundError:
+        return None
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        logger.info("offline zoo not used: %s", exc)
+        return None
+    farm = _paths.cache_dir("zoo-catalog") / "repos"
+    linked = 0
+    for repo_id in models:
+        target = _snapshot(zoo / "hub", repo_id)
+        if target is None:
+            continue
+        linked += 1
+        link = farm / repo_id
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target, target_is_directory=True)
+    return catalog_from_dir(farm) if linked else None
+
+
+def _snapshot(hub: Path, repo_id: str) -> Path | None:
+    repo = hub / ("models--" + repo_id.replace("/", "--"))
+    try:
+        snapshot = repo / "snapshots" / (repo / "refs" / "main").read_text().strip()
+    except OSError:
+        return None
+    return snapshot if snapshot.is_dir() else None
