@@ -10,30 +10,36 @@ imported only when a model is run.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_LAZY = {
-    "ResolvedModel": "hf_spider.models._resolve",
-    "resolve_model": "hf_spider.models._resolve",
-    "local_caches": "hf_spider.models._resolve",
-    "hub_cache": "hf_spider.models._resolve",
-    "hub_reachable": "hf_spider.models._resolve",
-    "folder_sha": "hf_spider.models._resolve",
-    "MODEL_FILE_PATTERNS": "hf_spider.models._resolve",
-    "check_weights": "hf_spider.models._weights",
-    "pickle_only": "hf_spider.models._weights",
-    "read_safetensors_header": "hf_spider.models._weights",
-    "PICKLE_SUFFIXES": "hf_spider.models._weights",
-    "extract_features": "hf_spider.models.features",
-    "source_probs": "hf_spider.models.features",
-    "POOLING_VERSION": "hf_spider.models.features",
-}
+from hf_spider._lazy import attach
 
-__all__ = list(_LAZY)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "_resolve": [
+            "ResolvedModel",
+            "resolve_model",
+            "local_caches",
+            "hub_cache",
+            "hub_reachable",
+            "folder_sha",
+            "MODEL_FILE_PATTERNS",
+        ],
+        "_weights": ["check_weights", "pickle_only", "read_safetensors_header", "PICKLE_SUFFIXES"],
+        "features": ["extract_features", "source_probs", "POOLING_VERSION"],
+    },
+)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hf_spider.models' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from hf_spider.models._resolve import (
+        MODEL_FILE_PATTERNS,
+        ResolvedModel,
+        folder_sha,
+        hub_cache,
+        hub_reachable,
+        local_caches,
+        resolve_model,
+    )
+    from hf_spider.models._weights import PICKLE_SUFFIXES, check_weights, pickle_only, read_safetensors_header
+    from hf_spider.models.features import POOLING_VERSION, extract_features, source_probs

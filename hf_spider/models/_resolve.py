@@ -238,13 +238,10 @@ def _download(
 def model_kind(folder: Path, config: dict) -> str:
     """`transformers`, `onnx`, `efficientnet-lite`, `timm` or `unknown`, from a folder's files."""
     if "architecture" in config and "model_type" not in config:
-        from hf_spider.models.efficientnet_lite import canonical_name
-
-        try:
-            canonical_name(str(config["architecture"]))
-        except ValueError:
-            return "timm"
-        return "efficientnet-lite"
+        # by name, as `hardware._export` does: `efficientnet_lite` (torch) loads it, and its
+        # `from_pretrained` resolves through this module
+        name = str(config["architecture"]).lower().replace("-", "_")
+        return "efficientnet-lite" if "efficientnet_lite" in name else "timm"
     has_torch_weights = any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
     if onnx_file(folder) is not None and not has_torch_weights:
         return "onnx"

@@ -11,21 +11,16 @@ come from `hf_spider.models`, scores from `hf_spider.estimators`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_LAZY = {
-    "ESTIMATORS": "hf_spider.probe._probe",
-    "ProbeResult": "hf_spider.probe._probe",
-    "probe": "hf_spider.probe._probe",
-    "fuse": "hf_spider.probe._probe",
-    "rerank": "hf_spider.probe._probe",
-}
+from hf_spider._lazy import attach
 
-__all__ = list(_LAZY)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "_probe": ["ESTIMATORS", "ProbeResult", "probe", "fuse", "rerank"],
+    },
+)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hf_spider.probe' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from hf_spider.probe._probe import ESTIMATORS, ProbeResult, fuse, probe, rerank

@@ -9,22 +9,18 @@ only when these are called.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_LAZY = {
-    "Task": "hf_spider.tasks.task",
-    "METADATA_VECTOR_LENGTH": "hf_spider.tasks.task",
-    "DATA_TOKEN_LENGTH": "hf_spider.tasks.task",
-    "TASK_CATEGORIES": "hf_spider.tasks.task",
-    "load_task": "hf_spider.tasks._load",
-    "PROBE_MODELS": "hf_spider.tasks._load",
-}
+from hf_spider._lazy import attach
 
-__all__ = list(_LAZY)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "task": ["Task", "METADATA_VECTOR_LENGTH", "DATA_TOKEN_LENGTH", "TASK_CATEGORIES"],
+        "_load": ["load_task", "PROBE_MODELS"],
+    },
+)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hf_spider.tasks' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from hf_spider.tasks._load import PROBE_MODELS, load_task
+    from hf_spider.tasks.task import DATA_TOKEN_LENGTH, METADATA_VECTOR_LENGTH, TASK_CATEGORIES, Task
