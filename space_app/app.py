@@ -23,10 +23,11 @@ TABLE_COLUMNS = [
     "variant",
     "stage",
     "transfer_score",
+    "transfer_source",
     "device_status",
-    "latency_ms_p50",
-    "memory_mb",
-    "size_mb",
+    "latency_p50_ms",
+    "peak_memory_mb",
+    "file_size_mb",
     "fidelity",
     "meets_constraints",
     "pareto",
@@ -48,6 +49,13 @@ _FIELDS = {
     "--min-fidelity": "Min fidelity",
     "--token": "Your Hugging Face token",
 }
+
+
+def legend() -> str:
+    """What the table's columns mean, with their units (the same words as the report's legend)."""
+    from hf_spider.recommend._results import LEGEND
+
+    return "\n".join(f"- `{c}`: {LEGEND[c]}" for c in TABLE_COLUMNS if c in LEGEND)
 
 
 def default_dataset_repo() -> str:
@@ -89,7 +97,7 @@ def filter_table(recs, statuses: list[str], max_latency_ms: float | None, only_f
     df = recs.to_pandas()
     df = df[df["device_status"].isin(statuses or STATUSES)]
     if max_latency_ms:
-        df = df[df["latency_ms_p50"].notna() & (df["latency_ms_p50"] <= float(max_latency_ms))]
+        df = df[df["latency_p50_ms"].notna() & (df["latency_p50_ms"] <= float(max_latency_ms))]
     if only_fits:
         df = df[df["meets_constraints"].fillna(False).astype(bool)]
     cols = [c for c in TABLE_COLUMNS if c in df.columns]
@@ -313,6 +321,7 @@ def build_app(default_repo: str | None = None) -> gr.Blocks:
                 only_fits = gr.Checkbox(label="Only variants that meet the constraints", value=False)
             summary = gr.Markdown(problem or first_summary)
             table = gr.Dataframe(first_table, label="Ranked recommendations", interactive=False, wrap=True)
+            gr.Markdown(legend())
             plot = gr.Plot(first_plot, label="Transfer score vs latency (Pareto front)")
             filters = [statuses, max_latency, only_fits]
             outputs = [summary, table, plot]

@@ -525,7 +525,7 @@ def test_recommend_measures_on_an_agent_and_skips_what_it_cannot_take(tmp_path, 
             (MINILM, "int8-dynamic"),
             (SPLADE, "fp32"),
         }
-        assert all(r["target"] == server.url and r["latency_ms_p50"] > 0 for r in measured)
+        assert all(r["target"] == server.url and r["latency_p50_ms"] > 0 for r in measured)
         assert capsys.readouterr().err.count("Traceback") == 0
 
         monkeypatch.setenv("HF_SPIDER_AGENT_TOKEN", TOKEN)  # the Python API: a URL, token from the env

@@ -12,49 +12,49 @@ from hf_spider.hardware.constraints import Constraints, copeland, pareto_front, 
 
 ROWS = [
     {
-        "model": "big",
+        "model_id": "big",
         "variant": "fp32",
-        "score": 0.90,
-        "latency_ms": 80.0,
-        "memory_mb": 900.0,
-        "size_mb": 400.0,
+        "transfer_score": 0.90,
+        "latency_p50_ms": 80.0,
+        "peak_memory_mb": 900.0,
+        "file_size_mb": 400.0,
         "fidelity": 1.0,
     },
     {
-        "model": "big",
+        "model_id": "big",
         "variant": "int8-dynamic",
-        "score": 0.90,
-        "latency_ms": 40.0,
-        "memory_mb": 500.0,
-        "size_mb": 100.0,
+        "transfer_score": 0.90,
+        "latency_p50_ms": 40.0,
+        "peak_memory_mb": 500.0,
+        "file_size_mb": 100.0,
         "fidelity": 0.97,
     },
     {
-        "model": "small",
+        "model_id": "small",
         "variant": "fp32",
-        "score": 0.70,
-        "latency_ms": 10.0,
-        "memory_mb": 200.0,
-        "size_mb": 80.0,
+        "transfer_score": 0.70,
+        "latency_p50_ms": 10.0,
+        "peak_memory_mb": 200.0,
+        "file_size_mb": 80.0,
         "fidelity": 1.0,
     },
     {
-        "model": "small",
+        "model_id": "small",
         "variant": "int8-dynamic",
-        "score": 0.70,
-        "latency_ms": 6.0,
-        "memory_mb": 150.0,
-        "size_mb": 20.0,
+        "transfer_score": 0.70,
+        "latency_p50_ms": 6.0,
+        "peak_memory_mb": 150.0,
+        "file_size_mb": 20.0,
         "fidelity": 0.99,
     },
     # dominated by small/int8-dynamic on every objective
     {
-        "model": "worse",
+        "model_id": "worse",
         "variant": "fp32",
-        "score": 0.60,
-        "latency_ms": 12.0,
-        "memory_mb": 250.0,
-        "size_mb": 90.0,
+        "transfer_score": 0.60,
+        "latency_p50_ms": 12.0,
+        "peak_memory_mb": 250.0,
+        "file_size_mb": 90.0,
         "fidelity": 0.98,
     },
 ]
@@ -89,7 +89,7 @@ def test_invalid_constraints_give_one_line_errors(spec, words):
 
 def test_pareto_front_drops_dominated_rows_only():
     front = pareto_front(ROWS)
-    names = {(r["model"], r["variant"]) for r in front}
+    names = {(r["model_id"], r["variant"]) for r in front}
     assert ("worse", "fp32") not in names
     # big/fp32 has the best fidelity at the best score; small/int8 the lowest latency
     assert {("big", "fp32"), ("big", "int8-dynamic"), ("small", "int8-dynamic")} <= names
@@ -97,20 +97,20 @@ def test_pareto_front_drops_dominated_rows_only():
 
 def test_pareto_front_ignores_objectives_some_row_lacks():
     rows = [
-        {"model": "a", "variant": "x", "latency_ms": 5.0},
-        {"model": "b", "variant": "x", "latency_ms": 3.0, "score": 0.1},
+        {"model_id": "a", "variant": "x", "latency_p50_ms": 5.0},
+        {"model_id": "b", "variant": "x", "latency_p50_ms": 3.0, "transfer_score": 0.1},
     ]
-    assert [r["model"] for r in pareto_front(rows)] == ["b"]
+    assert [r["model_id"] for r in pareto_front(rows)] == ["b"]
 
 
 def test_pick_prefers_score_then_fidelity_and_explains():
     choice, reason = pick(ROWS, Constraints(max_latency_ms=50))
-    assert (choice["model"], choice["variant"]) == ("big", "int8-dynamic")
+    assert (choice["model_id"], choice["variant"]) == ("big", "int8-dynamic")
     assert "highest transfer score" in reason and "latency <= 50 ms" in reason and "\n" not in reason
     choice, _ = pick(ROWS)
-    assert (choice["model"], choice["variant"]) == ("big", "fp32")  # same score, better fidelity
-    choice, reason = pick([{**r, "score": None} for r in ROWS], Constraints(max_memory_mb=300))
-    assert (choice["model"], choice["variant"]) == ("small", "int8-dynamic") and "lowest latency" in reason
+    assert (choice["model_id"], choice["variant"]) == ("big", "fp32")  # same score, better fidelity
+    choice, reason = pick([{**r, "transfer_score": None} for r in ROWS], Constraints(max_memory_mb=300))
+    assert (choice["model_id"], choice["variant"]) == ("small", "int8-dynamic") and "lowest latency" in reason
 
 
 def test_pick_names_the_binding_constraint_and_the_gap():
@@ -125,7 +125,7 @@ def test_pick_names_the_binding_constraint_and_the_gap():
 
 
 def test_missing_figure_breaks_its_constraint():
-    rows = [{"model": "m", "variant": "fp32", "latency_ms": 1.0, "memory_mb": None}]
+    rows = [{"model_id": "m", "variant": "fp32", "latency_p50_ms": 1.0, "peak_memory_mb": None}]
     with pytest.raises(ConstraintError, match="figure missing"):
         pick(rows, Constraints(max_memory_mb=100))
 

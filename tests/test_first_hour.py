@@ -189,7 +189,7 @@ def test_nothing_fits_still_writes_the_results(files, workdir, capsys):
     assert rc == 2 and err.startswith("error: no candidate meets") and err.count("\n") == 1
     assert "nearest" not in err and "marked as not meeting them" in err
     data = json.loads((workdir / "out" / "recommendations.json").read_text())
-    measured = [r for r in data["rows"] if r["latency_ms_p50"] is not None]
+    measured = [r for r in data["rows"] if r["latency_p50_ms"] is not None]
     assert measured and all(r["meets_constraints"] is False for r in measured)
     assert data["recommended"] is None and data["meta"]["pick"]["nothing_fits"]
     assert json.loads((workdir / "out.json").read_text())["rows"] == data["rows"]
@@ -200,16 +200,30 @@ def test_default_pick_weighs_speed_and_size_of_faithful_variants():
     from hf_spider.hardware.constraints import pick
 
     rows = [
-        {"model": "m", "variant": "fp32", "score": 0.8, "latency_ms": 30.0, "size_mb": 88.0, "fidelity": 1.0},
         {
-            "model": "m",
+            "model_id": "m",
+            "variant": "fp32",
+            "transfer_score": 0.8,
+            "latency_p50_ms": 30.0,
+            "file_size_mb": 88.0,
+            "fidelity": 1.0,
+        },
+        {
+            "model_id": "m",
             "variant": "int8-dynamic",
-            "score": 0.8,
-            "latency_ms": 10.0,
-            "size_mb": 22.0,
+            "transfer_score": 0.8,
+            "latency_p50_ms": 10.0,
+            "file_size_mb": 22.0,
             "fidelity": 0.995,
         },
-        {"model": "n", "variant": "fp32", "score": 0.5, "latency_ms": 5.0, "size_mb": 40.0, "fidelity": 1.0},
+        {
+            "model_id": "n",
+            "variant": "fp32",
+            "transfer_score": 0.5,
+            "latency_p50_ms": 5.0,
+            "file_size_mb": 40.0,
+            "fidelity": 1.0,
+        },
     ]
     choice, reason = pick(rows)
     assert choice["variant"] == "int8-dynamic"

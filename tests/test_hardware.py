@@ -148,7 +148,7 @@ def test_measure_local_gives_every_figure_measured(bert, bert_variants):
     assert figures["file_size_mb"]["value"] == pytest.approx(dyn.path.stat().st_size / 2**20)
     assert "not applicable" in figures["logme_delta"]["method"]
     row = flat_row(result, score=0.5)
-    assert row["latency_ms"] == figures["latency_p50_ms"]["value"] and row["score"] == 0.5
+    assert row["latency_p50_ms"] == figures["latency_p50_ms"]["value"] and row["transfer_score"] == 0.5
 
 
 def test_feature_fidelity_is_cosine(tmp_path):

@@ -41,13 +41,13 @@ def test_push_creates_dataset_with_parquet_card_plot(hub, tmp_path):
     df = pd.read_parquet(parquet)
     assert df["model_id"].tolist() == [r["model_id"] for r in recs.rows]
     assert df["device_status"].tolist() == [r["device_status"] for r in recs.rows]
-    assert df["latency_ms_p50"].iloc[0] == pytest.approx(recs.rows[0]["latency_ms_p50"])
+    assert df["latency_p50_ms"].iloc[0] == pytest.approx(recs.rows[0]["latency_p50_ms"])
 
     card = (hub.repo_dir("datasets", "me/rt-recs") / "README.md").read_text()
     meta = _front_matter(card)
     assert "hf-spider" in meta["tags"]
     assert meta["dataset_info"]["splits"][0]["num_examples"] == len(recs)  # datasets' YAML is kept
-    assert {f["name"] for f in meta["dataset_info"]["features"]} >= {"model_id", "latency_ms_p50"}
+    assert {f["name"] for f in meta["dataset_info"]["features"]} >= {"model_id", "latency_p50_ms"}
     assert meta["configs"][0]["data_files"][0]["path"].startswith("data/train-")
     # the card says what the task, catalog, protocol and measured/estimated split were
     assert "`rotten_tomatoes`" in card and "10 models from embedded" in card

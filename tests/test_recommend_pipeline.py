@@ -208,7 +208,7 @@ def test_all_stages_measured_push_and_cli(small_catalog, tmp_path, monkeypatch, 
         assert {r["model_id"] for r in benched} == set(SMALL_TEXT)
         for r in benched:
             assert r["device_status"] == "measured"
-            assert r["latency_ms_p50"] > 0 and r["size_mb"] > 0 and r["memory_mb"] > 0
+            assert r["latency_p50_ms"] > 0 and r["file_size_mb"] > 0 and r["peak_memory_mb"] > 0
             assert 0 < r["fidelity"] <= 1.0 + 1e-6
             assert r["meets_constraints"] is True
         assert sum(bool(r["recommended"]) for r in rows) == 1

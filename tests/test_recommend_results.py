@@ -34,10 +34,10 @@ def make_recs(n_models: int = 3, *, estimated_model: int | None = None) -> Recom
                     "device_method": "ORT 1 thread, 50 iterations"
                     if status == "measured"
                     else "rpi5 profile",
-                    "latency_ms_p50": lat,
-                    "latency_ms_p90": lat * 1.1,
-                    "memory_mb": 120.0,
-                    "size_mb": size,
+                    "latency_p50_ms": lat,
+                    "latency_p90_ms": lat * 1.1,
+                    "peak_memory_mb": 120.0,
+                    "file_size_mb": size,
                     "fidelity": 1.0 if variant == "fp32" else 0.97,
                     "meets_constraints": lat <= 20,
                     "violations": None if lat <= 20 else f"latency {lat} ms > 20 ms",
@@ -100,7 +100,7 @@ def test_pandas_and_dataset_views_agree():
     assert list(df.columns) == recs.columns == ds.column_names
     assert ds.num_rows == len(df)
     assert ds["model_id"] == df["model_id"].tolist()
-    assert ds.features["latency_ms_p50"].dtype == "float64"
+    assert ds.features["latency_p50_ms"].dtype == "float64"
     assert ds.features["recommended"].dtype == "bool"
     assert json.loads(ds.info.description)["dataset"] == "rotten_tomatoes"
 
@@ -173,3 +173,64 @@ def test_plot_without_device_figures_shows_scores():
     rows = [r for r in make_recs().rows if r["variant"] is None]
     fig = Recommendations(rows, {"dataset": "x"}).plot()
     assert "bench stage not run" in fig.axes[0].get_xlabel()
+
+
+def test_transfer_score_has_one_meaning_for_every_row():
+    """Issue 12 item 8: probed and stage-1-only rows share one scale, the percentile of the final
+    order; the stage that placed each model is its own column; raw scores keep their own columns."""
+    from hf_spider.hardware.record import DeviceRecord
+    from hf_spider.probe import ProbeResult, rerank
+    from hf_spider.recommend._results import LEGEND, build_rows
+
+    # one probed model with a low fused value, and stage-1 models with large raw ranker scores
+    stage1 = [("a", 1.888), ("b", 1.5), ("probed", 0.2), ("c", -0.3)]
+    probed = ProbeResult(scores={"probed": {"logme": -0.7}})
+    fused = {"probed": 0.0}
+    order = rerank(stage1, fused)
+    assert order == ["probed", "a", "b", "c"]
+    record = DeviceRecord(model_id="probed", variant="fp32", device_status="measured", latency_p50_ms=3.0)
+    rows = build_rows(order, stage1, probed, fused, [record], top_k=1, benched=True, target="local")
+    by_model = {r["model_id"]: r for r in rows}
+    scores = [by_model[m]["transfer_score"] for m in order]
+    assert scores == [1.0, pytest.approx(2 / 3), pytest.approx(1 / 3), 0.0]  # follows the order
+    assert by_model["probed"]["transfer_source"] == "probe" and by_model["a"]["transfer_source"] == "rank"
+    assert by_model["a"]["rank_score"] == 1.888 and by_model["probed"]["probe_score"] == 0.0
+    assert by_model["probed"]["score_logme"] == -0.7 and by_model["probed"]["stage"] == "bench"
+    assert by_model["c"]["device_reason"] == "not among the top-1 benchmarked"
+    assert all(r["target"] == "local" for r in rows)
+    recs = Recommendations(rows, {"dataset": "d"})
+    assert [r["model_id"] for r in recs.ranking()] == order
+    assert "percentile" in LEGEND["transfer_score"] and "ms" in LEGEND["latency_p50_ms"]
+    assert "percentile" in recs.report() and "`latency_p50_ms`" in recs.report()
+
+
+def test_version_1_rows_are_read_back_under_the_one_vocabulary():
+    old = {"rank": 1, "model_id": "a", "variant": "fp32", "device_status": "measured"}
+    old.update(latency_ms_p50=3.0, memory_mb=100.0, size_mb=20.0, throughput_bs1=300.0)
+    recs = Recommendations.from_json({"schema_version": 1, "rows": [old], "meta": {}})
+    row = recs.rows[0]
+    assert (row["latency_p50_ms"], row["peak_memory_mb"], row["file_size_mb"]) == (3.0, 100.0, 20.0)
+    assert row["throughput_b1_per_s"] == 300.0 and "latency_ms_p50" not in recs.columns
+
+
+def test_apply_constraints_marks_the_table_under_the_same_names():
+    from hf_spider.errors import ConstraintError
+    from hf_spider.hardware import Constraints, apply_constraints
+
+    rows = [
+        {"model_id": "a", "variant": "fp32", "device_status": "measured", "transfer_score": 1.0}
+        | {"latency_p50_ms": 30.0, "peak_memory_mb": 300.0, "file_size_mb": 90.0, "fidelity": 1.0},
+        {"model_id": "a", "variant": "int8-dynamic", "device_status": "measured", "transfer_score": 1.0}
+        | {"latency_p50_ms": 10.0, "peak_memory_mb": 120.0, "file_size_mb": 23.0, "fidelity": 0.995},
+        {"model_id": "b", "variant": "fp32", "device_status": "measured", "transfer_score": 0.5}
+        | {"latency_p50_ms": 5.0, "peak_memory_mb": 90.0, "file_size_mb": 17.0, "fidelity": 1.0},
+        {"model_id": "c", "variant": None, "device_status": "skipped", "transfer_score": 0.0},
+    ]
+    pick = apply_constraints(rows, Constraints(max_latency_ms=20), ["a", "b", "c"])
+    assert (pick["model_id"], pick["variant"]) == ("a", "int8-dynamic")
+    assert [r.get("meets_constraints") for r in rows] == [False, True, True, None]
+    assert rows[0]["violations"] == "--max-latency-ms 20: 30" and rows[1]["recommended"]
+    assert {r["copeland_rank"] for r in rows[:3]} == {1, 2, 3} and "pareto" not in rows[3]
+    with pytest.raises(ConstraintError, match="no candidate meets"):
+        apply_constraints(rows, Constraints(max_latency_ms=1), ["a", "b", "c"])
+    assert not any(r["meets_constraints"] for r in rows[:3])  # marked before it raised

@@ -258,7 +258,7 @@ def test_filters_apply_to_loaded_rows_without_a_hub_request(hub, app_module):
     assert {"Device figures", "Max latency p50 (ms)", "Only variants that meet the constraints"} <= changed
     recs = make_recs(estimated_model=2)
     _, table, _ = app_module.show(recs, ALL, 9, False)
-    assert set(table["latency_ms_p50"]) <= {4.0, 8.0}
+    assert set(table["latency_p50_ms"]) <= {4.0, 8.0}
     requests = hub.count()
     app_module.show(recs, ["measured"], 5, True)
     assert hub.count() == requests

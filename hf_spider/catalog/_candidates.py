@@ -19,7 +19,7 @@ from typing import Any
 from hf_spider import _paths
 from hf_spider.catalog._crawl import crawl
 from hf_spider.catalog._store import Catalog
-from hf_spider.errors import CatalogError
+from hf_spider.errors import CatalogError, UserInputError
 
 logger = logging.getLogger("hf_spider.catalog")
 
@@ -71,6 +71,18 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
             hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
         )
     return Candidates(tokens, info)
+
+
+def check_tag(tag: str | None, modality: str, dataset: str) -> None:
+    """Refuse a pipeline tag made for another modality than the dataset's (image models for text)."""
+    if not tag or tag in MODALITY_TAGS.get(modality, {tag}):
+        return
+    other = next((m for m, tags in MODALITY_TAGS.items() if tag in tags), None)
+    if other is not None:
+        raise UserInputError(
+            f"--task {tag} serves {other} models, but {dataset} is a {modality} dataset",
+            hint=f"drop --task, or use one of: {', '.join(sorted(MODALITY_TAGS[modality]))}",
+        )
 
 
 def load_catalog(catalog: Any) -> tuple[Catalog, dict[str, Any]]:

@@ -25,7 +25,9 @@ __getattr__, __dir__, __all__ = attach(
         "targets": ["DeviceTarget", "LocalTarget", "AgentTarget", "ProfileTarget", "measure"],
         "config": ["MeasureConfig"],
         "device": ["local_info"],
-        "constraints": ["Constraints", "pareto_front", "pick", "copeland"],
+        "constraints": ["Constraints", "pareto_front", "pick", "copeland", "apply_constraints"],
+        "record": ["DeviceRecord", "FIGURES", "records_of"],
+        "_candidates": ["bench_candidates"],
         "_export": ["export", "ExportedModel"],
         "variants": ["make_variants", "Variant", "VARIANTS"],
         "_measure": ["flat_row"],
@@ -38,13 +40,15 @@ __getattr__, __dir__, __all__ = attach(
 
 if TYPE_CHECKING:
     from hf_spider.hardware._bench import bench, measure_variants
+    from hf_spider.hardware._candidates import bench_candidates
     from hf_spider.hardware._export import ExportedModel, export
     from hf_spider.hardware._measure import flat_row
     from hf_spider.hardware.agent import AgentClient, AgentServer
     from hf_spider.hardware.config import MeasureConfig
-    from hf_spider.hardware.constraints import Constraints, copeland, pareto_front, pick
+    from hf_spider.hardware.constraints import Constraints, apply_constraints, copeland, pareto_front, pick
     from hf_spider.hardware.device import local_info
     from hf_spider.hardware.profiles import PROFILES
+    from hf_spider.hardware.record import FIGURES, DeviceRecord, records_of
     from hf_spider.hardware.sample import TaskSample, feeds_for
     from hf_spider.hardware.targets import AgentTarget, DeviceTarget, LocalTarget, ProfileTarget, measure
     from hf_spider.hardware.variants import VARIANTS, Variant, make_variants

@@ -22,11 +22,14 @@ logger = logging.getLogger("hf_spider.hardware")
 
 
 def load_sample(
-    dataset: str | None, modality: str, n: int = 32, *, token: str | None = None, endpoint: str | None = None
+    dataset: Any, modality: str, n: int = 32, *, token: str | None = None, endpoint: str | None = None
 ) -> TaskSample:
-    """Rows of the user's dataset through `hf_spider.tasks.load_task`, else a synthetic sample."""
+    """Rows of the user's dataset through `hf_spider.tasks.load_task` (or of a `Task` already
+    loaded), else a synthetic sample."""
     if not dataset:
         return TaskSample.synthetic(modality, n)
+    if hasattr(dataset, "inputs") and hasattr(dataset, "labels"):  # a loaded hf_spider.tasks.Task
+        return TaskSample.from_task(dataset, n)
     try:
         from hf_spider.tasks import load_task
     except ImportError:
@@ -51,7 +54,7 @@ def measure_variants(
     """Measure each built variant on `target`, fp32 first so the others' fidelity is against it.
 
     A variant that was not built, or that the target cannot take (an agent's upload limit, a job
-    the agent failed), becomes `{"model", "variant", "skipped": reason}` and the others go on.
+    the agent failed), becomes `{"model_id", "variant", "skipped": reason}` and the others go on.
     Only the names in `reported` (default: all) are returned; `on_result(variant, result)` sees
     every measured one, outputs included.
     """
@@ -69,7 +72,7 @@ def measure_variants(
         if reason:
             logger.info("skipping %s of %s: %s", variant.name, variant.model_id, reason)
             if shown:
-                results.append({"model": variant.model_id, "variant": variant.name, "skipped": reason})
+                results.append({"model_id": variant.model_id, "variant": variant.name, "skipped": reason})
             continue
         if variant.name == "fp32":
             reference = result["outputs"]
@@ -106,7 +109,7 @@ def bench(
     *,
     target: str | DeviceTarget = "local",
     variants: str | list[str] = ("fp32", "int8-dynamic", "int8-static"),
-    dataset: str | None = None,
+    dataset: Any = None,
     task_kind: str = "auto",
     constraints: Constraints | None = None,
     config: MeasureConfig | None = None,
@@ -124,7 +127,8 @@ def bench(
         target: a `DeviceTarget`, or `local`, `http://HOST:PORT` (token from `HF_SPIDER_AGENT_TOKEN`)
             or a profile name.
         variants: names from `hf_spider.hardware.variants.VARIANTS`.
-        dataset: a dataset for the calibration / fidelity sample; default a synthetic sample.
+        dataset: a dataset (or a loaded `Task`) for the calibration / fidelity sample; default a
+            synthetic sample.
         constraints: when given, the report also carries the pick (or raises `ConstraintError`).
         config: the measurement protocol (`MeasureConfig`: threads, batch, runs, sample size, ...).
         score: the model's transfer score, carried into the rows for the Pareto front.
@@ -132,7 +136,7 @@ def bench(
             profile's calibration.
 
     Returns:
-        A JSON-ready report: `model`, `export`, `target`, `sample`, `results` (one per variant,
+        A JSON-ready report: `model_id`, `export`, `target`, `sample`, `results` (one per variant,
         each with labelled `figures` or `skipped`), `rows`, `pareto` and, with constraints, `pick`.
 
     Example:
@@ -195,7 +199,7 @@ def bench(
     )
     rows = [flat_row(r, score) for r in results if "figures" in r]
     report: dict[str, Any] = {
-        "model": exported.model_id,
+        "model_id": exported.model_id,
         "export": exported.to_dict(),
         "target": device.to_dict(),
         "protocol": config.to_dict(),

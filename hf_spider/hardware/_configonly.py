@@ -349,7 +349,7 @@ def measure_from_config(
         file = cache / f"result-{_cache_key(build, variant_name, device, mc, protocol.threads)}.json"
         if file.exists():
             cached = json.loads(file.read_text())
-            cached["model"] = name
+            cached["model_id"] = name
             cached["cached"] = True
             results.append(cached)
         else:
@@ -364,7 +364,7 @@ def measure_from_config(
         )
         for variant, (_, file) in zip(built, pending, strict=True):
             if variant.skipped:
-                results.append({"model": name, "variant": variant.name, "skipped": variant.skipped})
+                results.append({"model_id": name, "variant": variant.name, "skipped": variant.skipped})
                 continue
             runs = []
             for _ in range(max(1, mc.repeats)):

@@ -94,7 +94,7 @@ def build_result(variant, target, raw, where: str, label: str = MEASURED) -> dic
         ),
     }
     return {
-        "model": variant.model_id,
+        "model_id": variant.model_id,
         "variant": variant.name,
         "variant_method": variant.method,
         "variant_config": variant.config,
@@ -191,16 +191,7 @@ def estimate_for_profile(result, variant, profile) -> None:
 
 
 def flat_row(result: dict[str, Any], score: float | None = None) -> dict[str, Any]:
-    """The numbers `pareto_front` / `pick` work on, from one `measure` result."""
-    fig = result["figures"]
-    return {
-        "model": result["model"],
-        "variant": result["variant"],
-        "target": result["target"]["name"],
-        "score": score,
-        "latency_ms": fig["latency_p50_ms"]["value"],
-        "memory_mb": fig["peak_memory_mb"]["value"],
-        "size_mb": fig["file_size_mb"]["value"],
-        "fidelity": fig["fidelity"]["value"],
-        "label": fig["latency_p50_ms"]["label"],
-    }
+    """One `measure` result as a row of the one vocabulary (`DeviceRecord`), for `pareto_front` / `pick`."""
+    from hf_spider.hardware.record import DeviceRecord
+
+    return DeviceRecord.from_result(result, transfer_score=score).to_row()

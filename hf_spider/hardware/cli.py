@@ -206,7 +206,7 @@ def _print_report(report: dict[str, Any]) -> None:
     info = report["target"]["info"]
     target = report["target"]
     console.print(
-        f"[bold]{report['model']}[/] on [bold]{target['name']}[/] ({target['kind']}): {info.get('cpu_model') or info.get('description')}, "
+        f"[bold]{report['model_id']}[/] on [bold]{target['name']}[/] ({target['kind']}): {info.get('cpu_model') or info.get('description')}, "
         f"isa {info.get('isa')}, int8 dot-product {'yes' if info.get('int8_dot_product') else 'no'}, {info.get('cores')} cores"
     )
     console.print(

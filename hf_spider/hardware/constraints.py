@@ -1,7 +1,8 @@
 """Constraints, the Pareto front, the pick, and the Copeland merge of two rankings.
 
-Rows are flat dicts (`measure.flat_row`): `model`, `variant`, `score` (the transfer score; higher
-is better, may be None), `latency_ms`, `memory_mb`, `size_mb`, `fidelity`.
+Rows are flat dicts under the one row vocabulary (`hf_spider.hardware.record.DeviceRecord`):
+`model_id`, `variant`, `transfer_score` (higher is better, may be None), `latency_p50_ms`,
+`peak_memory_mb`, `file_size_mb`, `fidelity`. `apply_constraints` marks a whole results table.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from hf_spider.errors import ConstraintError, UserInputError
 
 # (row key, constraint field, is an upper bound, unit, CLI flag)
 _CHECKS = (
-    ("latency_ms", "max_latency_ms", True, "ms", "--max-latency-ms"),
-    ("memory_mb", "max_memory_mb", True, "MiB", "--max-memory-mb"),
-    ("size_mb", "max_size_mb", True, "MiB", "--max-size-mb"),
+    ("latency_p50_ms", "max_latency_ms", True, "ms", "--max-latency-ms"),
+    ("peak_memory_mb", "max_memory_mb", True, "MiB", "--max-memory-mb"),
+    ("file_size_mb", "max_size_mb", True, "MiB", "--max-size-mb"),
     ("fidelity", "min_fidelity", False, "", "--min-fidelity"),
 )
 
@@ -146,7 +147,13 @@ def add_constraint_arguments(parser: argparse.ArgumentParser) -> None:
 
 # ---------------------------------------------------------------- Pareto front
 
-_OBJECTIVES = (("score", 1), ("latency_ms", -1), ("memory_mb", -1), ("size_mb", -1), ("fidelity", 1))
+_OBJECTIVES = (
+    ("transfer_score", 1),
+    ("latency_p50_ms", -1),
+    ("peak_memory_mb", -1),
+    ("file_size_mb", -1),
+    ("fidelity", 1),
+)
 
 
 def _objectives(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, int]]:
@@ -189,8 +196,8 @@ def pick(
     `ConstraintError` names the nearest candidates and the constraint that excludes each, by how much.
 
     Example:
-        >>> pick([{"model": "a", "variant": "fp32", "score": 0.8, "latency_ms": 9.0}],
-        ...      Constraints(max_latency_ms=10))[0]["model"]
+        >>> pick([{"model_id": "a", "variant": "fp32", "transfer_score": 0.8, "latency_p50_ms": 9.0}],
+        ...      Constraints(max_latency_ms=10))[0]["model_id"]
         'a'
     """
     rows = [dict(r) for r in rows]
@@ -200,37 +207,41 @@ def pick(
     feasible = [r for r in rows if not constraints.violations(r)]
     if not feasible:
         raise ConstraintError(_nothing_fits(rows, constraints), hint=_relax_hint(rows, constraints))
-    scored = [r for r in feasible if r.get("score") is not None]
+    scored = [r for r in feasible if r.get("transfer_score") is not None]
     if scored:
         best = max(
             scored,
-            key=lambda r: (r["score"], _fidelity(r), -(r.get("latency_ms") or math.inf)),
+            key=lambda r: (r["transfer_score"], _fidelity(r), -(r.get("latency_p50_ms") or math.inf)),
         )
-        why = f"highest transfer score ({best['score']:.4g})"
+        why = f"highest transfer score ({best['transfer_score']:.4g})"
         faster = _faithful_faster(best, scored)
         if faster is not None:
             why += (
                 f"; {faster['variant']} over {best['variant']}: fidelity {_fidelity(faster):.3f} "
-                f"(>= {FAITHFUL}) at {_ratio(faster, best, 'latency_ms')} the latency"
-                + (f" and {_ratio(faster, best, 'size_mb')} the size" if faster.get("size_mb") else "")
+                f"(>= {FAITHFUL}) at {_ratio(faster, best, 'latency_p50_ms')} the latency"
+                + (
+                    f" and {_ratio(faster, best, 'file_size_mb')} the size"
+                    if faster.get("file_size_mb")
+                    else ""
+                )
             )
             best = faster
     else:
-        best = min(feasible, key=lambda r: (r.get("latency_ms") or math.inf, -(r.get("fidelity") or 0.0)))
+        best = min(feasible, key=lambda r: (r.get("latency_p50_ms") or math.inf, -(r.get("fidelity") or 0.0)))
         why = "lowest latency"
     details = [
         _fmt(best[k], u) + " " + label
         for k, u, label in (
-            ("latency_ms", "ms", "p50"),
-            ("memory_mb", "MiB", "peak"),
-            ("size_mb", "MiB", "file"),
+            ("latency_p50_ms", "ms", "p50"),
+            ("peak_memory_mb", "MiB", "peak"),
+            ("file_size_mb", "MiB", "file"),
         )
         if best.get(k) is not None
     ]
     if best.get("fidelity") is not None:
         details.append(f"fidelity {best['fidelity']:.3f}")
     reason = (
-        f"{best['model']} [{best['variant']}]: {why} among {len(feasible)} of {len(rows)} candidates meeting "
+        f"{best['model_id']} [{best['variant']}]: {why} among {len(feasible)} of {len(rows)} candidates meeting "
         f"{constraints.describe()}; {', '.join(details)}"
     )
     return best, reason
@@ -249,22 +260,22 @@ def _fidelity(row: Mapping[str, Any]) -> float:
 def _faithful_faster(best: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]):
     """A variant of the same score as `best` with fidelity >= FAITHFUL that is clearly faster
     (under 0.9x the latency; within that, the smaller file wins), else None."""
-    if best.get("latency_ms") is None:
+    if best.get("latency_p50_ms") is None:
         return None
     peers = [
         r
         for r in rows
         if r is not best
-        and abs(r["score"] - best["score"]) <= 1e-9
+        and abs(r["transfer_score"] - best["transfer_score"]) <= 1e-9
         and _fidelity(r) >= FAITHFUL
-        and r.get("latency_ms") is not None
-        and r["latency_ms"] < 0.9 * best["latency_ms"]
+        and r.get("latency_p50_ms") is not None
+        and r["latency_p50_ms"] < 0.9 * best["latency_p50_ms"]
     ]
     if not peers:
         return None
-    fastest = min(r["latency_ms"] for r in peers)
-    close = [r for r in peers if r["latency_ms"] <= 1.1 * fastest]
-    return min(close, key=lambda r: (r.get("size_mb") or math.inf, r["latency_ms"]))
+    fastest = min(r["latency_p50_ms"] for r in peers)
+    close = [r for r in peers if r["latency_p50_ms"] <= 1.1 * fastest]
+    return min(close, key=lambda r: (r.get("file_size_mb") or math.inf, r["latency_p50_ms"]))
 
 
 def _ratio(a: Mapping[str, Any], b: Mapping[str, Any], key: str) -> str:
@@ -296,7 +307,7 @@ def _nothing_fits(rows, constraints) -> str:
             f"off by {_fmt(v['excess'], v.get('unit', ''))} ({v['relative']:.0%})"
             for v in violations
         )
-        parts.append(f"{row['model']} [{row['variant']}] ({why})")
+        parts.append(f"{row['model_id']} [{row['variant']}] ({why})")
     binding = ", ".join(f"{flag} excludes {n}" for flag, n in sorted(counts.items(), key=lambda t: -t[1]))
     return f"no candidate meets {constraints.describe()} ({binding} of {len(rows)}); nearest: " + "; ".join(
         parts
@@ -345,3 +356,58 @@ def copeland(transfer_ranking: Sequence[Any], device_ranking: Sequence[Any]) -> 
                 scores[b] += 0.5
     order = {item: i for i, item in enumerate(items)}
     return sorted(scores.items(), key=lambda t: (-t[1], order[t[0]]))
+
+
+# ---------------------------------------------------------------- a results table
+
+
+def apply_constraints(
+    rows: list[dict[str, Any]], constraints: Constraints, order: Sequence[str]
+) -> dict[str, Any] | None:
+    """Mark a results table in place and return the pick (`{"model_id", "variant", "reason"}`).
+
+    Every measured row (a variant with figures) gets `meets_constraints`, `violations` (text),
+    `pareto` (on the front of all measured rows), `copeland_rank` (the Copeland merge of the
+    transfer order `order`, best first, with the latency order) and `recommended`. Rows without a
+    variant or skipped ones are left as they are. None when nothing was measured and there are no
+    constraints.
+
+    Raises:
+        ConstraintError: nothing was measured but constraints were given, or no measured row meets
+            them (the rows are marked first).
+    """
+    measured = [r for r in rows if r.get("variant") is not None and r.get("device_status") != "skipped"]
+    if not measured:
+        if constraints:
+            raise ConstraintError(
+                "no variant could be measured, so no candidate can be shown to meet the constraints",
+                hint="see the notes of `--stages rank,probe`, or drop the constraints",
+            )
+        return None
+    for r in measured:
+        v = constraints.violations(r)
+        r["meets_constraints"] = not v
+        r["violations"] = "; ".join(_violation_text(x) for x in v) or None
+    front = {(p["model_id"], p["variant"]) for p in pareto_front(measured)}
+    position = {m: i for i, m in enumerate(order)}
+
+    def latency(r):
+        return r.get("latency_p50_ms")
+
+    transfer = sorted(measured, key=lambda r: (position[r["model_id"]], latency(r) or 0.0))
+    device = sorted(measured, key=lambda r: (latency(r) is None, latency(r) or 0.0))
+    keys = [[(r["model_id"], r["variant"]) for r in ranking] for ranking in (transfer, device)]
+    copeland_rank = {key: rank for rank, (key, _) in enumerate(copeland(*keys), start=1)}
+    for r in measured:
+        r["pareto"] = (r["model_id"], r["variant"]) in front
+        r["copeland_rank"] = copeland_rank[(r["model_id"], r["variant"])]
+    choice, reason = pick(measured, constraints)
+    for r in measured:
+        r["recommended"] = (r["model_id"], r["variant"]) == (choice["model_id"], choice["variant"])
+    return {"model_id": choice["model_id"], "variant": choice["variant"], "reason": reason}
+
+
+def _violation_text(v: dict[str, Any]) -> str:
+    if v.get("value") is None:
+        return f"{v['flag']} {v['limit']:g}: figure missing"
+    return f"{v['flag']} {v['limit']:g}: {v['value']:.3g}"

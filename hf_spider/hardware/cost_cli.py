@@ -35,7 +35,7 @@ def bench_from_config(args, target, config) -> dict[str, Any]:
     rows = [flat_row(r, args.score) for r in results if "figures" in r]
     measured = [r for r in results if "figures" in r]
     return {
-        "model": args.model,
+        "model_id": args.model,
         "export": {"method": (measured[0].get("export_method") if measured else None) or CONFIG_NOTE},
         "target": target.to_dict(),
         "sample": {"rows": mc.rows, "source": f"random inputs ({CONFIG_NOTE})"},

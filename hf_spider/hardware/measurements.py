@@ -61,7 +61,7 @@ def record_measurement(
         info["threads"] = threads
     target["info"] = {k: info.get(k) for k in ("cpu_model", "isa", "cores", "threads", "int8_dot_product")}
     record = {
-        "model": result.get("model"),
+        "model": result.get("model_id"),
         "variant": result.get("variant"),
         "source": source,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_spider import _paths
-from hf_spider.errors import HubConnectionError, UserInputError
+from hf_spider.errors import UserInputError, hub_error
 from hf_spider.models._weights import check_weights, has_weights, pickle_error, pickle_only
 
 logger = logging.getLogger("hf_spider.models")
@@ -190,12 +190,7 @@ def _download(
     allow_pickle: bool,
 ) -> Path:
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import (
-        HfHubHTTPError,
-        HFValidationError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import HFValidationError
 
     api = HfApi(endpoint=endpoint, token=token)
     try:
@@ -217,19 +212,12 @@ def _download(
                 allow_patterns=patterns,
             )
         )
-    except (RepositoryNotFoundError, HFValidationError) as exc:
+    except HFValidationError as exc:
         raise UserInputError(
-            f"model {repo_id!r} not found", hint="check the id, --endpoint and token"
+            f"{repo_id!r} is not a model folder or a Hub repo id", hint="check the name"
         ) from exc
-    except RevisionNotFoundError as exc:
-        raise UserInputError(f"revision {revision!r} of model {repo_id!r} not found") from exc
-    except HfHubHTTPError as exc:
-        raise HubConnectionError(f"the Hub failed for model {repo_id!r}: {exc.__class__.__name__}") from exc
-    except OSError as exc:
-        raise HubConnectionError(
-            f"model {repo_id} is not in the local caches and the Hub cannot be reached ({type(exc).__name__})",
-            hint="install the offline zoo (hf-spider zoo install), pass a local folder, or set --endpoint",
-        ) from exc
+    except Exception as exc:  # the one translation of Hub failures (errors.hub_error)
+        raise hub_error(exc, f"model {repo_id} (not in the local caches)", endpoint=endpoint) from exc
     if folder is None:
         raise pickle_error(repo_id)
     return Path(folder)

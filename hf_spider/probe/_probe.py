@@ -144,6 +144,23 @@ def probe(
     return result
 
 
+def check_sample(task: Any) -> None:
+    """Refuse stage 2 on a sample holding one example per class: its estimators mean nothing there."""
+    import numpy as np
+
+    from hf_spider.errors import DatasetError
+
+    if not task.has_data or len(task.labels) <= 2:
+        return
+    counts = np.bincount(task.labels)
+    if counts.max() < 2:
+        raise DatasetError(
+            f"the sample of {len(task.labels)} examples of {task.name} holds one example per class "
+            f"({task.num_classes} classes): stage-2 estimators need several per class",
+            hint=f"raise --sample above {2 * task.num_classes}, or rank from cards only with --stages rank",
+        )
+
+
 def fuse(ranker: Any, candidates: Mapping[str, Any], task: Any, result: ProbeResult) -> dict[str, float]:
     """The fused stage-2 score of each probed model: its stage-1 score and its estimators' consensus.
 

@@ -55,15 +55,8 @@ def task_meta(task: Any) -> dict[str, Any]:
         task = load_task(task, sample=0, probe=False)
     if isinstance(task, Mapping):
         meta = dict(task)
-    elif hasattr(task, "metadata"):
-        meta = dict(task.metadata or {})
-        meta.setdefault("name", getattr(task, "name", None))
-        meta["modality"] = getattr(task, "modality", None) or meta.get("modality")
-        source = meta.get("source") or {}
-        if isinstance(source, Mapping) and source.get("dataset"):
-            meta.setdefault("dataset_id", str(source["dataset"]))
-        if isinstance(source, Mapping) and source.get("location"):
-            meta.setdefault("location", str(source["location"]))
+    elif hasattr(task, "describe"):
+        meta = task.describe()
     else:
         raise UserInputError(
             f"cannot read a task from {type(task).__name__}",

@@ -43,10 +43,10 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
         fig = ax.figure
     target = recs.meta.get("target", {})
     target_name = target.get("name") if isinstance(target, dict) else target
-    points = [r for r in recs.rows if r["latency_ms_p50"] is not None and r["transfer_score"] is not None]
+    points = [r for r in recs.rows if r["latency_p50_ms"] is not None and r["transfer_score"] is not None]
     if points:
         scores = [r["transfer_score"] for r in points]
-        lats = [r["latency_ms_p50"] for r in points]
+        lats = [r["latency_p50_ms"] for r in points]
         # The front of the `pareto` column (score, latency, memory, size, fidelity); rows without
         # that column (read from elsewhere) get the 2-D front of what is drawn.
         if any(r.get("pareto") is not None for r in points):
@@ -62,7 +62,7 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
                 if not sel:
                     continue
                 ax.scatter(
-                    [r["latency_ms_p50"] for r in sel],
+                    [r["latency_p50_ms"] for r in sel],
                     [r["transfer_score"] for r in sel],
                     s=46,
                     marker=_MARKERS.get(variant, "o"),
@@ -89,21 +89,21 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
             )
         fastest: dict[str, dict] = {}
         for r in points:  # one label per model, at its fastest variant
-            if r["model_id"] not in fastest or r["latency_ms_p50"] < fastest[r["model_id"]]["latency_ms_p50"]:
+            if r["model_id"] not in fastest or r["latency_p50_ms"] < fastest[r["model_id"]]["latency_p50_ms"]:
                 fastest[r["model_id"]] = r
         for r in fastest.values():
             ax.annotate(
                 _short(r["model_id"]),
-                (r["latency_ms_p50"], r["transfer_score"]),
+                (r["latency_p50_ms"], r["transfer_score"]),
                 fontsize=7,
                 xytext=(4, 4),
                 textcoords="offset points",
                 zorder=11,
             )
         best = recs.best
-        if best is not None and best.get("latency_ms_p50") is not None:
+        if best is not None and best.get("latency_p50_ms") is not None:
             ax.scatter(
-                [best["latency_ms_p50"]],
+                [best["latency_p50_ms"]],
                 [best["transfer_score"]],
                 marker="*",
                 s=260,
@@ -126,7 +126,7 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
         ranking = recs.ranking()[:15]
         names = [_short(r["model_id"]) for r in ranking][::-1]
         ax.barh(names, [r["score"] or 0.0 for r in ranking][::-1], color="tab:blue")
-        ax.set_xlabel("transfer score (no device figures: bench stage not run)")
+        ax.set_xlabel("transfer: percentile of the final order (no device figures: bench stage not run)")
         ax.tick_params(axis="y", labelsize=7)
     name = (recs.meta.get("task") or {}).get("name") or recs.meta.get("dataset", "")
     ax.set_title(f"hf-spider: {name}", fontsize=10)

@@ -5,7 +5,17 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from hf_spider.recommend._results import DEVICE_FIGURES
+from hf_spider.recommend._results import DEVICE_FIGURES, LEGEND
+
+# (header in the ranked table, column) of the columns the legend explains.
+_LEGEND_COLUMNS = (
+    ("transfer", "transfer_score"),
+    ("source", "transfer_source"),
+    ("p50 ms", "latency_p50_ms"),
+    ("mem MiB", "peak_memory_mb"),
+    ("size MiB", "file_size_mb"),
+    ("fidelity", "fidelity"),
+)
 
 if TYPE_CHECKING:
     from hf_spider.recommend._results import Recommendations
@@ -110,6 +120,7 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
         "variant",
         "stage",
         "transfer",
+        "source",
         *[c.removeprefix("score_") for c in score_cols],
         "device",
         "p50 ms",
@@ -129,11 +140,12 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
                     r["variant"],
                     r["stage"],
                     r["transfer_score"],
+                    r["transfer_source"],
                     *[r[c] for c in score_cols],
                     r["device_status"],
-                    r["latency_ms_p50"],
-                    r["memory_mb"],
-                    r["size_mb"],
+                    r["latency_p50_ms"],
+                    r["peak_memory_mb"],
+                    r["file_size_mb"],
                     r["fidelity"],
                     r["meets_constraints"],
                     r["pareto"],
@@ -144,6 +156,8 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
     )
     if len(recs.rows) > max_rows:
         out.append(f"\n{len(recs.rows) - max_rows} more rows in `recommendations.parquet`.")
+    out += ["", "Columns:", ""]
+    out += [f"- **{name}** (`{col}`): {LEGEND[col]}" for name, col in _LEGEND_COLUMNS]
     out.append("")
 
     out += ["## How each figure was obtained", ""]

@@ -19,9 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hf_spider.hardware.record import DEVICE_STATUSES, FIGURES, DeviceRecord
+
 logger = logging.getLogger("hf_spider.recommend")
 
-SCHEMA_VERSION = 1
+# 2: device figures under the one row vocabulary (`hf_spider.hardware.record.FIGURES`), and
+# `transfer_score` as the percentile of the final order; version-1 files are read back renamed.
+SCHEMA_VERSION = 2
+_V1_NAMES = {
+    "latency_ms_p50": "latency_p50_ms",
+    "latency_ms_p90": "latency_p90_ms",
+    "latency_ms_p99": "latency_p99_ms",
+    "throughput_bs1": "throughput_b1_per_s",
+    "memory_mb": "peak_memory_mb",
+    "size_mb": "file_size_mb",
+}
 
 # Columns every row has, in display order. Estimator scores are added as `score_<name>`.
 COLUMNS = (
@@ -37,34 +49,25 @@ COLUMNS = (
     "device_status",
     "device_reason",
     "device_method",
-    "latency_ms_p50",
-    "latency_ms_p90",
-    "latency_ms_p99",
-    "throughput_bs1",
-    "memory_mb",
-    "size_mb",
-    "load_ms",
-    "fidelity",
-    "fidelity_metric",
-    "logme_delta",
+    *[c for name in FIGURES for c in ((name, "fidelity_metric") if name == "fidelity" else (name,))],
     "meets_constraints",
     "violations",
     "pareto",
     "copeland_rank",
     "recommended",
 )
-DEVICE_STATUSES = ("measured", "estimated", "skipped")
-# Device figures and how the report names them.
-DEVICE_FIGURES = {
-    "latency_ms_p50": "latency p50 (ms)",
-    "latency_ms_p90": "latency p90 (ms)",
-    "latency_ms_p99": "latency p99 (ms)",
-    "throughput_bs1": "throughput at batch 1 (items/s)",
-    "memory_mb": "peak memory (MiB)",
-    "size_mb": "file size (MiB)",
-    "load_ms": "load time (ms)",
-    "fidelity": "fidelity vs fp32",
-    "logme_delta": "change of LogME vs fp32",
+# Device figures and how the report names them, with their units.
+DEVICE_FIGURES = {name: f"{what} ({unit})" for name, (unit, what) in FIGURES.items()}
+# What each score column means, with its unit: the legend of the table, report, plot and Space.
+LEGEND = {
+    "transfer_score": "where the model stands in the final order, as a percentile of the ranked "
+    "candidates: 1 = first, 0 = last (fraction; the same meaning in every row)",
+    "transfer_source": "the stage that placed the model: probe (checked on the data by a forward "
+    "pass, fused with the ranker) or rank (the ranker from the card, no forward pass)",
+    "rank_score": "the stage-1 ranker's raw score (unitless, higher is better; compare within one run only)",
+    "probe_score": "the stage-2 fused score of a probed model: its rank among the probed models, "
+    "as a fraction (1 = best)",
+    **{name: f"{what}, in {unit}" for name, (unit, what) in FIGURES.items()},
 }
 
 
@@ -96,6 +99,7 @@ class Recommendations:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.rows = [{_V1_NAMES.get(k, k): v for k, v in row.items()} for row in self.rows]
         extra = sorted({k for row in self.rows for k in row if k not in COLUMNS})
         self.columns = [*COLUMNS, *extra]
         self.rows = [{c: _clean(row.get(c)) for c in self.columns} for row in self.rows]
@@ -291,7 +295,78 @@ def sort_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             r.get("rank") is None,
             r.get("rank") or 0,
             r.get("variant") is None,
-            r.get("latency_ms_p50") is None,
-            r.get("latency_ms_p50") or 0.0,
+            r.get("latency_p50_ms") is None,
+            r.get("latency_p50_ms") or 0.0,
         ),
     )
+
+
+def transfer_percentile(rank: int, n: int) -> float:
+    """The final position as a percentile of `n` ranked candidates: 1 for the first, 0 for the last."""
+    return 1.0 if n <= 1 else (n - rank) / (n - 1)
+
+
+def build_rows(
+    order: list[str],
+    stage1: list[tuple[str, float]],
+    probed: Any,
+    fused: dict[str, float],
+    records: Iterable[DeviceRecord],
+    *,
+    top_k: int,
+    benched: bool,
+    target: str | None = None,
+) -> list[dict[str, Any]]:
+    """One row per device record, and one per ranked model that was not benchmarked.
+
+    Args:
+        order: the final order (`hf_spider.probe.rerank`), best first.
+        stage1: the stage-1 ranking, `[(model_id, score)]`.
+        probed: the stage-2 `ProbeResult` (its estimator scores become `score_<name>` columns).
+        fused: the fused stage-2 score of each probed model.
+        records: the benchmarked variants.
+        top_k, benched: why a model has no device figures (bench not run, or not in the top-k).
+        target: the device target's name, on every row.
+    """
+    rows = [r.to_row() for r in records]
+    done = {r["model_id"] for r in rows}
+    reason = f"not among the top-{top_k} benchmarked" if benched else "bench stage not run"
+    rows += [DeviceRecord.skipped(m, None, reason).to_row() for m in order if m not in done]
+    rank_of = {m: i + 1 for i, m in enumerate(order)}
+    stage1_score = dict(stage1)
+    for row in rows:
+        m = row["model_id"]
+        row.update(
+            rank=rank_of[m],
+            stage="bench" if m in done else "probe" if m in probed.scores else "rank",
+            transfer_score=transfer_percentile(rank_of[m], len(order)),
+            transfer_source="probe" if m in fused else "rank",
+            rank_score=stage1_score[m],
+            probe_score=fused.get(m),
+            target=target,
+            **{f"score_{k}": v for k, v in probed.scores.get(m, {}).items()},
+        )
+    return rows
+
+
+def task_summary(task: Any) -> dict[str, Any]:
+    """What the report keeps of the task: `Task.describe()` less its long and local parts."""
+    described = task.describe()
+    return {
+        "name": task.name,
+        "modality": task.modality,
+        "num_classes": task.num_classes,
+        "num_examples": described.get("num_examples"),
+        "label_names": task.label_names[:50],
+        "fingerprint": task.fingerprint,
+        "has_data": task.has_data,
+        "probe": task.probe,
+        "skipped_unreadable": task.skipped,
+    }
+
+
+def target_summary(device: Any) -> dict[str, Any]:
+    """What the report keeps of the device target (`none` when bench did not run)."""
+    if device is None:
+        return {"name": "none", "description": "no device (bench stage not run)"}
+    return {**device.to_dict(), "description": device.describe()}

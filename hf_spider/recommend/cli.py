@@ -194,9 +194,9 @@ def render_table(recs, console, max_rows: int = 15) -> None:
             r["stage"],
             fmt(r["transfer_score"], 4),
             r["device_status"],
-            fmt(r["latency_ms_p50"]),
-            fmt(r["memory_mb"]),
-            fmt(r["size_mb"]),
+            fmt(r["latency_p50_ms"]),
+            fmt(r["peak_memory_mb"]),
+            fmt(r["file_size_mb"]),
             fmt(r["fidelity"]),
             fmt(r["meets_constraints"]),
             style="bold green" if r.get("recommended") else None,
@@ -204,7 +204,7 @@ def render_table(recs, console, max_rows: int = 15) -> None:
     console.print(table)
     more = len(recs.rows) - max_rows
     console.print(
-        "★ recommended  ◆ on the Pareto front"
+        "★ recommended  ◆ on the Pareto front  transfer: percentile of the final order (1 = first, 0 = last)"
         + (f"  — {more} more rows in the output files" if more > 0 else "")
     )
     if any(r["stage"] == "rank" for r in recs.rows) and any(r["stage"] != "rank" for r in recs.rows):

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,20 @@ class Task:
     @property
     def label_names(self) -> list[str]:
         return list(self.metadata.get("label_names") or [])
+
+    def describe(self) -> dict[str, Any]:
+        """The task as the later stages read it: its metadata, plus its name, modality and where
+        it came from (`dataset_id`, `location`). The ranker reads this (`hf_spider.ranker.task_meta`),
+        the recommendation report keeps a summary of it; there is no other derived form."""
+        meta = dict(self.metadata or {})
+        meta.setdefault("name", self.name)
+        meta["modality"] = self.modality or meta.get("modality")
+        source = meta.get("source") or {}
+        if isinstance(source, Mapping) and source.get("dataset"):
+            meta.setdefault("dataset_id", str(source["dataset"]))
+        if isinstance(source, Mapping) and source.get("location"):
+            meta.setdefault("location", str(source["location"]))
+        return meta
 
     def metadata_vector(self) -> np.ndarray:
         """The metadata part of the task token (layout in the module docstring)."""
