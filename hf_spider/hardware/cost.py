@@ -183,28 +183,29 @@ PRECISIONS = {
 _LINEAR = ("size_mb", "memory_mb")
 
 
-def _features(facts: dict[str, Any], families: list[str], figure: str) -> np.ndarray:
+def _features(facts: dict[str, Any], families: list[str], figure: str, spec: str = "plwtf") -> np.ndarray:
+    """Features of one model for one figure. `spec` picks the log features beyond FLOPs:
+    p(arameters), l(ayers), w(idth), t(okens), f(amily offsets)."""
     if figure in _LINEAR:
         # a file holds the parameters; a process holds the file, activations and a fixed runtime
-        row = [
-            1.0,
-            facts.get("matmul_params", facts["params"]) / 1e6,
-            facts.get("embed_params", 0.0) / 1e6,
-            (facts["params"] - facts.get("matmul_params", facts["params"]) - facts.get("embed_params", 0.0))
-            / 1e6,
-        ]
+        matmul = facts.get("matmul_params", facts["params"])
+        embed = facts.get("embed_params", 0.0)
+        row = [1.0, matmul / 1e6, embed / 1e6, (facts["params"] - matmul - embed) / 1e6]
         if figure == "memory_mb":
             row.append(facts["tokens"] * facts["width"] * facts["layers"] / 1e6)
         return np.asarray(row, dtype=float)
-    row = [
-        1.0,
-        math.log(max(facts["flops"], 1.0)),
-        math.log(max(facts["params"], 1.0)),
-        math.log(max(facts["layers"], 1)),
-        math.log(max(facts["width"], 1)),
-        math.log(max(facts["tokens"], 1.0)),
-    ]
-    return np.asarray(row + [1.0 if facts["family"] == f else 0.0 for f in families], dtype=float)
+    row = [1.0, math.log(max(facts["flops"], 1.0))]
+    for letter, key in (("p", "params"), ("l", "layers"), ("w", "width"), ("t", "tokens")):
+        if letter in spec:
+            row.append(math.log(max(float(facts[key]), 1.0)))
+    if "f" in spec:
+        row += [1.0 if facts["family"] == f else 0.0 for f in families]
+    return np.asarray(row, dtype=float)
+
+
+# Candidate log models, chosen per figure and variant by an inner grouped cross-validation on
+# the training rows only (few, noisy measurements overfit the richer ones).
+_SPECS = (("", 1.0), ("f", 1.0), ("p", 1.0), ("pt", 1.0), ("plwtf", 0.1), ("plwtf", 1.0))
 
 
 @dataclass
@@ -214,6 +215,7 @@ class _Fit:
     alpha: float
     n: int
     log_residuals: list[float] = field(default_factory=list)  # held-out, for the interval
+    spec: str = "plwtf"
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
@@ -224,23 +226,53 @@ def _ridge(x: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | Non
     return np.linalg.solve(x.T @ x + penalty, x.T @ y)
 
 
-def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str, alpha: float = 1e-3) -> _Fit:
-    families = sorted(
-        {f["family"] for f, _ in rows if sum(1 for g, _ in rows if g["family"] == f["family"]) >= 2}
-    )
-    if figure in _LINEAR:
-        families = []
-    x = np.stack([_features(f, families, figure) for f, _ in rows])
+def _families(rows: list[tuple[dict[str, Any], float]]) -> list[str]:
+    counts: dict[str, int] = {}
+    for f, _ in rows:
+        counts[f["family"]] = counts.get(f["family"], 0) + 1
+    return sorted(k for k, v in counts.items() if v >= 2)
+
+
+def _fit_spec(rows, figure: str, spec: str, alpha: float) -> _Fit:
+    families = [] if figure in _LINEAR else _families(rows)
+    x = np.stack([_features(f, families, figure, spec) for f, _ in rows])
     values = np.asarray([v for _, v in rows], dtype=float)
     if figure in _LINEAR:  # least relative error: each row weighted by 1 / its value
         coef = _ridge(x, values, alpha, weights=1.0 / values)
     else:
         coef = _ridge(x, np.log(values), alpha)
-    return _Fit(coef=coef.tolist(), families=families, alpha=alpha, n=len(rows))
+    return _Fit(coef=coef.tolist(), families=families, alpha=alpha, n=len(rows), spec=spec)
+
+
+def _choose_spec(rows, figure: str, folds: int = 4) -> tuple[str, float]:
+    """The candidate with the least median relative error in a grouped inner cross-validation."""
+    groups = sorted({(f["params"], f["flops"]) for f, _ in rows})
+    if len(groups) < 2 * folds:
+        return "f", 1.0
+    fold_of = {g: i % folds for i, g in enumerate(groups)}
+    best, best_error = ("f", 1.0), float("inf")
+    for spec, alpha in _SPECS:
+        errors = []
+        for k in range(folds):
+            train = [r for r in rows if fold_of[(r[0]["params"], r[0]["flops"])] != k]
+            test = [r for r in rows if fold_of[(r[0]["params"], r[0]["flops"])] == k]
+            fit = _fit_spec(train, figure, spec, alpha)
+            errors += [abs(_predict_one(fit, f, figure) - v) / v for f, v in test]
+        error = float(np.median(errors))
+        if error < best_error - 1e-9:
+            best, best_error = (spec, alpha), error
+    return best
+
+
+def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str, alpha: float = 1e-3) -> _Fit:
+    if figure in _LINEAR:
+        return _fit_spec(rows, figure, "", alpha)
+    spec, alpha = _choose_spec(rows, figure)
+    return _fit_spec(rows, figure, spec, alpha)
 
 
 def _predict_one(fit: _Fit, facts: dict[str, Any], figure: str) -> float:
-    value = float(np.dot(_features(facts, fit.families, figure), fit.coef))
+    value = float(np.dot(_features(facts, fit.families, figure, fit.spec), fit.coef))
     if figure in _LINEAR:
         return max(value, 1e-6)
     return float(math.exp(value))
