@@ -117,3 +117,15 @@ def test_config_only_matches_the_real_weights_file_size(tmp_path):
     (result,) = measure_from_config(folder, ["fp32"], measure_config=FAST)
     real_mb = real.path.stat().st_size / 2**20
     assert result["figures"]["file_size_mb"]["value"] == pytest.approx(real_mb, rel=0.01)
+
+
+def test_unreachable_hub_is_one_line_exit_2(tmp_path, capsys):
+    from hf_spider.cli import main
+
+    code = main(
+        ["bench", "nobody/nothing", "--from-config", "--endpoint", "http://127.0.0.1:9", "--variants", "fp32"]
+    )
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # huggingface_hub logs its retries before it
+    assert code == 2 and "Traceback" not in err
+    assert last.startswith("error: the config of model nobody/nothing") and "cannot be reached" in last

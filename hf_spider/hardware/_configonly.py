@@ -104,7 +104,12 @@ def fetch_config(
             f"model folder {text} does not exist", hint="pass a model folder or a Hub repo id"
         )
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     from hf_spider.models import local_caches
 
@@ -133,8 +138,19 @@ def fetch_config(
         raise UserInputError(
             f"model {text} not found on the Hub", hint="check the repo id, or pass --token for a private repo"
         ) from exc
+    except LocalEntryNotFoundError as exc:  # the Hub was not reached and no cache has it
+        from hf_spider.errors import HubConnectionError
+
+        raise HubConnectionError(
+            f"the config of model {text} is in no local cache and {endpoint or 'the Hub'} cannot be reached",
+            hint="check the network or --endpoint, or pass a local model folder",
+        ) from exc
     except EntryNotFoundError as exc:
         raise UserInputError(f"model {text} has no config.json", hint="config-only cost needs one") from exc
+    except Exception as exc:  # no connection, auth, server errors: one line with what to do
+        from hf_spider.errors import hub_error
+
+        raise hub_error(exc, f"the config of model {text}", endpoint=endpoint) from exc
     config = json.loads(Path(local).read_text())
     return config, text
 
