@@ -167,7 +167,3 @@ def excluded_families(repo_id: str) -> set[str]:
     from hf_spider.zoo._datasets import DATASETS
 
     return {DATASETS[m.source_task].family for m in lineage(repo_id) if m.source_task}
-
-
-def source_tasks() -> set[str]:
-    return {m.source_task for m in VARIANTS if m.source_task}
