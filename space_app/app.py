@@ -53,7 +53,7 @@ _FIELDS = {
 
 def legend() -> str:
     """What the table's columns mean, with their units (the same words as the report's legend)."""
-    from hf_spider.recommend._results import LEGEND
+    from hf_spider.recommend._columns import LEGEND
 
     return "\n".join(f"- `{c}`: {LEGEND[c]}" for c in TABLE_COLUMNS if c in LEGEND)
 

@@ -180,7 +180,8 @@ def test_transfer_score_has_one_meaning_for_every_row():
     order; the stage that placed each model is its own column; raw scores keep their own columns."""
     from hf_spider.hardware.record import DeviceRecord
     from hf_spider.probe import ProbeResult, rerank
-    from hf_spider.recommend._results import LEGEND, build_rows
+    from hf_spider.recommend._columns import LEGEND
+    from hf_spider.recommend._results import build_rows
 
     # one probed model with a low fused value, and stage-1 models with large raw ranker scores
     stage1 = [("a", 1.888), ("b", 1.5), ("probed", 0.2), ("c", -0.3)]

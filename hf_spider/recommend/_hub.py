@@ -186,9 +186,7 @@ def _public(value: Any) -> Any:
 
 def public_recommendations(recs: Recommendations) -> Recommendations:
     """What may be published of `recs`: the same rows and metadata, without local paths."""
-    from hf_spider.recommend._results import Recommendations
-
-    return Recommendations(rows=_public(recs.rows), meta=_public(recs.meta))
+    return type(recs)(rows=_public(recs.rows), meta=_public(recs.meta))
 
 
 def _dataset_files(recs: Recommendations) -> dict[str, bytes]:
@@ -315,12 +313,12 @@ def _undo(api, repo_id: str, repo_type: str, created: bool) -> str:
 
 
 def load_recommendations(repo_id: str, *, token: str | None = None, endpoint: str | None = None):
-    """Read back a recommendations dataset: rows from its parquet, metadata from `recommendations.json`."""
+    """Read back a recommendations dataset: its `recommendations.json`, rows from its parquet
+    (`Recommendations.from_hub` makes the object)."""
     import pandas as pd
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
     from hf_spider.errors import DatasetError
-    from hf_spider.recommend._results import Recommendations
 
     api = _api(token, endpoint)
     try:
@@ -341,7 +339,7 @@ def load_recommendations(repo_id: str, *, token: str | None = None, endpoint: st
         data["rows"] = [
             {k: (None if pd.isna(v) else v) for k, v in row.items()} for row in df.to_dict("records")
         ]
-    return Recommendations.from_json(data)
+    return data
 
 
 # ------------------------------------------------------------------ Space

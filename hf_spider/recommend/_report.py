@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from hf_spider.recommend._results import DEVICE_FIGURES, LEGEND
+from hf_spider.recommend._columns import DEVICE_FIGURES, LEGEND
 
 # (header in the ranked table, column) of the columns the legend explains.
 _LEGEND_COLUMNS = (

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hf_spider.hardware.record import DEVICE_STATUSES, FIGURES, DeviceRecord
+from hf_spider.hardware.record import DEVICE_STATUSES, DeviceRecord
+from hf_spider.recommend._columns import COLUMNS, DEVICE_FIGURES
 
 logger = logging.getLogger("hf_spider.recommend")
 
@@ -33,41 +34,6 @@ _V1_NAMES = {
     "throughput_bs1": "throughput_b1_per_s",
     "memory_mb": "peak_memory_mb",
     "size_mb": "file_size_mb",
-}
-
-# Columns every row has, in display order. Estimator scores are added as `score_<name>`.
-COLUMNS = (
-    "rank",
-    "model_id",
-    "variant",
-    "stage",
-    "transfer_score",
-    "transfer_source",
-    "rank_score",
-    "probe_score",
-    "target",
-    "device_status",
-    "device_reason",
-    "device_method",
-    *[c for name in FIGURES for c in ((name, "fidelity_metric") if name == "fidelity" else (name,))],
-    "meets_constraints",
-    "violations",
-    "pareto",
-    "copeland_rank",
-    "recommended",
-)
-# Device figures and how the report names them, with their units.
-DEVICE_FIGURES = {name: f"{what} ({unit})" for name, (unit, what) in FIGURES.items()}
-# What each score column means, with its unit: the legend of the table, report, plot and Space.
-LEGEND = {
-    "transfer_score": "where the model stands in the final order, as a percentile of the ranked "
-    "candidates: 1 = first, 0 = last (fraction; the same meaning in every row)",
-    "transfer_source": "the stage that placed the model: probe (checked on the data by a forward "
-    "pass, fused with the ranker) or rank (the ranker from the card, no forward pass)",
-    "rank_score": "the stage-1 ranker's raw score (unitless, higher is better; compare within one run only)",
-    "probe_score": "the stage-2 fused score of a probed model: its rank among the probed models, "
-    "as a fraction (1 = best)",
-    **{name: f"{what}, in {unit}" for name, (unit, what) in FIGURES.items()},
 }
 
 
@@ -273,7 +239,7 @@ class Recommendations:
         """Read a recommendations dataset pushed by `push_to_hub`."""
         from hf_spider.recommend._hub import load_recommendations
 
-        return load_recommendations(repo_id, token=token, endpoint=endpoint)
+        return cls.from_json(load_recommendations(repo_id, token=token, endpoint=endpoint))
 
 
 def _atomic_write(path: Path, write) -> None:

@@ -1,0 +1,41 @@
+"""The columns of a recommendations table and what each means: shared by the results object, the
+report, the plot and the Space (a module of its own, so none of them imports another for it)."""
+
+from __future__ import annotations
+
+from hf_spider.hardware.record import FIGURES
+
+# Columns every row has, in display order. Estimator scores are added as `score_<name>`.
+COLUMNS = (
+    "rank",
+    "model_id",
+    "variant",
+    "stage",
+    "transfer_score",
+    "transfer_source",
+    "rank_score",
+    "probe_score",
+    "target",
+    "device_status",
+    "device_reason",
+    "device_method",
+    *[c for name in FIGURES for c in ((name, "fidelity_metric") if name == "fidelity" else (name,))],
+    "meets_constraints",
+    "violations",
+    "pareto",
+    "copeland_rank",
+    "recommended",
+)
+# Device figures and how the report names them, with their units.
+DEVICE_FIGURES = {name: f"{what} ({unit})" for name, (unit, what) in FIGURES.items()}
+# What each score column means, with its unit: the legend of the table, report, plot and Space.
+LEGEND = {
+    "transfer_score": "where the model stands in the final order, as a percentile of the ranked "
+    "candidates: 1 = first, 0 = last (fraction; the same meaning in every row)",
+    "transfer_source": "the stage that placed the model: probe (checked on the data by a forward "
+    "pass, fused with the ranker) or rank (the ranker from the card, no forward pass)",
+    "rank_score": "the stage-1 ranker's raw score (unitless, higher is better; compare within one run only)",
+    "probe_score": "the stage-2 fused score of a probed model: its rank among the probed models, "
+    "as a fraction (1 = best)",
+    **{name: f"{what}, in {unit}" for name, (unit, what) in FIGURES.items()},
+}
