@@ -235,7 +235,7 @@ def test_card_prior_ranks_an_unseen_model_from_its_card(tmp_path):
     assert ctx.summary[1, 0] == pytest.approx(0.1 - 0.5)
     cfg = RankerConfig(steps=5, ensemble=1)
     ranker, _ = train_ranker(recs, config=cfg, seed=0, tune=False, catalog=False)
-    assert ranker.card_prior["image"]["coef"]
+    assert ranker.card_prior["image"]["kind"] == "cold" and ranker.card_prior["image"]["facts"]["coef"]
     ranker.save_pretrained(tmp_path / "w")
     loaded = Ranker.from_pretrained(tmp_path / "w")
     assert loaded.card_prior == ranker.card_prior

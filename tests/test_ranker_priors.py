@@ -92,7 +92,7 @@ def test_card_prior_learns_from_card_words_and_round_trips():
         tokens[mid] = ModelToken(model_id=mid, modality="text", model_type="bert", num_parameters=10**8)
         rows[mid] = {"t1": 0.9 if org == "goodlab" else 0.1, "t2": 0.8 if org == "goodlab" else 0.2}
     pct = pd.DataFrame(rows).T
-    fitted = T.fit_card_prior(pct, tokens)
+    fitted = T.fit_ridge_card_prior(pct, tokens)
     assert "org=goodlab" in fitted.vocab and "type=bert" in fitted.vocab
     new = {
         m: ModelToken(model_id=m, modality="text", model_type="bert", num_parameters=10**8)

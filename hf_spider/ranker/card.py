@@ -27,9 +27,13 @@ loss on episodes that sub-sample candidate sets and hide the history of some can
 models nobody has fine-tuned yet are ranked from their cards alone.
 
 The prior: the candidate's mean or median percentile on earlier targets (optionally weighted by how
-close each target's class count is to the task's), mixed with a *card prior* — a ridge regression
-from the card (numeric token + author, type, architecture, datasets, base models) to the mean
-percentile — which is the whole prior of a model without history. Stage 2 fuses the stage-1 rank
+close each target's class count is to the task's), mixed with a *card prior*, which is the whole
+prior of a model without history: a ridge regression from the card (numeric token + author, type,
+architecture, datasets, base models) to the mean percentile for cards of the training population,
+and for cards from elsewhere a monotone prior on facts that mean the same on any catalog (log
+parameters, ImageNet accuracy reported on the card, narrow fine-tune or not, family) that falls
+back to the parameter count outside the training range; the network's residual on such a card
+fades with its familiarity (`hf_spider.ranker.cold`). Stage 2 fuses the stage-1 rank
 with the rank of the forward-pass estimators' consensus (weight `stage2_weight`). Prior, card mix,
 fusion weight and number of training steps (0 = prior alone) are chosen by cross-validation over
 training targets only.
@@ -48,6 +52,8 @@ Data defects handled by the loader:
 - seed: {seed}; training steps chosen by leave-one-target-out cross-validation over the training
   targets only: {inner_cv}
 - configuration: `{config}`
+- card prior of models without history, chosen by cross-validation over the training models:
+  {cold_prior}
 - model tokens from: {token_sources}
 
 ## Evaluation
@@ -74,5 +80,6 @@ def model_card(info: dict[str, Any]) -> str:
         )
         or "not run",
         config=json.dumps(info.get("config", {})),
+        cold_prior=json.dumps(info.get("cold_prior", {})) or "not recorded",
         token_sources=json.dumps(info.get("token_sources", {})),
     )

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy.stats import weightedtau
 
 from hf_spider.errors import UserInputError
+from hf_spider.ranker import cold as cold_prior
 from hf_spider.ranker import training as T
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.records import Records
@@ -114,23 +115,28 @@ def evaluate_ranking(
         for fold_index, cold in enumerate(folds):
             if progress:
                 progress(f"{target}" + (f" fold {fold_index + 1}/{len(folds)}" if cold_start else ""))
-            per_fold.append(
-                _evaluate_one(
-                    records,
-                    target,
-                    models,
-                    gt,
-                    train_targets,
-                    tokens,
-                    set(cold),
-                    config,
-                    seed + fold_index,
-                    tune,
-                    chosen.setdefault(target, {}).setdefault(
-                        f"fold{fold_index}" if cold_start else "lodo", {}
-                    ),
+            slot = chosen.setdefault(target, {}).setdefault(f"fold{fold_index}" if cold_start else "lodo", {})
+            # the cold prior's kind is chosen once on this fold's training set (cold.chosen_for)
+            with cold_prior.chosen_for(
+                records, {modality: train_targets}, tokens, exclude_models=cold
+            ) as picked:
+                if modality in picked:
+                    slot["cold_prior"] = picked[modality]["choice"]
+                per_fold.append(
+                    _evaluate_one(
+                        records,
+                        target,
+                        models,
+                        gt,
+                        train_targets,
+                        tokens,
+                        set(cold),
+                        config,
+                        seed + fold_index,
+                        tune,
+                        slot,
+                    )
                 )
-            )
         results[target] = {
             m: {k: float(np.mean([f[m][k] for f in per_fold])) for k in METRICS} for m in per_fold[0]
         }

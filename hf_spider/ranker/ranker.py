@@ -24,6 +24,7 @@ from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
 from hf_spider.errors import CatalogError, UserInputError
 from hf_spider.ranker import features as F
 from hf_spider.ranker import training as T
+from hf_spider.ranker.cold import card_prior_from_dict
 
 logger = logging.getLogger("hf_spider.ranker")
 
@@ -67,6 +68,12 @@ def task_meta(task: Any) -> dict[str, Any]:
     return meta
 
 
+def _card_prior_fits(fit: Mapping[str, Any]) -> bool:
+    """Whether a stored card prior's ridge (if any) reads tokens of this catalog's length."""
+    ridge = fit.get("ridge") if fit.get("kind") == "cold" else (None if fit.get("kind") else fit)
+    return ridge is None or len(ridge["coef"]) == TOKEN_DIM + len(ridge.get("vocab", []))
+
+
 def _same_dataset(target: str, meta: Mapping[str, Any]) -> bool:
     """Whether a training target is the task's own dataset: its name (without an `@protocol`
     suffix, see `records`) equals the task's name, pretty name, dataset id's or location's last part, ignoring
@@ -102,7 +109,7 @@ class Ranker:
         self.history = {m: dict(h) for m, h in (history or {}).items()}
         self.targets = {t: dict(meta) for t, meta in (targets or {}).items()}
         self.card_prior = {m: dict(c) for m, c in (card_prior or {}).items()}
-        self._card_priors: dict[str, T.CardPrior] = {}
+        self._card_priors: dict[str, Any] = {}
         meta = getattr(model, "meta", {}) or {}
         if meta.get("token_dim", TOKEN_DIM) != TOKEN_DIM:
             raise CatalogError(
@@ -201,7 +208,7 @@ class Ranker:
         # the card prior of candidates without history, and of all when it is mixed into theirs
         cold = [i for i, m in enumerate(tokens) if card_shrink > 0 or m not in history]
         ordered = list(tokens.values())
-        return T.build_context(
+        ctx = T.build_context(
             meta,
             list(tokens),
             tokens,
@@ -212,6 +219,24 @@ class Ranker:
             vectors=matrix,
             card_shrink=card_shrink,
         )
+        ctx.cold_weight = self._cold_weight(ordered, meta, set(history))
+        return ctx
+
+    def _cold_weight(self, tokens: list[ModelToken], meta: Mapping[str, Any], seen: set[str]) -> np.ndarray:
+        """Familiarity of each candidate without history (`cold.familiarity`; 1 for the others and
+        where the card prior has no such notion), by which its network residual is kept."""
+        from hf_spider.ranker.cold import familiarity
+
+        out = np.ones(len(tokens))
+        by_modality: dict[str, list[int]] = {}
+        for i, t in enumerate(tokens):
+            if t.model_id not in seen:
+                by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
+        for modality, rows in by_modality.items():
+            fam = familiarity(self._card_priors.get(modality), [tokens[i] for i in rows])
+            if fam is not None:
+                out[rows] = fam
+        return out
 
     def _card_prior(
         self, tokens: list[ModelToken], meta: Mapping[str, Any], vectors: np.ndarray | None = None
@@ -223,9 +248,9 @@ class Ranker:
             by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
         for modality, rows in by_modality.items():
             fit = self.card_prior.get(modality)
-            if not fit or len(fit["coef"]) != TOKEN_DIM + len(fit.get("vocab", [])):
+            if not fit or not _card_prior_fits(fit):
                 continue
-            prior = self._card_priors.setdefault(modality, T.CardPrior.from_dict(fit))
+            prior = self._card_priors.setdefault(modality, card_prior_from_dict(fit))
             values = prior.predict([tokens[i] for i in rows], matrix[rows])
             out.update(zip((tokens[i].model_id for i in rows), (float(v) for v in values), strict=True))
         return out
@@ -428,10 +453,22 @@ def train_ranker(records, **kwargs: Any) -> tuple[Ranker, dict[str, Any]]:
     """
     import torch
 
+    from hf_spider.ranker import cold
+    from hf_spider.ranker.evaluation import fallback_tokens
+    from hf_spider.ranker.tokens import record_tokens
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    tokens, _ = record_tokens(records.models, catalog=kwargs.get("catalog"))
+    tokens.update(fallback_tokens(records, sorted(set(records.perf["model"]) - set(tokens))))
+    usable = records.targets[~records.targets["failed"]]
+    by_modality = {m: sorted(g["target"]) for m, g in usable.groupby("modality")}
     try:
-        return _train_ranker(records, **kwargs)
+        # the cold prior's kind, chosen once per modality on all training targets (cold.chosen_for)
+        with cold.chosen_for(records, by_modality, tokens) as picked:
+            ranker, info = _train_ranker(records, **kwargs)
+        info["cold_prior"] = picked
+        return ranker, info
     finally:
         torch.set_num_threads(threads)
 

@@ -42,6 +42,7 @@ class Context:
     feat_pad: np.ndarray  # [n, Fn]
     y: np.ndarray | None = None  # fine-tuned accuracy, training only
     card: np.ndarray | None = None  # [n] card-based prior percentile (centred), 0 where none
+    cold_weight: np.ndarray | None = None  # [n] familiarity of each card (`cold.familiarity`)
 
 
 @dataclass
@@ -108,8 +109,21 @@ def _card_design(
     return x
 
 
-def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardPrior | None:
-    """The card prior fitted on the models of `pct` (percentiles on TRAINING targets only).
+def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken], choice: tuple | None = None):
+    """The card prior of models without history, fitted on the models of `pct` (percentiles on
+    TRAINING targets only): a `cold.ColdPrior` (the card ridge where a card is in the training
+    population, monotone card facts elsewhere), its `choice` (`cold.COLD_CHOICES`) chosen by
+    `cold.select_cold_prior` over those models when not given. None with fewer than 5 models.
+    """
+    from hf_spider.ranker import cold
+
+    if choice is None:
+        choice = cold.choice_for(pct, tokens)
+    return cold.fit_for_choice(pct, tokens, choice)
+
+
+def fit_ridge_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardPrior | None:
+    """The card ridge fitted on the models of `pct` (percentiles on TRAINING targets only).
 
     The ridge penalty is chosen by leave-one-model-out (efficient LOO of `RidgeCV`) over those
     models. Returns None when there are fewer than 5 models with history. The prediction serves as
@@ -132,9 +146,7 @@ def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardP
     return CardPrior(ridge.coef_.astype(np.float64), float(ridge.intercept_), vocab, float(ridge.alpha_))
 
 
-def card_prior_of(
-    prior: CardPrior | None, models: Iterable[str], tokens: Mapping[str, ModelToken]
-) -> dict[str, float]:
+def card_prior_of(prior: Any, models: Iterable[str], tokens: Mapping[str, ModelToken]) -> dict[str, float]:
     """`{model: predicted mean percentile}` from the card prior (empty without a fitted prior)."""
     models = list(models)
     if prior is None or not models:
@@ -148,15 +160,18 @@ def out_of_fold_card_prior(
 ) -> dict[str, float]:
     """Card prior of each training model predicted by a ridge fitted without it (k-fold over models),
     so that training episodes that hide a model's history see a prior as noisy as a cold model's."""
+    from hf_spider.ranker import cold
+
     models = [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
     out: dict[str, float] = {}
     if len(models) < 2 * folds:
         return out
+    choice = cold.choice_for(pct, tokens)  # once: every fold fits the same kind of prior
     order = np.random.default_rng(seed).permutation(len(models))
     for k in range(folds):
         held = [models[i] for i in order[k::folds]]
-        ridge = fit_card_prior(pct.drop(index=held), tokens)
-        out.update(card_prior_of(ridge, held, tokens))
+        prior = fit_card_prior(pct.drop(index=held), tokens, choice)
+        out.update(card_prior_of(prior, held, tokens))
     return out
 
 
@@ -494,7 +509,9 @@ def score_context(model: SpiderEnsemble, ctx: Context, *, use_features: bool = T
                 t(np.ascontiguousarray(feat_pad[group])),
             )
             out[group] = scores.numpy().astype(np.float64)
-    return out
+    from hf_spider.ranker.cold import damp_cold_residual
+
+    return damp_cold_residual(model, ctx, out)
 
 
 STAGE2_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -561,17 +578,21 @@ def target_context(
     pct = percentiles(matrix)
     metas = {t: records.target_meta(t) for t in matrix.columns}
     history = history_from(pct, metas)
-    card_prior = card_prior_of(fit_card_prior(pct, tokens), models, tokens) if card else None
-    return build_context(
+    fitted = fit_card_prior(pct, tokens) if card else None
+    ctx = build_context(
         records.target_meta(target),
         models,
         tokens,
         history,
         _scores_of(records, target),
         prior=prior,
-        card_prior=card_prior,
+        card_prior=card_prior_of(fitted, models, tokens) if card else None,
         card_shrink=card_shrink,
     )
+    from hf_spider.ranker.cold import familiarity
+
+    ctx.cold_weight = familiarity(fitted, (tokens[m] for m in models))
+    return ctx
 
 
 def select_steps(

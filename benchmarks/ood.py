@@ -1,0 +1,210 @@
+"""Out-of-distribution check, cards only: classic ImageNet CNNs against published fine-tuning results.
+
+    python -m benchmarks.ood [--ranker DIR] [--json PATH] [--markdown]
+
+Ten ImageNet CNNs are given as timm-style Hub model cards (`benchmarks/ood_cards/models/`: README
+with YAML metadata and a `model-index` ImageNet top-1, `config.json`), eight well-known targets as
+dataset cards (`benchmarks/ood_cards/targets/`). Each target is ranked through the product path
+(`hf_spider.recommend.recommend(TARGET, catalog=MODELS, stages=("rank",))`, what
+`hf-spider recommend TARGET --catalog MODELS --stages rank` runs) and compared with the published
+fine-tuning accuracies of `benchmarks/ood_cards/ground_truth.csv` (sources in
+`benchmarks/ood_cards/SOURCES.md`). Baselines read the same parsed cards: `params` (parameter
+count), `upstream` (the card's best reported accuracy, here ImageNet top-1). None of these models,
+targets or results is in the ranker's training data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+CARDS = REPO / "benchmarks" / "ood_cards"
+RESULTS = REPO / "benchmarks" / "results"
+METHODS = ("spider", "params", "upstream", "random")
+# Published means on the same 10 models x 8 targets, tau_w rank=None (Model Spider's README table)
+ANCHORS = {
+    "Model Spider (paper)": 0.800,
+    "LogME (paper)": 0.676,
+    "NCE (paper)": 0.666,
+    "H-Score (paper)": 0.648,
+}
+
+
+def ground_truth(folder: Path = CARDS) -> dict[str, dict[str, float]]:
+    """`{target: {model id: fine-tuning accuracy (%)}}` from `ground_truth.csv`."""
+    import pandas as pd
+
+    table = pd.read_csv(folder / "ground_truth.csv")
+    return {
+        str(t): dict(zip(g["model"].astype(str), g["finetune_accuracy"].astype(float), strict=True))
+        for t, g in table.groupby("target", sort=True)
+    }
+
+
+def run(ranker=None, folder: Path = CARDS, seed: int = 0) -> dict:
+    """Rank every target's models through `recommend` (stage 1 only) and score all methods."""
+    from hf_spider.catalog import Catalog, crawl
+    from hf_spider.ranker.evaluation import ranking_metrics
+    from hf_spider.recommend import recommend
+
+    truth = ground_truth(folder)
+    started, cpu = time.perf_counter(), time.process_time()
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="hf-spider-ood-") as tmp:
+        crawl(Path(tmp) / "catalog", from_dir=folder / "models")
+        catalog = Catalog(list(Catalog.load(Path(tmp) / "catalog")))
+    tokens = {t.model_id: t for t in catalog}
+    missing = sorted({m for row in truth.values() for m in row} - set(tokens))
+    if missing:
+        raise SystemExit(f"cards missing for {missing}")
+    rng = np.random.default_rng(seed)
+    per_target: dict[str, dict[str, dict[str, float]]] = {}
+    rankings: dict[str, list[str]] = {}
+    for target, row in truth.items():
+        models = sorted(row)
+        gt = np.array([row[m] for m in models]) / 100.0
+        recs = recommend(folder / "targets" / target, catalog=catalog, stages=("rank",), ranker=ranker)
+        spider = {r["model_id"]: float(r["score"]) for r in recs.ranking()}
+        rankings[target] = [r["model_id"] for r in recs.ranking()]
+        scores = {
+            "spider": [spider[m] for m in models],
+            "params": [np.log(tokens[m].num_parameters) for m in models],
+            "upstream": [tokens[m].best_eval_accuracy() for m in models],
+            "random": list(rng.random(len(models))),
+        }
+        per_target[target] = {k: ranking_metrics(gt, np.asarray(v, dtype=float)) for k, v in scores.items()}
+    mean = {
+        k: {
+            m: float(np.mean([per_target[t][k][m] for t in per_target]))
+            for m in per_target[next(iter(truth))][k]
+        }
+        for k in METHODS
+    }
+    return {
+        "targets": per_target,
+        "mean": mean,
+        "rankings": rankings,
+        "anchors_rank_none": ANCHORS,
+        "benchmark": {
+            "cards": str(folder.relative_to(REPO)) if folder.is_relative_to(REPO) else str(folder),
+            "models": len(tokens),
+            "targets": len(truth),
+            "ranker": str(ranker) if ranker is not None else "shipped weights",
+            "seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(time.process_time() - cpu, 1),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        },
+    }
+
+
+def ablation(folds: int = 5, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Which card facts earn their place in the cold prior, on the shared TransferGraph records.
+
+    The cross-validation `cold.select_cold_prior` runs (each fold of models hidden, the prior fitted
+    on the others ranks them on every target; mean tau_w rank=True), over all usable targets of each
+    modality, for the product's choices and for the facts prior without each fact.
+    """
+    from scipy.stats import weightedtau
+
+    from hf_spider.ranker import cold as C
+    from hf_spider.ranker import training as T
+    from hf_spider.ranker.records import load_records
+    from hf_spider.ranker.tokens import record_tokens
+
+    variants = {C.choice_label(c): (lambda p, t, c=c: C.fit_for_choice(p, t, c)) for c in C.COLD_CHOICES}
+    variants.update(
+        {
+            "facts1 - narrow (label count)": lambda p, t: C.fit_facts_prior(p, t, drop=("narrow",)),
+            "facts1 - family": lambda p, t: C.fit_facts_prior(p, t, drop=("family",)),
+            "facts1 - upstream - family": lambda p, t: C.fit_facts_prior(p, t, drop=("upstream", "family")),
+            "ridge alone (before)": T.fit_ridge_card_prior,
+        }
+    )
+    out: dict[str, dict[str, float]] = {}
+    for modality in ("image", "text"):
+        records = load_records([REPO.parent / "shared" / "data" / "transfergraph" / modality])
+        tokens, _ = record_tokens(records.models)
+        usable = sorted(records.targets[~records.targets["failed"]]["target"])
+        ok = records.perf[~records.perf["failed"] & records.perf["model"].isin(set(tokens))]
+        pct = T.percentiles(
+            ok[ok["target"].isin(usable)].pivot_table(index="model", columns="target", values="accuracy")
+        )
+        models = [m for m in pct.index if pct.loc[m].notna().any()]
+        order = np.random.default_rng(seed).permutation(len(models))
+        taus: dict[str, list[float]] = {k: [] for k in variants}
+        for k in range(folds):
+            held = [models[i] for i in order[k::folds]]
+            for label, fit in variants.items():
+                pred = fit(pct.drop(index=held), tokens).predict([tokens[m] for m in held])
+                for target in pct.columns:
+                    truth = pct.loc[held, target].to_numpy(dtype=np.float64)
+                    good = np.isfinite(truth)
+                    if good.sum() >= 3 and np.ptp(truth[good]) > 0:
+                        taus[label].append(float(weightedtau(truth[good], pred[good]).statistic))
+        out[modality] = {k: round(float(np.mean(v)), 3) for k, v in taus.items()}
+    return out
+
+
+def markdown(result: dict) -> str:
+    """A per-target table of tau_w rank=None (means in both conventions, regret, hit@3 last)."""
+    lines = ["| target | " + " | ".join(METHODS) + " |", "| --- |" + " ---: |" * len(METHODS)]
+    for target, methods in result["targets"].items():
+        lines.append(
+            f"| {target} | " + " | ".join(f"{methods[m]['tau_w_rank_none']:.3f}" for m in METHODS) + " |"
+        )
+    labels = {
+        "tau_w_rank_none": "**mean tau_w rank=None**",
+        "tau_w_rank_true": "mean tau_w rank=True",
+        "top1_regret": "mean top-1 regret (points)",
+        "hit_at_3": "mean hit@3",
+    }
+    for key, label in labels.items():
+        lines.append(f"| {label} | " + " | ".join(f"{result['mean'][m][key]:.3f}" for m in METHODS) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranker", default=None, help="ranker weights folder (default: the shipped ones)")
+    parser.add_argument("--json", default=str(RESULTS / "ood_cards.json"), help="where to write the result")
+    parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    parser.add_argument(
+        "--ablation", action="store_true", help="cold-prior ablation on the shared records instead"
+    )
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    if args.ablation:
+        table = ablation()
+        print("| cold prior | " + " | ".join(table) + " |\n| --- |" + " ---: |" * len(table))
+        for label in next(iter(table.values())):
+            print(f"| {label} | " + " | ".join(f"{table[m][label]:.3f}" for m in table) + " |")
+        return 0
+    result = run(args.ranker)
+    if args.markdown:
+        print(markdown(result))
+    else:
+        for method in METHODS:
+            m = result["mean"][method]
+            print(
+                f"{method:10s} tau_w rank=None {m['tau_w_rank_none']:.3f}  rank=True {m['tau_w_rank_true']:.3f}"
+                f"  regret {m['top1_regret']:.2f}  hit@3 {m['hit_at_3']:.2f}"
+            )
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

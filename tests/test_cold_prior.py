@@ -1,0 +1,147 @@
+"""The prior of models without history (`hf_spider.ranker.cold`) and the out-of-distribution cards."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hf_spider.catalog import Catalog, crawl
+from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import cold as C
+from hf_spider.ranker import training as T
+from hf_spider.ranker.records import load_records
+from hf_spider.ranker.tokens import record_tokens
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_IMAGE = REPO.parent / "shared" / "data" / "transfergraph" / "image"
+OOD = REPO / "benchmarks" / "ood_cards"
+
+
+@pytest.fixture(scope="module")
+def image_population():
+    """Percentiles and tokens of the shared image records (the real training population)."""
+    if not SHARED_IMAGE.is_dir():
+        pytest.skip("shared records not present")
+    records = load_records([SHARED_IMAGE])
+    tokens, _ = record_tokens(records.models)
+    ok = records.perf[~records.perf["failed"] & records.perf["model"].isin(set(tokens))]
+    pct = T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
+    return pct, tokens
+
+
+def card(model_id: str, params: float, top1: float | None, *, family: str = "somenet", labels: int = 1000):
+    """A card from another catalog: an author and family the training population does not have."""
+    evals = [{"dataset": "ImageNet-1k", "metric": "accuracy", "value": top1}] if top1 is not None else []
+    return ModelToken(
+        model_id=model_id,
+        modality="image",
+        library="timm",
+        family=family,
+        model_type=family,
+        num_parameters=int(params),
+        num_labels=labels,
+        eval_results=evals,
+    )
+
+
+def test_more_upstream_accuracy_never_lowers_the_cold_prior(image_population):
+    pct, tokens = image_population
+    facts = C.fit_facts_prior(pct, tokens, mix=1.0)
+    assert (
+        facts.coef["upstream"] >= 0 and facts.coef["log10_params"] >= 0 and facts.coef.get("narrow", 0) <= 0
+    )
+    prior = C.fit_cold_prior(pct, tokens, ridge=True, mix=1.0)
+    for params in (3e6, 2.5e7, 9e7, 3e8):
+        cards = [card(f"elsewhere/m-{a}", params, a) for a in np.linspace(0.55, 0.95, 17)]
+        for model in (facts, prior):
+            scores = model.predict(cards)
+            assert np.all(np.diff(scores) >= -1e-12), (params, scores)
+    # within the training range, upstream accuracy does move the score (it is not flat)
+    low, high = facts.predict([card("elsewhere/a", 2.5e7, 0.75), card("elsewhere/b", 2.5e7, 0.85)])
+    assert high > low
+
+
+def test_far_cards_fall_back_to_the_order_of_their_parameter_counts(image_population):
+    pct, tokens = image_population
+    facts = C.fit_facts_prior(pct, tokens, mix=1.0)
+    base = C.fit_facts_prior(pct, tokens, mix=0.0)  # parameters alone
+    near = [card("elsewhere/small-good", 2.2e7, 0.88), card("elsewhere/big-poor", 3.0e7, 0.73)]
+    assert facts.predict(near)[0] > facts.predict(near)[1]  # in range: upstream accuracy decides
+    # upstream accuracies far below anything the training cards report are not extrapolated:
+    # the parameter count decides
+    far = [card("elsewhere/small-good", 2.2e7, 0.30), card("elsewhere/big-poor", 3.0e7, 0.05)]
+    assert facts.predict(far)[1] > facts.predict(far)[0]
+    # parameter counts far outside the training range: the parameters-only prior takes over
+    huge = [card("elsewhere/huge-good", 2e11, 0.88), card("elsewhere/huger-poor", 6e11, 0.73)]
+    assert list(facts.distance(near)) == [0.0, 0.0] and min(facts.distance(huge)) > 5.0
+    assert facts.predict(huge) == pytest.approx(base.predict(huge), abs=1e-3)
+    assert facts.predict(huge)[1] > facts.predict(huge)[0]
+
+
+def test_the_card_ridge_serves_its_population_and_facts_the_rest(image_population):
+    pct, tokens = image_population
+    prior = C.fit_cold_prior(pct, tokens, ridge=True, mix=1.0)
+    known = [tokens[m] for m in list(pct.index)[:20]]
+    assert prior.support(known).mean() > 0.7
+    stranger = card("nobody/x", 2.5e7, 0.8)
+    assert prior.support([stranger])[0] == 0.0
+    assert prior.predict([stranger]) == pytest.approx(prior.facts.predict([stranger]))
+    again = C.card_prior_from_dict(json.loads(json.dumps(prior.to_dict())))
+    assert again.predict([*known, stranger]) == pytest.approx(prior.predict([*known, stranger]), abs=1e-5)
+
+
+def test_the_cold_prior_is_chosen_by_cross_validation_over_training_models(image_population):
+    pct, tokens = image_population
+    choice, means = C.select_cold_prior(pct, tokens)
+    assert choice in C.COLD_CHOICES
+    assert set(means) == {C.choice_label(c) for c in C.COLD_CHOICES} and len(means) == 12
+    assert means[C.choice_label(choice)] == max(means.values())
+    assert C.select_cold_prior(pct, tokens) == (choice, means)  # deterministic
+
+
+def test_an_unfamiliar_cold_card_is_ranked_by_its_prior_alone():
+    """The network's residual is kept in proportion to how familiar a cold card is."""
+    from hf_spider.ranker import Ranker
+
+    ranker = Ranker.default()
+    task = {"name": "pets", "modality": "image", "num_classes": 37, "num_examples": 3680}
+    cards = [card(f"elsewhere/net-{i}", 10 ** (6.5 + 0.3 * i), 0.70 + 0.02 * i) for i in range(6)]
+    ctx = ranker.context(cards, task)
+    assert ctx.cold_weight.max() < 0.5  # cards of an author and family the training data lacks
+    ctx.cold_weight = None
+    raw = T.score_context(ranker.model, ctx, use_features=False)
+    gain = float(np.mean([float(m.prior_gain.detach()) for m in ranker.model.members]))
+    prior = gain * ctx.summary[:, 0]
+    for weight in (0.0, 0.5, 1.0):
+        ctx.cold_weight = np.full(len(cards), weight)
+        scores = T.score_context(ranker.model, ctx, use_features=False)
+        assert scores == pytest.approx(prior + weight * (raw - prior), abs=1e-5)
+
+
+def test_ood_cards_load_through_the_real_card_parser(tmp_path):
+    from hf_spider.tasks import load_task
+
+    crawl(tmp_path / "catalog", from_dir=OOD / "models")
+    tokens = {t.model_id: t for t in Catalog.load(tmp_path / "catalog")}
+    with open(OOD / "ground_truth.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    models = {r["model"] for r in rows}
+    targets = {r["target"] for r in rows}
+    assert len(models) == 10 and len(targets) == 8 and len(rows) == 80
+    assert set(tokens) == models
+    for model_id, token in tokens.items():
+        meta = yaml.safe_load((OOD / "models" / model_id / "README.md").read_text().split("---")[1])
+        top1 = meta["model-index"][0]["results"][0]["metrics"][0]["value"] / 100.0
+        assert C.upstream_accuracy(token) == pytest.approx(top1)
+        assert token.library == "timm" and token.modality == "image" and token.num_labels == 1000
+        assert token.num_parameters_source == "card" and 3e6 < token.num_parameters < 7e7
+        assert C.card_facts(token)["narrow"] == 0.0
+    for target in targets:
+        task = load_task(OOD / "targets" / target, sample=0, probe=False)
+        assert task.modality == "image"
+        assert task.metadata["num_classes"] >= 10 and task.metadata["num_examples"] >= 3000
