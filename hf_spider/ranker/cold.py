@@ -34,8 +34,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import features as F
 
 logger = logging.getLogger("hf_spider.ranker")
 
@@ -302,8 +304,6 @@ class ColdPrior:
 
     def support(self, tokens: Iterable[ModelToken]) -> np.ndarray:
         """Share of each card's words (`features.card_words`) that at least two training models share."""
-        from hf_spider.ranker import features as F
-
         tokens = list(tokens)
         vocab = set(self.vocab or (self.ridge.vocab if self.ridge is not None else ()))
         out = np.zeros(len(tokens))
@@ -329,16 +329,12 @@ class ColdPrior:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColdPrior:
-        from hf_spider.ranker.training import CardPrior
-
         ridge = CardPrior.from_dict(data["ridge"]) if data.get("ridge") else None
         return cls(FactsPrior.from_dict(data["facts"]), ridge, list(data.get("vocab", [])))
 
 
 def card_prior_from_dict(data: Mapping[str, Any]):
     """A serialised card prior: `ColdPrior` (`kind: cold`), `FactsPrior` or the plain ridge."""
-    from hf_spider.ranker.training import CardPrior
-
     kind = data.get("kind")
     if kind == ColdPrior.kind:
         return ColdPrior.from_dict(data)
@@ -369,8 +365,6 @@ def fit_cold_prior(
     upstream: bool = True,
 ) -> ColdPrior | None:
     """The cold prior fitted on the models of `pct` (percentiles on TRAINING targets only)."""
-    from hf_spider.ranker.training import fit_ridge_card_prior
-
     facts = fit_facts_prior(pct, tokens, mix=mix, drop=() if upstream else ("upstream",))
     if facts is None:
         return None
@@ -382,9 +376,6 @@ def fit_cold_prior(
 def population_words(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> list[str]:
     """Card words at least two of `pct`'s models with history share (the ridge's vocabulary)."""
     from collections import Counter
-
-    from hf_spider.ranker import features as F
-    from hf_spider.ranker.training import CardPrior
 
     mean = pct.mean(axis=1).dropna()
     counts = Counter(w for m in mean.index if m in tokens for w in F.card_words(tokens[m]))
@@ -409,8 +400,6 @@ def select_cold_prior(
     Returns (choice, {label: mean tau_w}); the first choice and {} when there are too few models.
     """
     from scipy.stats import weightedtau
-
-    from hf_spider.ranker.training import fit_ridge_card_prior
 
     models = [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
     if len(models) < 2 * folds:
@@ -471,8 +460,6 @@ def chosen_for(records, by_modality: Mapping[str, list[str]], tokens, *, exclude
 
     Yields `{modality: {"choice": label, "cv": {label: mean tau_w}}}`.
     """
-    from hf_spider.ranker.training import percentiles
-
     excluded = set(exclude_models)
     chosen: dict[str, dict[str, Any]] = {}
     for modality, targets in by_modality.items():
@@ -518,3 +505,102 @@ def damp_cold_residual(model, ctx, scores: np.ndarray) -> np.ndarray:
     w = np.clip(np.asarray(weight, dtype=np.float64), 0.0, 1.0)
     out[cold] = prior[cold] + w[cold] * (out[cold] - prior[cold])
     return out
+
+
+# --- the card ridge and percentiles (used by training.py too) -----------------------------------
+def percentiles(matrix: pd.DataFrame) -> pd.DataFrame:
+    """Each column's values as percentiles in [0, 1] among the models that have a value there."""
+    out = pd.DataFrame(index=matrix.index, columns=matrix.columns, dtype=float)
+    for col in matrix.columns:
+        c = matrix[col].dropna()
+        if len(c) >= 2:
+            out.loc[c.index, col] = (rankdata(c.to_numpy()) - 1) / (len(c) - 1)
+    return out
+
+
+@dataclass
+class CardPrior:
+    """Ridge regression from a model's card to its mean percentile on the training targets.
+
+    Inputs: the card token (`ModelToken.vector()`) and binary card words (`F.card_words`: author,
+    model type, architecture, training datasets, base models) of a vocabulary made of the words
+    that at least `MIN_WORD_COUNT` training models share. Serialised as plain numbers and strings
+    (`to_dict` / `from_dict`), so the shipped weights need no pickle.
+    """
+
+    coef: np.ndarray
+    intercept: float
+    vocab: list[str]
+    alpha: float = 1.0
+
+    MIN_WORD_COUNT = 2
+
+    def design(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
+        return _card_design(list(tokens), {w: i for i, w in enumerate(self.vocab)}, vectors)
+
+    def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
+        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
+        tokens = list(tokens)
+        if not tokens:
+            return np.zeros(0)
+        return np.clip(self.design(tokens, vectors) @ self.coef + self.intercept, 0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "coef": [round(float(c), 6) for c in self.coef],
+            "intercept": round(float(self.intercept), 6),
+            "vocab": list(self.vocab),
+            "alpha": float(self.alpha),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CardPrior:
+        return cls(
+            np.asarray(data["coef"], dtype=np.float64),
+            float(data["intercept"]),
+            list(data.get("vocab", [])),
+            float(data.get("alpha", 1.0)),
+        )
+
+
+def _card_design(
+    tokens: list[ModelToken], index: Mapping[str, int], vectors: np.ndarray | None = None
+) -> np.ndarray:
+    """[token vector | card-word indicators] rows of the card prior."""
+    from hf_spider.catalog._token import TOKEN_DIM
+
+    x = np.zeros((len(tokens), TOKEN_DIM + len(index)))
+    x[:, :TOKEN_DIM] = F.token_matrix(tokens, vectors)
+    rows, cols = [], []
+    for i, t in enumerate(tokens):
+        for w in F.card_words(t):
+            j = index.get(w)
+            if j is not None:
+                rows.append(i)
+                cols.append(TOKEN_DIM + j)
+    x[rows, cols] = 1.0
+    return x
+
+
+def fit_ridge_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardPrior | None:
+    """The card ridge fitted on the models of `pct` (percentiles on TRAINING targets only).
+
+    The ridge penalty is chosen by leave-one-model-out (efficient LOO of `RidgeCV`) over those
+    models. Returns None when there are fewer than 5 models with history. The prediction serves as
+    the prior of models without history (cold start, never-fine-tuned Hub models) in place of the
+    neutral 0.5.
+    """
+    from collections import Counter
+
+    from sklearn.linear_model import RidgeCV
+
+    mean = pct.mean(axis=1).dropna()
+    mean = mean[[m in tokens for m in mean.index]]
+    if len(mean) < 5:
+        return None
+    train = [tokens[m] for m in mean.index]
+    counts = Counter(w for t in train for w in F.card_words(t))
+    vocab = sorted(w for w, c in counts.items() if c >= CardPrior.MIN_WORD_COUNT)
+    x = _card_design(train, {w: i for i, w in enumerate(vocab)})
+    ridge = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(x, mean.to_numpy(dtype=np.float64))
+    return CardPrior(ridge.coef_.astype(np.float64), float(ridge.intercept_), vocab, float(ridge.alpha_))

@@ -20,6 +20,9 @@ from scipy.stats import rankdata
 
 from hf_spider.catalog._token import ModelToken
 from hf_spider.ranker import features as F
+
+# the card prior's parts live in cold.py (imported here: cold must not import training)
+from hf_spider.ranker.cold import CardPrior, _card_design, fit_ridge_card_prior, percentiles  # noqa: F401
 from hf_spider.ranker.model import RankerConfig, SpiderEnsemble
 from hf_spider.ranker.records import Records
 
@@ -45,70 +48,6 @@ class Context:
     cold_weight: np.ndarray | None = None  # [n] familiarity of each card (`cold.familiarity`)
 
 
-@dataclass
-class CardPrior:
-    """Ridge regression from a model's card to its mean percentile on the training targets.
-
-    Inputs: the card token (`ModelToken.vector()`) and binary card words (`F.card_words`: author,
-    model type, architecture, training datasets, base models) of a vocabulary made of the words
-    that at least `MIN_WORD_COUNT` training models share. Serialised as plain numbers and strings
-    (`to_dict` / `from_dict`), so the shipped weights need no pickle.
-    """
-
-    coef: np.ndarray
-    intercept: float
-    vocab: list[str]
-    alpha: float = 1.0
-
-    MIN_WORD_COUNT = 2
-
-    def design(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        return _card_design(list(tokens), {w: i for i, w in enumerate(self.vocab)}, vectors)
-
-    def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
-        tokens = list(tokens)
-        if not tokens:
-            return np.zeros(0)
-        return np.clip(self.design(tokens, vectors) @ self.coef + self.intercept, 0.0, 1.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "coef": [round(float(c), 6) for c in self.coef],
-            "intercept": round(float(self.intercept), 6),
-            "vocab": list(self.vocab),
-            "alpha": float(self.alpha),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CardPrior:
-        return cls(
-            np.asarray(data["coef"], dtype=np.float64),
-            float(data["intercept"]),
-            list(data.get("vocab", [])),
-            float(data.get("alpha", 1.0)),
-        )
-
-
-def _card_design(
-    tokens: list[ModelToken], index: Mapping[str, int], vectors: np.ndarray | None = None
-) -> np.ndarray:
-    """[token vector | card-word indicators] rows of the card prior."""
-    from hf_spider.catalog._token import TOKEN_DIM
-
-    x = np.zeros((len(tokens), TOKEN_DIM + len(index)))
-    x[:, :TOKEN_DIM] = F.token_matrix(tokens, vectors)
-    rows, cols = [], []
-    for i, t in enumerate(tokens):
-        for w in F.card_words(t):
-            j = index.get(w)
-            if j is not None:
-                rows.append(i)
-                cols.append(TOKEN_DIM + j)
-    x[rows, cols] = 1.0
-    return x
-
-
 def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken], choice: tuple | None = None):
     """The card prior of models without history, fitted on the models of `pct` (percentiles on
     TRAINING targets only): a `cold.ColdPrior` (the card ridge where a card is in the training
@@ -120,30 +59,6 @@ def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken], choice: 
     if choice is None:
         choice = cold.choice_for(pct, tokens)
     return cold.fit_for_choice(pct, tokens, choice)
-
-
-def fit_ridge_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardPrior | None:
-    """The card ridge fitted on the models of `pct` (percentiles on TRAINING targets only).
-
-    The ridge penalty is chosen by leave-one-model-out (efficient LOO of `RidgeCV`) over those
-    models. Returns None when there are fewer than 5 models with history. The prediction serves as
-    the prior of models without history (cold start, never-fine-tuned Hub models) in place of the
-    neutral 0.5.
-    """
-    from collections import Counter
-
-    from sklearn.linear_model import RidgeCV
-
-    mean = pct.mean(axis=1).dropna()
-    mean = mean[[m in tokens for m in mean.index]]
-    if len(mean) < 5:
-        return None
-    train = [tokens[m] for m in mean.index]
-    counts = Counter(w for t in train for w in F.card_words(t))
-    vocab = sorted(w for w, c in counts.items() if c >= CardPrior.MIN_WORD_COUNT)
-    x = _card_design(train, {w: i for i, w in enumerate(vocab)})
-    ridge = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(x, mean.to_numpy(dtype=np.float64))
-    return CardPrior(ridge.coef_.astype(np.float64), float(ridge.intercept_), vocab, float(ridge.alpha_))
 
 
 def card_prior_of(prior: Any, models: Iterable[str], tokens: Mapping[str, ModelToken]) -> dict[str, float]:
@@ -172,16 +87,6 @@ def out_of_fold_card_prior(
         held = [models[i] for i in order[k::folds]]
         prior = fit_card_prior(pct.drop(index=held), tokens, choice)
         out.update(card_prior_of(prior, held, tokens))
-    return out
-
-
-def percentiles(matrix: pd.DataFrame) -> pd.DataFrame:
-    """Each column's values as percentiles in [0, 1] among the models that have a value there."""
-    out = pd.DataFrame(index=matrix.index, columns=matrix.columns, dtype=float)
-    for col in matrix.columns:
-        c = matrix[col].dropna()
-        if len(c) >= 2:
-            out.loc[c.index, col] = (rankdata(c.to_numpy()) - 1) / (len(c) - 1)
     return out
 
 
