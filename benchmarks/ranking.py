@@ -1,18 +1,24 @@
-"""Ranking benchmark: LODO and cold start on the shared image and text records (and the zoo's).
+"""Ranking benchmark: LODO, cold start and TransferGraph's protocol on the shared records (and the zoo's).
 
-    python -m benchmarks.ranking [--modality image text] [--protocol lodo cold] [--seed 0]
+    python -m benchmarks.ranking [--source transfergraph zoo] [--modality image text]
+        [--protocol lodo cold transfergraph transfergraph_cold] [--seed 0] [--workers 2]
+    python -m benchmarks.ranking --markdown      # the tables of the saved results
+    python -m benchmarks.ranking --summary       # the headline table (README, benchmarks/ranking.md)
 
-For each (modality, protocol) every usable target is a test target in turn (targets whose runs
-failed as a whole, e.g. food101, are listed and left out); the ranker is trained on the other
-targets only; all baselines are scored in the same run. Prints a table per run and writes
-`benchmarks/results/ranking_<source>_<modality>_<protocol>.json`.
+For each (source, modality, protocol) every usable fine-tuning dataset is held out in turn
+(`transfergraph*`: those with TransferGraph predictions; datasets whose runs failed as a whole,
+e.g. food101, are listed and left out); the ranker is built from the other datasets only, its
+parts chosen by cross-validation over those alone; every baseline is scored in the same run.
+Prints a table per run and writes `benchmarks/results/ranking_<source>_<modality>_<protocol>.json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +29,12 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "transfergraph"
 ZOO_RECORDS = REPO / "benchmarks" / "zoo_records"
 RESULTS = REPO / "benchmarks" / "results"
+PROTOCOLS = {  # name -> (evaluation protocol, cold start)
+    "lodo": ("lodo", False),
+    "cold": ("lodo", True),
+    "transfergraph": ("transfergraph", False),
+    "transfergraph_cold": ("transfergraph", True),
+}
 ANCHORS = {
     "image": {
         "TransferGraph (paper, 8 targets)": 0.663,
@@ -31,127 +43,219 @@ ANCHORS = {
     },
     "text": {"TransferGraph (paper, 8 targets)": 0.583, "LogME (paper)": 0.554, "Reg-H-Score (paper)": 0.548},
 }
+SUMMARY_METHODS = (
+    "spider",
+    "spider_fused",
+    "transfergraph",
+    "static",
+    "collaborative",
+    "params",
+    "upstream",
+    "logme",
+    "reg_h_score",
+)
 
 
-def run(source: str, folder: Path, modality: str, protocol: str, seed: int, ensemble: int | None) -> dict:
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run(source: str, folder: Path, modality: str, protocol: str, seed: int, workers: int) -> dict:
     import torch
 
     from hf_spider.errors import UserInputError
     from hf_spider.ranker.evaluation import evaluate_ranking
-    from hf_spider.ranker.model import RankerConfig
     from hf_spider.ranker.records import load_records
 
     torch.set_num_threads(1)
+    name, cold = PROTOCOLS[protocol]
     records = load_records([folder])
-    targets = records.targets[(records.targets["modality"] == modality)]
-    usable = sorted(targets[~targets["failed"]]["target"])
-    left_out = sorted(targets[targets["failed"]]["target"])
-    if len(usable) < 3:
-        raise UserInputError(
-            f"{len(usable)} usable {modality} target(s) in {folder}", hint="LODO needs at least 3"
-        )
-    config = RankerConfig() if ensemble is None else RankerConfig(ensemble=ensemble)
-    started = time.perf_counter()
-    cpu = time.process_time()
-    result = evaluate_ranking(records, usable, cold_start=protocol == "cold", seed=seed, config=config)
+    datasets = records.datasets[records.datasets["modality"] == modality]
+    left_out = sorted(datasets[datasets["failed"]]["dataset"])
+    test = None
+    if name == "transfergraph":
+        if records.predictions.empty:
+            raise UserInputError(f"no TransferGraph predictions in {folder}", hint="the protocol needs them")
+    else:
+        test = sorted(datasets[~datasets["failed"]]["dataset"])
+        if len(test) < 3:
+            raise UserInputError(f"{len(test)} usable {modality} dataset(s) in {folder}", hint="LODO needs 3")
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    result = evaluate_ranking(records, test, protocol=name, cold_start=cold, seed=seed, workers=workers)
+    result.pop("predictions", None)
     result["benchmark"] = {
         "source": source,
-        "data": str(folder),
+        "data": str(folder.relative_to(REPO.parent)) if folder.is_relative_to(REPO.parent) else str(folder),
         "modality": modality,
         "protocol": protocol,
-        "targets_left_out": left_out,
+        "datasets_left_out": left_out,
         "wall_s": round(time.perf_counter() - started, 1),
-        "cpu_s": round(time.process_time() - cpu, 1),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} torch thread(s), shared 2-core VM".strip(),
+        "cpu_s": round(_cpu_seconds() - cpu, 1),
+        "workers": workers,
+        "machine": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs".strip(),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "anchors_rank_true": ANCHORS.get(modality, {}),
+        "anchors_rank_true": ANCHORS.get(modality, {}) if source == "transfergraph" else {},
     }
     return result
+
+
+def _label(b: dict) -> str:
+    return {
+        "lodo": "LODO",
+        "cold": "cold start",
+        "transfergraph": "TransferGraph protocol",
+        "transfergraph_cold": "TransferGraph protocol, cold start",
+    }[b["protocol"]]
 
 
 def print_table(result: dict) -> None:
     b = result["benchmark"]
     print(
-        f"\n{b['source']} {b['modality']} {b['protocol']} ({len(result['targets'])} targets, {b['wall_s']} s)"
+        f"\n{b['source']} {b['modality']} {_label(b)} ({len(result['datasets'])} datasets, {b['wall_s']} s)"
     )
     methods = list(result["mean"])
-    print(f"{'target':32s} " + " ".join(f"{m:>13s}" for m in methods))
-    for target, row in [*result["targets"].items(), ("MEAN rank=True", result["mean"])]:
+    print(f"{'dataset':32s} " + " ".join(f"{m[:13]:>13s}" for m in methods))
+    for dataset, row in [*result["datasets"].items(), ("MEAN rank=True", result["mean"])]:
         print(
-            f"{target[:32]:32s} "
+            f"{dataset[:32]:32s} "
             + " ".join(f"{row[m]['tau_w_rank_true']:13.3f}" if m in row else " " * 13 for m in methods)
         )
-    for key, label in (
-        ("tau_w_rank_none", "MEAN rank=None"),
-        ("top1_regret", "MEAN regret"),
-        ("hit_at_3", "MEAN hit@3"),
+    for source, key, label in (
+        ("mean_weighted", "tau_w_rank_true", "MEAN gap-weighted"),
+        ("mean", "tau_w_rank_none", "MEAN rank=None"),
+        ("mean", "top1_regret", "MEAN regret"),
+        ("mean", "max_top1_regret", "MAX regret"),
+        ("mean", "hit_at_3", "MEAN hit@3"),
     ):
-        print(f"{label:32s} " + " ".join(f"{result['mean'][m][key]:13.3f}" for m in methods))
-    common = result.get("mean_common", {})
-    if common.get("targets"):
-        label = f"MEAN on {len(common['targets'])} common"
-        print(
-            f"{label:32s} "
-            + " ".join(
-                f"{common['mean'][m]['tau_w_rank_true']:13.3f}" if m in common["mean"] else " " * 13
-                for m in methods
-            )
-        )
+        row = result[source]
+        print(f"{label:32s} " + " ".join(f"{row[m][key]:13.3f}" if m in row else " " * 13 for m in methods))
+    parts = result["parts"]
+    print(
+        f"spider parts over {parts['folds']} folds: prior {parts['prior']}; learned residual used in "
+        f"{parts['learned_residual_used']}; stage-2 weights {parts['stage2_weights']}"
+    )
 
 
 def markdown(result: dict) -> str:
-    """Markdown tables (tau_w rank=True per target, then the means of every metric) of one run."""
+    """Markdown tables (tau_w rank=True per dataset, then the means of every metric) of one run."""
     b = result["benchmark"]
     methods = list(result["mean"])
     lines = [
-        f"#### {b['source']} {b['modality']}, {'cold start' if b['protocol'] == 'cold' else 'LODO'}"
-        f" ({len(result['targets'])} targets; {b['wall_s']} s wall, {b['cpu_s']} s CPU; {b['date']})",
+        f"#### {b['source']} {b['modality']}, {_label(b)} ({len(result['datasets'])} datasets; "
+        f"{b['wall_s']} s wall, {b['cpu_s']} s CPU, {b.get('workers', 1)} worker(s), load {b.get('load_average_1min', '?')}; {b['date']})",
         "",
-        "| target | " + " | ".join(methods) + " |",
+        "| dataset | " + " | ".join(methods) + " |",
         "| --- | " + " | ".join("---:" for _ in methods) + " |",
     ]
-    for target, row in result["targets"].items():
+    for dataset, row in result["datasets"].items():
         cells = [f"{row[m]['tau_w_rank_true']:.3f}" if m in row else "" for m in methods]
-        lines.append(f"| {target} | " + " | ".join(cells) + " |")
-    for key, label in (
-        ("tau_w_rank_true", "**mean tau_w rank=True**"),
-        ("tau_w_rank_none", "mean tau_w rank=None"),
-        ("top1_regret", "mean top-1 regret (points)"),
-        ("hit_at_3", "mean hit@3"),
-        ("n_targets", "targets with this method"),
+        lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    for source, key, label in (
+        ("mean", "tau_w_rank_true", "**mean tau_w rank=True**"),
+        ("mean_weighted", "tau_w_rank_true", "gap-weighted mean tau_w rank=True"),
+        ("mean", "tau_w_rank_none", "mean tau_w rank=None"),
+        ("mean", "top1_regret", "mean top-1 regret (points)"),
+        ("mean", "max_top1_regret", "max top-1 regret (points)"),
+        ("mean", "hit_at_3", "mean hit@3"),
+        ("mean", "n_datasets", "datasets with this method"),
     ):
-        fmt = "{:.0f}" if key == "n_targets" else "{:.3f}" if key != "top1_regret" else "{:.2f}"
-        lines.append(f"| {label} | " + " | ".join(fmt.format(result["mean"][m][key]) for m in methods) + " |")
-    common = result.get("mean_common", {})
-    if common.get("targets") and len(common["targets"]) < len(result["targets"]):
+        row = result[source]
+        fmt = "{:.0f}" if key == "n_datasets" else "{:.2f}" if "regret" in key else "{:.3f}"
         lines.append(
-            f"| mean tau_w rank=True on the {len(common['targets'])} targets with every method | "
+            f"| {label} | " + " | ".join(fmt.format(row[m][key]) if m in row else "" for m in methods) + " |"
+        )
+    common = result.get("mean_common", {})
+    if common.get("datasets") and len(common["datasets"]) < len(result["datasets"]):
+        lines.append(
+            f"| mean tau_w rank=True on the {len(common['datasets'])} datasets with every method | "
             + " | ".join(
                 f"{common['mean'][m]['tau_w_rank_true']:.3f}" if m in common["mean"] else "" for m in methods
             )
             + " |"
         )
-    if b["targets_left_out"]:
-        lines += ["", f"Left out (runs failed as a whole): {', '.join(b['targets_left_out'])}."]
+    parts = result["parts"]
+    lines += [
+        "",
+        f"Spider's parts, chosen in each of the {parts['folds']} outer folds by cross-validation over its "
+        f"training datasets: prior {_fmt_counts(parts['prior'])}; learned residual kept in "
+        f"{parts['learned_residual_used']} (else the prior alone); stage-2 weights {parts['stage2_weights']}.",
+    ]
+    if b["datasets_left_out"]:
+        lines.append(f"Left out (runs failed as a whole): {', '.join(b['datasets_left_out'])}.")
     return "\n".join(lines) + "\n"
+
+
+def _fmt_counts(counts: dict) -> str:
+    return ", ".join(f"`{k}` x{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def summary(results: list[dict]) -> str:
+    """The headline table: plain mean tau_w (rank=True) of every method, spider's regret."""
+    lines = [
+        "| data | protocol | datasets | " + " | ".join(SUMMARY_METHODS) + " | spider regret mean / max |",
+        "| --- | --- | ---: | " + " | ".join("---:" for _ in SUMMARY_METHODS) + " | ---: |",
+    ]
+    for r in results:
+        b, mean = r["benchmark"], r["mean"]
+        best = max(
+            (m for m in SUMMARY_METHODS if m in mean and m != "spider_fused"),
+            key=lambda m: mean[m]["tau_w_rank_true"],
+        )
+        cells = []
+        for m in SUMMARY_METHODS:
+            if m not in mean:
+                cells.append("")
+                continue
+            v = f"{mean[m]['tau_w_rank_true']:.3f}"
+            cells.append(f"**{v}**" if m == best else v)
+        s = mean.get("spider", {})
+        regret = f"{s.get('top1_regret', float('nan')):.2f} / {s.get('max_top1_regret', float('nan')):.2f}"
+        lines.append(
+            f"| {b['source']} {b['modality']} | {_label(b)} | {len(r['datasets'])} | "
+            + " | ".join(cells)
+            + f" | {regret} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _saved() -> list[dict]:
+    order = {p: i for i, p in enumerate(PROTOCOLS)}
+    found = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("ranking_*.json"))]
+    found = [r for r in found if "benchmark" in r and "datasets" in r]
+    return sorted(
+        found,
+        key=lambda r: (
+            r["benchmark"]["source"] != "transfergraph",
+            r["benchmark"]["modality"],
+            order.get(r["benchmark"]["protocol"], 9),
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modality", nargs="+", default=["image", "text"])
-    parser.add_argument("--protocol", nargs="+", default=["lodo", "cold"], choices=["lodo", "cold"])
+    parser.add_argument("--protocol", nargs="+", default=list(PROTOCOLS), choices=list(PROTOCOLS))
     parser.add_argument(
         "--source", nargs="+", default=["transfergraph", "zoo"], choices=["transfergraph", "zoo"]
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ensemble", type=int, default=None, help="ensemble members (default: the config's)")
+    parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--markdown", action="store_true", help="print the markdown of the saved results")
     parser.add_argument(
-        "--markdown", action="store_true", help="print the markdown of the saved results and exit"
+        "--summary", action="store_true", help="print the headline table of the saved results"
     )
     args = parser.parse_args(argv)
-    if args.markdown:
-        for path in sorted(RESULTS.glob("ranking_*.json")):
-            print(markdown(json.loads(path.read_text())))
+    if args.markdown or args.summary:
+        saved = _saved()
+        if args.summary:
+            print(summary(saved))
+        if args.markdown:
+            for r in saved:
+                print(markdown(r))
         return 0
     RESULTS.mkdir(parents=True, exist_ok=True)
     sources = [("transfergraph", SHARED)]
@@ -166,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for protocol in args.protocol:
                 try:
-                    result = run(source, folder, modality, protocol, args.seed, args.ensemble)
-                except HfSpiderError as exc:  # e.g. zoo records still too few to train on
+                    result = run(source, folder, modality, protocol, args.seed, args.workers)
+                except HfSpiderError as exc:  # e.g. no predictions for the zoo, too few datasets
                     print(f"skip {source} {modality} {protocol}: {exc.one_line()}")
                     continue
                 print_table(result)

@@ -1,4 +1,5 @@
-"""`hf-spider eval ranking`: protocol, metrics, JSON shape, determinism, cold start, user errors."""
+"""`hf-spider eval ranking`: protocols, baselines, metrics, JSON and predictions, nested selection
+and its fallback, determinism, cold start, user errors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.stats import weightedtau
 
 from hf_spider.cli import main
@@ -15,7 +17,7 @@ from hf_spider.ranker.evaluation import METRICS, evaluate_ranking, ranking_metri
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.records import load_records
 
-FAST = RankerConfig(steps=10, ensemble=1, step_grid=(5, 10), inner_folds=2)
+FAST = RankerConfig(steps=10, ensemble=1, step_grid=(5, 10), inner_folds=2, min_residual_datasets=3)
 
 
 def make_records(
@@ -83,27 +85,29 @@ def test_ranking_metrics_follow_the_definitions():
 
 def test_lodo_shape_and_determinism(data_dirs):
     recs = load_records(list(data_dirs))
-    targets = ["image_target_0"]
-    first = evaluate_ranking(recs, targets, config=FAST, tune=True, seed=3, catalog=False)
-    again = evaluate_ranking(recs, targets, config=FAST, tune=True, seed=3, catalog=False)
-    assert first["protocol"]["chosen"]["image_target_0"]["lodo"]["steps"] in FAST.step_grid
-    assert first["targets"] == again["targets"]  # deterministic for a seed
-    assert set(first["targets"]) == set(targets)
-    img = first["targets"]["image_target_0"]
-    assert {"spider", "spider_fused", "random", "params", "collaborative", "logme"} <= set(img)
+    datasets = ["image_target_0"]
+    first = evaluate_ranking(recs, datasets, config=FAST, tune=True, seed=3, catalog=False)
+    again = evaluate_ranking(recs, datasets, config=FAST, tune=True, seed=3, catalog=False, workers=2)
+    chosen = first["protocol"]["chosen"]["image_target_0"]
+    assert chosen["steps"] in (0, *FAST.step_grid) and chosen["learned_residual"] == (chosen["steps"] > 0)
+    assert first["datasets"] == again["datasets"]  # deterministic for a seed, whatever the workers
+    assert set(first["datasets"]) == set(datasets)
+    img = first["datasets"]["image_target_0"]
+    assert {"spider", "spider_fused", "static", "random", "params", "collaborative", "logme"} <= set(img)
     text = evaluate_ranking(recs, ["text_target_3"], config=FAST, tune=False, catalog=False)
-    assert "logme" not in text["targets"]["text_target_3"]  # no scores there
+    assert "logme" not in text["datasets"]["text_target_3"]  # no scores there
     for metrics in img.values():
         assert set(metrics) == set(METRICS)
         assert metrics["n_models"] == 16
     # size drives accuracy in this data: the learned ranker and the size baseline must see it
     assert img["params"]["tau_w_rank_true"] > 0.5
     assert first["mean"]["spider"]["tau_w_rank_true"] > 0.3
-    assert first["mean"]["spider"]["n_targets"] == 1
+    assert first["mean"]["spider"]["n_datasets"] == 1
+    assert first["parts"]["folds"] == 1 and sum(first["parts"]["prior"].values()) == 1
 
 
-def test_test_target_never_in_training(data_dirs, monkeypatch):
-    """Every context the ranker trains on (inner CV included) comes from other targets."""
+def test_test_dataset_never_in_training(data_dirs, monkeypatch):
+    """Every context the ranker trains on (inner CV included) comes from other datasets."""
     from hf_spider.ranker import training
 
     seen: list[str] = []
@@ -124,20 +128,169 @@ def test_cold_start_hides_models(data_dirs):
     recs = load_records([data_dirs[0]])
     out = evaluate_ranking(recs, ["image_target_2"], cold_start=True, config=FAST, tune=False, catalog=False)
     assert out["protocol"]["cold_folds"] == 5
-    row = out["targets"]["image_target_2"]
-    assert set(row) >= {"spider", "collaborative", "params"}
+    row = out["datasets"]["image_target_2"]
+    assert set(row) >= {"spider", "collaborative", "params", "static"}
     assert row["spider"]["n_models"] == 16
+    # every model is cold in exactly one fold
+    cold = pd.DataFrame(out["predictions"]).query("method == 'spider' and cold")
+    assert sorted(cold["model"]) == sorted(set(cold["model"])) and cold["model"].nunique() == 16
 
 
-def test_cli_json_and_errors(data_dirs, tmp_path, capsys):
+class _FakeResidual(torch.nn.Module):
+    """A stand-in for the network: the prior at step 0, then `sign` times it (a residual that helps
+    or hurts by construction)."""
+
+    def __init__(self, sign: float):
+        super().__init__()
+        self.sign = sign
+        self.step = 0
+
+    def forward(self, model_x, summary, *rest):
+        return (1.0 if self.step == 0 else self.sign) * summary[:, 0]
+
+
+@pytest.mark.parametrize("sign, residual", [(-1.0, False), (1.0, False)])
+def test_learned_part_falls_back_to_the_prior_unless_it_beats_it(data_dirs, monkeypatch, sign, residual):
+    """Nested selection: a learned part worse than the prior (or merely as good) is not used; the
+    ranker falls back to its prior, and the result says so."""
+    from hf_spider.ranker import selection, training
+
+    def fake_fit(contexts, config, *, seed=0, meta=None, checkpoints=None):
+        model = _FakeResidual(sign)
+        for step in sorted(checkpoints or {}):
+            model.step = step
+            checkpoints[step](model)
+        return model
+
+    monkeypatch.setattr(training, "fit", fake_fit)
+    recs = load_records([data_dirs[0]])
+    steps, means = selection.select_steps(recs, recs.dataset_names[1:], _tokens(recs), FAST)
+    assert set(means) == {0, 5, 10}
+    assert steps == 0
+    if sign < 0:
+        assert means[10] < means[0] - 0.5
+    out = evaluate_ranking(recs, ["image_target_0"], config=FAST, catalog=False, methods=["spider"])
+    chosen = out["protocol"]["chosen"]["image_target_0"]
+    assert chosen["learned_residual"] is residual and chosen["steps"] == 0
+    assert out["parts"]["learned_residual_used"] == 0
+
+
+def test_learned_part_is_kept_when_it_beats_the_prior(data_dirs, monkeypatch):
+    from hf_spider.ranker import selection, training
+
+    recs = load_records([data_dirs[0]])
+    truth = recs.perf.set_index(["dataset", "model"])["accuracy"]
+
+    class Oracle(_FakeResidual):
+        def forward(self, model_x, summary, *rest):
+            return summary[:, 0] if self.step == 0 else self.gt
+
+    def fake_fit(contexts, config, *, seed=0, meta=None, checkpoints=None):
+        model = Oracle(1.0)
+        for step in sorted(checkpoints or {}):
+            model.step = step
+            checkpoints[step](model)
+        return model
+
+    real_record = selection.score_context
+
+    def score_with_truth(model, ctx, use_features=True):
+        if isinstance(model, Oracle):
+            model.gt = torch.tensor([truth[(ctx.task["name"], m)] for m in ctx.models])
+        return real_record(model, ctx, use_features=use_features)
+
+    monkeypatch.setattr(training, "fit", fake_fit)
+    monkeypatch.setattr(selection, "score_context", score_with_truth)
+    steps, means = selection.select_steps(recs, recs.dataset_names, _tokens(recs), FAST)
+    assert steps == 5 and means[5] == pytest.approx(1.0)  # the fewest steps among equals
+
+
+def _tokens(recs):
+    from hf_spider.ranker.tokens import tokens_for
+
+    return tokens_for(recs, catalog=False)[0]
+
+
+def _protocol_records(folder: Path) -> Path:
+    """Synthetic records in the shared text schema with LoRA rows that beat the full fine-tunes, a
+    repeated full fine-tune, and TransferGraph predictions for a subset of the models."""
+    folder = make_records(folder, modality="text", n_models=10, n_targets=4)
+    records = pd.read_csv(folder / "records.csv").drop(columns="test_accuracy")
+    records["peft_method"] = ""
+    lora = records.copy()
+    lora["eval_accuracy"] = 1.0 - 0.01 * np.arange(len(lora))  # far better, and in reverse order
+    lora["peft_method"] = "lora"
+    again = records.iloc[:1].copy()
+    again["eval_accuracy"] = 0.995  # a repeat of the first run: its best counts
+    pd.concat([records, lora, again]).to_csv(folder / "records.csv", index=False)
+    wanted = [f"org/text-{i}" for i in (1, 0, 3, 5, 7, 9)] + ["org/not-fine-tuned"]
+    pd.DataFrame(
+        {
+            "target_dataset": "text_target_0",
+            "model": [*wanted, "org/text-1"],  # a repeated row: the first counts
+            "score": [float(i) for i in range(len(wanted))] + [-100.0],
+            "method": "xgb",
+        }
+    ).to_csv(folder / "transfergraph_predictions.csv", index=False)
+    return folder
+
+
+def test_transfergraph_protocol_uses_best_full_finetune_and_the_predicted_models(tmp_path):
+    folder = _protocol_records(tmp_path / "text")
+    recs = load_records([folder])
+    out = evaluate_ranking(
+        recs, protocol="transfergraph", methods=["static", "transfergraph", "params"], catalog=False
+    )
+    assert list(out["datasets"]) == ["text_target_0"]  # the datasets with predictions
+    row = out["datasets"]["text_target_0"]
+    assert row["static"]["n_models"] == 6  # the prediction file's models that have a record
+    assert any("1 predicted models have no full fine-tune record" in n for n in out["protocol"]["notes"])
+    preds = pd.DataFrame(out["predictions"])
+    assert set(preds["model"]) == {f"org/text-{i}" for i in (1, 0, 3, 5, 7, 9)}
+    # ground truth: the best full fine-tune (the repeat at 0.995 of org/text-0), never a LoRA run
+    rows = pd.read_csv(folder / "records.csv")
+    full = (
+        rows[rows["peft_method"].fillna("") != "lora"]
+        .groupby(["finetuned_dataset", "model"])["eval_accuracy"]
+        .max()
+    )
+    gt = full["text_target_0"].reindex([f"org/text-{i}" for i in (1, 0, 3, 5, 7, 9)]).to_numpy()
+    assert gt.max() == pytest.approx(0.995)
+    tg = preds[preds["method"] == "transfergraph"].set_index("model")["score"]
+    assert tg["org/text-1"] == 0.0  # the first of the repeated rows
+    expected = ranking_metrics(gt, tg.reindex([f"org/text-{i}" for i in (1, 0, 3, 5, 7, 9)]).to_numpy())
+    assert row["transfergraph"] == pytest.approx(expected)
+    weights = out["protocol"]["gap_weights"]
+    assert weights["text_target_0"] == pytest.approx(gt.max() - gt.mean(), abs=1e-4)
+
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "transfergraph"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="shared records absent")
+@pytest.mark.parametrize(
+    "modality, static, transfergraph",
+    [("image", (0.558, 0.578), (0.596, 0.615)), ("text", (0.377, 0.422), (0.437, 0.480))],
+)
+def test_static_and_transfergraph_reproduce_the_published_protocol_figures(modality, static, transfergraph):
+    """`../shared/data/README.md`: TransferGraph's protocol on the targets here, plain / gap-weighted."""
+    recs = load_records([SHARED / modality])
+    out = evaluate_ranking(recs, protocol="transfergraph", methods=["static", "transfergraph"])
+    for method, (plain, weighted) in (("static", static), ("transfergraph", transfergraph)):
+        assert out["mean"][method]["tau_w_rank_true"] == pytest.approx(plain, abs=0.0015), method
+        assert out["mean_weighted"][method]["tau_w_rank_true"] == pytest.approx(weighted, abs=0.0015), method
+
+
+def test_cli_json_predictions_and_errors(data_dirs, tmp_path, capsys):
     out = tmp_path / "res.json"
+    preds = tmp_path / "preds.csv"
     code = main(
         [
             "eval",
             "ranking",
             "--data",
             str(data_dirs[0]),
-            "--test-targets",
+            "--test-datasets",
             "image_target_0,image_target_4",
             "--no-tune",
             "--steps",
@@ -146,21 +299,50 @@ def test_cli_json_and_errors(data_dirs, tmp_path, capsys):
             "1",
             "--json",
             str(out),
+            "--predictions",
+            str(preds),
         ]
     )
     assert code == 0
     payload = json.loads(out.read_text())
-    assert set(payload) >= {"targets", "mean"}
+    assert set(payload) >= {"datasets", "mean", "mean_weighted", "parts", "protocol"}
+    assert "predictions" not in payload  # they go to the CSV
     assert set(payload["mean"]["spider"]) >= set(METRICS)
+    table = pd.read_csv(preds)
+    assert list(table.columns) == ["target", "model", "method", "score"]
+    methods = set(payload["datasets"]["image_target_0"])
+    assert set(table["method"]) == methods and set(table["target"]) == {"image_target_0", "image_target_4"}
+    assert len(table) == sum(16 * len(ms) for ms in payload["datasets"].values())
+    assert table["score"].notna().all() and not table.duplicated(["target", "model", "method"]).any()
+    # the old spelling of the flag still works
+    code = main(
+        [
+            "eval",
+            "ranking",
+            "--data",
+            str(data_dirs[0]),
+            "--test-targets",
+            "image_target_1",
+            "--methods",
+            "static",
+        ]
+    )
+    assert code == 0
     capsys.readouterr()
-    code = main(["eval", "ranking", "--data", str(data_dirs[0]), "--test-targets", "no_such_target"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "no_such_target" in err[0] and "Traceback" not in err[0]
-    code = main(["eval", "ranking", "--data", str(tmp_path / "nope"), "--test-targets", "x"])
+    bad = [
+        (["--test-datasets", "no_such_target"], "no_such_target"),
+        (["--test-datasets", "image_target_0", "--steps", "0"], "--steps"),
+        (["--protocol", "bogus"], "--protocol"),
+        (["--protocol", "transfergraph"], "transfergraph_predictions.csv"),
+        (["--methods", "static,bogus"], "--methods"),
+        (["--workers", "0"], "--workers"),
+        (["--test-datasets", " , "], "--test-datasets"),
+        (["--predictions", str(tmp_path / "missing" / "p.csv")], "--predictions"),
+    ]
+    for extra, needle in bad:
+        code = main(["eval", "ranking", "--data", str(data_dirs[0]), *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and needle in err[0] and "Traceback" not in err[0], extra
+    code = main(["eval", "ranking", "--data", str(tmp_path / "nope")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
-    code = main(
-        ["eval", "ranking", "--data", str(data_dirs[0]), "--test-targets", "image_target_0", "--steps", "0"]
-    )
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "--steps" in err[0]

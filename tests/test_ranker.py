@@ -13,8 +13,9 @@ from hf_spider.catalog import Catalog, ModelToken, crawl
 from hf_spider.cli import main
 from hf_spider.ranker import Ranker, rank_catalog
 from hf_spider.ranker.model import RankerConfig
-from hf_spider.ranker.ranker import WEIGHTS_DIR, train_ranker
+from hf_spider.ranker.ranker import WEIGHTS_DIR
 from hf_spider.ranker.records import load_records
+from hf_spider.ranker.training import train_ranker
 from hf_spider.testing import force_hub_offline
 
 BEANS = {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}
@@ -38,7 +39,7 @@ def test_shipped_weights_load_offline_and_rank(shipped, monkeypatch):
     assert scores == sorted(scores, reverse=True) and np.isfinite(scores).all()
     assert result.ranking == result.stage1  # stage 2 is hf_spider.probe, not the ranker
     # history matters: the collaborative signal lifts models that did well on earlier targets
-    assert len(shipped.history) > 300 and len(shipped.targets) >= 15
+    assert len(shipped.history) > 300 and len(shipped.datasets) >= 15
 
 
 def test_unseen_model_is_scored_from_its_card(shipped):
@@ -64,10 +65,12 @@ def test_unseen_model_is_scored_from_its_card(shipped):
 def test_train_is_deterministic_and_round_trips(tmp_path):
     data = make_records(tmp_path / "img", n_models=12, n_targets=4)
     recs = load_records([data])
-    cfg = RankerConfig(steps=15, ensemble=2, step_grid=(5, 15), inner_folds=2)
-    a, info = train_ranker(recs, config=cfg, seed=7, catalog=False)
-    b, _ = train_ranker(recs, config=cfg, seed=7, catalog=False)
-    assert info["config"]["steps"] in (5, 15) and "image" in info["inner_cv"]
+    cfg = RankerConfig(steps=15, ensemble=2, step_grid=(5, 15), inner_folds=2, min_residual_datasets=3)
+    _, info = train_ranker(recs, config=cfg, seed=7, catalog=False)
+    assert info["config"]["steps"] in (0, 5, 15) and set(info["chosen"]) == {"image"}
+    assert set(info["chosen"]["image"]["cv"]["steps"]) == {"0", "5", "15"}  # 0: the prior alone
+    a, _ = train_ranker(recs, config=cfg, seed=7, tune=False, catalog=False)
+    b, _ = train_ranker(recs, config=cfg, seed=7, tune=False, catalog=False)
     a.save_pretrained(tmp_path / "a")
     b.save_pretrained(tmp_path / "b")
     assert (tmp_path / "a" / "model.safetensors").read_bytes() == (
@@ -209,22 +212,22 @@ def test_rank_catalog_from_cards_only(tmp_path, shipped):
 def test_card_prior_ranks_an_unseen_model_from_its_card(tmp_path):
     """Fitted on synthetic records where accuracy grows with size, the card prior puts an unseen
     big model above an unseen small one, and the trained ranker carries it (saved and reloaded)."""
+    from hf_spider.ranker import inference as I
+    from hf_spider.ranker import priors as P
     from hf_spider.ranker import training as T
-    from hf_spider.ranker.evaluation import fallback_tokens
-    from hf_spider.ranker.tokens import record_tokens
+    from hf_spider.ranker.tokens import tokens_for
 
     recs = load_records([make_records(tmp_path / "img", n_models=16, n_targets=4)])
-    tokens, _ = record_tokens(recs.models, catalog=False)
-    tokens.update(fallback_tokens(recs, sorted(set(recs.perf["model"]) - set(tokens))))
-    matrix = recs.perf.pivot_table(index="model", columns="target", values="accuracy")
-    ridge = T.fit_card_prior(T.percentiles(matrix), tokens)
+    tokens, _ = tokens_for(recs, catalog=False)
+    matrix = recs.perf.pivot_table(index="model", columns="dataset", values="accuracy")
+    ridge = T.fit_card_prior(P.percentiles(matrix), tokens)
     big = ModelToken(model_id="new/big", modality="image", model_type="vit", num_parameters=250_000_000)
     small = ModelToken(model_id="new/small", modality="image", model_type="vit", num_parameters=6_000_000)
     prior = T.card_prior_of(ridge, ["new/big", "new/small"], {"new/big": big, "new/small": small})
     assert prior["new/big"] > prior["new/small"] + 0.2
     # a cold model's context carries its card prior; one with history keeps its history prior
     seen = "org/image-0"
-    ctx = T.build_context(
+    ctx = I.build_context(
         {"name": "t", "modality": "image"},
         ["new/big", seen],
         {**tokens, "new/big": big},

@@ -12,6 +12,9 @@ from hf_spider.catalog import Catalog
 from hf_spider.catalog._token import ModelToken
 from hf_spider.ranker import Ranker
 from hf_spider.ranker import features as F
+from hf_spider.ranker import inference as I
+from hf_spider.ranker import priors as P
+from hf_spider.ranker import selection as S
 from hf_spider.ranker import training as T
 from hf_spider.ranker.ranker import rank_catalog
 from hf_spider.ranker.records import load_records
@@ -68,17 +71,17 @@ def _two_regime_records(folder):
 def test_select_prior_picks_the_class_weighted_prior_when_class_counts_matter(tmp_path):
     folder, models = _two_regime_records(tmp_path / "text")
     recs = load_records([folder])
-    choice, means = T.select_prior(recs, recs.target_names)
-    prior = choice["prior"]
-    assert prior.endswith("@classes")
-    assert means[prior] > means["mean"] + 0.1
+    choice, means = S.select_prior(recs, recs.dataset_names)
+    prior = choice.aggregate
+    assert prior.endswith("@classes") and choice.label == prior  # no tokens: no card, no name match
+    assert means["cv"][prior] > means["cv"]["mean"] + 0.1 and means["nested"]["kept"]
     # the prior of a new binary task follows the binary targets' order
-    pct = T.percentiles(recs.matrix("text"))
-    metas = {t: recs.target_meta(t) for t in pct.columns}
+    pct = P.percentiles(recs.matrix("text"))
+    metas = {t: recs.dataset_meta(t) for t in pct.columns}
     tokens = {m: ModelToken(model_id=m, modality="text") for m in models}
     task = {"name": "new", "modality": "text", "num_classes": 2, "num_examples": 5000}
-    ctx = T.build_context(task, models, tokens, T.history_from(pct, metas), prior=prior)
-    plain = T.build_context(task, models, tokens, T.history_from(pct, metas), prior="mean")
+    ctx = I.build_context(task, models, tokens, P.history_from(pct, metas), prior=prior)
+    plain = I.build_context(task, models, tokens, P.history_from(pct, metas), prior="mean")
     assert ctx.summary[-1, 0] > ctx.summary[0, 0] + 0.2  # best on binary targets ranks first
     assert abs(plain.summary[-1, 0] - plain.summary[0, 0]) < 0.1  # the plain mean cancels out
 
@@ -123,8 +126,8 @@ def test_scoring_with_catalog_vectors_equals_scoring_from_tokens():
     assert [s for _, s in by_catalog] == pytest.approx([s for _, s in by_tokens])
 
 
-def test_records_keep_a_target_of_two_protocols_apart(tmp_path):
-    """The same target fine-tuned in one folder and linear-probed in another becomes two targets."""
+def test_records_keep_a_dataset_of_two_protocols_apart(tmp_path):
+    """The same dataset fine-tuned in one folder and linear-probed in another becomes two datasets."""
     full, probe = tmp_path / "full" / "text", tmp_path / "probe" / "text"
     for folder, mode, acc in ((full, None, 0.9), (probe, "linear_probe", 0.6)):
         folder.mkdir(parents=True)
@@ -142,21 +145,21 @@ def test_records_keep_a_target_of_two_protocols_apart(tmp_path):
             folder / "target_datasets.csv", index=False
         )
     recs = load_records([full, probe])
-    assert set(recs.perf["target"]) == {"rotten_tomatoes", "rotten_tomatoes@linear_probe"}
-    probed = recs.perf[recs.perf["target"] == "rotten_tomatoes@linear_probe"]
+    assert set(recs.perf["dataset"]) == {"rotten_tomatoes", "rotten_tomatoes@linear_probe"}
+    probed = recs.perf[recs.perf["dataset"] == "rotten_tomatoes@linear_probe"]
     assert set(probed["model"]) == {f"probe/m{i}" for i in range(4)}
-    assert recs.target_meta("rotten_tomatoes@linear_probe")["num_classes"] == 2
+    assert recs.dataset_meta("rotten_tomatoes@linear_probe")["num_classes"] == 2
     assert any("kept apart" in line for line in recs.report)
     # alone, a probe folder keeps its own names
-    assert set(load_records([probe]).perf["target"]) == {"rotten_tomatoes"}
+    assert set(load_records([probe]).perf["dataset"]) == {"rotten_tomatoes"}
 
 
 def test_fuse_mixes_ranks_not_scales():
     base = np.array([3.0, 2.0, 1.0, 0.0])
     consensus = np.array([-100.0, 0.0, 5.0, 1000.0])
-    assert np.array_equal(T.fuse(base, consensus, 0.0), base)
-    assert np.argsort(-T.fuse(base, consensus, 1.0)).tolist() == [3, 2, 1, 0]
-    half = T.fuse(base, consensus, 0.5)
+    assert np.array_equal(I.fuse(base, consensus, 0.0), base)
+    assert np.argsort(-I.fuse(base, consensus, 1.0)).tolist() == [3, 2, 1, 0]
+    half = I.fuse(base, consensus, 0.5)
     assert np.allclose(half, half[0], atol=1e-5)  # opposite orders of equal weight cancel out
     assert np.argmax(half) == 3  # and the tie goes to the estimators (measured on the data)
 
@@ -176,14 +179,14 @@ def test_stage2_weight_follows_how_well_the_scores_predict(tmp_path, sign, expec
         }
     ).to_csv(folder / "transferability_scores.csv", index=False)
     loaded = load_records([folder])
-    weight, means = T.select_stage2_weight(loaded, loaded.target_names, {"prior": "mean", "card_shrink": 0.0})
-    assert set(means) == set(T.STAGE2_WEIGHTS)
+    weight, means = S.select_stage2_weight(loaded, loaded.dataset_names, P.PriorChoice("mean"))
+    assert set(means) == set(S.STAGE2_WEIGHTS)
     if expected == "high":
         assert weight >= 0.75 and means[weight] > means[0.0] + 0.3
     else:
         assert weight == expected
-    assert T.select_stage2_weight(
-        load_records([_two_regime_records(tmp_path / "b")[0]]), loaded.target_names, {}
+    assert S.select_stage2_weight(
+        load_records([_two_regime_records(tmp_path / "b")[0]]), loaded.dataset_names, P.PriorChoice()
     ) == (
         None,
         {},
@@ -194,14 +197,14 @@ def test_the_task_own_records_never_enter_its_history():
     """A model's record on the very dataset being ranked (under any protocol suffix or spelling) is
     not history: ranking rotten tomatoes must not peek at rotten tomatoes results."""
     shipped = Ranker.default()
-    targets = {
+    datasets = {
         "rotten_tomatoes@linear_probe": {"name": "rotten_tomatoes@linear_probe", "modality": "text"},
         "imdb": {"name": "imdb", "modality": "text", "num_classes": 2},
     }
     ranker = Ranker(
         shipped.model,
         history={"a/m": {"rotten_tomatoes@linear_probe": 0.9, "imdb": 0.2}},
-        targets=targets,
+        datasets=datasets,
         card_prior=shipped.card_prior,
     )
     token = [ModelToken(model_id="a/m", modality="text")]
@@ -238,7 +241,7 @@ def test_stage2_weight_of_the_task_modality_is_used(weight):
     ranker = Ranker.default()
     ranker.model.config = {
         **ranker.model.config,
-        "stage2_by_modality": {"image": weight},
+        "by_modality": {"image": {"stage2_weight": weight}},
         "stage2_weight": 0.5,
     }
     images = [t for t in Catalog.load("model_cards") if t.modality == "image"][:12]

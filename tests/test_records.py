@@ -111,26 +111,31 @@ def _text_dir(root: Path) -> Path:
 def test_defects_are_handled_and_reported(tmp_path):
     recs = load_records([_image_dir(tmp_path), _text_dir(tmp_path)])
     report = "\n".join(recs.report)
-    perf = recs.perf.set_index(["model", "target"])
+    perf = recs.perf.set_index(["model", "dataset"])
     # modality inferred per folder
     assert recs.modality_of("beans") == "image" and recs.modality_of("imdb") == "text"
     # shifted rows dropped, and said so
-    assert "shifted" in report and "0.1" not in set(recs.perf["target"])
+    assert "shifted" in report and "0.1" not in set(recs.perf["dataset"])
     # repeated full fine-tunes averaged (mean), LoRA set apart, LoRA-only pair not in the ground truth
     assert perf.loc[("a/bert", "imdb"), "accuracy"] == pytest.approx(0.91)
     assert perf.loc[("a/bert", "imdb"), "n_runs"] == 2
+    # TransferGraph's ground truth: the best full fine-tune evaluation accuracy (LoRA runs out)
+    assert perf.loc[("a/bert", "imdb"), "best_eval"] == pytest.approx(0.92)
+    best = recs.with_ground_truth("best_eval").perf.set_index(["model", "dataset"])
+    assert best.loc[("a/bert", "imdb"), "accuracy"] == pytest.approx(0.92)
+    assert ("d/only-lora", "imdb") not in best.index
     assert ("d/only-lora", "imdb") not in perf.index
     assert len(recs.peft) == 2 and "lora" in report and "mean" in report
     # a run far below the chance-corrected median is flagged; a target at chance is flagged whole
     assert bool(perf.loc[("org/m8", "beans"), "failed"])
     assert not perf.loc[("org/m3", "beans"), "failed"]
-    assert recs.perf[recs.perf["target"] == "food"]["failed"].all()
-    assert bool(recs.targets.set_index("target").loc["food", "failed"])
+    assert recs.perf[recs.perf["dataset"] == "food"]["failed"].all()
+    assert bool(recs.datasets.set_index("dataset").loc["food", "failed"])
     assert "'food'" in report and "at chance" in report
     # ids that do not join model_config are reported
     assert "x/unknown-id" in report and "org/m8" in report
     # metadata of a target and its estimator scores
-    assert recs.target_meta("beans") == {
+    assert recs.dataset_meta("beans") == {
         "name": "beans",
         "modality": "image",
         "num_classes": 3,
@@ -154,8 +159,11 @@ def test_same_files_concatenated_and_duplicates_dropped(tmp_path):
     single = load_records([a])
     both = load_records([a, b])
     assert len(both.perf) == len(single.perf) + 2  # the new target: any name is accepted
-    assert "pets" in both.target_names
-    assert both.target_meta("pets") == {"name": "pets", "modality": "image"}  # no metadata: no made-up values
+    assert "pets" in both.dataset_names
+    assert both.dataset_meta("pets") == {
+        "name": "pets",
+        "modality": "image",
+    }  # no metadata: no made-up values
     assert "org/new" in set(both.models["model"])
 
 
@@ -175,9 +183,13 @@ def test_errors_are_user_errors(tmp_path):
 def test_shared_data_known_defects():
     recs = load_records([SHARED / "image", SHARED / "text"])
     report = "\n".join(recs.report)
-    assert set(recs.perf.groupby("target")["modality"].first()) == {"image", "text"}
-    assert bool(recs.targets.set_index("target").loc["food101", "failed"])  # median run at chance
+    assert set(recs.perf.groupby("dataset")["modality"].first()) == {"image", "text"}
+    assert bool(recs.datasets.set_index("dataset").loc["food101", "failed"])  # median run at chance
     assert "dropped 3 shifted record rows" in report
-    assert not recs.perf.duplicated(["model", "target"]).any()
+    assert not recs.perf.duplicated(["model", "dataset"]).any()
     assert recs.perf["accuracy"].between(0, 1).all()
     assert recs.models["model"].nunique() == 349
+    # TransferGraph's published predictions come along; repeated (dataset, model) rows keep the first
+    assert {"caltech101", "glue/cola"} <= set(recs.predictions["dataset"])
+    assert not recs.predictions.duplicated(["dataset", "model"]).any()
+    assert "218 repeated (dataset, model) predictions" in report

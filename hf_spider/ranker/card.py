@@ -17,69 +17,73 @@ tags:
 
 # hf-spider ranker
 
-A Model-Spider-style ranker: for one (candidate model, task) pair a small transformer encoder lets
-the candidate's **model token** (card / config facts from `hf_spider.catalog`), the **task token**
-(task metadata: size, classes, modality), **history tokens** (the candidate's percentile on earlier
-fine-tuning targets, next to how those targets relate to the task) and optional **estimator tokens**
-(LogME, regularised H-score of the candidate on the task; stage 2) attend to each other; the output
-at the candidate position is its score, added to a prior. Meta-trained with a listwise Plackett-Luce
-loss on episodes that sub-sample candidate sets and hide the history of some candidates, so that
-models nobody has fine-tuned yet are ranked from their cards alone.
+A Model-Spider-style ranker. Its score is a closed-form **prior** plus, where cross-validation
+keeps it, a **learned residual**:
 
-The prior: the candidate's mean or median percentile on earlier targets (optionally weighted by how
-close each target's class count is to the task's), mixed with a *card prior*, which is the whole
-prior of a model without history: a ridge regression from the card (numeric token + author, type,
-architecture, datasets, base models) to the mean percentile for cards of the training population,
-and for cards from elsewhere a monotone prior on facts that mean the same on any catalog (log
-parameters, ImageNet accuracy reported on the card, narrow fine-tune or not, family) that falls
-back to the parameter count outside the training range; the network's residual on such a card
-fades with its familiarity (`hf_spider.ranker.cold`). Stage 2 fuses the stage-1 rank
-with the rank of the forward-pass estimators' consensus (weight `stage2_weight`). Prior, card mix,
-fusion weight and number of training steps (0 = prior alone) are chosen by cross-validation over
-training targets only.
+- the prior: the candidate's mean, median or normal-score mean percentile on earlier fine-tuning
+  datasets (optionally weighted by how close each dataset's class count is to the task's), mixed
+  with a *card prior* for models without history (or with little), plus a bonus for models whose
+  own training data shares the task's name;
+- the residual: for one (candidate model, task) pair a small transformer encoder lets the
+  candidate's **model token** (card / config facts from `hf_spider.catalog`), the **task token**
+  (size, classes, modality), **history tokens** (the candidate's percentile on earlier datasets,
+  next to how those datasets relate to the task) and optional **estimator tokens** attend to each
+  other; meta-trained with a listwise Plackett-Luce loss on episodes that sub-sample candidate sets
+  and hide the history of some candidates.
+
+Every part — the prior, the number of training steps of the residual (0 = the prior alone: the
+ranker falls back to it where the residual does not beat it in cross-validation), the stage-2
+fusion weight of forward-pass estimators — is chosen per modality by cross-validation over the
+training datasets only.
 
 Load it with `hf_spider.ranker.Ranker.from_pretrained(PATH_OR_REPO)`.
 
 ## Training data
 {data}
 
-Targets used ({n_targets}): {targets}
+Fine-tuning datasets used ({n_datasets}): {datasets}
 
 Data defects handled by the loader:
 {report}
 
 ## Training
-- seed: {seed}; training steps chosen by leave-one-target-out cross-validation over the training
-  targets only: {inner_cv}
+- seed: {seed}; parts chosen per modality by cross-validation over the training datasets only:
+{chosen}
 - configuration: `{config}`
-- card prior of models without history, chosen by cross-validation over the training models:
-  {cold_prior}
 - model tokens from: {token_sources}
 
 ## Evaluation
-See `benchmarks/ranking.md` in the hf-spider repository (LODO and cold start on the shared image and
-text records, all baselines side by side, both weighted-tau conventions).
+See `benchmarks/ranking.md` in the hf-spider repository (LODO, cold start and TransferGraph's
+protocol on the shared image and text records, all baselines side by side, both weighted-tau
+conventions).
 
 ## Limitations
-Trained on a few dozen public fine-tuning targets (image and text classification); rankings for
+Trained on a few dozen public fine-tuning datasets (image and text classification); rankings for
 other task types or modalities are extrapolations. Fine-tuning records are noisy (single runs).
 """
 
 
 def model_card(info: dict[str, Any]) -> str:
-    targets = info.get("targets", {})
-    flat = [f"{m}: {', '.join(ts)}" for m, ts in targets.items()]
+    datasets = info.get("datasets", {})
+    flat = [f"{m}: {', '.join(ts)}" for m, ts in datasets.items()]
+    chosen = info.get("chosen", {})
+    lines = []
+    for modality, parts in chosen.items():
+        residual = (
+            f"learned residual, {parts['steps']} steps"
+            if parts.get("learned_residual")
+            else "no learned residual (the prior alone)"
+        )
+        lines.append(
+            f"  - {modality}: prior `{parts['prior']}`, {residual}, stage-2 weight {parts.get('stage2_weight')}"
+        )
     return _TEMPLATE.format(
         data="\n".join(f"- `{d}`" for d in info.get("data", [])) or "- (not recorded)",
-        n_targets=sum(len(t) for t in targets.values()),
-        targets="; ".join(flat),
+        n_datasets=sum(len(t) for t in datasets.values()),
+        datasets="; ".join(flat),
         report="\n".join(f"- {line}" for line in info.get("report", [])) or "- none",
         seed=info.get("seed"),
-        inner_cv=json.dumps(
-            {m: {str(k): round(v, 3) for k, v in cv.items()} for m, cv in info.get("inner_cv", {}).items()}
-        )
-        or "not run",
+        chosen="\n".join(lines) or "  - not run (fixed configuration)",
         config=json.dumps(info.get("config", {})),
-        cold_prior=json.dumps(info.get("cold_prior", {})) or "not recorded",
         token_sources=json.dumps(info.get("token_sources", {})),
     )

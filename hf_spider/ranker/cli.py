@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from hf_spider._cli_utils import write_json as _write_json
@@ -34,18 +35,52 @@ def register(subparsers) -> None:
     ranking = ev_sub.add_parser(
         "ranking",
         help="LODO / cold-start evaluation of the ranker and its baselines",
-        description="For each test target: train on the records of the other targets only, rank every "
-        "model with a record on it, report tau_w (rank=True and rank=None), top-1 regret and hit@3.",
+        description="For each test dataset: build the ranker from the records of the other datasets only "
+        "(its parts chosen by cross-validation over those alone), rank the dataset's models beside the "
+        "baselines, report tau_w (rank=True and rank=None), top-1 regret and hit@3, plain and gap-weighted means.",
     )
     _add_training_arguments(ranking)
-    ranking.add_argument("--test-targets", required=True, help="comma-separated target names")
+    ranking.add_argument(
+        "--test-datasets",
+        "--test-targets",
+        dest="test_datasets",
+        default=None,
+        metavar="D1,D2",
+        help="comma-separated fine-tuning datasets to hold out in turn (default: every usable one; "
+        "with --protocol transfergraph, those with TransferGraph predictions)",
+    )
+    ranking.add_argument(
+        "--protocol",
+        default="lodo",
+        metavar="NAME",
+        help="lodo (records accuracy, every recorded model) or transfergraph (best full fine-tune "
+        "eval accuracy, the models of transfergraph_predictions.csv); default lodo",
+    )
     ranking.add_argument(
         "--cold-start", action="store_true", help="also hide all records of 20%% of the models"
     )
     ranking.add_argument(
         "--holdout-all",
         action="store_true",
-        help="train without any test target (default: leave only the evaluated one out)",
+        help="train without any test dataset (default: leave only the evaluated one out)",
+    )
+    ranking.add_argument(
+        "--methods",
+        default=None,
+        metavar="M1,M2",
+        help="comma-separated methods to score (default: all; e.g. static,transfergraph is fast)",
+    )
+    ranking.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes the test datasets are spread over (default: up to 2; results do not depend on it)",
+    )
+    ranking.add_argument(
+        "--predictions",
+        default=None,
+        metavar="PATH",
+        help="also write every method's score of every model as CSV: target, model, method, score",
     )
     ranking.add_argument(
         "--json", default=None, metavar="PATH", help="write the results as JSON (- = stdout)"
@@ -60,7 +95,8 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-tune",
         action="store_true",
-        help="fixed hyperparameters instead of their cross-validation (prior, stage-2 weight, steps)",
+        help="fixed configuration instead of the parts' cross-validation (prior, stage-2 weight, "
+        "learned residual's steps)",
     )
     parser.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
     parser.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 3)")
@@ -86,8 +122,8 @@ def _train(args) -> int:
     from rich.console import Console
 
     from hf_spider.ranker.card import model_card
-    from hf_spider.ranker.ranker import train_ranker
     from hf_spider.ranker.records import load_records
+    from hf_spider.ranker.training import train_ranker
 
     console = Console(stderr=True)
     _limit_threads()
@@ -156,53 +192,102 @@ def _limit_threads() -> None:
 
 def _eval_ranking(args) -> int:
     from rich.console import Console
-    from rich.table import Table
 
-    from hf_spider.ranker.evaluation import evaluate_ranking
+    from hf_spider.ranker.evaluation import METHODS, PROTOCOLS, evaluate_ranking, write_predictions
     from hf_spider.ranker.records import load_records
 
     console = Console(stderr=True)
+    if args.protocol not in PROTOCOLS:
+        raise UserInputError(
+            f"unknown --protocol {args.protocol!r}", hint=f"choose among: {', '.join(PROTOCOLS)}"
+        )
+    datasets = _csv_list(args.test_datasets, "--test-datasets")
+    methods = _csv_list(args.methods, "--methods")
+    if methods is not None:
+        wrong = [m for m in methods if m not in METHODS]
+        if wrong:
+            raise UserInputError(f"unknown --methods {wrong}", hint=f"choose among: {', '.join(METHODS)}")
+    workers = args.workers if args.workers is not None else min(2, os.cpu_count() or 1)
+    if workers < 1:
+        raise UserInputError(f"--workers must be at least 1, got {workers}", hint="pass a positive --workers")
+    if args.predictions and not Path(args.predictions).expanduser().resolve().parent.is_dir():
+        raise UserInputError(
+            f"cannot write --predictions {args.predictions}: its folder does not exist",
+            hint="create it first",
+        )
     _limit_threads()
-    targets = [t.strip() for t in args.test_targets.split(",") if t.strip()]
-    if not targets:
-        raise UserInputError("no test target given", hint="pass --test-targets T1,T2,...")
     records = load_records(args.data)
     config = _config(args)
     with console.status("evaluating") as status:
         result = evaluate_ranking(
             records,
-            targets,
+            datasets,
+            protocol=args.protocol,
             cold_start=args.cold_start,
             seed=args.seed,
             tune=not args.no_tune,
             holdout_all=args.holdout_all,
             config=config,
             catalog=args.catalog,
+            methods=methods,
+            workers=workers,
             progress=lambda msg: status.update(f"evaluating {msg}"),
         )
     console.print(
         f"[dim]records: {len(records.report)} data defects handled (in the JSON `report`; -v logs them)[/dim]"
     )
-    table = Table(title="ranking " + ("cold start" if args.cold_start else "LODO") + f" (seed {args.seed})")
-    for col in ("target", "method", "tau_w rank=True", "tau_w rank=None", "top-1 regret", "hit@3", "models"):
-        table.add_column(col, justify="left" if col in ("target", "method") else "right")
+    for note in result["protocol"]["notes"]:
+        console.print(f"[dim]{note}[/dim]")
+    table = results_table(
+        result, f"{args.protocol}{' cold start' if args.cold_start else ''} (seed {args.seed})"
+    )
+    Console().print(table) if args.json != "-" else console.print(table)
+    parts = result["parts"]
+    if parts["folds"]:
+        console.print(
+            f"spider parts over {parts['folds']} folds: prior {parts['prior']}; learned residual used in "
+            f"{parts['learned_residual_used']} (else the prior alone); stage-2 weights {parts['stage2_weights']}"
+        )
+    if args.predictions:
+        try:
+            write_predictions(result, args.predictions)
+        except OSError as exc:
+            raise UserInputError(
+                f"cannot write --predictions {args.predictions} ({exc.strerror or exc})",
+                hint="pass a writable path",
+            ) from None
+        console.print(f"wrote {len(result['predictions'])} predictions to {args.predictions}")
+    result = {k: v for k, v in result.items() if k != "predictions"}
+    _write_json(args.json, result)
+    return 0
+
+
+def _csv_list(value: str | None, flag: str) -> list[str] | None:
+    if value is None:
+        return None
+    items = [t.strip() for t in value.split(",") if t.strip()]
+    if not items:
+        raise UserInputError(f"{flag} is empty", hint=f"pass {flag} A,B,...")
+    return items
+
+
+def results_table(result: dict, title: str):
+    """A rich table: per dataset and method, then the plain, gap-weighted and common means."""
+    from rich.table import Table
+
+    table = Table(title=f"ranking {title}")
+    for col in ("dataset", "method", "tau_w rank=True", "tau_w rank=None", "top-1 regret", "hit@3", "models"):
+        table.add_column(col, justify="left" if col in ("dataset", "method") else "right")
+    rows = [(t, m, v) for t, ms in result["datasets"].items() for m, v in ms.items()]
+    rows += [("MEAN", m, v) for m, v in result["mean"].items()]
+    rows += [("MEAN gap-weighted", m, v) for m, v in result["mean_weighted"].items()]
     common = result.get("mean_common", {})
-    same = f"MEAN ({len(common.get('targets', []))} common)"
-    rows = [
-        *((t, m) for t, ms in result["targets"].items() for m in ms),
-        *(("MEAN", m) for m in result["mean"]),
-    ]
-    if common.get("targets") and len(common["targets"]) < len(result["targets"]):
-        rows += [(same, m) for m in common["mean"]]  # like for like: targets where every method has a figure
-    for target, method in rows:
-        if target == "MEAN":
-            v = result["mean"][method]
-        elif target == same:
-            v = common["mean"][method]
-        else:
-            v = result["targets"][target][method]
+    if common.get("datasets") and len(common["datasets"]) < len(result["datasets"]):
+        label = f"MEAN ({len(common['datasets'])} common)"
+        rows += [(label, m, v) for m, v in common["mean"].items()]
+    for dataset, method, v in rows:
         table.add_row(
-            target,
+            dataset,
             method,
             f"{v['tau_w_rank_true']:.3f}",
             f"{v['tau_w_rank_none']:.3f}",
@@ -210,6 +295,4 @@ def _eval_ranking(args) -> int:
             f"{v['hit_at_3']:.2f}",
             f"{v['n_models']:.0f}",
         )
-    Console().print(table) if args.json != "-" else console.print(table)
-    _write_json(args.json, result)
-    return 0
+    return table

@@ -1,17 +1,30 @@
-"""`hf-spider eval ranking`: LODO (and cold-start) evaluation of the ranker against baselines.
+"""`hf-spider eval ranking`: leave-one-dataset-out evaluation of the ranker beside its baselines.
 
-For each test target the ranker is trained on the records of the other targets only and ranks
-every model that has a record on the test target. Metrics follow `../shared/BENCHMARKS.md`:
-weighted Kendall tau in both conventions (`rank=True`, `rank=None`), top-1 regret in accuracy
-points and hit@3. Cold start also removes every record of 20% of the models (5 folds) from
-training; those models are ranked from their cards alone; figures are the mean over the folds.
+For each test dataset the ranker is built from the records of the other datasets only — its parts
+chosen by cross-validation over those datasets alone (nested cross-validation, `selection`) — and
+ranks the dataset's models. Metrics follow `../shared/BENCHMARKS.md`: weighted Kendall tau in both
+conventions (`rank=True`, `rank=None`), top-1 regret in accuracy points and hit@3; means over
+datasets, plain and weighted by each dataset's accuracy gap (max - mean).
+
+Protocols:
+- `lodo`: ground truth = the records' accuracy (test accuracy where recorded, repeats averaged);
+  every model with a record on the dataset is ranked.
+- `transfergraph`: TransferGraph's way (`../shared/data/README.md`): ground truth = a model's best
+  full fine-tune evaluation accuracy (LoRA runs out), the models are those of
+  `transfergraph_predictions.csv` for the dataset, and every prior and the ranker learn from that
+  ground truth too.
+`cold_start` also hides every record of 20% of the models (5 folds) from training; those models
+are ranked from their cards alone; figures are the mean over the folds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,27 +32,31 @@ import pandas as pd
 from scipy.stats import weightedtau
 
 from hf_spider.errors import UserInputError
-from hf_spider.ranker import cold as cold_prior
-from hf_spider.ranker import training as T
+from hf_spider.ranker import baselines as B
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.records import Records
-from hf_spider.ranker.tokens import record_tokens
 
 logger = logging.getLogger("hf_spider.ranker")
 
+PROTOCOLS = ("lodo", "transfergraph")
+SPIDER_METHODS = ("spider", "spider_fused")
 METHODS = (
-    "spider",
-    "spider_fused",
-    "random",
-    "params",
-    "popularity",
+    *SPIDER_METHODS,
+    "transfergraph",
+    "static",
     "collaborative",
+    "params",
+    "upstream",
+    "popularity",
     "logme",
     "reg_h_score",
+    "random",
 )
 METRICS = ("tau_w_rank_true", "tau_w_rank_none", "top1_regret", "hit_at_3", "n_models")
 COLD_FOLDS = 5
-COLD_MAX_STEPS = 50  # largest step count the per-fold inner CV of cold start tries
+COLD_STEP_GRID = (0, 50)  # step counts the inner CV of each cold fold tries, to bound its cost
+# where a baseline has no figure for a model: this score, else the median of the others
+FILL = {"collaborative": 0.5}
 
 
 def ranking_metrics(gt: np.ndarray, scores: np.ndarray) -> dict[str, float]:
@@ -57,130 +74,321 @@ def ranking_metrics(gt: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     }
 
 
-def _mean(per_target: dict[str, dict[str, dict[str, float]]], targets: Iterable[str]) -> dict:
-    out: dict[str, dict[str, float]] = {}
-    rows = [per_target[t] for t in targets if t in per_target]
-    methods = sorted({m for r in rows for m in r}, key=lambda m: METHODS.index(m) if m in METHODS else 99)
-    for method in methods:
-        vals = [r[method] for r in rows if method in r]
-        out[method] = {k: float(np.nanmean([v[k] for v in vals])) for k in METRICS}
-        out[method]["n_targets"] = len(vals)
-    return out
+@dataclass
+class _Job:
+    """One outer fold of the evaluation (picklable: it may run in a worker process)."""
+
+    records: Records
+    dataset: str
+    models: list[str]
+    gt: np.ndarray
+    train_datasets: list[str]
+    cold: list[str]
+    config: RankerConfig
+    seed: int
+    tune: bool
+    methods: tuple[str, ...]
+    catalog: Any = None
+    predictions: pd.DataFrame | None = None
+    tokens: dict = field(default_factory=dict)
 
 
 def evaluate_ranking(
     records: Records,
-    test_targets: list[str],
+    test_datasets: Iterable[str] | None = None,
     *,
+    protocol: str = "lodo",
     cold_start: bool = False,
     seed: int = 0,
     config: RankerConfig | None = None,
     tune: bool = True,
     holdout_all: bool = False,
     catalog: Any = None,
+    methods: Iterable[str] | None = None,
+    workers: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
-    """LODO evaluation; returns `{"targets": {T: {method: {metric: value}}}, "mean": {...}, ...}`.
+    """Evaluate the ranker and the baselines, one test dataset at a time.
 
-    Each test target is left out of its own training (leave one dataset out); the other targets,
-    test targets included, are training data. `holdout_all` also keeps every other test target out.
+    Args:
+        records: cleaned records (`load_records`); their `predictions` feed the `transfergraph`
+            row and, under `protocol="transfergraph"`, the model sets.
+        test_datasets: fine-tuning datasets to hold out in turn (default: under `lodo` every
+            usable dataset, under `transfergraph` those with TransferGraph predictions).
+        protocol: `lodo` or `transfergraph` (module docstring).
+        cold_start: also hide every record of 20% of the models (5 folds).
+        holdout_all: train without any test dataset (default: leave only the evaluated one out).
+        methods: a subset of `METHODS` (default: all); the baselines alone are fast.
+        workers: processes the test datasets are spread over (results do not depend on it).
+
+    Returns:
+        `{"datasets": {D: {method: {metric: value}}}, "mean": ..., "mean_weighted": ...,
+        "mean_common": ..., "predictions": [rows], "protocol": {...}, "report": [...]}`.
     """
+    from hf_spider.ranker.tokens import tokens_for
+
+    if protocol not in PROTOCOLS:
+        raise UserInputError(f"unknown protocol {protocol!r}", hint=f"choose among: {', '.join(PROTOCOLS)}")
+    methods = tuple(METHODS if methods is None else methods)
+    unknown_methods = [m for m in methods if m not in METHODS and m not in B.BASELINES]
+    if unknown_methods:
+        raise UserInputError(
+            f"unknown method(s) {unknown_methods}", hint=f"choose among: {', '.join(METHODS)}"
+        )
     config = config or RankerConfig()
-    known = set(records.perf["target"])
-    unknown = [t for t in test_targets if t not in known]
+    predictions = records.predictions if len(records.predictions) else None
+    if protocol == "transfergraph":
+        if predictions is None:
+            raise UserInputError(
+                "the transfergraph protocol needs transfergraph_predictions.csv in a --data folder",
+                hint="point --data at ../shared/data/transfergraph/image (or text)",
+            )
+        records = records.with_ground_truth("best_eval")
+    known = set(records.perf["dataset"])
+    if test_datasets is None:
+        if protocol == "transfergraph":
+            test_datasets = sorted(set(predictions["dataset"]) & known)
+        else:
+            test_datasets = sorted(records.datasets[~records.datasets["failed"]]["dataset"])
+    test_datasets = list(test_datasets)
+    unknown = [t for t in test_datasets if t not in known]
     if unknown:
         raise UserInputError(
-            f"no records for test target(s) {unknown}", hint=f"choose among: {', '.join(sorted(known))}"
+            f"no records for test dataset(s) {unknown}", hint=f"choose among: {', '.join(sorted(known))}"
         )
-    tokens, sources = record_tokens(records.models, catalog=catalog)
-    missing = sorted(set(records.perf["model"]) - set(tokens))
-    tokens.update(fallback_tokens(records, missing))
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    chosen: dict[str, dict] = {}
+    if not test_datasets:
+        raise UserInputError("no test dataset", hint="pass --test-datasets D1,D2,...")
+    tokens, sources = tokens_for(records, catalog=catalog)
     started = time.perf_counter()
-    for target in test_targets:
-        modality = records.modality_of(target)
-        gt_rows = records.perf[records.perf["target"] == target]
-        models = list(gt_rows["model"])
-        gt = gt_rows["accuracy"].to_numpy()
-        train_targets = [
-            t
-            for t in records.targets[(records.targets["modality"] == modality) & ~records.targets["failed"]][
-                "target"
-            ]
-            if t != target and not (holdout_all and t in test_targets)
-        ]
+    jobs: list[_Job] = []
+    notes: list[str] = []
+    for dataset in test_datasets:
+        models, gt = _ground_truth(records, dataset, protocol, predictions, notes)
+        modality = records.modality_of(dataset)
+        usable = records.datasets[(records.datasets["modality"] == modality) & ~records.datasets["failed"]]
+        train = [t for t in usable["dataset"] if t != dataset and not (holdout_all and t in test_datasets)]
         folds = _cold_folds(models, seed) if cold_start else [[]]
-        per_fold: list[dict[str, dict[str, float]]] = []
-        for fold_index, cold in enumerate(folds):
-            if progress:
-                progress(f"{target}" + (f" fold {fold_index + 1}/{len(folds)}" if cold_start else ""))
-            slot = chosen.setdefault(target, {}).setdefault(f"fold{fold_index}" if cold_start else "lodo", {})
-            # the cold prior's kind is chosen once on this fold's training set (cold.chosen_for)
-            with cold_prior.chosen_for(
-                records, {modality: train_targets}, tokens, exclude_models=cold
-            ) as picked:
-                if modality in picked:
-                    slot["cold_prior"] = picked[modality]["choice"]
-                per_fold.append(
-                    _evaluate_one(
-                        records,
-                        target,
-                        models,
-                        gt,
-                        train_targets,
-                        tokens,
-                        set(cold),
-                        config,
-                        seed + fold_index,
-                        tune,
-                        slot,
-                    )
+        for i, cold in enumerate(folds):
+            jobs.append(
+                _Job(
+                    records,
+                    dataset,
+                    models,
+                    gt,
+                    train,
+                    cold,
+                    config,
+                    seed + i,
+                    tune,
+                    methods,
+                    catalog,
+                    predictions,
+                    {m: tokens[m] for m in set(models) | set(records.perf["model"]) if m in tokens},
                 )
-        results[target] = {
-            m: {k: float(np.mean([f[m][k] for f in per_fold])) for k in METRICS} for m in per_fold[0]
+            )
+    outcomes = _run(jobs, workers, progress)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    chosen: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    for dataset in test_datasets:
+        mine = [(j, o) for j, o in zip(jobs, outcomes, strict=True) if j.dataset == dataset]
+        per_fold = [o["metrics"] for _, o in mine]
+        names = [m for m in per_fold[0] if all(m in f for f in per_fold)]
+        results[dataset] = {
+            m: {k: float(np.mean([f[m][k] for f in per_fold])) for k in METRICS} for m in names
         }
-    flagged = [t for t in test_targets if bool(records.targets.set_index("target")["failed"].get(t, False))]
-    usable = [t for t in test_targets if t not in flagged]
-    counted = usable or test_targets
+        parts = [o["chosen"] for _, o in mine if o["chosen"]]
+        if parts:
+            chosen[dataset] = parts[0] if not cold_start else {f"fold{i}": p for i, p in enumerate(parts)}
+        for i, (job, o) in enumerate(mine):
+            for method, scores in o["scores"].items():
+                for model, score in zip(job.models, scores, strict=True):
+                    row = {"target": dataset, "model": model, "method": method, "score": float(score)}
+                    if cold_start:
+                        row["fold"] = i
+                        row["cold"] = model in set(job.cold)
+                    rows.append(row)
+    failed = records.datasets.set_index("dataset")["failed"]
+    flagged = [t for t in test_datasets if bool(failed.get(t, False))]
+    counted = [t for t in test_datasets if t not in flagged] or test_datasets
+    gaps = {t: _gap(records, t, protocol, predictions) for t in counted}
     every = set.union(*(set(results[t]) for t in counted)) if counted else set()
     common = [t for t in counted if set(results[t]) == every]
     return {
-        "targets": results,
+        "datasets": results,
         "mean": _mean(results, counted),
-        # the same means over only the targets where every method has a figure (LogME and
+        "mean_weighted": _mean(results, counted, gaps),
+        # the same means over only the datasets where every method has a figure (LogME and
         # reg. H-score exist only where the score files have them): the like-for-like comparison
-        "mean_common": {"targets": common, "mean": _mean(results, common)},
+        "mean_common": {"datasets": common, "mean": _mean(results, common)},
+        "parts": _parts_summary(chosen),
+        "predictions": rows,
         "protocol": {
+            "name": protocol,
+            "ground_truth": "best full fine-tune eval_accuracy"
+            if protocol == "transfergraph"
+            else "records accuracy (test accuracy where recorded, repeats averaged)",
             "cold_start": cold_start,
-            "holdout": "all test targets" if holdout_all else "the test target (LODO)",
+            "holdout": "all test datasets" if holdout_all else "the test dataset (LODO)",
             "cold_folds": COLD_FOLDS if cold_start else 0,
             "seed": seed,
             "config": config.to_dict(),
-            "hyperparameters": (
-                "prior (mean/median percentile) by leave-one-target-out over training targets; "
-                + "training steps by inner CV over training targets"
-                + (f" (cold start: per fold, up to {COLD_MAX_STEPS} steps)" if cold_start else "")
+            "selection": (
+                "nested: prior, stage-2 weight and learned residual (steps, 0 = prior alone) chosen "
+                "by cross-validation over each fold's training datasets only"
+                + (f"; cold folds try steps {list(COLD_STEP_GRID)}" if cold_start else "")
             )
             if tune
-            else "fixed",
+            else "fixed configuration",
             "chosen": chosen,
+            "gap_weights": {t: round(g, 4) for t, g in gaps.items()},
             "token_sources": sources,
-            "targets_left_out_of_mean": flagged if usable else [],
+            "datasets_left_out_of_mean": flagged if counted != test_datasets else [],
+            "notes": notes,
+            "workers": workers,
             "seconds": round(time.perf_counter() - started, 1),
         },
         "report": records.report,
     }
 
 
-def fallback_tokens(records: Records, models: list[str]):
-    """Bare tokens (id and modality only) for record models that neither catalog nor config know."""
-    from hf_spider.catalog._token import ModelToken
+def _ground_truth(
+    records: Records, dataset: str, protocol: str, predictions: pd.DataFrame | None, notes: list[str]
+) -> tuple[list[str], np.ndarray]:
+    rows = records.perf[records.perf["dataset"] == dataset]
+    if protocol == "transfergraph":
+        wanted = predictions[predictions["dataset"] == dataset]["model"].drop_duplicates()
+        if wanted.empty:
+            raise UserInputError(
+                f"no TransferGraph predictions for {dataset!r}",
+                hint=f"choose among: {', '.join(sorted(set(predictions['dataset'])))}",
+            )
+        acc = rows.set_index("model")["accuracy"]
+        missing = sorted(set(wanted) - set(acc.index))
+        if missing:
+            notes.append(
+                f"{dataset}: {len(missing)} predicted models have no full fine-tune record, left out"
+            )
+        models = [m for m in wanted if m in acc.index]
+        return models, acc.reindex(models).to_numpy(dtype=np.float64)
+    return list(rows["model"]), rows["accuracy"].to_numpy(dtype=np.float64)
 
+
+def _gap(records: Records, dataset: str, protocol: str, predictions: pd.DataFrame | None) -> float:
+    """A dataset's weight in the weighted mean: max - mean accuracy of its evaluated models."""
+    _models, gt = _ground_truth(records, dataset, protocol, predictions, [])
+    return float(np.max(gt) - np.mean(gt)) if len(gt) else 0.0
+
+
+def _run(jobs: list[_Job], workers: int, progress: Callable[[str], None] | None) -> list[dict]:
+    if workers <= 1 or len(jobs) <= 1:
+        out = []
+        for i, job in enumerate(jobs):
+            if progress:
+                progress(f"{job.dataset} ({i + 1}/{len(jobs)})")
+            out.append(_evaluate_job(job))
+        return out
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_evaluate_job, job) for job in jobs]
+        out = []
+        for i, future in enumerate(futures):
+            out.append(future.result())
+            if progress:
+                progress(f"{jobs[i].dataset} ({i + 1}/{len(jobs)})")
+        return out
+
+
+def _evaluate_job(job: _Job) -> dict[str, Any]:
+    """Scores and metrics of every method on one outer fold, on one thread (torch and BLAS: on a
+    shared machine more threads per fold make it slower, and parallelism is over folds)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        return _evaluate_fold(job)
+
+
+def _evaluate_fold(job: _Job) -> dict[str, Any]:
+    fold = B.Fold(
+        job.records,
+        job.dataset,
+        job.models,
+        job.train_datasets,
+        job.tokens,
+        set(job.cold),
+        job.seed,
+        job.predictions,
+    )
+    scores: dict[str, np.ndarray] = {}
+    chosen: dict[str, Any] = {}
+    if any(m in job.methods for m in SPIDER_METHODS):
+        scores.update(_spider(job, chosen))
+    for name in job.methods:
+        if name in SPIDER_METHODS:
+            continue
+        values = B.BASELINES[name](fold)
+        if values is not None and np.isfinite(values).any():
+            scores[name] = B.fill_missing(values, FILL.get(name))
+    metrics = {m: ranking_metrics(job.gt, s) for m, s in scores.items()}
+    return {"metrics": metrics, "scores": scores, "chosen": chosen}
+
+
+def _spider(job: _Job, chosen: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The ranker built from the fold's training datasets only, its parts chosen by nested CV."""
+    from hf_spider.ranker.inference import dataset_context, fused_scores, score_context
+    from hf_spider.ranker.selection import describe, select_parts
+    from hf_spider.ranker.training import fit, training_contexts
+
+    records, cold, config = job.records, set(job.cold), job.config
+    if job.tune:
+        grid = COLD_STEP_GRID if cold else None
+        config, parts = select_parts(
+            records,
+            job.train_datasets,
+            job.tokens,
+            config,
+            seed=job.seed,
+            exclude_models=cold,
+            step_grid=grid,
+        )
+        chosen.update(parts)
+    else:
+        chosen.update(describe(config))
+    model = None
+    if config.steps > 0:
+        contexts = training_contexts(
+            records,
+            records.modality_of(job.dataset),
+            job.train_datasets,
+            job.tokens,
+            exclude_models=cold,
+            prior=config.prior,
+            card_shrink=config.card_shrink,
+            match_bonus=config.match_bonus,
+        )
+        model = fit(contexts, config, seed=job.seed)
+    ctx = dataset_context(
+        records,
+        job.dataset,
+        job.models,
+        job.train_datasets,
+        job.tokens,
+        exclude_models=cold,
+        prior=config.prior,
+        card_shrink=config.card_shrink,
+        match_bonus=config.match_bonus,
+    )
     out = {}
-    for m in models:
-        modality = records.perf.loc[records.perf["model"] == m, "modality"].iloc[0]
-        out[m] = ModelToken(model_id=m, modality=modality)
+    if "spider" in job.methods:
+        out["spider"] = score_context(model, ctx, use_features=False)
+    if "spider_fused" in job.methods and ctx.feats.shape[1] and chosen.get("stage2_weight") is not None:
+        out["spider_fused"] = fused_scores(
+            model, ctx, config.stage2_weight, estimators=config.stage2_estimators
+        )
     return out
 
 
@@ -190,106 +398,55 @@ def _cold_folds(models: list[str], seed: int) -> list[list[str]]:
     return [shuffled[i::COLD_FOLDS] for i in range(COLD_FOLDS)]
 
 
-def _evaluate_one(
-    records: Records,
-    target: str,
-    models: list[str],
-    gt: np.ndarray,
-    train_targets: list[str],
-    tokens: dict,
-    cold: set[str],
-    config: RankerConfig,
-    seed: int,
-    tune: bool,
-    chosen: dict,
-) -> dict[str, dict[str, float]]:
-    modality = records.modality_of(target)
-    if tune:
-        choice, _ = T.select_prior(records, train_targets, exclude_models=cold, tokens=tokens)
-        weight, _ = T.select_stage2_weight(records, train_targets, choice, exclude_models=cold, tokens=tokens)
-        if weight is not None:
-            choice["stage2_weight"] = weight
-        config = RankerConfig.from_dict({**config.to_dict(), **choice})
-        # cold start: one inner CV per fold (the fold's models hidden there too), over the step
-        # counts up to COLD_MAX_STEPS only, to bound its cost
-        grid = [s for s in config.step_grid if not cold or s <= COLD_MAX_STEPS]
-        if grid:
-            inner = RankerConfig.from_dict({**config.to_dict(), "step_grid": grid})
-            steps, _ = T.select_steps(records, train_targets, tokens, inner, seed=seed, exclude_models=cold)
-            config = RankerConfig.from_dict({**config.to_dict(), "steps": steps})
-    chosen.update(
-        prior=config.prior,
-        card_shrink=config.card_shrink,
-        stage2_weight=config.stage2_weight,
-        steps=config.steps,
-    )
-    contexts = T.training_contexts(
-        records,
-        modality,
-        train_targets,
-        tokens,
-        exclude_models=cold,
-        prior=config.prior,
-        card_shrink=config.card_shrink,
-    )
-    ensemble = T.fit(contexts, config, seed=seed)
-    ctx = T.target_context(
-        records,
-        target,
-        models,
-        train_targets,
-        tokens,
-        exclude_models=cold,
-        prior=config.prior,
-        card_shrink=config.card_shrink,
-    )
-    pct = _train_percentiles(records, modality, train_targets, cold)
-    scores = T._scores_of(records, target)
+def _mean(
+    per_dataset: dict[str, dict[str, dict[str, float]]],
+    datasets: Iterable[str],
+    weights: dict[str, float] | None = None,
+) -> dict:
     out: dict[str, dict[str, float]] = {}
-    out["spider"] = ranking_metrics(gt, T.score_context(ensemble, ctx, use_features=False))
-    if scores:
-        out["spider_fused"] = ranking_metrics(gt, T.fused_scores(ensemble, ctx, config.stage2_weight))
-    rng = np.random.default_rng(seed)
-    out["random"] = ranking_metrics(gt, rng.random(len(models)))
-    params = np.array([tokens[m].num_parameters or np.nan for m in models], dtype=np.float64)
-    out["params"] = ranking_metrics(gt, _fill(np.log(params)))
-    downloads = np.array(
-        [tokens[m].downloads if tokens[m].downloads is not None else np.nan for m in models], dtype=float
-    )
-    if np.isfinite(downloads).any():
-        out["popularity"] = ranking_metrics(gt, _fill(np.log1p(downloads)))
-    collab = pct.mean(axis=1).reindex(models).to_numpy(dtype=np.float64)
-    out["collaborative"] = ranking_metrics(gt, _fill(collab, 0.5))
-    for metric in ("logme", "reg_h_score"):
-        if metric in scores:
-            s = np.array([scores[metric].get(m, np.nan) for m in models], dtype=np.float64)
-            out[metric] = ranking_metrics(gt, _fill(s))
+    datasets = [t for t in datasets if t in per_dataset]
+    order = {m: i for i, m in enumerate(METHODS)}
+    methods = sorted({m for t in datasets for m in per_dataset[t]}, key=lambda m: order.get(m, 99))
+    for method in methods:
+        have = [t for t in datasets if method in per_dataset[t]]
+        w = np.array([1.0 if weights is None else weights[t] for t in have])
+        if not have or w.sum() <= 0:
+            continue
+        out[method] = {
+            k: float(np.average([per_dataset[t][method][k] for t in have], weights=w)) for k in METRICS
+        }
+        out[method]["n_datasets"] = len(have)
+        out[method]["max_top1_regret"] = float(max(per_dataset[t][method]["top1_regret"] for t in have))
     return out
 
 
-def _train_percentiles(
-    records: Records, modality: str, train_targets: list[str], cold: set[str]
-) -> pd.DataFrame:
-    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
-    ok = ok[ok["target"].isin(set(train_targets)) & ~ok["model"].isin(cold)]
-    return T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
+def _parts_summary(chosen: dict[str, Any]) -> dict[str, Any]:
+    """How often each prior was chosen and the learned residual kept, over the outer folds."""
+    folds = []
+    for value in chosen.values():
+        folds += list(value.values()) if "prior" not in value else [value]
+    return {
+        "folds": len(folds),
+        "prior": _counts(f["prior"] for f in folds),
+        "learned_residual_used": sum(bool(f.get("learned_residual")) for f in folds),
+        "stage2_weights": sorted({f["stage2_weight"] for f in folds if f.get("stage2_weight") is not None}),
+        "stage2_estimators": _counts(
+            str(f.get("stage2_estimators")) for f in folds if f.get("stage2_weight") is not None
+        ),
+    }
 
 
-def _fill(values: np.ndarray, default: float | None = None) -> np.ndarray:
-    """Missing values get a neutral score: `default`, else the median of the known ones."""
-    values = np.asarray(values, dtype=np.float64).copy()
-    known = np.isfinite(values)
-    fill = default if default is not None else (float(np.median(values[known])) if known.any() else 0.0)
-    values[~known] = fill
-    return values
+def _counts(values: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
 
 
-def results_table(result: dict) -> pd.DataFrame:
-    """Flat table (target, method, metrics...) of an evaluation result, means last."""
-    rows = []
-    for target, methods in result["targets"].items():
-        for method, metrics in methods.items():
-            rows.append({"target": target, "method": method, **metrics})
-    for method, metrics in result["mean"].items():
-        rows.append({"target": "MEAN", "method": method, **metrics})
-    return pd.DataFrame(rows)
+def write_predictions(result: dict, path: str) -> None:
+    """The per-model scores of every method as CSV: `target, model, method, score` (cold start
+    adds `fold` and `cold`)."""
+    frame = pd.DataFrame(result["predictions"])
+    if frame.empty:
+        frame = pd.DataFrame(columns=["target", "model", "method", "score"])
+    frame.to_csv(path, index=False)

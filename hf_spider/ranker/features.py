@@ -185,7 +185,11 @@ def history_vector(percentile: float, earlier: Mapping[str, Any], task: Mapping[
     )
 
 
-PRIORS = ("mean", "median", "mean@classes", "median@classes")
+PRIORS = ("mean", "median", "gmean", "mean@classes", "median@classes", "gmean@classes")
+# "gmean": the mean of normal scores (inverse normal CDF of the percentiles, clipped to
+# [GMEAN_CLIP, 1 - GMEAN_CLIP]) mapped back to a percentile: between the mean and the median, one
+# failed run on an earlier dataset weighs less than in the mean.
+GMEAN_CLIP = 0.02
 # "@classes" priors weight an earlier target by how close its number of classes is to the task's:
 # exp(-CLASS_KERNEL * |ln k_earlier - ln k_task|) (a 2x difference in classes weighs 0.71, 10x 0.32).
 CLASS_KERNEL = 0.5
@@ -207,9 +211,15 @@ def class_weight(earlier: Mapping[str, Any], task: Mapping[str, Any]) -> float:
 
 
 def aggregate(percentiles: np.ndarray, prior: str = "mean", weights: np.ndarray | None = None) -> float:
-    """The collaborative prior of one candidate: (weighted) mean or median of its percentiles."""
+    """The collaborative prior of one candidate: (weighted) mean, median or normal-score mean
+    (`gmean`) of its percentiles."""
     values = np.asarray(percentiles, dtype=np.float64)
     w = np.ones(len(values)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if prior.startswith("gmean"):
+        from scipy.special import ndtr, ndtri
+
+        g = ndtri(np.clip(values, GMEAN_CLIP, 1.0 - GMEAN_CLIP))
+        return float(ndtr(np.dot(g, w) / w.sum()))
     if prior.startswith("median"):
         if weights is None or np.allclose(w, w[0]):
             return float(np.median(values))
@@ -222,6 +232,9 @@ def aggregate(percentiles: np.ndarray, prior: str = "mean", weights: np.ndarray 
 # A candidate with n earlier targets gets (n * aggregate + k * card prior) / (n + k): its card
 # prior counts as k pseudo-targets, which damps the noise of single fine-tuning runs.
 CARD_SHRINKS = (0.0, 3.0)
+# Bonus (percentile scale) of a model whose own training data shares the task's name, tried by the
+# prior selection: 0 (none) or 0.1.
+MATCH_BONUSES = (0.0, 0.1)
 
 
 def shrink(centre: float, n: int, card: float | None, k: float) -> float:
@@ -249,6 +262,57 @@ def summary_vector(
     return np.array([centre - 0.5, 1.0, math.log2(1 + len(percentiles)) / 4.0], dtype=np.float32)
 
 
+def summary_matrix(
+    hist_tokens: np.ndarray,
+    visible: np.ndarray,
+    prior: str = "mean",
+    card: np.ndarray | None = None,
+    card_shrink: float = 0.0,
+) -> np.ndarray:
+    """`summary_vector` of many candidates at once: `hist_tokens` [k, h, HISTORY_DIM] (the
+    percentile, centred, at position 0), `visible` [k, h] the tokens that count, `card` [k] their
+    card prior (NaN or None: none). Mean and normal-score priors are computed in one pass; medians
+    row by row."""
+    hist_tokens = np.asarray(hist_tokens, dtype=np.float64)
+    visible = np.asarray(visible, dtype=bool)
+    k = len(visible)
+    out = np.zeros((k, SUMMARY_DIM), dtype=np.float32)
+    if k == 0:
+        return out
+    values = hist_tokens[..., 0] + 0.5 if hist_tokens.size else np.zeros(visible.shape)
+    n = visible.sum(axis=1)
+    w = visible * (
+        history_weights(hist_tokens.reshape(-1, HISTORY_DIM), prior).reshape(visible.shape)
+        if hist_tokens.size
+        else 1.0
+    )
+    if prior.startswith("median"):
+        centre = np.array(
+            [aggregate(values[i, visible[i]], prior, w[i, visible[i]]) if n[i] else 0.5 for i in range(k)]
+        )
+    else:
+        x = values
+        if prior.startswith("gmean"):
+            from scipy.special import ndtri
+
+            x = ndtri(np.clip(values, GMEAN_CLIP, 1.0 - GMEAN_CLIP))
+        total = w.sum(axis=1)
+        centre = np.where(total > 0, (x * w).sum(axis=1) / np.maximum(total, 1e-12), 0.0)
+        if prior.startswith("gmean"):
+            from scipy.special import ndtr
+
+            centre = ndtr(centre)
+    if card is not None and card_shrink > 0:
+        card = np.asarray(card, dtype=np.float64)
+        has = np.isfinite(card) & (n > 0)
+        centre = np.where(has, (n * centre + card_shrink * np.nan_to_num(card)) / (n + card_shrink), centre)
+    has_history = n > 0
+    out[:, 0] = np.where(has_history, centre - 0.5, 0.0)
+    out[:, 1] = has_history
+    out[:, 2] = np.where(has_history, np.log2(1 + n) / 4.0, 0.0)
+    return out
+
+
 def card_words(token: ModelToken) -> set[str]:
     """Categorical card facts of a model as words: author, model type, architecture, the datasets
     it was trained on and its base models (inputs of the card prior, next to the numeric token)."""
@@ -260,6 +324,22 @@ def card_words(token: ModelToken) -> set[str]:
     words |= {f"data={name_key(d)}" for d in token.datasets if name_key(d)}
     words |= {f"base={str(b).lower()}" for b in token.base_models if b}
     return words
+
+
+def _last_part_tokens(name: Any) -> set[str]:
+    return name_tokens(str(name).rsplit("/", 1)[-1]) if name else set()
+
+
+def source_match(token: ModelToken, meta: Mapping[str, Any]) -> float:
+    """1.0 when the last path part of one of the model's training datasets shares a name token with
+    the last part of the task's name or dataset id (`dair-ai/emotion` ~ `tweet_eval/emotion`,
+    `glue/qqp` !~ `glue/cola`), else 0.0: the model was fine-tuned on this task or a close copy."""
+    task = set()
+    for key in ("name", "dataset_id", "pretty_name"):
+        task |= _last_part_tokens(meta.get(key))
+    if not task:
+        return 0.0
+    return float(any(_last_part_tokens(d) & task for d in token.datasets))
 
 
 def estimator_vector(name: str, zscore: float) -> np.ndarray:

@@ -4,7 +4,7 @@ For one (candidate, task) pair the sequence is
 `[candidate, task, history_1..H, estimator_1..F]`:
 - candidate: the model's catalog token and its pair features, plus a summary of its history;
 - task: the task's metadata vector;
-- history_i: the candidate's percentile on an earlier target and how that target relates to this
+- history_i: the candidate's percentile on an earlier fine-tuning dataset and how that dataset relates to this
   task (a model nobody fine-tuned has none);
 - estimator_j: a forward-pass transferability score of the candidate on this task (stage 2).
 A small transformer encoder mixes them; the output at the candidate position is the score. The
@@ -34,7 +34,7 @@ class RankerConfig:
     dropout: float = field(default=0.1, metadata={"help": "dropout inside the encoder"})
     steps: int = field(default=50, metadata={"help": "optimisation steps per ensemble member"})
     episodes_per_step: int = field(
-        default=4, metadata={"help": "episodes (target, candidate subset) per step"}
+        default=4, metadata={"help": "episodes (training dataset, candidate subset) per step"}
     )
     min_candidates: int = field(default=8, metadata={"help": "smallest candidate subset of an episode"})
     max_candidates: int = field(default=48, metadata={"help": "largest candidate subset of an episode"})
@@ -47,7 +47,7 @@ class RankerConfig:
     ensemble: int = field(default=3, metadata={"help": "ensemble members (different seeds)"})
     prior_gain: float = field(default=4.0, metadata={"help": "initial gain of the collaborative prior"})
     step_grid: tuple[int, ...] = field(
-        default=(0, 20, 50, 150, 300),
+        default=(0, 50, 150),
         metadata={
             "help": "training steps tried by the inner cross-validation (0: the prior alone, no learned residual)"
         },
@@ -55,7 +55,7 @@ class RankerConfig:
     prior: str = field(
         default="mean",
         metadata={
-            "help": 'collaborative prior: mean or median percentile, optionally weighted by class-count similarity ("mean@classes")'
+            "help": 'collaborative prior: mean, median or normal-score mean (gmean) of percentiles, optionally weighted by class-count similarity ("mean@classes")'
         },
     )
     stage2_weight: float = field(
@@ -64,22 +64,58 @@ class RankerConfig:
             "help": "weight of the estimators' consensus in the stage-2 fused rank (0 = the stage-1 order)"
         },
     )
-    stage2_by_modality: dict = field(
+    stage2_estimators: list = field(
+        default_factory=list,
+        metadata={
+            "help": "estimators whose consensus stage 2 fuses (chosen by cross-validation; empty = all given)"
+        },
+    )
+    by_modality: dict = field(
         default_factory=dict,
         metadata={
-            "help": "stage2_weight per task modality, where cross-validated apart (else stage2_weight)"
+            "help": "parts chosen per task modality by cross-validation (prior, card_shrink, match_bonus, "
+            "stage2_weight, stage2_estimators, residual: whether the learned residual is used); else the fields above"
         },
     )
     card_shrink: float = field(
         default=0.0,
-        metadata={"help": "pseudo-targets of the card prior mixed into the collaborative prior (0 = none)"},
+        metadata={"help": "pseudo-datasets of the card prior mixed into the collaborative prior (0 = none)"},
+    )
+    match_bonus: float = field(
+        default=0.0,
+        metadata={
+            "help": "added to the prior (percentile scale) of a model whose own training data shares the task's name"
+        },
+    )
+    min_residual_datasets: int = field(
+        default=8,
+        metadata={
+            "help": "fewest training datasets (of the task's modality) on which the learned residual is tried at all"
+        },
+    )
+    residual_margin: float = field(
+        default=0.005,
+        metadata={
+            "help": "mean inner-CV tau_w by which the learned residual must beat the prior alone to be kept"
+        },
     )
     inner_folds: int = field(
-        default=5, metadata={"help": "training targets held out by the inner cross-validation"}
+        default=3, metadata={"help": "training datasets held out by the inner cross-validation of the steps"}
     )
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def for_modality(self, modality: str | None) -> RankerConfig:
+        """This configuration with the parts chosen for `modality` (`by_modality`) filled in."""
+        parts = (self.by_modality or {}).get(str(modality or ""), {})
+        known = {k: v for k, v in parts.items() if k in self.__dataclass_fields__}
+        return RankerConfig.from_dict({**self.to_dict(), **known}) if known else self
+
+    def residual_for(self, modality: str | None) -> bool:
+        """Whether the learned residual is used for `modality` (else the prior alone)."""
+        parts = (self.by_modality or {}).get(str(modality or ""), {})
+        return bool(parts.get("residual", self.steps > 0))
 
     @classmethod
     def from_dict(cls, data: dict) -> RankerConfig:

@@ -1,5 +1,8 @@
 """`Ranker`: score Hub models for a task, from their tokens (stage 1) and estimator scores (stage 2).
 
+Inference only: the network and its inputs are in `model` / `inference`, training in `training`
+(`train_ranker`), the choice of parts in `selection`, the closed-form priors in `priors`.
+
 Example:
     >>> from hf_spider.catalog import Catalog
     >>> from hf_spider.ranker import Ranker
@@ -23,8 +26,8 @@ import numpy as np
 from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
 from hf_spider.errors import CatalogError, UserInputError
 from hf_spider.ranker import features as F
-from hf_spider.ranker import training as T
-from hf_spider.ranker.cold import card_prior_from_dict
+from hf_spider.ranker import inference as I
+from hf_spider.ranker.model import RankerConfig
 
 logger = logging.getLogger("hf_spider.ranker")
 
@@ -56,8 +59,15 @@ def task_meta(task: Any) -> dict[str, Any]:
         task = load_task(task, sample=0, probe=False)
     if isinstance(task, Mapping):
         meta = dict(task)
-    elif hasattr(task, "describe"):
-        meta = task.describe()
+    elif hasattr(task, "metadata"):
+        meta = dict(task.metadata or {})
+        meta.setdefault("name", getattr(task, "name", None))
+        meta["modality"] = getattr(task, "modality", None) or meta.get("modality")
+        source = meta.get("source") or {}
+        if isinstance(source, Mapping) and source.get("dataset"):
+            meta.setdefault("dataset_id", str(source["dataset"]))
+        if isinstance(source, Mapping) and source.get("location"):
+            meta.setdefault("location", str(source["location"]))
     else:
         raise UserInputError(
             f"cannot read a task from {type(task).__name__}",
@@ -68,17 +78,11 @@ def task_meta(task: Any) -> dict[str, Any]:
     return meta
 
 
-def _card_prior_fits(fit: Mapping[str, Any]) -> bool:
-    """Whether a stored card prior's ridge (if any) reads tokens of this catalog's length."""
-    ridge = fit.get("ridge") if fit.get("kind") == "cold" else (None if fit.get("kind") else fit)
-    return ridge is None or len(ridge["coef"]) == TOKEN_DIM + len(ridge.get("vocab", []))
-
-
-def _same_dataset(target: str, meta: Mapping[str, Any]) -> bool:
-    """Whether a training target is the task's own dataset: its name (without an `@protocol`
+def _same_dataset(dataset: str, meta: Mapping[str, Any]) -> bool:
+    """Whether a training dataset is the task's own dataset: its name (without an `@protocol`
     suffix, see `records`) equals the task's name, pretty name, dataset id's or location's last part, ignoring
     case and punctuation (`rotten_tomatoes@linear_probe` ~ `hf-spider-zoo/rotten-tomatoes`)."""
-    base = F.name_key(target.split("@", 1)[0])
+    base = F.name_key(dataset.split("@", 1)[0])
     names = {
         F.name_key(meta.get(k)) for k in ("name", "pretty_name", "dataset_id", "location") if meta.get(k)
     }
@@ -86,14 +90,14 @@ def _same_dataset(target: str, meta: Mapping[str, Any]) -> bool:
 
 
 class Ranker:
-    """The learned ranker plus the fine-tuning history it knows (percentiles on earlier targets).
+    """The learned ranker plus the fine-tuning history it knows (percentiles on earlier fine-tuning datasets).
 
     Args:
         model: the trained `SpiderEnsemble`.
-        history: `{model_id: {target: percentile}}` on the training targets.
-        targets: `{target: metadata}` of those targets.
+        history: `{model_id: {dataset: percentile}}` on the training (fine-tuning) datasets.
+        datasets: `{dataset: metadata}` of those datasets.
         card_prior: `{modality: {"coef": [...], "intercept": x}}`: a ridge from a model's card
-            token to its mean percentile on the training targets, the prior of models with no
+            token to its mean percentile on the training datasets, the prior of models with no
             history (else the neutral 0.5).
     """
 
@@ -102,12 +106,12 @@ class Ranker:
         model,
         *,
         history: Mapping[str, Mapping[str, float]] | None = None,
-        targets=None,
+        datasets=None,
         card_prior: Mapping[str, Mapping[str, Any]] | None = None,
     ):
         self.model = model
         self.history = {m: dict(h) for m, h in (history or {}).items()}
-        self.targets = {t: dict(meta) for t, meta in (targets or {}).items()}
+        self.datasets = {t: dict(meta) for t, meta in (datasets or {}).items()}
         self.card_prior = {m: dict(c) for m, c in (card_prior or {}).items()}
         self._card_priors: dict[str, Any] = {}
         meta = getattr(model, "meta", {}) or {}
@@ -155,14 +159,17 @@ class Ranker:
         model.eval()
         data = json.loads(history_path.read_text()) if history_path.is_file() else {}
         return cls(
-            model, history=data.get("history"), targets=data.get("targets"), card_prior=data.get("card_prior")
+            model,
+            history=data.get("history"),
+            datasets=data.get("datasets", data.get("targets")),
+            card_prior=data.get("card_prior"),
         )
 
     def save_pretrained(self, folder: str | os.PathLike, *, card: str | None = None) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(str(folder))
-        payload = {"history": self.history, "targets": self.targets}
+        payload = {"history": self.history, "datasets": self.datasets}
         if self.card_prior:
             payload["card_prior"] = self.card_prior
         tmp = folder / (HISTORY_FILE + ".tmp")
@@ -175,6 +182,10 @@ class Ranker:
         return folder
 
     # --- ranking ---------------------------------------------------------------------------------
+    @property
+    def config(self) -> RankerConfig:
+        return RankerConfig.from_dict(getattr(self.model, "config", {}) or {})
+
     def context(
         self,
         candidates: Iterable[ModelToken],
@@ -182,7 +193,7 @@ class Ranker:
         *,
         estimator_scores: Mapping[str, Mapping[str, float]] | None = None,
         vectors: np.ndarray | None = None,
-    ) -> T.Context:
+    ) -> I.Context:
         """Network inputs for `candidates` on `task`; `vectors`: the candidates' `vector()` rows
         (as `Catalog.vectors()` returns them) to skip re-tokenising."""
         meta = task_meta(task)
@@ -192,55 +203,38 @@ class Ranker:
         if len(tokens) != len(candidates):  # repeated ids: keep the last, as the dict does
             last = {t.model_id: i for i, t in enumerate(candidates)}
             matrix = matrix[list(last.values())]
-        history: T.History = {}
-        own = {t for t in self.targets if _same_dataset(t, meta)}
+        history: I.History = {}
+        own = {t for t in self.datasets if _same_dataset(t, meta)}
         for mid in tokens:
             items = [
-                (self.targets[t], p)
+                (self.datasets[t], p)
                 for t, p in self.history.get(mid, {}).items()
-                if t in self.targets and t not in own  # never the task's own record
+                if t in self.datasets and t not in own  # never the task's own record
             ]
             if items:
                 history[mid] = items
-        config = getattr(self.model, "config", {}) or {}
-        prior = config.get("prior", "mean")
-        card_shrink = float(config.get("card_shrink", 0.0))
+        config = self.config.for_modality(meta.get("modality"))
         # the card prior of candidates without history, and of all when it is mixed into theirs
-        cold = [i for i, m in enumerate(tokens) if card_shrink > 0 or m not in history]
+        cold = [i for i, m in enumerate(tokens) if config.card_shrink > 0 or m not in history]
         ordered = list(tokens.values())
-        ctx = T.build_context(
+        return I.build_context(
             meta,
             list(tokens),
             tokens,
             history,
             estimator_scores,
-            prior=prior,
+            prior=config.prior,
             card_prior=self._card_prior([ordered[i] for i in cold], meta, matrix[cold]),
             vectors=matrix,
-            card_shrink=card_shrink,
+            card_shrink=config.card_shrink,
+            match_bonus=config.match_bonus,
         )
-        ctx.cold_weight = self._cold_weight(ordered, meta, set(history))
-        return ctx
-
-    def _cold_weight(self, tokens: list[ModelToken], meta: Mapping[str, Any], seen: set[str]) -> np.ndarray:
-        """Familiarity of each candidate without history (`cold.familiarity`; 1 for the others and
-        where the card prior has no such notion), by which its network residual is kept."""
-        from hf_spider.ranker.cold import familiarity
-
-        out = np.ones(len(tokens))
-        by_modality: dict[str, list[int]] = {}
-        for i, t in enumerate(tokens):
-            if t.model_id not in seen:
-                by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
-        for modality, rows in by_modality.items():
-            fam = familiarity(self._card_priors.get(modality), [tokens[i] for i in rows])
-            if fam is not None:
-                out[rows] = fam
-        return out
 
     def _card_prior(
         self, tokens: list[ModelToken], meta: Mapping[str, Any], vectors: np.ndarray | None = None
     ) -> dict[str, float]:
+        from hf_spider.ranker.training import CardPrior
+
         out: dict[str, float] = {}
         matrix = F.token_matrix(tokens, vectors)
         by_modality: dict[str, list[int]] = {}
@@ -248,9 +242,9 @@ class Ranker:
             by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
         for modality, rows in by_modality.items():
             fit = self.card_prior.get(modality)
-            if not fit or not _card_prior_fits(fit):
+            if not fit or len(fit["coef"]) != TOKEN_DIM + len(fit.get("vocab", [])):
                 continue
-            prior = self._card_priors.setdefault(modality, card_prior_from_dict(fit))
+            prior = self._card_priors.setdefault(modality, CardPrior.from_dict(fit))
             values = prior.predict([tokens[i] for i in rows], matrix[rows])
             out.update(zip((tokens[i].model_id for i in rows), (float(v) for v in values), strict=True))
         return out
@@ -258,15 +252,17 @@ class Ranker:
     def score(
         self, candidates: Iterable[ModelToken], task: Any, *, estimator_scores=None, vectors=None
     ) -> dict[str, float]:
+        """`{model_id: score}`: the stage-1 score (the prior, plus the learned residual where
+        cross-validation kept it for the task's modality), fused with the estimators' consensus
+        when `estimator_scores` are given (stage 2)."""
         ctx = self.context(candidates, task, estimator_scores=estimator_scores, vectors=vectors)
+        modality = str(ctx.task.get("modality") or "")
+        config = self.config.for_modality(modality)
+        model = self.model if self.config.residual_for(modality) else None
         if estimator_scores:  # stage 2: stage-1 score fused with the estimators' consensus
-            config = getattr(self.model, "config", {}) or {}
-            by_modality = config.get("stage2_by_modality") or {}
-            modality = str(ctx.task.get("modality") or "")
-            weight = float(by_modality.get(modality, config.get("stage2_weight", 0.5)))
-            scores = T.fused_scores(self.model, ctx, weight)
+            scores = I.fused_scores(model, ctx, config.stage2_weight, estimators=config.stage2_estimators)
         else:
-            scores = T.score_context(self.model, ctx, use_features=False)
+            scores = I.score_context(model, ctx, use_features=False)
         return dict(zip(ctx.models, (float(s) for s in scores), strict=True))
 
     def rank(
@@ -344,133 +340,4 @@ def token_schema() -> dict[str, Any]:
     }
 
 
-def _train_ranker(
-    records,
-    *,
-    config=None,
-    seed: int = 0,
-    tune: bool = True,
-    catalog: Any = None,
-    progress=None,
-) -> tuple[Ranker, dict[str, Any]]:
-    """Meta-train a ranker on every usable target of `records` (all modalities).
-
-    The number of training steps is chosen by leave-one-target-out cross-validation over the
-    training targets of each modality (`tune`): the step count with the best inner-CV tau_w,
-    averaged over modalities, wins. Deterministic for a seed.
-
-    Returns:
-        (ranker, info) where info holds the chosen steps, the inner-CV figures and the data used.
-    """
-    from hf_spider.ranker.evaluation import fallback_tokens
-    from hf_spider.ranker.model import RankerConfig
-    from hf_spider.ranker.tokens import record_tokens
-
-    config = config or RankerConfig()
-    tokens, sources = record_tokens(records.models, catalog=catalog)
-    tokens.update(fallback_tokens(records, sorted(set(records.perf["model"]) - set(tokens))))
-    usable = records.targets[~records.targets["failed"]]
-    by_modality = {m: sorted(g["target"]) for m, g in usable.groupby("modality")}
-    info: dict[str, Any] = {"seed": seed, "token_sources": sources, "targets": by_modality, "inner_cv": {}}
-    if tune:
-        choices = T.prior_choices(with_card=True)
-        prior_cv: dict[str, list[float]] = {}
-        for modality, targets in by_modality.items():
-            _, means = T.select_prior(records, targets, tokens=tokens)
-            info.setdefault("prior_cv", {})[modality] = means
-            for label, value in means.items():
-                prior_cv.setdefault(label, []).append(value)
-        tried = [c for c in choices if T.prior_label(c) in prior_cv]
-        if tried:
-            best = max(
-                tried, key=lambda c: (round(float(np.mean(prior_cv[T.prior_label(c)])), 4), -choices.index(c))
-            )
-            config = RankerConfig.from_dict({**config.to_dict(), "prior": best[0], "card_shrink": best[1]})
-        weights: dict[float, list[float]] = {}
-        stage2_by_modality: dict[str, float] = {}
-        for modality, targets in by_modality.items():
-            best_w, means = T.select_stage2_weight(
-                records,
-                targets,
-                {"prior": config.prior, "card_shrink": config.card_shrink},
-                tokens=tokens,
-            )
-            info.setdefault("stage2_cv", {})[modality] = {str(w): v for w, v in means.items()}
-            if best_w is not None:
-                stage2_by_modality[modality] = float(best_w)
-            for w, value in means.items():
-                weights.setdefault(w, []).append(value)
-        if weights:
-            overall = max(weights, key=lambda w: (round(float(np.mean(weights[w])), 4), -w))
-            config = RankerConfig.from_dict(
-                {**config.to_dict(), "stage2_weight": overall, "stage2_by_modality": stage2_by_modality}
-            )
-        totals: dict[int, list[float]] = {}
-        for modality, targets in by_modality.items():
-            if progress:
-                progress(f"cross-validating steps on {modality} targets")
-            _, means = T.select_steps(records, targets, tokens, config, seed=seed)
-            info["inner_cv"][modality] = means
-            for steps, value in means.items():
-                totals.setdefault(steps, []).append(value)
-        if totals:
-            best = max(totals, key=lambda s: (round(float(np.mean(totals[s])), 4), -s))
-            config = RankerConfig.from_dict({**config.to_dict(), "steps": best})
-    info["config"] = config.to_dict()
-    contexts = []
-    history: dict[str, dict[str, float]] = {}
-    metas: dict[str, dict] = {}
-    card_prior: dict[str, dict[str, Any]] = {}
-    for modality, targets in by_modality.items():
-        contexts += T.training_contexts(
-            records, modality, targets, tokens, prior=config.prior, card_shrink=config.card_shrink
-        )
-        ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
-        ok = ok[ok["target"].isin(targets)]
-        pct = T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
-        for model, row in pct.iterrows():
-            history.setdefault(str(model), {}).update(
-                {t: round(float(v), 4) for t, v in row.items() if v == v}
-            )
-        metas.update({t: records.target_meta(t) for t in pct.columns})
-        fitted = T.fit_card_prior(pct, tokens)
-        if fitted is not None:
-            card_prior[modality] = fitted.to_dict()
-    if progress:
-        progress(f"training on {len(contexts)} targets")
-    meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}
-    model = T.fit(contexts, config, seed=seed, meta=meta)
-    return Ranker(model, history=history, targets=metas, card_prior=card_prior), info
-
-
-def train_ranker(records, **kwargs: Any) -> tuple[Ranker, dict[str, Any]]:
-    """Meta-train a ranker on every usable target of `records` (all modalities); see `_train_ranker`
-    for the arguments (config, seed, tune, catalog, progress).
-
-    Runs on one CPU thread: multi-threaded reductions round differently with the core count, and
-    the same command must give the same weights on every machine (the shipped weights are checked
-    that way). Training all shared and zoo records takes about a minute.
-    """
-    import torch
-
-    from hf_spider.ranker import cold
-    from hf_spider.ranker.evaluation import fallback_tokens
-    from hf_spider.ranker.tokens import record_tokens
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    tokens, _ = record_tokens(records.models, catalog=kwargs.get("catalog"))
-    tokens.update(fallback_tokens(records, sorted(set(records.perf["model"]) - set(tokens))))
-    usable = records.targets[~records.targets["failed"]]
-    by_modality = {m: sorted(g["target"]) for m, g in usable.groupby("modality")}
-    try:
-        # the cold prior's kind, chosen once per modality on all training targets (cold.chosen_for)
-        with cold.chosen_for(records, by_modality, tokens) as picked:
-            ranker, info = _train_ranker(records, **kwargs)
-        info["cold_prior"] = picked
-        return ranker, info
-    finally:
-        torch.set_num_threads(threads)
-
-
-__all__ = ["RankResult", "Ranker", "rank_catalog", "task_meta", "token_schema", "train_ranker"]
+__all__ = ["RankResult", "Ranker", "rank_catalog", "task_meta", "token_schema"]

@@ -6,11 +6,15 @@ duplicate rows dropped. Each folder's modality (image / text) is inferred from i
 
 Known defects are handled explicitly and listed in `Records.report`:
 - shifted text rows (`finetuned_dataset` equal to `0.1`, `lora`, `none`) are dropped;
-- several runs of one (model, target): the ground truth is the full fine-tune (LoRA runs are
-  kept apart in `Records.peft`); repeated full fine-tunes are averaged (mean; spread reported);
-- runs far below the target's chance-corrected median are flagged `failed` (kept for evaluation,
-  left out of training), and a target whose median run is at chance is flagged as a whole;
+- several runs of one (model, dataset): the ground truth is the full fine-tune (LoRA runs are
+  kept apart in `Records.peft`); repeated full fine-tunes are averaged (mean; spread reported),
+  and their best evaluation accuracy is kept too (`best_eval`, TransferGraph's ground truth);
+- runs far below the dataset's chance-corrected median are flagged `failed` (kept for evaluation,
+  left out of training), and a dataset whose median run is at chance is flagged as a whole;
 - model ids of records or scores that do not join `model_config.csv` are reported.
+
+"Dataset" here is always a *fine-tuning dataset* of the records (the shared files call it the
+target dataset); device targets are another thing (`hf_spider.hardware`).
 """
 
 from __future__ import annotations
@@ -27,15 +31,25 @@ from hf_spider.errors import DatasetError, UserInputError
 logger = logging.getLogger("hf_spider.ranker")
 
 FILES = ("records.csv", "model_config.csv", "transferability_scores.csv", "target_datasets.csv")
+# another ranker's published predictions (TransferGraph's), read where a folder has them
+PREDICTIONS_FILE = "transfergraph_predictions.csv"
 _SHIFTED_TARGETS = {"0.1", "lora", "none", "1.0", "nan", ""}
-# A run whose chance-corrected accuracy is below this fraction of the target's median is "failed".
+# A run whose chance-corrected accuracy is below this fraction of the dataset's median is "failed".
 FAILED_RUN_FRACTION = 0.5
-# A target whose median chance-corrected accuracy is below this is "failed" as a whole.
+# A dataset whose median chance-corrected accuracy is below this is "failed" as a whole.
 FAILED_TARGET_MEDIAN = 0.1
-_METRIC_NAMES = {"log_me": "logme", "logme": "logme", "reg_h_score": "reg_h_score", "h_score": "h_score"}
+# metric names of the score files -> the names stage 2 passes (`hf_spider.recommend`)
+_METRIC_NAMES = {
+    "log_me": "logme",
+    "logme": "logme",
+    "reg_h_score": "reg_h_score",
+    "reg_hscore": "reg_h_score",
+    "h_score": "h_score",
+    "hscore": "h_score",
+}
 FULL_FINETUNE = "full_finetune"
 # the target-name column of target_datasets.csv: the first of these that the file has
-TARGET_NAME_COLUMNS = ("target_dataset", "finetune_dataset", "dataset", "target")
+DATASET_NAME_COLUMNS = ("target_dataset", "finetune_dataset", "dataset", "target")
 
 
 @dataclass
@@ -43,40 +57,44 @@ class Records:
     """Cleaned records of one or more folders.
 
     Attributes:
-        perf: one row per (model, target) of full fine-tunes: `model`, `target`, `accuracy` (mean
-            of repeats), `modality`, `n_runs`, `failed` (far below the target's chance-corrected
-            median).
+        perf: one row per (model, dataset) of full fine-tunes: `model`, `dataset`, `accuracy` (mean
+            of repeats; test accuracy where the records have it), `best_eval` (the best evaluation
+            accuracy of the repeats: TransferGraph's ground truth), `modality`, `n_runs`, `failed`
+            (far below the dataset's chance-corrected median).
         models: one row per model with the card / config facts of `model_config.csv` and `modality`.
-        scores: `model`, `target`, `metric` (`logme`, `reg_h_score`, ...), `score`.
-        targets: one row per target: `target`, `size`, `num_classes`, `modality`, `failed`.
-        peft: parameter-efficient (LoRA) runs, one row per (model, target, method), kept apart.
+        scores: `model`, `dataset`, `metric` (`logme`, `reg_h_score`, ...), `score`.
+        datasets: one row per dataset: `dataset`, `size`, `num_classes`, `modality`, `failed`.
+        peft: parameter-efficient (LoRA) runs, one row per (model, dataset, method), kept apart.
+        predictions: TransferGraph's published predictions where a folder has them: `dataset`,
+            `model`, `score`, `method`, `modality` (repeated (dataset, model) rows: the first kept).
         report: human-readable lines describing every defect found and how it was handled.
     """
 
     perf: pd.DataFrame
     models: pd.DataFrame
     scores: pd.DataFrame
-    targets: pd.DataFrame
+    datasets: pd.DataFrame
     peft: pd.DataFrame = field(default_factory=pd.DataFrame)
     report: list[str] = field(default_factory=list)
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
-    def target_names(self) -> list[str]:
-        return sorted(self.perf["target"].unique())
+    def dataset_names(self) -> list[str]:
+        return sorted(self.perf["dataset"].unique())
 
-    def modality_of(self, target: str) -> str:
-        rows = self.perf[self.perf["target"] == target]
+    def modality_of(self, dataset: str) -> str:
+        rows = self.perf[self.perf["dataset"] == dataset]
         if rows.empty:
             raise UserInputError(
-                f"no records for target {target!r}",
-                hint=f"choose among: {', '.join(self.target_names)}",
+                f"no records for dataset {dataset!r}",
+                hint=f"choose among: {', '.join(self.dataset_names)}",
             )
         return str(rows["modality"].iloc[0])
 
-    def target_meta(self, target: str) -> dict:
-        """Task metadata of a target in the shape of `hf_spider.tasks.Task.metadata`."""
-        row = self.targets[self.targets["target"] == target]
-        meta: dict = {"name": target, "modality": self.modality_of(target)}
+    def dataset_meta(self, dataset: str) -> dict:
+        """Task metadata of a dataset in the shape of `hf_spider.tasks.Task.metadata`."""
+        row = self.datasets[self.datasets["dataset"] == dataset]
+        meta: dict = {"name": dataset, "modality": self.modality_of(dataset)}
         if not row.empty:
             r = row.iloc[0]
             if pd.notna(r["num_classes"]):
@@ -86,14 +104,37 @@ class Records:
         return meta
 
     def matrix(self, modality: str, *, include_failed: bool = True) -> pd.DataFrame:
-        """Accuracy matrix (models x targets) of one modality; NaN where no record."""
+        """Accuracy matrix (models x datasets) of one modality; NaN where no record."""
         p = self.perf[self.perf["modality"] == modality]
         if not include_failed:
             p = p[~p["failed"]]
-        return p.pivot_table(index="model", columns="target", values="accuracy", aggfunc="mean")
+        return p.pivot_table(index="model", columns="dataset", values="accuracy", aggfunc="mean")
 
-    def score_matrix(self, metric: str, target: str) -> pd.Series:
-        s = self.scores[(self.scores["metric"] == metric) & (self.scores["target"] == target)]
+    def usable(self, *, failed_runs: bool = False) -> pd.DataFrame:
+        """`perf` rows the ranker learns from: never those of a dataset whose runs failed as a
+        whole (at chance); single failed runs only with `failed_runs`."""
+        perf = self.perf
+        bad = set(self.datasets.loc[self.datasets["failed"], "dataset"]) if len(self.datasets) else set()
+        keep = ~perf["dataset"].isin(bad)
+        if not failed_runs:
+            keep &= ~perf["failed"]
+        return perf[keep]
+
+    def with_ground_truth(self, column: str) -> Records:
+        """A copy whose `perf.accuracy` is `column` (`"best_eval"`: TransferGraph's protocol); every
+        prior, baseline and the ranker then read that ground truth. Failed flags are kept."""
+        if column == "accuracy":
+            return self
+        if column not in self.perf:
+            raise UserInputError(f"records have no {column!r} column", hint="use accuracy or best_eval")
+        perf = self.perf.copy()
+        perf["accuracy"] = perf[column].fillna(perf["accuracy"])
+        return Records(
+            perf, self.models, self.scores, self.datasets, self.peft, list(self.report), self.predictions
+        )
+
+    def score_matrix(self, metric: str, dataset: str) -> pd.Series:
+        s = self.scores[(self.scores["metric"] == metric) & (self.scores["dataset"] == dataset)]
         return s.groupby("model")["score"].mean()
 
 
@@ -145,9 +186,9 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _clean_records(raw: pd.DataFrame, report: list[str]) -> pd.DataFrame:
-    """One row per run: model, target, accuracy, modality, method."""
+    """One row per run: model, dataset, accuracy, eval_accuracy, modality, method."""
     if raw.empty:
-        return pd.DataFrame(columns=["model", "target", "accuracy", "modality", "method"])
+        return pd.DataFrame(columns=["model", "dataset", "accuracy", "eval_accuracy", "modality", "method"])
     for col in ("model", "finetuned_dataset"):
         if col not in raw:
             raise DatasetError(f"records.csv lacks the column {col!r}", hint="use the shared data schema")
@@ -161,6 +202,8 @@ def _clean_records(raw: pd.DataFrame, report: list[str]) -> pd.DataFrame:
     df["accuracy"] = (
         acc.fillna(ev) if acc is not None and ev is not None else (acc if acc is not None else ev)
     )
+    # the evaluation accuracy where the records have it (TransferGraph's protocol reads it)
+    df["eval_accuracy"] = ev.fillna(df["accuracy"]) if ev is not None else df["accuracy"]
     shifted = df["finetuned_dataset"].str.lower().isin(_SHIFTED_TARGETS) | df["model"].isna()
     bad_number = ~shifted & df["accuracy"].isna()
     if shifted.any():
@@ -181,15 +224,16 @@ def _clean_records(raw: pd.DataFrame, report: list[str]) -> pd.DataFrame:
         else pd.Series("", index=df.index)
     )
     df["method"] = np.where(peft.isin(["nan", "none", ""]), "full", peft)
-    df = df.rename(columns={"finetuned_dataset": "target"})
-    return df[["model", "target", "accuracy", "modality", "method"]].reset_index(drop=True)
+    df = df.rename(columns={"finetuned_dataset": "dataset"})
+    return df[["model", "dataset", "accuracy", "eval_accuracy", "modality", "method"]].reset_index(drop=True)
 
 
 def _collapse_runs(runs: pd.DataFrame, report: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One row per (model, target) of full fine-tunes (mean of repeats), and the LoRA runs apart."""
-    cols = ["model", "target", "modality", "method"]
+    """One row per (model, dataset) of full fine-tunes (mean of repeats, and the best evaluation
+    accuracy of the repeats), and the LoRA runs apart."""
+    cols = ["model", "dataset", "modality", "method"]
     if runs.empty:
-        empty = pd.DataFrame(columns=[*cols, "accuracy", "n_runs"])
+        empty = pd.DataFrame(columns=[*cols, "accuracy", "best_eval", "n_runs"])
         return empty, empty.copy()
     full = runs[runs["method"] == "full"]
     other = runs[runs["method"] != "full"]
@@ -199,26 +243,29 @@ def _collapse_runs(runs: pd.DataFrame, report: list[str]) -> tuple[pd.DataFrame,
             "the ground truth is the full fine-tune"
         )
     perf = full.groupby(cols, as_index=False).agg(
-        accuracy=("accuracy", "mean"), n_runs=("accuracy", "size"), spread=("accuracy", np.ptp)
+        accuracy=("accuracy", "mean"),
+        best_eval=("eval_accuracy", "max"),
+        n_runs=("accuracy", "size"),
+        spread=("accuracy", np.ptp),
     )
     dup = perf[perf["n_runs"] > 1]
     if len(dup):
         report.append(
-            f"averaged repeated full fine-tunes of {len(dup)} (model, target) pairs (mean; median spread "
+            f"averaged repeated full fine-tunes of {len(dup)} (model, dataset) pairs (mean; median spread "
             f"{dup['spread'].median():.3f}, max {dup['spread'].max():.3f})"
         )
     peft = other.groupby(cols, as_index=False).agg(accuracy=("accuracy", "mean"), n_runs=("accuracy", "size"))
     return perf.drop(columns="spread"), peft
 
 
-def _flag_failed(perf: pd.DataFrame, targets: pd.DataFrame, report: list[str]) -> pd.DataFrame:
-    """Flag runs far below their target's chance-corrected median, and targets at chance."""
+def _flag_failed(perf: pd.DataFrame, datasets: pd.DataFrame, report: list[str]) -> pd.DataFrame:
+    """Flag runs far below their dataset's chance-corrected median, and datasets at chance."""
     perf = perf.copy()
     perf["failed"] = False
-    classes = dict(zip(targets["target"], targets["num_classes"], strict=True)) if len(targets) else {}
-    failed_targets = []
-    for target, rows in perf.groupby("target"):
-        k = classes.get(target)
+    classes = dict(zip(datasets["dataset"], datasets["num_classes"], strict=True)) if len(datasets) else {}
+    failed_datasets = []
+    for dataset, rows in perf.groupby("dataset"):
+        k = classes.get(dataset)
         if k is not None and pd.notna(k) and k >= 2:
             chance = 1.0 / float(k)
         else:  # unknown class count: the lowest run is taken as chance level
@@ -227,34 +274,36 @@ def _flag_failed(perf: pd.DataFrame, targets: pd.DataFrame, report: list[str]) -
         median = float(corrected.median())
         if median < FAILED_TARGET_MEDIAN:
             perf.loc[rows.index, "failed"] = True
-            failed_targets.append(target)
+            failed_datasets.append(dataset)
             report.append(
-                f"target {target!r}: median run at chance (median accuracy {rows['accuracy'].median():.3f}, "
-                f"chance {chance:.3f}); all {len(rows)} runs flagged failed, target left out of training"
+                f"dataset {dataset!r}: median run at chance (median accuracy {rows['accuracy'].median():.3f}, "
+                f"chance {chance:.3f}); all {len(rows)} runs flagged failed, dataset left out of training"
             )
             continue
         bad = corrected < FAILED_RUN_FRACTION * median
         if bad.any():
             perf.loc[rows.index[bad.to_numpy()], "failed"] = True
             report.append(
-                f"target {target!r}: {int(bad.sum())} runs flagged failed (below "
+                f"dataset {dataset!r}: {int(bad.sum())} runs flagged failed (below "
                 f"{FAILED_RUN_FRACTION:.0%} of the chance-corrected median; lowest accuracy "
                 f"{rows['accuracy'].min():.3f}, median {rows['accuracy'].median():.3f})"
             )
-    perf.attrs["failed_targets"] = failed_targets
+    perf.attrs["failed_datasets"] = failed_datasets
     return perf
 
 
-def _clean_targets(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
-    cols = ["target", "size", "num_classes", "modality"]
+def _clean_datasets(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
+    cols = ["dataset", "size", "num_classes", "modality"]
     if raw.empty:
         return pd.DataFrame(columns=cols)
-    name_col = next((c for c in TARGET_NAME_COLUMNS if c in raw), None)
+    name_col = next((c for c in DATASET_NAME_COLUMNS if c in raw), None)
     if name_col is None:
-        raise DatasetError("target_datasets.csv has no target name column", hint="use the shared data schema")
+        raise DatasetError(
+            "target_datasets.csv has no dataset name column", hint="use the shared data schema"
+        )
     out = pd.DataFrame(
         {
-            "target": raw[name_col].astype(str).str.strip(),
+            "dataset": raw[name_col].astype(str).str.strip(),
             "size": pd.to_numeric(raw.get("size"), errors="coerce"),
             "num_classes": pd.to_numeric(raw.get("number_of_classes"), errors="coerce"),
             "modality": modality,
@@ -264,14 +313,14 @@ def _clean_targets(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
 
 
 def _clean_scores(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
-    cols = ["model", "target", "metric", "score", "modality"]
+    cols = ["model", "dataset", "metric", "score", "modality"]
     if raw.empty:
         return pd.DataFrame(columns=cols)
     metric = raw["metric"].astype(str).str.split(".").str[-1].str.lower()
     out = pd.DataFrame(
         {
             "model": raw["model"].astype(str),
-            "target": raw["target_dataset"].astype(str).str.strip(),
+            "dataset": raw["target_dataset"].astype(str).str.strip(),
             "metric": metric.map(lambda m: _METRIC_NAMES.get(m, m)),
             "score": pd.to_numeric(raw["score"], errors="coerce"),
             "modality": modality,
@@ -291,11 +340,11 @@ def _clean_models(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     return out
 
 
-# target-name columns of each file, renamed together when a target is set apart by protocol
-_TARGET_COLUMNS = {
+# target-name columns of each file, renamed together when a dataset is set apart by protocol
+_DATASET_COLUMNS = {
     "records.csv": ("finetuned_dataset",),
     "transferability_scores.csv": ("target_dataset",),
-    "target_datasets.csv": TARGET_NAME_COLUMNS,
+    "target_datasets.csv": DATASET_NAME_COLUMNS,
 }
 
 
@@ -310,8 +359,8 @@ def _protocol_of(records: pd.DataFrame | None) -> str:
 
 
 def _separate_protocols(folders: list, report: list[str]) -> None:
-    """A target measured under two protocols (e.g. rotten_tomatoes fine-tuned in the shared records
-    and linear-probed in the zoo's) becomes two targets: the non-fine-tune one is renamed
+    """A dataset measured under two protocols (e.g. rotten_tomatoes fine-tuned in the shared records
+    and linear-probed in the zoo's) becomes two datasets: the non-fine-tune one is renamed
     `NAME@PROTOCOL` in every file of its folder, so accuracies of different protocols are never
     ranked against each other."""
     seen: dict[tuple[str, str], set[str]] = {}
@@ -327,7 +376,7 @@ def _separate_protocols(folders: list, report: list[str]) -> None:
         names = {t for m, t in clashes if m == modality}
         renamed = set()
         for file, frame in frames.items():
-            for col in _TARGET_COLUMNS.get(file, ()):
+            for col in _DATASET_COLUMNS.get(file, ()):
                 if col in frame:
                     values = frame[col].astype(str).str.strip()
                     hit = values.isin(names)
@@ -336,7 +385,7 @@ def _separate_protocols(folders: list, report: list[str]) -> None:
                     break
         if renamed:
             report.append(
-                f"{directory.name}: target(s) {sorted(renamed)} also have {FULL_FINETUNE} records in another "
+                f"{directory.name}: dataset(s) {sorted(renamed)} also have {FULL_FINETUNE} records in another "
                 f"folder; this folder's ({protocol}) are kept apart as {sorted(t + '@' + protocol for t in renamed)}"
             )
 
@@ -362,11 +411,14 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
     per_file: dict[str, list[pd.DataFrame]] = {name: [] for name in FILES}
     report: list[str] = []
     folders: list[tuple[Path, str, dict[str, pd.DataFrame], str]] = []
+    predictions: list[tuple[Path, pd.DataFrame]] = []
     for d in dirs:
         directory = Path(d).expanduser()
         if not directory.is_dir():
             raise UserInputError(f"records folder not found: {directory}", hint="pass an existing folder")
         frames = {name: _read_csv(directory / name) for name in FILES if (directory / name).is_file()}
+        if (directory / PREDICTIONS_FILE).is_file():
+            predictions.append((directory, _read_csv(directory / PREDICTIONS_FILE)))
         if not frames:
             raise DatasetError(
                 f"{directory} holds none of {', '.join(FILES)}", hint="point --data at a records folder"
@@ -392,34 +444,36 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
                 f"model_config: {int(dup.sum())} repeated model ids with differing facts; first kept"
             )
             models = models[~dup].reset_index(drop=True)
-    targets = _concat(
-        [_clean_targets(f, f["modality"].iloc[0]) for f in per_file["target_datasets.csv"] if len(f)]
+    datasets = _concat(
+        [_clean_datasets(f, f["modality"].iloc[0]) for f in per_file["target_datasets.csv"] if len(f)]
     )
-    if len(targets):
-        targets = targets.drop_duplicates(["target", "modality"]).reset_index(drop=True)
+    if len(datasets):
+        datasets = datasets.drop_duplicates(["dataset", "modality"]).reset_index(drop=True)
     else:
-        targets = _clean_targets(pd.DataFrame(), "")
+        datasets = _clean_datasets(pd.DataFrame(), "")
     scores = _concat(
         [_clean_scores(f, f["modality"].iloc[0]) for f in per_file["transferability_scores.csv"] if len(f)]
     )
     if len(scores):
-        dup = scores.duplicated(["model", "target", "metric"])
+        dup = scores.duplicated(["model", "dataset", "metric"])
         if dup.any():
             report.append(
-                f"transferability scores: {int(dup.sum())} repeated (model, target, metric); mean taken"
+                f"transferability scores: {int(dup.sum())} repeated (model, dataset, metric); mean taken"
             )
-            scores = scores.groupby(["model", "target", "metric", "modality"], as_index=False)["score"].mean()
+            scores = scores.groupby(["model", "dataset", "metric", "modality"], as_index=False)[
+                "score"
+            ].mean()
     else:
         scores = _clean_scores(pd.DataFrame(), "")
 
-    perf = _flag_failed(perf, targets, report)
-    # Targets of the records with their metadata (NaN where target_datasets.csv lacks them).
-    seen = perf.groupby("target")["modality"].first().reset_index()
-    targets = seen.merge(targets.drop(columns="modality"), on="target", how="left")
-    missing_meta = targets[targets["num_classes"].isna()]["target"].tolist()
+    perf = _flag_failed(perf, datasets, report)
+    # Datasets of the records with their metadata (NaN where target_datasets.csv lacks them).
+    seen = perf.groupby("dataset")["modality"].first().reset_index()
+    datasets = seen.merge(datasets.drop(columns="modality"), on="dataset", how="left")
+    missing_meta = datasets[datasets["num_classes"].isna()]["dataset"].tolist()
     if missing_meta:
-        report.append(f"targets without size / class count in target_datasets.csv: {missing_meta}")
-    targets["failed"] = targets["target"].isin(perf.attrs.get("failed_targets", []))
+        report.append(f"datasets without size / class count in target_datasets.csv: {missing_meta}")
+    datasets["failed"] = datasets["dataset"].isin(perf.attrs.get("failed_datasets", []))
 
     if len(models):
         known = set(models["model"])
@@ -435,20 +489,56 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
         if no_records:
             report.append(f"{len(no_records)} models of model_config.csv have no record")
     if len(scores):
-        unjoined = set(zip(scores["model"], scores["target"], strict=True)) - set(
-            zip(perf["model"], perf["target"], strict=True)
+        unjoined = set(zip(scores["model"], scores["dataset"], strict=True)) - set(
+            zip(perf["model"], perf["dataset"], strict=True)
         )
         if unjoined:
             report.append(
-                f"{len(unjoined)} (model, target) transferability scores have no fine-tuning record"
+                f"{len(unjoined)} (model, dataset) transferability scores have no fine-tuning record"
             )
+    modality_of = {d: m for d, m, _, _ in folders}
+    pred = _clean_predictions([(f, modality_of[d]) for d, f in predictions], report)
     for line in report:
         logger.info("records: %s", line)
     return Records(
         perf=perf.reset_index(drop=True),
         models=models,
         scores=scores,
-        targets=targets,
+        datasets=datasets,
         peft=peft,
         report=report,
+        predictions=pred,
     )
+
+
+def _clean_predictions(frames: list[tuple[pd.DataFrame, str]], report: list[str]) -> pd.DataFrame:
+    """TransferGraph's predictions: `dataset, model, score, method, modality`; a (dataset, model)
+    listed twice keeps its first row (as the published figures are computed)."""
+    cols = ["dataset", "model", "score", "method", "modality"]
+    rows = []
+    for raw, modality in frames:
+        if not {"target_dataset", "model", "score"} <= set(raw.columns):
+            raise DatasetError(
+                f"{PREDICTIONS_FILE} lacks target_dataset / model / score columns",
+                hint="use the shared data schema",
+            )
+        rows.append(
+            pd.DataFrame(
+                {
+                    "dataset": raw["target_dataset"].astype(str).str.strip(),
+                    "model": raw["model"].astype(str).str.strip(),
+                    "score": pd.to_numeric(raw["score"], errors="coerce"),
+                    "method": raw["method"].astype(str) if "method" in raw else "",
+                    "modality": modality,
+                }
+            )
+        )
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(rows, ignore_index=True)
+    dup = out.duplicated(["dataset", "model"])
+    if dup.any():
+        report.append(
+            f"{PREDICTIONS_FILE}: {int(dup.sum())} repeated (dataset, model) predictions; the first kept"
+        )
+    return out[~dup].reset_index(drop=True)

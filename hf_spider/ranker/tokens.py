@@ -113,3 +113,20 @@ def record_tokens(
             tokens[mid] = token_from_config_row(row, str(row["modality"]))
             counts["model_config"] += 1
     return tokens, counts
+
+
+def fallback_tokens(perf: pd.DataFrame, models: list[str]) -> dict[str, ModelToken]:
+    """Bare tokens (id and modality only) for record models that neither catalog nor config know."""
+    modality = perf.drop_duplicates("model").set_index("model")["modality"]
+    return {m: ModelToken(model_id=m, modality=str(modality.get(m))) for m in models}
+
+
+def tokens_for(records: Any, *, catalog: Any = None) -> tuple[dict[str, ModelToken], dict[str, int]]:
+    """Tokens of every model of `records` (a `Records`): catalog, else `model_config.csv`, else a
+    bare token; returns (tokens, counts per source)."""
+    tokens, sources = record_tokens(records.models, catalog=catalog)
+    missing = sorted(set(records.perf["model"]) - set(tokens))
+    tokens.update(fallback_tokens(records.perf, missing))
+    if missing:
+        sources["bare"] = len(missing)
+    return tokens, sources

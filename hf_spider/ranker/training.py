@@ -1,10 +1,14 @@
-"""Meta-training on records: contexts (one target with its candidates), episodes, Plackett-Luce loss.
+"""Training: meta-training contexts, episodes, the Plackett-Luce loss, `fit` and `train_ranker`.
 
-A context is one training target: its candidates' tokens, their history on the *other* training
-targets, the task token, optional estimator tokens and the fine-tuned accuracies. An episode
+A context is one training dataset: its candidates' tokens, their history on the *other* training
+datasets, the task token, optional estimator tokens and the fine-tuned accuracies. An episode
 sub-samples a candidate set of one context (as Model Spider does), hides the history of some
 candidates (so the card-only path that serves never-fine-tuned Hub models is trained too), drops
 some history and estimator tokens, and scores the set with a listwise Plackett-Luce loss.
+
+`train_ranker` is the whole of `hf-spider train`: the ranker's parts chosen by cross-validation
+over the training datasets (`selection`), then trained on all of them. The card prior (a ridge
+from a model's card to its mean percentile, the prior of models without history) lives here too.
 """
 
 from __future__ import annotations
@@ -12,56 +16,118 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from hf_spider.catalog._token import ModelToken
 from hf_spider.ranker import features as F
-
-# the card prior's parts live in cold.py (imported here: cold must not import training)
-from hf_spider.ranker.cold import CardPrior, _card_design, fit_ridge_card_prior, percentiles  # noqa: F401
+from hf_spider.ranker import priors as P
+from hf_spider.ranker.inference import Context, build_context, history_percentiles, scores_of
 from hf_spider.ranker.model import RankerConfig, SpiderEnsemble
 from hf_spider.ranker.records import Records
 
+if TYPE_CHECKING:
+    from hf_spider.ranker.ranker import Ranker
+
 logger = logging.getLogger("hf_spider.ranker")
 
-History = dict[str, list[tuple[dict, float]]]  # model -> [(earlier target's metadata, percentile)]
+# re-exported for callers of the earlier single-module layout
+percentiles = P.percentiles
 
 
 @dataclass
-class Context:
-    """One task with its candidates, as arrays ready for the network."""
+class CardPrior:
+    """Ridge regression from a model's card to its mean percentile on the training targets.
 
-    task: dict
-    models: list[str]
-    model_x: np.ndarray  # [n, MODEL_DIM]
-    summary: np.ndarray  # [n, SUMMARY_DIM]
-    hist: np.ndarray  # [n, H, HISTORY_DIM]
-    hist_pad: np.ndarray  # [n, H]
-    feats: np.ndarray  # [n, Fn, FEATURE_DIM]
-    feat_pad: np.ndarray  # [n, Fn]
-    y: np.ndarray | None = None  # fine-tuned accuracy, training only
-    card: np.ndarray | None = None  # [n] card-based prior percentile (centred), 0 where none
-    cold_weight: np.ndarray | None = None  # [n] familiarity of each card (`cold.familiarity`)
-
-
-def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken], choice: tuple | None = None):
-    """The card prior of models without history, fitted on the models of `pct` (percentiles on
-    TRAINING targets only): a `cold.ColdPrior` (the card ridge where a card is in the training
-    population, monotone card facts elsewhere), its `choice` (`cold.COLD_CHOICES`) chosen by
-    `cold.select_cold_prior` over those models when not given. None with fewer than 5 models.
+    Inputs: the card token (`ModelToken.vector()`) and binary card words (`F.card_words`: author,
+    model type, architecture, training datasets, base models) of a vocabulary made of the words
+    that at least `MIN_WORD_COUNT` training models share. Serialised as plain numbers and strings
+    (`to_dict` / `from_dict`), so the shipped weights need no pickle.
     """
-    from hf_spider.ranker import cold
 
-    if choice is None:
-        choice = cold.choice_for(pct, tokens)
-    return cold.fit_for_choice(pct, tokens, choice)
+    coef: np.ndarray
+    intercept: float
+    vocab: list[str]
+    alpha: float = 1.0
+
+    MIN_WORD_COUNT = 2
+
+    def design(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
+        return _card_design(list(tokens), {w: i for i, w in enumerate(self.vocab)}, vectors)
+
+    def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
+        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
+        tokens = list(tokens)
+        if not tokens:
+            return np.zeros(0)
+        return np.clip(self.design(tokens, vectors) @ self.coef + self.intercept, 0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "coef": [round(float(c), 6) for c in self.coef],
+            "intercept": round(float(self.intercept), 6),
+            "vocab": list(self.vocab),
+            "alpha": float(self.alpha),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CardPrior:
+        return cls(
+            np.asarray(data["coef"], dtype=np.float64),
+            float(data["intercept"]),
+            list(data.get("vocab", [])),
+            float(data.get("alpha", 1.0)),
+        )
 
 
-def card_prior_of(prior: Any, models: Iterable[str], tokens: Mapping[str, ModelToken]) -> dict[str, float]:
+def _card_design(
+    tokens: list[ModelToken], index: Mapping[str, int], vectors: np.ndarray | None = None
+) -> np.ndarray:
+    """[token vector | card-word indicators] rows of the card prior."""
+    from hf_spider.catalog._token import TOKEN_DIM
+
+    x = np.zeros((len(tokens), TOKEN_DIM + len(index)))
+    x[:, :TOKEN_DIM] = F.token_matrix(tokens, vectors)
+    rows, cols = [], []
+    for i, t in enumerate(tokens):
+        for w in F.card_words(t):
+            j = index.get(w)
+            if j is not None:
+                rows.append(i)
+                cols.append(TOKEN_DIM + j)
+    x[rows, cols] = 1.0
+    return x
+
+
+def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardPrior | None:
+    """The card prior fitted on the models of `pct` (percentiles on TRAINING targets only).
+
+    The ridge penalty is chosen by leave-one-model-out (efficient LOO of `RidgeCV`) over those
+    models. Returns None when there are fewer than 5 models with history. The prediction serves as
+    the prior of models without history (cold start, never-fine-tuned Hub models) in place of the
+    neutral 0.5.
+    """
+    from collections import Counter
+
+    from sklearn.linear_model import RidgeCV
+
+    mean = pct.mean(axis=1).dropna()
+    mean = mean[[m in tokens for m in mean.index]]
+    if len(mean) < 5:
+        return None
+    train = [tokens[m] for m in mean.index]
+    counts = Counter(w for t in train for w in F.card_words(t))
+    vocab = sorted(w for w, c in counts.items() if c >= CardPrior.MIN_WORD_COUNT)
+    x = _card_design(train, {w: i for i, w in enumerate(vocab)})
+    ridge = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(x, mean.to_numpy(dtype=np.float64))
+    return CardPrior(ridge.coef_.astype(np.float64), float(ridge.intercept_), vocab, float(ridge.alpha_))
+
+
+def card_prior_of(
+    prior: CardPrior | None, models: Iterable[str], tokens: Mapping[str, ModelToken]
+) -> dict[str, float]:
     """`{model: predicted mean percentile}` from the card prior (empty without a fitted prior)."""
     models = list(models)
     if prior is None or not models:
@@ -75,116 +141,22 @@ def out_of_fold_card_prior(
 ) -> dict[str, float]:
     """Card prior of each training model predicted by a ridge fitted without it (k-fold over models),
     so that training episodes that hide a model's history see a prior as noisy as a cold model's."""
-    from hf_spider.ranker import cold
-
     models = [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
     out: dict[str, float] = {}
     if len(models) < 2 * folds:
         return out
-    choice = cold.choice_for(pct, tokens)  # once: every fold fits the same kind of prior
     order = np.random.default_rng(seed).permutation(len(models))
     for k in range(folds):
         held = [models[i] for i in order[k::folds]]
-        prior = fit_card_prior(pct.drop(index=held), tokens, choice)
-        out.update(card_prior_of(prior, held, tokens))
+        ridge = fit_card_prior(pct.drop(index=held), tokens)
+        out.update(card_prior_of(ridge, held, tokens))
     return out
-
-
-def history_from(
-    pct: pd.DataFrame, metas: Mapping[str, dict], *, exclude_target: str | None = None
-) -> History:
-    hist: History = {}
-    cols = [c for c in pct.columns if c != exclude_target]
-    for model, row in pct[cols].iterrows():
-        items = [(metas[t], float(v)) for t, v in row.items() if pd.notna(v)]
-        if items:
-            hist[str(model)] = items
-    return hist
-
-
-def build_context(
-    task: Mapping[str, Any],
-    models: list[str],
-    tokens: Mapping[str, ModelToken],
-    history: History | None = None,
-    estimator_scores: Mapping[str, Mapping[str, float]] | None = None,
-    y: np.ndarray | None = None,
-    prior: str = "mean",
-    card_prior: Mapping[str, float] | None = None,
-    vectors: np.ndarray | None = None,
-    card_shrink: float = 0.0,
-) -> Context:
-    """Arrays for ranking `models` on `task`.
-
-    Args:
-        task: task metadata (`hf_spider.tasks.Task.metadata` shape, plus `name` and `modality`).
-        models: candidate ids; each must be in `tokens`.
-        history: the candidates' percentiles on earlier targets (models absent have none).
-        estimator_scores: `{metric: {model: score}}` of this task (stage 2); z-scored over the
-            candidates that have them.
-        card_prior: `{model: percentile}` predicted from cards (`fit_card_prior`); the prior of
-            candidates without history (else the neutral 0.5), and mixed into the prior of those
-            with history by `card_shrink` pseudo-targets.
-        vectors: the candidates' `ModelToken.vector()` rows, when already at hand (a catalog
-            stores them), so that thousands of candidates are not re-tokenised.
-    """
-    card_prior = card_prior or {}
-    history = history or {}
-    n = len(models)
-    model_x = F.model_matrix([tokens[m] for m in models], task, vectors)
-    h_max = max((len(history.get(m, ())) for m in models), default=0)
-    hist = np.zeros((n, h_max, F.HISTORY_DIM), dtype=np.float32)
-    hist_pad = np.ones((n, h_max), dtype=bool)
-    summary = np.zeros((n, F.SUMMARY_DIM), dtype=np.float32)
-    memo: dict[int, np.ndarray] = {}  # history token of an earlier target, without the percentile
-    for i, m in enumerate(models):
-        items = history.get(m)
-        if not items:
-            if m in card_prior:
-                summary[i, 0] = card_prior[m] - 0.5
-            continue
-        for j, (meta, p) in enumerate(items):
-            base = memo.get(id(meta))
-            if base is None:
-                base = memo[id(meta)] = F.history_vector(0.5, meta, task)
-            hist[i, j] = base
-            hist[i, j, 0] = p - 0.5
-            hist_pad[i, j] = False
-        summary[i] = F.summary_vector(
-            [p for _, p in items],
-            prior,
-            F.history_weights(hist[i, : len(items)], prior),
-            card_prior.get(m),
-            card_shrink,
-        )
-    card = np.array([card_prior.get(m, 0.5) - 0.5 for m in models], dtype=np.float32)
-    metrics = sorted(estimator_scores or {})
-    feats = np.zeros((n, len(metrics), F.FEATURE_DIM), dtype=np.float32)
-    feat_pad = np.ones((n, len(metrics)), dtype=bool)
-    for j, metric in enumerate(metrics):
-        raw = np.array([estimator_scores[metric].get(m, np.nan) for m in models], dtype=np.float64)
-        z = F.robust_z(raw)
-        for i in np.flatnonzero(np.isfinite(raw)):
-            feats[i, j] = F.estimator_vector(metric, z[i])
-            feat_pad[i, j] = False
-    return Context(
-        dict(task),
-        list(models),
-        model_x.astype(np.float32),
-        summary,
-        hist,
-        hist_pad,
-        feats,
-        feat_pad,
-        y,
-        card,
-    )
 
 
 def training_contexts(
     records: Records,
     modality: str,
-    targets: Iterable[str],
+    datasets: Iterable[str],
     tokens: Mapping[str, ModelToken],
     *,
     exclude_models: Iterable[str] = (),
@@ -192,46 +164,42 @@ def training_contexts(
     prior: str = "mean",
     card: bool = True,
     card_shrink: float = 0.0,
+    match_bonus: float = 0.0,
 ) -> list[Context]:
-    """One context per training target: its candidates with history on the other training targets.
+    """One context per training dataset: its candidates with history on the other training datasets.
 
     With `card`, each candidate also carries its out-of-fold card prior, used in episodes where its
     history is hidden (as for a cold model).
     """
-    targets = [t for t in targets if t in set(records.perf["target"])]
+    datasets = [t for t in datasets if t in set(records.perf["dataset"])]
     excluded = set(exclude_models)
-    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
-    ok = ok[ok["target"].isin(targets) & ~ok["model"].isin(excluded) & ok["model"].isin(set(tokens))]
-    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
-    pct = percentiles(matrix)
-    metas = {t: records.target_meta(t) for t in matrix.columns}
+    ok = records.usable()
+    ok = ok[ok["modality"] == modality]
+    ok = ok[ok["dataset"].isin(datasets) & ~ok["model"].isin(excluded) & ok["model"].isin(set(tokens))]
+    matrix = ok.pivot_table(index="model", columns="dataset", values="accuracy")
+    pct = P.percentiles(matrix)
+    metas = {t: records.dataset_meta(t) for t in matrix.columns}
     oof = out_of_fold_card_prior(pct, tokens) if card else {}
     contexts = []
     for t in matrix.columns:
         col = matrix[t].dropna()
         if len(col) < 3:
             continue
-        hist = history_from(pct, metas, exclude_target=t)
-        scores = _scores_of(records, t) if use_scores else None
         ctx = build_context(
             metas[t],
             list(col.index),
             tokens,
-            hist,
-            scores,
+            P.history_from(pct, metas, exclude=t),
+            scores_of(records, t) if use_scores else None,
             col.to_numpy(),
             prior,
             card_prior=oof,
             card_shrink=card_shrink,
+            match_bonus=match_bonus,
         )
         ctx.card = np.array([oof.get(m, 0.5) - 0.5 for m in ctx.models], dtype=np.float32)
         contexts.append(ctx)
     return contexts
-
-
-def _scores_of(records: Records, target: str) -> dict[str, dict[str, float]]:
-    s = records.scores[records.scores["target"] == target]
-    return {m: dict(zip(g["model"], g["score"], strict=True)) for m, g in s.groupby("metric")}
 
 
 def _plackett_luce(scores, y):
@@ -263,21 +231,12 @@ def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator) -> dict[
     hist_pad = ctx.hist_pad[idx] | (rng.random(ctx.hist_pad[idx].shape) < cfg.history_drop)
     hist_pad[rng.random(k) < cfg.cold_rate] = True
     # the summary is recomputed from the history that is left visible
-    card = ctx.card[idx] + 0.5 if ctx.card is not None else [None] * k
-    summary = np.stack(
-        [
-            F.summary_vector(
-                hist[i, ~hist_pad[i], 0] + 0.5,
-                cfg.prior,
-                F.history_weights(hist[i, ~hist_pad[i]], cfg.prior),
-                card[i],
-                cfg.card_shrink,
-            )
-            for i in range(k)
-        ]
-    )
+    card = ctx.card[idx] + 0.5 if ctx.card is not None else None
+    summary = F.summary_matrix(hist, ~hist_pad, cfg.prior, card, cfg.card_shrink)
     if ctx.card is not None:  # no visible history: the card prior, as a cold model gets
         summary[:, 0] = np.where(summary[:, 1] > 0, summary[:, 0], ctx.card[idx])
+    if cfg.match_bonus and ctx.match is not None:
+        summary[:, 0] = np.clip(summary[:, 0] + cfg.match_bonus * ctx.match[idx], -0.5, 0.5)
     feat_pad = ctx.feat_pad[idx].copy()
     if rng.random() < cfg.feature_drop:
         feat_pad[:] = True
@@ -347,7 +306,7 @@ def fit(
     if not contexts:
         from hf_spider.errors import DatasetError
 
-        raise DatasetError("no training target with at least 3 usable records", hint="add records folders")
+        raise DatasetError("no training dataset with at least 3 usable records", hint="add records folders")
     torch.manual_seed(seed)
     model = SpiderEnsemble(config=config.to_dict(), meta=meta or {})
     loss_fn = _pairwise if config.loss == "pairwise" else _plackett_luce
@@ -382,330 +341,125 @@ def fit(
     return model
 
 
-def score_context(model: SpiderEnsemble, ctx: Context, *, use_features: bool = True) -> np.ndarray:
-    """Scores of a context's candidates (higher is better).
+def train_ranker(
+    records: Records,
+    *,
+    config: RankerConfig | None = None,
+    seed: int = 0,
+    tune: bool = True,
+    catalog: Any = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[Ranker, dict[str, Any]]:
+    """Meta-train a ranker on every usable dataset of `records` (all modalities).
 
-    Candidates are scored in groups of similar history length, each with its history tokens cut to
-    the group's longest: padded tokens are masked, so the scores are those of one padded batch, but
-    thousands of never-fine-tuned Hub models (no history) do not pay for the longest history.
+    Args:
+        records: cleaned fine-tuning records (`load_records`).
+        config: architecture and training settings (default `RankerConfig()`).
+        seed: same seed, same weights (training runs on one CPU thread: multi-threaded reductions
+            round differently with the core count).
+        tune: choose the parts per modality by cross-validation over the training datasets
+            (`selection.select_parts`: prior, stage-2 weight, learned residual's steps or none);
+            False keeps `config` as given.
+        catalog: catalog of model tokens (default: the embedded one; False: none).
+        progress: called with a short line at each phase.
+
+    Returns:
+        (ranker, info): info holds the parts chosen per modality with their cross-validated
+        figures, the datasets used and where the model tokens came from.
     """
     import torch
+    from threadpoolctl import threadpool_limits
 
-    if not ctx.models:
-        return np.zeros(0)
-    t = torch.from_numpy
-    feat_pad = ctx.feat_pad if use_features else np.ones_like(ctx.feat_pad)
-    task_x = t(F.task_vector(ctx.task))
-    lengths = (~ctx.hist_pad).sum(axis=1) if ctx.hist_pad.size else np.zeros(len(ctx.models), dtype=int)
-    out = np.zeros(len(ctx.models), dtype=np.float64)
-    with torch.no_grad():
-        for group in (np.flatnonzero(lengths == 0), np.flatnonzero(lengths > 0)):
-            if not len(group):
-                continue
-            h = int(lengths[group].max())
-            # history tokens are packed at the front (see build_context), so [:h] keeps them all
-            scores = model(
-                t(ctx.model_x[group]),
-                t(ctx.summary[group]),
-                task_x,
-                t(np.ascontiguousarray(ctx.hist[group, :h])),
-                t(np.ascontiguousarray(ctx.hist_pad[group, :h])),
-                t(ctx.feats[group]),
-                t(np.ascontiguousarray(feat_pad[group])),
-            )
-            out[group] = scores.numpy().astype(np.float64)
-    from hf_spider.ranker.cold import damp_cold_residual
-
-    return damp_cold_residual(model, ctx, out)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            return _train_ranker(records, config or RankerConfig(), seed, tune, catalog, progress)
+    finally:
+        torch.set_num_threads(threads)
 
 
-STAGE2_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def consensus_of(z: np.ndarray, have: np.ndarray) -> np.ndarray:
-    """Per candidate (row), the mean of the z-scores it has (`have`), 0 where it has none."""
-    z = np.where(have, np.asarray(z, dtype=np.float64), 0.0).reshape(len(have), -1)
-    count = np.asarray(have).reshape(len(have), -1).sum(axis=1)
-    return np.where(count > 0, z.sum(axis=1) / np.maximum(count, 1), 0.0)
-
-
-def estimator_consensus(ctx: Context) -> np.ndarray:
-    """Per candidate, the mean robust z-score of its estimator tokens (0 where it has none)."""
-    return consensus_of(ctx.feats[:, :, 0], ~ctx.feat_pad)
-
-
-def fuse(base: np.ndarray, consensus: np.ndarray, weight: float) -> np.ndarray:
-    """Stage-2 score: `(1 - weight) * rank(base) + weight * rank(consensus)`, ranks as fractions of
-    the candidate count, so neither scale matters; a tie goes to the better consensus."""
-    base = np.asarray(base, dtype=np.float64)
-    if weight <= 0:
-        return base
-    if len(base) < 2:
-        return np.asarray(consensus, dtype=np.float64)
-    n = len(base)
-    measured = rankdata(consensus) / n
-    # equal fused ranks (stage 1 and the estimators disagree by as much) go to the measured evidence
-    return (1.0 - weight) * rankdata(base) / n + weight * measured + 1e-6 * measured
-
-
-def fused_scores(model: SpiderEnsemble, ctx: Context, weight: float, *, tokens: bool = False) -> np.ndarray:
-    """Stage 2: the stage-1 score fused with the estimators' consensus by `weight`
-    (`select_stage2_weight`); candidates without any estimator score count as the median.
-
-    `tokens=True` lets the network read the estimator tokens too (Model Spider's way). Off by
-    default: on the shared records the learned use of those tokens did not carry over to held-out
-    targets (benchmarks/ranking.md), while the cross-validated explicit fusion does.
-    """
-    return fuse(score_context(model, ctx, use_features=tokens), estimator_consensus(ctx), weight)
-
-
-def target_context(
+def _train_ranker(
     records: Records,
-    target: str,
-    models: list[str],
-    train_targets: Iterable[str],
-    tokens: Mapping[str, ModelToken],
-    *,
-    exclude_models: Iterable[str] = (),
-    prior: str = "mean",
-    card: bool = True,
-    card_shrink: float = 0.0,
-) -> Context:
-    """Context of a held-out target: its candidates with their history on the training targets.
-
-    With `card`, candidates without history get the card prior fitted on the training models.
-    """
-    modality = records.modality_of(target)
-    excluded = set(exclude_models)
-    ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
-    ok = ok[ok["target"].isin(set(train_targets)) & ~ok["model"].isin(excluded)]
-    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
-    pct = percentiles(matrix)
-    metas = {t: records.target_meta(t) for t in matrix.columns}
-    history = history_from(pct, metas)
-    fitted = fit_card_prior(pct, tokens) if card else None
-    ctx = build_context(
-        records.target_meta(target),
-        models,
-        tokens,
-        history,
-        _scores_of(records, target),
-        prior=prior,
-        card_prior=card_prior_of(fitted, models, tokens) if card else None,
-        card_shrink=card_shrink,
-    )
-    from hf_spider.ranker.cold import familiarity
-
-    ctx.cold_weight = familiarity(fitted, (tokens[m] for m in models))
-    return ctx
-
-
-def select_steps(
-    records: Records,
-    train_targets: list[str],
-    tokens: Mapping[str, ModelToken],
     config: RankerConfig,
-    *,
-    seed: int = 0,
-    exclude_models: Iterable[str] = (),
-) -> tuple[int, dict[int, float]]:
-    """Number of training steps chosen by leave-one-target-out over the TRAINING targets only.
+    seed: int,
+    tune: bool,
+    catalog: Any,
+    progress: Callable[[str], None] | None,
+) -> tuple[Ranker, dict[str, Any]]:
+    from hf_spider.ranker.ranker import Ranker, token_schema
+    from hf_spider.ranker.selection import select_parts
+    from hf_spider.ranker.tokens import tokens_for
 
-    Each inner fold holds out one training target, trains one member on the others and scores
-    the held-out target at every step count of `config.step_grid` (one run, see `fit`); the step count with
-    the best mean tau_w (rank=True) wins. Returns (steps, {steps: mean tau_w}).
-    """
-    from scipy.stats import weightedtau
-
-    grid, inner_folds = tuple(config.step_grid), config.inner_folds
-    excluded = set(exclude_models)
-    usable = [
-        t
-        for t in train_targets
-        if len(
-            records.perf[
-                (records.perf["target"] == t)
-                & ~records.perf["failed"]
-                & ~records.perf["model"].isin(excluded)
-            ]
-        )
-        >= 3
-    ]
-    if len(usable) < 3:
-        return config.steps, {}
-    rng = np.random.default_rng(seed)
-    held = sorted(rng.choice(usable, size=min(inner_folds, len(usable)), replace=False).tolist())
-    inner_cfg = RankerConfig.from_dict({**config.to_dict(), "ensemble": 1, "steps": max(grid)})
-    taus: dict[int, list[float]] = {s: [] for s in grid}
-    for i, target in enumerate(held):
-        rest = [t for t in usable if t != target]
-        modality = records.modality_of(target)
-        contexts = training_contexts(
-            records,
-            modality,
-            rest,
-            tokens,
-            exclude_models=excluded,
-            prior=config.prior,
-            card_shrink=config.card_shrink,
-        )
-        rows = records.perf[(records.perf["target"] == target) & ~records.perf["failed"]]
-        rows = rows[rows["model"].isin(set(tokens)) & ~rows["model"].isin(excluded)]
-        ctx = target_context(
-            records,
-            target,
-            list(rows["model"]),
-            rest,
-            tokens,
-            exclude_models=excluded,
-            prior=config.prior,
-            card_shrink=config.card_shrink,
-        )
-        gt = rows["accuracy"].to_numpy()
-
-        def record(model, step_count, ctx=ctx, gt=gt):
-            taus[step_count].append(
-                float(weightedtau(gt, score_context(model, ctx, use_features=False)).statistic)
+    tokens, sources = tokens_for(records, catalog=catalog)
+    usable = records.datasets[~records.datasets["failed"]]
+    by_modality = {m: sorted(g["dataset"]) for m, g in usable.groupby("modality")}
+    info: dict[str, Any] = {"seed": seed, "token_sources": sources, "datasets": by_modality, "chosen": {}}
+    if tune:
+        parts: dict[str, dict[str, Any]] = {}
+        steps_cv: dict[str, dict[str, float]] = {}
+        for modality, datasets in by_modality.items():
+            if progress:
+                progress(f"choosing the {modality} ranker's parts by cross-validation")
+            chosen_config, chosen = select_parts(records, datasets, tokens, config, seed=seed)
+            info["chosen"][modality] = chosen
+            parts[modality] = {
+                **P.PriorChoice.from_config(chosen_config).to_config(),
+                "residual": chosen_config.steps > 0,
+            }
+            if chosen["stage2_weight"] is not None:
+                parts[modality]["stage2_weight"] = chosen_config.stage2_weight
+                parts[modality]["stage2_estimators"] = list(chosen_config.stage2_estimators)
+            if chosen_config.steps > 0:
+                steps_cv[modality] = chosen["cv"]["steps"]
+        # one network serves every modality: its step count is the best mean over the modalities
+        # that keep a learned residual (0 when none does)
+        steps = 0
+        if steps_cv:
+            grid = set.intersection(*(set(cv) for cv in steps_cv.values())) - {"0"}
+            if grid:
+                mean = {s: float(np.mean([cv[s] for cv in steps_cv.values()])) for s in grid}
+                steps = int(max(mean, key=lambda s: (round(mean[s], 4), -int(s))))
+        config = RankerConfig.from_dict({**config.to_dict(), "steps": steps, "by_modality": parts})
+    info["config"] = config.to_dict()
+    contexts: list[Context] = []
+    history: dict[str, dict[str, float]] = {}
+    metas: dict[str, dict] = {}
+    card_prior: dict[str, dict[str, Any]] = {}
+    for modality, datasets in by_modality.items():
+        part = config.for_modality(modality)
+        if config.steps > 0 and config.residual_for(modality):
+            contexts += training_contexts(
+                records,
+                modality,
+                datasets,
+                tokens,
+                prior=part.prior,
+                card_shrink=part.card_shrink,
+                match_bonus=part.match_bonus,
             )
-
-        fit(
-            contexts,
-            inner_cfg,
-            seed=seed + 101 * (i + 1),
-            checkpoints={s: (lambda m, s=s: record(m, s)) for s in grid},
-        )
-    means = {s: float(np.mean(v)) for s, v in taus.items() if v}
-    best = max(means, key=lambda s: (round(means[s], 4), -s))
-    logger.info(
-        "inner CV over %s: mean tau_w by steps %s -> %d",
-        held,
-        {k: round(v, 3) for k, v in means.items()},
-        best,
-    )
-    return best, means
-
-
-def _loto_priors(
-    records: Records,
-    train_targets: list[str],
-    excluded: set[str],
-    tokens: Mapping[str, ModelToken] | None,
-    choices: list[tuple[str, float]],
-):
-    """Leave-one-target-out over the training targets: yields (held-out target, its accuracies,
-    {choice: prior of each of its models computed from the other targets})."""
-    ok = records.perf[~records.perf["failed"] & records.perf["target"].isin(set(train_targets))]
-    ok = ok[~ok["model"].isin(excluded)]
-    if tokens is not None:
-        ok = ok[ok["model"].isin(set(tokens))]
-    matrix = ok.pivot_table(index="model", columns="target", values="accuracy")
-    metas = {t: records.target_meta(t) for t in matrix.columns}
-    for held in matrix.columns:
-        gt = matrix[held].dropna()
-        pct_all = percentiles(matrix.drop(columns=held))
-        pct = pct_all.reindex(gt.index)
-        if len(gt) < 3 or pct.shape[1] == 0:
-            continue
-        card = {}
-        if tokens is not None and any(k > 0 for _, k in choices):
-            card = card_prior_of(fit_card_prior(pct_all, tokens), list(gt.index), tokens)
-        weights = np.array([F.class_weight(metas[t], metas[held]) for t in pct.columns])
-        values = pct.to_numpy(dtype=np.float64)
-        priors = {}
-        for prior, k in choices:
-            w = weights if prior.endswith("@classes") else np.ones_like(weights)
-            priors[(prior, k)] = np.array(
-                [
-                    F.shrink(
-                        F.aggregate(row[np.isfinite(row)], prior, w[np.isfinite(row)]),
-                        int(np.isfinite(row).sum()),
-                        card.get(m),
-                        k,
-                    )
-                    if np.isfinite(row).any()
-                    else card.get(m, 0.5)
-                    for m, row in zip(gt.index, values, strict=True)
-                ]
+        pct = history_percentiles(records, modality, datasets)
+        for model, row in pct.iterrows():
+            history.setdefault(str(model), {}).update(
+                {t: round(float(v), 4) for t, v in row.items() if v == v}
             )
-        yield held, gt, priors
+        metas.update({t: records.dataset_meta(t) for t in pct.columns})
+        fitted = fit_card_prior(pct, tokens)
+        if fitted is not None:
+            card_prior[modality] = fitted.to_dict()
+    if progress:
+        progress(f"training the learned residual on {len(contexts)} datasets ({config.steps} steps)")
+    meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}
+    model = fit(contexts, config, seed=seed, meta=meta) if contexts else _untrained(config, meta, seed)
+    return Ranker(model, history=history, datasets=metas, card_prior=card_prior), info
 
 
-def prior_choices(*, with_card: bool) -> list[tuple[str, float]]:
-    """(aggregate, card shrink) pairs the prior is chosen among, simplest first; without card
-    tokens only the aggregates."""
-    shrinks = F.CARD_SHRINKS if with_card else (0.0,)
-    return [(p, k) for k in shrinks for p in F.PRIORS]
+def _untrained(config: RankerConfig, meta: dict, seed: int) -> SpiderEnsemble:
+    """The network at 0 steps (zero-initialised residual: the prior alone), for a ranker whose
+    learned residual cross-validation turned off in every modality."""
+    import torch
 
-
-def prior_label(choice: tuple[str, float]) -> str:
-    """`median@classes+card3` for ("median@classes", 3.0); the aggregate alone without card shrink."""
-    prior, k = choice
-    return f"{prior}+card{k:g}" if k else prior
-
-
-def select_prior(
-    records: Records,
-    train_targets: list[str],
-    *,
-    exclude_models: Iterable[str] = (),
-    tokens: Mapping[str, ModelToken] | None = None,
-) -> tuple[dict[str, Any], dict[str, float]]:
-    """Collaborative prior chosen on the TRAINING targets only: the aggregate (`F.PRIORS`: mean or
-    median percentile, plain or weighted by how close each earlier target's class count is to the
-    task's) and, with `tokens`, how many pseudo-targets of the card prior it is mixed with
-    (`F.CARD_SHRINKS`).
-
-    Each training target in turn is held out and ranked by the prior computed on the others (the
-    card prior refitted without it); no network is trained, so every training target serves as a
-    fold. Ties go to the simpler choice. Returns ({"prior": ..., "card_shrink": ...}, {label: mean tau_w}).
-    """
-    from scipy.stats import weightedtau
-
-    choices = prior_choices(with_card=tokens is not None)
-    taus: dict[tuple[str, float], list[float]] = {c: [] for c in choices}
-    for _, gt, priors in _loto_priors(records, train_targets, set(exclude_models), tokens, choices):
-        for c in choices:
-            taus[c].append(float(weightedtau(gt.to_numpy(), priors[c]).statistic))
-    means = {c: float(np.mean(v)) for c, v in taus.items() if v}
-    if not means:
-        return {"prior": "mean", "card_shrink": 0.0}, {}
-    best = max(means, key=lambda c: (round(means[c], 4), -choices.index(c)))
-    return {"prior": best[0], "card_shrink": best[1]}, {prior_label(c): v for c, v in means.items()}
-
-
-def select_stage2_weight(
-    records: Records,
-    train_targets: list[str],
-    choice: Mapping[str, Any],
-    *,
-    exclude_models: Iterable[str] = (),
-    tokens: Mapping[str, ModelToken] | None = None,
-) -> tuple[float | None, dict[float, float]]:
-    """Weight of the estimators' consensus in stage 2, chosen on the TRAINING targets that have
-    transferability scores: each is held out, its models ranked by the chosen prior (computed on the
-    other targets) fused with its scores (`fuse`), for each weight of `STAGE2_WEIGHTS`.
-    Returns (None, {}) when no training target has scores."""
-    from scipy.stats import weightedtau
-
-    scored = set(records.scores["target"]) if len(records.scores) else set()
-    if not scored & set(train_targets):
-        return None, {}
-    c = (choice.get("prior", "mean"), float(choice.get("card_shrink", 0.0)))
-    taus: dict[float, list[float]] = {w: [] for w in STAGE2_WEIGHTS}
-    for held, gt, priors in _loto_priors(records, train_targets, set(exclude_models), tokens, [c]):
-        if held not in scored:
-            continue
-        # the consensus as stage 2 computes it (`estimator_consensus`): clipped robust z-scores,
-        # averaged over the metrics each model has
-        raw = np.array(
-            [[s.get(m, np.nan) for s in _scores_of(records, held).values()] for m in gt.index],
-            dtype=np.float64,
-        ).reshape(len(gt), -1)
-        z = np.column_stack([np.clip(F.robust_z(col), -4.0, 4.0) for col in raw.T]) if raw.shape[1] else raw
-        consensus = consensus_of(z, np.isfinite(raw))
-        for w in STAGE2_WEIGHTS:
-            taus[w].append(float(weightedtau(gt.to_numpy(), fuse(priors[c], consensus, w)).statistic))
-    means = {w: float(np.mean(v)) for w, v in taus.items() if v}
-    if not means:
-        return None, {}
-    return max(means, key=lambda w: (round(means[w], 4), -w)), means
+    torch.manual_seed(seed)
+    model = SpiderEnsemble(config=config.to_dict(), meta=meta)
+    model.eval()
+    return model
