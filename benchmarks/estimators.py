@@ -68,8 +68,8 @@ def random_baseline(gt: np.ndarray, draws: int = 200) -> dict[str, float]:
 
 def collaborative_prior(perf: pd.DataFrame, target: str) -> pd.Series:
     """Each model's mean percentile rank of accuracy on the other targets."""
-    other = perf[perf["target"] != target].copy()
-    other["pct"] = other.groupby("target")["accuracy"].rank(pct=True)
+    other = perf[perf["dataset"] != target].copy()
+    other["pct"] = other.groupby("dataset")["accuracy"].rank(pct=True)
     return other.groupby("model")["pct"].mean()
 
 
@@ -138,8 +138,8 @@ def part_transfergraph(root: Path) -> dict:
         runtime = raw_scores.groupby("metric")["runtime"].median().to_dict()
         for subset in ("all runs", "failed runs dropped"):
             per_target: dict[str, dict] = {}
-            for target, scores in recs.scores.groupby("target"):
-                perf = recs.perf[recs.perf["target"] == target]
+            for target, scores in recs.scores.groupby("dataset"):
+                perf = recs.perf[recs.perf["dataset"] == target]
                 if subset != "all runs":
                     perf = perf[~perf["failed"]]
                 gt = perf.set_index("model")["accuracy"]
@@ -236,8 +236,8 @@ def part_zoo(dirs: list[Path], sample: int, names: list[str]) -> dict:
     per_target: dict[str, dict] = {}
     calls = []
     from_records: set[str] = set()
-    for target in recs.target_names:
-        perf = recs.perf[recs.perf["target"] == target]
+    for target in recs.dataset_names:
+        perf = recs.perf[recs.perf["dataset"] == target]
         gt = perf.set_index("model")["accuracy"]
         scores: dict[str, dict[str, float]] = {name: {} for name in names}
         seconds: dict[str, list[float]] = {name: [] for name in names}

@@ -133,12 +133,12 @@ def lodo_ranker(records, target: str):
     from hf_spider.ranker import train_ranker
 
     def keep(df):
-        if "target" not in df.columns:
+        if "dataset" not in df.columns:
             return df
-        return df[df["target"].map(family) != family(target)]
+        return df[df["dataset"].map(family) != family(target)]
 
     held_out = replace(
-        records, perf=keep(records.perf), scores=keep(records.scores), targets=keep(records.targets)
+        records, perf=keep(records.perf), scores=keep(records.scores), datasets=keep(records.datasets)
     )
     ranker, _ = train_ranker(held_out)  # as `hf-spider train` would, hyperparameters cross-validated
     return ranker
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     perf = zoo_records.perf[~zoo_records.perf["failed"]]
     all_records = load_records([*zoo_dirs, *[d for d in args.train_records if Path(d).is_dir()]])
     zoo_models = set(installed()["models"])
-    targets = args.targets.split(",") if args.targets else sorted(set(perf["target"]))
+    targets = args.targets.split(",") if args.targets else sorted(set(perf["dataset"]))
     results = {}
     ranker = None
     for target in targets:
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / "README.md").is_file():
             print(f"skip {target}: not installed in the zoo", file=sys.stderr)
             continue
-        rows = perf[perf["target"] == target]
+        rows = perf[perf["dataset"] == target]
         gt = {m: float(a) for m, a in zip(rows["model"], rows["accuracy"], strict=True) if m in zoo_models}
         if len(gt) < 3:
             print(f"skip {target}: fewer than 3 zoo models with records", file=sys.stderr)

@@ -111,7 +111,7 @@ def test_build_records_schema_and_resume(tmp_path):
     from hf_spider.ranker.records import load_records
 
     loaded = load_records([folder])
-    assert set(loaded.perf["target"]) == {"digits", "fashion_mnist_sub5_1"}
+    assert set(loaded.perf["dataset"]) == {"digits", "fashion_mnist_sub5_1"}
 
 
 @pytest.mark.parametrize("modality", ["text", "image"])
