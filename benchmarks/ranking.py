@@ -193,15 +193,18 @@ def _fmt_counts(counts: dict) -> str:
 
 
 def summary(results: list[dict]) -> str:
-    """The headline table: plain mean tau_w (rank=True) of every method, spider's regret."""
+    """The headline table: plain mean tau_w (rank=True) of every method, spider's regret; a method
+    with figures on fewer datasets than the run has shows their count in brackets."""
     lines = [
         "| data | protocol | datasets | " + " | ".join(SUMMARY_METHODS) + " | spider regret mean / max |",
         "| --- | --- | ---: | " + " | ".join("---:" for _ in SUMMARY_METHODS) + " | ---: |",
     ]
     for r in results:
         b, mean = r["benchmark"], r["mean"]
+        n = len(r["datasets"])
+        # the best stage-1 figure among the methods that have one on every dataset (bold)
         best = max(
-            (m for m in SUMMARY_METHODS if m in mean and m != "spider_fused"),
+            (m for m in SUMMARY_METHODS if m in mean and m != "spider_fused" and mean[m]["n_datasets"] == n),
             key=lambda m: mean[m]["tau_w_rank_true"],
         )
         cells = []
@@ -210,6 +213,8 @@ def summary(results: list[dict]) -> str:
                 cells.append("")
                 continue
             v = f"{mean[m]['tau_w_rank_true']:.3f}"
+            if mean[m]["n_datasets"] < n:  # a mean over fewer datasets: not comparable, say so
+                v += f" ({mean[m]['n_datasets']})"
             cells.append(f"**{v}**" if m == best else v)
         s = mean.get("spider", {})
         regret = f"{s.get('top1_regret', float('nan')):.2f} / {s.get('max_top1_regret', float('nan')):.2f}"

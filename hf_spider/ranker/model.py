@@ -47,7 +47,7 @@ class RankerConfig:
     ensemble: int = field(default=3, metadata={"help": "ensemble members (different seeds)"})
     prior_gain: float = field(default=4.0, metadata={"help": "initial gain of the collaborative prior"})
     step_grid: tuple[int, ...] = field(
-        default=(0, 50, 150),
+        default=(0, 100),
         metadata={
             "help": "training steps tried by the inner cross-validation (0: the prior alone, no learned residual)"
         },

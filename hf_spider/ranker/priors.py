@@ -137,12 +137,7 @@ def prior_values(
         else np.ones(pct.shape[1])
     )
     if choice.aggregate.startswith("median"):
-        centre = np.array(
-            [
-                F.aggregate(row[h], choice.aggregate, w[h]) if c else 0.5
-                for row, h, c in zip(pct, have, n, strict=True)
-            ]
-        )
+        centre = _row_medians(pct, have, w)
     else:
         x = np.where(have, pct, 0.5)
         if choice.aggregate.startswith("gmean"):
@@ -164,6 +159,27 @@ def prior_values(
         )
     out = np.where(n > 0, centre, np.where(has_card, card, 0.5))
     return np.clip(out + choice.match_bonus * np.asarray(match, dtype=np.float64), 0.0, 1.0)
+
+
+def _row_medians(pct: np.ndarray, have: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`F.aggregate(row, "median...", weights)` of every row at once (0.5 where a row has no
+    value): the plain median where a row's weights are all equal, else the weighted median (the
+    first sorted value whose cumulative weight reaches half the total)."""
+    out = np.full(len(pct), 0.5)
+    rows = have.any(axis=1)
+    if not rows.any():
+        return out
+    with np.errstate(all="ignore"):
+        plain = np.nanmedian(np.where(have, pct, np.nan)[rows], axis=1)
+    ww = np.where(have, w[None, :], np.nan)[rows]
+    equal = np.isclose(np.nanmax(ww, axis=1), np.nanmin(ww, axis=1), rtol=1e-5, atol=1e-8)
+    order = np.argsort(np.where(have, pct, np.inf), axis=1, kind="stable")[rows]
+    values = np.take_along_axis(pct[rows], order, axis=1)
+    cum = np.cumsum(np.take_along_axis(np.where(have, w[None, :], 0.0)[rows], order, axis=1), axis=1)
+    pick = np.argmax(cum >= cum[:, -1:] / 2.0, axis=1)
+    weighted = values[np.arange(len(values)), pick]
+    out[rows] = np.where(equal, plain, weighted)
+    return out
 
 
 def match_vector(
