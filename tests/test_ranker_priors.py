@@ -254,3 +254,26 @@ def test_stage2_weight_of_the_task_modality_is_used(weight):
         assert order == [t.model_id for t in reversed(images)]
     else:
         assert order == sorted(stage1, key=lambda m: -stage1[m])
+
+
+def test_nested_choice_keeps_the_floor_when_the_best_option_was_only_lucky():
+    """Six options, each great on one dataset and worse than the floor on the others: the best of
+    them beats the floor in plain cross-validation (picking the max is optimistic), but chosen
+    without a dataset it loses there, so the nested check keeps the floor."""
+    floor = "floor"
+    lucky = [f"lucky{k}" for k in range(6)]
+
+    def score(i, h, option):
+        if option == floor:
+            return 0.5
+        return 0.9 if option == f"lucky{i}" else 0.45
+
+    chosen, info = S.nested_choice(score, 6, [floor, *lucky], floor, margin=0.005)
+    assert info["best"] == "lucky0" and info["cv"] > info["floor_cv"]  # in-sample it looks better
+    assert chosen == floor and info["kept"] is False and info["nested"] < info["floor"]
+
+    def steady(i, h, option):
+        return 0.5 if option == floor else 0.6
+
+    chosen, info = S.nested_choice(steady, 6, [floor, "better"], floor, margin=0.005)
+    assert chosen == "better" and info["kept"] is True
