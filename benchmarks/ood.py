@@ -133,10 +133,10 @@ def ablation(folds: int = 5, seed: int = 0) -> dict[str, dict[str, float]]:
     for modality in ("image", "text"):
         records = load_records([REPO.parent / "shared" / "data" / "transfergraph" / modality])
         tokens, _ = record_tokens(records.models)
-        usable = sorted(records.targets[~records.targets["failed"]]["target"])
+        usable = sorted(records.datasets[~records.datasets["failed"]]["dataset"])
         ok = records.perf[~records.perf["failed"] & records.perf["model"].isin(set(tokens))]
         pct = T.percentiles(
-            ok[ok["target"].isin(usable)].pivot_table(index="model", columns="target", values="accuracy")
+            ok[ok["dataset"].isin(usable)].pivot_table(index="model", columns="dataset", values="accuracy")
         )
         models = [m for m in pct.index if pct.loc[m].notna().any()]
         order = np.random.default_rng(seed).permutation(len(models))

@@ -13,6 +13,7 @@ import yaml
 from hf_spider.catalog import Catalog, crawl
 from hf_spider.catalog._token import ModelToken
 from hf_spider.ranker import cold as C
+from hf_spider.ranker import inference as I
 from hf_spider.ranker import training as T
 from hf_spider.ranker.records import load_records
 from hf_spider.ranker.tokens import record_tokens
@@ -30,7 +31,7 @@ def image_population():
     records = load_records([SHARED_IMAGE])
     tokens, _ = record_tokens(records.models)
     ok = records.perf[~records.perf["failed"] & records.perf["model"].isin(set(tokens))]
-    pct = T.percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
+    pct = T.percentiles(ok.pivot_table(index="model", columns="dataset", values="accuracy"))
     return pct, tokens
 
 
@@ -114,12 +115,12 @@ def test_an_unfamiliar_cold_card_is_ranked_by_its_prior_alone():
     ctx = ranker.context(cards, task)
     assert ctx.cold_weight.max() < 0.5  # cards of an author and family the training data lacks
     ctx.cold_weight = None
-    raw = T.score_context(ranker.model, ctx, use_features=False)
+    raw = I.score_context(ranker.model, ctx, use_features=False)
     gain = float(np.mean([float(m.prior_gain.detach()) for m in ranker.model.members]))
     prior = gain * ctx.summary[:, 0]
     for weight in (0.0, 0.5, 1.0):
         ctx.cold_weight = np.full(len(cards), weight)
-        scores = T.score_context(ranker.model, ctx, use_features=False)
+        scores = I.score_context(ranker.model, ctx, use_features=False)
         assert scores == pytest.approx(prior + weight * (raw - prior), abs=1e-5)
 
 

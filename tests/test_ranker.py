@@ -15,7 +15,7 @@ from hf_spider.ranker import Ranker, rank_catalog
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.ranker import WEIGHTS_DIR
 from hf_spider.ranker.records import load_records
-from hf_spider.ranker.training import train_ranker
+from hf_spider.ranker.trainer import train_ranker
 from hf_spider.testing import force_hub_offline
 
 BEANS = {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}

@@ -24,7 +24,7 @@ _LAZY = {
     "RankResult": "hf_spider.ranker.ranker",
     "rank_catalog": "hf_spider.ranker.ranker",
     "task_meta": "hf_spider.ranker.ranker",
-    "train_ranker": "hf_spider.ranker.training",
+    "train_ranker": "hf_spider.ranker.trainer",
     "evaluate_ranking": "hf_spider.ranker.evaluation",
     "ranking_metrics": "hf_spider.ranker.evaluation",
     "BASELINES": "hf_spider.ranker.baselines",

@@ -22,8 +22,14 @@ keeps it, a **learned residual**:
 
 - the prior: the candidate's mean, median or normal-score mean percentile on earlier fine-tuning
   datasets (optionally weighted by how close each dataset's class count is to the task's), mixed
-  with a *card prior* for models without history (or with little), plus a bonus for models whose
-  own training data shares the task's name;
+  with a *card prior* (or with little), plus a bonus for models whose own training data shares the
+  task's name. The card prior is the whole prior of a model without history: a ridge regression
+  from the card (numeric token + author, type, architecture, datasets, base models) to the mean
+  percentile for cards of the training population, and for cards from elsewhere a monotone prior
+  on facts that mean the same on any catalog (log parameters, ImageNet accuracy reported on the
+  card, narrow fine-tune or not, family) that falls back to the parameter count outside the
+  training range; the network's residual on such a card fades with its familiarity
+  (`hf_spider.ranker.cold`);
 - the residual: for one (candidate model, task) pair a small transformer encoder lets the
   candidate's **model token** (card / config facts from `hf_spider.catalog`), the **task token**
   (size, classes, modality), **history tokens** (the candidate's percentile on earlier datasets,
@@ -50,6 +56,8 @@ Data defects handled by the loader:
 - seed: {seed}; parts chosen per modality by cross-validation over the training datasets only:
 {chosen}
 - configuration: `{config}`
+- card prior of models without history, chosen by cross-validation over the training models:
+  {cold_prior}
 - model tokens from: {token_sources}
 
 ## Evaluation
@@ -85,5 +93,6 @@ def model_card(info: dict[str, Any]) -> str:
         seed=info.get("seed"),
         chosen="\n".join(lines) or "  - not run (fixed configuration)",
         config=json.dumps(info.get("config", {})),
+        cold_prior=json.dumps(info.get("cold_prior", {})) or "not recorded",
         token_sources=json.dumps(info.get("token_sources", {})),
     )

@@ -123,7 +123,7 @@ def _train(args) -> int:
 
     from hf_spider.ranker.card import model_card
     from hf_spider.ranker.records import load_records
-    from hf_spider.ranker.training import train_ranker
+    from hf_spider.ranker.trainer import train_ranker
 
     console = Console(stderr=True)
     _limit_threads()

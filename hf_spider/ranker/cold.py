@@ -464,8 +464,10 @@ def chosen_for(records, by_modality: Mapping[str, list[str]], tokens, *, exclude
     chosen: dict[str, dict[str, Any]] = {}
     for modality, targets in by_modality.items():
         ok = records.perf[(records.perf["modality"] == modality) & ~records.perf["failed"]]
-        ok = ok[ok["target"].isin(set(targets)) & ~ok["model"].isin(excluded) & ok["model"].isin(set(tokens))]
-        pct = percentiles(ok.pivot_table(index="model", columns="target", values="accuracy"))
+        ok = ok[
+            ok["dataset"].isin(set(targets)) & ~ok["model"].isin(excluded) & ok["model"].isin(set(tokens))
+        ]
+        pct = percentiles(ok.pivot_table(index="model", columns="dataset", values="accuracy"))
         choice, means = select_cold_prior(pct, tokens)
         chosen[modality] = {"choice": choice, "cv": {k: round(v, 4) for k, v in means.items()}}
         logger.info("cold prior for %s: %s (CV %s)", modality, choice_label(choice), chosen[modality]["cv"])

@@ -326,7 +326,16 @@ def _evaluate_fold(job: _Job) -> dict[str, Any]:
     scores: dict[str, np.ndarray] = {}
     chosen: dict[str, Any] = {}
     if any(m in job.methods for m in SPIDER_METHODS):
-        scores.update(_spider(job, chosen))
+        from hf_spider.ranker import cold
+
+        modality = job.records.modality_of(job.dataset)
+        # the cold prior's kind is chosen once on this fold's training set (cold.chosen_for)
+        with cold.chosen_for(
+            job.records, {modality: job.train_datasets}, job.tokens, exclude_models=set(job.cold)
+        ) as picked:
+            if modality in picked:
+                chosen["cold_prior"] = picked[modality]["choice"]
+            scores.update(_spider(job, chosen))
     for name in job.methods:
         if name in SPIDER_METHODS:
             continue

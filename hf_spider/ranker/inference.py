@@ -17,6 +17,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import cold
 from hf_spider.ranker import features as F
 from hf_spider.ranker import priors as P
 from hf_spider.ranker.model import SpiderEnsemble
@@ -41,6 +42,7 @@ class Context:
     card: np.ndarray | None = None  # [n] card-based prior percentile (centred), 0 where none
     match: np.ndarray | None = None  # [n] 1.0 where the model's own data shares the task's name
     metrics: list[str] | None = None  # estimator of each feats column
+    cold_weight: np.ndarray | None = None  # [n] familiarity of each card (`cold.familiarity`)
 
 
 def build_context(
@@ -153,18 +155,20 @@ def dataset_context(
     training models."""
     pct = history_percentiles(records, records.modality_of(dataset), train_datasets, exclude_models)
     metas = {t: records.dataset_meta(t) for t in pct.columns}
-    card_prior = P.card_prior_for(pct, tokens, models) if card else None
-    return build_context(
+    fitted = cold.fit_for_choice(pct, tokens, cold.choice_for(pct, tokens)) if card else None
+    ctx = build_context(
         records.dataset_meta(dataset),
         models,
         tokens,
         P.history_from(pct, metas),
         scores_of(records, dataset),
         prior=prior,
-        card_prior=card_prior,
+        card_prior=P.card_prior_values(fitted, models, tokens) if card else None,
         card_shrink=card_shrink,
         match_bonus=match_bonus,
     )
+    ctx.cold_weight = cold.familiarity(fitted, (tokens[m] for m in models))
+    return ctx
 
 
 def history_percentiles(
@@ -211,7 +215,8 @@ def score_context(model: SpiderEnsemble | None, ctx: Context, *, use_features: b
                 t(np.ascontiguousarray(feat_pad[group])),
             )
             out[group] = scores.numpy().astype(np.float64)
-    return out
+    # a card far from the training population keeps less of the network's residual
+    return cold.damp_cold_residual(model, ctx, out)
 
 
 def consensus_of(z: np.ndarray, have: np.ndarray) -> np.ndarray:

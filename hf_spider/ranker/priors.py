@@ -13,7 +13,7 @@ learned residual (`selection`).
   aggregate (mean, median, or mean of normal scores, which damps single failed runs), earlier
   datasets weighted by class-count similarity or not, the card prior mixed in as pseudo-datasets,
   and a bonus for models whose own training data shares the dataset's name.
-- `card_prior_for`: the one place the card prior (cold models) is called from.
+- `card_prior_for`: the one place the card prior of models without history (`cold`) is called from.
 """
 
 from __future__ import annotations
@@ -25,22 +25,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
-from scipy.stats import rankdata
 
 from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import cold
 from hf_spider.ranker import features as F
+from hf_spider.ranker.cold import percentiles  # one implementation: cold must not import priors
+
+__all__ = [
+    "PriorChoice",
+    "card_prior_for",
+    "collaborative_scores",
+    "history_from",
+    "match_vector",
+    "percentiles",
+    "prior_choices",
+    "prior_values",
+    "static_scores",
+    "zscores",
+]
 
 History = dict[str, list[tuple[dict, float]]]  # model -> [(earlier dataset's metadata, percentile)]
-
-
-def percentiles(matrix: pd.DataFrame) -> pd.DataFrame:
-    """Each column's values as percentiles in [0, 1] among the models that have a value there."""
-    out = pd.DataFrame(index=matrix.index, columns=matrix.columns, dtype=float)
-    for col in matrix.columns:
-        c = matrix[col].dropna()
-        if len(c) >= 2:
-            out.loc[c.index, col] = (rankdata(c.to_numpy()) - 1) / (len(c) - 1)
-    return out
 
 
 def zscores(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -204,8 +208,19 @@ def card_prior_for(
     pct: pd.DataFrame, tokens: Mapping[str, ModelToken], models: Iterable[str]
 ) -> dict[str, float]:
     """`{model: card prior}` fitted on the models with history in `pct` (training datasets only),
-    predicted for `models`: the prior of a model without history. The card prior itself lives in
-    `training` (`fit_card_prior`); this is the one place the ranker's priors call it from."""
-    from hf_spider.ranker import training as T
+    predicted for `models`: the prior of a model without history. The card prior itself is
+    `cold`'s (its kind chosen once per training set, `cold.choice_for`); this is the one place the
+    ranker's priors call it from."""
+    prior = cold.fit_for_choice(pct, tokens, cold.choice_for(pct, tokens))
+    return card_prior_values(prior, models, tokens)
 
-    return T.card_prior_of(T.fit_card_prior(pct, tokens), list(models), tokens)
+
+def card_prior_values(
+    prior: Any, models: Iterable[str], tokens: Mapping[str, ModelToken]
+) -> dict[str, float]:
+    """`{model: predicted mean percentile}` from a fitted card prior (empty without one)."""
+    models = list(models)
+    if prior is None or not models:
+        return {}
+    pred = prior.predict(tokens[m] for m in models)
+    return {m: float(p) for m, p in zip(models, pred, strict=True)}

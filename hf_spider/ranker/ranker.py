@@ -27,6 +27,7 @@ from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
 from hf_spider.errors import CatalogError, UserInputError
 from hf_spider.ranker import features as F
 from hf_spider.ranker import inference as I
+from hf_spider.ranker.cold import card_prior_from_dict, familiarity
 from hf_spider.ranker.model import RankerConfig
 
 logger = logging.getLogger("hf_spider.ranker")
@@ -59,15 +60,8 @@ def task_meta(task: Any) -> dict[str, Any]:
         task = load_task(task, sample=0, probe=False)
     if isinstance(task, Mapping):
         meta = dict(task)
-    elif hasattr(task, "metadata"):
-        meta = dict(task.metadata or {})
-        meta.setdefault("name", getattr(task, "name", None))
-        meta["modality"] = getattr(task, "modality", None) or meta.get("modality")
-        source = meta.get("source") or {}
-        if isinstance(source, Mapping) and source.get("dataset"):
-            meta.setdefault("dataset_id", str(source["dataset"]))
-        if isinstance(source, Mapping) and source.get("location"):
-            meta.setdefault("location", str(source["location"]))
+    elif hasattr(task, "describe"):
+        meta = task.describe()
     else:
         raise UserInputError(
             f"cannot read a task from {type(task).__name__}",
@@ -76,6 +70,12 @@ def task_meta(task: Any) -> dict[str, Any]:
     if not meta.get("name"):
         meta["name"] = meta.get("dataset_id") or "task"
     return meta
+
+
+def _card_prior_fits(fit: Mapping[str, Any]) -> bool:
+    """Whether a stored card prior's ridge (if any) reads tokens of this catalog's length."""
+    ridge = fit.get("ridge") if fit.get("kind") == "cold" else (None if fit.get("kind") else fit)
+    return ridge is None or len(ridge["coef"]) == TOKEN_DIM + len(ridge.get("vocab", []))
 
 
 def _same_dataset(dataset: str, meta: Mapping[str, Any]) -> bool:
@@ -217,7 +217,7 @@ class Ranker:
         # the card prior of candidates without history, and of all when it is mixed into theirs
         cold = [i for i, m in enumerate(tokens) if config.card_shrink > 0 or m not in history]
         ordered = list(tokens.values())
-        return I.build_context(
+        ctx = I.build_context(
             meta,
             list(tokens),
             tokens,
@@ -229,12 +229,26 @@ class Ranker:
             card_shrink=config.card_shrink,
             match_bonus=config.match_bonus,
         )
+        ctx.cold_weight = self._cold_weight(ordered, meta, set(history))
+        return ctx
+
+    def _cold_weight(self, tokens: list[ModelToken], meta: Mapping[str, Any], seen: set[str]) -> np.ndarray:
+        """Familiarity of each candidate without history (`cold.familiarity`; 1 for the others and
+        where the card prior has no such notion), by which its network residual is kept."""
+        out = np.ones(len(tokens))
+        by_modality: dict[str, list[int]] = {}
+        for i, t in enumerate(tokens):
+            if t.model_id not in seen:
+                by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
+        for modality, rows in by_modality.items():
+            fam = familiarity(self._card_priors.get(modality), [tokens[i] for i in rows])
+            if fam is not None:
+                out[rows] = fam
+        return out
 
     def _card_prior(
         self, tokens: list[ModelToken], meta: Mapping[str, Any], vectors: np.ndarray | None = None
     ) -> dict[str, float]:
-        from hf_spider.ranker.training import CardPrior
-
         out: dict[str, float] = {}
         matrix = F.token_matrix(tokens, vectors)
         by_modality: dict[str, list[int]] = {}
@@ -242,9 +256,9 @@ class Ranker:
             by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
         for modality, rows in by_modality.items():
             fit = self.card_prior.get(modality)
-            if not fit or len(fit["coef"]) != TOKEN_DIM + len(fit.get("vocab", [])):
+            if not fit or not _card_prior_fits(fit):
                 continue
-            prior = self._card_priors.setdefault(modality, CardPrior.from_dict(fit))
+            prior = self._card_priors.setdefault(modality, card_prior_from_dict(fit))
             values = prior.predict([tokens[i] for i in rows], matrix[rows])
             out.update(zip((tokens[i].model_id for i in rows), (float(v) for v in values), strict=True))
         return out

@@ -1,4 +1,4 @@
-"""Training: meta-training contexts, episodes, the Plackett-Luce loss, `fit` and `train_ranker`.
+"""Training: meta-training contexts, episodes, the Plackett-Luce loss and `fit`.
 
 A context is one training dataset: its candidates' tokens, their history on the *other* training
 datasets, the task token, optional estimator tokens and the fine-tuned accuracies. An episode
@@ -6,30 +6,30 @@ sub-samples a candidate set of one context (as Model Spider does), hides the his
 candidates (so the card-only path that serves never-fine-tuned Hub models is trained too), drops
 some history and estimator tokens, and scores the set with a listwise Plackett-Luce loss.
 
-`train_ranker` is the whole of `hf-spider train`: the ranker's parts chosen by cross-validation
-over the training datasets (`selection`), then trained on all of them. The card prior (a ridge
-from a model's card to its mean percentile, the prior of models without history) lives here too.
+`trainer.train_ranker` (`hf-spider train`) chooses the ranker's parts (`selection`) and calls
+`fit`. The card prior of models without history is `cold`'s; `fit_card_prior` / `card_prior_of`
+are its entry points here.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import cold
 from hf_spider.ranker import features as F
 from hf_spider.ranker import priors as P
-from hf_spider.ranker.inference import Context, build_context, history_percentiles, scores_of
+
+# the card prior's parts live in cold.py (re-exported: cold must not import training)
+from hf_spider.ranker.cold import CardPrior, fit_ridge_card_prior  # noqa: F401
+from hf_spider.ranker.inference import Context, build_context, scores_of
 from hf_spider.ranker.model import RankerConfig, SpiderEnsemble
 from hf_spider.ranker.records import Records
-
-if TYPE_CHECKING:
-    from hf_spider.ranker.ranker import Ranker
 
 logger = logging.getLogger("hf_spider.ranker")
 
@@ -37,119 +37,38 @@ logger = logging.getLogger("hf_spider.ranker")
 percentiles = P.percentiles
 
 
-@dataclass
-class CardPrior:
-    """Ridge regression from a model's card to its mean percentile on the training targets.
-
-    Inputs: the card token (`ModelToken.vector()`) and binary card words (`F.card_words`: author,
-    model type, architecture, training datasets, base models) of a vocabulary made of the words
-    that at least `MIN_WORD_COUNT` training models share. Serialised as plain numbers and strings
-    (`to_dict` / `from_dict`), so the shipped weights need no pickle.
+def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken], choice: tuple | None = None):
+    """The card prior of models without history, fitted on the models of `pct` (percentiles on
+    TRAINING datasets only): a `cold.ColdPrior` (the card ridge where a card is in the training
+    population, monotone card facts elsewhere), its `choice` (`cold.COLD_CHOICES`) chosen by
+    `cold.select_cold_prior` over those models when not given. None with fewer than 5 models.
     """
-
-    coef: np.ndarray
-    intercept: float
-    vocab: list[str]
-    alpha: float = 1.0
-
-    MIN_WORD_COUNT = 2
-
-    def design(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        return _card_design(list(tokens), {w: i for i, w in enumerate(self.vocab)}, vectors)
-
-    def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
-        tokens = list(tokens)
-        if not tokens:
-            return np.zeros(0)
-        return np.clip(self.design(tokens, vectors) @ self.coef + self.intercept, 0.0, 1.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "coef": [round(float(c), 6) for c in self.coef],
-            "intercept": round(float(self.intercept), 6),
-            "vocab": list(self.vocab),
-            "alpha": float(self.alpha),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CardPrior:
-        return cls(
-            np.asarray(data["coef"], dtype=np.float64),
-            float(data["intercept"]),
-            list(data.get("vocab", [])),
-            float(data.get("alpha", 1.0)),
-        )
+    if choice is None:
+        choice = cold.choice_for(pct, tokens)
+    return cold.fit_for_choice(pct, tokens, choice)
 
 
-def _card_design(
-    tokens: list[ModelToken], index: Mapping[str, int], vectors: np.ndarray | None = None
-) -> np.ndarray:
-    """[token vector | card-word indicators] rows of the card prior."""
-    from hf_spider.catalog._token import TOKEN_DIM
-
-    x = np.zeros((len(tokens), TOKEN_DIM + len(index)))
-    x[:, :TOKEN_DIM] = F.token_matrix(tokens, vectors)
-    rows, cols = [], []
-    for i, t in enumerate(tokens):
-        for w in F.card_words(t):
-            j = index.get(w)
-            if j is not None:
-                rows.append(i)
-                cols.append(TOKEN_DIM + j)
-    x[rows, cols] = 1.0
-    return x
-
-
-def fit_card_prior(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> CardPrior | None:
-    """The card prior fitted on the models of `pct` (percentiles on TRAINING targets only).
-
-    The ridge penalty is chosen by leave-one-model-out (efficient LOO of `RidgeCV`) over those
-    models. Returns None when there are fewer than 5 models with history. The prediction serves as
-    the prior of models without history (cold start, never-fine-tuned Hub models) in place of the
-    neutral 0.5.
-    """
-    from collections import Counter
-
-    from sklearn.linear_model import RidgeCV
-
-    mean = pct.mean(axis=1).dropna()
-    mean = mean[[m in tokens for m in mean.index]]
-    if len(mean) < 5:
-        return None
-    train = [tokens[m] for m in mean.index]
-    counts = Counter(w for t in train for w in F.card_words(t))
-    vocab = sorted(w for w, c in counts.items() if c >= CardPrior.MIN_WORD_COUNT)
-    x = _card_design(train, {w: i for i, w in enumerate(vocab)})
-    ridge = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit(x, mean.to_numpy(dtype=np.float64))
-    return CardPrior(ridge.coef_.astype(np.float64), float(ridge.intercept_), vocab, float(ridge.alpha_))
-
-
-def card_prior_of(
-    prior: CardPrior | None, models: Iterable[str], tokens: Mapping[str, ModelToken]
-) -> dict[str, float]:
+def card_prior_of(prior: Any, models: Iterable[str], tokens: Mapping[str, ModelToken]) -> dict[str, float]:
     """`{model: predicted mean percentile}` from the card prior (empty without a fitted prior)."""
-    models = list(models)
-    if prior is None or not models:
-        return {}
-    pred = prior.predict(tokens[m] for m in models)
-    return {m: float(p) for m, p in zip(models, pred, strict=True)}
+    return P.card_prior_values(prior, models, tokens)
 
 
 def out_of_fold_card_prior(
     pct: pd.DataFrame, tokens: Mapping[str, ModelToken], folds: int = 5, seed: int = 0
 ) -> dict[str, float]:
-    """Card prior of each training model predicted by a ridge fitted without it (k-fold over models),
-    so that training episodes that hide a model's history see a prior as noisy as a cold model's."""
+    """Card prior of each training model predicted by a prior fitted without it (k-fold over
+    models), so that training episodes that hide a model's history see a prior as noisy as a cold
+    model's."""
     models = [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
     out: dict[str, float] = {}
     if len(models) < 2 * folds:
         return out
+    choice = cold.choice_for(pct, tokens)  # once: every fold fits the same kind of prior
     order = np.random.default_rng(seed).permutation(len(models))
     for k in range(folds):
         held = [models[i] for i in order[k::folds]]
-        ridge = fit_card_prior(pct.drop(index=held), tokens)
-        out.update(card_prior_of(ridge, held, tokens))
+        prior = fit_card_prior(pct.drop(index=held), tokens, choice)
+        out.update(card_prior_of(prior, held, tokens))
     return out
 
 
@@ -337,129 +256,5 @@ def fit(
                 checkpoints[step](model)
                 member.train()
         member.eval()
-    model.eval()
-    return model
-
-
-def train_ranker(
-    records: Records,
-    *,
-    config: RankerConfig | None = None,
-    seed: int = 0,
-    tune: bool = True,
-    catalog: Any = None,
-    progress: Callable[[str], None] | None = None,
-) -> tuple[Ranker, dict[str, Any]]:
-    """Meta-train a ranker on every usable dataset of `records` (all modalities).
-
-    Args:
-        records: cleaned fine-tuning records (`load_records`).
-        config: architecture and training settings (default `RankerConfig()`).
-        seed: same seed, same weights (training runs on one CPU thread: multi-threaded reductions
-            round differently with the core count).
-        tune: choose the parts per modality by cross-validation over the training datasets
-            (`selection.select_parts`: prior, stage-2 weight, learned residual's steps or none);
-            False keeps `config` as given.
-        catalog: catalog of model tokens (default: the embedded one; False: none).
-        progress: called with a short line at each phase.
-
-    Returns:
-        (ranker, info): info holds the parts chosen per modality with their cross-validated
-        figures, the datasets used and where the model tokens came from.
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            return _train_ranker(records, config or RankerConfig(), seed, tune, catalog, progress)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_ranker(
-    records: Records,
-    config: RankerConfig,
-    seed: int,
-    tune: bool,
-    catalog: Any,
-    progress: Callable[[str], None] | None,
-) -> tuple[Ranker, dict[str, Any]]:
-    from hf_spider.ranker.ranker import Ranker, token_schema
-    from hf_spider.ranker.selection import select_parts
-    from hf_spider.ranker.tokens import tokens_for
-
-    tokens, sources = tokens_for(records, catalog=catalog)
-    usable = records.datasets[~records.datasets["failed"]]
-    by_modality = {m: sorted(g["dataset"]) for m, g in usable.groupby("modality")}
-    info: dict[str, Any] = {"seed": seed, "token_sources": sources, "datasets": by_modality, "chosen": {}}
-    if tune:
-        parts: dict[str, dict[str, Any]] = {}
-        steps_cv: dict[str, dict[str, float]] = {}
-        for modality, datasets in by_modality.items():
-            if progress:
-                progress(f"choosing the {modality} ranker's parts by cross-validation")
-            chosen_config, chosen = select_parts(records, datasets, tokens, config, seed=seed)
-            info["chosen"][modality] = chosen
-            parts[modality] = {
-                **P.PriorChoice.from_config(chosen_config).to_config(),
-                "residual": chosen_config.steps > 0,
-            }
-            if chosen["stage2_weight"] is not None:
-                parts[modality]["stage2_weight"] = chosen_config.stage2_weight
-                parts[modality]["stage2_estimators"] = list(chosen_config.stage2_estimators)
-            if chosen_config.steps > 0:
-                steps_cv[modality] = chosen["cv"]["steps"]
-        # one network serves every modality: its step count is the best mean over the modalities
-        # that keep a learned residual (0 when none does)
-        steps = 0
-        if steps_cv:
-            grid = set.intersection(*(set(cv) for cv in steps_cv.values())) - {"0"}
-            if grid:
-                mean = {s: float(np.mean([cv[s] for cv in steps_cv.values()])) for s in grid}
-                steps = int(max(mean, key=lambda s: (round(mean[s], 4), -int(s))))
-        config = RankerConfig.from_dict({**config.to_dict(), "steps": steps, "by_modality": parts})
-    info["config"] = config.to_dict()
-    contexts: list[Context] = []
-    history: dict[str, dict[str, float]] = {}
-    metas: dict[str, dict] = {}
-    card_prior: dict[str, dict[str, Any]] = {}
-    for modality, datasets in by_modality.items():
-        part = config.for_modality(modality)
-        if config.steps > 0 and config.residual_for(modality):
-            contexts += training_contexts(
-                records,
-                modality,
-                datasets,
-                tokens,
-                prior=part.prior,
-                card_shrink=part.card_shrink,
-                match_bonus=part.match_bonus,
-            )
-        pct = history_percentiles(records, modality, datasets)
-        for model, row in pct.iterrows():
-            history.setdefault(str(model), {}).update(
-                {t: round(float(v), 4) for t, v in row.items() if v == v}
-            )
-        metas.update({t: records.dataset_meta(t) for t in pct.columns})
-        fitted = fit_card_prior(pct, tokens)
-        if fitted is not None:
-            card_prior[modality] = fitted.to_dict()
-    if progress:
-        progress(f"training the learned residual on {len(contexts)} datasets ({config.steps} steps)")
-    meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}
-    model = fit(contexts, config, seed=seed, meta=meta) if contexts else _untrained(config, meta, seed)
-    return Ranker(model, history=history, datasets=metas, card_prior=card_prior), info
-
-
-def _untrained(config: RankerConfig, meta: dict, seed: int) -> SpiderEnsemble:
-    """The network at 0 steps (zero-initialised residual: the prior alone), for a ranker whose
-    learned residual cross-validation turned off in every modality."""
-    import torch
-
-    torch.manual_seed(seed)
-    model = SpiderEnsemble(config=config.to_dict(), meta=meta)
     model.eval()
     return model
