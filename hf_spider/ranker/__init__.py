@@ -4,37 +4,37 @@
 - `Ranker`: inference; `Ranker.default()` (shipped weights, offline), `.rank(candidates, task)`
   (stage 1; stage 2 runs in `hf_spider.probe`, through `Ranker.score(..., estimator_scores=)`).
 - `rank_catalog(catalog, task)`: every catalog model ranked from cards alone.
-- `train_ranker(records, ...)`: training (`hf-spider train`); parts chosen in `selection`.
+- `train_ranker(records, ...)`: `hf-spider train` (`trainer`); parts chosen in `selection`.
 - `evaluate_ranking(records, datasets)`: `hf-spider eval ranking`, beside the baselines of
   `BASELINES` (registered by name in `baselines`).
-Modules: `inference` (contexts, scoring, stage-2 fusion), `training`, `selection` (model
-selection), `priors` (closed-form priors), `baselines`, `evaluation`, `records`, `features`,
+Modules: `inference` (contexts, scoring, stage-2 fusion), `training` (episodes, loss, `fit`),
+`trainer`, `selection` (model selection), `priors` (closed-form priors), `cold` (the card prior of
+models without history), `baselines`, `evaluation`, `records`, `features`,
 `model` (network and `RankerConfig`). Heavy modules (torch) load on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_LAZY = {
-    "Records": "hf_spider.ranker.records",
-    "load_records": "hf_spider.ranker.records",
-    "Ranker": "hf_spider.ranker.ranker",
-    "RankResult": "hf_spider.ranker.ranker",
-    "rank_catalog": "hf_spider.ranker.ranker",
-    "task_meta": "hf_spider.ranker.ranker",
-    "train_ranker": "hf_spider.ranker.trainer",
-    "evaluate_ranking": "hf_spider.ranker.evaluation",
-    "ranking_metrics": "hf_spider.ranker.evaluation",
-    "BASELINES": "hf_spider.ranker.baselines",
-    "RankerConfig": "hf_spider.ranker.model",
-}
+from hf_spider._lazy import attach
 
-__all__ = list(_LAZY)
+__getattr__, __dir__, __all__ = attach(
+    __name__,
+    {
+        "records": ["Records", "load_records"],
+        "ranker": ["Ranker", "RankResult", "rank_catalog", "task_meta"],
+        "trainer": ["train_ranker"],
+        "evaluation": ["evaluate_ranking", "ranking_metrics"],
+        "baselines": ["BASELINES"],
+        "model": ["RankerConfig"],
+    },
+)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'hf_spider.ranker' has no attribute {name!r}")
+if TYPE_CHECKING:
+    from hf_spider.ranker.baselines import BASELINES
+    from hf_spider.ranker.evaluation import evaluate_ranking, ranking_metrics
+    from hf_spider.ranker.model import RankerConfig
+    from hf_spider.ranker.ranker import Ranker, RankResult, rank_catalog, task_meta
+    from hf_spider.ranker.records import Records, load_records
+    from hf_spider.ranker.trainer import train_ranker
