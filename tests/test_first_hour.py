@@ -144,6 +144,22 @@ def test_connection_drop_during_a_push_leaves_nothing_on_the_hub(tmp_path, files
     assert (workdir / "out" / "recommendations.json").is_file()  # the results are kept locally
 
 
+def test_a_push_the_hub_forbids_asks_for_a_write_token(tmp_path, files, workdir, capsys):
+    """A token that passes the up-front check but may not write (a fine-grained read token): the
+    commit answers 403; the one line asks for a write token instead of a retry, and the repo this
+    run created is deleted again."""
+    faults = Faults(forbid=r"^POST /api/datasets/.*/commit/")
+    with install(HubServer(tmp_path / "hub", token=TOKEN, faults=faults)) as hub:
+        argv = [f"{files}/reviews.csv", "--stages", "rank", "--push-to-hub", "me/recs"]
+        rc = main(["recommend", *argv, "--token", TOKEN, "--endpoint", hub.url, "--output-dir", "out"])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.count("\n") == 1
+        assert err.startswith("error: push to me/recs failed (HTTP 403)")
+        assert "write token" in err and "retry the push" not in err
+        assert hub.repo_ids("datasets") == []
+    assert (workdir / "out" / "recommendations.json").is_file()
+
+
 def test_latin1_csv_is_read_in_its_encoding(files, tmp_path, caplog):
     from hf_spider.tasks import load_task
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_spider import _paths
-from hf_spider.errors import AuthError, HubConnectionError, UserInputError, hub_error
+from hf_spider.errors import AuthError, HfSpiderError, HubConnectionError, UserInputError, hub_error
 
 if TYPE_CHECKING:
     from hf_spider.recommend._results import Recommendations
@@ -276,9 +276,9 @@ def push_recommendations(
     # requests' errors and huggingface_hub's HTTP errors are OSErrors; a failed LFS upload is a
     # RuntimeError raised from one
     except (OSError, RuntimeError) as exc:
-        raise HubConnectionError(
-            f"push to {repo_id} failed ({_why(exc)}): {_undo(api, repo_id, 'dataset', created)}",
-            hint="retry the push; the results are saved locally",
+        undo = _undo(api, repo_id, "dataset", created)
+        raise _failed(
+            exc, f"push to {repo_id}", undo, "retry the push; the results are saved locally"
         ) from None
     url = f"{endpoint}/datasets/{repo_id}"
     logger.info("pushed %d rows to %s", len(recs), url)
@@ -298,6 +298,18 @@ def _commit(api, repo_id: str, **kwargs) -> None:
         if "Unable to retrieve user and repo ID" not in str(exc) or api.endpoint == resolve_endpoint(None):
             raise
         logger.debug("commit to %s applied; its reply was not parsed: %s", repo_id, exc)
+
+
+def _failed(exc: BaseException, what: str, undo: str, retry: str) -> HfSpiderError:
+    """A failed upload in one line: what failed and why, what is left on the Hub, what to do. The
+    kind of error and the advice come from `hub_error` (a refused token reads as an `AuthError` that
+    asks for a write token); only a failure that retrying can mend says to retry."""
+    cause = exc
+    while cause.__cause__ is not None and not isinstance(cause, OSError):  # RuntimeError of an LFS upload
+        cause = cause.__cause__
+    err = hub_error(cause, what)
+    cls = type(err) if isinstance(err, AuthError) else HubConnectionError
+    return cls(f"{what} failed ({_why(exc)}): {undo}", hint=err.hint if cls is AuthError else retry)
 
 
 def _undo(api, repo_id: str, repo_type: str, created: bool) -> str:
@@ -451,10 +463,8 @@ def publish_space(
             operations=[CommitOperationAdd(path, content) for path, content in files.items()],
         )
     except (OSError, RuntimeError) as exc:
-        raise HubConnectionError(
-            f"publishing the Space {repo_id} failed ({_why(exc)}): {_undo(api, repo_id, 'space', created)}",
-            hint="retry `hf-spider publish`",
-        ) from None
+        undo = _undo(api, repo_id, "space", created)
+        raise _failed(exc, f"publishing the Space {repo_id}", undo, "retry `hf-spider publish`") from None
     url = f"{resolve_endpoint(endpoint)}/spaces/{repo_id}"
     logger.info("published %d files to %s", len(files), url)
     return url

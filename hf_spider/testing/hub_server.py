@@ -24,7 +24,7 @@ Auth: `HubServer(root, token="hf_x")` rejects a request carrying any other beare
 `"private": true` need the token. Without `token=`, any bearer token is accepted (whoami answers
 for it) and private repos are hidden.
 
-Faults: `Faults(rate_429=..., rate_500=..., rate_503=..., retry_after=..., delay=..., drop=...,
+Faults: `Faults(rate_429=..., rate_500=..., rate_503=..., retry_after=..., delay=..., drop=..., forbid=...,
 malformed_yaml={repo ids}, missing_config={repo ids})` (see the class).
 
 Extension point: `server.add_route(method, pattern, handler)`. `pattern` is a regular expression
@@ -144,6 +144,8 @@ class Faults:
         only: regular expression; errors are injected only on paths it matches (None: all).
         drop: regular expression matched against "METHOD path": such a request is read, then
             the connection is closed without an answer (a network failure mid-request).
+        forbid: regular expression matched against "METHOD path": such a request is answered 403,
+            as the Hub answers a write with a token that may only read.
         malformed_yaml: repo ids whose README front matter is served broken.
         missing_config: repo ids whose config.json is hidden.
         seed: for a reproducible sequence of injected errors.
@@ -157,6 +159,7 @@ class Faults:
     delay_pattern: str | None = None
     only: str | None = None
     drop: str | None = None
+    forbid: str | None = None
     malformed_yaml: frozenset[str] = frozenset()
     missing_config: frozenset[str] = frozenset()
     seed: int = 0
@@ -734,6 +737,8 @@ class HubServer:
             roll -= faults.rate_500
             if roll < faults.rate_503:
                 return error_response(503, "Service unavailable (injected)", headers=retry)
+        if faults.forbid and re.search(faults.forbid, f"{request.method} {request.path}"):
+            return error_response(403, "You don't have the rights to write to this repo (injected)")
         presented = request.token
         if self.token is not None and presented is not None and presented != self.token:
             return error_response(401, "Invalid credentials in Authorization header")
