@@ -83,6 +83,13 @@ def register(subparsers) -> None:
         help="also write every method's score of every model as CSV: target, model, method, score",
     )
     ranking.add_argument(
+        "--task-cards",
+        default=None,
+        metavar="DIR",
+        help='dataset cards of the records\' datasets: DIR/<dataset with "/" as "__">/README.md '
+        "(the project's: benchmarks/task_cards); the output lists datasets without one",
+    )
+    ranking.add_argument(
         "--json", default=None, metavar="PATH", help="write the results as JSON (- = stdout)"
     )
     ranking.set_defaults(func=_eval_ranking)
@@ -215,6 +222,11 @@ def _eval_ranking(args) -> int:
             f"cannot write --predictions {args.predictions}: its folder does not exist",
             hint="create it first",
         )
+    if args.task_cards is not None and not Path(args.task_cards).expanduser().is_dir():
+        raise UserInputError(
+            f"--task-cards {args.task_cards} is not a folder",
+            hint='pass a folder of <dataset with "/" as "__">/README.md, e.g. benchmarks/task_cards',
+        )
     _limit_threads()
     records = load_records(args.data)
     config = _config(args)
@@ -231,6 +243,7 @@ def _eval_ranking(args) -> int:
             catalog=args.catalog,
             methods=methods,
             workers=workers,
+            task_cards=args.task_cards,
             progress=lambda msg: status.update(f"evaluating {msg}"),
         )
     console.print(
@@ -238,10 +251,21 @@ def _eval_ranking(args) -> int:
     )
     for note in result["protocol"]["notes"]:
         console.print(f"[dim]{note}[/dim]")
+    cards = result["protocol"]["task_cards"]
+    if cards is not None:
+        console.print(
+            f"task cards from {cards['dir']}: {len(cards['with_card'])} datasets have one; without a card: "
+            + (", ".join(cards["without_card"]) or "none"),
+            soft_wrap=True,
+        )
     table = results_table(
         result, f"{args.protocol}{' cold start' if args.cold_start else ''} (seed {args.seed})"
     )
     Console().print(table) if args.json != "-" else console.print(table)
+    regret = "; ".join(
+        f"{m} {v['top1_regret']:.2f} / {v['max_top1_regret']:.2f}" for m, v in result["mean"].items()
+    )
+    console.print(f"top-1 regret (accuracy points), mean / max over datasets: {regret}", soft_wrap=True)
     parts = result["parts"]
     if parts["folds"]:
         console.print(
@@ -272,11 +296,22 @@ def _csv_list(value: str | None, flag: str) -> list[str] | None:
 
 
 def results_table(result: dict, title: str):
-    """A rich table: per dataset and method, then the plain, gap-weighted and common means."""
+    """A rich table: per dataset and method, then the plain, gap-weighted and common means (their
+    rows also give the largest top-1 regret of any dataset)."""
     from rich.table import Table
 
     table = Table(title=f"ranking {title}")
-    for col in ("dataset", "method", "tau_w rank=True", "tau_w rank=None", "top-1 regret", "hit@3", "models"):
+    columns = (
+        "dataset",
+        "method",
+        "tau_w rank=True",
+        "tau_w rank=None",
+        "top-1 regret",
+        "max top-1 regret",
+        "hit@3",
+        "models",
+    )
+    for col in columns:
         table.add_column(col, justify="left" if col in ("dataset", "method") else "right")
     rows = [(t, m, v) for t, ms in result["datasets"].items() for m, v in ms.items()]
     rows += [("MEAN", m, v) for m, v in result["mean"].items()]
@@ -292,6 +327,8 @@ def results_table(result: dict, title: str):
             f"{v['tau_w_rank_true']:.3f}",
             f"{v['tau_w_rank_none']:.3f}",
             f"{v['top1_regret']:.2f}",
+            # a mean row's worst dataset (top-1 regret in accuracy points): issue 11's goal is none > 10
+            f"{v['max_top1_regret']:.2f}" if "max_top1_regret" in v else "",
             f"{v['hit_at_3']:.2f}",
             f"{v['n_models']:.0f}",
         )

@@ -106,6 +106,7 @@ def evaluate_ranking(
     catalog: Any = None,
     methods: Iterable[str] | None = None,
     workers: int = 1,
+    task_cards: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Evaluate the ranker and the baselines, one test dataset at a time.
@@ -120,6 +121,9 @@ def evaluate_ranking(
         holdout_all: train without any test dataset (default: leave only the evaluated one out).
         methods: a subset of `METHODS` (default: all); the baselines alone are fast.
         workers: processes the test datasets are spread over (results do not depend on it).
+        task_cards: a folder of dataset cards, `<dataset with "/" as "__">/README.md`
+            (`task_cards`): every dataset's metadata, held out or not, carries its card's label
+            names, task categories and description; `protocol.task_cards` lists those without one.
 
     Returns:
         `{"datasets": {D: {method: {metric: value}}}, "mean": ..., "mean_weighted": ...,
@@ -136,6 +140,13 @@ def evaluate_ranking(
             f"unknown method(s) {unknown_methods}", hint=f"choose among: {', '.join(METHODS)}"
         )
     config = config or RankerConfig()
+    cards_info = None
+    if task_cards is not None:
+        from hf_spider.ranker.task_cards import read_task_cards
+
+        cards, missing = read_task_cards(task_cards, records.dataset_names)
+        records = records.with_task_cards(cards)
+        cards_info = {"dir": str(task_cards), "with_card": sorted(cards), "without_card": missing}
     predictions = records.predictions if len(records.predictions) else None
     if protocol == "transfergraph":
         if predictions is None:
@@ -245,6 +256,7 @@ def evaluate_ranking(
             "token_sources": sources,
             "datasets_left_out_of_mean": flagged if counted != test_datasets else [],
             "notes": notes,
+            "task_cards": cards_info,
             "workers": workers,
             "seconds": round(time.perf_counter() - started, 1),
         },

@@ -68,6 +68,8 @@ class Records:
         predictions: TransferGraph's published predictions where a folder has them: `dataset`,
             `model`, `score`, `method`, `modality` (repeated (dataset, model) rows: the first kept).
         report: human-readable lines describing every defect found and how it was handled.
+        cards: `{dataset: what its dataset card says}` (`task_cards.card_meta`), merged into
+            `dataset_meta`; empty unless `with_task_cards` attached cards.
     """
 
     perf: pd.DataFrame
@@ -77,6 +79,7 @@ class Records:
     peft: pd.DataFrame = field(default_factory=pd.DataFrame)
     report: list[str] = field(default_factory=list)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cards: dict[str, dict] = field(default_factory=dict)
 
     @property
     def dataset_names(self) -> list[str]:
@@ -101,6 +104,10 @@ class Records:
                 meta["num_classes"] = int(r["num_classes"])
             if pd.notna(r["size"]):
                 meta["num_examples"] = int(r["size"])
+        card = self.cards.get(dataset, {})
+        # the records' class count stays (the priors were chosen with it); a card fills it where
+        # the records lack one, and adds what the records cannot say
+        meta.update({k: v for k, v in card.items() if k != "num_classes" or "num_classes" not in meta})
         return meta
 
     def matrix(self, modality: str, *, include_failed: bool = True) -> pd.DataFrame:
@@ -130,7 +137,28 @@ class Records:
         perf = self.perf.copy()
         perf["accuracy"] = perf[column].fillna(perf["accuracy"])
         return Records(
-            perf, self.models, self.scores, self.datasets, self.peft, list(self.report), self.predictions
+            perf,
+            self.models,
+            self.scores,
+            self.datasets,
+            self.peft,
+            list(self.report),
+            self.predictions,
+            self.cards,
+        )
+
+    def with_task_cards(self, cards: dict[str, dict]) -> Records:
+        """A copy whose `dataset_meta` also carries what each dataset's card says
+        (`task_cards.read_task_cards`)."""
+        return Records(
+            self.perf,
+            self.models,
+            self.scores,
+            self.datasets,
+            self.peft,
+            list(self.report),
+            self.predictions,
+            {**self.cards, **cards},
         )
 
     def score_matrix(self, metric: str, dataset: str) -> pd.Series:

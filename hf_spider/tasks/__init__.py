@@ -18,9 +18,11 @@ __getattr__, __dir__, __all__ = attach(
     {
         "task": ["Task", "METADATA_VECTOR_LENGTH", "DATA_TOKEN_LENGTH", "TASK_CATEGORIES"],
         "_load": ["load_task", "PROBE_MODELS"],
+        "_card": ["read_card", "CardInfo"],
     },
 )
 
 if TYPE_CHECKING:
+    from hf_spider.tasks._card import CardInfo, read_card
     from hf_spider.tasks._load import PROBE_MODELS, load_task
     from hf_spider.tasks.task import DATA_TOKEN_LENGTH, METADATA_VECTOR_LENGTH, TASK_CATEGORIES, Task
