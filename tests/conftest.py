@@ -10,6 +10,7 @@ import tempfile
 import pytest
 
 from hf_spider import _paths
+from hf_spider.testing import online_again
 
 _REAL_ZOO = str(_paths.zoo_dir())
 
@@ -65,3 +66,4 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("HF_ENDPOINT", raising=False)
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     yield home
+    online_again()  # an offline HTTP session of this test must not serve the next one

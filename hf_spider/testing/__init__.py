@@ -22,7 +22,7 @@ __getattr__, __dir__, __all__ = attach(
             "json_response",
             "write_repo",
         ],
-        "offline": ["force_hub_offline"],
+        "offline": ["force_hub_offline", "online_again"],
     },
 )
 
@@ -36,4 +36,4 @@ if TYPE_CHECKING:
         json_response,
         write_repo,
     )
-    from hf_spider.testing.offline import force_hub_offline
+    from hf_spider.testing.offline import force_hub_offline, online_again
