@@ -30,6 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "device_cost_runs.jsonl"
 SUMMARY = RESULTS / "device_cost.json"
 REPEATS = RESULTS / "device_cost_repeats.jsonl"
+PLOT = Path(__file__).resolve().parent / "device_cost.png"
 logger = logging.getLogger("benchmarks.device_cost")
 
 
@@ -133,7 +134,8 @@ def collect(args) -> None:
         iterations=args.iterations,
         min_seconds=args.min_seconds,
     )
-    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, repeats=args.repeats)
+    # batch-1 timing and memory only: the cost model reads nothing else (see ConfigMeasureConfig)
+    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, repeats=args.repeats, throughput=False)
     target = DeviceTarget.resolve("local", threads=args.threads)
     archs = shapes_first(archs)
     done = _done(RUNS)
@@ -155,7 +157,7 @@ def collect(args) -> None:
         except Exception as exc:  # one architecture failing must not stop the sweep
             print(f"[{index}] {arch['models'][0]}: FAILED {type(exc).__name__}: {str(exc)[:200]}")
             continue
-        _append(RUNS, arch, results)
+        _append(RUNS, arch, results, seconds=time.perf_counter() - t0)
         measured += 1
         lat = {
             r["variant"]: round(r["figures"]["latency_p50_ms"]["value"], 1) for r in results if "figures" in r
@@ -170,7 +172,9 @@ def collect(args) -> None:
     print(f"measured {measured} architectures in {(time.perf_counter() - started) / 60:.1f} min")
 
 
-def _append(path: Path, arch: dict, results: list[dict]) -> None:
+def _append(path: Path, arch: dict, results: list[dict], seconds: float | None = None) -> None:
+    """One line per variant; `arch_s`: the wall time of the whole architecture (build, export,
+    quantization, both variants' measurements)."""
     with open(path, "a") as handle:
         for res in results:
             if "figures" not in res:
@@ -196,6 +200,8 @@ def _append(path: Path, arch: dict, results: list[dict]) -> None:
                 "memory_mb": fig["peak_memory_mb"]["value"],
                 "size_mb": fig["file_size_mb"]["value"],
                 "build_s": fig["build_s"]["value"],
+                "arch_s": seconds,
+                "throughput_measured": fig["throughput_batch_per_s"]["value"] is not None,
                 "label": fig["latency_p50_ms"]["label"],
                 "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             }
@@ -204,7 +210,6 @@ def _append(path: Path, arch: dict, results: list[dict]) -> None:
 
 def repeat(args) -> None:
     """Measure the first N measured architectures again (a fresh build, minutes later): the noise floor."""
-    import dataclasses
 
     from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
     from hf_spider.hardware.config import MeasureConfig
@@ -235,7 +240,7 @@ def repeat(args) -> None:
         min_seconds=args.min_seconds,
     )
     # one more input row: another cache key, so the graph is built and timed again
-    mc = dataclasses.replace(ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len), rows=9)
+    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, rows=9, throughput=False)
     target = DeviceTarget.resolve("local", threads=args.threads)
     for arch in list(seen.values())[: args.repeat]:
         if arch["config_hash"] in done:
@@ -289,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(args) -> None:
-    from hf_spider.hardware.cost import evaluate_heldout, records_from_runs
+    from hf_spider.hardware.cost import CostModel, evaluate_heldout, records_from_runs
 
     runs = (
         [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()] if RUNS.exists() else []
@@ -300,49 +305,154 @@ def evaluate(args) -> None:
     records = records_from_runs(runs)
     report = evaluate_heldout(records, folds=args.folds, baseline=True)
     report["noise"] = noise_floor(runs)
+    report["coverage"] = coverage(runs)
+    report["chosen"] = {key: fit.spec or "base" for key, fit in CostModel.fit(records).fits.items()}
     report["families"] = sorted({r["config"]["model_type"] for r in runs})
     report["variants"] = sorted({r["variant"] for r in runs})
     report["machine"] = f"{platform.processor() or platform.machine()}; {sys.platform}"
     report["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     report["architectures"] = len({r["config_hash"] for r in runs})
-    SUMMARY.write_text(json.dumps(report, indent=2))
+    SUMMARY.write_text(json.dumps(report, indent=1))
+    plot(report, PLOT)
     print(format_report(report))
+    print(f"plot: {PLOT}")
+
+
+def coverage(runs: list[dict]) -> dict:
+    """How many distinct configs, compute shapes and catalog cards the runs stand for."""
+    from hf_spider.hardware.cost import shape_key as compute_shape
+
+    configs = {r["config_hash"]: r for r in runs}
+    seconds = [r["arch_s"] for r in configs.values() if r.get("arch_s")]
+    return {
+        "configs": len(configs),
+        # configs differing only in vocabulary, labels or head are one compute shape
+        "shapes": len({compute_shape(r["config"]) for r in configs.values()}),
+        "shapes_with_head": len({shape_key(r) for r in configs.values()}),
+        "cards": len({m for r in configs.values() for m in r["models"]}),
+        "families": len({r["config"]["model_type"] for r in configs.values()}),
+        "params_range_m": [
+            min(r["match"]["params"] for r in configs.values()) / 1e6,
+            max(r["match"]["params"] for r in configs.values()) / 1e6,
+        ],
+        "arch_s_median": sorted(seconds)[len(seconds) // 2] if seconds else None,
+        "arch_s_timed": len(seconds),
+    }
+
+
+def _changes(pairs: list[tuple[float, float]]) -> dict:
+    rel = sorted(abs(b - a) / a for a, b in pairs)
+    return {
+        "n": len(rel),
+        "within_10": sum(x <= 0.10 for x in rel) / len(rel),
+        "within_5": sum(x <= 0.05 for x in rel) / len(rel),
+        "median_abs_change": rel[len(rel) // 2],
+    }
 
 
 def noise_floor(runs: list[dict]) -> list[dict]:
-    """How often a second measurement of the same graph lands within +-10% / +-5% of the first."""
-    if not REPEATS.exists():
-        return []
+    """How often a second measurement lands within +-10% / +-5% of the first, two ways:
+    `repeat`, the same config built and measured again later (`--repeat`); `same shape`, two
+    configs that differ only in vocabulary, label count or head (the same compute up to a
+    classifier row), measured at different times of the sweep. No predictor can agree with a
+    measurement more often than two measurements of the same graph agree with each other."""
+    from hf_spider.hardware.cost import shape_key as compute_shape
+
     first = {(r["config_hash"], r["variant"]): r for r in runs}
-    again = [json.loads(line) for line in REPEATS.read_text().splitlines() if line.strip()]
+    again = (
+        [json.loads(line) for line in REPEATS.read_text().splitlines() if line.strip()]
+        if REPEATS.exists()
+        else []
+    )
+    by_shape: dict[tuple, list[dict]] = {}
+    for run in runs:
+        by_shape.setdefault((compute_shape(run["config"]), run["variant"]), []).append(run)
     rows = []
     for figure in ("latency_ms", "cpu_ms", "memory_mb", "size_mb"):
-        for variant in sorted({r["variant"] for r in again}):
-            pairs = [
+        for variant in sorted({r["variant"] for r in runs}):
+            repeats = [
                 (first[(r["config_hash"], variant)][figure], r[figure])
                 for r in again
                 if r["variant"] == variant and (r["config_hash"], variant) in first and r.get(figure)
             ]
-            if not pairs:
-                continue
-            rel = [abs(b - a) / a for a, b in pairs]
-            rows.append(
-                {
-                    "figure": figure,
-                    "variant": variant,
-                    "n": len(pairs),
-                    "within_10": sum(x <= 0.10 for x in rel) / len(rel),
-                    "within_5": sum(x <= 0.05 for x in rel) / len(rel),
-                    "median_abs_change": sorted(rel)[len(rel) // 2],
-                }
-            )
+            same_shape = [
+                (group[i][figure], group[j][figure])
+                for (_, v), group in by_shape.items()
+                if v == variant
+                for i in range(len(group))
+                for j in range(i + 1, len(group))
+                if group[i].get(figure) and group[j].get(figure)
+            ]
+            for source, pairs in (("repeat", repeats), ("same shape", same_shape)):
+                if pairs:
+                    rows.append({"figure": figure, "variant": variant, "source": source, **_changes(pairs)})
     return rows
 
 
+def plot(report: dict, path: Path) -> None:
+    """Held-out predictions against measurements, log-log, one panel per figure and variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        (figure, variant)
+        for figure in ("cpu_ms", "latency_ms", "memory_mb", "size_mb")
+        for variant in report["variants"]
+    ]
+    cols = len(report["variants"])
+    fig, axes = plt.subplots(len(panels) // cols, cols, figsize=(5 * cols, 4.2 * len(panels) // cols))
+    families = sorted({p["family"] for p in report["heldout"]})
+    colors = {f: plt.cm.tab20(i % 20) for i, f in enumerate(families)}
+    rows = {(r["figure"], r["variant"]): r for r in report["rows"] if r["method"] == "cost model"}
+    for ax, (figure, variant) in zip(axes.flat, panels, strict=True):
+        points = [p for p in report["heldout"] if p["figure"] == figure and p["variant"] == variant]
+        if not points:
+            ax.set_visible(False)
+            continue
+        for family in families:
+            mine = [p for p in points if p["family"] == family]
+            if mine:
+                ax.scatter(
+                    [p["measured"] for p in mine],
+                    [p["predicted"] for p in mine],
+                    s=14,
+                    color=colors[family],
+                    label=family,
+                )
+        low = min(min(p["measured"], p["predicted"]) for p in points) * 0.8
+        high = max(max(p["measured"], p["predicted"]) for p in points) * 1.25
+        ax.plot([low, high], [low, high], color="black", lw=0.8)
+        ax.fill_between(
+            [low, high], [low * 0.9, high * 0.9], [low * 1.1, high * 1.1], color="grey", alpha=0.2
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        row = rows.get((figure, variant))
+        title = f"{figure} {variant}"
+        if row:
+            title += f"\n{row['within_10']:.0%} within ±10% (band), rho {row['spearman']:.3f}, n={row['n']}"
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("measured")
+        ax.set_ylabel("predicted (held out)")
+    axes.flat[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(
+        f"cost model on held-out shapes, {report['coverage']['configs']} configs / "
+        f"{report['coverage']['shapes']} shapes, local ({report['date']})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def format_report(report: dict) -> str:
+    cov = report["coverage"]
     lines = [
-        f"{report['architectures']} architectures, {report['records']} measurements, "
-        f"{report['folds']}-fold grouped by architecture",
+        f"{cov['configs']} configs ({cov['shapes']} compute shapes, {cov['shapes_with_head']} counting the "
+        f"head; {cov['families']} families; {cov['cards']} catalog cards), {report['records']} measurements, "
+        f"{report['folds']}-fold grouped by shape",
         "| figure | variant | method | n | within +-10% | within +-5% | Spearman rho | median abs error |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -351,16 +461,17 @@ def format_report(report: dict) -> str:
             f"| {row['figure']} | {row['variant']} | {row['method']} | {row['n']} | {row['within_10']:.0%} | "
             f"{row['within_5']:.0%} | {row['spearman']:.3f} | {row['median_abs_error']:.1%} |"
         )
+    lines.append(f"chosen by the inner cross-validation (all data): {report['chosen']}")
     if report.get("noise"):
         lines += [
             "",
-            "noise floor: the same graph built and measured again minutes later",
-            "| figure | variant | n | within +-10% | within +-5% | median abs change |",
-            "| --- | --- | ---: | ---: | ---: | ---: |",
+            "noise floor: two measurements of the same graph",
+            "| figure | variant | pairs | n | within +-10% | within +-5% | median abs change |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: |",
         ]
         for row in report["noise"]:
             lines.append(
-                f"| {row['figure']} | {row['variant']} | {row['n']} | {row['within_10']:.0%} | "
+                f"| {row['figure']} | {row['variant']} | {row['source']} | {row['n']} | {row['within_10']:.0%} | "
                 f"{row['within_5']:.0%} | {row['median_abs_change']:.1%} |"
             )
     return "\n".join(lines)

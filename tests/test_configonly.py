@@ -94,6 +94,22 @@ def test_results_are_cached_by_config_variant_target_and_protocol(tmp_path):
     assert config_hash(renamed) == config_hash(config)
 
 
+def test_batch_one_only_protocol_skips_throughput_and_outputs(tmp_path):
+    """The cost sweep's protocol: batch-1 timing and peak memory measured, the larger batch and the
+    sample outputs skipped (said so in the figures), and cached apart from the full protocol."""
+    config = json.loads((tiny_bert(tmp_path / "tiny-bert") / "config.json").read_text())
+    full = measure_from_config(config, ["fp32"], measure_config=FAST)[0]["figures"]
+    lean = measure_from_config(config, ["fp32"], measure_config=dataclasses.replace(FAST, throughput=False))
+    assert not lean[0].get("cached")
+    figures = lean[0]["figures"]
+    assert figures["latency_p50_ms"]["value"] > 0 and figures["cpu_time_p50_ms"]["value"] > 0
+    assert figures["peak_memory_mb"]["value"] > 0
+    assert figures["throughput_batch_per_s"]["value"] is None
+    assert "not measured" in figures["throughput_batch_per_s"]["method"]
+    assert full["throughput_batch_per_s"]["value"] > 0
+    assert figures["file_size_mb"]["value"] == full["file_size_mb"]["value"]
+
+
 def test_unknown_model_type_is_a_one_line_user_error(tmp_path, capsys):
     from hf_spider.errors import UserInputError
 

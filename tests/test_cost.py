@@ -16,6 +16,7 @@ from hf_spider.hardware.cost import (
     facts_of,
     fit_with_intervals,
     predict_catalog,
+    shape_key,
     with_facts,
 )
 from hf_spider.hardware.measurements import load_records
@@ -47,6 +48,35 @@ def test_flops_follow_the_transformer_formula():
     assert (facts["layers"], facts["width"], facts["tokens"]) == (4, 128, 32)
     longer = facts_of(config, {"modality": "text", "seq_len": 2 * seq})
     assert 2.0 < longer["flops"] / facts["flops"] < 2.3  # linear, plus the quadratic attention
+    # split by kind: QK^T and AV are the attention matmuls, the rest are dense (weights)
+    assert facts["flops_attention"] == pytest.approx(2 * layers * 2 * seq * seq * h)
+    assert facts["flops_dense"] + facts["flops_attention"] == pytest.approx(facts["flops"])
+    assert facts["flops_conv"] == facts["flops_grouped_conv"] == 0
+    # per layer at least Q, K, V, attention scores and FFN outputs are written
+    assert facts["act_written"] > layers * seq * (3 * h + i)
+    assert facts["act_largest"] == seq * i  # the FFN's inner activation
+    # vocabulary and labels change neither the compute nor the shape; depth does
+    assert shape_key(_bert(4, 128, 512, labels=7, vocab=5000)) == facts["shape"]
+    assert shape_key(_bert(5, 128, 512)) != facts["shape"]
+
+
+def test_grouped_convolutions_are_counted_apart():
+    """ConvNeXt's depthwise 7x7 convolutions run far slower per FLOP than dense ones on a CPU."""
+    config = {
+        "model_type": "convnext",
+        "architectures": ["ConvNextForImageClassification"],
+        "num_labels": 3,
+        "image_size": 64,
+        "hidden_sizes": [16, 32],
+        "depths": [1, 1],
+        "num_stages": 2,
+    }
+    facts = facts_of(config)
+    # stage 1 at 16x16 (stem stride 4), stage 2 at 8x8: one 7x7 depthwise convolution each
+    depthwise = 2 * (16 * 16 * 16 + 8 * 8 * 32) * 49
+    assert facts["flops_grouped_conv"] == pytest.approx(depthwise)
+    # the stem (4x4, 3->16) and the 2x2 downsampling (16->32) are dense convolutions
+    assert facts["flops_conv"] == pytest.approx(2 * (16 * 16 * 16 * 3 * 16 + 8 * 8 * 32 * 16 * 4))
 
 
 def test_image_facts_count_patches():
@@ -121,6 +151,8 @@ def test_cost_model_predicts_held_out_architectures_from_real_measurements():
     for rows in (local_rows, rpi4_rows):
         bert, perceiver = rows
         assert bert["label"] == "predicted" and bert["config_match"]["size"] == "tiny"
+        # measured at 1 thread: latency is the idle-core figure, CPU time per run
+        assert bert["latency_figure"] == "cpu_ms" and bert["latency_wall_ms"] > 0
         assert bert["latency_interval"]["low"] <= bert["latency_ms"] <= bert["latency_interval"]["high"]
         assert "unknown model type" in perceiver["skipped"]
     assert rpi4_rows[0]["latency_ms"] > local_rows[0]["latency_ms"]  # nominally, a Pi 4 is slower

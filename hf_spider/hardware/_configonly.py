@@ -55,6 +55,9 @@ class ConfigMeasureConfig:
     seq_len: int = 64  # tokens of a text input; image inputs take the config's image size
     rows: int = 8  # rows of random input (batch 1 runs cycle through them)
     repeats: int = 1  # timed figures are the median over this many repeats
+    # False: batch-1 timing and memory only (no larger-batch throughput, no sample outputs); the
+    # cost sweep reads nothing else, and on a large model the skipped runs take most of the time
+    throughput: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +65,7 @@ class ConfigMeasureConfig:
             "seq_len": self.seq_len,
             "rows": self.rows,
             "repeats": self.repeats,
+            "throughput": self.throughput,
         }
 
 
@@ -384,7 +388,7 @@ def measure_from_config(
                 continue
             runs = []
             for _ in range(max(1, mc.repeats)):
-                result = device.measure(variant, build.feeds, config=protocol)
+                result = device.measure(variant, build.feeds, config=protocol, throughput=mc.throughput)
                 result.pop("outputs", None)
                 runs.append(result)
             result = _median_of(runs)

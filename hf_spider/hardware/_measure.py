@@ -66,8 +66,12 @@ def build_result(variant, target, raw, where: str, label: str = MEASURED) -> dic
             raw["throughput_batch"],
             "items/s",
             label,
-            f"{raw['iterations_batch']} timed runs at batch {raw['batch']}"
-            + (" (batch frozen in the graph)" if raw.get("batch_frozen") else ""),
+            (
+                f"{raw['iterations_batch']} timed runs at batch {raw['batch']}"
+                + (" (batch frozen in the graph)" if raw.get("batch_frozen") else "")
+            )
+            if raw["throughput_batch"] is not None
+            else "not measured (batch-1 timing only)",
             batch=raw["batch"],
         ),
         "peak_memory_mb": figure(

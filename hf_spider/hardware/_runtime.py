@@ -137,9 +137,12 @@ def run_protocol(
     *,
     output_name: str | None = None,
     providers: list[str] | None = None,
+    throughput: bool = True,
 ) -> dict[str, Any]:
     """Measure one ONNX file on this machine under `config`. Returns raw numbers and the pooled
-    sample outputs. `config.threads` None means every core of this machine."""
+    sample outputs. `config.threads` None means every core of this machine. `throughput=False`
+    skips the larger-batch timing and the sample outputs (throughput and fidelity then None): the
+    config-only cost sweep reads neither, and on a large model they take most of the time."""
     threads = config.threads or os.cpu_count() or 1
     warmup, min_seconds = config.warmup, config.min_seconds
     model_path = Path(model_path)
@@ -165,14 +168,16 @@ def run_protocol(
         cpu_times=cpu_times,
     )
     lat_ms = np.asarray(lat) * 1000.0
-    big_times, _ = _time_runs(
-        session,
-        feeds,
-        big,
-        warmup=min(warmup, 2),
-        iterations=max(5, config.iterations // 5),
-        min_seconds=min_seconds,
-    )
+    big_times: list[float] = []
+    if throughput:
+        big_times, _ = _time_runs(
+            session,
+            feeds,
+            big,
+            warmup=min(warmup, 2),
+            iterations=max(5, config.iterations // 5),
+            min_seconds=min_seconds,
+        )
     result: dict[str, Any] = {
         "file_size_bytes": model_path.stat().st_size,
         "load_ms": load_ms,
@@ -187,13 +192,13 @@ def run_protocol(
         "timed_seconds": elapsed1,
         "throughput_b1": batch1 * len(lat) / sum(lat),
         "batch": big,
-        "throughput_batch": big * len(big_times) / sum(big_times),
+        "throughput_batch": big * len(big_times) / sum(big_times) if big_times else None,
         "iterations_batch": len(big_times),
         "threads": threads,
         "warmup": warmup,
         "providers": session.get_providers(),
         "batch_frozen": frozen is not None,
-        "outputs": sample_outputs(session, feeds, big, output_name),
+        "outputs": sample_outputs(session, feeds, big, output_name) if throughput else None,
         # CPU utilisation, temperature, throttling, energy over the batch-1 timed runs
         "sensors": sensors.report(len(lat), threads=threads),
     }

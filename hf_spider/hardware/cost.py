@@ -1,15 +1,19 @@
-"""A cost model: latency (p50), peak memory and file size of any catalog model and variant on a
-target, predicted from card and config facts, before anything is downloaded or exported.
+"""A cost model: latency, CPU time, peak memory and file size of any catalog model and variant on
+a target, predicted from card and config facts, before anything is downloaded or exported.
 
-Facts (`facts_of`): parameter count, FLOPs for the task's input (counted per architecture on the
-`meta` device: no weights, no memory), layers, width, input size, the variant's precision. The
+Facts (`facts_of`): parameter count, FLOPs for the task's input by kind (dense matmuls,
+attention matmuls, convolutions, grouped convolutions), activation elements written, layers,
+width, input size; counted per architecture on the `meta` device (no weights, no memory). The
 model is fitted per target (name, kind, CPU, threads) on the local measurement store, which
 grows with every `bench`, `recommend` and config-only build (`record_measurement`).
 
-Each figure is a ridge regression on log-features (log FLOPs, log parameters, log layers, log
-width, log tokens and a per-family offset) per precision; latency and memory are fitted in log
-space, so errors are relative. `CostModel.interval` gives the spread of the held-out errors
-(leave-architectures-out) as a multiplicative band.
+Timed figures (CPU time, wall latency) choose, per variant and by an inner cross-validation
+grouped by shape, between an additive model (a fixed overhead plus a non-negative rate per kind
+of FLOP, per activation element written and per parameter, optionally times a shrunk per-family
+factor) and log-linear ridge models (log FLOPs, log parameters, layers, width, tokens, family
+offsets). Bytes (file size, peak memory) are linear in the parameters split by where they sit,
+plus an activation term for memory. `CostModel.interval` gives the spread of the held-out errors
+(shapes held out) as a multiplicative band.
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ def facts_of(config: dict[str, Any], input_spec: dict[str, Any] | None = None) -
         tokens = seq
     return {
         "family": config.get("model_type") or "?",
+        "shape": shape_key(config),
         **counted,
         "layers": _layers(config),
         "width": _width(config),
@@ -95,10 +100,73 @@ def facts_of(config: dict[str, Any], input_spec: dict[str, Any] | None = None) -
     }
 
 
+# Config keys that change neither the compute nor the activations: configs differing only in
+# these are one shape (a vocabulary or label count changes an embedding lookup or a tiny head).
+_NOT_SHAPE = {
+    "vocab_size",
+    "type_vocab_size",
+    "num_labels",
+    "id2label",
+    "label2id",
+    "max_position_embeddings",
+    "pad_token_id",
+    "bos_token_id",
+    "eos_token_id",
+    "sep_token_id",
+    "problem_type",
+    "finetuning_task",
+    "architectures",
+    "_name_or_path",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+}
+
+
+def shape_key(config: dict[str, Any]) -> str:
+    """A hash of the config without vocabulary, labels, head and names: near-duplicate
+    architectures share it, so held-out evaluation can hold them out together."""
+    clean = {k: v for k, v in config.items() if k not in _NOT_SHAPE}
+    return hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _traffic_mode():
+    """A dispatch mode that counts, per forward pass, the elements each operator writes (views and
+    in-place ops write none), the largest tensor written, and convolution FLOPs split into dense
+    and grouped (depthwise) convolutions, which run at very different speeds on a CPU."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class Traffic(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.written = self.largest = self.conv = self.grouped_conv = 0.0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if all(r.alias_info is None for r in func._schema.returns):
+                for tensor in tree_leaves(out):
+                    if isinstance(tensor, torch.Tensor):
+                        self.written += tensor.numel()
+                        self.largest = max(self.largest, float(tensor.numel()))
+            if func._overloadpacket is torch.ops.aten.convolution:
+                # weight (out, in/groups, kh, kw): each output element takes in/groups*kh*kw MACs
+                flops = 2.0 * out.numel() * args[1][0].numel()
+                if args[8] > 1:
+                    self.grouped_conv += flops
+                else:
+                    self.conv += flops
+            return out
+
+    return Traffic()
+
+
 @functools.lru_cache(maxsize=4096)
 def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[str, float]:
-    """Parameters (all, in matmuls/convolutions, in embeddings) and FLOPs of one forward pass at
-    batch 1, counted by torch's FLOP counter.
+    """Parameters (all, in matmuls/convolutions, in embeddings), FLOPs of one forward pass at
+    batch 1 (in all and by kind: dense, attention, convolution, grouped convolution), counted by
+    torch's FLOP counter, and the activation elements written (a proxy for memory traffic).
 
     The model is built on the `meta` device (no memory); a few architectures need real tensors
     for a data-dependent step, and are then built on the CPU without initialising the weights.
@@ -131,9 +199,20 @@ def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[
             inputs = {"pixel_values": torch.zeros(1, channels, size, size, device=device)}
         else:
             inputs = {"input_ids": torch.full((1, size), 5, dtype=torch.long, device=device)}
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
+        traffic = _traffic_mode()
+        with FlopCounterMode(display=False) as counter, traffic, torch.no_grad():
             model(**inputs)
-        return _parameter_split(model, torch) | {"flops": float(counter.get_total_flops())}
+        by_op = {str(k): float(v) for k, v in counter.get_flop_counts().get("Global", {}).items()}
+        return _parameter_split(model, torch) | {
+            "flops": float(counter.get_total_flops()),
+            # matmuls with a weight (linear layers), matmuls of two activations (attention)
+            "flops_dense": by_op.get("aten.addmm", 0.0) + by_op.get("aten.mm", 0.0),
+            "flops_attention": by_op.get("aten.bmm", 0.0) + by_op.get("aten.baddbmm", 0.0),
+            "flops_conv": traffic.conv,
+            "flops_grouped_conv": traffic.grouped_conv,
+            "act_written": traffic.written,
+            "act_largest": traffic.largest,
+        }
 
     try:
         return run("meta")
@@ -179,20 +258,45 @@ PRECISIONS = {
 }
 
 
-# Figures fitted in log space (errors are relative, effects multiply) and linearly (bytes add up).
+# Figures fitted linearly (bytes add up); the timed ones are fitted in log space or additively.
 _LINEAR = ("size_mb", "memory_mb")
+_TIMED = ("latency_ms", "cpu_ms")
+
+
+def _additive_row(facts: dict[str, Any]) -> list[float]:
+    """What a CPU spends time on: a fixed overhead, each kind of FLOP at its own rate, the
+    activations written (memory traffic) and the weights read (bytes ~ parameters)."""
+    return [
+        1.0,
+        facts.get("flops_dense", facts["flops"]) / 1e9,
+        facts.get("flops_attention", 0.0) / 1e9,
+        facts.get("flops_conv", 0.0) / 1e9,
+        facts.get("flops_grouped_conv", 0.0) / 1e9,
+        facts.get("act_written", 0.0) / 1e6,
+        facts["params"] / 1e6,
+    ]
 
 
 def _features(facts: dict[str, Any], families: list[str], figure: str, spec: str = "plwtf") -> np.ndarray:
-    """Features of one model for one figure. `spec` picks the log features beyond FLOPs:
-    p(arameters), l(ayers), w(idth), t(okens), f(amily offsets)."""
+    """Features of one model for one figure and candidate `spec`.
+
+    Timed figures: `add` (and `add+f`) is the additive model; otherwise a log-linear model on log
+    FLOPs plus the letters' log features: p(arameters), l(ayers), w(idth), t(okens), f(amily offsets).
+    Bytes: the parameters split by where they sit, plus an activation term for memory: `peak`
+    (the largest tensor written) or, by default, tokens x width x layers.
+    """
+    if spec.startswith("add"):
+        return np.asarray(_additive_row(facts), dtype=float)
     if figure in _LINEAR:
         # a file holds the parameters; a process holds the file, activations and a fixed runtime
         matmul = facts.get("matmul_params", facts["params"])
         embed = facts.get("embed_params", 0.0)
         row = [1.0, matmul / 1e6, embed / 1e6, (facts["params"] - matmul - embed) / 1e6]
         if figure == "memory_mb":
-            row.append(facts["tokens"] * facts["width"] * facts["layers"] / 1e6)
+            if spec == "peak":
+                row.append(facts.get("act_largest", 0.0) / 1e6)
+            else:
+                row.append(facts["tokens"] * facts["width"] * facts["layers"] / 1e6)
         return np.asarray(row, dtype=float)
     row = [1.0, math.log(max(facts["flops"], 1.0))]
     for letter, key in (("p", "params"), ("l", "layers"), ("w", "width"), ("t", "tokens")):
@@ -203,9 +307,22 @@ def _features(facts: dict[str, Any], families: list[str], figure: str, spec: str
     return np.asarray(row, dtype=float)
 
 
-# Candidate log models, chosen per figure and variant by an inner grouped cross-validation on
-# the training rows only (few, noisy measurements overfit the richer ones).
-_SPECS = (("", 1.0), ("f", 1.0), ("p", 1.0), ("pt", 1.0), ("plwtf", 0.1), ("plwtf", 1.0))
+# Candidates, chosen per figure and variant by an inner cross-validation grouped by shape on the
+# training rows only (few, noisy measurements overfit the richer ones).
+_SPECS = {
+    "timed": (
+        ("", 1.0),
+        ("f", 1.0),
+        ("p", 1.0),
+        ("pt", 1.0),
+        ("plwtf", 0.1),
+        ("plwtf", 1.0),
+        ("add", 0.0),
+        ("add+f", 2.0),  # alpha: the pseudo-count a family's offset is shrunk with
+    ),
+    "memory_mb": (("", 1e-3), ("peak", 1e-3)),
+    "size_mb": (("", 1e-3),),
+}
 
 
 @dataclass
@@ -216,6 +333,7 @@ class _Fit:
     n: int
     log_residuals: list[float] = field(default_factory=list)  # held-out, for the interval
     spec: str = "plwtf"
+    offsets: dict[str, float] = field(default_factory=dict)  # `add+f`: log offset per family
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
@@ -233,7 +351,27 @@ def _families(rows: list[tuple[dict[str, Any], float]]) -> list[str]:
     return sorted(k for k, v in counts.items() if v >= 2)
 
 
+def _fit_additive(rows, spec: str, shrink: float) -> _Fit:
+    """Non-negative rates (a FLOP or a byte never saves time), least relative error; `add+f`
+    then multiplies by a per-family factor, the family's mean log residual shrunk towards 1."""
+    from scipy.optimize import nnls
+
+    x = np.stack([_features(f, [], "cpu_ms", spec) for f, _ in rows])
+    values = np.asarray([v for _, v in rows], dtype=float)
+    coef, _ = nnls(x / values[:, None], np.ones(len(values)))
+    fit = _Fit(coef=coef.tolist(), families=[], alpha=shrink, n=len(rows), spec=spec)
+    if spec == "add+f":
+        residuals: dict[str, list[float]] = {}
+        for (facts, value), row in zip(rows, x, strict=True):
+            predicted = max(float(row @ coef), 1e-9)
+            residuals.setdefault(facts["family"], []).append(math.log(value / predicted))
+        fit.offsets = {fam: sum(r) / (len(r) + shrink) for fam, r in residuals.items()}
+    return fit
+
+
 def _fit_spec(rows, figure: str, spec: str, alpha: float) -> _Fit:
+    if spec.startswith("add"):
+        return _fit_additive(rows, spec, alpha)
     families = [] if figure in _LINEAR else _families(rows)
     x = np.stack([_features(f, families, figure, spec) for f, _ in rows])
     values = np.asarray([v for _, v in rows], dtype=float)
@@ -244,18 +382,28 @@ def _fit_spec(rows, figure: str, spec: str, alpha: float) -> _Fit:
     return _Fit(coef=coef.tolist(), families=families, alpha=alpha, n=len(rows), spec=spec)
 
 
+def _candidates(figure: str):
+    return _SPECS["timed"] if figure in _TIMED else _SPECS[figure]
+
+
 def _choose_spec(rows, figure: str, folds: int = 4) -> tuple[str, float]:
-    """The candidate with the least median relative error in a grouped inner cross-validation."""
-    groups = sorted({(f["params"], f["flops"]) for f, _ in rows})
-    if len(groups) < 2 * folds:
-        return "f", 1.0
+    """The candidate with the least median relative error in an inner cross-validation grouped by
+    shape (near-duplicate configs never straddle a fold)."""
+    candidates = _candidates(figure)
+    groups = sorted({f.get("shape") or str((f["params"], f["flops"])) for f, _ in rows})
+    if len(groups) < 2 * folds or len(candidates) == 1:
+        return candidates[0] if figure in _LINEAR else ("f", 1.0)
     fold_of = {g: i % folds for i, g in enumerate(groups)}
-    best, best_error = ("f", 1.0), float("inf")
-    for spec, alpha in _SPECS:
+
+    def fold(facts):
+        return fold_of[facts.get("shape") or str((facts["params"], facts["flops"]))]
+
+    best, best_error = candidates[0], float("inf")
+    for spec, alpha in candidates:
         errors = []
         for k in range(folds):
-            train = [r for r in rows if fold_of[(r[0]["params"], r[0]["flops"])] != k]
-            test = [r for r in rows if fold_of[(r[0]["params"], r[0]["flops"])] == k]
+            train = [r for r in rows if fold(r[0]) != k]
+            test = [r for r in rows if fold(r[0]) == k]
             fit = _fit_spec(train, figure, spec, alpha)
             errors += [abs(_predict_one(fit, f, figure) - v) / v for f, v in test]
         error = float(np.median(errors))
@@ -264,15 +412,15 @@ def _choose_spec(rows, figure: str, folds: int = 4) -> tuple[str, float]:
     return best
 
 
-def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str, alpha: float = 1e-3) -> _Fit:
-    if figure in _LINEAR:
-        return _fit_spec(rows, figure, "", alpha)
+def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str) -> _Fit:
     spec, alpha = _choose_spec(rows, figure)
     return _fit_spec(rows, figure, spec, alpha)
 
 
 def _predict_one(fit: _Fit, facts: dict[str, Any], figure: str) -> float:
     value = float(np.dot(_features(facts, fit.families, figure, fit.spec), fit.coef))
+    if fit.spec.startswith("add"):
+        return max(value, 1e-6) * math.exp(fit.offsets.get(facts["family"], 0.0))
     if figure in _LINEAR:
         return max(value, 1e-6)
     return float(math.exp(value))
@@ -365,6 +513,11 @@ def _hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _group(record: dict[str, Any]) -> str:
+    """The unit held out together: the shape (configs differing only in vocabulary or labels)."""
+    return record["facts"].get("shape") or record.get("config_hash") or _hash(record["config"])
+
+
 def _spearman(a: list[float], b: list[float]) -> float:
     from scipy.stats import spearmanr
 
@@ -391,22 +544,25 @@ def _per_flop(records: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
 def evaluate_heldout(
     records: list[dict[str, Any]], *, folds: int = 5, seed: int = 0, baseline: bool = False
 ) -> dict[str, Any]:
-    """Grouped K-fold by architecture: within +-10% / +-5%, Spearman rho, per figure and variant.
+    """K-fold grouped by shape (`shape_key`: configs that differ only in vocabulary or labels are
+    held out together): within +-10% / +-5%, Spearman rho, per figure and variant.
 
-    Also returns the held-out log residuals, which `CostModel.interval` reads. `baseline` adds
-    rows for latency proportional to FLOPs (one rate per variant, fitted on the same folds).
+    Also returns the held-out log residuals, which `CostModel.interval` reads, and every held-out
+    prediction (`heldout`). `baseline` adds rows for latency proportional to FLOPs (one rate per
+    variant, fitted on the same folds).
     """
     keys = [r["target_key"] for r in records]
     target = max(set(keys), key=keys.count)
     records = [r for r in records if r["target_key"] == target]
-    groups = sorted({r.get("config_hash") or _hash(r["config"]) for r in records})
+    groups = sorted({_group(r) for r in records})
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(groups))
     fold_of = {groups[i]: k % folds for k, i in enumerate(order)}
     predictions: dict[str, list[tuple[float, float]]] = {}
+    heldout: list[dict[str, Any]] = []
     for fold in range(folds):
-        train = [r for r in records if fold_of[r.get("config_hash") or _hash(r["config"])] != fold]
-        test = [r for r in records if fold_of[r.get("config_hash") or _hash(r["config"])] == fold]
+        train = [r for r in records if fold_of[_group(r)] != fold]
+        test = [r for r in records if fold_of[_group(r)] == fold]
         if not train or not test:
             continue
         model = CostModel.fit(train, target)
@@ -417,6 +573,16 @@ def evaluate_heldout(
                 if predicted[figure] is not None and record.get(figure):
                     key = f"{figure}/{record['variant']}"
                     predictions.setdefault(key, []).append((predicted[figure], float(record[figure])))
+                    heldout.append(
+                        {
+                            "figure": figure,
+                            "variant": record["variant"],
+                            "model": record.get("model"),
+                            "family": record["facts"]["family"],
+                            "predicted": predicted[figure],
+                            "measured": float(record[figure]),
+                        }
+                    )
                     rate = per_flop.get((figure, record["variant"]))
                     if baseline and rate and figure in ("latency_ms", "cpu_ms"):
                         pair = (rate * record["facts"]["flops"], float(record[figure]))
@@ -448,6 +614,7 @@ def evaluate_heldout(
         "folds": folds,
         "rows": rows,
         "heldout_log_residuals": residuals,
+        "heldout": heldout,
     }
 
 
@@ -505,6 +672,15 @@ def local_threads_measured(cpu_model: str | None) -> int | None:
     return max(counts, key=counts.get) if counts else None
 
 
+def latency_figure(model: CostModel, local: dict[str, Any], variant: str) -> str:
+    """Which fitted figure stands for latency: at 1 thread the CPU time per run (`cpu_ms`), which
+    is the latency on an idle core and hardly moves with other processes' load; otherwise (CPU
+    time then sums the threads) the measured wall-clock p50."""
+    if local.get("threads") == 1 and f"cpu_ms/{variant}" in model.fits:
+        return "cpu_ms"
+    return "latency_ms"
+
+
 def card_config(card: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """`config_from_card`, cached on disk by the card facts it reads."""
     from hf_spider.hardware._cardconfig import config_from_card
@@ -538,9 +714,11 @@ def predict_catalog(
     model: CostModel | None = None,
     max_param_error: float = 0.02,
 ) -> list[dict[str, Any]]:
-    """Predicted latency (p50, batch 1), peak memory and file size of each card's variants on a target.
+    """Predicted latency (batch 1), peak memory and file size of each card's variants on a target.
 
-    `target`: `local` or a profile name (predicted for this machine, then scaled by the profile's
+    `latency_ms` is the idle-core latency (`latency_figure`: CPU time per run at 1 thread) when
+    the model was fitted at 1 thread, else the wall-clock p50; `latency_wall_ms` is always the
+    wall-clock fit. `target`: `local` or a profile name (predicted for this machine, then scaled by the profile's
     factor, `profiles.estimate_factor`). Each row carries `interval` (the cost model's held-out
     90% band, times the profile's band) and says how its config was recovered.
     """
@@ -584,9 +762,15 @@ def predict_catalog(
         facts = facts_of(config, default_input(config, seq_len))
         for variant in variants:
             predicted = model.predict(facts, variant)
-            if predicted["latency_ms"] is None:
+            figure = latency_figure(model, local, variant)
+            if predicted[figure] is None:
                 continue
-            factor, band, method = 1.0, (1.0, 1.0), f"cost model fitted on {model.target}"
+            factor, band = 1.0, (1.0, 1.0)
+            method = f"cost model fitted on {model.target}; " + (
+                "idle-core latency: CPU time per batch-1 run at 1 thread"
+                if figure == "cpu_ms"
+                else "wall-clock p50 as measured (includes waiting for a core on a loaded machine)"
+            )
             if profile is not None:
                 from hf_spider.hardware.profiles import estimate_factor
 
@@ -596,8 +780,8 @@ def predict_catalog(
                     f"{method}, x {estimate['factor']:.3g} for {profile.name}",
                 )
                 band = estimate["band"] or (1.0, 1.0)
-            latency = predicted["latency_ms"] * factor
-            spread = model.interval("latency_ms", variant)
+            latency, wall = predicted[figure] * factor, predicted["latency_ms"]
+            spread = model.interval(figure, variant)
             interval = None
             if spread is not None:
                 interval = {"low": latency * spread[0] * band[0], "high": latency * spread[1] * band[1]}
@@ -607,6 +791,8 @@ def predict_catalog(
                     "variant": variant,
                     "latency_ms": latency,
                     "latency_interval": interval,
+                    "latency_figure": figure,
+                    "latency_wall_ms": None if wall is None else wall * factor,
                     "memory_mb": predicted["memory_mb"],
                     "size_mb": predicted["size_mb"],
                     "label": PREDICTED,

@@ -112,6 +112,7 @@ class DeviceTarget:
         config: MeasureConfig | None = None,
         reference: np.ndarray | None = None,
         labels: np.ndarray | None = None,
+        throughput: bool = True,
     ) -> dict[str, Any]:
         """Measure one variant here.
 
@@ -121,6 +122,8 @@ class DeviceTarget:
             config: the protocol (`MeasureConfig`); threads default to the target's.
             reference: the fp32 variant's pooled outputs on the same feeds, for fidelity.
             labels: the sample's labels, for the change of LogME of backbones.
+            throughput: False skips the larger-batch timing and the sample outputs on this
+                machine (throughput and fidelity not measured); an agent measures everything.
 
         Returns:
             A dict with `model`, `variant`, `target`, `protocol`, `figures` (see `_measure.FIGURES`)
@@ -140,14 +143,14 @@ class DeviceTarget:
             from hf_spider.hardware.sample import TaskSample, feeds_for
 
             feeds = feeds_for(variant.exported, TaskSample.synthetic(variant.exported.modality))
-        raw, where = self._run(variant, feeds, config)
+        raw, where = self._run(variant, feeds, config, throughput)
         result = build_result(variant, self, raw, where, MEASURED)
         add_fidelity(result, variant, raw["outputs"], reference, labels, MEASURED)
         self._adjust(result, variant)
         result["outputs"] = raw["outputs"]
         return result
 
-    def _run(self, variant, feeds, config: MeasureConfig) -> tuple[dict[str, Any], str]:
+    def _run(self, variant, feeds, config: MeasureConfig, throughput: bool) -> tuple[dict[str, Any], str]:
         """The raw protocol numbers (`_runtime.run_protocol`'s dict) and where they were taken."""
         raise NotImplementedError
 
@@ -155,10 +158,12 @@ class DeviceTarget:
         """Turn measured figures into this target's figures (profiles estimate)."""
 
 
-def _run_here(variant, feeds, config: MeasureConfig) -> dict[str, Any]:
+def _run_here(variant, feeds, config: MeasureConfig, throughput: bool = True) -> dict[str, Any]:
     from hf_spider.hardware._runtime import run_protocol
 
-    return run_protocol(variant.path, feeds, config, output_name=variant.exported.output_name)
+    return run_protocol(
+        variant.path, feeds, config, output_name=variant.exported.output_name, throughput=throughput
+    )
 
 
 class LocalTarget(DeviceTarget):
@@ -170,8 +175,8 @@ class LocalTarget(DeviceTarget):
     def __init__(self, threads: int | None = None):
         super().__init__("local", local_info(threads))
 
-    def _run(self, variant, feeds, config):
-        return _run_here(variant, feeds, config), "this machine"
+    def _run(self, variant, feeds, config, throughput):
+        return _run_here(variant, feeds, config, throughput), "this machine"
 
 
 class AgentTarget(DeviceTarget):
@@ -205,7 +210,7 @@ class AgentTarget(DeviceTarget):
             )
         return None
 
-    def _run(self, variant, feeds, config):
+    def _run(self, variant, feeds, config, throughput):
         raw = self.client.measure(variant.path, feeds, config, output_name=variant.exported.output_name)
         return raw, f"the device agent at {self.url} ({self.info.get('cpu_model')})"
 
@@ -228,10 +233,10 @@ class ProfileTarget(DeviceTarget):
         self.profile = profile
         super().__init__(name, profile.info())
 
-    def _run(self, variant, feeds, config):
+    def _run(self, variant, feeds, config, throughput):
         # Timed here with no more threads than this machine has; the profile's factor scales it.
         threads = min(config.threads or self.threads, local_info()["cores"])
-        return _run_here(variant, feeds, config.replace(threads=threads)), "this machine"
+        return _run_here(variant, feeds, config.replace(threads=threads), throughput), "this machine"
 
     def _adjust(self, result, variant):
         estimate_for_profile(result, variant, self.profile)
