@@ -110,6 +110,32 @@ def task_vector(meta: Mapping[str, Any]) -> np.ndarray:
     return v
 
 
+# The data part of the task token (`RankerConfig.task_data`): the scalar slots of the probe data
+# token (`hf_spider.tasks.task`, slots 96:104: prototype similarity and distances, within-class
+# spread, variance ratio, 1-NN and nearest-prototype accuracy, effective rank, classes), and
+# whether the task has one. The 96 projected coordinates are left out: directions of one probe
+# encoder's space, not something that means the same on another dataset.
+DATA_SLOTS = slice(96, 104)
+TASK_DATA_DIM = 8 + 1
+
+
+def task_data_vector(meta: Mapping[str, Any]) -> np.ndarray:
+    """The data part of a task's token; zeros (and the flag 0) for a task without a data token."""
+    v = np.zeros(TASK_DATA_DIM, dtype=np.float32)
+    token = meta.get("data_token")
+    if token is not None and len(token) >= DATA_SLOTS.stop:
+        v[:-1] = np.asarray(token, dtype=np.float32)[DATA_SLOTS]
+        v[-1] = 1.0
+    return v
+
+
+def task_input(meta: Mapping[str, Any], with_data: bool = False) -> np.ndarray:
+    """What the network reads as the task token: `task_vector`, then `task_data_vector` if asked."""
+    if not with_data:
+        return task_vector(meta)
+    return np.concatenate([task_vector(meta), task_data_vector(meta)])
+
+
 def task_name_tokens(meta: Mapping[str, Any]) -> set[str]:
     names = [meta.get("name"), meta.get("pretty_name"), meta.get("dataset_id")]
     out: set[str] = set()

@@ -196,7 +196,7 @@ def score_context(model: SpiderEnsemble | None, ctx: Context, *, use_features: b
         return ctx.summary[:, 0].astype(np.float64)
     t = torch.from_numpy
     feat_pad = ctx.feat_pad if use_features else np.ones_like(ctx.feat_pad)
-    task_x = t(F.task_vector(ctx.task))
+    task_x = t(F.task_input(ctx.task, bool(model.config.get("task_data"))))
     lengths = (~ctx.hist_pad).sum(axis=1) if ctx.hist_pad.size else np.zeros(len(ctx.models), dtype=int)
     out = np.zeros(len(ctx.models), dtype=np.float64)
     with torch.no_grad():

@@ -99,6 +99,12 @@ class RankerConfig:
             "help": "mean inner-CV tau_w by which the learned residual must beat the prior alone to be kept"
         },
     )
+    task_data: bool = field(
+        default=False,
+        metadata={
+            "help": "the task token includes the probe data token's summary (`features.task_data_vector`)"
+        },
+    )
     inner_folds: int = field(
         default=3, metadata={"help": "training datasets held out by the inner cross-validation of the steps"}
     )
@@ -135,11 +141,12 @@ class SpiderNet(nn.Module):
         n_heads: int = 2,
         dropout: float = 0.1,
         prior_gain: float = 4.0,
+        task_dim: int = F.TASK_DIM,
     ):
         super().__init__()
         d = d_model
         self.candidate = nn.Sequential(nn.Linear(F.MODEL_DIM + F.SUMMARY_DIM, d), nn.GELU(), nn.Linear(d, d))
-        self.task = nn.Sequential(nn.Linear(F.TASK_DIM, d), nn.GELU(), nn.Linear(d, d))
+        self.task = nn.Sequential(nn.Linear(task_dim, d), nn.GELU(), nn.Linear(d, d))
         self.history = nn.Sequential(nn.Linear(F.HISTORY_DIM, d), nn.GELU(), nn.Linear(d, d))
         self.estimator = nn.Sequential(nn.Linear(F.FEATURE_DIM, d), nn.GELU(), nn.Linear(d, d))
         self.kind = nn.Embedding(4, d)  # candidate, task, history, estimator
@@ -158,7 +165,7 @@ class SpiderNet(nn.Module):
         self,
         model_x: torch.Tensor,  # [n, MODEL_DIM]
         summary: torch.Tensor,  # [n, SUMMARY_DIM]
-        task_x: torch.Tensor,  # [n, TASK_DIM] or [TASK_DIM]
+        task_x: torch.Tensor,  # [n, task_dim] or [task_dim] (`features.task_input`)
         hist: torch.Tensor,  # [n, H, HISTORY_DIM]
         hist_pad: torch.Tensor,  # [n, H] True where padding
         feats: torch.Tensor,  # [n, Fn, FEATURE_DIM]
@@ -195,7 +202,14 @@ class SpiderEnsemble(nn.Module, PyTorchModelHubMixin):
         self.meta = dict(meta or {})
         cfg = RankerConfig.from_dict(self.config)
         self.members = nn.ModuleList(
-            SpiderNet(cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.prior_gain)
+            SpiderNet(
+                cfg.d_model,
+                cfg.n_layers,
+                cfg.n_heads,
+                cfg.dropout,
+                cfg.prior_gain,
+                F.TASK_DIM + (F.TASK_DATA_DIM if cfg.task_data else 0),
+            )
             for _ in range(cfg.ensemble)
         )
 

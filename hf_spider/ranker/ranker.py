@@ -62,6 +62,8 @@ def task_meta(task: Any) -> dict[str, Any]:
         meta = dict(task)
     elif hasattr(task, "describe"):
         meta = task.describe()
+        if getattr(task, "data_token", None) is not None:  # read where `task_data` is on
+            meta["data_token"] = [float(v) for v in task.data_token]
     else:
         raise UserInputError(
             f"cannot read a task from {type(task).__name__}",

@@ -19,6 +19,7 @@ target dataset); device targets are another thing (`hf_spider.hardware`).
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,8 @@ class Records:
                 meta["num_classes"] = int(r["num_classes"])
             if pd.notna(r["size"]):
                 meta["num_examples"] = int(r["size"])
+            if isinstance(r.get("data_token"), str):
+                meta["data_token"] = json.loads(r["data_token"])
         card = self.cards.get(dataset, {})
         # the records' class count stays (the priors were chosen with it); a card fills it where
         # the records lack one, and adds what the records cannot say
@@ -337,6 +340,8 @@ def _clean_datasets(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
             "modality": modality,
         }
     )
+    if "data_token" in raw:  # the probe data token of a sampled task (`hf_spider.zoo.subtasks`), JSON
+        out["data_token"] = raw["data_token"]
     return out
 
 

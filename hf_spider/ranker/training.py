@@ -162,7 +162,7 @@ def _episode(ctx: Context, cfg: RankerConfig, rng: np.random.Generator) -> dict[
     return {
         "model_x": ctx.model_x[idx],
         "summary": summary,
-        "task_x": np.repeat(F.task_vector(ctx.task)[None], k, axis=0),
+        "task_x": np.repeat(F.task_input(ctx.task, cfg.task_data)[None], k, axis=0),
         "hist": hist,
         "hist_pad": hist_pad,
         "feats": ctx.feats[idx],
