@@ -5,6 +5,17 @@ from __future__ import annotations
 
 from hf_spider.hardware.record import FIGURES
 
+# The joint ranking's predictions before any measurement (`hf_spider.hardware.joint`), and how
+# each measured figure compared with its prediction.
+PREDICTED_COLUMNS = (
+    "predicted_latency_ms",
+    "predicted_memory_mb",
+    "predicted_size_mb",
+    "fit_probability",
+    "latency_prediction_error_pct",
+    "memory_prediction_error_pct",
+    "size_prediction_error_pct",
+)
 # Columns every row has, in display order. Estimator scores are added as `score_<name>`.
 COLUMNS = (
     "rank",
@@ -25,6 +36,7 @@ COLUMNS = (
     "pareto",
     "copeland_rank",
     "recommended",
+    *PREDICTED_COLUMNS,
 )
 # Device figures and how the report names them, with their units.
 DEVICE_FIGURES = {name: f"{what} ({unit})" for name, (unit, what) in FIGURES.items()}
@@ -38,4 +50,12 @@ LEGEND = {
     "probe_score": "the stage-2 fused score of a probed model: its rank among the probed models, "
     "as a fraction (1 = best)",
     **{name: f"{what}, in {unit}" for name, (unit, what) in FIGURES.items()},
+    "predicted_latency_ms": "p50 latency at batch 1 predicted by the cost model before any measurement "
+    "(ms; for a row without a variant, its variant most likely to fit)",
+    "predicted_memory_mb": "peak resident memory predicted by the cost model (MiB)",
+    "predicted_size_mb": "ONNX file size predicted by the cost model (MiB)",
+    "fit_probability": "the chance the cost model gives the variant of meeting every device budget (0..1)",
+    "latency_prediction_error_pct": "(predicted - measured) / measured p50 latency, in %",
+    "memory_prediction_error_pct": "(predicted - measured) / measured peak memory, in %",
+    "size_prediction_error_pct": "(predicted - measured) / measured file size, in %",
 }

@@ -1,7 +1,8 @@
 """`recommend`: the whole pipeline in one call, one call into each stage.
 
 task (`hf_spider.tasks.load_task`) -> candidates (`hf_spider.catalog.candidates_for`) -> rank
-(`Ranker.rank`, stage 1) -> probe (`hf_spider.probe.probe` and its one fusion, `fuse`; stage 2)
+(`Ranker.rank`, stage 1; under device budgets, ranked jointly with the predicted device cost and
+the candidates unlikely to fit dropped: `hf_spider.hardware.joint`) -> probe (`hf_spider.probe.probe` and its one fusion, `fuse`; stage 2)
 -> bench (`hf_spider.hardware.bench_candidates`: `bench` of the top-k) -> constraints
 (`hf_spider.hardware.apply_constraints`) -> results (`build_rows`, `Recommendations`). Final
 order (`rerank`): the models checked on the data first, by fused score, then the rest by stage 1.
@@ -19,7 +20,8 @@ from typing import Any
 
 from hf_spider import __version__
 from hf_spider.errors import ConstraintError, UserInputError
-from hf_spider.probe._probe import ESTIMATORS, ProbeResult, check_sample, fuse, probe, rerank
+from hf_spider.hardware.joint import has_device_budget
+from hf_spider.probe._probe import ESTIMATORS, ProbeResult, check_sample, fuse, probe, rerank, shown
 from hf_spider.recommend._results import Recommendations, build_rows, sort_rows, target_summary, task_summary
 
 STAGES = ("rank", "probe", "bench")
@@ -62,6 +64,7 @@ def recommend(
     estimators: Iterable[str] = ESTIMATORS,
     measure_config: Any = None,
     ranker: Any = None,
+    joint: str | None = None,
     token: str | None = None,
     endpoint: str | None = None,
     progress: Callable[..., None] | None = None,
@@ -86,6 +89,9 @@ def recommend(
         measure_config: the measurement protocol, a `hf_spider.hardware.MeasureConfig` (threads, runs, ...).
         ranker: a `hf_spider.Ranker`, a folder or Hub repo of ranker weights, or None for the
             weights shipped with hf-spider.
+        joint: how stage 1 is ranked under budgets on latency, memory or size: `fused` (default),
+            `copeland` or `off` (`hf_spider.hardware.joint`). Every candidate gets a predicted
+            cost on the target first; those that cannot fit are dropped before stage 2 and bench.
         token, endpoint: for Hub datasets and models; the token is never logged or stored.
         progress: `progress(stage, done, total, note="")`, called as each stage advances.
 
@@ -103,6 +109,7 @@ def recommend(
     """
     from hf_spider.catalog._candidates import candidates_for, check_tag
     from hf_spider.hardware import Constraints, DeviceTarget, apply_constraints, bench_candidates
+    from hf_spider.hardware.joint import check_joint
     from hf_spider.tasks import load_task
 
     progress = progress or (lambda *_a, **_k: None)
@@ -113,6 +120,7 @@ def recommend(
     if "probe" in stages and sample < 2:
         raise UserInputError(f"--sample {sample} is too small for stage 2", hint="use --sample 64 or more")
     cons = constraints if isinstance(constraints, Constraints) else Constraints.parse(constraints)
+    joint = check_joint(joint)
     run = _Run()
     estimators = tuple(estimators)
     # Cheap checks that can fail on user input come first: the target, then the dataset.
@@ -149,6 +157,14 @@ def recommend(
         ranker_obj, ranker_name = _ranker(ranker, token=token, endpoint=endpoint)
         stage1 = ranker_obj.rank(list(found.tokens), task_obj).stage1
         progress("rank", len(found), len(found), f"{len(found)} models")
+    joint_ranking = None
+    if joint != "off" and has_device_budget(cons):
+        with run.timed("joint"):
+            joint_ranking = _joint_ranking(
+                stage1, found, device or target, cons, joint, variants, measure_config, progress, run
+            )
+    # what stage 2 and bench take, best first: the joint order without the dropped candidates
+    head = stage1 if joint_ranking is None else [(m, dict(stage1)[m]) for m in joint_ranking.order]
 
     probed, fused = ProbeResult(estimators=estimators), {}
     if "probe" in stages:
@@ -157,7 +173,7 @@ def recommend(
                 run.notes.append("stage 2 skipped: the dataset gave no examples (card-only dataset)")
             else:
                 probed = probe(
-                    stage1,
+                    head,
                     task_obj,
                     top_k=top_k,
                     estimators=estimators,
@@ -168,12 +184,14 @@ def recommend(
                 run.forward_passes += probed.forward_passes
                 run.notes += probed.notes
                 fused = fuse(ranker_obj, found.tokens, task_obj, probed)
-    order = rerank(stage1, fused)
+    order = rerank(head, fused)
+    if joint_ranking is not None:
+        order += joint_ranking.dropped  # last, each row saying why
 
     records = []
     if "bench" in stages:
         with run.timed("bench"):
-            pool = [m for m in order if m in probed.scores] if probed else order
+            pool = [m for m in order if m in probed.scores] if probed else [m for m, _ in head]
             records, notes = bench_candidates(
                 pool,
                 task_obj,
@@ -191,6 +209,8 @@ def recommend(
     rows = build_rows(
         order, stage1, probed, fused, records, top_k=top_k, benched=device is not None, target=target_name
     )
+    if joint_ranking is not None:
+        _add_predictions(rows, joint_ranking, cons, run)
     pick, nothing_fits = None, None
     if "bench" in stages:
         with run.timed("constraints"):
@@ -215,6 +235,7 @@ def recommend(
         },
         "target": target_summary(device),
         "constraints": cons.to_dict(),
+        "joint": joint_ranking.to_dict(cons) if joint_ranking is not None else {"method": "off"},
         "pick": pick,
         "timings": run.timings,
         "cpu_seconds": run.cpu,
@@ -228,6 +249,47 @@ def recommend(
         nothing_fits.recommendations = recs  # the rows, marked as not meeting the constraints
         raise nothing_fits
     return recs
+
+
+def _joint_ranking(stage1, found, target, cons, method, variants, measure_config, progress, run):
+    """Predicted cost of every candidate on the target, then the joint order (None: no cost model)."""
+    from hf_spider.hardware import DeviceTarget
+    from hf_spider.hardware.joint import predict_candidates, rank_jointly
+
+    device = target if isinstance(target, DeviceTarget) else DeviceTarget.resolve(target or "local")
+    progress("joint", 0, len(stage1), f"predicted cost on {device.name}")
+    threads = getattr(measure_config, "threads", None) or device.threads
+    cards = [token.to_dict() for token in found.tokens]
+    predictions, cost_model, notes = predict_candidates(cards, device, variants, threads=threads)
+    run.notes += notes
+    if cost_model is None:
+        return None
+    joint = rank_jointly(stage1, predictions, cons, method)
+    joint.cost_model = cost_model
+    progress("joint", len(stage1), len(stage1), f"{len(joint.dropped)} dropped for predicted cost")
+    run.notes.append(
+        f"joint ranking ({method}) on {device.name}: {len(predictions)} of {len(stage1)} candidates got a "
+        f"predicted cost (cost model fitted on {cost_model}); {len(joint.dropped)} dropped for predicted "
+        f"cost{': ' + shown(joint.dropped) if joint.dropped else ''}"
+    )
+    return joint
+
+
+def _add_predictions(rows, joint, cons, run) -> None:
+    """Predicted figures, and predicted vs measured, on every row; dropped candidates say why."""
+    from hf_spider.hardware.joint import compare
+
+    dropped = set(joint.dropped)
+    for row in rows:
+        if row["model_id"] in dropped:
+            row["device_reason"] = joint.dropped_reason(row["model_id"], cons)
+        row.update(compare(row, joint.prediction(row["model_id"], row.get("variant"))))
+        error = row.get("latency_prediction_error_pct")
+        if error is not None:
+            run.notes.append(
+                f"{row['model_id']} [{row['variant']}]: p50 predicted {row['predicted_latency_ms']:.3g} ms, "
+                f"measured {row['latency_p50_ms']:.3g} ms ({error:+.0f}% error)"
+            )
 
 
 def _check_stages(stages: Iterable[str]) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_spider.hardware.record import DEVICE_STATUSES, DeviceRecord
-from hf_spider.recommend._columns import COLUMNS, DEVICE_FIGURES
+from hf_spider.recommend._columns import COLUMNS, DEVICE_FIGURES, PREDICTED_COLUMNS
 
 logger = logging.getLogger("hf_spider.recommend")
 
@@ -137,6 +137,7 @@ class Recommendations:
             elif (
                 (values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values))
                 or col in DEVICE_FIGURES
+                or col in PREDICTED_COLUMNS
                 or col.startswith("score_")
                 or col.endswith("_score")
             ):

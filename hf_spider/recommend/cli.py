@@ -51,6 +51,13 @@ def register(subparsers) -> None:
     add_agent_token_argument(p)
     add_constraint_arguments(p)
     p.add_argument(
+        "--joint",
+        default=None,
+        help="how stage 1 is ranked under --max-latency-ms/--max-memory-mb/--max-size-mb: fused (default: "
+        "stage-1 percentile x predicted chance of fitting), copeland (merge of the stage-1 and predicted "
+        "device orders) or off (stage 1 alone); candidates predicted not to fit are dropped unless off",
+    )
+    p.add_argument(
         "--output-dir",
         help="where to write parquet, JSON, plot and report (default: hf-spider-results/DATASET)",
     )
@@ -212,6 +219,23 @@ def render_table(recs, console, max_rows: int = 15) -> None:
             "Rows of stage 'rank' were scored from their cards only (their weights were not run on the "
             "data); they rank below the models checked on the data. See the report's notes."
         )
+    joint = recs.meta.get("joint") or {}
+    if joint.get("method", "off") != "off":
+        dropped = joint.get("dropped") or []
+        console.print(
+            f"joint ranking: {joint['method']}; {joint['kept']} candidates kept, {len(dropped)} dropped for "
+            "predicted cost" + (":" if dropped else "")
+        )
+        for d in dropped[:5]:
+            console.print(f"  {escape(d['model_id'])}: {escape(d['reason'].split('): ', 1)[-1])}")
+        if len(dropped) > 5:
+            console.print(f"  and {len(dropped) - 5} more (report.md, --json)")
+        for r in recs.rows:
+            if r.get("latency_prediction_error_pct") is not None:
+                console.print(
+                    f"  {escape(r['model_id'] + ' [' + r['variant'] + ']')}: p50 predicted {r['predicted_latency_ms']:.3g} ms, "
+                    f"measured {r['latency_p50_ms']:.3g} ms ({r['latency_prediction_error_pct']:+.0f}%)"
+                )
     pick = recs.meta.get("pick") or {}
     if pick.get("reason"):
         console.print(f"[bold]Recommended:[/bold] {escape(pick['reason'])}")
@@ -224,6 +248,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from hf_spider.hardware import Constraints
+    from hf_spider.hardware.joint import check_joint
     from hf_spider.recommend import _demo
     from hf_spider.recommend._hub import check_push_target, check_write_access, publish_space
     from hf_spider.recommend._pipeline import recommend
@@ -231,6 +256,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
     stages = parse_stages(args.stages)
     constraints = {k: getattr(args, k) for k in CONSTRAINT_FLAGS if getattr(args, k) is not None}
     Constraints.parse(constraints)  # a bad limit fails here, before any work
+    joint = check_joint(args.joint)
     if args.top_k < 1:
         raise UserInputError("--top-k must be at least 1")
     dataset, catalog, sample = args.dataset, args.catalog, args.sample
@@ -276,6 +302,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
                 top_k=args.top_k,
                 stages=stages,
                 sample=sample,
+                joint=joint,
                 token=args.token,
                 endpoint=args.endpoint,
                 progress=bars,

@@ -1,0 +1,312 @@
+"""Stage 1 under constraints: every catalog candidate gets a predicted cost on the target (the cost
+model, `hf_spider.hardware.cost`, from card facts; nothing downloaded), and the catalog is ranked
+jointly on transfer and device before any model is probed or measured.
+
+Two joint rankings, both from the IoT paper's proposal:
+- `copeland`: Copeland's merge (`constraints.copeland`) of the stage-1 order and the predicted
+  device order (lowest predicted load first: predicted figure / budget, the tightest budget).
+- `fused`: the stage-1 percentile (1 = first, 0 = last) times the probability that the model's
+  best variant meets every budget. A fixed rule, not learned: the probability reads the cost
+  model's held-out 90% interval as a log-normal band, figures taken as independent.
+`off`: the stage-1 order (the behaviour before the joint ranking).
+
+Either way, a candidate is dropped for predicted cost when, for every variant, even the optimistic
+(low) end of the 90% interval breaks a budget; it is named in the report with its predicted figures.
+With no budget on latency, memory or size the order is the stage-1 order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hf_spider.errors import UserInputError
+
+logger = logging.getLogger("hf_spider.hardware")
+
+JOINT_METHODS = ("fused", "copeland", "off")
+DEFAULT_JOINT = "fused"  # chosen by benchmarks/constrained.md (lower mean regret than copeland)
+COVERAGE = 0.9
+_Z = 1.6448536269514722  # the 95% quantile of the standard normal: a 90% band spans +-_Z sigma
+# (cost-model figure, constraint field, results-row figure, unit)
+BUDGETS = (
+    ("latency_ms", "max_latency_ms", "latency_p50_ms", "ms"),
+    ("memory_mb", "max_memory_mb", "peak_memory_mb", "MiB"),
+    ("size_mb", "max_size_mb", "file_size_mb", "MiB"),
+)
+
+
+def check_joint(method: str | None) -> str:
+    """The joint-ranking method, validated (None: the default)."""
+    method = DEFAULT_JOINT if method is None else str(method).strip().lower()
+    if method not in JOINT_METHODS:
+        raise UserInputError(f"unknown --joint {method!r}", hint=f"use one of: {', '.join(JOINT_METHODS)}")
+    return method
+
+
+def has_device_budget(constraints: Any) -> bool:
+    return any(getattr(constraints, name, None) is not None for _, name, _, _ in BUDGETS)
+
+
+@dataclass
+class Prediction:
+    """The predicted figures of one (model, variant) on the target, their 90% bands (multipliers
+    of the value; None where the cost model has too few held-out residuals) and the chance of
+    meeting the budgets."""
+
+    model_id: str
+    variant: str
+    figures: dict[str, float | None]
+    bands: dict[str, tuple[float, float] | None]
+    fit_probability: float = 1.0
+    optimistic_fits: bool = True
+
+    def load(self, constraints: Any) -> float:
+        """Predicted figure / budget of the tightest budget (1 = on the budget)."""
+        loads = [
+            self.figures[fig] / getattr(constraints, name)
+            for fig, name, _, _ in BUDGETS
+            if getattr(constraints, name) and self.figures.get(fig) is not None
+        ]
+        return max(loads, default=0.0)
+
+    def describe(self) -> str:
+        parts = []
+        for fig, _, _, unit in BUDGETS:
+            value = self.figures.get(fig)
+            if value is None:
+                continue
+            band = self.bands.get(fig)
+            low_high = f" (90%: {value * band[0]:.3g}-{value * band[1]:.3g})" if band else ""
+            parts.append(f"{fig.split('_')[0]} {value:.3g}{low_high} {unit}")
+        return f"{self.variant}: " + ", ".join(parts)
+
+
+@dataclass
+class JointRanking:
+    """The order handed to stage 2 and bench, and what was predicted and dropped on the way."""
+
+    method: str
+    order: list[str]  # kept candidates, best first
+    dropped: list[str] = field(default_factory=list)
+    predictions: dict[str, list[Prediction]] = field(default_factory=dict)
+    unpredicted: list[str] = field(default_factory=list)
+    cost_model: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def best(self, model_id: str) -> Prediction | None:
+        """The variant most likely to fit (then the lowest predicted latency)."""
+        preds = self.predictions.get(model_id) or []
+        return max(
+            preds, key=lambda p: (p.fit_probability, -(p.figures.get("latency_ms") or 0.0)), default=None
+        )
+
+    def prediction(self, model_id: str, variant: str | None) -> Prediction | None:
+        if variant is None:
+            return self.best(model_id)
+        return next((p for p in self.predictions.get(model_id) or [] if p.variant == variant), None)
+
+    def dropped_reason(self, model_id: str, constraints: Any) -> str:
+        best = self.best(model_id)
+        budgets = constraints.describe()
+        return f"dropped for predicted cost (optimistic end of the 90% interval breaks {budgets}): {best.describe()}"
+
+    def to_dict(self, constraints: Any) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "cost_model": self.cost_model,
+            "kept": len(self.order),
+            "dropped": [
+                {
+                    "model_id": m,
+                    **_prediction_dict(self.best(m)),
+                    "reason": self.dropped_reason(m, constraints),
+                }
+                for m in self.dropped
+            ],
+            "unpredicted": self.unpredicted,
+            "rule": DROP_RULE,
+            "fused_rule": FUSED_RULE if self.method == "fused" else None,
+        }
+
+
+DROP_RULE = (
+    "a candidate is dropped when, for every variant, the optimistic (low) end of the cost model's "
+    "held-out 90% interval breaks a budget"
+)
+FUSED_RULE = (
+    "stage-1 percentile x P(best variant meets every budget); P from the cost model's 90% interval "
+    "read as a log-normal band, figures independent; a fixed rule, nothing learned"
+)
+
+
+def _prediction_dict(p: Prediction | None) -> dict[str, Any]:
+    if p is None:
+        return {}
+    out: dict[str, Any] = {"variant": p.variant, "fit_probability": round(p.fit_probability, 4)}
+    for fig, _, _, _ in BUDGETS:
+        value, band = p.figures.get(fig), p.bands.get(fig)
+        out[f"predicted_{fig}"] = value
+        if band and value is not None:
+            out[f"predicted_{fig}_interval"] = [value * band[0], value * band[1]]
+    return out
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def fit_probability(prediction: Prediction, constraints: Any) -> tuple[float, bool]:
+    """(P(every budget met), whether the optimistic end of every band meets its budget).
+
+    A figure without a band counts as exact; a figure the cost model cannot predict counts as
+    fitting (the measurement decides)."""
+    p, optimistic = 1.0, True
+    for fig, name, _, _ in BUDGETS:
+        limit = getattr(constraints, name, None)
+        value = prediction.figures.get(fig)
+        if limit is None or value is None:
+            continue
+        band = prediction.bands.get(fig)
+        low, high = (value * band[0], value * band[1]) if band else (value, value)
+        optimistic &= low <= limit
+        if band is None or high <= low:
+            p *= 1.0 if value <= limit else 0.0
+            continue
+        mu = (math.log(low) + math.log(high)) / 2.0
+        sigma = (math.log(high) - math.log(low)) / (2.0 * _Z)
+        p *= _normal_cdf((math.log(max(limit, 1e-12)) - mu) / sigma)
+    return p, optimistic
+
+
+def rank_jointly(
+    stage1: Sequence[tuple[str, float]],
+    predictions: dict[str, list[Prediction]],
+    constraints: Any,
+    method: str,
+) -> JointRanking:
+    """The joint order of the stage-1 ranking under the device budgets (module docstring).
+
+    Models without a prediction are kept at their stage-1 place (P(fit) 1 for `fused`, last in the
+    device order for `copeland`): the measurement decides for them.
+    """
+    method = check_joint(method)
+    models = [m for m, _ in stage1]
+    joint = JointRanking(method=method, order=list(models), predictions=predictions)
+    joint.unpredicted = [m for m in models if not predictions.get(m)]
+    if method == "off" or not has_device_budget(constraints):
+        return joint
+    for preds in predictions.values():
+        for p in preds:
+            p.fit_probability, p.optimistic_fits = fit_probability(p, constraints)
+    joint.dropped = [
+        m for m in models if predictions.get(m) and not any(p.optimistic_fits for p in predictions[m])
+    ]
+    kept = [m for m in models if m not in set(joint.dropped)]
+    if method == "fused":
+        n = len(models)
+        percentile = {m: 1.0 if n <= 1 else (n - 1 - i) / (n - 1) for i, m in enumerate(models)}
+        fit = {m: joint.best(m).fit_probability if predictions.get(m) else 1.0 for m in kept}
+        position = {m: i for i, m in enumerate(models)}
+        joint.order = sorted(kept, key=lambda m: (-percentile[m] * fit[m], position[m]))
+    else:
+        from hf_spider.hardware.constraints import copeland
+
+        predicted = [m for m in kept if predictions.get(m)]
+        device = sorted(
+            predicted, key=lambda m: (-joint.best(m).fit_probability, joint.best(m).load(constraints))
+        )
+        joint.order = [m for m, _ in copeland(kept, device)]
+    return joint
+
+
+def predict_candidates(
+    cards: Sequence[dict[str, Any]],
+    device: Any,
+    variants: Sequence[str],
+    *,
+    threads: int | None = None,
+    seq_len: int = 64,
+) -> tuple[dict[str, list[Prediction]], str | None, list[str]]:
+    """Predicted figures of each card's variants on `device` (`predict_catalog`), with bands.
+
+    The cost model is fitted on this machine's measurements at `threads` (else at the thread
+    count measured most), or, for an agent, on the store's measurements of that agent.
+    Returns (predictions by model, the cost model's target key, notes).
+    """
+    from hf_spider.hardware import cost
+    from hf_spider.hardware.device import local_info
+
+    notes: list[str] = []
+    model = None
+    if device.kind == "agent":
+        from hf_spider.hardware.measurements import load_records
+
+        mine = [r for r in load_records() if str(r.get("target_key", "")).startswith(f"agent|{device.name}|")]
+        records = cost.with_facts(mine)
+        if len({json.dumps(r["config"], sort_keys=True) for r in records}) < 3:
+            return (
+                {},
+                None,
+                [
+                    f"no joint ranking: fewer than 3 architectures measured on {device.name} to fit a cost "
+                    f"model on (measure some with `hf-spider bench --from-config MODEL --target {device.name}`)"
+                ],
+            )
+        model = cost.fit_with_intervals(records)
+        where = "local"  # the model is the agent's own: no profile scaling
+    else:
+        records = cost.training_records(local_info(threads)) if threads else []
+        if not records:
+            measured = cost.local_threads_measured(local_info()["cpu_model"])
+            records = cost.training_records(local_info(measured)) if measured else []
+            if records and threads:
+                notes.append(
+                    f"cost model fitted on measurements at {measured} thread(s); this run measures with {threads}"
+                )
+        if not records:
+            return (
+                {},
+                None,
+                [
+                    "no joint ranking: no measurements of this machine to fit a cost model on "
+                    "(run `python -m benchmarks.device_cost` or `hf-spider bench` first)"
+                ],
+            )
+        model = cost.fit_with_intervals(records)
+        where = device.name
+    rows = cost.predict_catalog(list(cards), where, tuple(variants), seq_len=seq_len, model=model)
+    out: dict[str, list[Prediction]] = {}
+    for row in rows:
+        if "latency_ms" not in row:
+            continue
+        bands: dict[str, tuple[float, float] | None] = {}
+        interval = row.get("latency_interval")
+        bands["latency_ms"] = (
+            (interval["low"] / row["latency_ms"], interval["high"] / row["latency_ms"]) if interval else None
+        )
+        for fig in ("memory_mb", "size_mb"):
+            bands[fig] = model.interval(fig, row["variant"], COVERAGE)
+        figures = {fig: row.get(fig) for fig, _, _, _ in BUDGETS}
+        out.setdefault(row["model"], []).append(Prediction(row["model"], row["variant"], figures, bands))
+    return out, model.target, notes
+
+
+def compare(row: dict[str, Any], prediction: Prediction | None) -> dict[str, Any]:
+    """The predicted figures of a results row and, where measured, the error of each prediction
+    in % of the measured figure: (predicted - measured) / measured."""
+    out: dict[str, Any] = {}
+    if prediction is None:
+        return out
+    out["fit_probability"] = prediction.fit_probability
+    for fig, _, row_key, _ in BUDGETS:
+        value = prediction.figures.get(fig)
+        out[f"predicted_{fig}"] = value
+        measured = row.get(row_key) if row.get("variant") == prediction.variant else None
+        if value is not None and measured:
+            out[f"{fig.split('_')[0]}_prediction_error_pct"] = 100.0 * (value - measured) / measured
+    return out
