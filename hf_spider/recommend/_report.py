@@ -52,6 +52,48 @@ def transfer_provenance(row: dict[str, Any], meta: dict[str, Any]) -> str:
     return "skipped"
 
 
+def _joint_section(recs: Recommendations) -> list[str]:
+    """What the joint ranking predicted, dropped, and how the measurements compared."""
+    joint = recs.meta.get("joint") or {}
+    if joint.get("method", "off") == "off":
+        return []
+    out = ["## Stage 1 under the budgets (predicted before any measurement)", ""]
+    out.append(
+        f"Joint ranking `{joint['method']}`, cost model fitted on `{joint.get('cost_model')}`; "
+        f"{joint['kept']} candidates kept. {joint.get('rule', '')}."
+        + (f" Fused score: {joint['fused_rule']}." if joint.get("fused_rule") else "")
+    )
+    out.append("")
+    dropped = joint.get("dropped") or []
+    if dropped:
+        out += [f"Dropped for predicted cost ({len(dropped)}):", ""]
+        out += [f"- `{d['model_id']}`: {d['reason']}" for d in dropped] + [""]
+    checked = [r for r in recs.rows if r.get("predicted_latency_ms") is not None and r.get("latency_p50_ms")]
+    if checked:
+        rows = [
+            [
+                f"`{r['model_id']}`",
+                r["variant"],
+                *(
+                    f"{_fmt(r.get('predicted_' + fig))} / {_fmt(r.get(col))} ({_fmt(r.get(err), 2)}%)"
+                    for fig, col, err in (
+                        ("latency_ms", "latency_p50_ms", "latency_prediction_error_pct"),
+                        ("memory_mb", "peak_memory_mb", "memory_prediction_error_pct"),
+                        ("size_mb", "file_size_mb", "size_prediction_error_pct"),
+                    )
+                ),
+            ]
+            for r in checked
+        ]
+        out += [
+            "Predicted / measured (error = (predicted - measured) / measured):",
+            "",
+            _table(["model", "variant", "p50 ms", "peak MiB", "file MiB"], rows),
+            "",
+        ]
+    return out
+
+
 def render_report(recs: Recommendations, *, plot_path: str | None = None, max_rows: int = 30) -> str:
     meta = recs.meta
     task = meta.get("task") or {}
@@ -191,6 +233,7 @@ def render_report(recs: Recommendations, *, plot_path: str | None = None, max_ro
     )
     out.append("")
 
+    out += _joint_section(recs)
     notes = meta.get("notes") or []
     if notes:
         out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
