@@ -53,9 +53,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--joint",
         default=None,
-        help="how stage 1 is ranked under --max-latency-ms/--max-memory-mb/--max-size-mb: fused (default: "
-        "stage-1 percentile x predicted chance of fitting), copeland (merge of the stage-1 and predicted "
-        "device orders) or off (stage 1 alone); candidates predicted not to fit are dropped unless off",
+        help="how stage 1 is ranked under --max-latency-ms/--max-memory-mb/--max-size-mb, before any "
+        "measurement: fused (default: stage-1 rank and the predicted chance of fitting in one order), "
+        "copeland (Copeland merge of the stage-1 and predicted device orders) or off (stage 1 alone); "
+        "candidates predicted not to fit are dropped unless off",
     )
     p.add_argument(
         "--output-dir",
