@@ -84,18 +84,20 @@ def measured_architectures() -> list[dict]:
 
 def heldout_predictions(records: list[dict], figure: str, folds: int = 5, seed: int = 0) -> dict:
     """{config_hash: {variant: (predicted figure, band)}} from cost models that never saw the
-    architecture (grouped K-fold); bands are their own inner held-out 90% intervals."""
-    from hf_spider.hardware.cost import fit_with_intervals
+    architecture's compute shape (grouped K-fold); bands are their own inner held-out 90% intervals."""
+    from hf_spider.hardware.cost import fit_with_intervals, shape_key
 
-    groups = sorted({r["config_hash"] for r in records})
+    # folds by compute shape: two configs that differ only in vocabulary or labels stay together
+    shape = {id(r): shape_key(r["config"]) for r in records}
+    groups = sorted(set(shape.values()))
     order = np.random.default_rng(seed).permutation(len(groups))
     fold_of = {groups[i]: k % folds for k, i in enumerate(order)}
     out: dict[str, dict[str, tuple[float, tuple[float, float] | None]]] = {}
     for fold in range(folds):
-        train = [r for r in records if fold_of[r["config_hash"]] != fold]
+        train = [r for r in records if fold_of[shape[id(r)]] != fold]
         model = fit_with_intervals(train)
         for r in records:
-            if fold_of[r["config_hash"]] != fold:
+            if fold_of[shape[id(r)]] != fold:
                 continue
             value = model.predict(r["facts"], r["variant"])[figure]
             if value is not None:
