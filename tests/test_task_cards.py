@@ -143,3 +143,30 @@ def test_cli_task_cards_lists_datasets_without_one_and_rejects_a_bad_folder(tmp_
         code = main([*base, "--task-cards", str(bad)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and "--task-cards" in err[0] and "Traceback" not in err[0]
+
+
+def test_card_content_does_not_enter_the_score(tmp_path):
+    """No content feature passed nested CV (benchmarks/ranking.md): cards leave spider's scores as
+    they are, held-out dataset and training datasets alike."""
+    from test_eval_ranking import FAST
+
+    from hf_spider.ranker.evaluation import evaluate_ranking
+
+    folder = _records(tmp_path)
+    cards = tmp_path / "cards"
+    for i, names in enumerate((["no", "yes"], ["cold", "warm", "hot"], ["a", "b"], ["up", "down"])):
+        (cards / f"text_target_{i}").mkdir(parents=True)
+        labels = "".join(f"\n          '{j}': {n}" for j, n in enumerate(names))
+        (cards / f"text_target_{i}" / "README.md").write_text(
+            "---\ntask_categories: [text-classification]\ndataset_info:\n  features:\n  - name: label\n"
+            f"    dtype:\n      class_label:\n        names:{labels}\n---\n\nNotes labelled {names}, a test card.\n"
+        )
+    records = load_records([folder])
+    runs = [
+        evaluate_ranking(
+            records, ["text_target_1"], methods=["spider"], config=FAST, tune=False, task_cards=c
+        )
+        for c in (None, cards)
+    ]
+    assert runs[1]["protocol"]["task_cards"]["without_card"] == []
+    assert [r["score"] for r in runs[0]["predictions"]] == [r["score"] for r in runs[1]["predictions"]]
