@@ -83,11 +83,11 @@ def facts_of(config: dict[str, Any], input_spec: dict[str, Any] | None = None) -
     key = json.dumps(config, sort_keys=True, default=str)
     if spec.get("modality") == "image":
         size = int(spec.get("image_size") or 224)
-        counted = _count_flops(key, kind, "image", size)
+        counted = _counted(key, kind, "image", size)
         tokens = (size / int(config.get("patch_size") or 16)) ** 2
     else:
         seq = int(spec.get("seq_len") or 64)
-        counted = _count_flops(key, kind, "text", seq)
+        counted = _counted(key, kind, "text", seq)
         tokens = seq
     return {
         "family": config.get("model_type") or "?",
@@ -160,6 +160,34 @@ def _traffic_mode():
             return out
 
     return Traffic()
+
+
+# Bump when `_count_flops` counts something new: cached counts of older versions are then ignored.
+_FACTS_VERSION = 2
+_facts_cache: dict[str, dict[str, float]] | None = None
+
+
+def _counted(config_json: str, kind: str, modality: str, size: int) -> dict[str, float]:
+    """`_count_flops`, cached on disk: building a base model on the meta device takes about a
+    second, and every `hf-spider cost` fits on and predicts for a hundred or more configs."""
+    global _facts_cache
+    import transformers
+
+    key = hashlib.sha256(
+        f"{_FACTS_VERSION}|{transformers.__version__}|{config_json}|{kind}|{modality}|{size}".encode()
+    ).hexdigest()[:24]
+    path = _paths.cache_dir("config_cost") / "facts.json"
+    if _facts_cache is None:
+        try:
+            _facts_cache = json.loads(path.read_text()) if path.exists() else {}
+        except ValueError:
+            _facts_cache = {}
+    if key not in _facts_cache:
+        _facts_cache[key] = _count_flops(config_json, kind, modality, size)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_facts_cache))
+        os.replace(tmp, path)
+    return _facts_cache[key]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -282,8 +310,9 @@ def _features(facts: dict[str, Any], families: list[str], figure: str, spec: str
 
     Timed figures: `add` (and `add+f`) is the additive model; otherwise a log-linear model on log
     FLOPs plus the letters' log features: p(arameters), l(ayers), w(idth), t(okens), f(amily offsets).
-    Bytes: the parameters split by where they sit, plus an activation term for memory: `peak`
-    (the largest tensor written) or, by default, tokens x width x layers.
+    Bytes: the parameters split by where they sit, plus activation terms for memory: `peak` (the
+    largest tensor written), `written` (all activation elements written: with the arena off, freed
+    blocks mostly stay in the process) or, by default, tokens x width x layers.
     """
     if spec.startswith("add"):
         return np.asarray(_additive_row(facts), dtype=float)
@@ -293,9 +322,11 @@ def _features(facts: dict[str, Any], families: list[str], figure: str, spec: str
         embed = facts.get("embed_params", 0.0)
         row = [1.0, matmul / 1e6, embed / 1e6, (facts["params"] - matmul - embed) / 1e6]
         if figure == "memory_mb":
-            if spec == "peak":
+            if "peak" in spec:
                 row.append(facts.get("act_largest", 0.0) / 1e6)
-            else:
+            if "written" in spec:
+                row.append(facts.get("act_written", 0.0) / 1e6)
+            if spec == "":
                 row.append(facts["tokens"] * facts["width"] * facts["layers"] / 1e6)
         return np.asarray(row, dtype=float)
     row = [1.0, math.log(max(facts["flops"], 1.0))]
@@ -320,7 +351,7 @@ _SPECS = {
         ("add", 0.0),
         ("add+f", 2.0),  # alpha: the pseudo-count a family's offset is shrunk with
     ),
-    "memory_mb": (("", 1e-3), ("peak", 1e-3)),
+    "memory_mb": (("", 1e-3), ("peak", 1e-3), ("written", 1e-3), ("peak+written", 1e-3)),
     "size_mb": (("", 1e-3),),
 }
 

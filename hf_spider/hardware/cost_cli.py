@@ -50,16 +50,17 @@ def register_cost(subparsers) -> None:
     c = subparsers.add_parser(
         "cost",
         help="predict latency, memory and size of catalog models on a target from their card facts",
-        description="Predict p50 latency (batch 1), peak memory and file size of each catalog model's variants "
+        description="Predict latency (batch 1), peak memory and file size of each catalog model's variants "
         "on TARGET with the cost model fitted on this machine's measurements (bench, recommend, "
-        "`python -m benchmarks.device_cost`). Nothing is downloaded or exported.",
+        "`python -m benchmarks.device_cost`). Nothing is downloaded or exported. Fitted at 1 thread, "
+        "latency is the CPU time per run: the latency on an idle core (docs/hardware.md).",
     )
     c.add_argument("--target", default="local", help="local or a profile name (default local)")
     c.add_argument("--variants", default="fp32,int8-dynamic", help="comma list (default fp32,int8-dynamic)")
     c.add_argument("--catalog", help="a catalog folder (default: the user's, else the embedded one)")
     c.add_argument("--seq-len", type=int, default=64, help="tokens of a text input (default 64)")
     c.add_argument("--threads", type=int, help="predict for this many threads (default: as measured most)")
-    c.add_argument("--max-latency-ms", type=float, help="keep only rows predicted at or under this p50")
+    c.add_argument("--max-latency-ms", type=float, help="keep only rows predicted at or under this latency")
     c.add_argument("--top", type=int, default=20, help="rows to print, fastest first (default 20)")
     c.add_argument("--json", metavar="PATH", help="write every row as JSON ('-' for stdout)")
     c.set_defaults(func=_cost)
@@ -91,8 +92,10 @@ def _cost(args) -> int:
     from rich.table import Table
 
     console = Console(width=max(Console().width, 110))
-    table = Table(title=f"predicted on {args.target} (cost model; 90% interval from held-out architectures)")
-    for col in ("model", "variant", "p50 ms", "interval", "peak MiB", "file MiB"):
+    idle = bool(predicted) and predicted[0]["latency_figure"] == "cpu_ms"
+    what = "idle-core latency (CPU time per run, 1 thread)" if idle else "wall-clock p50"
+    table = Table(title=f"predicted on {args.target}: {what}; 90% interval from held-out shapes")
+    for col in ("model", "variant", "latency ms", "interval", "peak MiB", "file MiB"):
         table.add_column(col, justify="left" if col in ("model", "variant") else "right", no_wrap=True)
     for r in predicted[: args.top]:
         interval = r.get("latency_interval")
