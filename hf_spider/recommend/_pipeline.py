@@ -2,8 +2,9 @@
 
 task (`hf_spider.tasks.load_task`) -> candidates (`hf_spider.catalog.candidates_for`) -> rank
 (`Ranker.rank`, stage 1; under device budgets, ranked jointly with the predicted device cost and
-the candidates unlikely to fit dropped: `hf_spider.hardware.joint`) -> probe (`hf_spider.probe.probe` and its one fusion, `fuse`; stage 2)
--> bench (`hf_spider.hardware.bench_candidates`: `bench` of the top-k) -> constraints
+the candidates that cannot fit dropped: `hf_spider.hardware.joint`) -> probe
+(`hf_spider.probe.probe` and its one fusion, `fuse`; stage 2) -> bench
+(`hf_spider.hardware.bench_candidates`: `bench` of the top-k) -> constraints
 (`hf_spider.hardware.apply_constraints`) -> results (`build_rows`, `Recommendations`). Final
 order (`rerank`): the models checked on the data first, by fused score, then the rest by stage 1.
 """
@@ -164,7 +165,8 @@ def recommend(
                 stage1, found, device or target, cons, joint, variants, measure_config, progress, run
             )
     # what stage 2 and bench take, best first: the joint order without the dropped candidates
-    head = stage1 if joint_ranking is None else [(m, dict(stage1)[m]) for m in joint_ranking.order]
+    score = dict(stage1)
+    head = stage1 if joint_ranking is None else [(m, score[m]) for m in joint_ranking.order]
 
     probed, fused = ProbeResult(estimators=estimators), {}
     if "probe" in stages:
