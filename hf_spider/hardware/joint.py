@@ -272,6 +272,13 @@ def expected_best_order(
 _MIN_GAIN = 1e-4  # of a percentile: below it, the greedy order and the fused-score order agree in effect
 
 
+MIN_ARCHITECTURES = 3  # distinct configs a cost model is fitted on, at the least
+
+
+def _architectures(records: list[dict[str, Any]]) -> int:
+    return len({json.dumps(r["config"], sort_keys=True) for r in records})
+
+
 def predict_candidates(
     cards: Sequence[dict[str, Any]],
     device: Any,
@@ -282,8 +289,9 @@ def predict_candidates(
 ) -> tuple[dict[str, list[Prediction]], str | None, list[str]]:
     """Predicted figures of each card's variants on `device` (`predict_catalog`), with bands.
 
-    The cost model is fitted on this machine's measurements at `threads` (else at the thread
-    count measured most), or, for an agent, on the store's measurements of that agent.
+    The cost model is fitted on this machine's measurements at `threads` (else, with fewer than
+    `MIN_ARCHITECTURES` there, at the thread count measured most), or, for an agent, on the
+    store's measurements of that agent.
     Returns (predictions by model, the cost model's target key, notes).
     """
     from hf_spider.hardware import cost
@@ -296,20 +304,21 @@ def predict_candidates(
 
         mine = [r for r in load_records() if str(r.get("target_key", "")).startswith(f"agent|{device.name}|")]
         records = cost.with_facts(mine)
-        if len({json.dumps(r["config"], sort_keys=True) for r in records}) < 3:
+        if _architectures(records) < MIN_ARCHITECTURES:
             return (
                 {},
                 None,
                 [
-                    f"no joint ranking: fewer than 3 architectures measured on {device.name} to fit a cost "
-                    f"model on (measure some with `hf-spider bench --from-config MODEL --target {device.name}`)"
+                    f"no joint ranking: fewer than {MIN_ARCHITECTURES} architectures measured on {device.name} "
+                    f"to fit a cost model on (measure some with `hf-spider bench --from-config MODEL --target "
+                    f"{device.name}`)"
                 ],
             )
         model = cost.fit_with_intervals(records)
         where = "local"  # the model is the agent's own: no profile scaling
     else:
         records = cost.training_records(local_info(threads)) if threads else []
-        if not records:
+        if _architectures(records) < MIN_ARCHITECTURES:
             measured = cost.local_threads_measured(local_info()["cpu_model"])
             records = cost.training_records(local_info(measured)) if measured else []
             if records and threads:
