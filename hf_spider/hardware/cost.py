@@ -292,17 +292,25 @@ _TIMED = ("latency_ms", "cpu_ms")
 
 
 def _additive_row(facts: dict[str, Any]) -> list[float]:
-    """What a CPU spends time on: a fixed overhead, each kind of FLOP at its own rate, the
-    activations written (memory traffic) and the weights read (bytes ~ parameters)."""
+    """What a CPU spends time on: a fixed overhead, every FLOP at a common rate plus the extra cost
+    of attention, convolution and grouped-convolution FLOPs, the activations written (memory
+    traffic) and the weights read (bytes ~ parameters)."""
     return [
         1.0,
-        facts.get("flops_dense", facts["flops"]) / 1e9,
+        facts["flops"] / 1e9,
         facts.get("flops_attention", 0.0) / 1e9,
         facts.get("flops_conv", 0.0) / 1e9,
         facts.get("flops_grouped_conv", 0.0) / 1e9,
         facts.get("act_written", 0.0) / 1e6,
         facts["params"] / 1e6,
     ]
+
+
+# The extra costs per kind of FLOP (columns of `_additive_row`) are shrunk towards 0: a kind that
+# few training families have (ResNet's dense convolutions among ConvNeXts) then costs the common
+# rate instead of whatever the few rows suggest.
+_KIND_COLUMNS = (2, 3, 4)
+_FAMILY_SHRINK = 2.0  # `add+f`: pseudo-count a family's factor is shrunk towards 1 with
 
 
 def _features(facts: dict[str, Any], families: list[str], figure: str, spec: str = "plwtf") -> np.ndarray:
@@ -348,8 +356,12 @@ _SPECS = {
         ("pt", 1.0),
         ("plwtf", 0.1),
         ("plwtf", 1.0),
+        # additive; alpha: the shrinkage of the extra cost per kind of FLOP
         ("add", 0.0),
-        ("add+f", 2.0),  # alpha: the pseudo-count a family's offset is shrunk with
+        ("add", 0.1),
+        ("add", 1.0),
+        ("add+f", 0.1),
+        ("add+f", 1.0),
     ),
     "memory_mb": (("", 1e-3), ("peak", 1e-3), ("written", 1e-3), ("peak+written", 1e-3)),
     "size_mb": (("", 1e-3),),
@@ -382,21 +394,30 @@ def _families(rows: list[tuple[dict[str, Any], float]]) -> list[str]:
     return sorted(k for k, v in counts.items() if v >= 2)
 
 
-def _fit_additive(rows, spec: str, shrink: float) -> _Fit:
-    """Non-negative rates (a FLOP or a byte never saves time), least relative error; `add+f`
-    then multiplies by a per-family factor, the family's mean log residual shrunk towards 1."""
+def _fit_additive(rows, spec: str, penalty: float) -> _Fit:
+    """Non-negative rates (a FLOP or a byte never saves time), least relative error, the extra
+    cost per kind of FLOP shrunk by `penalty` (in units of the columns' spread); `add+f` then
+    multiplies by a per-family factor, the family's mean log residual shrunk towards 1."""
     from scipy.optimize import nnls
 
     x = np.stack([_features(f, [], "cpu_ms", spec) for f, _ in rows])
     values = np.asarray([v for _, v in rows], dtype=float)
-    coef, _ = nnls(x / values[:, None], np.ones(len(values)))
-    fit = _Fit(coef=coef.tolist(), families=[], alpha=shrink, n=len(rows), spec=spec)
+    scaled = x / values[:, None]
+    target = np.ones(len(values))
+    if penalty > 0:
+        spread = np.sqrt((scaled**2).mean(0))
+        extra = np.zeros((len(_KIND_COLUMNS), x.shape[1]))
+        for i, column in enumerate(_KIND_COLUMNS):
+            extra[i, column] = math.sqrt(penalty * len(values)) * (spread[column] or 1.0)
+        scaled, target = np.vstack([scaled, extra]), np.concatenate([target, np.zeros(len(extra))])
+    coef, _ = nnls(scaled, target)
+    fit = _Fit(coef=coef.tolist(), families=[], alpha=penalty, n=len(rows), spec=spec)
     if spec == "add+f":
         residuals: dict[str, list[float]] = {}
         for (facts, value), row in zip(rows, x, strict=True):
             predicted = max(float(row @ coef), 1e-9)
             residuals.setdefault(facts["family"], []).append(math.log(value / predicted))
-        fit.offsets = {fam: sum(r) / (len(r) + shrink) for fam, r in residuals.items()}
+        fit.offsets = {fam: sum(r) / (len(r) + _FAMILY_SHRINK) for fam, r in residuals.items()}
     return fit
 
 
@@ -418,8 +439,8 @@ def _candidates(figure: str):
 
 
 def _choose_spec(rows, figure: str, folds: int = 4) -> tuple[str, float]:
-    """The candidate with the least median relative error in an inner cross-validation grouped by
-    shape (near-duplicate configs never straddle a fold)."""
+    """The candidate with the least mean relative error (capped at 100%) in an inner
+    cross-validation grouped by shape (near-duplicate configs never straddle a fold)."""
     candidates = _candidates(figure)
     groups = sorted({f.get("shape") or str((f["params"], f["flops"])) for f, _ in rows})
     if len(groups) < 2 * folds or len(candidates) == 1:
@@ -437,7 +458,9 @@ def _choose_spec(rows, figure: str, folds: int = 4) -> tuple[str, float]:
             test = [r for r in rows if fold(r[0]) == k]
             fit = _fit_spec(train, figure, spec, alpha)
             errors += [abs(_predict_one(fit, f, figure) - v) / v for f, v in test]
-        error = float(np.median(errors))
+        # the mean, not the median: a candidate that fails on a rare family must pay for it;
+        # capped, so one absurd prediction does not decide alone
+        error = float(np.mean(np.minimum(errors, 1.0)))
         if error < best_error - 1e-9:
             best, best_error = (spec, alpha), error
     return best
