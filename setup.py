@@ -1,8 +1,9 @@
-"""Build hook: a built wheel carries the embedded catalog.
+"""Build hook: a built wheel carries the embedded catalog and the reference device measurements.
 
 `model_cards/` stays at the top of the repository (it is the source, and diffs well in git); a
-wheel gets a copy as `hf_spider/_model_cards/`, where `hf_spider._paths` finds it when the
-package is not running from a source tree. Everything else is declared in pyproject.toml.
+wheel gets a copy as `hf_spider/_model_cards/`, and one of `benchmarks/results/device_cost_runs.jsonl`
+(the cost model's reference runs) as `hf_spider/_reference/`, where `hf_spider._paths` finds them
+when the package is not running from a source tree. Everything else is declared in pyproject.toml.
 """
 
 import shutil
@@ -24,6 +25,10 @@ class BuildPyWithCatalog(build_py):
         target.mkdir(parents=True, exist_ok=True)
         for name in CATALOG_FILES:
             shutil.copyfile(source / name, target / name)
+        runs = source.parent / "benchmarks" / "results" / "device_cost_runs.jsonl"
+        reference = Path(self.build_lib) / "hf_spider" / "_reference"
+        reference.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(runs, reference / runs.name)
 
 
 setup(cmdclass={"build_py": BuildPyWithCatalog})

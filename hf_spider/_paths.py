@@ -13,6 +13,14 @@ _PACKAGED_CATALOG_DIR = PACKAGE_DIR / "_model_cards"
 EMBEDDED_CATALOG_DIR = (
     _PACKAGED_CATALOG_DIR if (_PACKAGED_CATALOG_DIR / "catalog.jsonl").is_file() else REPO_DIR / "model_cards"
 )
+# The project's config-only measurements of the catalog's architectures (benchmarks/device_cost.py):
+# the cost model's reference on a machine that has measured too little itself; a wheel carries a copy.
+_PACKAGED_DEVICE_RUNS = PACKAGE_DIR / "_reference" / "device_cost_runs.jsonl"
+REFERENCE_DEVICE_RUNS = (
+    _PACKAGED_DEVICE_RUNS
+    if _PACKAGED_DEVICE_RUNS.is_file()
+    else REPO_DIR / "benchmarks" / "results" / "device_cost_runs.jsonl"
+)
 
 
 def home() -> Path:

@@ -119,22 +119,12 @@ def test_bad_joint_or_budget_is_one_line_exit_2(flags, capsys):
 SMALL_TEXT = ("hf-spider-zoo/splade-tiny", "sentence-transformers/all-MiniLM-L6-v2")
 
 
-def _local_runs() -> bool:
-    """The cost model needs measurements of this CPU: the repo's config-only runs were taken on one."""
-    from hf_spider.hardware.cost import training_records
-    from hf_spider.hardware.device import local_info
-
-    return bool(training_records(local_info(1)))
-
-
 @needs_zoo(*SMALL_TEXT, datasets=("rotten_tomatoes",))
 @pytest.mark.slow
 def test_constrained_recommend_drops_a_candidate_for_its_predicted_cost(tmp_path, monkeypatch, capsys):
     """MiniLM-L6 (22.7M parameters, ~22 MiB even as int8) cannot meet a 10 MiB file budget, splade-tiny
     (4.4M) can: MiniLM is dropped before any measurement, reported with its predicted figures, and
     only splade-tiny is measured; its measured figures sit beside their predictions."""
-    if not _local_runs():
-        pytest.skip("no config-only measurements of this CPU in benchmarks/results/device_cost_runs.jsonl")
     from hf_spider.zoo import model_path
 
     root = tmp_path / "models"
@@ -170,3 +160,26 @@ def test_constrained_recommend_drops_a_candidate_for_its_predicted_cost(tmp_path
     assert payload["recommended"]["model_id"] == "hf-spider-zoo/splade-tiny"
     report = Path("out/report.md").read_text()
     assert "dropped for predicted cost" in report and "predicted" in report
+
+
+@needs_zoo("sentence-transformers/all-mpnet-base-v2")
+def test_a_family_the_card_reader_does_not_know_is_predicted_from_its_local_config():
+    """MPNet's card facts give no config (the card reader has no MPNet sizes), but the model is in
+    the offline zoo: its real config.json is read from there and it gets a prediction."""
+    from hf_spider.hardware import cost
+    from hf_spider.hardware.joint import _with_local_config
+
+    card = {
+        "model_id": "sentence-transformers/all-mpnet-base-v2",
+        "model_type": "mpnet",
+        "num_parameters": 109486978,
+    }
+    assert cost.card_config(card)[0] is None
+    with_config = _with_local_config(card)
+    assert with_config["config"]["model_type"] == "mpnet" and with_config["config"]["num_hidden_layers"] == 12
+    model = cost.fit_with_intervals(cost._reference_records())
+    (row,) = cost.predict_catalog([with_config], "local", ("fp32",), model=model, threads=1)
+    assert row["config_match"]["source"] == "config.json"
+    assert 380 < row["size_mb"] < 460  # the fp32 export of its 109.5M parameters is 416 MiB
+    unknown = {"model_id": "nobody/not-cached", "model_type": "mpnet", "num_parameters": 1}
+    assert "config" not in _with_local_config(unknown)

@@ -24,7 +24,15 @@ import pytest
 import hf_spider
 
 REPO = Path(hf_spider.__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "hf_spider", "model_cards")
+SOURCES = (
+    "pyproject.toml",
+    "setup.py",
+    "MANIFEST.in",
+    "README.md",
+    "hf_spider",
+    "model_cards",
+    "benchmarks/results/device_cost_runs.jsonl",
+)
 
 CARD = """---
 task_categories: [text-classification]
@@ -57,6 +65,7 @@ def wheel(tmp_path_factory) -> Path:
         if path.is_dir():
             shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, src / name)
     dist = tmp_path_factory.mktemp("dist")
     _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src))
@@ -68,6 +77,7 @@ def test_wheel_carries_the_catalog_and_the_ranker_weights(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in (
         "hf_spider/_model_cards/catalog.jsonl",
+        "hf_spider/_reference/device_cost_runs.jsonl",  # the cost model's reference runs
         "hf_spider/ranker/weights/model.safetensors",
         "hf_spider/ranker/weights/config.json",
     ):
@@ -106,7 +116,8 @@ def test_installed_wheel_recommends_from_outside_the_source_tree(wheel, tmp_path
         [
             str(python),
             "-c",
-            "import hf_spider._paths as p; print(p.PACKAGE_DIR); print(p.EMBEDDED_CATALOG_DIR)",
+            "import hf_spider._paths as p; print(p.PACKAGE_DIR); print(p.EMBEDDED_CATALOG_DIR);"
+            " print(p.REFERENCE_DEVICE_RUNS)",
         ],
         cwd=work,
         env=env,

@@ -698,7 +698,7 @@ def save_model(model: CostModel) -> Path:
 # -- predictions for the catalog -------------------------------------------------------------
 
 PREDICTED = "predicted"
-BENCHMARK_RUNS = _paths.REPO_DIR / "benchmarks" / "results" / "device_cost_runs.jsonl"
+BENCHMARK_RUNS = _paths.REFERENCE_DEVICE_RUNS
 
 
 def training_records(target_info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -735,6 +735,166 @@ def latency_figure(model: CostModel, local: dict[str, Any], variant: str) -> str
     return "latency_ms"
 
 
+# -- this machine's cost model, or the reference runs scaled to this machine --------------------
+
+# Below this many architectures measured here, this machine's cost model borrows the project's
+# reference runs (another CPU), scaled by a few config-only measurements taken here.
+OWN_MIN_ARCHITECTURES = 10
+CALIBRATION_ARCHITECTURES = 3
+# reference fp32 CPU times the calibration picks from: long enough to time well, short to build
+_CALIBRATION_MS = (3.0, 60.0)
+
+
+@dataclass
+class LocalFit:
+    """The cost model `predict_catalog` uses for this machine, and how it relates to this machine.
+
+    `scale`: per variant, this machine's CPU time over the reference machine's on the same
+    architectures (empty when the model was fitted on this machine's own measurements); `band`:
+    the lowest and highest of those ratios over their median, which widens the intervals.
+    """
+
+    model: CostModel
+    threads: int
+    method: str
+    scale: dict[str, float] = field(default_factory=dict)
+    band: tuple[float, float] = (1.0, 1.0)
+    pairs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _reference_records() -> list[dict[str, Any]]:
+    """The reference runs of their most-measured machine at 1 thread (where CPU time is latency)."""
+    if not BENCHMARK_RUNS.exists():
+        return []
+    runs = [json.loads(line) for line in BENCHMARK_RUNS.read_text().splitlines() if line.strip()]
+    records = [r for r in _run_records(runs) if r["target"]["info"].get("threads") == 1 and r.get("cpu_ms")]
+    if not records:
+        return []
+    keys: dict[str, int] = {}
+    for r in records:
+        keys[r["target_key"]] = keys.get(r["target_key"], 0) + 1
+    best = max(keys, key=keys.get)
+    return with_facts([{**r, "source": "reference"} for r in records if r["target_key"] == best])
+
+
+def _calibration_configs(reference: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`CALIBRATION_ARCHITECTURES` reference fp32 runs of distinct configs, spread over the CPU
+    times in `_CALIBRATION_MS` (the nearest ones when too few fall inside)."""
+    fp32: dict[str, dict[str, Any]] = {}
+    for r in reference:
+        if r["variant"] == "fp32":
+            fp32.setdefault(r["config_hash"], r)
+    runs = sorted(fp32.values(), key=lambda r: r["cpu_ms"])
+    low, high = _CALIBRATION_MS
+    inside = [r for r in runs if low <= r["cpu_ms"] <= high]
+    pool = (
+        inside
+        if len(inside) >= CALIBRATION_ARCHITECTURES
+        else sorted(runs, key=lambda r: abs(math.log(r["cpu_ms"] / math.sqrt(low * high))))[
+            :CALIBRATION_ARCHITECTURES
+        ]
+    )
+    pool = sorted(pool, key=lambda r: r["cpu_ms"])
+    if len(pool) <= CALIBRATION_ARCHITECTURES:
+        return pool
+    step = (len(pool) - 1) / (CALIBRATION_ARCHITECTURES - 1)
+    return [pool[round(i * step)] for i in range(CALIBRATION_ARCHITECTURES)]
+
+
+def local_cost_model(threads: int | None = None, *, calibrate: bool = True, progress=None) -> LocalFit | None:
+    """The cost model for `local`: fitted on this machine's own measurements when they cover
+    `OWN_MIN_ARCHITECTURES` architectures; otherwise the project's reference runs (another CPU),
+    scaled to this machine by config-only measurements of a few reference architectures taken
+    here at 1 thread (kept in the measurement store, so only the first run pays for them).
+    None when neither exists, or the calibration would be needed and `calibrate` is off.
+
+    `progress(done, total, note)` is told about each calibration measurement.
+    """
+    from hf_spider.hardware.device import local_info
+
+    for own in dict.fromkeys(t for t in (threads, local_threads_measured(local_info()["cpu_model"])) if t):
+        records = training_records(local_info(own))
+        n = len({_hash(r["config"]) for r in records})
+        if n >= OWN_MIN_ARCHITECTURES:
+            return LocalFit(fit_with_intervals(records), own, f"fitted on {n} architectures measured here")
+    reference = _reference_records()
+    if not reference or not calibrate:
+        return None
+    pairs = _calibration_pairs(reference, progress)
+    if not pairs:
+        return None
+    scale, spread = {}, []
+    for variant in sorted({p["variant"] for p in pairs}):
+        ratios = [p["ratio"] for p in pairs if p["variant"] == variant]
+        scale[variant] = float(np.median(ratios))
+        spread += [r / scale[variant] for r in ratios]
+    band = (min(min(spread), 1.0), max(max(spread), 1.0))
+    where = reference[0]["target"]["info"].get("cpu_model") or "another CPU"
+    factors = ", ".join(f"{v} x {f:.2f}" for v, f in scale.items())
+    return LocalFit(
+        fit_with_intervals(reference),
+        1,
+        f"fitted on the project's reference runs ({where}, 1 thread), scaled to this machine by "
+        f"{len(pairs) // max(len(scale), 1)} architectures measured here ({factors})",
+        scale,
+        band,
+        pairs,
+    )
+
+
+def _calibration_pairs(reference: list[dict[str, Any]], progress=None) -> list[dict[str, Any]]:
+    """(reference, here) CPU times of the calibration architectures, fp32 and int8-dynamic; taken
+    from the store when measured before, else measured now from their configs (random weights)."""
+    import dataclasses
+
+    from hf_spider.hardware._configonly import QUICK, ConfigMeasureConfig, config_hash, measure_from_config
+    from hf_spider.hardware.device import local_info
+
+    key = target_key({"kind": "local", "name": "local", "info": local_info(1)})
+
+    def measured_here() -> dict[tuple[str, str], dict[str, Any]]:
+        return {
+            (config_hash(r["config"]), r["variant"]): r
+            for r in load_records()
+            if r.get("target_key") == key and r.get("cpu_ms") and r.get("config")
+        }
+
+    stored = measured_here()
+    by_run = {(config_hash(r["config"]), r["variant"]): r for r in reference}
+    chosen = _calibration_configs(reference)
+    pairs = []
+    mc = ConfigMeasureConfig(measure=dataclasses.replace(QUICK, threads=1), throughput=False)
+    for i, run in enumerate(chosen):
+        if progress is not None:
+            progress(i, len(chosen), f"calibrating this machine: {run['model']}")
+        arch = config_hash(run["config"])
+        variants = [v for v in ("fp32", "int8-dynamic") if (arch, v) in by_run]
+        missing = [v for v in variants if (arch, v) not in stored]
+        if missing:
+            try:
+                measure_from_config(run["config"], missing, "local", measure_config=mc, source="calibration")
+            except Exception as exc:  # an architecture this machine cannot export: the others calibrate
+                logger.info("calibration run of %s failed: %s", run["model"], exc)
+                continue
+            stored = measured_here()
+        for variant in variants:
+            here = stored.get((arch, variant))
+            if here is not None:
+                ref = by_run[(arch, variant)]["cpu_ms"]
+                pairs.append(
+                    {
+                        "model": run["model"],
+                        "variant": variant,
+                        "reference_ms": ref,
+                        "here_ms": here["cpu_ms"],
+                        "ratio": here["cpu_ms"] / ref,
+                    }
+                )
+    if progress is not None:
+        progress(len(chosen), len(chosen), "calibrated")
+    return pairs
+
+
 def card_config(card: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """`config_from_card`, cached on disk by the card facts it reads."""
     from hf_spider.hardware._cardconfig import config_from_card
@@ -765,8 +925,9 @@ def predict_catalog(
     *,
     seq_len: int = 64,
     threads: int | None = None,
-    model: CostModel | None = None,
+    model: CostModel | LocalFit | None = None,
     max_param_error: float = 0.02,
+    progress=None,
 ) -> list[dict[str, Any]]:
     """Predicted latency (batch 1), peak memory and file size of each card's variants on a target.
 
@@ -774,7 +935,9 @@ def predict_catalog(
     the model was fitted at 1 thread, else the wall-clock p50; `latency_wall_ms` is always the
     wall-clock fit. `target`: `local` or a profile name (predicted for this machine, then scaled by the profile's
     factor, `profiles.estimate_factor`). Each row carries `interval` (the cost model's held-out
-    90% band, times the profile's band) and says how its config was recovered.
+    90% band, times the profile's band) and says how its config was recovered. `model` None:
+    `local_cost_model(threads)` (this machine's own fit, or the reference runs scaled to it).
+    A card carrying `config` (its real config.json) is predicted from it, not from its facts.
     """
     from hf_spider.hardware.device import local_info
     from hf_spider.hardware.targets import DeviceTarget
@@ -786,17 +949,19 @@ def predict_catalog(
         raise TargetError(
             "catalog predictions are for `local` or a profile", hint="use --target local or a profile"
         )
-    local = local_info(threads or local_threads_measured(local_info()["cpu_model"]))
     if model is None:
-        records = training_records(local)
-        if not records:
+        model = local_cost_model(threads, progress=progress)
+        if model is None:
             from hf_spider.errors import TargetError
 
             raise TargetError(
-                "no measurements of this machine to fit a cost model on",
+                "no measurements of this machine or of the project's reference to fit a cost model on",
                 hint="run `python -m benchmarks.device_cost` or `hf-spider bench` first",
             )
-        model = fit_with_intervals(records)
+    fit = model if isinstance(model, LocalFit) else None
+    if fit is not None:
+        model, threads = fit.model, fit.threads
+    local = local_info(threads or local_threads_measured(local_info()["cpu_model"]))
     profile = None
     if device.kind == "profile":
         from hf_spider.hardware.profiles import get_profile
@@ -804,7 +969,11 @@ def predict_catalog(
         profile = get_profile(device.name)
     rows = []
     for card in cards:
-        config, match = card_config(card)
+        config, match = (
+            (card["config"], {"source": "config.json", "rel_error": 0.0})
+            if card.get("config")
+            else card_config(card)
+        )
         if config is None or match.get("rel_error", 1.0) > max_param_error:
             rows.append(
                 {
@@ -825,15 +994,18 @@ def predict_catalog(
                 if figure == "cpu_ms"
                 else "wall-clock p50 as measured (includes waiting for a core on a loaded machine)"
             )
+            if fit is not None and fit.scale:  # fitted on the reference machine: scaled to this one
+                factor = fit.scale.get(variant, fit.scale.get("fp32", 1.0))
+                band = fit.band
+                method = f"{method}, x {factor:.3g} for this machine ({fit.method})"
             if profile is not None:
                 from hf_spider.hardware.profiles import estimate_factor
 
                 estimate = estimate_factor(profile, local, variant)
-                factor, method = (
-                    estimate["factor"],
-                    f"{method}, x {estimate['factor']:.3g} for {profile.name}",
-                )
-                band = estimate["band"] or (1.0, 1.0)
+                factor *= estimate["factor"]
+                method = f"{method}, x {estimate['factor']:.3g} for {profile.name}"
+                low, high = estimate["band"] or (1.0, 1.0)
+                band = (band[0] * low, band[1] * high)
             latency, wall = predicted[figure] * factor, predicted["latency_ms"]
             spread = model.interval(figure, variant)
             interval = None

@@ -286,12 +286,16 @@ def predict_candidates(
     *,
     threads: int | None = None,
     seq_len: int = 64,
+    progress=None,
 ) -> tuple[dict[str, list[Prediction]], str | None, list[str]]:
     """Predicted figures of each card's variants on `device` (`predict_catalog`), with bands.
 
-    The cost model is fitted on this machine's measurements at `threads` (else, with fewer than
-    `MIN_ARCHITECTURES` there, at the thread count measured most), or, for an agent, on the
-    store's measurements of that agent.
+    The cost model is `cost.local_cost_model`: this machine's measurements at `threads` (else at
+    the thread count measured most), or, where this machine measured too little, the project's
+    reference runs scaled by a few measurements taken here (`progress(done, total, note)` follows
+    them); for an agent, the store's measurements of that agent. A card whose facts give no config
+    (a family the card reader does not know) is predicted from its real config.json when the model
+    is in a local cache.
     Returns (predictions by model, the cost model's target key, notes).
     """
     from hf_spider.hardware import cost
@@ -317,26 +321,28 @@ def predict_candidates(
         model = cost.fit_with_intervals(records)
         where = "local"  # the model is the agent's own: no profile scaling
     else:
-        records = cost.training_records(local_info(threads)) if threads else []
-        if _architectures(records) < MIN_ARCHITECTURES:
-            measured = cost.local_threads_measured(local_info()["cpu_model"])
-            records = cost.training_records(local_info(measured)) if measured else []
-            if records and threads:
-                notes.append(
-                    f"cost model fitted on measurements at {measured} thread(s); this run measures with {threads}"
-                )
-        if not records:
+        own = cost.training_records(local_info(threads)) if threads else []
+        enough = _architectures(own) >= cost.OWN_MIN_ARCHITECTURES
+        fit = cost.local_cost_model(threads if enough else None, progress=progress)
+        if fit is None:
             return (
                 {},
                 None,
                 [
-                    "no joint ranking: no measurements of this machine to fit a cost model on "
-                    "(run `python -m benchmarks.device_cost` or `hf-spider bench` first)"
+                    "no joint ranking: no measurements of this machine or of the project's reference runs "
+                    "to fit a cost model on (run `python -m benchmarks.device_cost` or `hf-spider bench` first)"
                 ],
             )
-        model = cost.fit_with_intervals(records)
+        notes.append(f"cost model {fit.method}")
+        if threads and fit.threads != threads:
+            notes.append(
+                f"cost model fitted on measurements at {fit.threads} thread(s); this run measures with {threads}"
+            )
+        model = fit
         where = device.name
-    rows = cost.predict_catalog(list(cards), where, tuple(variants), seq_len=seq_len, model=model)
+    cards = [_with_local_config(card) for card in cards]
+    rows = cost.predict_catalog(cards, where, tuple(variants), seq_len=seq_len, model=model)
+    model = model.model if isinstance(model, cost.LocalFit) else model
     out: dict[str, list[Prediction]] = {}
     for row in rows:
         if "latency_ms" not in row:
@@ -351,6 +357,22 @@ def predict_candidates(
         figures = {fig: row.get(fig) for fig, _, _, _ in BUDGETS}
         out.setdefault(row["model"], []).append(Prediction(row["model"], row["variant"], figures, bands))
     return out, model.target, notes
+
+
+def _with_local_config(card: dict[str, Any]) -> dict[str, Any]:
+    """The card with its real config.json where its facts give no config and the model is in a
+    local cache (the offline zoo, a Hub cache): nothing is downloaded."""
+    from hf_spider.errors import HfSpiderError
+    from hf_spider.hardware import cost
+    from hf_spider.models import resolve_model
+
+    if card.get("config") or cost.card_config(card)[0] is not None or not card.get("model_id"):
+        return card
+    try:
+        config = resolve_model(card["model_id"], offline=True).config
+    except (HfSpiderError, OSError, ValueError):
+        return card
+    return {**card, "config": config} if config else card
 
 
 def compare(row: dict[str, Any], prediction: Prediction | None) -> dict[str, Any]:

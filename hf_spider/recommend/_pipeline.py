@@ -262,7 +262,13 @@ def _joint_ranking(stage1, found, target, cons, method, variants, measure_config
     progress("joint", 0, len(stage1), f"predicted cost on {device.name}")
     threads = getattr(measure_config, "threads", None) or device.threads
     cards = [token.to_dict() for token in found.tokens]
-    predictions, cost_model, notes = predict_candidates(cards, device, variants, threads=threads)
+    predictions, cost_model, notes = predict_candidates(
+        cards,
+        device,
+        variants,
+        threads=threads,
+        progress=lambda done, total, note: progress("joint", done, total, note),
+    )
     run.notes += notes
     if cost_model is None:
         return None
