@@ -937,6 +937,7 @@ def predict_catalog(
     factor, `profiles.estimate_factor`). Each row carries `interval` (the cost model's held-out
     90% band, times the profile's band) and says how its config was recovered. `model` None:
     `local_cost_model(threads)` (this machine's own fit, or the reference runs scaled to it).
+    `progress(done, total, note)` follows the calibration, if any, then the cards.
     A card carrying `config` (its real config.json) is predicted from it, not from its facts.
     """
     from hf_spider.hardware.device import local_info
@@ -968,7 +969,9 @@ def predict_catalog(
 
         profile = get_profile(device.name)
     rows = []
-    for card in cards:
+    for done, card in enumerate(cards):
+        if progress is not None and done % 10 == 0:  # a first run counts FLOPs of every new config
+            progress(done, len(cards), f"predicting the cost of {len(cards)} candidates")
         config, match = (
             (card["config"], {"source": "config.json", "rel_error": 0.0})
             if card.get("config")

@@ -78,8 +78,22 @@ def _cost(args) -> int:
         raise UserInputError(f"--seq-len must be in [1, 8192], got {args.seq_len}", hint="e.g. --seq-len 64")
     if args.top < 0:
         raise UserInputError(f"--top must be >= 0, got {args.top}", hint="e.g. --top 20")
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     cards = [token.to_dict() for token in Catalog.load(args.catalog)]
-    rows = predict_catalog(cards, args.target, variants, seq_len=args.seq_len, threads=args.threads)
+    # a first run counts the FLOPs of every config (a minute for the embedded catalog), and a new
+    # machine first calibrates: show both on stderr
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bars:
+        task = bars.add_task("cost", total=len(cards))
+
+        def advance(done: int, total: int, note: str) -> None:
+            bars.update(task, completed=done, total=max(total, 1), description=note)
+
+        rows = predict_catalog(
+            cards, args.target, variants, seq_len=args.seq_len, threads=args.threads, progress=advance
+        )
     predicted = [r for r in rows if "latency_ms" in r]
     if args.max_latency_ms is not None:
         predicted = [r for r in predicted if r["latency_ms"] <= args.max_latency_ms]
@@ -88,7 +102,6 @@ def _cost(args) -> int:
     write_json(args.json, {"target": args.target, "rows": predicted, "skipped": skipped})
     if args.json == "-":
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     console = Console(width=max(Console().width, 110))

@@ -341,7 +341,9 @@ def predict_candidates(
         model = fit
         where = device.name
     cards = [_with_local_config(card) for card in cards]
-    rows = cost.predict_catalog(cards, where, tuple(variants), seq_len=seq_len, model=model)
+    rows = cost.predict_catalog(
+        cards, where, tuple(variants), seq_len=seq_len, model=model, progress=progress
+    )
     model = model.model if isinstance(model, cost.LocalFit) else model
     out: dict[str, list[Prediction]] = {}
     for row in rows:
