@@ -305,6 +305,7 @@ def evaluate(args) -> None:
     records = records_from_runs(runs)
     report = evaluate_heldout(records, folds=args.folds, baseline=True)
     report["noise"] = noise_floor(runs)
+    report["extrapolation"] = extrapolation(records)
     report["coverage"] = coverage(runs)
     report["chosen"] = {key: fit.spec or "base" for key, fit in CostModel.fit(records).fits.items()}
     report["families"] = sorted({r["config"]["model_type"] for r in runs})
@@ -316,6 +317,40 @@ def evaluate(args) -> None:
     plot(report, PLOT)
     print(format_report(report))
     print(f"plot: {PLOT}")
+
+
+def extrapolation(records: list[dict], limit: float = 150e6) -> list[dict]:
+    """Fitted on the configs up to `limit` parameters only, predicting the larger ones: how the
+    cost model does out of the size range it was trained on."""
+    from hf_spider.hardware.cost import TARGETS, CostModel
+
+    small = [r for r in records if r["facts"]["params"] <= limit]
+    large = [r for r in records if r["facts"]["params"] > limit]
+    if not large or not small:
+        return []
+    model = CostModel.fit(small)
+    rows = []
+    for figure in TARGETS:
+        for variant in sorted({r["variant"] for r in large}):
+            pairs = [
+                (model.predict(r["facts"], variant)[figure], r[figure])
+                for r in large
+                if r["variant"] == variant and r.get(figure)
+            ]
+            pairs = [(p, t) for p, t in pairs if p is not None]
+            if pairs:
+                rel = sorted(abs(p - t) / t for p, t in pairs)
+                rows.append(
+                    {
+                        "figure": figure,
+                        "variant": variant,
+                        "n": len(pairs),
+                        "within_10": sum(x <= 0.10 for x in rel) / len(rel),
+                        "median_abs_error": rel[len(rel) // 2],
+                        "pairs": pairs,
+                    }
+                )
+    return rows
 
 
 def coverage(runs: list[dict]) -> dict:
@@ -473,6 +508,18 @@ def format_report(report: dict) -> str:
             lines.append(
                 f"| {row['figure']} | {row['variant']} | {row['source']} | {row['n']} | {row['within_10']:.0%} | "
                 f"{row['within_5']:.0%} | {row['median_abs_change']:.1%} |"
+            )
+    if report.get("extrapolation"):
+        lines += [
+            "",
+            "fitted on configs up to 150M parameters, predicting the larger ones",
+            "| figure | variant | n | within +-10% | median abs error |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
+        for row in report["extrapolation"]:
+            lines.append(
+                f"| {row['figure']} | {row['variant']} | {row['n']} | {row['within_10']:.0%} | "
+                f"{row['median_abs_error']:.1%} |"
             )
     return "\n".join(lines)
 
