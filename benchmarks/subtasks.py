@@ -4,6 +4,7 @@
     python -m benchmarks.subtasks eval  [--modality text image]
     python -m benchmarks.subtasks transfergraph [--modality text image]
     python -m benchmarks.subtasks plot   # benchmarks/results/subtasks_curve.png from eval's JSON
+    python -m benchmarks.subtasks markdown   # the tables of benchmarks/ranking.md from the JSON
 
 `build` writes `benchmarks/subtask_records/<modality>/` (`hf_spider.zoo.subtasks`) and the time it
 took to `benchmarks/results/subtasks_build_<modality>.json`. `eval` is in `benchmarks/ranking.md`,
@@ -25,16 +26,21 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def build(modalities: list[str], per_root: int) -> None:
+def build(modalities: list[str], per_root: int, exclude: list[str]) -> None:
     import torch
 
+    from hf_spider.zoo.specs import MODELS
     from hf_spider.zoo.subtasks import build_subtasks
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)  # a shared machine: one thread per process (docs/zoo.md)
     for modality in modalities:
         start, cpu = time.perf_counter(), time.process_time()
-        summary = build_subtasks(modality, per_root=per_root, progress=lambda line: print(line, flush=True))
+        models = [m for m, spec in MODELS.items() if spec.modality == modality and m not in exclude]
+        summary = build_subtasks(
+            modality, per_root=per_root, models=models, progress=lambda line: print(line, flush=True)
+        )
+        summary["excluded_models"] = [m for m in exclude if MODELS.get(m) and MODELS[m].modality == modality]
         summary.update(
             per_root=per_root,
             wall_s=round(time.perf_counter() - start, 1),
@@ -50,16 +56,19 @@ def build(modalities: list[str], per_root: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.subtasks", description=__doc__)
-    parser.add_argument("command", choices=["build", "eval", "transfergraph", "plot"])
+    parser.add_argument("command", choices=["build", "eval", "transfergraph", "plot", "markdown"])
     parser.add_argument("--modality", nargs="+", default=["text", "image"], choices=["text", "image"])
     parser.add_argument("--per-root", type=int, default=40, help="sub-tasks sampled per root dataset")
+    parser.add_argument("--exclude", nargs="*", default=[], help="zoo models left out of the build")
     args = parser.parse_args(argv)
     if args.command == "build":
-        build(args.modality, args.per_root)
+        build(args.modality, args.per_root, args.exclude)
     elif args.command == "eval":
         evaluate(args.modality)
     elif args.command == "plot":
         plot(args.modality)
+    elif args.command == "markdown":
+        markdown(args.modality)
     else:
         transfergraph(args.modality)
 
@@ -101,12 +110,10 @@ STEPS = (0, 100, 300)
 VARIANTS = ("meta", "meta+data")  # task token without / with the probe data token's summary
 
 
-def _parents(modality: str) -> dict[str, str]:
+def _parents(folder: Path) -> dict[str, str]:
     import pandas as pd
 
-    from hf_spider.zoo.subtasks import DEFAULT_OUT
-
-    frame = pd.read_csv(DEFAULT_OUT / modality / "target_datasets.csv")
+    frame = pd.read_csv(folder / "target_datasets.csv")
     return dict(zip(frame["target_dataset"], frame["parent"], strict=True))
 
 
@@ -115,16 +122,17 @@ class _HeldOut:
     roots, rank the models of every sub-task of the held-out root. Figures are cached per
     (held-out root, second root left out, variant) so that nested cross-validation reuses them."""
 
-    def __init__(self, modality: str, seed: int = 0):
+    def __init__(self, modality: str, seed: int = 0, folder: Path | None = None):
         from hf_spider.ranker import load_records
         from hf_spider.ranker.tokens import tokens_for
         from hf_spider.zoo.subtasks import DEFAULT_OUT
 
-        self.records = load_records([DEFAULT_OUT / modality])
+        folder = folder or DEFAULT_OUT / modality
+        self.records = load_records([folder])
         self.tokens, _ = tokens_for(self.records, catalog=False)
         self.modality, self.seed = modality, seed
         usable = self.records.datasets[~self.records.datasets["failed"]]["dataset"]
-        parents = _parents(modality)
+        parents = _parents(folder)
         self.by_root: dict[str, list[str]] = {}
         for d in sorted(usable):
             self.by_root.setdefault(parents[d], []).append(d)
@@ -198,7 +206,7 @@ def evaluate(modalities: list[str]) -> None:
         (RESULTS / f"subtasks_heldout_{modality}.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
-def _evaluate_modality(modality: str) -> dict:
+def _evaluate_modality(modality: str, folder: Path | None = None) -> dict:
     """Held-out roots: the prior, LogME and the residual trained on the other roots' sub-tasks
     (with and without the data token), the choice among them checked by nested cross-validation
     over roots (`selection.nested_choice`, floor: the prior alone), and tau_w against the number
@@ -208,7 +216,7 @@ def _evaluate_modality(modality: str) -> dict:
     from hf_spider.ranker.selection import nested_choice
 
     start = time.perf_counter()
-    ho = _HeldOut(modality)
+    ho = _HeldOut(modality, folder=folder)
     n = len(ho.roots)
     options = [("prior", 0)] + [(v, s) for v in VARIANTS for s in STEPS if s]
 
@@ -228,7 +236,7 @@ def _evaluate_modality(modality: str) -> dict:
         per_root[root] = row
     fewest = min(sum(len(ho.by_root[r]) for r in ho.roots if r != root) for root in ho.roots)
     curve = {}
-    for n_train in [x for x in (4, 8, 16, 32, 64) if x < fewest] + [None]:
+    for n_train in [x for x in (8, 32) if x < fewest] + [None]:
         point = {
             "prior": float(
                 np.mean([np.mean(ho.taus(i, None, VARIANTS[0], n_train)["prior"]) for i in range(n)])
@@ -285,6 +293,25 @@ def plot(modalities: list[str]) -> None:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(RESULTS / "subtasks_curve.png", dpi=110)
+
+
+def markdown(modalities: list[str]) -> None:
+    """Held-out roots table per modality (mean tau_w over each root's sub-tasks)."""
+    for modality in modalities:
+        path = RESULTS / f"subtasks_heldout_{modality}.json"
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        cols = [k for k in next(iter(data["roots"].values())) if k != "sub-tasks"]
+        print(f"\n{modality} ({data['date']}, {data['wall_s']} s wall, load {data['load_average'][0]})\n")
+        print("| held-out root | sub-tasks | " + " | ".join(cols) + " |")
+        print("| --- | ---: | " + " | ".join("---:" for _ in cols) + " |")
+        for root, row in data["roots"].items():
+            print(f"| {root} | {row['sub-tasks']} | " + " | ".join(f"{row[c]:.3f}" for c in cols) + " |")
+        mean = data["mean_over_roots"]
+        print("| **mean over roots** | | " + " | ".join(f"{mean[c]:.3f}" for c in cols) + " |")
+        print(f"\nnested: {data['nested']}")
+        print(f"curve: {data['tau_w_by_training_subtasks_steps300']}")
 
 
 if __name__ == "__main__":
