@@ -50,6 +50,19 @@ def test_a_model_that_cannot_fit_is_never_in_the_top_k(method):
     )
 
 
+@pytest.mark.parametrize("method", ["fused", "copeland"])
+def test_when_nothing_is_predicted_to_fit_the_nearest_are_measured(method):
+    """A budget under every prediction: nothing is dropped out of sight; the candidates go to the
+    measurement nearest first, so "nothing fits" rests on measured figures."""
+    joint = rank_jointly(STAGE1, _predictions(), Constraints(max_latency_ms=0.1), method)
+    assert joint.none_predicted_to_fit and joint.dropped == []
+    assert joint.order == ["tiny-worst", "small", "mid", "big-best"]
+    assert joint.to_dict(Constraints(max_latency_ms=0.1))["none_predicted_to_fit"] is True
+    assert not rank_jointly(
+        STAGE1, _predictions(), Constraints(max_latency_ms=30), method
+    ).none_predicted_to_fit
+
+
 def test_off_keeps_every_model_in_stage_1_order_even_under_a_budget():
     joint = rank_jointly(STAGE1, _predictions(), Constraints(max_latency_ms=30), "off")
     assert joint.order == [m for m, _ in STAGE1] and joint.dropped == []

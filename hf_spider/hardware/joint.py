@@ -99,6 +99,8 @@ class JointRanking:
     unpredicted: list[str] = field(default_factory=list)
     cost_model: str | None = None
     notes: list[str] = field(default_factory=list)
+    # no candidate is predicted to fit: the nearest ones are measured anyway (`rank_jointly`)
+    none_predicted_to_fit: bool = False
 
     def best(self, model_id: str) -> Prediction | None:
         """The variant most likely to fit (then the lowest predicted latency)."""
@@ -131,6 +133,7 @@ class JointRanking:
                 for m in self.dropped
             ],
             "unpredicted": self.unpredicted,
+            "none_predicted_to_fit": self.none_predicted_to_fit,
             "rule": DROP_RULE,
             "fused_rule": FUSED_RULE if self.method == "fused" else None,
         }
@@ -210,6 +213,12 @@ def rank_jointly(
         m for m in models if predictions.get(m) and not any(p.optimistic_fits for p in predictions[m])
     ]
     kept = [m for m in models if m not in set(joint.dropped)]
+    if not kept:
+        # Nothing is predicted to fit. The ones predicted nearest to the budgets are measured
+        # anyway: a prediction can be wrong, and "nothing fits" then rests on measured figures.
+        joint.order = sorted(joint.dropped, key=lambda m: min(p.load(constraints) for p in predictions[m]))
+        joint.dropped, joint.none_predicted_to_fit = [], True
+        return joint
     if method == "fused":
         n = len(models)
         percentile = {m: 1.0 if n <= 1 else (n - 1 - i) / (n - 1) for i, m in enumerate(models)}

@@ -274,6 +274,11 @@ def _joint_ranking(stage1, found, target, cons, method, variants, measure_config
         return None
     joint = rank_jointly(stage1, predictions, cons, method)
     joint.cost_model = cost_model
+    if joint.none_predicted_to_fit:
+        run.notes.append(
+            f"no candidate is predicted to meet {cons.describe()}: the ones predicted nearest to it are "
+            "measured to confirm"
+        )
     progress("joint", len(stage1), len(stage1), f"{len(joint.dropped)} dropped for predicted cost")
     run.notes.append(
         f"joint ranking ({method}) on {device.name}: {len(predictions)} of {len(stage1)} candidates got a "

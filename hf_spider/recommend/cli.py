@@ -53,7 +53,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--joint",
         default=None,
-        help="how stage 1 is ranked under --max-latency-ms/--max-memory-mb/--max-size-mb, before any "
+        help="how stage 1 is ranked under a latency, memory or size budget, before any "
         "measurement: fused (default: stage-1 rank and the predicted chance of fitting in one order), "
         "copeland (Copeland merge of the stage-1 and predicted device orders) or off (stage 1 alone); "
         "candidates predicted not to fit are dropped unless off",
