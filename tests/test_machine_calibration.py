@@ -49,3 +49,18 @@ def test_without_reference_runs_or_calibration_there_is_no_model(a_new_machine, 
     assert cost.local_cost_model(calibrate=False) is None
     monkeypatch.setattr(cost, "BENCHMARK_RUNS", tmp_path / "none.jsonl")
     assert cost.local_cost_model() is None
+
+
+@pytest.mark.slow
+def test_a_one_thread_fit_is_scaled_to_the_threads_a_run_measures_with():
+    """This machine's own 1-thread runs, scaled to 2 threads by wall-clock measurements taken here
+    at 2 threads: the factor carries how much a second thread speeds a model up (between no
+    speed-up, x1, and a perfect one, x0.5, up to the noise of a shared machine)."""
+    fit = cost.local_cost_model(2)
+    assert fit is not None and fit.threads == 1 and fit.scale
+    assert {p["threads"] for p in fit.pairs} == {2} and {p["here_figure"] for p in fit.pairs} == {
+        "latency_ms"
+    }
+    assert "at 2 thread(s)" in fit.method
+    for variant, factor in fit.scale.items():
+        assert 0.2 < factor < 5.0, (variant, factor)

@@ -802,25 +802,39 @@ def _calibration_configs(reference: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 def local_cost_model(threads: int | None = None, *, calibrate: bool = True, progress=None) -> LocalFit | None:
-    """The cost model for `local`: fitted on this machine's own measurements when they cover
-    `OWN_MIN_ARCHITECTURES` architectures; otherwise the project's reference runs (another CPU),
-    scaled to this machine by config-only measurements of a few reference architectures taken
-    here at 1 thread (kept in the measurement store, so only the first run pays for them).
-    None when neither exists, or the calibration would be needed and `calibrate` is off.
+    """The cost model for `local` at `threads` (None: the thread count measured most here).
+
+    Fitted on this machine's own measurements at `threads` when they cover
+    `OWN_MIN_ARCHITECTURES` architectures. Otherwise a 1-thread fit — this machine's own 1-thread
+    runs, else the project's reference runs (another CPU) — scaled to this machine at `threads`
+    by config-only measurements of a few of its architectures taken here (`_calibration_pairs`;
+    kept in the measurement store, so only the first run pays for them): at 1 thread the ratio of
+    CPU times, at more threads the measured wall-clock p50 over the fit's 1-thread CPU time, which
+    also carries how well this machine's threads speed a model up. None when nothing can be
+    fitted, or a calibration would be needed and `calibrate` is off.
 
     `progress(done, total, note)` is told about each calibration measurement.
     """
     from hf_spider.hardware.device import local_info
 
-    for own in dict.fromkeys(t for t in (threads, local_threads_measured(local_info()["cpu_model"])) if t):
+    def architectures(records: list[dict[str, Any]]) -> int:
+        return len({_hash(r["config"]) for r in records})
+
+    measured_most = local_threads_measured(local_info()["cpu_model"])
+    for own in dict.fromkeys(t for t in (threads, None if threads else measured_most) if t):
         records = training_records(local_info(own))
-        n = len({_hash(r["config"]) for r in records})
-        if n >= OWN_MIN_ARCHITECTURES:
+        if architectures(records) >= OWN_MIN_ARCHITECTURES:
+            n = architectures(records)
             return LocalFit(fit_with_intervals(records), own, f"fitted on {n} architectures measured here")
-    reference = _reference_records()
-    if not reference or not calibrate:
+    base = training_records(local_info(1))
+    where = "this machine's own runs"
+    if architectures(base) < OWN_MIN_ARCHITECTURES:
+        base = _reference_records()
+        where = f"the project's reference runs ({base[0]['target']['info'].get('cpu_model')})" if base else ""
+    if not base or not calibrate:
         return None
-    pairs = _calibration_pairs(reference, progress)
+    at = threads or 1
+    pairs = _calibration_pairs(base, at, progress)
     if not pairs:
         return None
     scale, spread = {}, []
@@ -829,12 +843,11 @@ def local_cost_model(threads: int | None = None, *, calibrate: bool = True, prog
         scale[variant] = float(np.median(ratios))
         spread += [r / scale[variant] for r in ratios]
     band = (min(min(spread), 1.0), max(max(spread), 1.0))
-    where = reference[0]["target"]["info"].get("cpu_model") or "another CPU"
     factors = ", ".join(f"{v} x {f:.2f}" for v, f in scale.items())
     return LocalFit(
-        fit_with_intervals(reference),
+        fit_with_intervals(base),
         1,
-        f"fitted on the project's reference runs ({where}, 1 thread), scaled to this machine by "
+        f"fitted on {where} at 1 thread, scaled to this machine at {at} thread(s) by "
         f"{len(pairs) // max(len(scale), 1)} architectures measured here ({factors})",
         scale,
         band,
@@ -842,31 +855,34 @@ def local_cost_model(threads: int | None = None, *, calibrate: bool = True, prog
     )
 
 
-def _calibration_pairs(reference: list[dict[str, Any]], progress=None) -> list[dict[str, Any]]:
-    """(reference, here) CPU times of the calibration architectures, fp32 and int8-dynamic; taken
-    from the store when measured before, else measured now from their configs (random weights)."""
+def _calibration_pairs(base: list[dict[str, Any]], threads: int = 1, progress=None) -> list[dict[str, Any]]:
+    """(1-thread fit, here at `threads`) figures of the calibration architectures, fp32 and
+    int8-dynamic: the base's CPU time against, here, the CPU time (1 thread) or the wall-clock p50
+    (more threads: CPU time then sums the threads). Taken from the store when measured before,
+    else measured now from their configs (random weights)."""
     import dataclasses
 
     from hf_spider.hardware._configonly import QUICK, ConfigMeasureConfig, config_hash, measure_from_config
     from hf_spider.hardware.device import local_info
 
-    key = target_key({"kind": "local", "name": "local", "info": local_info(1)})
+    key = target_key({"kind": "local", "name": "local", "info": local_info(threads)})
+    figure = "cpu_ms" if threads == 1 else "latency_ms"
 
     def measured_here() -> dict[tuple[str, str], dict[str, Any]]:
         return {
             (config_hash(r["config"]), r["variant"]): r
             for r in load_records()
-            if r.get("target_key") == key and r.get("cpu_ms") and r.get("config")
+            if r.get("target_key") == key and r.get(figure) and r.get("config")
         }
 
     stored = measured_here()
-    by_run = {(config_hash(r["config"]), r["variant"]): r for r in reference}
-    chosen = _calibration_configs(reference)
+    by_run = {(config_hash(r["config"]), r["variant"]): r for r in base if r.get("cpu_ms")}
+    chosen = _calibration_configs(base)
     pairs = []
-    mc = ConfigMeasureConfig(measure=dataclasses.replace(QUICK, threads=1), throughput=False)
+    mc = ConfigMeasureConfig(measure=dataclasses.replace(QUICK, threads=threads), throughput=False)
     for i, run in enumerate(chosen):
         if progress is not None:
-            progress(i, len(chosen), f"calibrating this machine: {run['model']}")
+            progress(i, len(chosen), f"calibrating this machine at {threads} thread(s): {run['model']}")
         arch = config_hash(run["config"])
         variants = [v for v in ("fp32", "int8-dynamic") if (arch, v) in by_run]
         missing = [v for v in variants if (arch, v) not in stored]
@@ -886,8 +902,10 @@ def _calibration_pairs(reference: list[dict[str, Any]], progress=None) -> list[d
                         "model": run["model"],
                         "variant": variant,
                         "reference_ms": ref,
-                        "here_ms": here["cpu_ms"],
-                        "ratio": here["cpu_ms"] / ref,
+                        "here_ms": here[figure],
+                        "here_figure": figure,
+                        "threads": threads,
+                        "ratio": here[figure] / ref,
                     }
                 )
     if progress is not None:

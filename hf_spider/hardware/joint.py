@@ -308,7 +308,6 @@ def predict_candidates(
     Returns (predictions by model, the cost model's target key, notes).
     """
     from hf_spider.hardware import cost
-    from hf_spider.hardware.device import local_info
 
     notes: list[str] = []
     model = None
@@ -330,9 +329,8 @@ def predict_candidates(
         model = cost.fit_with_intervals(records)
         where = "local"  # the model is the agent's own: no profile scaling
     else:
-        own = cost.training_records(local_info(threads)) if threads else []
-        enough = _architectures(own) >= cost.OWN_MIN_ARCHITECTURES
-        fit = cost.local_cost_model(threads if enough else None, progress=progress)
+        # a profile's estimate scales this machine's 1-thread figures itself (`profiles.estimate_factor`)
+        fit = cost.local_cost_model(threads if device.kind == "local" else 1, progress=progress)
         if fit is None:
             return (
                 {},
@@ -343,7 +341,7 @@ def predict_candidates(
                 ],
             )
         notes.append(f"cost model {fit.method}")
-        if threads and fit.threads != threads:
+        if threads and fit.threads != threads and not fit.scale:
             notes.append(
                 f"cost model fitted on measurements at {fit.threads} thread(s); this run measures with {threads}"
             )
