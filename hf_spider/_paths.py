@@ -15,12 +15,16 @@ EMBEDDED_CATALOG_DIR = (
 )
 # The project's config-only measurements of the catalog's architectures (benchmarks/device_cost.py):
 # the cost model's reference on a machine that has measured too little itself; a wheel carries a copy.
-_PACKAGED_DEVICE_RUNS = PACKAGE_DIR / "_reference" / "device_cost_runs.jsonl"
-REFERENCE_DEVICE_RUNS = (
-    _PACKAGED_DEVICE_RUNS
-    if _PACKAGED_DEVICE_RUNS.is_file()
-    else REPO_DIR / "benchmarks" / "results" / "device_cost_runs.jsonl"
+# Beside them, what a cold `hf-spider cost --target local` computes for the embedded catalog (the
+# FLOPs of every config, the configs recovered from the cards): seeds for the user's cache.
+_PACKAGED_REFERENCE_DIR = PACKAGE_DIR / "_reference"
+REFERENCE_DIR = (
+    _PACKAGED_REFERENCE_DIR
+    if (_PACKAGED_REFERENCE_DIR / "device_cost_runs.jsonl").is_file()
+    else REPO_DIR / "benchmarks" / "results"
 )
+REFERENCE_DEVICE_RUNS = REFERENCE_DIR / "device_cost_runs.jsonl"
+REFERENCE_FILES = ("device_cost_runs.jsonl", "cost_facts.json", "cost_card_configs.json")
 
 
 def home() -> Path:

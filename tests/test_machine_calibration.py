@@ -64,3 +64,30 @@ def test_a_one_thread_fit_is_scaled_to_the_threads_a_run_measures_with():
     assert "at 2 thread(s)" in fit.method
     for variant, factor in fit.scale.items():
         assert 0.2 < factor < 5.0, (variant, factor)
+
+
+def test_a_first_run_reads_the_projects_counted_facts_instead_of_recounting(monkeypatch, tmp_path):
+    """A fresh cache (each test has its own home): the catalog's card configs and the FLOP counts
+    of their configs come from the project's seeds, nothing is counted on the meta device; without
+    the seeds the same calls count."""
+    from hf_spider import _paths
+    from hf_spider.catalog import Catalog
+
+    cards = [token.to_dict() for token in Catalog.load(None)][:20]
+
+    def counts() -> int:
+        monkeypatch.setattr(cost, "_facts_cache", None)
+        cost._count_flops.cache_clear()
+        configs = [cost.card_config(card)[0] for card in cards]
+        assert sum(c is not None for c in configs) >= 15
+        for config in filter(None, configs):
+            assert cost.facts_of(config)["flops"] > 0
+        return cost._count_flops.cache_info().misses
+
+    assert counts() == 0
+    monkeypatch.setattr(_paths, "REFERENCE_DIR", tmp_path)  # no seeds
+    cost._seed.cache_clear()
+    try:
+        assert counts() > 0
+    finally:
+        cost._seed.cache_clear()

@@ -167,6 +167,21 @@ _FACTS_VERSION = 2
 _facts_cache: dict[str, dict[str, float]] | None = None
 
 
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+        return {}
+
+
+@functools.cache
+def _seed(name: str) -> dict[str, Any]:
+    """The project's copy of a cache (`_paths.REFERENCE_DIR`): what a cold `hf-spider cost --target
+    local` computes for the embedded catalog, so a first run does not recount it (its keys hold
+    the transformers version: another version recounts)."""
+    return _read_cache(_paths.REFERENCE_DIR / name)
+
+
 def _counted(config_json: str, kind: str, modality: str, size: int) -> dict[str, float]:
     """`_count_flops`, cached on disk: building a base model on the meta device takes about a
     second, and every `hf-spider cost` fits on and predicts for a hundred or more configs."""
@@ -178,10 +193,7 @@ def _counted(config_json: str, kind: str, modality: str, size: int) -> dict[str,
     ).hexdigest()[:24]
     path = _paths.cache_dir("config_cost") / "facts.json"
     if _facts_cache is None:
-        try:
-            _facts_cache = json.loads(path.read_text()) if path.exists() else {}
-        except ValueError:
-            _facts_cache = {}
+        _facts_cache = {**_seed("cost_facts.json"), **_read_cache(path)}
     if key not in _facts_cache:
         _facts_cache[key] = _count_flops(config_json, kind, modality, size)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
@@ -921,11 +933,11 @@ def card_config(card: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, 
         k: card.get(k) for k in ("model_type", "architecture", "num_parameters", "num_labels", "input_size")
     }
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
+    seeded = _seed("cost_card_configs.json").get(key)
+    if seeded is not None:
+        return seeded[0], seeded[1]
     path = _paths.cache_dir("config_cost") / "card_configs.json"
-    try:
-        cache = json.loads(path.read_text()) if path.exists() else {}
-    except ValueError:
-        cache = {}
+    cache = _read_cache(path)
     if key not in cache:
         config, match = config_from_card(card)
         cache[key] = [config, match]
