@@ -713,25 +713,37 @@ PREDICTED = "predicted"
 BENCHMARK_RUNS = _paths.REFERENCE_DEVICE_RUNS
 
 
+def _benchmark_run_records() -> list[dict[str, Any]]:
+    """The reference runs file as store records (none without the file), parsed once per version
+    of the file: a constrained recommendation asks for it several times."""
+    if not BENCHMARK_RUNS.exists():
+        return []
+    return _parsed_runs(BENCHMARK_RUNS, BENCHMARK_RUNS.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_runs(path: Path, mtime_ns: int) -> list[dict[str, Any]]:
+    return _run_records([json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+
+
+def architecture_count(records: list[dict[str, Any]]) -> int:
+    """Distinct configs among measurement records."""
+    return len({_hash(r["config"]) for r in records})
+
+
 def training_records(target_info: dict[str, Any]) -> list[dict[str, Any]]:
     """Measurements of this target (same CPU, ISA, threads): the local store, plus the repo's
     benchmark runs when they were taken on the same CPU."""
     key = target_key({"kind": "local", "name": "local", "info": target_info})
     records = [r for r in load_records() if r.get("target_key") == key]
-    if BENCHMARK_RUNS.exists():
-        runs = [json.loads(line) for line in BENCHMARK_RUNS.read_text().splitlines() if line.strip()]
-        records += [{**r, "source": "benchmark"} for r in _run_records(runs) if r["target_key"] == key]
+    records += [{**r, "source": "benchmark"} for r in _benchmark_run_records() if r["target_key"] == key]
     return with_facts(records)
 
 
 def local_threads_measured(cpu_model: str | None) -> int | None:
     """The thread count most measurements of this CPU were taken with (store and benchmark)."""
     counts: dict[int, int] = {}
-    records = load_records()
-    if BENCHMARK_RUNS.exists():
-        runs = [json.loads(line) for line in BENCHMARK_RUNS.read_text().splitlines() if line.strip()]
-        records += _run_records(runs)
-    for record in records:
+    for record in load_records() + _benchmark_run_records():
         info = (record.get("target") or {}).get("info") or {}
         if info.get("cpu_model") == cpu_model and info.get("threads"):
             counts[int(info["threads"])] = counts.get(int(info["threads"]), 0) + 1
@@ -776,10 +788,9 @@ class LocalFit:
 
 def _reference_records() -> list[dict[str, Any]]:
     """The reference runs of their most-measured machine at 1 thread (where CPU time is latency)."""
-    if not BENCHMARK_RUNS.exists():
-        return []
-    runs = [json.loads(line) for line in BENCHMARK_RUNS.read_text().splitlines() if line.strip()]
-    records = [r for r in _run_records(runs) if r["target"]["info"].get("threads") == 1 and r.get("cpu_ms")]
+    records = [
+        r for r in _benchmark_run_records() if r["target"]["info"].get("threads") == 1 and r.get("cpu_ms")
+    ]
     if not records:
         return []
     keys: dict[str, int] = {}
@@ -829,18 +840,14 @@ def local_cost_model(threads: int | None = None, *, calibrate: bool = True, prog
     """
     from hf_spider.hardware.device import local_info
 
-    def architectures(records: list[dict[str, Any]]) -> int:
-        return len({_hash(r["config"]) for r in records})
-
-    measured_most = local_threads_measured(local_info()["cpu_model"])
-    for own in dict.fromkeys(t for t in (threads, None if threads else measured_most) if t):
-        records = training_records(local_info(own))
-        if architectures(records) >= OWN_MIN_ARCHITECTURES:
-            n = architectures(records)
-            return LocalFit(fit_with_intervals(records), own, f"fitted on {n} architectures measured here")
-    base = training_records(local_info(1))
+    own = threads or local_threads_measured(local_info()["cpu_model"])
+    records = training_records(local_info(own)) if own else []
+    n = architecture_count(records)
+    if n >= OWN_MIN_ARCHITECTURES:
+        return LocalFit(fit_with_intervals(records), own, f"fitted on {n} architectures measured here")
+    base = records if own == 1 else training_records(local_info(1))
     where = "this machine's own runs"
-    if architectures(base) < OWN_MIN_ARCHITECTURES:
+    if architecture_count(base) < OWN_MIN_ARCHITECTURES:
         base = _reference_records()
         where = f"the project's reference runs ({base[0]['target']['info'].get('cpu_model')})" if base else ""
     if not base or not calibrate:

@@ -19,7 +19,6 @@ With no budget on latency, memory or size the order is the stage-1 order.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -284,10 +283,6 @@ _MIN_GAIN = 1e-4  # of a percentile: below it, the greedy order and the fused-sc
 MIN_ARCHITECTURES = 3  # distinct configs a cost model is fitted on, at the least
 
 
-def _architectures(records: list[dict[str, Any]]) -> int:
-    return len({json.dumps(r["config"], sort_keys=True) for r in records})
-
-
 def predict_candidates(
     cards: Sequence[dict[str, Any]],
     device: Any,
@@ -316,7 +311,7 @@ def predict_candidates(
 
         mine = [r for r in load_records() if str(r.get("target_key", "")).startswith(f"agent|{device.name}|")]
         records = cost.with_facts(mine)
-        if _architectures(records) < MIN_ARCHITECTURES:
+        if cost.architecture_count(records) < MIN_ARCHITECTURES:
             return (
                 {},
                 None,

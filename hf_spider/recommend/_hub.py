@@ -136,10 +136,17 @@ def check_push_target(repo_id: str, *, token: str | None, endpoint: str | None) 
     return info.sha
 
 
+def _request_error(exc: BaseException) -> BaseException:
+    """The failed request behind an upload error (a failed LFS upload is a RuntimeError raised
+    from it)."""
+    while exc.__cause__ is not None and not isinstance(exc, OSError):
+        exc = exc.__cause__
+    return exc
+
+
 def _why(exc: BaseException) -> str:
     """A failed request in a few words: the HTTP status, or the kind of connection failure."""
-    while exc.__cause__ is not None and not isinstance(exc, OSError):  # RuntimeError of an LFS upload
-        exc = exc.__cause__
+    exc = _request_error(exc)
     response = getattr(exc, "response", None)
     if response is not None and getattr(response, "status_code", None):
         return f"HTTP {response.status_code}"
@@ -304,10 +311,7 @@ def _failed(exc: BaseException, what: str, undo: str, retry: str) -> HfSpiderErr
     """A failed upload in one line: what failed and why, what is left on the Hub, what to do. The
     kind of error and the advice come from `hub_error` (a refused token reads as an `AuthError` that
     asks for a write token); only a failure that retrying can mend says to retry."""
-    cause = exc
-    while cause.__cause__ is not None and not isinstance(cause, OSError):  # RuntimeError of an LFS upload
-        cause = cause.__cause__
-    err = hub_error(cause, what)
+    err = hub_error(_request_error(exc), what)
     cls = type(err) if isinstance(err, AuthError) else HubConnectionError
     return cls(f"{what} failed ({_why(exc)}): {undo}", hint=err.hint if cls is AuthError else retry)
 
