@@ -1,12 +1,14 @@
 """Stage 1 under device budgets (`hf_spider.hardware.joint`): the joint orders' properties, the
-drop rule, the flags, and a constrained `recommend` on real zoo models that drops a candidate for
-its predicted cost and says so."""
+drop rule, the learned score (its shipped weights, how they are fitted, what it prefers on real
+cost-model predictions), the flags, and a constrained `recommend` on real zoo models that drops a
+candidate for its predicted cost and says so."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import needs_zoo
 
@@ -14,7 +16,20 @@ from hf_spider import _paths
 from hf_spider.cli import main
 from hf_spider.errors import UserInputError
 from hf_spider.hardware.constraints import Constraints
-from hf_spider.hardware.joint import Prediction, check_joint, fit_probability, rank_jointly
+from hf_spider.hardware.joint import (
+    DEFAULT_JOINT,
+    LEARNED_FEATURES,
+    LEARNED_NONNEGATIVE,
+    LEARNED_NONPOSITIVE,
+    Prediction,
+    check_joint,
+    fit_learned,
+    fit_probability,
+    learned_weights,
+    rank_jointly,
+)
+
+REPO = Path(__file__).resolve().parent.parent
 
 STAGE1 = [("big-best", 0.9), ("mid", 0.8), ("small", 0.5), ("tiny-worst", 0.1)]
 # predicted p50 (ms) and a 90% band of x0.8..x1.25
@@ -30,14 +45,14 @@ def _predictions(latency=LATENCY, band=(0.8, 1.25)):
     }
 
 
-@pytest.mark.parametrize("method", ["fused", "copeland", "off"])
+@pytest.mark.parametrize("method", ["fused", "learned", "copeland", "off"])
 def test_without_a_device_budget_the_order_is_stage_1(method):
     for cons in (Constraints(), Constraints(min_fidelity=0.9)):
         joint = rank_jointly(STAGE1, _predictions(), cons, method)
         assert joint.order == [m for m, _ in STAGE1] and joint.dropped == []
 
 
-@pytest.mark.parametrize("method", ["fused", "copeland"])
+@pytest.mark.parametrize("method", ["fused", "learned", "copeland"])
 def test_a_model_that_cannot_fit_is_never_in_the_top_k(method):
     cons = Constraints(max_latency_ms=30)  # big-best: even x0.8 of 100 ms breaks it
     joint = rank_jointly(STAGE1, _predictions(), cons, method)
@@ -50,7 +65,7 @@ def test_a_model_that_cannot_fit_is_never_in_the_top_k(method):
     )
 
 
-@pytest.mark.parametrize("method", ["fused", "copeland"])
+@pytest.mark.parametrize("method", ["fused", "learned", "copeland"])
 def test_when_nothing_is_predicted_to_fit_the_nearest_are_measured(method):
     """A budget under every prediction: nothing is dropped out of sight; the candidates go to the
     measurement nearest first, so "nothing fits" rests on measured figures."""
@@ -107,10 +122,149 @@ def test_fit_probability_reads_the_band():
 
 
 def test_joint_method_is_checked():
-    assert check_joint(None) in ("fused", "copeland")
-    assert check_joint("Copeland") == "copeland"
-    with pytest.raises(UserInputError, match="--joint"):
+    assert check_joint(None) == DEFAULT_JOINT
+    assert check_joint("Copeland") == "copeland" and check_joint(" learned ") == "learned"
+    with pytest.raises(UserInputError, match="--joint") as info:
         check_joint("borda")
+    assert "learned" in info.value.hint and "fused" in info.value.hint
+
+
+def _real_predictions(budget_ms: float):
+    """Stage 1 puts bert-base first, distilbert-base second, a 62k-parameter distilbert last; each
+    gets the cost model's CPU-time predictions and 90% bands (fitted on the project's reference runs,
+    as `recommend` does on a machine that measured too little)."""
+    from hf_spider.hardware import cost
+
+    records = cost._reference_records()
+    model = cost.fit_with_intervals(records)
+    names = {
+        "bert-base-uncased": 0.9,
+        "distilbert-base-uncased": 0.8,
+        "philschmid/tiny-distilbert-classification": 0.1,
+    }
+    preds: dict[str, list[Prediction]] = {}
+    for r in records:
+        if r["model"] in names:
+            value = model.predict(r["facts"], r["variant"])["cpu_ms"]
+            band = model.interval("cpu_ms", r["variant"])
+            preds.setdefault(r["model"], []).append(
+                Prediction(r["model"], r["variant"], {"latency_ms": value}, {"latency_ms": band})
+            )
+    assert set(preds) == set(names) and all(len(v) == 2 for v in preds.values())
+    stage1 = sorted(names.items(), key=lambda t: -t[1])
+    return stage1, preds, Constraints(max_latency_ms=budget_ms)
+
+
+def test_learned_prefers_a_fitting_high_transfer_model_over_one_that_may_not_fit():
+    """bert-base int8 is predicted ~42 ms (band ~38-51): a 40 ms budget keeps it (its optimistic end
+    fits) but it probably breaks it; distilbert-base int8 (~22 ms) surely fits and is second in stage
+    1. The shipped learned score measures distilbert first, bert-base as its backup, and the tiny
+    model (which fits, but last in stage 1) last. Under 100 ms both fit: stage 1's order stands."""
+    stage1, preds, tight = _real_predictions(40.0)
+    joint = rank_jointly(stage1, preds, tight, "learned")
+    assert joint.dropped == [] and 0.02 < joint.best("bert-base-uncased").fit_probability < 0.7
+    assert joint.best("distilbert-base-uncased").fit_probability > 0.99
+    assert joint.order == [
+        "distilbert-base-uncased",
+        "bert-base-uncased",
+        "philschmid/tiny-distilbert-classification",
+    ]
+    stage1, preds, loose = _real_predictions(100.0)
+    assert rank_jointly(stage1, preds, loose, "learned").order == [m for m, _ in stage1]
+
+
+def test_learned_weights_given_override_the_shipped_ones():
+    stage1, preds, tight = _real_predictions(40.0)
+    only_stage1 = [1.0] + [0.0] * (len(LEARNED_FEATURES) - 1)  # percentile alone: stage 1's order
+    assert rank_jointly(stage1, preds, tight, "learned", weights=only_stage1).order == [m for m, _ in stage1]
+
+
+def _drawn_cases(true, n=600, rng=None):
+    rng = rng or np.random.default_rng(0)
+    cases = []
+    for _ in range(n):
+        x = rng.normal(size=(15, len(LEARNED_FEATURES)))
+        p = np.exp(x @ np.asarray(true))
+        cases.append((x, int(rng.choice(15, p=p / p.sum()))))
+    return cases
+
+
+def test_fit_learned_recovers_weights_and_holds_their_signs():
+    """On cases drawn from a known conditional logit, the fit recovers its weights; weights the data
+    push past their sign bounds (percentile below 0, log_band above 0) stay on the bounds."""
+    true = [1.5, 1.0, 0.5, -1.0, -0.6]
+    assert fit_learned(_drawn_cases(true), l2=1e-4) == pytest.approx(true, abs=0.2)
+    w = dict(
+        zip(LEARNED_FEATURES, fit_learned(_drawn_cases([-1.5, 1.0, 0.5, -1.0, 0.6]), l2=1e-4), strict=True)
+    )
+    assert w["percentile"] == 0.0 and w["log_band"] == 0.0 and w["log_fit"] > 0.3
+
+
+def test_shipped_learned_weights_hold_their_signs():
+    shipped = learned_weights()
+    w = dict(zip(shipped["features"], shipped["weights"], strict=True))
+    assert all(w[f] >= 0 for f in LEARNED_NONNEGATIVE) and all(w[f] <= 0 for f in LEARNED_NONPOSITIVE)
+    assert shipped["command"] == "python -m benchmarks.constrained --train-learned"
+
+
+def test_the_default_follows_the_recorded_nested_cross_validation():
+    """`learned` is the default only where the benchmark's nested CV found it not worse than `fused`."""
+    recorded = json.loads((REPO / "benchmarks" / "results" / "constrained.json").read_text())["learned"]
+    pooled = recorded["pooled"]
+    not_worse = (
+        pooled["learned"]["misses"] <= pooled["fused"]["misses"]
+        and pooled["learned"]["mean_vs_exhaustive"] <= pooled["fused"]["mean_vs_exhaustive"]
+    )
+    assert recorded["learned_not_worse"] is not_worse
+    assert ("learned" if not_worse else "fused") == DEFAULT_JOINT
+    assert recorded["shipped_weights"] == learned_weights()["weights"]
+
+
+@pytest.mark.slow
+def test_shipped_learned_weights_reproduce_from_the_documented_command():
+    """What `python -m benchmarks.constrained --train-learned` computes, from the recorded device
+    runs and the cached stage-1 scores it was trained on, is the shipped file (weights to 1e-4)."""
+    import benchmarks.constrained as bench
+
+    shipped = learned_weights()
+    stage1 = {}
+    for modality in ("image", "text"):
+        scores, truth, digest = bench.cached_stage1(modality)
+        assert digest == shipped["trained_on"]["stage1_digests"][modality], "stage-1 scores changed: retrain"
+        stage1[modality] = scores, truth
+    cases = bench.training_cases(bench.measured_architectures(), stage1)
+    trained = bench.train_learned(cases, shipped["trained_on"]["top_k"])
+    assert trained["l2"] == shipped["l2"]
+    assert trained["trained_on"]["cases"] == shipped["trained_on"]["cases"]
+    assert trained["weights"] == pytest.approx(shipped["weights"], abs=1e-4)
+
+
+def test_joint_learned_through_recommend(tmp_path, capsys):
+    """`--joint learned` under a latency budget on the demo: the joint ranking is the learned one,
+    said in the JSON with its rule, and the kept candidates come in its order."""
+    out = tmp_path / "out.json"
+    rc = main(
+        [
+            "recommend",
+            "--demo",
+            "--stages",
+            "rank",
+            "--max-latency-ms",
+            "20",
+            "--top-k",
+            "3",
+            "--joint",
+            "learned",
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    joint = json.loads(out.read_text())["meta"]["joint"]
+    assert joint["method"] == "learned" and "learned" in joint["learned_rule"]
+    assert joint["kept"] > 3 and "joint ranking: learned" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -154,7 +308,7 @@ def test_constrained_recommend_drops_a_candidate_for_its_predicted_cost(tmp_path
     assert "dropped for predicted cost" in printed and "all-MiniLM-L6-v2" in printed
     payload = json.loads(Path("out.json").read_text())
     joint = payload["meta"]["joint"]
-    assert joint["method"] == "fused"
+    assert joint["method"] == DEFAULT_JOINT
     (dropped,) = joint["dropped"]
     assert dropped["model_id"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert dropped["predicted_size_mb_interval"][0] > 10 and dropped["predicted_latency_ms"] > 0
