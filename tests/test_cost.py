@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,45 @@ def test_bench_from_config_cli(tmp_path, capsys):
     assert "measured from config" in capsys.readouterr().out
     assert main(["bench", str(folder), "--from-config", "--calibrate", "rpi4", *fast]) == 2
     assert "--from-config" in capsys.readouterr().err
+
+
+def test_a_fit_is_kept_and_reused_only_for_the_same_measurements(monkeypatch):
+    """The fitted cost model is cached under a digest of the measurements it read: the same
+    records load it (no refit), a changed figure refits, a damaged cache file is refitted over."""
+    from hf_spider.hardware import cost
+
+    records = cost._reference_records()
+    fits = []
+    real_heldout = cost.evaluate_heldout
+
+    def counting_heldout(recs, **kwargs):  # once per fit: the folds behind the intervals
+        fits.append(len(recs))
+        return real_heldout(recs, **kwargs)
+
+    monkeypatch.setattr(cost, "evaluate_heldout", counting_heldout)
+    first = fit_with_intervals(records)
+    again = fit_with_intervals(records)
+    assert len(fits) == 1
+    facts = records[0]["facts"]
+    assert again.predict(facts, "fp32") == first.predict(facts, "fp32")
+    assert again.interval("cpu_ms", "fp32") == first.interval("cpu_ms", "fp32")
+    changed = [dict(r) for r in records]
+    changed[0]["cpu_ms"] = changed[0]["cpu_ms"] * 3
+    fit_with_intervals(changed)
+    assert len(fits) == 2
+    path = cost.model_path(cost._records_digest(records, 5))
+    path.write_text("{not json")
+    repaired = fit_with_intervals(records)
+    assert len(fits) == 3 and repaired.predict(facts, "fp32") == first.predict(facts, "fp32")
+    assert json.loads(path.read_text())["target"] == first.target
+    fit_with_intervals(records, cache=False)
+    assert len(fits) == 4
+    # the cache does not grow without bound: the oldest fits go
+    for i in range(cost.KEEP_FITS + 3):
+        stale = path.parent / f"stale{i}.json"
+        stale.write_text("{}")
+        os.utime(stale, ns=(i, i))
+    changed[1]["cpu_ms"] = changed[1]["cpu_ms"] * 3  # a new fit is written, and the folder pruned
+    fit_with_intervals(changed)
+    left = list(path.parent.glob("*.json"))
+    assert len(left) == cost.KEEP_FITS and path in left and not (path.parent / "stale0.json").exists()

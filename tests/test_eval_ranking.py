@@ -347,3 +347,23 @@ def test_cli_json_predictions_and_errors(data_dirs, tmp_path, capsys):
     code = main(["eval", "ranking", "--data", str(tmp_path / "nope")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
+
+
+def test_catalog_flag_none_reads_model_config_and_a_wrong_path_is_refused(data_dirs, tmp_path, capsys):
+    """`--catalog none` ranks models as a catalog that never saw them would (tokens from their
+    model_config.csv rows); a --catalog that is not a readable catalog folder stops with one line
+    instead of silently falling back to model_config.csv."""
+    base = ["eval", "ranking", "--data", str(data_dirs[0]), "--test-datasets", "image_target_1"]
+    base += ["--methods", "static,params", "--json"]
+    out = tmp_path / "none.json"
+    assert main([*base, str(out), "--catalog", "none"]) == 0
+    sources = json.loads(out.read_text())["protocol"]["token_sources"]
+    assert sources["catalog"] == 0 and sources["model_config"] == 16
+    capsys.readouterr()
+    empty = tmp_path / "empty_catalog"
+    empty.mkdir()
+    for value, needle in ((str(tmp_path / "typo"), "not a folder"), (str(empty), "no catalog")):
+        code = main([*base, str(tmp_path / "x.json"), "--catalog", value])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and needle in err[0] and "Traceback" not in err[0], value
+        assert not (tmp_path / "x.json").exists()

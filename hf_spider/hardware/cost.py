@@ -684,24 +684,67 @@ def evaluate_heldout(
     }
 
 
-def fit_with_intervals(records: list[dict[str, Any]], *, folds: int = 5) -> CostModel:
-    """Fit on all records; attach the held-out residuals of a grouped K-fold for the intervals."""
+FIT_VERSION = 1  # raise when fitting changes: fits cached by an older version are not read
+
+
+def fit_with_intervals(records: list[dict[str, Any]], *, folds: int = 5, cache: bool = True) -> CostModel:
+    """Fit on all records; attach the held-out residuals of a grouped K-fold for the intervals.
+
+    The fit depends only on the records, so it is kept in the cache (`cost_models/`) under a digest
+    of what it reads; a constrained recommendation over the same measurements then loads it
+    instead of refitting (~2 s, more under load). `cache=False`: always fit, store nothing.
+    """
+    path = model_path(_records_digest(records, folds)) if cache else None
+    if path is not None and path.exists():
+        try:
+            return CostModel.from_dict(json.loads(path.read_text()))
+        except (ValueError, KeyError, TypeError) as exc:  # a damaged cache entry: refit over it
+            logger.info("cached cost model %s unreadable (%s); refitting", path, exc)
     model = CostModel.fit(records)
     report = evaluate_heldout(records, folds=folds)
     for key, residuals in report["heldout_log_residuals"].items():
         if key in model.fits:
             model.fits[key].log_residuals = residuals
+    if path is not None:
+        save_model(model, path)
+        _prune(path.parent)
     return model
 
 
-def model_path(target: str) -> Path:
-    digest = hashlib.sha256(target.encode()).hexdigest()[:12]
+KEEP_FITS = 16  # cached fits kept: each new measurement makes a new one
+
+
+def _prune(folder: Path) -> None:
+    """Drop all but the `KEEP_FITS` most recently written cached fits."""
+    files = sorted(folder.glob("*.json"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+    for old in files[KEEP_FITS:]:
+        old.unlink(missing_ok=True)
+
+
+def _records_digest(records: list[dict[str, Any]], folds: int) -> str:
+    """What a fit reads: each record's target, variant, config and measured figures."""
+    rows = sorted(
+        json.dumps(
+            [r.get("target_key"), r.get("variant"), _hash(r["config"]), r.get("input") or {}]
+            + [r.get(figure) for figure in TARGETS],
+            sort_keys=True,
+            default=str,
+        )
+        for r in records
+    )
+    return json.dumps([FIT_VERSION, folds, rows])
+
+
+def model_path(key: str) -> Path:
+    """Where the cost model fitted for `key` (a target or a records digest) is kept."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return _paths.cache_dir("cost_models") / f"{digest}.json"
 
 
-def save_model(model: CostModel) -> Path:
-    path = model_path(model.target)
-    tmp = path.with_suffix(".tmp")
+def save_model(model: CostModel, path: Path | None = None) -> Path:
+    """Write atomically (a crash leaves the old file or none, never half a model)."""
+    path = path or model_path(model.target)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(model.to_dict(), indent=1))
     os.replace(tmp, path)
     return path

@@ -107,7 +107,12 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, default=None, help="training steps (with --no-tune)")
     parser.add_argument("--ensemble", type=int, default=None, help="ensemble members (default 3)")
-    parser.add_argument("--catalog", default=None, help="catalog of model tokens (default: the embedded one)")
+    parser.add_argument(
+        "--catalog",
+        default=None,
+        help="catalog of model tokens (default: the embedded one; 'none': every model's token from its "
+        "model_config.csv row, as for models no catalog has seen)",
+    )
 
 
 def _get_or_add(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
@@ -141,7 +146,7 @@ def _train(args) -> int:
         config=config,
         seed=args.seed,
         tune=not args.no_tune,
-        catalog=args.catalog,
+        catalog=_catalog(args.catalog),
         progress=lambda msg: console.print(f"[dim]{msg}[/dim]"),
     )
     info["data"] = [str(d) for d in args.data]
@@ -174,6 +179,24 @@ def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, p
     except OSError as exc:  # huggingface_hub's HTTP errors and requests' connection errors
         raise hub_error(exc, f"the upload to {repo}", endpoint=endpoint) from exc
     return str(getattr(commit, "commit_url", None) or repo)
+
+
+def _catalog(value: str | None):
+    """`--catalog`: None (the embedded catalog), False ('none': tokens from model_config.csv) or a
+    catalog folder that exists and loads (a typo must not silently switch to model_config.csv)."""
+    if value is None:
+        return None
+    if str(value).strip().lower() == "none":
+        return False
+    from hf_spider.catalog import Catalog
+
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise UserInputError(
+            f"--catalog {value} is not a folder",
+            hint="pass a folder written by `hf-spider crawl`, or 'none' for tokens from model_config.csv",
+        )
+    return Catalog.load(path)  # an unreadable one: CatalogError, one line and exit 2
 
 
 def _config(args):
@@ -240,7 +263,7 @@ def _eval_ranking(args) -> int:
             tune=not args.no_tune,
             holdout_all=args.holdout_all,
             config=config,
-            catalog=args.catalog,
+            catalog=_catalog(args.catalog),
             methods=methods,
             workers=workers,
             task_cards=args.task_cards,
@@ -300,19 +323,14 @@ def results_table(result: dict, title: str):
     rows also give the largest top-1 regret of any dataset)."""
     from rich.table import Table
 
-    table = Table(title=f"ranking {title}")
-    columns = (
-        "dataset",
-        "method",
-        "tau_w rank=True",
-        "tau_w rank=None",
-        "top-1 regret",
-        "max top-1 regret",
-        "hit@3",
-        "models",
+    table = Table(
+        title=f"ranking {title}", caption="tau_w: weighted Kendall tau; regret: top-1, accuracy points"
     )
+    columns = ("dataset", "method", "tau_w", "tau_w rank=None", "regret", "max regret", "hit@3", "models")
     for col in columns:
-        table.add_column(col, justify="left" if col in ("dataset", "method") else "right")
+        # names fold onto a second line rather than end in an ellipsis on a narrow terminal
+        text = col in ("dataset", "method")
+        table.add_column(col, justify="left" if text else "right", overflow="fold" if text else "ellipsis")
     rows = [(t, m, v) for t, ms in result["datasets"].items() for m, v in ms.items()]
     rows += [("MEAN", m, v) for m, v in result["mean"].items()]
     rows += [("MEAN gap-weighted", m, v) for m, v in result["mean_weighted"].items()]
