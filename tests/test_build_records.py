@@ -53,7 +53,7 @@ def test_pairs_keep_sources_and_targets_apart():
             assert DATASETS[task].family not in excluded_families(model)
             assert DATASETS[task].modality == MODELS[model].modality == modality
         assert ("hf-spider-zoo/efficientnet-lite0-mnist", "mnist") not in _pairs("image", None, None)
-        assert ("hf-spider-zoo/efficientnet-lite0", "mnist") in _pairs("image", None, None)
+        assert ("timm/tf_efficientnet_lite0.in1k", "mnist") in _pairs("image", None, None)
     assert ("hf-spider-zoo/splade-tiny-debates-2016", "debates_2016") not in _pairs("text", None, None)
 
 
@@ -65,9 +65,9 @@ def test_bad_names_are_one_line_errors(capsys):
     assert capsys.readouterr().err.strip().startswith("error: mode")
 
 
-@needs_zoo("hf-spider-zoo/efficientnet-lite0", datasets=("digits", "fashion_mnist_sub5_1"))
+@needs_zoo("timm/tf_efficientnet_lite0.in1k", datasets=("digits", "fashion_mnist_sub5_1"))
 def test_build_records_schema_and_resume(tmp_path):
-    needed = {"hf-spider-zoo/efficientnet-lite0"}
+    needed = {"timm/tf_efficientnet_lite0.in1k"}
     args = dict(
         modality="image",
         models=sorted(needed),
@@ -94,7 +94,7 @@ def test_build_records_schema_and_resume(tmp_path):
     targets = pd.read_csv(folder / "target_datasets.csv")
     assert list(targets.columns[: len(TARGET_COLUMNS)]) == TARGET_COLUMNS
     assert targets.set_index("target_dataset").loc["digits", "number_of_classes"] == 10
-    npz = np.load(tmp_path / "f" / "hf-spider-zoo--efficientnet-lite0" / "digits.npz")
+    npz = np.load(tmp_path / "f" / "timm--tf_efficientnet_lite0.in1k" / "digits.npz")
     assert npz["train_X"].shape == (80, 1280) and npz["test_y"].shape == (40,)
 
     again = build_records(**args)

@@ -29,16 +29,16 @@ def _offline(monkeypatch):
 
 
 def test_efficientnet_lite_goes_through_torch_onnx_and_matches_torch(tmp_path):
-    _need("hf-spider-zoo/efficientnet-lite0")
+    _need("timm/tf_efficientnet_lite0.in1k")
     import torch
 
     from hf_spider.models.efficientnet_lite import from_pretrained
 
-    exported = export("hf-spider-zoo/efficientnet-lite0", "auto", tmp_path / "lite0")
+    exported = export("timm/tf_efficientnet_lite0.in1k", "auto", tmp_path / "lite0")
     assert exported.method.startswith("torch.onnx") and exported.output_kind == "features"
     feeds = feeds_for(exported, TaskSample.synthetic("image", n=2))
     onnx_features = sample_outputs(make_session(exported.path, 1), feeds, 2, "features")
-    net = from_pretrained("hf-spider-zoo/efficientnet-lite0", cache_dir=_paths.zoo_dir() / "hub").eval()
+    net = from_pretrained("timm/tf_efficientnet_lite0.in1k", cache_dir=_paths.zoo_dir() / "hub").eval()
     with torch.no_grad():
         torch_features = net.forward_features(torch.from_numpy(feeds["pixel_values"])).numpy()
     assert onnx_features.shape == (2, 1280)

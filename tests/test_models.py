@@ -276,10 +276,10 @@ def test_zoo_minilm_matches_sentence_transformers():
 
 @pytest.mark.zoo
 def test_zoo_efficientnet_lite0_features_and_imagenet_probs(images):
-    _zoo_snapshot("hf-spider-zoo/efficientnet-lite0")
-    feats = extract_features("hf-spider-zoo/efficientnet-lite0", images, modality="image", offline=True)
+    _zoo_snapshot("timm/tf_efficientnet_lite0.in1k")
+    feats = extract_features("timm/tf_efficientnet_lite0.in1k", images, modality="image", offline=True)
     assert feats.shape == (5, 1280) and np.isfinite(feats).all() and (feats >= 0).all()  # after ReLU6 + avg
-    probs = source_probs("hf-spider-zoo/efficientnet-lite0", images, modality="image", offline=True)
+    probs = source_probs("timm/tf_efficientnet_lite0.in1k", images, modality="image", offline=True)
     assert probs.shape == (5, 1000) and np.allclose(probs.sum(1), 1.0, atol=1e-4)
 
 
@@ -303,17 +303,16 @@ def test_zoo_fine_tuned_variants_have_their_source_heads(images):
 
 
 @pytest.mark.zoo
-def test_zoo_lays_out_the_lite_models_under_their_hub_ids_too(images):
-    """The default image probe encoder is a real Hub id, served offline by the zoo."""
+def test_zoo_installs_the_lite_models_under_their_hub_ids(images):
+    """The default image probe encoder is a real Hub id, the zoo's own repo of it served offline."""
     from hf_spider.tasks import PROBE_MODELS
+    from hf_spider.zoo.specs import MODELS
 
-    _zoo_snapshot("timm/tf_efficientnet_lite0.in1k")
-    assert PROBE_MODELS["image"] == "timm/tf_efficientnet_lite0.in1k"
-    hub_id = resolve_model("timm/tf_efficientnet_lite0.in1k", offline=True)
-    zoo_id = resolve_model("hf-spider-zoo/efficientnet-lite0", offline=True)
-    assert hub_id.kind == zoo_id.kind == "efficientnet-lite"
-    assert (hub_id.path / "model.safetensors").read_bytes() == (
-        zoo_id.path / "model.safetensors"
-    ).read_bytes()
+    repo_id = PROBE_MODELS["image"]
+    assert repo_id == "timm/tf_efficientnet_lite0.in1k" and MODELS[repo_id].on_hub
+    snapshot = _zoo_snapshot(repo_id)
+    resolved = resolve_model(repo_id, offline=True)
+    assert resolved.kind == "efficientnet-lite"
+    assert (resolved.path / "model.safetensors").resolve() == (snapshot / "model.safetensors").resolve()
     feats = extract_features(PROBE_MODELS["image"], images, modality="image", offline=True, use_cache=False)
     assert feats.shape == (len(images), 1280)

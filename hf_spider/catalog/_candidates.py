@@ -128,8 +128,8 @@ def _zoo_catalog() -> Catalog | None:
 
     The zoo is a plain Hub cache (`zoo_dir()/hub`) with a manifest of the models it built
     (`zoo_dir()/manifest.json`); its snapshot folders are linked into a folder of Hub-layout
-    repos and crawled like any other. Copies of zoo models kept under their Hub ids are not in
-    the manifest, so each model is a candidate once.
+    repos and crawled like any other. Only the manifest's models are candidates: a repo the zoo
+    no longer holds (a model id an older zoo used) leaves the folder and the catalog.
     """
     zoo = _paths.zoo_dir()
     try:
@@ -140,12 +140,12 @@ def _zoo_catalog() -> Catalog | None:
         logger.info("offline zoo not used: %s", exc)
         return None
     farm = _paths.cache_dir("zoo-catalog") / "repos"
-    linked = 0
+    linked = []
     for repo_id in models:
         target = _snapshot(zoo / "hub", repo_id)
         if target is None:
             continue
-        linked += 1
+        linked.append(repo_id)
         link = farm / repo_id
         if link.is_symlink() and Path(os.readlink(link)) == target:
             continue
@@ -153,7 +153,15 @@ def _zoo_catalog() -> Catalog | None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target, target_is_directory=True)
-    return catalog_from_dir(farm) if linked else None
+    for link in farm.glob("*/*"):  # links of repos the zoo no longer holds (only links: never a target)
+        if link.is_symlink() and link.relative_to(farm).as_posix() not in linked:
+            link.unlink()
+    if not linked:
+        return None
+    cat, keep = catalog_from_dir(farm), set(linked)
+    if set(cat.model_ids) <= keep:
+        return cat
+    return Catalog([t for t in cat if t.model_id in keep], path=cat.path)  # the crawl keeps old entries
 
 
 def _snapshot(hub: Path, repo_id: str) -> Path | None:

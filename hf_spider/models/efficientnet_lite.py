@@ -255,26 +255,46 @@ class PretrainedCfg:
 
 
 def default_config(
-    architecture: str, *, num_classes: int = 1000, label_names: list[str] | None = None
+    architecture: str,
+    *,
+    num_classes: int = 1000,
+    label_names: list[str] | None = None,
+    input_size: int | None = None,
+    tag: str | None = "in1k",
 ) -> dict:
-    """The `config.json` of a timm-style repo for a Lite variant."""
+    """The `config.json` of a timm-style repo for a Lite variant, in the layout timm writes to the Hub
+    (`architecture`, `num_classes`, `num_features`, `global_pool`, then `pretrained_cfg`).
+
+    The preprocessing values are those the TensorFlow checkpoints were trained with (`MEAN`, `STD`,
+    crop 0.875); timm's own configs for `tf_efficientnet_lite*.in1k` round them to 0.5 / 0.5 and use
+    crops of 0.875 / 0.882 / 0.890.
+    """
     arch = canonical_name(architecture)
-    size = LITE_PARAMS[arch][2]
-    config = {
+    size = input_size or LITE_PARAMS[arch][2]
+    pool = -(-size // 32)  # the stride-32 feature map, with TensorFlow 'SAME' padding
+    config: dict = {
         "architecture": f"tf_{arch}",
         "num_classes": num_classes,
         "num_features": NUM_FEATURES,
         "global_pool": "avg",
-        "pretrained_cfg": {
-            "input_size": [3, size, size],
-            "mean": list(MEAN),
-            "std": list(STD),
-            "interpolation": "bicubic",
-            "crop_pct": 0.875,
-        },
     }
     if label_names:
         config["label_names"] = list(label_names)
+    config["pretrained_cfg"] = {
+        **({"tag": tag} if tag else {}),
+        "custom_load": False,
+        "input_size": [3, size, size],
+        "fixed_input_size": False,
+        "interpolation": "bicubic",
+        "crop_pct": 0.875,
+        "crop_mode": "center",
+        "mean": list(MEAN),
+        "std": list(STD),
+        "num_classes": num_classes,
+        "pool_size": [pool, pool],
+        "first_conv": "conv_stem",
+        "classifier": "classifier",
+    }
     return config
 
 

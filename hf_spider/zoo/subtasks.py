@@ -132,7 +132,7 @@ def build_subtasks(
     from hf_spider.zoo import datasets_dir
     from hf_spider.zoo._datasets import DATASETS
     from hf_spider.zoo.records import _Samples, model_config_row
-    from hf_spider.zoo.specs import HUB_ALIASES, MODELS, excluded_families
+    from hf_spider.zoo.specs import MODELS, excluded_families
 
     zoo = Path(zoo_dir) if zoo_dir else _paths.zoo_dir()
     folder = (Path(out_dir) if out_dir else DEFAULT_OUT) / modality
@@ -161,9 +161,8 @@ def build_subtasks(
             )
             feats[m] = np.asarray(x, dtype=np.float32)
             dims[m] = feats[m].shape[1]
-        same = HUB_ALIASES.get(probe, probe)
-        if same in feats:
-            probe_x = feats[same][:n_tr]
+        if probe in feats:  # the probe encoder is a zoo model (both defaults are)
+            probe_x = feats[probe][:n_tr]
         else:
             probe_x = np.asarray(
                 extract_features(
