@@ -171,8 +171,8 @@ def bench_backbones(n: int) -> list[dict]:
         ("sentence-transformers/all-MiniLM-L6-v2", "text"),
         ("sentence-transformers/all-mpnet-base-v2", "text"),
         ("hf-spider-zoo/splade-tiny", "text"),
-        ("hf-spider-zoo/efficientnet-lite0", "image"),
-        ("hf-spider-zoo/efficientnet-lite2", "image"),
+        ("timm/tf_efficientnet_lite0.in1k", "image"),
+        ("timm/tf_efficientnet_lite2.in1k", "image"),
         ("hf-spider-zoo/open-nsfw-onnx", "image"),
     ]
     out = []
