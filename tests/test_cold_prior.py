@@ -92,6 +92,18 @@ def test_the_card_ridge_serves_its_population_and_facts_the_rest(image_populatio
     stranger = card("nobody/x", 2.5e7, 0.8)
     assert prior.support([stranger])[0] == 0.0
     assert prior.predict([stranger]) == pytest.approx(prior.facts.predict([stranger]))
+    # an architecture the population never had is not placed by generic words it shares with it
+    # (an author many training models share, ImageNet pretraining): the ridge would extrapolate
+    vit = next(t for t in known if t.model_type == "vit")
+    org = next(w for w in prior.vocab if w.startswith("org="))
+    data = next(w for w in prior.vocab if w.startswith("data="))
+    generic = card(f"{org[4:]}/somenet-x", 2.5e7, 0.8)
+    generic.datasets = [data[5:]]
+    assert {org, data} <= set(prior.vocab) and prior.support([generic])[0] == 0.0
+    assert prior.predict([generic]) == pytest.approx(prior.facts.predict([generic]))
+    placed = card(f"{org[4:]}/vit-x", 2.5e7, 0.8, family="vit")
+    placed.datasets = [data[5:]]
+    assert prior.support([placed])[0] > 0.5 and prior.support([vit])[0] > 0.5
     again = C.card_prior_from_dict(json.loads(json.dumps(prior.to_dict())))
     assert again.predict([*known, stranger]) == pytest.approx(prior.predict([*known, stranger]), abs=1e-5)
 

@@ -51,6 +51,7 @@ CONTINUOUS = ("log10_params", "upstream")
 # column -> allowed sign of its coefficient (+1: >= 0, -1: <= 0, 0: free)
 SIGNS = {"log10_params": 1, "upstream": 1, "narrow": -1, "params_missing": 0, "upstream_missing": 0}
 COLUMNS = tuple(SIGNS)
+ARCHITECTURE_WORDS = ("type=", "arch=")  # card words that place a model's architecture
 
 
 def upstream_accuracy(token: ModelToken) -> float | None:
@@ -303,13 +304,21 @@ class ColdPrior:
     kind = "cold"
 
     def support(self, tokens: Iterable[ModelToken]) -> np.ndarray:
-        """Share of each card's words (`features.card_words`) that at least two training models share."""
+        """Share of each card's words (`features.card_words`) that at least two training models
+        share; 0 for a card whose model type and architecture are both unknown to them.
+
+        The ridge reads the numeric card token, whose meaning (width, depth, input size, ...)
+        depends on the architecture: on an architecture it never saw it extrapolates, however many
+        generic words (an author, `imagenet-1k`) the card shares with the training population.
+        """
         tokens = list(tokens)
         vocab = set(self.vocab or (self.ridge.vocab if self.ridge is not None else ()))
         out = np.zeros(len(tokens))
         for i, token in enumerate(tokens):
             words = F.card_words(token)
-            out[i] = len(words & vocab) / len(words) if words else 0.0
+            known = words & vocab
+            if any(w.startswith(ARCHITECTURE_WORDS) for w in known):
+                out[i] = len(known) / len(words)
         return out
 
     def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
