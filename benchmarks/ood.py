@@ -1,6 +1,10 @@
 """Out-of-distribution check, cards only: classic ImageNet CNNs against published fine-tuning results.
 
-    python -m benchmarks.ood [--ranker DIR] [--json PATH] [--markdown]
+    python -m benchmarks.ood [--cards DIR] [--ranker DIR] [--json PATH] [--markdown]
+
+`--cards DIR` runs the same check on another set: `DIR/models/<org>/<name>/` (Hub-layout model
+repos: README.md and config.json), `DIR/targets/<target>/README.md` (dataset cards) and
+`DIR/ground_truth.csv` (columns `target`, `model`, `finetune_accuracy` in %).
 
 Ten ImageNet CNNs are given as timm-style Hub model cards (`benchmarks/ood_cards/models/`: README
 with YAML metadata and a `model-index` ImageNet top-1, `config.json`), eight well-known targets as
@@ -35,6 +39,27 @@ ANCHORS = {
     "NCE (paper)": 0.666,
     "H-Score (paper)": 0.648,
 }
+
+
+def check_cards(folder: Path) -> None:
+    """Stop with one line when `folder` is not a cards set laid out as the module docstring says."""
+    import pandas as pd
+
+    if not folder.is_dir():
+        raise SystemExit(f"--cards {folder} is not a folder")
+    for part in ("models", "targets"):
+        if not (folder / part).is_dir():
+            raise SystemExit(f"--cards {folder} has no {part}/ folder (see python -m benchmarks.ood --help)")
+    try:
+        table = pd.read_csv(folder / "ground_truth.csv")
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--cards {folder}: ground_truth.csv unreadable ({exc})") from exc
+    missing = {"target", "model", "finetune_accuracy"} - set(table.columns)
+    if missing:
+        raise SystemExit(f"--cards {folder}: ground_truth.csv lacks column(s) {sorted(missing)}")
+    cardless = sorted(t for t in set(table["target"].astype(str)) if not (folder / "targets" / t).is_dir())
+    if cardless:
+        raise SystemExit(f"--cards {folder}: no dataset card for target(s) {cardless} under targets/")
 
 
 def ground_truth(folder: Path = CARDS) -> dict[str, dict[str, float]]:
@@ -92,7 +117,7 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0) -> dict:
         "targets": per_target,
         "mean": mean,
         "rankings": rankings,
-        "anchors_rank_none": ANCHORS,
+        "anchors_rank_none": ANCHORS if folder.resolve() == CARDS.resolve() else {},
         "benchmark": {
             "cards": str(folder.relative_to(REPO)) if folder.is_relative_to(REPO) else str(folder),
             "models": len(tokens),
@@ -174,8 +199,17 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--cards",
+        default=None,
+        help="another cards set: models/, targets/, ground_truth.csv (default: the project's)",
+    )
     parser.add_argument("--ranker", default=None, help="ranker weights folder (default: the shipped ones)")
-    parser.add_argument("--json", default=str(RESULTS / "ood_cards.json"), help="where to write the result")
+    parser.add_argument(
+        "--json",
+        default=None,
+        help="where to write the result (default: results/ood_cards.json for the project's set, nowhere for --cards)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown")
     parser.add_argument(
         "--ablation", action="store_true", help="cold-prior ablation on the shared records instead"
@@ -190,7 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         for label in next(iter(table.values())):
             print(f"| {label} | " + " | ".join(f"{table[m][label]:.3f}" for m in table) + " |")
         return 0
-    result = run(args.ranker)
+    folder = Path(args.cards).expanduser() if args.cards else CARDS
+    check_cards(folder)
+    result = run(args.ranker, folder=folder)
     if args.markdown:
         print(markdown(result))
     else:
@@ -200,9 +236,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{method:10s} tau_w rank=None {m['tau_w_rank_none']:.3f}  rank=True {m['tau_w_rank_true']:.3f}"
                 f"  regret {m['top1_regret']:.2f}  hit@3 {m['hit_at_3']:.2f}"
             )
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    if args.json or not args.cards:
+        out = Path(args.json) if args.json else RESULTS / "ood_cards.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 

@@ -158,3 +158,35 @@ def test_ood_cards_load_through_the_real_card_parser(tmp_path):
         task = load_task(OOD / "targets" / target, sample=0, probe=False)
         assert task.modality == "image"
         assert task.metadata["num_classes"] >= 10 and task.metadata["num_examples"] >= 3000
+
+
+def test_the_ood_check_runs_on_another_cards_set_and_refuses_a_malformed_one(tmp_path, capsys):
+    """`python -m benchmarks.ood --cards DIR`: the same check on a set the project does not ship
+    (here a subset: 5 models, 2 targets); a malformed set stops with one line naming what is missing."""
+    import shutil
+
+    import pandas as pd
+
+    from benchmarks import ood
+
+    other = tmp_path / "other"
+    table = pd.read_csv(OOD / "ground_truth.csv")
+    models = sorted(table["model"].unique())[:5]
+    table = table[table["model"].isin(models) & table["target"].isin(["cifar10", "dtd"])]
+    for m in models:
+        shutil.copytree(OOD / "models" / m, other / "models" / m)
+    for t in ("cifar10", "dtd"):
+        shutil.copytree(OOD / "targets" / t, other / "targets" / t)
+    table.to_csv(other / "ground_truth.csv", index=False)
+    out = tmp_path / "r.json"
+    assert ood.main(["--cards", str(other), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["targets"]) == {"cifar10", "dtd"} and result["benchmark"]["models"] == 5
+    assert result["anchors_rank_none"] == {}  # the published anchors are for the project's set only
+    for method in ood.METHODS:
+        assert -1.0 <= result["mean"][method]["tau_w_rank_none"] <= 1.0
+    shutil.rmtree(other / "targets" / "dtd")
+    with pytest.raises(SystemExit, match=r"no dataset card for target\(s\) \['dtd'\]"):
+        ood.main(["--cards", str(other)])
+    with pytest.raises(SystemExit, match="is not a folder"):
+        ood.main(["--cards", str(tmp_path / "nope")])
