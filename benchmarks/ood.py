@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -225,7 +226,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {label} | " + " | ".join(f"{table[m][label]:.3f}" for m in table) + " |")
         return 0
     folder = Path(args.cards).expanduser() if args.cards else CARDS
-    check_cards(folder)
+    try:
+        check_cards(folder)
+    except SystemExit as exc:  # one line and exit 2, as the product's commands do
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     result = run(args.ranker, folder=folder)
     if args.markdown:
         print(markdown(result))
