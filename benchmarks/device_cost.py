@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import platform
 import shutil
 import sys
@@ -305,6 +306,12 @@ def evaluate(args) -> None:
     records = records_from_runs(runs)
     report = evaluate_heldout(records, folds=args.folds, baseline=True)
     report["noise"] = noise_floor(runs)
+    # what a perfect predictor would reach against the same labels (`_ceiling`), beside each row
+    ceilings = {(n["figure"], n["variant"]): n for n in report["noise"] if n["source"] == "same shape"}
+    for row in report["rows"]:
+        floor = ceilings.get((row["figure"], row["variant"]))
+        row["ceiling_10"] = floor["ceiling_10"] if floor else None
+        row["ceiling_5"] = floor["ceiling_5"] if floor else None
     report["extrapolation"] = extrapolation(records)
     report["coverage"] = coverage(runs)
     report["chosen"] = {key: fit.spec or "base" for key, fit in CostModel.fit(records).fits.items()}
@@ -382,7 +389,25 @@ def _changes(pairs: list[tuple[float, float]]) -> dict:
         "within_10": sum(x <= 0.10 for x in rel) / len(rel),
         "within_5": sum(x <= 0.05 for x in rel) / len(rel),
         "median_abs_change": rel[len(rel) // 2],
+        "ceiling_10": _ceiling(pairs, 0.10),
+        "ceiling_5": _ceiling(pairs, 0.05),
     }
+
+
+def _ceiling(pairs: list[tuple[float, float]], tolerance: float) -> float:
+    """The share within +-`tolerance` that a perfect predictor (one that knows each graph's true
+    cost) would reach against these labels.
+
+    Assumption: a measurement is the true cost times exp(e), e independent, identically and
+    normally distributed (same spread for every graph). A pair's log ratio is then e1 - e2, whose
+    spread is sqrt(2) times one measurement's; so one measurement's error is distributed like a
+    pair's log ratio divided by sqrt(2) (both signs: the pair's order is arbitrary). A perfect
+    prediction p = true is within tolerance of a measurement m when p/m lies in
+    [1 - tol, 1 + tol], i.e. -log(1 + tol) <= e <= -log(1 - tol). The empirical pairs are
+    rescaled (not a fitted normal), so heavier tails than normal carry over."""
+    errors = [s * math.log(b / a) / math.sqrt(2.0) for a, b in pairs for s in (1.0, -1.0)]
+    low, high = -math.log(1.0 + tolerance), -math.log(1.0 - tolerance)
+    return sum(low <= e <= high for e in errors) / len(errors)
 
 
 def noise_floor(runs: list[dict]) -> list[dict]:
@@ -421,6 +446,25 @@ def noise_floor(runs: list[dict]) -> list[dict]:
             for source, pairs in (("repeat", repeats), ("same shape", same_shape)):
                 if pairs:
                     rows.append({"figure": figure, "variant": variant, "source": source, **_changes(pairs)})
+            # the pairs are dominated by the shapes with many near-duplicates (BERT-base, ViT-base):
+            # the ceiling again with every shape weighing the same
+            per_shape = [
+                _ceiling(pairs, 0.10)
+                for (_, v), group in by_shape.items()
+                if v == variant
+                for pairs in [
+                    [
+                        (group[i][figure], group[j][figure])
+                        for i in range(len(group))
+                        for j in range(i + 1, len(group))
+                        if group[i].get(figure) and group[j].get(figure)
+                    ]
+                ]
+                if pairs
+            ]
+            if per_shape and same_shape:
+                rows[-1]["ceiling_10_by_shape"] = sum(per_shape) / len(per_shape)
+                rows[-1]["shapes"] = len(per_shape)
     return rows
 
 
@@ -488,26 +532,34 @@ def format_report(report: dict) -> str:
         f"{cov['configs']} configs ({cov['shapes']} compute shapes, {cov['shapes_with_head']} counting the "
         f"head; {cov['families']} families; {cov['cards']} catalog cards), {report['records']} measurements, "
         f"{report['folds']}-fold grouped by shape",
-        "| figure | variant | method | n | within +-10% | within +-5% | Spearman rho | median abs error |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| figure | variant | method | n | within +-10% | within +-5% | Spearman rho | median abs error "
+        "| perfect predictor +-10% / +-5% |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in report["rows"]:
+        ceiling = (
+            f"{row['ceiling_10']:.0%} / {row['ceiling_5']:.0%}" if row.get("ceiling_10") is not None else "-"
+        )
         lines.append(
             f"| {row['figure']} | {row['variant']} | {row['method']} | {row['n']} | {row['within_10']:.0%} | "
-            f"{row['within_5']:.0%} | {row['spearman']:.3f} | {row['median_abs_error']:.1%} |"
+            f"{row['within_5']:.0%} | {row['spearman']:.3f} | {row['median_abs_error']:.1%} | {ceiling} |"
         )
     lines.append(f"chosen by the inner cross-validation (all data): {report['chosen']}")
     if report.get("noise"):
         lines += [
             "",
             "noise floor: two measurements of the same graph",
-            "| figure | variant | pairs | n | within +-10% | within +-5% | median abs change |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+            "| figure | variant | pairs | n | within +-10% | within +-5% | median abs change "
+            "| perfect predictor +-10% / +-5% | same, each shape weighing the same +-10% |",
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for row in report["noise"]:
+            by_shape = row.get("ceiling_10_by_shape")
             lines.append(
                 f"| {row['figure']} | {row['variant']} | {row['source']} | {row['n']} | {row['within_10']:.0%} | "
-                f"{row['within_5']:.0%} | {row['median_abs_change']:.1%} |"
+                f"{row['within_5']:.0%} | {row['median_abs_change']:.1%} | "
+                f"{row['ceiling_10']:.0%} / {row['ceiling_5']:.0%} | "
+                + (f"{by_shape:.0%} ({row['shapes']} shapes) |" if by_shape is not None else "- |")
             )
     if report.get("extrapolation"):
         lines += [

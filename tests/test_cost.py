@@ -263,3 +263,27 @@ def test_a_fit_is_kept_and_reused_only_for_the_same_measurements(monkeypatch):
     fit_with_intervals(changed)
     left = list(path.parent.glob("*.json"))
     assert len(left) == cost.KEEP_FITS and path in left and not (path.parent / "stale0.json").exists()
+
+
+def test_the_noise_ceiling_rescales_pairs_to_one_measurement():
+    """A perfect predictor's share within +-10% from pairs of measurements of the same graph:
+    with log-normal noise of spread s, a pair's log ratio has spread s * sqrt(2), and the ceiling
+    must come out as the share of one measurement's error inside [-log 1.1, -log 0.9]."""
+    import math
+
+    import numpy as np
+    from scipy.stats import norm
+
+    from benchmarks.device_cost import _ceiling
+
+    rng = np.random.default_rng(0)
+    sigma = 0.06
+    truth = rng.uniform(1.0, 100.0, 20000)
+    first = truth * np.exp(rng.normal(0, sigma, truth.size))
+    second = truth * np.exp(rng.normal(0, sigma, truth.size))
+    pairs = list(zip(first, second, strict=True))
+    expected = norm.cdf(-math.log(0.9) / sigma) - norm.cdf(-math.log(1.1) / sigma)
+    pairwise = np.mean([abs(b - a) / a <= 0.10 for a, b in pairs])
+    assert _ceiling(pairs, 0.10) == pytest.approx(expected, abs=0.01)
+    assert _ceiling(pairs, 0.10) > pairwise + 0.05  # one measurement's noise, not two
+    assert _ceiling([(10.0, 10.0)] * 5, 0.05) == 1.0
