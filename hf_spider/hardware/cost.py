@@ -142,14 +142,22 @@ def _traffic_mode():
         def __init__(self):
             super().__init__()
             self.written = self.largest = self.conv = self.grouped_conv = 0.0
+            self.ops = self.matmul_calls = self.matmul_inputs = 0.0
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             if all(r.alias_info is None for r in func._schema.returns):
+                self.ops += 1
                 for tensor in tree_leaves(out):
                     if isinstance(tensor, torch.Tensor):
                         self.written += tensor.numel()
                         self.largest = max(self.largest, float(tensor.numel()))
+            # activations entering a matmul or convolution: what dynamic int8 quantizes on the fly
+            # (a weight is quantized once, ahead of time; both operands of attention matmuls are not)
+            packet = func._overloadpacket
+            if packet in _ACTIVATION_OPERANDS:
+                self.matmul_calls += 1
+                self.matmul_inputs += sum(float(args[i].numel()) for i in _ACTIVATION_OPERANDS[packet])
             if func._overloadpacket is torch.ops.aten.convolution:
                 # weight (out, in/groups, kh, kw): each output element takes in/groups*kh*kw MACs
                 flops = 2.0 * out.numel() * args[1][0].numel()
@@ -159,11 +167,23 @@ def _traffic_mode():
                     self.conv += flops
             return out
 
+    aten = torch.ops.aten
+    global _ACTIVATION_OPERANDS
+    _ACTIVATION_OPERANDS = {
+        aten.mm: (0,),
+        aten.addmm: (1,),
+        aten.bmm: (0, 1),
+        aten.baddbmm: (1, 2),
+        aten.convolution: (0,),
+    }
     return Traffic()
 
 
+_ACTIVATION_OPERANDS: dict = {}  # aten matmul/convolution op -> argument positions of activations
+
+
 # Bump when `_count_flops` counts something new: cached counts of older versions are then ignored.
-_FACTS_VERSION = 2
+_FACTS_VERSION = 3
 _facts_cache: dict[str, dict[str, float]] | None = None
 
 
@@ -240,8 +260,24 @@ def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[
         else:
             inputs = {"input_ids": torch.full((1, size), 5, dtype=torch.long, device=device)}
         traffic = _traffic_mode()
+        calls: dict[int, int] = {}
+        hooks = [
+            module.register_forward_hook(lambda m, *_: calls.__setitem__(id(m), calls.get(id(m), 0) + 1))
+            for module in model.modules()
+            if isinstance(module, torch.nn.Linear | torch.nn.Conv1d | torch.nn.Conv2d)
+        ]
         with FlopCounterMode(display=False) as counter, traffic, torch.no_grad():
             model(**inputs)
+        for hook in hooks:
+            hook.remove()
+        # weights one module applies several times (ALBERT's shared layers): the exported graph
+        # has a node per application, and ONNX Runtime's quantizer keeps the fp32 copy of a weight
+        # several nodes share beside its int8 one
+        shared = sum(
+            float(module.weight.numel())
+            for module in model.modules()
+            if calls.get(id(module), 0) > 1 and getattr(module, "weight", None) is not None
+        )
         by_op = {str(k): float(v) for k, v in counter.get_flop_counts().get("Global", {}).items()}
         return _parameter_split(model, torch) | {
             "flops": float(counter.get_total_flops()),
@@ -252,6 +288,10 @@ def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[
             "flops_grouped_conv": traffic.grouped_conv,
             "act_written": traffic.written,
             "act_largest": traffic.largest,
+            "shared_matmul_params": shared,
+            "ops": traffic.ops,
+            "matmul_calls": traffic.matmul_calls,
+            "matmul_inputs": traffic.matmul_inputs,
         }
 
     try:
@@ -303,10 +343,19 @@ _LINEAR = ("size_mb", "memory_mb")
 _TIMED = ("latency_ms", "cpu_ms")
 
 
-def _additive_row(facts: dict[str, Any]) -> list[float]:
+def _additive_row(facts: dict[str, Any], spec: str = "add") -> list[float]:
     """What a CPU spends time on: a fixed overhead, every FLOP at a common rate plus the extra cost
     of attention, convolution and grouped-convolution FLOPs, the activations written (memory
-    traffic) and the weights read (bytes ~ parameters)."""
+    traffic) and the weights read (bytes ~ parameters). Letters after `add`: q, the activations
+    entering matmuls and convolutions (what dynamic int8 quantizes on every run) and the number
+    of those nodes (each costs its quantize/rescale nodes); o, the operators run (a fixed cost
+    per node)."""
+    letters = spec.split("+")[0][3:]
+    extra = []
+    if "q" in letters:
+        extra += [facts.get("matmul_inputs", 0.0) / 1e6, facts.get("matmul_calls", 0.0) / 1e2]
+    if "o" in letters:
+        extra += [facts.get("ops", 0.0) / 1e3]
     return [
         1.0,
         facts["flops"] / 1e9,
@@ -315,6 +364,7 @@ def _additive_row(facts: dict[str, Any]) -> list[float]:
         facts.get("flops_grouped_conv", 0.0) / 1e9,
         facts.get("act_written", 0.0) / 1e6,
         facts["params"] / 1e6,
+        *extra,
     ]
 
 
@@ -335,12 +385,15 @@ def _features(facts: dict[str, Any], families: list[str], figure: str, spec: str
     blocks mostly stay in the process) or, by default, tokens x width x layers.
     """
     if spec.startswith("add"):
-        return np.asarray(_additive_row(facts), dtype=float)
+        return np.asarray(_additive_row(facts, spec), dtype=float)
     if figure in _LINEAR:
         # a file holds the parameters; a process holds the file, activations and a fixed runtime
         matmul = facts.get("matmul_params", facts["params"])
         embed = facts.get("embed_params", 0.0)
-        row = [1.0, matmul / 1e6, embed / 1e6, (facts["params"] - matmul - embed) / 1e6]
+        # the file: weights as the variant stores them (`_as_stored`); the process: ONNX Runtime
+        # drops initializers no node reads at load, so memory counts each weight once
+        stored = facts.get("stored_matmul_params", matmul) if figure == "size_mb" else matmul
+        row = [1.0, stored / 1e6, embed / 1e6, (facts["params"] - matmul - embed) / 1e6]
         if figure == "memory_mb":
             if "peak" in spec:
                 row.append(facts.get("act_largest", 0.0) / 1e6)
@@ -374,6 +427,15 @@ _SPECS = {
         ("add", 1.0),
         ("add+f", 0.1),
         ("add+f", 1.0),
+    ),
+    # int8 (dynamic) variants only: the additive model plus what dynamic quantization adds to each
+    # matmul and convolution on every run (quantizing its activations, rescaling its output),
+    # costs an fp32 graph does not have
+    "timed_int8": (
+        ("addq", 0.1),
+        ("addq", 1.0),
+        ("addq+f", 0.1),
+        ("addq+f", 1.0),
     ),
     "memory_mb": (("", 1e-3), ("peak", 1e-3), ("written", 1e-3), ("peak+written", 1e-3)),
     "size_mb": (("", 1e-3),),
@@ -424,7 +486,7 @@ def _fit_additive(rows, spec: str, penalty: float) -> _Fit:
         scaled, target = np.vstack([scaled, extra]), np.concatenate([target, np.zeros(len(extra))])
     coef, _ = nnls(scaled, target)
     fit = _Fit(coef=coef.tolist(), families=[], alpha=penalty, n=len(rows), spec=spec)
-    if spec == "add+f":
+    if spec.endswith("+f"):
         residuals: dict[str, list[float]] = {}
         for (facts, value), row in zip(rows, x, strict=True):
             predicted = max(float(row @ coef), 1e-9)
@@ -446,14 +508,16 @@ def _fit_spec(rows, figure: str, spec: str, alpha: float) -> _Fit:
     return _Fit(coef=coef.tolist(), families=families, alpha=alpha, n=len(rows), spec=spec)
 
 
-def _candidates(figure: str):
-    return _SPECS["timed"] if figure in _TIMED else _SPECS[figure]
+def _candidates(figure: str, variant: str = "fp32"):
+    if figure not in _TIMED:
+        return _SPECS[figure]
+    return _SPECS["timed"] + (_SPECS["timed_int8"] if PRECISIONS.get(variant) == "int8" else ())
 
 
-def _choose_spec(rows, figure: str, folds: int = 4) -> tuple[str, float]:
+def _choose_spec(rows, figure: str, folds: int = 4, variant: str = "fp32") -> tuple[str, float]:
     """The candidate with the least mean relative error (capped at 100%) in an inner
     cross-validation grouped by shape (near-duplicate configs never straddle a fold)."""
-    candidates = _candidates(figure)
+    candidates = _candidates(figure, variant)
     groups = sorted({f.get("shape") or str((f["params"], f["flops"])) for f, _ in rows})
     if len(groups) < 2 * folds or len(candidates) == 1:
         return candidates[0] if figure in _LINEAR else ("f", 1.0)
@@ -478,8 +542,19 @@ def _choose_spec(rows, figure: str, folds: int = 4) -> tuple[str, float]:
     return best
 
 
-def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str) -> _Fit:
-    spec, alpha = _choose_spec(rows, figure)
+def _as_stored(facts: dict[str, Any], variant: str) -> dict[str, Any]:
+    """Facts with `stored_matmul_params`: the matmul/convolution weights as the variant's file stores
+    them, in units of the variant's bytes per weight. An int8 file holds each weight once in int8,
+    plus the fp32 copy (4 bytes) of a weight several nodes share, which ONNX Runtime's quantizer
+    keeps beside the int8 one (ALBERT: its shared layers are one node per layer in the graph)."""
+    if PRECISIONS.get(variant) != "int8" or not facts.get("shared_matmul_params"):
+        return facts
+    matmul = facts.get("matmul_params", facts["params"])
+    return {**facts, "stored_matmul_params": matmul + 4.0 * facts["shared_matmul_params"]}
+
+
+def _fit_one(rows: list[tuple[dict[str, Any], float]], figure: str, variant: str = "fp32") -> _Fit:
+    spec, alpha = _choose_spec(rows, figure, variant=variant)
     return _fit_spec(rows, figure, spec, alpha)
 
 
@@ -516,16 +591,20 @@ class CostModel:
         fits = {}
         for figure in TARGETS:
             for variant in sorted({r["variant"] for r in mine}):
-                rows = [(r["facts"], r[figure]) for r in mine if r["variant"] == variant and r.get(figure)]
+                rows = [
+                    (_as_stored(r["facts"], variant), r[figure])
+                    for r in mine
+                    if r["variant"] == variant and r.get(figure)
+                ]
                 if len(rows) >= 3:
-                    fits[f"{figure}/{variant}"] = _fit_one(rows, figure)
+                    fits[f"{figure}/{variant}"] = _fit_one(rows, figure, variant)
         return cls(target, fits)
 
     def predict(self, facts: dict[str, Any], variant: str) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for figure in TARGETS:
             fit = self.fits.get(f"{figure}/{variant}")
-            out[figure] = _predict_one(fit, facts, figure) if fit else None
+            out[figure] = _predict_one(fit, _as_stored(facts, variant), figure) if fit else None
         return out
 
     def interval(self, figure: str, variant: str, coverage: float = 0.9) -> tuple[float, float] | None:
@@ -684,7 +763,7 @@ def evaluate_heldout(
     }
 
 
-FIT_VERSION = 1  # raise when fitting changes: fits cached by an older version are not read
+FIT_VERSION = 2  # raise when fitting changes: fits cached by an older version are not read
 
 
 def fit_with_intervals(records: list[dict[str, Any]], *, folds: int = 5, cache: bool = True) -> CostModel:
