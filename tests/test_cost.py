@@ -62,7 +62,6 @@ def test_flops_follow_the_transformer_formula():
     heads = config["num_attention_heads"]  # QK^T: Q and K; AV: the heads' scores and V
     attention_inputs = 3 * seq * h + heads * seq * seq
     assert facts["matmul_inputs"] == layers * (seq * (5 * h + i) + attention_inputs) + 2 * h
-    assert facts["ops"] > facts["matmul_calls"]
     assert facts["shared_matmul_params"] == 0  # every weight applied once
     # vocabulary and labels change neither the compute nor the shape; depth does
     assert shape_key(_bert(4, 128, 512, labels=7, vocab=5000)) == facts["shape"]

@@ -142,22 +142,30 @@ def _traffic_mode():
         def __init__(self):
             super().__init__()
             self.written = self.largest = self.conv = self.grouped_conv = 0.0
-            self.ops = self.matmul_calls = self.matmul_inputs = 0.0
+            self.matmul_calls = self.matmul_inputs = 0.0
+            aten = torch.ops.aten
+            # matmul/convolution op -> argument positions of its activations (not weights)
+            self.activation_operands = {
+                aten.mm: (0,),
+                aten.addmm: (1,),
+                aten.bmm: (0, 1),
+                aten.baddbmm: (1, 2),
+                aten.convolution: (0,),
+            }
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             out = func(*args, **(kwargs or {}))
             if all(r.alias_info is None for r in func._schema.returns):
-                self.ops += 1
                 for tensor in tree_leaves(out):
                     if isinstance(tensor, torch.Tensor):
                         self.written += tensor.numel()
                         self.largest = max(self.largest, float(tensor.numel()))
             # activations entering a matmul or convolution: what dynamic int8 quantizes on the fly
             # (a weight is quantized once, ahead of time; both operands of attention matmuls are not)
-            packet = func._overloadpacket
-            if packet in _ACTIVATION_OPERANDS:
+            operands = self.activation_operands.get(func._overloadpacket)
+            if operands is not None:
                 self.matmul_calls += 1
-                self.matmul_inputs += sum(float(args[i].numel()) for i in _ACTIVATION_OPERANDS[packet])
+                self.matmul_inputs += sum(float(args[i].numel()) for i in operands)
             if func._overloadpacket is torch.ops.aten.convolution:
                 # weight (out, in/groups, kh, kw): each output element takes in/groups*kh*kw MACs
                 flops = 2.0 * out.numel() * args[1][0].numel()
@@ -167,23 +175,11 @@ def _traffic_mode():
                     self.conv += flops
             return out
 
-    aten = torch.ops.aten
-    global _ACTIVATION_OPERANDS
-    _ACTIVATION_OPERANDS = {
-        aten.mm: (0,),
-        aten.addmm: (1,),
-        aten.bmm: (0, 1),
-        aten.baddbmm: (1, 2),
-        aten.convolution: (0,),
-    }
     return Traffic()
 
 
-_ACTIVATION_OPERANDS: dict = {}  # aten matmul/convolution op -> argument positions of activations
-
-
 # Bump when `_count_flops` counts something new: cached counts of older versions are then ignored.
-_FACTS_VERSION = 3
+_FACTS_VERSION = 4
 _facts_cache: dict[str, dict[str, float]] | None = None
 
 
@@ -274,9 +270,12 @@ def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[
         # has a node per application, and ONNX Runtime's quantizer keeps the fp32 copy of a weight
         # several nodes share beside its int8 one
         shared = sum(
-            float(module.weight.numel())
-            for module in model.modules()
-            if calls.get(id(module), 0) > 1 and getattr(module, "weight", None) is not None
+            (
+                float(module.weight.numel())
+                for module in model.modules()
+                if calls.get(id(module), 0) > 1 and getattr(module, "weight", None) is not None
+            ),
+            0.0,
         )
         by_op = {str(k): float(v) for k, v in counter.get_flop_counts().get("Global", {}).items()}
         return _parameter_split(model, torch) | {
@@ -289,7 +288,6 @@ def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[
             "act_written": traffic.written,
             "act_largest": traffic.largest,
             "shared_matmul_params": shared,
-            "ops": traffic.ops,
             "matmul_calls": traffic.matmul_calls,
             "matmul_inputs": traffic.matmul_inputs,
         }
@@ -346,16 +344,12 @@ _TIMED = ("latency_ms", "cpu_ms")
 def _additive_row(facts: dict[str, Any], spec: str = "add") -> list[float]:
     """What a CPU spends time on: a fixed overhead, every FLOP at a common rate plus the extra cost
     of attention, convolution and grouped-convolution FLOPs, the activations written (memory
-    traffic) and the weights read (bytes ~ parameters). Letters after `add`: q, the activations
-    entering matmuls and convolutions (what dynamic int8 quantizes on every run) and the number
-    of those nodes (each costs its quantize/rescale nodes); o, the operators run (a fixed cost
-    per node)."""
-    letters = spec.split("+")[0][3:]
+    traffic) and the weights read (bytes ~ parameters). `addq` adds the activations entering
+    matmuls and convolutions (what dynamic int8 quantizes on every run) and the number of those
+    nodes (each brings its quantize and rescale nodes)."""
     extra = []
-    if "q" in letters:
+    if spec.startswith("addq"):
         extra += [facts.get("matmul_inputs", 0.0) / 1e6, facts.get("matmul_calls", 0.0) / 1e2]
-    if "o" in letters:
-        extra += [facts.get("ops", 0.0) / 1e3]
     return [
         1.0,
         facts["flops"] / 1e9,
