@@ -187,10 +187,11 @@ def learned_case(case: dict) -> dict | None:
     predicted to fit (the learned score is not used then)."""
     from hf_spider.hardware.joint import LEARNED_FEATURES, learned_features
 
-    joint = _joint(case, "learned", weights=np.zeros(len(LEARNED_FEATURES)))  # kept, in stage-1 order
+    joint = _joint(case, "learned", weights=np.zeros(len(LEARNED_FEATURES)))
     if joint.none_predicted_to_fit:
         return None
-    kept = joint.order
+    dropped = set(joint.dropped)
+    kept = [m for m, _ in case["stage1"] if m not in dropped]  # stage-1 order, as rank_jointly reads it
     truth, scores = case["truth"], case["scores"]
     return {
         "x": learned_features(joint, [m for m, _ in case["stage1"]], kept, _constraints(case)),
@@ -242,7 +243,10 @@ def evaluate(case: dict, top_k: int, weights=None) -> dict[str, dict]:
 
 def _learned_outcome(c: dict, w: np.ndarray, top_k: int) -> float | None:
     """Points lost to exhaustive measurement by the learned order's top-k (None: a miss)."""
-    chosen = np.argsort(-(c["x"] @ w), kind="stable")[:top_k]
+    from hf_spider.hardware.joint import learned_order
+
+    # the product's order (`joint.learned_order`); case rows are the kept models in stage-1 order
+    chosen = learned_order(list(range(len(c["x"]))), c["x"], w)[:top_k]
     fits = [i for i in chosen if c["fits"][i]]
     if not fits:
         return None

@@ -25,6 +25,7 @@ from hf_spider.hardware.joint import (
     check_joint,
     fit_learned,
     fit_probability,
+    learned_order,
     learned_weights,
     rank_jointly,
 )
@@ -171,6 +172,25 @@ def test_learned_prefers_a_fitting_high_transfer_model_over_one_that_may_not_fit
     ]
     stage1, preds, loose = _real_predictions(100.0)
     assert rank_jointly(stage1, preds, loose, "learned").order == [m for m, _ in stage1]
+
+
+def test_models_that_cannot_be_the_pick_follow_in_stage1_order():
+    """Behind a model predicted to fit almost surely (log_none_above at its floor), a model is
+    picked only if that prediction fails: such models come after every model that can be the pick,
+    in stage-1 order, whatever their scores (the load term would otherwise order them)."""
+    floor = np.log(1e-6)
+    #                     percentile log_fit none_above load  band
+    features = np.array(
+        [
+            [1.0, -2.0, 0.0, 0.3, 0.2],  # a: may not fit
+            [0.7, 0.0, -0.1, -0.5, 0.2],  # b: surely fits
+            [0.4, 0.0, floor, -1.0, 0.2],  # c: behind b
+            [0.1, 0.0, floor, -5.0, 0.2],  # d: behind b, far lighter
+        ]
+    )
+    load_first = np.array([0.0, 0.1, 0.1, -1.0, 0.0])  # by score alone: d, c, b, a
+    assert learned_order(["a", "b", "c", "d"], features, load_first) == ["b", "a", "c", "d"]
+    assert learned_order(["a", "b", "c", "d"], features, np.zeros(5)) == ["a", "b", "c", "d"]
 
 
 def test_learned_weights_given_override_the_shipped_ones():

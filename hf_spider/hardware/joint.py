@@ -253,8 +253,7 @@ def rank_jointly(
     elif method == "learned":
         features = learned_features(joint, models, kept, constraints)
         w = np.asarray(learned_weights()["weights"] if weights is None else weights, dtype=float)
-        score = features @ w
-        joint.order = [kept[i] for i in np.argsort(-score, kind="stable")]  # stage 1 breaks ties
+        joint.order = learned_order(kept, features, w)
     else:
         from hf_spider.hardware.constraints import copeland
 
@@ -309,6 +308,22 @@ def learned_features(joint: JointRanking, models: list[str], kept: list[str], co
             seen.add(same[m])
             log_none += math.log(max(1.0 - fit[m], 1e-300))
     return np.asarray(rows, dtype=float).reshape(len(kept), len(LEARNED_FEATURES))
+
+
+def learned_order(kept: list[str], features: np.ndarray, weights: np.ndarray) -> list[str]:
+    """Kept models by learned score, then those that cannot be the pick, in stage-1 order.
+
+    A model whose `log_none_above` sits at the floor is behind one predicted to fit almost surely
+    (or one it fits or fails with): measuring the whole catalog would pick it only if that
+    prediction failed. The label the score is trained on never ranks such models among
+    themselves, so their score differences (the load term) carry no transfer meaning; they follow
+    every model that can be the pick, in stage-1 order. With budgets every model meets, the order
+    is stage 1's.
+    """
+    score = features @ weights
+    blocked = features[:, LEARNED_FEATURES.index("log_none_above")] <= _LOG_FLOOR + 1e-9
+    open_ = [i for i in np.argsort(-score, kind="stable") if not blocked[i]]  # stage 1 breaks ties
+    return [kept[i] for i in open_] + [kept[i] for i in range(len(kept)) if blocked[i]]
 
 
 def _tightest(prediction: Prediction | None, constraints: Any) -> tuple[float, float]:
