@@ -65,15 +65,20 @@ VARIANTS = ("fp32", "int8-dynamic")
 QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # positions on the log grid of budgets
 
 
+def stage1_digest(modality: str) -> str:
+    """A hash of what the stage-1 LODO scores are computed from: the records and the ranker's code."""
+    import hashlib
+
+    parts = sorted((SHARED / modality).glob("*.csv")) + sorted((REPO / "hf_spider" / "ranker").glob("*.py"))
+    return hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:16]
+
+
 def lodo_scores(modality: str) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """(stage-1 LODO score, best full fine-tune accuracy) per target and model.
 
     Kept in `results/constrained_stage1_<modality>.json` with a hash of the records and the
     ranker's code, so a rerun after new device measurements does not retrain the LODO folds."""
-    import hashlib
-
-    parts = sorted((SHARED / modality).glob("*.csv")) + sorted((REPO / "hf_spider" / "ranker").glob("*.py"))
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:16]
+    digest = stage1_digest(modality)
     cache = RESULTS / f"constrained_stage1_{modality}.json"
     if cache.exists():
         saved = json.loads(cache.read_text())

@@ -251,6 +251,9 @@ def test_shipped_learned_weights_reproduce_from_the_documented_command():
     for modality in ("image", "text"):
         scores, truth, digest = bench.cached_stage1(modality)
         assert digest == shipped["trained_on"]["stage1_digests"][modality], "stage-1 scores changed: retrain"
+        # and the cache is what today's records and ranker code give (else it is stale: rerun
+        # `python -m benchmarks.constrained`, then `--train-learned`)
+        assert digest == bench.stage1_digest(modality), f"stale {modality} stage-1 cache"
         stage1[modality] = scores, truth
     cases = bench.training_cases(bench.measured_architectures(), stage1)
     trained = bench.train_learned(cases, shipped["trained_on"]["top_k"])
