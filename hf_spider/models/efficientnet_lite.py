@@ -278,8 +278,6 @@ def default_config(
         "num_features": NUM_FEATURES,
         "global_pool": "avg",
     }
-    if label_names:
-        config["label_names"] = list(label_names)
     config["pretrained_cfg"] = {
         **({"tag": tag} if tag else {}),
         "custom_load": False,
@@ -295,6 +293,8 @@ def default_config(
         "first_conv": "conv_stem",
         "classifier": "classifier",
     }
+    if label_names:
+        config["label_names"] = list(label_names)
     return config
 
 

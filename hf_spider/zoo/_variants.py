@@ -266,16 +266,14 @@ def build_image_variant(model: ZooModel, base_dir: Path, datasets_dir: Path, des
     test_images, test_labels = [test_images[i] for i in pick], test_labels[pick]
     with _Seeded():
         net, base_config = lite.load_from_folder(base_dir, num_classes=len(names))
-        config = json.loads(json.dumps(base_config))
-        config["num_classes"] = len(names)
-        config["label_names"] = list(names)
-        config["pretrained_cfg"]["input_size"] = [3, recipe.input_size, recipe.input_size]
-        # timm's layout for a fine-tuned copy: no upstream weight tag, this head and feature map.
-        config["pretrained_cfg"].pop("tag", None)
-        config["pretrained_cfg"]["num_classes"] = len(names)
-        if "pool_size" in config["pretrained_cfg"]:
-            pool = -(-recipe.input_size // 32)
-            config["pretrained_cfg"]["pool_size"] = [pool, pool]
+        # timm's layout for a fine-tuned copy: no upstream weight tag, this head and input size
+        config = lite.default_config(
+            base_config["architecture"],
+            num_classes=len(names),
+            label_names=list(names),
+            input_size=recipe.input_size,
+            tag=None,
+        )
         cfg = lite.PretrainedCfg.from_config(config)
         net.eval()
         prefix = torch.nn.Sequential(net.conv_stem, net.bn1, torch.nn.ReLU6(), net.blocks[:-1])
