@@ -171,10 +171,9 @@ def make_case(
 
 
 def _joint(case: dict, method: str, weights=None):
-    from hf_spider.hardware.constraints import Constraints
     from hf_spider.hardware.joint import Prediction, rank_jointly
 
-    fig, name = BUDGET_OF[case["figure"]]
+    fig = BUDGET_OF[case["figure"]][0]
     preds = {
         m: [
             Prediction(m, v, {fig: value}, {fig: band})
@@ -182,7 +181,7 @@ def _joint(case: dict, method: str, weights=None):
         ]
         for m in case["models"]
     }
-    return rank_jointly(case["stage1"], preds, Constraints(**{name: case["budget"]}), method, weights=weights)
+    return rank_jointly(case["stage1"], preds, _constraints(case), method, weights=weights)
 
 
 def learned_case(case: dict) -> dict | None:

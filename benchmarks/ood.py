@@ -43,24 +43,27 @@ ANCHORS = {
 
 
 def check_cards(folder: Path, truth: str = "ground_truth.csv") -> None:
-    """Stop with one line when `folder` is not a cards set laid out as the module docstring says."""
+    """ValueError (one line) when `folder` is not a cards set laid out as the module docstring says."""
     import pandas as pd
 
     if not folder.is_dir():
-        raise SystemExit(f"--cards {folder} is not a folder")
+        raise ValueError(f"--cards {folder} is not a folder")
     for part in ("models", "targets"):
         if not (folder / part).is_dir():
-            raise SystemExit(f"--cards {folder} has no {part}/ folder (see python -m benchmarks.ood --help)")
+            raise ValueError(f"--cards {folder} has no {part}/ folder (see python -m benchmarks.ood --help)")
     try:
         table = pd.read_csv(folder / truth)
     except (OSError, ValueError) as exc:
-        raise SystemExit(f"--cards {folder}: {truth} unreadable ({exc})") from exc
+        raise ValueError(f"--cards {folder}: {truth} unreadable ({exc})") from exc
     missing = {"target", "model", "finetune_accuracy"} - set(table.columns)
     if missing:
-        raise SystemExit(f"--cards {folder}: {truth} lacks column(s) {sorted(missing)}")
+        raise ValueError(f"--cards {folder}: {truth} lacks column(s) {sorted(missing)}")
     cardless = sorted(t for t in set(table["target"].astype(str)) if not (folder / "targets" / t).is_dir())
     if cardless:
-        raise SystemExit(f"--cards {folder}: no dataset card for target(s) {cardless} under targets/")
+        raise ValueError(f"--cards {folder}: no dataset card for target(s) {cardless} under targets/")
+    modelless = sorted(m for m in set(table["model"].astype(str)) if not (folder / "models" / m).is_dir())
+    if modelless:
+        raise ValueError(f"--cards {folder}: no model card for {modelless} under models/")
 
 
 def ground_truth(folder: Path = CARDS, truth: str = "ground_truth.csv") -> dict[str, dict[str, float]]:
@@ -74,14 +77,13 @@ def ground_truth(folder: Path = CARDS, truth: str = "ground_truth.csv") -> dict[
     }
 
 
-def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth: str = "ground_truth.csv") -> dict:
+def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "ground_truth.csv") -> dict:
     """Rank every target's models through `recommend` (stage 1 only) and score all methods."""
     from hf_spider.catalog import Catalog, crawl
     from hf_spider.ranker.evaluation import ranking_metrics
     from hf_spider.recommend import recommend
 
-    table = truth
-    truth = ground_truth(folder, table)
+    truth = ground_truth(folder, truth_file)
     started, cpu = time.perf_counter(), time.process_time()
     import tempfile
 
@@ -90,7 +92,7 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth: str = "ground_t
         wanted = {m for row in truth.values() for m in row}  # the ground truth's models, not every card
         catalog = Catalog([t for t in Catalog.load(Path(tmp) / "catalog") if t.model_id in wanted])
     tokens = {t.model_id: t for t in catalog}
-    missing = sorted({m for row in truth.values() for m in row} - set(tokens))
+    missing = sorted(wanted - set(tokens))
     if missing:
         raise SystemExit(f"cards missing for {missing}")
     rng = np.random.default_rng(seed)
@@ -122,11 +124,11 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth: str = "ground_t
         "rankings": rankings,
         # the published figures are for the project's 10 x 8 set
         "anchors_rank_none": ANCHORS
-        if folder.resolve() == CARDS.resolve() and table == "ground_truth.csv"
+        if folder.resolve() == CARDS.resolve() and truth_file == "ground_truth.csv"
         else {},
         "benchmark": {
             "cards": str(folder.relative_to(REPO)) if folder.is_relative_to(REPO) else str(folder),
-            "ground_truth": table,
+            "ground_truth": truth_file,
             "models": len(tokens),
             "targets": len(truth),
             "ranker": str(ranker) if ranker is not None else "shipped weights",
@@ -240,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.cards).expanduser() if args.cards else CARDS
     try:
         check_cards(folder, args.truth)
-    except SystemExit as exc:  # one line and exit 2, as the product's commands do
+    except ValueError as exc:  # one line and exit 2, as the product's commands do
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = run(args.ranker, folder=folder, truth=args.truth)
+    result = run(args.ranker, folder=folder, truth_file=args.truth)
     if args.markdown:
         print(markdown(result))
     else:

@@ -757,7 +757,7 @@ def evaluate_heldout(
     }
 
 
-FIT_VERSION = 2  # raise when fitting changes: fits cached by an older version are not read
+FIT_VERSION = 2  # raise when the fitting code changes: fits cached by an older version are not read
 
 
 def fit_with_intervals(records: list[dict[str, Any]], *, folds: int = 5, cache: bool = True) -> CostModel:
@@ -795,10 +795,11 @@ def _prune(folder: Path) -> None:
 
 
 def _records_digest(records: list[dict[str, Any]], folds: int) -> str:
-    """What a fit reads: each record's target, variant, config and measured figures."""
+    """What a fit reads: each record's target, variant, config, facts (so counting something new
+    makes a new key by itself) and measured figures."""
     rows = sorted(
         json.dumps(
-            [r.get("target_key"), r.get("variant"), _hash(r["config"]), r.get("input") or {}]
+            [r.get("target_key"), r.get("variant"), _hash(r["config"]), r.get("facts")]
             + [r.get(figure) for figure in TARGETS],
             sort_keys=True,
             default=str,
@@ -809,14 +810,13 @@ def _records_digest(records: list[dict[str, Any]], folds: int) -> str:
 
 
 def model_path(key: str) -> Path:
-    """Where the cost model fitted for `key` (a target or a records digest) is kept."""
+    """Where the cost model fitted for `key` (a records digest, `_records_digest`) is kept."""
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return _paths.cache_dir("cost_models") / f"{digest}.json"
 
 
-def save_model(model: CostModel, path: Path | None = None) -> Path:
+def save_model(model: CostModel, path: Path) -> Path:
     """Write atomically (a crash leaves the old file or none, never half a model)."""
-    path = path or model_path(model.target)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(model.to_dict(), indent=1))
     os.replace(tmp, path)
