@@ -31,6 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "device_cost_runs.jsonl"
 SUMMARY = RESULTS / "device_cost.json"
 REPEATS = RESULTS / "device_cost_repeats.jsonl"
+SECOND = RESULTS / "device_cost_second_pass.jsonl"
 PLOT = Path(__file__).resolve().parent / "device_cost.png"
 logger = logging.getLogger("benchmarks.device_cost")
 
@@ -121,7 +122,7 @@ def _done(path: Path) -> set[tuple[str, str]]:
 
 
 def collect(args) -> None:
-    from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
+    from hf_spider.hardware._configonly import ConfigMeasureConfig
     from hf_spider.hardware.config import MeasureConfig
     from hf_spider.hardware.targets import DeviceTarget
 
@@ -151,12 +152,8 @@ def collect(args) -> None:
             print(f"time budget of {args.max_minutes} min reached after {measured} architectures")
             break
         t0 = time.perf_counter()
-        try:
-            results = measure_from_config(
-                arch["config"], variants, target, model_id=arch["models"][0], measure_config=mc, store=False
-            )
-        except Exception as exc:  # one architecture failing must not stop the sweep
-            print(f"[{index}] {arch['models'][0]}: FAILED {type(exc).__name__}: {str(exc)[:200]}")
+        results = _measure(arch, variants, target, mc, f"[{index}]")
+        if results is None:
             continue
         _append(RUNS, arch, results, seconds=time.perf_counter() - t0)
         measured += 1
@@ -171,6 +168,20 @@ def collect(args) -> None:
             for folder in _paths.cache_dir("config_cost").glob(f"build-{arch['config_hash']}-*"):
                 shutil.rmtree(folder, ignore_errors=True)
     print(f"measured {measured} architectures in {(time.perf_counter() - started) / 60:.1f} min")
+
+
+def _measure(arch: dict, variants: list[str], target, mc, label: str) -> list[dict] | None:
+    """One architecture built from its config and measured (`measure_from_config`, nothing
+    stored); None when it fails, which must not stop a sweep."""
+    from hf_spider.hardware._configonly import measure_from_config
+
+    try:
+        return measure_from_config(
+            arch["config"], variants, target, model_id=arch["models"][0], measure_config=mc, store=False
+        )
+    except Exception as exc:
+        print(f"{label} {arch['models'][0]}: FAILED {type(exc).__name__}: {str(exc)[:200]}")
+        return None
 
 
 def _append(path: Path, arch: dict, results: list[dict], seconds: float | None = None) -> None:
@@ -209,10 +220,12 @@ def _append(path: Path, arch: dict, results: list[dict], seconds: float | None =
             handle.write(json.dumps(line) + "\n")
 
 
-def repeat(args) -> None:
-    """Measure the first N measured architectures again (a fresh build, minutes later): the noise floor."""
+def repeat(args, path: Path = REPEATS, limit: int | None = None, rows: int = 9) -> None:
+    """Measure the first `limit` (`args.repeat`) measured architectures again into `path` (a fresh
+    build, minutes or hours later, the same protocol): the noise floor, and with `--second-pass`
+    every architecture, a second label per configuration."""
 
-    from hf_spider.hardware._configonly import ConfigMeasureConfig, measure_from_config
+    from hf_spider.hardware._configonly import ConfigMeasureConfig
     from hf_spider.hardware.config import MeasureConfig
     from hf_spider.hardware.targets import DeviceTarget
 
@@ -228,11 +241,7 @@ def repeat(args) -> None:
                 "models": run["models"],
             },
         )
-    done = (
-        {json.loads(line)["config_hash"] for line in REPEATS.read_text().splitlines()}
-        if REPEATS.exists()
-        else set()
-    )
+    done = {h for h, _ in _done(path)}
     protocol = MeasureConfig(
         threads=args.threads,
         batch=args.batch,
@@ -240,22 +249,25 @@ def repeat(args) -> None:
         iterations=args.iterations,
         min_seconds=args.min_seconds,
     )
-    # one more input row: another cache key, so the graph is built and timed again
-    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, rows=9, throughput=False)
+    # more input rows than the sweep's 8: another cache key, so the graph is built and timed again
+    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, rows=rows, throughput=False)
     target = DeviceTarget.resolve("local", threads=args.threads)
-    for arch in list(seen.values())[: args.repeat]:
-        if arch["config_hash"] in done:
+    started = time.perf_counter()
+    chosen = list(seen.values())[: limit if limit is not None else args.repeat]
+    todo = [a for a in shapes_first(chosen) if a["config_hash"] not in done]
+    for index, arch in enumerate(todo):
+        if time.perf_counter() - started > args.max_minutes * 60:
+            print(f"time budget of {args.max_minutes} min reached, {len(todo) - index} left")
+            break
+        t0 = time.perf_counter()
+        results = _measure(arch, args.variants.split(","), target, mc, f"[{index + 1}/{len(todo)}]")
+        if results is None:
             continue
-        results = measure_from_config(
-            arch["config"],
-            args.variants.split(","),
-            target,
-            model_id=arch["models"][0],
-            measure_config=mc,
-            store=False,
+        _append(path, arch, results, seconds=time.perf_counter() - t0)
+        print(
+            f"[{index + 1}/{len(todo)}] again: {arch['models'][0]} in {time.perf_counter() - t0:.0f} s",
+            flush=True,
         )
-        _append(REPEATS, arch, results)
-        print(f"repeat {arch['models'][0]}", flush=True)
         for folder in _paths.cache_dir("config_cost").glob(f"build-{arch['config_hash']}-*"):
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -281,30 +293,80 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=0, help="measure the first N architectures again (noise)"
     )
+    parser.add_argument(
+        "--second-pass",
+        action="store_true",
+        help=f"measure every recorded architecture again into {SECOND.name} (labels averaged over both passes)",
+    )
+    parser.add_argument(
+        "--labels",
+        choices=list(LABELS),
+        default="first",
+        help="which measurements the evaluation reads: " + "; ".join(f"{k}: {v}" for k, v in LABELS.items()),
+    )
     parser.add_argument("--folds", type=int, default=5)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     RESULTS.mkdir(exist_ok=True)
-    if not args.evaluate_only:
+    if not (args.evaluate_only or args.second_pass):
         collect(args)
     if args.repeat:
         repeat(args)
+    if args.second_pass:
+        repeat(args, SECOND, limit=len(RUNS.read_text().splitlines()), rows=10)
     if not args.collect_only:
         evaluate(args)
     return 0
 
 
+TIMED = ("latency_ms", "latency_p90_ms", "cpu_ms", "memory_mb")
+LABELS = {
+    "first": "the sweep's measurement (first pass)",
+    "second": "the second pass alone",
+    "both": "geometric mean of both passes",
+}
+
+
+def _lines(path: Path) -> list[dict]:
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    )
+
+
+def labelled_runs(labels: str = "first") -> list[dict]:
+    """The run lines whose measured figures the evaluation reads: `first` the sweep's, `second`
+    the second pass (`--second-pass`), `both` each measured figure the geometric mean of the two
+    passes (configurations measured in both only); file size is the same in both."""
+    first = _lines(RUNS)
+    if labels == "first":
+        return first
+    again = {(r["config_hash"], r["variant"]): r for r in _lines(SECOND)}
+    out = []
+    for run in first:
+        other = again.get((run["config_hash"], run["variant"]))
+        if other is None:
+            continue
+        if labels == "second":
+            out.append(other)
+            continue
+        merged = dict(run)
+        for figure in TIMED:
+            if run.get(figure) and other.get(figure):
+                merged[figure] = math.sqrt(run[figure] * other[figure])
+        out.append(merged)
+    return out
+
+
 def evaluate(args) -> None:
     from hf_spider.hardware.cost import CostModel, evaluate_heldout, records_from_runs
 
-    runs = (
-        [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()] if RUNS.exists() else []
-    )
+    runs = labelled_runs(args.labels)
     if not runs:
         print("no measurements recorded yet")
         return
     records = records_from_runs(runs)
     report = evaluate_heldout(records, folds=args.folds, baseline=True)
+    report["labels"] = {"name": args.labels, "meaning": LABELS[args.labels]}
     report["noise"] = noise_floor(runs)
     # what a perfect predictor would reach against the same labels (`_ceiling`), beside each row
     ceilings = {(n["figure"], n["variant"]): n for n in report["noise"] if n["source"] == "same shape"}
@@ -320,10 +382,14 @@ def evaluate(args) -> None:
     report["machine"] = f"{platform.processor() or platform.machine()}; {sys.platform}"
     report["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     report["architectures"] = len({r["config_hash"] for r in runs})
-    SUMMARY.write_text(json.dumps(report, indent=1))
-    plot(report, PLOT)
+    summary, plot_path = SUMMARY, PLOT
+    if args.labels != "first":
+        summary = SUMMARY.with_name(f"device_cost_{args.labels}.json")
+        plot_path = PLOT.with_name(f"device_cost_{args.labels}.png")
+    summary.write_text(json.dumps(report, indent=1))
+    plot(report, plot_path)
     print(format_report(report))
-    print(f"plot: {PLOT}")
+    print(f"plot: {plot_path}")
 
 
 def extrapolation(records: list[dict], limit: float = 150e6) -> list[dict]:
@@ -411,19 +477,22 @@ def _ceiling(pairs: list[tuple[float, float]], tolerance: float) -> float:
 
 
 def noise_floor(runs: list[dict]) -> list[dict]:
-    """How often a second measurement lands within +-10% / +-5% of the first, two ways:
-    `repeat`, the same config built and measured again later (`--repeat`); `same shape`, two
-    configs that differ only in vocabulary, label count or head (the same compute up to a
-    classifier row), measured at different times of the sweep. No predictor can agree with a
-    measurement more often than two measurements of the same graph agree with each other."""
+    """How often a second measurement lands within +-10% / +-5% of the first: `repeat`, the same
+    config built and measured again minutes later (`--repeat`); `first vs second pass`, every
+    config measured again hours later, at another load (`--second-pass`); `same shape`, two
+    configs of `runs` (the labels evaluated) that differ only in vocabulary, label count or head
+    (the same compute up to a classifier row), measured at different times. No predictor can
+    agree with a label more often than two labels of the same graph agree with each other."""
     from hf_spider.hardware.cost import shape_key as compute_shape
 
-    first = {(r["config_hash"], r["variant"]): r for r in runs}
-    again = (
-        [json.loads(line) for line in REPEATS.read_text().splitlines() if line.strip()]
-        if REPEATS.exists()
-        else []
-    )
+    # repeats compare single measurements: the sweep's own, whichever labels `runs` carry
+    first = {(r["config_hash"], r["variant"]): r for r in _lines(RUNS) or runs}
+    again = _lines(REPEATS)
+    passes = [
+        (first[(r["config_hash"], r["variant"])], r)
+        for r in _lines(SECOND)
+        if (r["config_hash"], r["variant"]) in first
+    ]
     by_shape: dict[tuple, list[dict]] = {}
     for run in runs:
         by_shape.setdefault((compute_shape(run["config"]), run["variant"]), []).append(run)
@@ -443,7 +512,16 @@ def noise_floor(runs: list[dict]) -> list[dict]:
                 for j in range(i + 1, len(group))
                 if group[i].get(figure) and group[j].get(figure)
             ]
-            for source, pairs in (("repeat", repeats), ("same shape", same_shape)):
+            two_passes = [
+                (a[figure], b[figure])
+                for a, b in passes
+                if b["variant"] == variant and a.get(figure) and b.get(figure)
+            ]
+            for source, pairs in (
+                ("repeat", repeats),
+                ("first vs second pass", two_passes),
+                ("same shape", same_shape),
+            ):
                 if pairs:
                     rows.append({"figure": figure, "variant": variant, "source": source, **_changes(pairs)})
             # the pairs are dominated by the shapes with many near-duplicates (BERT-base, ViT-base):

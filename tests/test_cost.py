@@ -321,3 +321,47 @@ def test_the_noise_ceiling_rescales_pairs_to_one_measurement():
     assert _ceiling(pairs, 0.10) == pytest.approx(expected, abs=0.01)
     assert _ceiling(pairs, 0.10) > pairwise + 0.05  # one measurement's noise, not two
     assert _ceiling([(10.0, 10.0)] * 5, 0.05) == 1.0
+
+
+def test_labels_of_both_passes_are_the_geometric_mean_of_configs_measured_twice(tmp_path, monkeypatch):
+    """`benchmarks.device_cost --labels both`: every timed figure the geometric mean of the two
+    passes, file size as recorded, configurations measured once left out; `second` the second
+    pass alone; `first` the sweep as it is."""
+    import json
+    import math
+
+    import benchmarks.device_cost as D
+
+    def line(h, variant, cpu, memory, size=10.0):
+        return {
+            "config_hash": h,
+            "config": {"model_type": "bert", "hidden_size": 8 if h == "a" else 16},
+            "variant": variant,
+            "cpu_ms": cpu,
+            "latency_ms": 2 * cpu,
+            "memory_mb": memory,
+            "size_mb": size,
+        }
+
+    first = [
+        line("a", "fp32", 4.0, 100.0),
+        line("a", "int8-dynamic", 2.0, 50.0, 3.0),
+        line("b", "fp32", 8.0, 80.0),
+    ]
+    second = [line("a", "fp32", 9.0, 121.0), line("a", "int8-dynamic", 2.0, 50.0, 3.0)]
+    (tmp_path / "first.jsonl").write_text("".join(json.dumps(r) + "\n" for r in first))
+    (tmp_path / "second.jsonl").write_text("".join(json.dumps(r) + "\n" for r in second))
+    monkeypatch.setattr(D, "RUNS", tmp_path / "first.jsonl")
+    monkeypatch.setattr(D, "SECOND", tmp_path / "second.jsonl")
+
+    assert D.labelled_runs("first") == first
+    assert D.labelled_runs("second") == second
+    both = D.labelled_runs("both")
+    assert [(r["config_hash"], r["variant"]) for r in both] == [("a", "fp32"), ("a", "int8-dynamic")]
+    assert both[0]["cpu_ms"] == pytest.approx(6.0) and both[0]["latency_ms"] == pytest.approx(12.0)
+    assert both[0]["memory_mb"] == pytest.approx(math.sqrt(100.0 * 121.0)) and both[0]["size_mb"] == 10.0
+    assert both[1]["cpu_ms"] == pytest.approx(2.0)
+    # the pass-to-pass pairs of the noise floor compare single measurements of the same config
+    rows = {(r["figure"], r["variant"], r["source"]): r for r in D.noise_floor(both)}
+    assert rows[("cpu_ms", "fp32", "first vs second pass")]["n"] == 1
+    assert rows[("cpu_ms", "fp32", "first vs second pass")]["median_abs_change"] == pytest.approx(1.25)
