@@ -32,7 +32,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "benchmarks" / "ood_cards"
 RESULTS = REPO / "benchmarks" / "results"
-METHODS = ("spider", "params", "upstream", "random")
+METHODS = ("spider", "params", "upstream", "params+upstream", "history", "random")
+# `params+upstream`: the two card facts with equal weight (z-scores among the ranked models), the
+# simplest cards-only combination. `history` is not cards-only: each model's mean z-scored
+# fine-tuning accuracy on the table's *other* targets (leave-target-out), what the ranker's prior
+# would read once these models had fine-tuning records; a reference for what cards alone miss.
 # Published means on the same 10 models x 8 targets, tau_w rank=None (Model Spider's README table)
 ANCHORS = {
     "Model Spider (paper)": 0.800,
@@ -96,6 +100,10 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
     if missing:
         raise SystemExit(f"cards missing for {missing}")
     rng = np.random.default_rng(seed)
+    z = {
+        t: dict(zip(sorted(row), _z(np.array([row[m] for m in sorted(row)])), strict=True))
+        for t, row in truth.items()
+    }
     per_target: dict[str, dict[str, dict[str, float]]] = {}
     rankings: dict[str, list[str]] = {}
     for target, row in truth.items():
@@ -104,10 +112,14 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
         recs = recommend(folder / "targets" / target, catalog=catalog, stages=("rank",), ranker=ranker)
         spider = {r["model_id"]: float(r["score"]) for r in recs.ranking()}
         rankings[target] = [r["model_id"] for r in recs.ranking()]
+        params = np.log([tokens[m].num_parameters for m in models])
+        upstream = np.array([tokens[m].best_eval_accuracy() for m in models], dtype=float)
         scores = {
             "spider": [spider[m] for m in models],
-            "params": [np.log(tokens[m].num_parameters) for m in models],
-            "upstream": [tokens[m].best_eval_accuracy() for m in models],
+            "params": params,
+            "upstream": upstream,
+            "params+upstream": _z(params) + _z(upstream),
+            "history": [np.mean([z[t][m] for t in z if t != target and m in z[t]] or [0.0]) for m in models],
             "random": list(rng.random(len(models))),
         }
         per_target[target] = {k: ranking_metrics(gt, np.asarray(v, dtype=float)) for k, v in scores.items()}
@@ -138,6 +150,12 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         },
     }
+
+
+def _z(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    spread = values.std()
+    return (values - values.mean()) / spread if spread > 0 else np.zeros_like(values)
 
 
 def ablation(folds: int = 5, seed: int = 0) -> dict[str, dict[str, float]]:
@@ -252,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         for method in METHODS:
             m = result["mean"][method]
             print(
-                f"{method:10s} tau_w rank=None {m['tau_w_rank_none']:.3f}  rank=True {m['tau_w_rank_true']:.3f}"
+                f"{method:16s} tau_w rank=None {m['tau_w_rank_none']:.3f}  rank=True {m['tau_w_rank_true']:.3f}"
                 f"  regret {m['top1_regret']:.2f}  hit@3 {m['hit_at_3']:.2f}"
             )
     if args.json or not args.cards:

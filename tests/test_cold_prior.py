@@ -178,7 +178,9 @@ def test_the_ood_check_runs_on_another_cards_set_and_refuses_a_malformed_one(tmp
     other = tmp_path / "other"
     table = pd.read_csv(OOD / "ground_truth.csv")
     models = sorted(table["model"].unique())[:5]
-    table = table[table["model"].isin(models) & table["target"].isin(["cifar10", "dtd"])]
+    table = table[table["model"].isin(models) & table["target"].isin(["cifar10", "dtd"])].copy()
+    dtd = table["target"] == "dtd"  # dtd's accuracies reversed: the two targets now disagree
+    table.loc[dtd, "finetune_accuracy"] = table.loc[dtd, "finetune_accuracy"].to_numpy()[::-1]
     for m in models:
         shutil.copytree(OOD / "models" / m, other / "models" / m)
     for t in ("cifar10", "dtd"):
@@ -191,6 +193,13 @@ def test_the_ood_check_runs_on_another_cards_set_and_refuses_a_malformed_one(tmp
     assert result["anchors_rank_none"] == {}  # the published anchors are for the project's set only
     for method in ood.METHODS:
         assert -1.0 <= result["mean"][method]["tau_w_rank_none"] <= 1.0
+    # `history` ranks a target by the other targets' accuracies only: here cifar10 by dtd's
+    from scipy.stats import weightedtau
+
+    acc = table.pivot_table(index="model", columns="target", values="finetune_accuracy")
+    expected = weightedtau(acc["cifar10"].to_numpy(), acc["dtd"].to_numpy(), rank=None).statistic
+    assert result["targets"]["cifar10"]["history"]["tau_w_rank_none"] == pytest.approx(expected)
+    assert expected < 0.5  # far from ranking cifar10 by its own accuracies (1.0)
     shutil.rmtree(other / "targets" / "dtd")
     capsys.readouterr()
     for folder, needle in (
