@@ -229,7 +229,10 @@ def repeat(args, path: Path = REPEATS, limit: int | None = None, rows: int = 9) 
     from hf_spider.hardware.config import MeasureConfig
     from hf_spider.hardware.targets import DeviceTarget
 
-    runs = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
+    runs = _lines(RUNS)
+    if not runs:
+        print(f"nothing to measure again: no measurements recorded in {RUNS}")
+        return
     seen: dict[str, dict] = {}
     for run in runs:
         seen.setdefault(
@@ -296,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--second-pass",
         action="store_true",
-        help=f"measure every recorded architecture again into {SECOND.name} (labels averaged over both passes)",
+        help=f"measure every recorded architecture again into {SECOND.name} (then --labels second or both)",
     )
     parser.add_argument(
         "--labels",
@@ -313,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat:
         repeat(args)
     if args.second_pass:
-        repeat(args, SECOND, limit=len(RUNS.read_text().splitlines()), rows=10)
+        repeat(args, SECOND, limit=len(_lines(RUNS)), rows=10)
     if not args.collect_only:
         evaluate(args)
     return 0
