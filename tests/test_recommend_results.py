@@ -154,8 +154,13 @@ def test_pareto_mask_matches_brute_force():
 
 
 def test_plot_draws_points_front_and_pick():
+    import matplotlib.pyplot as plt
+
     recs = make_recs()
+    before = set(plt.get_fignums())
     fig = recs.plot()
+    # pyplot does not keep it: a Space serving many requests does not pile figures up
+    assert set(plt.get_fignums()) == before
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert {

@@ -30,15 +30,15 @@ def _short(model_id: str) -> str:
 
 
 def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *, ax=None):
-    import matplotlib
-
     if ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+        # a figure pyplot does not keep: a long-running caller (the Space, a notebook loop) that
+        # never closes the figures it is given does not accumulate them
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
-    fig = None
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+        fig = Figure(figsize=(8, 5), dpi=110)
+        FigureCanvasAgg(fig)  # drawn off-screen, as pyplot's Agg backend did
+        ax = fig.subplots()
     else:
         fig = ax.figure
     target = recs.meta.get("target", {})
@@ -133,5 +133,4 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
     fig.tight_layout()
     if path is not None:
         fig.savefig(os.fspath(path), bbox_inches="tight")  # nothing cut at the edges
-        plt.close(fig)
     return fig
