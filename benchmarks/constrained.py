@@ -10,7 +10,7 @@ and each budget of a grid on `local` (latency as CPU time or wall p50, peak memo
   ground truth); the stage-1 score of each model comes from the ranker trained without that
   target (LODO, `hf_spider.ranker.evaluation.evaluate_ranking`, method `spider`);
 - device ground truth: the config-only measurements of the model's architecture on `local`
-  (`results/device_cost_runs.jsonl`); the catalog is restricted to models whose architecture
+  (`results/device_cost_second_pass.jsonl`, the quiet pass); the catalog is restricted to models whose architecture
   was measured there. A variant is feasible when its measured figure is within the budget; a
   variant's transfer is its model's (the records hold no per-variant accuracy);
 - device predictions: the cost model (`hardware.cost.CostModel`, with its held-out intervals)
@@ -45,7 +45,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-RUNS = RESULTS / "device_cost_runs.jsonl"
+RUNS = RESULTS / "device_cost_second_pass.jsonl"  # the quiet pass, also the product's reference runs
 SHARED = REPO.parent / "shared" / "data" / "transfergraph"
 METHODS = ("off", "copeland", "fused", "learned", "exhaustive")
 # figure measured -> (the cost model's figure, the budget it is checked against)
