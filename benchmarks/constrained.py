@@ -56,8 +56,9 @@ BUDGET_OF = {
     "size_mb": ("size_mb", "max_size_mb"),
 }
 UNIT = {"cpu_ms": "ms", "latency_ms": "ms", "memory_mb": "MiB", "size_mb": "MiB"}
-# the learned score trains on these budgets' cases; wall-clock latency on this loaded VM measures
-# the load more than the model (constrained.md), so it is evaluated, not trained on
+# the learned score trains on these budgets' cases; wall-clock latency is evaluated, not trained on:
+# under load it measures the load more than the model (the sweep's first pass, constrained.md), and
+# on a quiet core at 1 thread it repeats cpu_ms
 TRAIN_FIGURES = ("cpu_ms", "memory_mb", "size_mb")
 L2_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0)
 LEARNED_FILE = REPO / "hf_spider" / "hardware" / "joint_learned.json"

@@ -85,14 +85,20 @@ class Prediction:
     fit_probability: float = 1.0
     optimistic_fits: bool = True
 
-    def load(self, constraints: Any) -> float:
-        """Predicted figure / budget of the tightest budget (1 = on the budget)."""
+    def tightest(self, constraints: Any) -> tuple[float, str] | None:
+        """(predicted figure / budget, figure) of the tightest budget (1 = on the budget); None
+        when no budget applies to a predicted figure. The first such figure wins a tie."""
         loads = [
-            self.figures[fig] / getattr(constraints, name)
+            (self.figures[fig] / limit, fig)
             for fig, name, _, _ in BUDGETS
-            if getattr(constraints, name) and self.figures.get(fig) is not None
+            if (limit := getattr(constraints, name, None)) and self.figures.get(fig) is not None
         ]
-        return max(loads, default=0.0)
+        return max(loads, key=lambda t: t[0], default=None)
+
+    def load(self, constraints: Any) -> float:
+        """Predicted figure / budget of the tightest budget (1 = on the budget; 0 without one)."""
+        tightest = self.tightest(constraints)
+        return 0.0 if tightest is None else tightest[0]
 
     def describe(self) -> str:
         parts = []
@@ -330,20 +336,13 @@ def learned_order(kept: list[str], features: np.ndarray, weights: np.ndarray) ->
 
 def _tightest(prediction: Prediction | None, constraints: Any) -> tuple[float, float]:
     """(log predicted figure / budget, log width of its band) of the tightest budget."""
-    if prediction is None:
+    tightest = None if prediction is None else prediction.tightest(constraints)
+    if tightest is None or tightest[0] <= 0:
         return 0.0, 0.0
-    best = None
-    for fig, name, _, _ in BUDGETS:
-        limit, value = getattr(constraints, name, None), prediction.figures.get(fig)
-        if limit and value is not None and value > 0:
-            load = math.log(value / limit)
-            if best is None or load > best[0]:
-                best = (load, fig)
-    if best is None:
-        return 0.0, 0.0
-    band = prediction.bands.get(best[1])
+    load, fig = tightest
+    band = prediction.bands.get(fig)
     width = math.log(band[1] / band[0]) if band and band[0] > 0 and band[1] > band[0] else 0.0
-    return float(np.clip(best[0], -_LOAD_CLIP, _LOAD_CLIP)), width
+    return float(np.clip(math.log(load), -_LOAD_CLIP, _LOAD_CLIP)), width
 
 
 @cache
