@@ -34,8 +34,8 @@ CARDS = REPO / "benchmarks" / "ood_cards"
 RESULTS = REPO / "benchmarks" / "results"
 METHODS = ("spider", "params", "upstream", "params+upstream", "history", "random")
 # `params+upstream`: the two card facts with equal weight (z-scores among the ranked models), the
-# simplest cards-only combination. `history` is not cards-only: each model's mean z-scored
-# fine-tuning accuracy on the table's *other* targets (leave-target-out), what the ranker's prior
+# simplest cards-only combination. `history` is not cards-only: the static baseline (each model's
+# mean z-scored fine-tuning accuracy) over the table's *other* targets, what the ranker's prior
 # would read once these models had fine-tuning records; a reference for what cards alone miss.
 # Published means on the same 10 models x 8 targets, tau_w rank=None (Model Spider's README table)
 ANCHORS = {
@@ -83,8 +83,11 @@ def ground_truth(folder: Path = CARDS, truth: str = "ground_truth.csv") -> dict[
 
 def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "ground_truth.csv") -> dict:
     """Rank every target's models through `recommend` (stage 1 only) and score all methods."""
+    import pandas as pd
+
     from hf_spider.catalog import Catalog, crawl
     from hf_spider.ranker.evaluation import ranking_metrics
+    from hf_spider.ranker.priors import static_scores
     from hf_spider.recommend import recommend
 
     truth = ground_truth(folder, truth_file)
@@ -100,10 +103,7 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
     if missing:
         raise SystemExit(f"cards missing for {missing}")
     rng = np.random.default_rng(seed)
-    z = {
-        t: dict(zip(sorted(row), _z(np.array([row[m] for m in sorted(row)])), strict=True))
-        for t, row in truth.items()
-    }
+    accuracy = pd.DataFrame(truth)  # models x targets
     per_target: dict[str, dict[str, dict[str, float]]] = {}
     rankings: dict[str, list[str]] = {}
     for target, row in truth.items():
@@ -119,7 +119,8 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
             "params": params,
             "upstream": upstream,
             "params+upstream": _z(params) + _z(upstream),
-            "history": [np.mean([z[t][m] for t in z if t != target and m in z[t]] or [0.0]) for m in models],
+            # the project's static baseline over the other targets; a model with none: neutral
+            "history": np.nan_to_num(static_scores(accuracy.drop(columns=[target]), models), nan=0.0),
             "random": list(rng.random(len(models))),
         }
         per_target[target] = {k: ranking_metrics(gt, np.asarray(v, dtype=float)) for k, v in scores.items()}
