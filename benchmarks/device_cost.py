@@ -220,10 +220,10 @@ def _append(path: Path, arch: dict, results: list[dict], seconds: float | None =
             handle.write(json.dumps(line) + "\n")
 
 
-def repeat(args, path: Path = REPEATS, limit: int | None = None, rows: int = 9) -> None:
-    """Measure the first `limit` (`args.repeat`) measured architectures again into `path` (a fresh
-    build, minutes or hours later, the same protocol): the noise floor, and with `--second-pass`
-    every architecture, a second label per configuration."""
+def repeat(args, path: Path, count: int | None, rows: int) -> None:
+    """Measure the first `count` measured architectures (None: all) again into `path` (a fresh
+    build, minutes or hours later, the same protocol): the noise floor (`--repeat N`), and with
+    `--second-pass` every architecture, a second label per configuration."""
 
     from hf_spider.hardware._configonly import ConfigMeasureConfig
     from hf_spider.hardware.config import MeasureConfig
@@ -252,12 +252,13 @@ def repeat(args, path: Path = REPEATS, limit: int | None = None, rows: int = 9) 
         iterations=args.iterations,
         min_seconds=args.min_seconds,
     )
-    # more input rows than the sweep's 8: another cache key, so the graph is built and timed again
     mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, rows=rows, throughput=False)
     target = DeviceTarget.resolve("local", threads=args.threads)
     started = time.perf_counter()
-    chosen = list(seen.values())[: limit if limit is not None else args.repeat]
+    chosen = list(seen.values())[:count]
     todo = [a for a in shapes_first(chosen) if a["config_hash"] not in done]
+    if not todo:
+        print(f"nothing left to measure: all {len(chosen)} architectures are in {path.name}")
     for index, arch in enumerate(todo):
         if time.perf_counter() - started > args.max_minutes * 60:
             print(f"time budget of {args.max_minutes} min reached, {len(todo) - index} left")
@@ -313,10 +314,11 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     if not (args.evaluate_only or args.second_pass):
         collect(args)
+    # more input rows than the sweep's 8 give another cache key: each pass builds and times anew
     if args.repeat:
-        repeat(args)
+        repeat(args, REPEATS, count=args.repeat, rows=9)
     if args.second_pass:
-        repeat(args, SECOND, limit=len(_lines(RUNS)), rows=10)
+        repeat(args, SECOND, count=None, rows=10)
     if not args.collect_only:
         evaluate(args)
     return 0
@@ -507,14 +509,18 @@ def noise_floor(runs: list[dict]) -> list[dict]:
                 for r in again
                 if r["variant"] == variant and (r["config_hash"], variant) in first and r.get(figure)
             ]
-            same_shape = [
-                (group[i][figure], group[j][figure])
+            # every pair within each shape, per shape: pooled, and each shape weighing the same below
+            pairs_by_shape = [
+                [
+                    (group[i][figure], group[j][figure])
+                    for i in range(len(group))
+                    for j in range(i + 1, len(group))
+                    if group[i].get(figure) and group[j].get(figure)
+                ]
                 for (_, v), group in by_shape.items()
                 if v == variant
-                for i in range(len(group))
-                for j in range(i + 1, len(group))
-                if group[i].get(figure) and group[j].get(figure)
             ]
+            same_shape = [pair for pairs in pairs_by_shape for pair in pairs]
             two_passes = [
                 (a[figure], b[figure])
                 for a, b in passes
@@ -529,20 +535,7 @@ def noise_floor(runs: list[dict]) -> list[dict]:
                     rows.append({"figure": figure, "variant": variant, "source": source, **_changes(pairs)})
             # the pairs are dominated by the shapes with many near-duplicates (BERT-base, ViT-base):
             # the ceiling again with every shape weighing the same
-            per_shape = [
-                _ceiling(pairs, 0.10)
-                for (_, v), group in by_shape.items()
-                if v == variant
-                for pairs in [
-                    [
-                        (group[i][figure], group[j][figure])
-                        for i in range(len(group))
-                        for j in range(i + 1, len(group))
-                        if group[i].get(figure) and group[j].get(figure)
-                    ]
-                ]
-                if pairs
-            ]
+            per_shape = [_ceiling(pairs, 0.10) for pairs in pairs_by_shape if pairs]
             if per_shape and same_shape:
                 rows[-1]["ceiling_10_by_shape"] = sum(per_shape) / len(per_shape)
                 rows[-1]["shapes"] = len(per_shape)
