@@ -10,7 +10,7 @@ and each budget of a grid on `local` (latency as CPU time or wall p50, peak memo
   ground truth); the stage-1 score of each model comes from the ranker trained without that
   target (LODO, `hf_spider.ranker.evaluation.evaluate_ranking`, method `spider`);
 - device ground truth: the config-only measurements of the model's architecture on `local`
-  (`results/device_cost_second_pass.jsonl`, the quiet pass); the catalog is restricted to models whose architecture
+  (`results/device_cost_third_pass.jsonl`, the quiet pass timed for 2 s); the catalog is restricted to models whose architecture
   was measured there. A variant is feasible when its measured figure is within the budget; a
   variant's transfer is its model's (the records hold no per-variant accuracy);
 - device predictions: the cost model (`hardware.cost.CostModel`, with its held-out intervals)
@@ -45,7 +45,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
-RUNS = RESULTS / "device_cost_second_pass.jsonl"  # the quiet pass, also the product's reference runs
+RUNS = RESULTS / "device_cost_third_pass.jsonl"  # the quiet, long-timed pass: the product's reference runs
 SHARED = REPO.parent / "shared" / "data" / "transfergraph"
 METHODS = ("off", "copeland", "fused", "learned", "exhaustive")
 # figure measured -> (the cost model's figure, the budget it is checked against)
@@ -214,6 +214,13 @@ def _constraints(case: dict):
     return Constraints(**{BUDGET_OF[case["figure"]][1]: case["budget"]})
 
 
+def _pick(chosen, fits, score):
+    """What a constrained run recommends after measuring `chosen`: the best transfer `score` among
+    those that `fits`; None when none does (a miss)."""
+    fitting = [m for m in chosen if fits(m)]
+    return max(fitting, key=score) if fitting else None
+
+
 def evaluate(case: dict, top_k: int, weights=None) -> dict[str, dict]:
     """Every method on one case (`make_case`); `learned` with `weights` (skipped when None)."""
     scores, truth, stage1 = case["scores"], case["truth"], case["stage1"]
@@ -226,8 +233,7 @@ def evaluate(case: dict, top_k: int, weights=None) -> dict[str, dict]:
             continue
         else:
             chosen = _joint(case, method, weights if method == "learned" else None).order[:top_k]
-        fits = [m for m in chosen if m in case["feasible"]]
-        pick = max(fits, key=lambda m: scores[m]) if fits else None
+        pick = _pick(chosen, lambda m: m in case["feasible"], lambda m: scores[m])
         out[method] = {
             "measurements": len(chosen),
             "pick": pick,
@@ -252,10 +258,8 @@ def _learned_outcome(c: dict, w: np.ndarray, top_k: int) -> float | None:
 
     # the product's order (`joint.learned_order`); case rows are the kept models in stage-1 order
     chosen = learned_order(list(range(len(c["x"]))), c["x"], w)[:top_k]
-    fits = [i for i in chosen if c["fits"][i]]
-    if not fits:
-        return None
-    return c["floor"] - c["truth"][max(fits, key=lambda i: c["score"][i])]
+    pick = _pick(chosen, lambda i: c["fits"][i], lambda i: c["score"][i])
+    return None if pick is None else c["floor"] - c["truth"][pick]
 
 
 def _fit(cases: list[dict], l2: float) -> np.ndarray:
@@ -345,13 +349,15 @@ def nested_learned(cases: list[dict], top_k: int, progress=None) -> dict[str, di
     return out
 
 
-_FIGURE_DATA: dict[str, tuple[dict, dict]] = {}
+_FIGURE_DATA: dict[tuple, tuple[dict, dict]] = {}
 
 
 def figure_data(archs: list[dict], figure: str) -> tuple[dict, dict]:
-    """(measured {model: {variant: figure}}, held-out predictions {model: {variant: (value, band)}})."""
-    if figure in _FIGURE_DATA:
-        return _FIGURE_DATA[figure]
+    """(measured {model: {variant: figure}}, held-out predictions {model: {variant: (value, band)}}),
+    memoised by the figure and the measurements it is computed from."""
+    key = (figure, tuple((r["config_hash"], r["variant"], r.get(figure)) for r in archs))
+    if key in _FIGURE_DATA:
+        return _FIGURE_DATA[key]
     predicted_by_arch = heldout_predictions(archs, figure)
     measured: dict[str, dict[str, float]] = {}
     predicted: dict[str, dict] = {}
@@ -364,7 +370,7 @@ def figure_data(archs: list[dict], figure: str) -> tuple[dict, dict]:
                 predicted.setdefault(model, {})[r["variant"]] = predicted_by_arch[r["config_hash"]][
                     r["variant"]
                 ]
-    _FIGURE_DATA[figure] = measured, predicted
+    _FIGURE_DATA[key] = measured, predicted
     return measured, predicted
 
 
