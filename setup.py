@@ -2,7 +2,7 @@
 
 `model_cards/` stays at the top of the repository (it is the source, and diffs well in git); a
 wheel gets a copy as `hf_spider/_model_cards/`, and one of the cost model's reference runs and
-cache seeds (`benchmarks/results/device_cost_second_pass.jsonl`, `cost_facts.json`,
+cache seeds (`benchmarks/results/device_cost_third_pass.jsonl`, `cost_facts.json`,
 `cost_card_configs.json`) as `hf_spider/_reference/`, where `hf_spider._paths` finds them
 when the package is not running from a source tree. Everything else is declared in pyproject.toml.
 """
@@ -15,7 +15,7 @@ from setuptools.command.build_py import build_py
 
 CATALOG_FILES = ("catalog.jsonl", "README.md")
 # the cost model's reference runs and the seeds of its caches (hf_spider._paths.REFERENCE_FILES)
-REFERENCE_FILES = ("device_cost_second_pass.jsonl", "cost_facts.json", "cost_card_configs.json")
+REFERENCE_FILES = ("device_cost_third_pass.jsonl", "cost_facts.json", "cost_card_configs.json")
 
 
 class BuildPyWithCatalog(build_py):

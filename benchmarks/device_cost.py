@@ -32,8 +32,17 @@ RUNS = RESULTS / "device_cost_runs.jsonl"
 SUMMARY = RESULTS / "device_cost.json"
 REPEATS = RESULTS / "device_cost_repeats.jsonl"
 SECOND = RESULTS / "device_cost_second_pass.jsonl"
+THIRD = RESULTS / "device_cost_third_pass.jsonl"
+# every architecture measured again, each pass a fresh build under its own cache key (the rows of
+# the timing sample differ): the pass and its row count
+PASS_ROWS = {"second": 10, "third": 11}
+
 PLOT = Path(__file__).resolve().parent / "device_cost.png"
 logger = logging.getLogger("benchmarks.device_cost")
+
+
+def _pass_file(name: str) -> Path:
+    return {"second": SECOND, "third": THIRD}[name]
 
 
 ARCHS = RESULTS / "device_cost_architectures.json"
@@ -283,9 +292,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="fp32,int8-dynamic")
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--min-seconds", type=float, default=1.0)
+    # the product's config-only protocol (`_configonly.QUICK`), the third pass's; the first and
+    # second passes ran 2 / 10 / 1.0, which timed a 20 ms model for 0.2 s (device_cost.md)
+    from hf_spider.hardware._configonly import QUICK
+
+    parser.add_argument("--warmup", type=int, default=QUICK.warmup)
+    parser.add_argument(
+        "--iterations", type=int, default=QUICK.iterations, help="timed runs, or --min-seconds"
+    )
+    parser.add_argument("--min-seconds", type=float, default=QUICK.min_seconds)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch", type=int, default=2, help="the larger batch (throughput, memory probe)")
     parser.add_argument("--limit", type=int, default=0)
@@ -303,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"measure every recorded architecture again into {SECOND.name} (then --labels second or both)",
     )
     parser.add_argument(
+        "--third-pass",
+        action="store_true",
+        help=f"measure every recorded architecture again into {THIRD.name} (then --labels third)",
+    )
+    parser.add_argument(
         "--labels",
         choices=list(LABELS),
         default="first",
@@ -312,13 +332,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     RESULTS.mkdir(exist_ok=True)
-    if not (args.evaluate_only or args.second_pass):
+    if not (args.evaluate_only or args.second_pass or args.third_pass):
         collect(args)
     # more input rows than the sweep's 8 give another cache key: each pass builds and times anew
     if args.repeat:
         repeat(args, REPEATS, count=args.repeat, rows=9)
-    if args.second_pass:
-        repeat(args, SECOND, count=None, rows=10)
+    for name, wanted in (("second", args.second_pass), ("third", args.third_pass)):
+        if wanted:
+            repeat(args, _pass_file(name), count=None, rows=PASS_ROWS[name])
     if not args.collect_only:
         evaluate(args)
     return 0
@@ -328,6 +349,7 @@ TIMED = ("latency_ms", "latency_p90_ms", "cpu_ms", "memory_mb")
 LABELS = {
     "first": "the sweep's measurement (first pass)",
     "second": "the second pass alone",
+    "third": "the third pass alone (5 warm-up runs, 2 s of timed runs)",
     "both": "geometric mean of both passes",
 }
 
@@ -340,18 +362,22 @@ def _lines(path: Path) -> list[dict]:
 
 def labelled_runs(labels: str = "first") -> list[dict]:
     """The run lines whose measured figures the evaluation reads: `first` the sweep's, `second`
-    the second pass (`--second-pass`), `both` each measured figure the geometric mean of the two
-    passes (configurations measured in both only); file size is the same in both."""
+    or `third` that pass's (`--second-pass`, `--third-pass`), `both` each measured figure the
+    geometric mean of the first two passes (configurations measured in both only); file size is
+    the same in every pass. A pass keeps the first pass's order and its configurations only."""
     first = _lines(RUNS)
     if labels == "first":
         return first
-    again = {(r["config_hash"], r["variant"]): r for r in _lines(SECOND)}
+    again = {
+        (r["config_hash"], r["variant"]): r
+        for r in _lines(_pass_file("third" if labels == "third" else "second"))
+    }
     out = []
     for run in first:
         other = again.get((run["config_hash"], run["variant"]))
         if other is None:
             continue
-        if labels == "second":
+        if labels in PASS_ROWS:
             out.append(other)
             continue
         merged = dict(run)
@@ -484,7 +510,8 @@ def _ceiling(pairs: list[tuple[float, float]], tolerance: float) -> float:
 def noise_floor(runs: list[dict]) -> list[dict]:
     """How often a second measurement lands within +-10% / +-5% of the first: `repeat`, the same
     config built and measured again minutes later (`--repeat`); `first vs second pass`, every
-    config measured again hours later, at another load (`--second-pass`); `same shape`, two
+    config measured again hours later, at another load (`--second-pass`); `second vs third pass`,
+    the two quiet passes, the short and the long timing protocol (`--third-pass`); `same shape`, two
     configs of `runs` (the labels evaluated) that differ only in vocabulary, label count or head
     (the same compute up to a classifier row), measured at different times. No predictor can
     agree with a label more often than two labels of the same graph agree with each other."""
@@ -493,11 +520,10 @@ def noise_floor(runs: list[dict]) -> list[dict]:
     # repeats compare single measurements: the sweep's own, whichever labels `runs` carry
     first = {(r["config_hash"], r["variant"]): r for r in _lines(RUNS) or runs}
     again = _lines(REPEATS)
-    passes = [
-        (first[(r["config_hash"], r["variant"])], r)
-        for r in _lines(SECOND)
-        if (r["config_hash"], r["variant"]) in first
-    ]
+    second = {(r["config_hash"], r["variant"]): r for r in _lines(SECOND)}
+    passes = [(first[key], r) for key, r in second.items() if key in first]
+    # the third pass against the second: two quiet passes, the short and the long timing protocol
+    later = [(second[key], r) for r in _lines(THIRD) if (key := (r["config_hash"], r["variant"])) in second]
     by_shape: dict[tuple, list[dict]] = {}
     for run in runs:
         by_shape.setdefault((compute_shape(run["config"]), run["variant"]), []).append(run)
@@ -521,14 +547,18 @@ def noise_floor(runs: list[dict]) -> list[dict]:
                 if v == variant
             ]
             same_shape = [pair for pairs in pairs_by_shape for pair in pairs]
-            two_passes = [
-                (a[figure], b[figure])
-                for a, b in passes
-                if b["variant"] == variant and a.get(figure) and b.get(figure)
-            ]
+            two_passes, last_passes = (
+                [
+                    (a[figure], b[figure])
+                    for a, b in which
+                    if b["variant"] == variant and a.get(figure) and b.get(figure)
+                ]
+                for which in (passes, later)
+            )
             for source, pairs in (
                 ("repeat", repeats),
                 ("first vs second pass", two_passes),
+                ("second vs third pass", last_passes),
                 ("same shape", same_shape),
             ):
                 if pairs:

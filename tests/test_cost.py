@@ -365,3 +365,13 @@ def test_labels_of_both_passes_are_the_geometric_mean_of_configs_measured_twice(
     rows = {(r["figure"], r["variant"], r["source"]): r for r in D.noise_floor(both)}
     assert rows[("cpu_ms", "fp32", "first vs second pass")]["n"] == 1
     assert rows[("cpu_ms", "fp32", "first vs second pass")]["median_abs_change"] == pytest.approx(1.25)
+
+    # a third pass is read on its own and compared with the second, config by config
+    third = [line("a", "fp32", 8.0, 121.0), line("b", "fp32", 7.0, 80.0)]
+    (tmp_path / "third.jsonl").write_text("".join(json.dumps(r) + "\n" for r in third))
+    monkeypatch.setattr(D, "THIRD", tmp_path / "third.jsonl")
+    assert D.labelled_runs("third") == third
+    assert D.labelled_runs("second") == second  # unchanged by the third
+    rows = {(r["figure"], r["variant"], r["source"]): r for r in D.noise_floor(D.labelled_runs("third"))}
+    assert rows[("cpu_ms", "fp32", "second vs third pass")]["n"] == 1  # "b" was not in the second pass
+    assert rows[("cpu_ms", "fp32", "second vs third pass")]["median_abs_change"] == pytest.approx(1 / 9)

@@ -19,7 +19,7 @@ def a_new_machine(monkeypatch):
 @pytest.mark.slow
 def test_reference_runs_are_scaled_by_measurements_taken_here(a_new_machine):
     reference = cost._reference_records()
-    assert reference, "benchmarks/results/device_cost_second_pass.jsonl holds the reference runs"
+    assert reference, "benchmarks/results/device_cost_third_pass.jsonl holds the reference runs"
     seen = []
     fit = cost.local_cost_model(progress=lambda done, total, note: seen.append((done, total)))
     assert fit is not None and fit.threads == 1

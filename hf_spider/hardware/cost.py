@@ -464,7 +464,8 @@ def _families(rows: list[tuple[dict[str, Any], float]]) -> list[str]:
 
 def _fit_additive(rows, spec: str, penalty: float) -> _Fit:
     """Non-negative rates (a FLOP or a byte never saves time), least relative error, the extra
-    cost per kind of FLOP shrunk by `penalty` (in units of the columns' spread); `add+f` then
+    cost per kind of FLOP shrunk by `penalty` (in units of the columns' spread), then one factor
+    that makes the median training ratio 1; `add+f` then
     multiplies by a per-family factor, the family's mean log residual shrunk towards 1."""
     from scipy.optimize import nnls
 
@@ -479,6 +480,10 @@ def _fit_additive(rows, spec: str, penalty: float) -> _Fit:
             extra[i, column] = math.sqrt(penalty * len(values)) * (spread[column] or 1.0)
         scaled, target = np.vstack([scaled, extra]), np.concatenate([target, np.zeros(len(extra))])
     coef, _ = nnls(scaled, target)
+    # least squared relative error predicts low: for one rate, sum (p/v - 1)^2 is least at
+    # p = sum(1/v) / sum(1/v^2), below the median value. Rescaled so that the median training
+    # ratio measured/predicted is 1 ("within +-10%" is symmetric in the ratio)
+    coef = coef * math.exp(float(np.median(np.log(values / np.maximum(x @ coef, 1e-9)))))
     fit = _Fit(coef=coef.tolist(), families=[], alpha=penalty, n=len(rows), spec=spec)
     if spec.endswith("+f"):
         residuals: dict[str, list[float]] = {}
@@ -757,7 +762,7 @@ def evaluate_heldout(
     }
 
 
-FIT_VERSION = 2  # raise when the fitting code changes: fits cached by an older version are not read
+FIT_VERSION = 3  # raise when the fitting code changes: fits cached by an older version are not read
 
 
 def fit_with_intervals(records: list[dict[str, Any]], *, folds: int = 5, cache: bool = True) -> CostModel:

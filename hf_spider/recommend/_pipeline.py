@@ -90,8 +90,8 @@ def recommend(
         measure_config: the measurement protocol, a `hf_spider.hardware.MeasureConfig` (threads, runs, ...).
         ranker: a `hf_spider.Ranker`, a folder or Hub repo of ranker weights, or None for the
             weights shipped with hf-spider.
-        joint: how stage 1 is ranked under budgets on latency, memory or size: `fused`
-            (default), `learned`, `copeland` or `off` (`hf_spider.hardware.joint`). Every candidate gets a predicted
+        joint: how stage 1 is ranked under budgets on latency, memory or size: `learned`
+            (default), `fused`, `copeland` or `off` (`hf_spider.hardware.joint`). Every candidate gets a predicted
             cost on the target first; those that cannot fit are dropped before stage 2 and bench.
         token, endpoint: for Hub datasets and models; the token is never logged or stored.
         progress: `progress(stage, done, total, note="")`, called as each stage advances.

@@ -54,8 +54,8 @@ def register(subparsers) -> None:
         "--joint",
         default=None,
         help="how stage 1 is ranked under a latency, memory or size budget, before any "
-        "measurement: fused (default: the fixed rule, stage-1 rank and the predicted chance of fitting "
-        "in one order), learned (a score learned on stage-1 rank and the predicted cost), "
+        "measurement: learned (default: a score learned on stage-1 rank and the predicted cost), "
+        "fused (the fixed rule, stage-1 rank and the predicted chance of fitting in one order), "
         "copeland (Copeland merge of the stage-1 and predicted device orders) or off (stage 1 alone); "
         "candidates predicted not to fit are dropped unless off",
     )
