@@ -68,6 +68,47 @@ def test_flops_follow_the_transformer_formula():
     assert shape_key(_bert(5, 128, 512)) != facts["shape"]
 
 
+def test_work_that_reads_no_input_is_not_counted():
+    """DeBERTa-v2 projects its relative-position table through each layer's query and key weights:
+    the same tensors on every run, which ONNX Runtime folds into constants when the session is
+    created. The count leaves out exactly those projections; a BERT's count is torch's whole."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from hf_spider.hardware._configonly import _auto_class, _hf_config
+    from hf_spider.hardware.cost import _build
+
+    layers, hidden, buckets, seq = 2, 32, 16, 8
+    deberta = {
+        "model_type": "deberta-v2",
+        "architectures": ["DebertaV2ForSequenceClassification"],
+        "hidden_size": hidden,
+        "num_hidden_layers": layers,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "vocab_size": 100,
+        "relative_attention": True,
+        "position_buckets": buckets,
+        "max_relative_positions": -1,
+        "share_att_key": True,
+        "pos_att_type": ["p2c", "c2p"],
+        "norm_rel_ebd": "layer_norm",
+        "position_biased_input": False,
+    }
+
+    def torch_count(config):
+        model = _build(_auto_class(config, "auto")[0], _hf_config(config)).eval()
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(input_ids=torch.full((1, seq), 5))
+        return counter.get_total_flops()
+
+    text = {"modality": "text", "seq_len": seq}
+    folded = layers * 2 * (2 * (2 * buckets) * hidden * hidden)  # query and key projections of the table
+    assert facts_of(deberta, text)["flops"] == torch_count(deberta) - folded
+    bert = _bert(2, hidden, 64)
+    assert facts_of(bert, text)["flops"] == torch_count(bert)
+
+
 def test_shared_layers_are_stored_twice_in_an_int8_file():
     """ALBERT applies one layer's weights at every depth: the facts say how many weights are shared,
     and the int8 file size counts their fp32 copy, which ONNX Runtime's quantizer keeps beside the
