@@ -15,7 +15,12 @@ from setuptools.command.build_py import build_py
 
 CATALOG_FILES = ("catalog.jsonl", "README.md")
 # the cost model's reference runs and the seeds of its caches (hf_spider._paths.REFERENCE_FILES)
-REFERENCE_FILES = ("device_cost_third_pass.jsonl", "cost_facts.json", "cost_card_configs.json")
+REFERENCE_FILES = (
+    "device_cost_third_pass.jsonl",
+    "device_cost_siblings.jsonl",
+    "cost_facts.json",
+    "cost_card_configs.json",
+)
 
 
 class BuildPyWithCatalog(build_py):

@@ -46,6 +46,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 RUNS = RESULTS / "device_cost_third_pass.jsonl"  # the quiet, long-timed pass: the product's reference runs
+SIBLINGS = RESULTS / "device_cost_siblings.jsonl"  # trained on as the product does, never a candidate
 SHARED = REPO.parent / "shared" / "data" / "transfergraph"
 METHODS = ("off", "copeland", "fused", "learned", "exhaustive")
 # figure measured -> (the cost model's figure, the budget it is checked against)
@@ -108,18 +109,23 @@ def cached_stage1(modality: str) -> tuple[dict, dict, str]:
     return saved["scores"], saved["truth"], saved["digest"]
 
 
-def measured_architectures() -> list[dict]:
+def measured_architectures(path: Path = RUNS) -> list[dict]:
     """Store-like records (with facts) of the config-only runs, one per architecture and variant."""
     from hf_spider.hardware.cost import records_from_runs
 
-    runs = [json.loads(line) for line in RUNS.read_text().splitlines() if line.strip()]
+    if not path.exists():
+        return []
+    runs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return records_from_runs(runs)
 
 
 def heldout_predictions(records: list[dict], figure: str, folds: int = 5, seed: int = 0) -> dict:
     """{config_hash: {variant: (predicted figure, band)}} from cost models that never saw the
-    architecture's compute shape (grouped K-fold); bands are their own inner held-out 90% intervals."""
+    architecture's compute shape (grouped K-fold), trained also on the sibling sizes the product
+    trains on (`SIBLINGS`); bands are their own inner held-out 90% intervals."""
     from hf_spider.hardware.cost import fit_with_intervals, shape_key
+
+    siblings = measured_architectures(SIBLINGS)
 
     # folds by compute shape: two configs that differ only in vocabulary or labels stay together
     shape = {id(r): shape_key(r["config"]) for r in records}
@@ -129,7 +135,8 @@ def heldout_predictions(records: list[dict], figure: str, folds: int = 5, seed: 
     out: dict[str, dict[str, tuple[float, tuple[float, float] | None]]] = {}
     for fold in range(folds):
         train = [r for r in records if fold_of[shape[id(r)]] != fold]
-        model = fit_with_intervals(train)
+        held = {shape[id(r)] for r in records if fold_of[shape[id(r)]] == fold}
+        model = fit_with_intervals(train + [r for r in siblings if shape_key(r["config"]) not in held])
         for r in records:
             if fold_of[shape[id(r)]] != fold:
                 continue

@@ -33,6 +33,9 @@ SUMMARY = RESULTS / "device_cost.json"
 REPEATS = RESULTS / "device_cost_repeats.jsonl"
 SECOND = RESULTS / "device_cost_second_pass.jsonl"
 THIRD = RESULTS / "device_cost_third_pass.jsonl"
+# published sizes of the families the catalog holds in one compute shape: trained on, never scored
+SIBLING_CONFIGS = Path(__file__).resolve().parent / "sibling_configs.json"
+SIBLINGS = RESULTS / "device_cost_siblings.jsonl"
 # every architecture measured again, each pass a fresh build under its own cache key (the rows of
 # the timing sample differ): the pass and its row count
 PASS_ROWS = {"second": 10, "third": 11}
@@ -229,6 +232,47 @@ def _append(path: Path, arch: dict, results: list[dict], seconds: float | None =
             handle.write(json.dumps(line) + "\n")
 
 
+def siblings(args) -> None:
+    """Measure the sibling configs (`sibling_configs.json`) not yet in `SIBLINGS`, with the protocol
+    of the reference runs (the third pass: 11 input rows)."""
+    from hf_spider.hardware._configonly import ConfigMeasureConfig, config_hash
+    from hf_spider.hardware.config import MeasureConfig
+    from hf_spider.hardware.targets import DeviceTarget
+
+    configs = json.loads(SIBLING_CONFIGS.read_text())["configs"]
+    protocol = MeasureConfig(
+        threads=args.threads,
+        batch=args.batch,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        min_seconds=args.min_seconds,
+    )
+    mc = ConfigMeasureConfig(
+        measure=protocol, seq_len=args.seq_len, rows=PASS_ROWS["third"], throughput=False
+    )
+    target = DeviceTarget.resolve("local", threads=args.threads)
+    done = {h for h, _ in _done(SIBLINGS)}
+    for index, (model, config) in enumerate(configs.items()):
+        arch = {
+            "config_hash": config_hash(config),
+            "config": config,
+            "models": [model],
+            "match": {"sibling": True},
+        }
+        if arch["config_hash"] in done:
+            continue
+        t0 = time.perf_counter()
+        results = _measure(
+            arch, args.variants.split(","), target, mc, f"[sibling {index + 1}/{len(configs)}]"
+        )
+        if results is not None:
+            _append(SIBLINGS, arch, results, seconds=time.perf_counter() - t0)
+            print(
+                f"[sibling {index + 1}/{len(configs)}] {model} in {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
+
+
 def repeat(args, path: Path, count: int | None, rows: int) -> None:
     """Measure the first `count` measured architectures (None: all) again into `path` (a fresh
     build, minutes or hours later, the same protocol): the noise floor (`--repeat N`), and with
@@ -323,6 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"measure every recorded architecture again into {THIRD.name} (then --labels third)",
     )
     parser.add_argument(
+        "--siblings",
+        action="store_true",
+        help=f"measure the sibling configs of {SIBLING_CONFIGS.name} into {SIBLINGS.name} (trained on, never scored)",
+    )
+    parser.add_argument(
         "--labels",
         choices=list(LABELS),
         default="first",
@@ -332,8 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     RESULTS.mkdir(exist_ok=True)
-    if not (args.evaluate_only or args.second_pass or args.third_pass):
+    if not (args.evaluate_only or args.second_pass or args.third_pass or args.siblings):
         collect(args)
+    if args.siblings:
+        siblings(args)
     # more input rows than the sweep's 8 give another cache key: each pass builds and times anew
     if args.repeat:
         repeat(args, REPEATS, count=args.repeat, rows=9)
@@ -396,7 +447,9 @@ def evaluate(args) -> None:
         print("no measurements recorded yet")
         return
     records = records_from_runs(runs)
-    report = evaluate_heldout(records, folds=args.folds, baseline=True)
+    extra = records_from_runs(_lines(SIBLINGS))
+    report = evaluate_heldout(records, folds=args.folds, baseline=True, extra_train=extra)
+    report["siblings"] = sorted({r["model"] for r in extra})
     report["labels"] = {"name": args.labels, "meaning": LABELS[args.labels]}
     report["noise"] = noise_floor(runs)
     # what a perfect predictor would reach against the same labels (`_ceiling`), beside each row
@@ -407,7 +460,7 @@ def evaluate(args) -> None:
         row["ceiling_5"] = floor["ceiling_5"] if floor else None
     report["extrapolation"] = extrapolation(records)
     report["coverage"] = coverage(runs)
-    report["chosen"] = {key: fit.spec or "base" for key, fit in CostModel.fit(records).fits.items()}
+    report["chosen"] = {key: fit.spec or "base" for key, fit in CostModel.fit(records + extra).fits.items()}
     report["families"] = sorted({r["config"]["model_type"] for r in runs})
     report["variants"] = sorted({r["variant"] for r in runs})
     report["machine"] = f"{platform.processor() or platform.machine()}; {sys.platform}"

@@ -26,7 +26,14 @@ REFERENCE_DIR = (
 # the third pass: quiet, and timed long enough (5 warm-up runs, 2 s of timed runs); the sweep's first
 # pass ran beside other jobs, and the second timed a 20 ms model for 0.2 s (benchmarks/device_cost.md)
 REFERENCE_DEVICE_RUNS = REFERENCE_DIR / "device_cost_third_pass.jsonl"
-REFERENCE_FILES = ("device_cost_third_pass.jsonl", "cost_facts.json", "cost_card_configs.json")
+# other sizes of the families the catalog holds in one compute shape, measured the same way
+REFERENCE_SIBLING_RUNS = REFERENCE_DIR / "device_cost_siblings.jsonl"
+REFERENCE_FILES = (
+    "device_cost_third_pass.jsonl",
+    "device_cost_siblings.jsonl",
+    "cost_facts.json",
+    "cost_card_configs.json",
+)
 
 
 def home() -> Path:

@@ -416,3 +416,37 @@ def test_labels_of_both_passes_are_the_geometric_mean_of_configs_measured_twice(
     rows = {(r["figure"], r["variant"], r["source"]): r for r in D.noise_floor(D.labelled_runs("third"))}
     assert rows[("cpu_ms", "fp32", "second vs third pass")]["n"] == 1  # "b" was not in the second pass
     assert rows[("cpu_ms", "fp32", "second vs third pass")]["median_abs_change"] == pytest.approx(1 / 9)
+
+
+def test_sibling_sizes_are_trained_on_and_never_scored(monkeypatch):
+    """The reference runs come with other published sizes of the families the catalog holds in one
+    compute shape (`benchmarks/sibling_configs.json`): the product fits on them, and the held-out
+    evaluation trains every fold on them but scores only the catalog's configs; an extra record
+    of a held-out shape is left out of that fold."""
+    import json
+
+    from benchmarks.device_cost import SIBLING_CONFIGS
+    from hf_spider.hardware import cost
+
+    reference = cost._reference_records()
+    siblings = [r for r in reference if (r.get("match") or {}).get("sibling")]
+    catalog = [r for r in reference if not (r.get("match") or {}).get("sibling")]
+    names = {r["model"] for r in siblings}
+    assert names == set(json.loads(SIBLING_CONFIGS.read_text())["configs"])
+    twin = {**catalog[0], "model": "a twin of a catalog config"}  # same shape as a scored config
+
+    trained = []
+    real_fit = cost.CostModel.fit.__func__
+
+    def spy(cls, records, target=None):
+        trained.append({r["model"] for r in records})
+        return real_fit(cls, records, target)
+
+    monkeypatch.setattr(cost.CostModel, "fit", classmethod(spy))
+    report = cost.evaluate_heldout(catalog, folds=5, extra_train=[*siblings, twin])
+    assert len(trained) == 5 and all(names <= models for models in trained)
+    assert not names & {r["model"] for r in report["heldout"]}
+    assert "a twin of a catalog config" not in {r["model"] for r in report["heldout"]}
+    assert (
+        sum("a twin of a catalog config" in models for models in trained) == 4
+    )  # not where its shape is held out

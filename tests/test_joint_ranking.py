@@ -157,13 +157,13 @@ def _real_predictions(budget_ms: float):
 
 
 def test_learned_prefers_a_fitting_high_transfer_model_over_one_that_may_not_fit():
-    """bert-base int8 is predicted ~42 ms (band ~38-51): a 40 ms budget keeps it (its optimistic end
-    fits) but it probably breaks it; distilbert-base int8 (~22 ms) surely fits and is second in stage
+    """bert-base int8 is predicted ~39 ms (band ~36-44): a 38 ms budget keeps it (its optimistic end
+    fits) but it probably breaks it; distilbert-base int8 (~19 ms) surely fits and is second in stage
     1. The shipped learned score measures distilbert first, bert-base as its backup, and the tiny
     model (which fits, but last in stage 1) last. Under 100 ms both fit: stage 1's order stands."""
-    stage1, preds, tight = _real_predictions(40.0)
+    stage1, preds, tight = _real_predictions(38.0)
     joint = rank_jointly(stage1, preds, tight, "learned")
-    assert joint.dropped == [] and 0.02 < joint.best("bert-base-uncased").fit_probability < 0.7
+    assert joint.dropped == [] and 0.02 < joint.best("bert-base-uncased").fit_probability < 0.5
     assert joint.best("distilbert-base-uncased").fit_probability > 0.99
     assert joint.order == [
         "distilbert-base-uncased",
@@ -194,7 +194,8 @@ def test_models_that_cannot_be_the_pick_follow_in_stage1_order():
 
 
 def test_learned_weights_given_override_the_shipped_ones():
-    stage1, preds, tight = _real_predictions(40.0)
+    stage1, preds, tight = _real_predictions(38.0)  # where the shipped weights reorder stage 1
+    assert rank_jointly(stage1, preds, tight, "learned").order != [m for m, _ in stage1]
     only_stage1 = [1.0] + [0.0] * (len(LEARNED_FEATURES) - 1)  # percentile alone: stage 1's order
     assert rank_jointly(stage1, preds, tight, "learned", weights=only_stage1).order == [m for m, _ in stage1]
 

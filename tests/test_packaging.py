@@ -32,6 +32,7 @@ SOURCES = (
     "hf_spider",
     "model_cards",
     "benchmarks/results/device_cost_third_pass.jsonl",
+    "benchmarks/results/device_cost_siblings.jsonl",
     "benchmarks/results/cost_facts.json",
     "benchmarks/results/cost_card_configs.json",
 )
@@ -80,6 +81,7 @@ def test_wheel_carries_the_catalog_and_the_ranker_weights(wheel):
     for name in (
         "hf_spider/_model_cards/catalog.jsonl",
         "hf_spider/_reference/device_cost_third_pass.jsonl",  # the cost model's reference runs
+        "hf_spider/_reference/device_cost_siblings.jsonl",
         "hf_spider/_reference/cost_facts.json",  # and the seeds of its caches
         "hf_spider/_reference/cost_card_configs.json",
         "hf_spider/ranker/weights/model.safetensors",

@@ -717,10 +717,17 @@ def _per_flop(records: list[dict[str, Any]]) -> dict[tuple[str, str], float]:
 
 
 def evaluate_heldout(
-    records: list[dict[str, Any]], *, folds: int = 5, seed: int = 0, baseline: bool = False
+    records: list[dict[str, Any]],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    baseline: bool = False,
+    extra_train: list[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """K-fold grouped by shape (`shape_key`: configs that differ only in vocabulary or labels are
-    held out together): within +-10% / +-5%, Spearman rho, per figure and variant.
+    held out together): within +-10% / +-5%, Spearman rho, per figure and variant. `extra_train`:
+    records every fold trains on and none scores (other sizes of the catalog's families), less any
+    of a held-out shape.
 
     Also returns the held-out log residuals, which `CostModel.interval` reads, and every held-out
     prediction (`heldout`). `baseline` adds rows for latency proportional to FLOPs (one rate per
@@ -735,12 +742,14 @@ def evaluate_heldout(
     fold_of = {groups[i]: k % folds for k, i in enumerate(order)}
     predictions: dict[str, list[tuple[float, float]]] = {}
     heldout: list[dict[str, Any]] = []
+    extra = [r for r in extra_train if r["target_key"] == target]
     for fold in range(folds):
         train = [r for r in records if fold_of[_group(r)] != fold]
         test = [r for r in records if fold_of[_group(r)] == fold]
         if not train or not test:
             continue
-        model = CostModel.fit(train, target)
+        held = {_group(r) for r in test}
+        model = CostModel.fit(train + [r for r in extra if _group(r) not in held], target)
         per_flop = _per_flop(train)
         for record in test:
             predicted = model.predict(record["facts"], record["variant"])
@@ -863,14 +872,19 @@ def save_model(model: CostModel, path: Path) -> Path:
 
 PREDICTED = "predicted"
 BENCHMARK_RUNS = _paths.REFERENCE_DEVICE_RUNS
+BENCHMARK_SIBLING_RUNS = _paths.REFERENCE_SIBLING_RUNS
 
 
 def _benchmark_run_records() -> list[dict[str, Any]]:
-    """The reference runs file as store records (none without the file), parsed once per version
-    of the file: a constrained recommendation asks for it several times."""
+    """The reference runs as store records, with the sibling sizes measured beside them (none
+    without the reference runs), parsed once per version of each file: a constrained
+    recommendation asks for them several times."""
     if not BENCHMARK_RUNS.exists():
         return []
-    return _parsed_runs(BENCHMARK_RUNS, BENCHMARK_RUNS.stat().st_mtime_ns)
+    files = [BENCHMARK_RUNS]
+    if BENCHMARK_SIBLING_RUNS.exists():
+        files.append(BENCHMARK_SIBLING_RUNS)
+    return [r for path in files for r in _parsed_runs(path, path.stat().st_mtime_ns)]
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,7 +19,7 @@ device cost as an input):
   budget, log width of the 90% band). The top-k by that score hold the most probability of
   containing it. The default: in nested cross-validation over the benchmark's targets (the target
   held out, the L2 strength chosen without it) it is not worse than `fused` on the trained budgets
-  (CPU time, memory, size): 2 misses in 447 cases vs 7, 0.000 vs 0.192 points lost to exhaustive
+  (CPU time, memory, size): 5 misses in 447 cases vs 7, 0.000 vs 0.230 points lost to exhaustive
   measurement (`benchmarks/constrained.md`, on the reference runs; on the quiet second pass the
   same rule had preferred `fused`: the two are close).
 `off`: the stage-1 order (the behaviour before the joint ranking).
