@@ -247,7 +247,8 @@ def _counted(config_json: str, kind: str, modality: str, size: int) -> dict[str,
 def _count_flops(config_json: str, kind: str, modality: str, size: int) -> dict[str, float]:
     """Parameters (all, in matmuls/convolutions, in embeddings), FLOPs of one forward pass at
     batch 1 (in all and by kind: dense, attention, convolution, grouped convolution), counted by
-    torch's FLOP counter, and the activation elements written (a proxy for memory traffic).
+    torch's FLOP counter less the work the runtime folds into constants (`_traffic_mode`), and the
+    activation elements written (a proxy for memory traffic).
 
     The model is built on the `meta` device (no memory); a few architectures need real tensors
     for a data-dependent step, and are then built on the CPU without initialising the weights.
