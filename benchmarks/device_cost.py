@@ -133,14 +133,14 @@ def _done(path: Path) -> set[tuple[str, str]]:
     return done
 
 
-def collect(args) -> None:
+def _protocol(args, **sample):
+    """The command line's measurement protocol on `local` (batch-1 timing and memory only: the cost
+    model reads nothing else, see ConfigMeasureConfig); `sample`: the input's rows or repeats,
+    which also set the cache key, so each pass builds and times anew. Returns (config, target)."""
     from hf_spider.hardware._configonly import ConfigMeasureConfig
     from hf_spider.hardware.config import MeasureConfig
     from hf_spider.hardware.targets import DeviceTarget
 
-    archs, rejected = catalog_architectures()
-    print(f"{len(archs)} distinct architectures reconstructed; {len(rejected)} catalog entries not matched")
-    variants = args.variants.split(",")
     protocol = MeasureConfig(
         threads=args.threads,
         batch=args.batch,
@@ -148,9 +148,15 @@ def collect(args) -> None:
         iterations=args.iterations,
         min_seconds=args.min_seconds,
     )
-    # batch-1 timing and memory only: the cost model reads nothing else (see ConfigMeasureConfig)
-    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, repeats=args.repeats, throughput=False)
-    target = DeviceTarget.resolve("local", threads=args.threads)
+    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, throughput=False, **sample)
+    return mc, DeviceTarget.resolve("local", threads=args.threads)
+
+
+def collect(args) -> None:
+    archs, rejected = catalog_architectures()
+    print(f"{len(archs)} distinct architectures reconstructed; {len(rejected)} catalog entries not matched")
+    variants = args.variants.split(",")
+    mc, target = _protocol(args, repeats=args.repeats)
     archs = shapes_first(archs)
     done = _done(RUNS)
     started = time.perf_counter()
@@ -235,53 +241,20 @@ def _append(path: Path, arch: dict, results: list[dict], seconds: float | None =
 def siblings(args) -> None:
     """Measure the sibling configs (`sibling_configs.json`) not yet in `SIBLINGS`, with the protocol
     of the reference runs (the third pass: 11 input rows)."""
-    from hf_spider.hardware._configonly import ConfigMeasureConfig, config_hash
-    from hf_spider.hardware.config import MeasureConfig
-    from hf_spider.hardware.targets import DeviceTarget
+    from hf_spider.hardware._configonly import config_hash
 
     configs = json.loads(SIBLING_CONFIGS.read_text())["configs"]
-    protocol = MeasureConfig(
-        threads=args.threads,
-        batch=args.batch,
-        warmup=args.warmup,
-        iterations=args.iterations,
-        min_seconds=args.min_seconds,
-    )
-    mc = ConfigMeasureConfig(
-        measure=protocol, seq_len=args.seq_len, rows=PASS_ROWS["third"], throughput=False
-    )
-    target = DeviceTarget.resolve("local", threads=args.threads)
-    done = {h for h, _ in _done(SIBLINGS)}
-    for index, (model, config) in enumerate(configs.items()):
-        arch = {
-            "config_hash": config_hash(config),
-            "config": config,
-            "models": [model],
-            "match": {"sibling": True},
-        }
-        if arch["config_hash"] in done:
-            continue
-        t0 = time.perf_counter()
-        results = _measure(
-            arch, args.variants.split(","), target, mc, f"[sibling {index + 1}/{len(configs)}]"
-        )
-        if results is not None:
-            _append(SIBLINGS, arch, results, seconds=time.perf_counter() - t0)
-            print(
-                f"[sibling {index + 1}/{len(configs)}] {model} in {time.perf_counter() - t0:.0f} s",
-                flush=True,
-            )
+    archs = [
+        {"config_hash": config_hash(config), "config": config, "models": [model], "match": {"sibling": True}}
+        for model, config in configs.items()
+    ]
+    _measure_into(args, archs, SIBLINGS, PASS_ROWS["third"], "sibling")
 
 
 def repeat(args, path: Path, count: int | None, rows: int) -> None:
     """Measure the first `count` measured architectures (None: all) again into `path` (a fresh
     build, minutes or hours later, the same protocol): the noise floor (`--repeat N`), and with
     `--second-pass` every architecture, a second label per configuration."""
-
-    from hf_spider.hardware._configonly import ConfigMeasureConfig
-    from hf_spider.hardware.config import MeasureConfig
-    from hf_spider.hardware.targets import DeviceTarget
-
     runs = _lines(RUNS)
     if not runs:
         print(f"nothing to measure again: no measurements recorded in {RUNS}")
@@ -297,21 +270,18 @@ def repeat(args, path: Path, count: int | None, rows: int) -> None:
                 "models": run["models"],
             },
         )
+    _measure_into(args, shapes_first(list(seen.values())[:count]), path, rows, "again")
+
+
+def _measure_into(args, archs: list[dict], path: Path, rows: int, what: str) -> None:
+    """Build and measure each of `archs` not yet in `path` (in their order, within
+    `--max-minutes`), append its lines there and remove its exports."""
+    mc, target = _protocol(args, rows=rows)
     done = {h for h, _ in _done(path)}
-    protocol = MeasureConfig(
-        threads=args.threads,
-        batch=args.batch,
-        warmup=args.warmup,
-        iterations=args.iterations,
-        min_seconds=args.min_seconds,
-    )
-    mc = ConfigMeasureConfig(measure=protocol, seq_len=args.seq_len, rows=rows, throughput=False)
-    target = DeviceTarget.resolve("local", threads=args.threads)
-    started = time.perf_counter()
-    chosen = list(seen.values())[:count]
-    todo = [a for a in shapes_first(chosen) if a["config_hash"] not in done]
+    todo = [a for a in archs if a["config_hash"] not in done]
     if not todo:
-        print(f"nothing left to measure: all {len(chosen)} architectures are in {path.name}")
+        print(f"nothing left to measure: all {len(archs)} architectures are in {path.name}")
+    started = time.perf_counter()
     for index, arch in enumerate(todo):
         if time.perf_counter() - started > args.max_minutes * 60:
             print(f"time budget of {args.max_minutes} min reached, {len(todo) - index} left")
@@ -322,7 +292,7 @@ def repeat(args, path: Path, count: int | None, rows: int) -> None:
             continue
         _append(path, arch, results, seconds=time.perf_counter() - t0)
         print(
-            f"[{index + 1}/{len(todo)}] again: {arch['models'][0]} in {time.perf_counter() - t0:.0f} s",
+            f"[{index + 1}/{len(todo)}] {what}: {arch['models'][0]} in {time.perf_counter() - t0:.0f} s",
             flush=True,
         )
         for folder in _paths.cache_dir("config_cost").glob(f"build-{arch['config_hash']}-*"):
