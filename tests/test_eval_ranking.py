@@ -93,7 +93,16 @@ def test_lodo_shape_and_determinism(data_dirs):
     assert first["datasets"] == again["datasets"]  # deterministic for a seed, whatever the workers
     assert set(first["datasets"]) == set(datasets)
     img = first["datasets"]["image_target_0"]
-    assert {"spider", "spider_fused", "static", "random", "params", "collaborative", "logme"} <= set(img)
+    assert {
+        "spider",
+        "spider_fused",
+        "spider_rerank",
+        "static",
+        "random",
+        "params",
+        "collaborative",
+        "logme",
+    } <= set(img)
     text = evaluate_ranking(recs, ["text_target_3"], config=FAST, tune=False, catalog=False)
     assert "logme" not in text["datasets"]["text_target_3"]  # no scores there
     for metrics in img.values():
@@ -367,3 +376,28 @@ def test_catalog_flag_none_reads_model_config_and_a_wrong_path_is_refused(data_d
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needle in err[0] and "Traceback" not in err[0], value
         assert not (tmp_path / "x.json").exists()
+
+
+def test_rerank_orders_like_recommend():
+    """`spider_rerank`: stage 1's first k re-ranked by the fused score, the rest in stage-1 order
+    below them — `probe.rerank`'s order, the one `hf-spider recommend` shows."""
+    from hf_spider.probe._probe import rerank
+    from hf_spider.ranker.evaluation import rerank_scores
+    from hf_spider.ranker.inference import fuse
+
+    rng = np.random.default_rng(0)
+    stage1, consensus = rng.normal(size=12), rng.normal(size=12)
+    ids = [f"m{i}" for i in range(12)]
+    for weight in (0.0, 0.5, 1.0):
+        got = [ids[i] for i in np.argsort(-rerank_scores(stage1, consensus, weight, 5), kind="stable")]
+        top = np.argsort(-stage1, kind="stable")[:5]
+        fused = fuse(stage1[top], consensus[top], weight)
+        want = rerank(
+            [(ids[i], stage1[i]) for i in np.argsort(-stage1)],
+            {ids[i]: f for i, f in zip(top, fused, strict=True)},
+        )
+        assert got == want
+    # weight 0: stage 1's order; weight 1: the first five by the consensus alone
+    assert np.array_equal(np.argsort(-rerank_scores(stage1, consensus, 0.0, 5)), np.argsort(-stage1))
+    by_consensus = sorted(np.argsort(-stage1)[:5], key=lambda i: -consensus[i])
+    assert list(np.argsort(-rerank_scores(stage1, consensus, 1.0, 5))[:5]) == by_consensus

@@ -39,7 +39,10 @@ from hf_spider.ranker.records import Records
 logger = logging.getLogger("hf_spider.ranker")
 
 PROTOCOLS = ("lodo", "transfergraph")
-SPIDER_METHODS = ("spider", "spider_fused")
+SPIDER_METHODS = ("spider", "spider_fused", "spider_rerank")
+# `spider_rerank`: the order `hf-spider recommend` shows — stage 1's first RERANK_K (its default
+# --top-k) re-ranked by the fused score, then the rest in stage-1 order (`probe.rerank`)
+RERANK_K = 5
 METHODS = (
     *SPIDER_METHODS,
     "transfergraph",
@@ -360,7 +363,7 @@ def _evaluate_fold(job: _Job) -> dict[str, Any]:
 
 def _spider(job: _Job, chosen: dict[str, Any]) -> dict[str, np.ndarray]:
     """The ranker built from the fold's training datasets only, its parts chosen by nested CV."""
-    from hf_spider.ranker.inference import dataset_context, fused_scores, score_context
+    from hf_spider.ranker.inference import dataset_context, estimator_consensus, fused_scores, score_context
     from hf_spider.ranker.selection import describe, select_parts
     from hf_spider.ranker.training import fit, training_contexts
 
@@ -406,10 +409,31 @@ def _spider(job: _Job, chosen: dict[str, Any]) -> dict[str, np.ndarray]:
     out = {}
     if "spider" in job.methods:
         out["spider"] = score_context(model, ctx, use_features=False)
-    if "spider_fused" in job.methods and ctx.feats.shape[1] and chosen.get("stage2_weight") is not None:
-        out["spider_fused"] = fused_scores(
-            model, ctx, config.stage2_weight, estimators=config.stage2_estimators
-        )
+    if ctx.feats.shape[1] and chosen.get("stage2_weight") is not None:
+        fused = fused_scores(model, ctx, config.stage2_weight, estimators=config.stage2_estimators)
+        if "spider_fused" in job.methods:
+            out["spider_fused"] = fused
+        if "spider_rerank" in job.methods:
+            stage1 = out["spider"] if "spider" in out else score_context(model, ctx, use_features=False)
+            consensus = estimator_consensus(ctx, config.stage2_estimators)
+            out["spider_rerank"] = rerank_scores(stage1, consensus, config.stage2_weight, RERANK_K)
+    return out
+
+
+def rerank_scores(stage1: np.ndarray, consensus: np.ndarray, weight: float, k: int) -> np.ndarray:
+    """Scores that order the candidates as `recommend` does (`probe.rerank`): stage 1's first `k`,
+    fused among themselves with the estimators' `consensus` by `weight` (`inference.fuse`), above
+    the rest in stage-1 order. (`recommend` also takes the consensus's z-scores among those `k`;
+    here they are the dataset's, over all its models: the same order for a single estimator.)"""
+    from scipy.stats import rankdata
+
+    from hf_spider.ranker.inference import fuse
+
+    stage1 = np.asarray(stage1, dtype=np.float64)
+    out = rankdata(stage1) / max(len(stage1), 1)
+    top = np.argsort(-stage1, kind="stable")[:k]
+    fused = fuse(stage1[top], np.asarray(consensus, dtype=np.float64)[top], weight)
+    out[top] = 2.0 + rankdata(fused) / len(top)
     return out
 
 
