@@ -193,6 +193,30 @@ def test_stage2_weight_follows_how_well_the_scores_predict(tmp_path, sign, expec
     )
 
 
+@pytest.mark.parametrize("sign, expected", [(1.0, 1.0), (-1.0, 0.0)])
+def test_stage2_chooses_between_its_two_ends(tmp_path, sign, expected):
+    """Stage 2 offers LogME alone (the floor) or stage 1 alone, nothing between: scores that order
+    the models as their fine-tuning did keep the floor; reversed scores leave stage 1's order."""
+    folder, _ = _two_regime_records(tmp_path / "text")
+    recs = pd.read_csv(folder / "records.csv")
+    scores = [
+        pd.DataFrame(
+            {
+                "model": recs["model"],
+                "target_dataset": recs["finetuned_dataset"],
+                "metric": metric,
+                "score": factor * sign * recs["eval_accuracy"],
+            }
+        )
+        for metric, factor in (("LogME", 1.0), ("NCE", -1.0))  # LogME's opposite: never offered alone
+    ]
+    pd.concat(scores).to_csv(folder / "transferability_scores.csv", index=False)
+    loaded = load_records([folder])
+    weight, estimators, means = S.select_stage2(loaded, loaded.dataset_names, P.PriorChoice("mean"))
+    assert set(means) == {("logme", 0.0), ("logme", 1.0)}
+    assert (weight, estimators) == (expected, ["logme"])
+
+
 def test_the_task_own_records_never_enter_its_history():
     """A model's record on the very dataset being ranked (under any protocol suffix or spelling) is
     not history: ranking rotten tomatoes must not peek at rotten tomatoes results."""
