@@ -217,6 +217,64 @@ def test_stage2_chooses_between_its_two_ends(tmp_path, sign, expected):
     assert (weight, estimators) == (expected, ["logme"])
 
 
+def _scored_folder(folder, *, sign: float, mode: str | None, prefix: str, shared_order: bool):
+    """Six targets, LogME scores = sign * accuracy; `shared_order`: every target keeps one quality
+    order of the models (stage 1 ranks them well), else each its own; `mode`: the records'
+    measuring protocol column (None: fine-tuning)."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True)
+    models = [f"org/m{i}" for i in range(12)]
+    quality = np.linspace(-1, 1, len(models))
+    pd.DataFrame(
+        {
+            "model": models,
+            "architectures": ["['BertForSequenceClassification']"] * len(models),
+            "model_type": ["bert"] * len(models),
+            "number_of_parameters": [1e8] * len(models),
+        }
+    ).to_csv(folder / "model_config.csv", index=False)
+    rows, targets, scores = [], [], []
+    for t in range(6):
+        name = f"{prefix}_{t}"
+        targets.append({"finetune_dataset": name, "size": 5000, "number_of_classes": 2})
+        q = quality if shared_order else rng.permutation(quality)
+        acc = 0.7 + 0.1 * q + 0.03 * rng.standard_normal(len(models))
+        for m, a in zip(models, acc, strict=True):
+            rows.append(
+                {
+                    "model": m,
+                    "finetuned_dataset": name,
+                    "eval_accuracy": a,
+                    **({"mode": mode} if mode else {}),
+                }
+            )
+            scores.append({"model": m, "target_dataset": name, "metric": "LogME", "score": sign * a})
+    pd.DataFrame(rows).to_csv(folder / "records.csv", index=False)
+    pd.DataFrame(targets).to_csv(folder / "target_datasets.csv", index=False)
+    pd.DataFrame(scores).to_csv(folder / "transferability_scores.csv", index=False)
+    return folder
+
+
+def test_stage2_is_chosen_on_fine_tuning_records_where_there_are_enough(tmp_path):
+    """Linear-probe records (where LogME is the ground truth's own estimate) do not choose stage 2
+    once 3 or more fine-tuned datasets have scores; with fewer, every scored dataset counts."""
+    finetune = _scored_folder(tmp_path / "ft" / "text", sign=-1.0, mode=None, prefix="ft", shared_order=True)
+    probe = _scored_folder(
+        tmp_path / "lp" / "text", sign=1.0, mode="linear_probe", prefix="lp", shared_order=False
+    )
+    both = load_records([finetune, probe])
+    assert {both.protocol_of(f"ft_{i}") for i in range(6)} == {"full_finetune"}
+    assert {both.protocol_of(f"lp_{i}") for i in range(6)} == {"linear_probe"}
+    # 6 fine-tuned scored datasets, where LogME is reversed: stage 1's order
+    weight, _, means = S.select_stage2(both, both.dataset_names, P.PriorChoice("mean"))
+    assert weight == 0.0 and means[("logme", 1.0)] < 0
+    # 2 fine-tuned scored datasets only: every scored dataset counts, and the probes' LogME
+    # (perfect there, where stage 1 cannot know each probe's own order) keeps the floor
+    few = [*(f"ft_{i}" for i in range(2)), *(f"lp_{i}" for i in range(6))]
+    weight, _, means = S.select_stage2(both, few, P.PriorChoice("mean"))
+    assert weight == 1.0 and means[("logme", 1.0)] > means[("logme", 0.0)]
+
+
 def test_the_task_own_records_never_enter_its_history():
     """A model's record on the very dataset being ranked (under any protocol suffix or spelling) is
     not history: ranking rotten tomatoes must not peek at rotten tomatoes results."""

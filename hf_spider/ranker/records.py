@@ -64,7 +64,9 @@ class Records:
             (far below the dataset's chance-corrected median).
         models: one row per model with the card / config facts of `model_config.csv` and `modality`.
         scores: `model`, `dataset`, `metric` (`logme`, `reg_h_score`, ...), `score`.
-        datasets: one row per dataset: `dataset`, `size`, `num_classes`, `modality`, `failed`.
+        datasets: one row per dataset: `dataset`, `size`, `num_classes`, `modality`, `failed`,
+            `protocol` (how its accuracies were measured: `full_finetune`, or the folder's `mode`,
+            e.g. the zoo's `linear_probe`).
         peft: parameter-efficient (LoRA) runs, one row per (model, dataset, method), kept apart.
         predictions: TransferGraph's published predictions where a folder has them: `dataset`,
             `model`, `score`, `method`, `modality` (repeated (dataset, model) rows: the first kept).
@@ -112,6 +114,13 @@ class Records:
         # the records lack one, and adds what the records cannot say
         meta.update({k: v for k, v in card.items() if k != "num_classes" or "num_classes" not in meta})
         return meta
+
+    def protocol_of(self, dataset: str) -> str:
+        """How a dataset's accuracies were measured (`full_finetune` where the records do not say)."""
+        if "protocol" not in self.datasets:
+            return FULL_FINETUNE
+        row = self.datasets.loc[self.datasets["dataset"] == dataset, "protocol"]
+        return str(row.iloc[0]) if len(row) and isinstance(row.iloc[0], str) else FULL_FINETUNE
 
     def matrix(self, modality: str, *, include_failed: bool = True) -> pd.DataFrame:
         """Accuracy matrix (models x datasets) of one modality; NaN where no record."""
@@ -507,6 +516,13 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
     if missing_meta:
         report.append(f"datasets without size / class count in target_datasets.csv: {missing_meta}")
     datasets["failed"] = datasets["dataset"].isin(perf.attrs.get("failed_datasets", []))
+    protocols = {
+        str(t).strip(): protocol
+        for _, _, frames, protocol in folders
+        if "finetuned_dataset" in frames.get("records.csv", pd.DataFrame())
+        for t in frames["records.csv"]["finetuned_dataset"].dropna()
+    }
+    datasets["protocol"] = datasets["dataset"].map(protocols).fillna(FULL_FINETUNE)
 
     if len(models):
         known = set(models["model"])

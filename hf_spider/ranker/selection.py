@@ -38,11 +38,15 @@ from hf_spider.ranker.inference import (
     scores_of,
 )
 from hf_spider.ranker.model import RankerConfig
-from hf_spider.ranker.records import Records
+from hf_spider.ranker.records import FULL_FINETUNE, Records
 
 logger = logging.getLogger("hf_spider.ranker")
 
 STAGE2_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# Stage 2 promises the order of fine-tuning accuracy. Where at least this many scored training
+# datasets were fully fine-tuned, only they choose it: a linear probe's accuracy (the zoo's records)
+# is what LogME estimates by construction, so those records favour the estimator.
+MIN_FINETUNE_STAGE2 = 3
 
 
 def _tau(gt: np.ndarray, scores: np.ndarray) -> float:
@@ -239,7 +243,8 @@ def select_stage2(
     consensus of all estimators) or stage 1's (weight 0). Each scored dataset is held out, its
     models ranked by the chosen prior (computed on the other datasets) fused with its scores
     (`fuse`). Stage 1 replaces the floor, the estimator alone, only where nested cross-validation
-    says the choosing beats it (`nested_choice`).
+    says the choosing beats it (`nested_choice`). Where `MIN_FINETUNE_STAGE2` or more scored
+    datasets were fully fine-tuned, the linearly probed ones take no part.
 
     Only the two ends are offered. Intermediate weights and the other estimators alone (25 options
     in all) were offered until 2026-11-30: with the 5-6 scored training datasets the records have,
@@ -263,6 +268,9 @@ def select_stage2(
             )
         )
     folds = [f for f in folds if f.dataset in scored]
+    fine = [f for f in folds if records.protocol_of(f.dataset) == FULL_FINETUNE]
+    if len(fine) >= MIN_FINETUNE_STAGE2:
+        folds = fine
     if not folds:
         return None, [], {}
     by_fold = [scores_of(records, fold.dataset) for fold in folds]
