@@ -90,3 +90,25 @@ def test_one_fusion_reranks_the_probed_models_only(shipped, task):
         estimator_scores={"logme": {m: result.scores[m]["logme"] for m in head}},
     )
     assert fuse(shipped, {}, BEANS, ProbeResult()) == {}
+
+
+def test_stage2_says_what_the_fusion_did(shipped):
+    """The run's note and each probed row's provenance follow the ranker's stage-2 weight: image
+    keeps stage 1's order (weight 0), text takes the estimators' (weight 1)."""
+    from hf_spider.recommend._pipeline import stage2_note
+    from hf_spider.recommend._report import transfer_provenance
+
+    assert "keep their stage-1 order" in stage2_note(shipped, "image")
+    assert "ordered by their estimator scores" in stage2_note(shipped, "text")
+    assert "fused score" in stage2_note(object(), "text")  # a ranker without a stage-2 weight
+    row = {"transfer_source": "probe"}
+    said = {
+        w: transfer_provenance(row, {"protocol": {"estimators": ["logme"], "sample": 24, "stage2_weight": w}})
+        for w in (0.0, 0.5, 1.0, None)
+    }
+    assert "the order stays stage 1's" in said[0.0] and "ordered by them" in said[1.0]
+    assert (
+        said[0.5]
+        == said[None]
+        == "measured: forward pass on a 24-example sample, logme, fused with the ranker score"
+    )

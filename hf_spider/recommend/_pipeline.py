@@ -186,6 +186,8 @@ def recommend(
                 run.forward_passes += probed.forward_passes
                 run.notes += probed.notes
                 fused = fuse(ranker_obj, found.tokens, task_obj, probed)
+                if fused:
+                    run.notes.append(stage2_note(ranker_obj, task_obj.modality))
     order = rerank(head, fused)
     if joint_ranking is not None:
         order += joint_ranking.dropped  # last, each row saying why
@@ -234,6 +236,7 @@ def recommend(
             "ranker": ranker_name,
             "variants": list(variants) if "bench" in stages else [],
             "order": "stage-2 re-ranked models first (fused score), then the rest by stage-1 score",
+            "stage2_weight": _stage2_weight(ranker_obj, task_obj.modality) if "probe" in stages else None,
         },
         "target": target_summary(device),
         "constraints": cons.to_dict(),
@@ -322,3 +325,31 @@ def _ranker(ranker: Any, *, token, endpoint) -> tuple[Any, str]:
     if isinstance(ranker, Ranker):
         return ranker, "spider (weights given by the caller)"
     return Ranker.from_pretrained(ranker, token=token, endpoint=endpoint), f"spider ({ranker})"
+
+
+def _stage2_weight(ranker: Any, modality: str) -> float | None:
+    """The ranker's stage-2 weight for `modality` (None for a ranker without one)."""
+    config = getattr(ranker, "config", None)
+    if config is None or not hasattr(config, "for_modality"):
+        return None
+    return float(config.for_modality(modality).stage2_weight)
+
+
+def stage2_note(ranker: Any, modality: str) -> str:
+    """One line on what the fusion of the probed models did, from the ranker's stage-2 weight."""
+    weight = _stage2_weight(ranker, modality)
+    if weight is None:
+        return "stage 2: the probed models are ordered by the ranker's fused score"
+    if weight <= 0:
+        return (
+            f"stage 2: the probed models keep their stage-1 order (the ranker's {modality} stage-2 "
+            "weight is 0: on its fine-tuning records the estimators ordered models worse than stage 1); "
+            "their estimator scores are in the output"
+        )
+    if weight >= 1:
+        return (
+            f"stage 2: the probed models are ordered by their estimator scores ({modality} stage-2 weight 1)"
+        )
+    return (
+        f"stage 2: the probed models are ordered by stage 1 and the estimators fused with weight {weight:g}"
+    )

@@ -46,7 +46,15 @@ def transfer_provenance(row: dict[str, Any], meta: dict[str, Any]) -> str:
     if source == "probe":
         est = ", ".join(protocol.get("estimators") or []) or "estimators"
         n = protocol.get("sample")
-        return f"measured: forward pass on a {n}-example sample, {est}, fused with the ranker score"
+        weight = protocol.get("stage2_weight")
+        how = (
+            "fused with the ranker score"
+            if weight is None or 0 < weight < 1
+            else "ordered by them"
+            if weight >= 1
+            else "shown; the order stays stage 1's (stage-2 weight 0)"
+        )
+        return f"measured: forward pass on a {n}-example sample, {est}, {how}"
     if source == "rank":
         return "estimated: learned ranker from the model card and the task token (no forward pass)"
     return "skipped"
