@@ -363,7 +363,7 @@ def _evaluate_fold(job: _Job) -> dict[str, Any]:
 
 def _spider(job: _Job, chosen: dict[str, Any]) -> dict[str, np.ndarray]:
     """The ranker built from the fold's training datasets only, its parts chosen by nested CV."""
-    from hf_spider.ranker.inference import dataset_context, estimator_consensus, fused_scores, score_context
+    from hf_spider.ranker.inference import dataset_context, estimator_consensus, fuse, score_context
     from hf_spider.ranker.selection import describe, select_parts
     from hf_spider.ranker.training import fit, training_contexts
 
@@ -407,15 +407,15 @@ def _spider(job: _Job, chosen: dict[str, Any]) -> dict[str, np.ndarray]:
         match_bonus=config.match_bonus,
     )
     out = {}
+    stage1 = score_context(model, ctx, use_features=False)
     if "spider" in job.methods:
-        out["spider"] = score_context(model, ctx, use_features=False)
+        out["spider"] = stage1
     if ctx.feats.shape[1] and chosen.get("stage2_weight") is not None:
-        fused = fused_scores(model, ctx, config.stage2_weight, estimators=config.stage2_estimators)
+        # stage 2 as `inference.fused_scores` computes it, from the stage-1 scores above
+        consensus = estimator_consensus(ctx, config.stage2_estimators)
         if "spider_fused" in job.methods:
-            out["spider_fused"] = fused
+            out["spider_fused"] = fuse(stage1, consensus, config.stage2_weight)
         if "spider_rerank" in job.methods:
-            stage1 = out["spider"] if "spider" in out else score_context(model, ctx, use_features=False)
-            consensus = estimator_consensus(ctx, config.stage2_estimators)
             out["spider_rerank"] = rerank_scores(stage1, consensus, config.stage2_weight, RERANK_K)
     return out
 

@@ -276,7 +276,7 @@ def select_stage2(
     by_fold = [scores_of(records, fold.dataset) for fold in folds]
     # the estimator alone counts only where every scored dataset has it
     end = "logme" if estimator_sets and all("logme" in b for b in by_fold) else ALL_ESTIMATORS
-    consensus: list[dict[str, np.ndarray]] = []
+    consensus: list[np.ndarray] = []  # of `end`, per fold: every option reads that one
     for fold, by_metric in zip(folds, by_fold, strict=True):
         names = sorted(by_metric)
         # the consensus as stage 2 computes it (`estimator_consensus`): clipped robust z-scores,
@@ -287,10 +287,9 @@ def select_stage2(
         raw = raw.reshape(len(fold.gt), len(names))
         z = np.column_stack([np.clip(F.robust_z(col), -4.0, 4.0) for col in raw.T]) if names else raw
         have = np.isfinite(raw)
-        sets = {ALL_ESTIMATORS: consensus_of(z, have)}
         if end != ALL_ESTIMATORS:
-            sets[end] = consensus_of(z, have & np.array([k == end for k in names])[None, :])
-        consensus.append(sets)
+            have = have & np.array([k == end for k in names])[None, :]
+        consensus.append(consensus_of(z, have))
     if estimator_sets:
         options = [(end, 0.0), (end, 1.0)]  # stage 1 alone first: ties go to it, then the check
     else:
@@ -304,7 +303,7 @@ def select_stage2(
         if key not in memo:
             if (i, h) not in priors:
                 priors[(i, h)] = folds[i].prior(choice, None if h is None else folds[h].dataset)
-            fused = fuse(priors[(i, h)], consensus[i][option[0]], option[1])
+            fused = fuse(priors[(i, h)], consensus[i], option[1])
             memo[key] = _tau(gts[i], fused)
         return memo[key]
 
