@@ -95,12 +95,13 @@ def test_one_fusion_reranks_the_probed_models_only(shipped, task):
 def test_stage2_says_what_the_fusion_did(shipped):
     """The run's note and each probed row's provenance follow the ranker's stage-2 weight: image
     keeps stage 1's order (weight 0), text takes the estimators' (weight 1)."""
-    from hf_spider.recommend._pipeline import stage2_note
+    from hf_spider.recommend._pipeline import _stage2_weight, stage2_note
     from hf_spider.recommend._report import transfer_provenance
 
-    assert "keep their stage-1 order" in stage2_note(shipped, "image")
-    assert "ordered by their estimator scores" in stage2_note(shipped, "text")
-    assert "fused score" in stage2_note(object(), "text")  # a ranker without a stage-2 weight
+    assert "keep their stage-1 order" in stage2_note(_stage2_weight(shipped, "image"), "image")
+    assert "ordered by their estimator scores" in stage2_note(_stage2_weight(shipped, "text"), "text")
+    # a ranker without a stage-2 weight
+    assert "fused score" in stage2_note(_stage2_weight(object(), "text"), "text")
     row = {"transfer_source": "probe"}
     said = {
         w: transfer_provenance(row, {"protocol": {"estimators": ["logme"], "sample": 24, "stage2_weight": w}})

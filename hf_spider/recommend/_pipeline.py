@@ -169,6 +169,7 @@ def recommend(
     head = stage1 if joint_ranking is None else [(m, score[m]) for m in joint_ranking.order]
 
     probed, fused = ProbeResult(estimators=estimators), {}
+    stage2_weight = _stage2_weight(ranker_obj, task_obj.modality) if "probe" in stages else None
     if "probe" in stages:
         with run.timed("probe"):
             if not task_obj.has_data:
@@ -187,7 +188,7 @@ def recommend(
                 run.notes += probed.notes
                 fused = fuse(ranker_obj, found.tokens, task_obj, probed)
                 if fused:
-                    run.notes.append(stage2_note(ranker_obj, task_obj.modality))
+                    run.notes.append(stage2_note(stage2_weight, task_obj.modality))
     order = rerank(head, fused)
     if joint_ranking is not None:
         order += joint_ranking.dropped  # last, each row saying why
@@ -236,7 +237,7 @@ def recommend(
             "ranker": ranker_name,
             "variants": list(variants) if "bench" in stages else [],
             "order": "stage-2 re-ranked models first (fused score), then the rest by stage-1 score",
-            "stage2_weight": _stage2_weight(ranker_obj, task_obj.modality) if "probe" in stages else None,
+            "stage2_weight": stage2_weight,
         },
         "target": target_summary(device),
         "constraints": cons.to_dict(),
@@ -335,9 +336,9 @@ def _stage2_weight(ranker: Any, modality: str) -> float | None:
     return float(config.for_modality(modality).stage2_weight)
 
 
-def stage2_note(ranker: Any, modality: str) -> str:
-    """One line on what the fusion of the probed models did, from the ranker's stage-2 weight."""
-    weight = _stage2_weight(ranker, modality)
+def stage2_note(weight: float | None, modality: str) -> str:
+    """One line on what the fusion of the probed models did, from the ranker's stage-2 weight for
+    `modality` (`_stage2_weight`; None: a ranker without one)."""
     if weight is None:
         return "stage 2: the probed models are ordered by the ranker's fused score"
     if weight <= 0:
