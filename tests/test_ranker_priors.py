@@ -38,20 +38,26 @@ def test_class_weight_falls_with_the_class_ratio():
     assert F.class_weight(two, {"name": "unknown classes"}) == pytest.approx(1.0)
 
 
-def _two_regime_records(folder):
-    """Binary targets rank the models one way, 100-class targets the opposite way."""
-    rng = np.random.default_rng(0)
+def _bert_models(folder, count: int) -> list[str]:
+    """`count` BERT-sized models `org/m<i>` written to a new records folder's model_config.csv."""
     folder.mkdir(parents=True)
-    models = [f"org/m{i}" for i in range(20)]
-    quality = np.linspace(-1, 1, len(models))
+    models = [f"org/m{i}" for i in range(count)]
     pd.DataFrame(
         {
             "model": models,
-            "architectures": ["['BertForSequenceClassification']"] * 20,
-            "model_type": ["bert"] * 20,
-            "number_of_parameters": [1e8] * 20,
+            "architectures": ["['BertForSequenceClassification']"] * count,
+            "model_type": ["bert"] * count,
+            "number_of_parameters": [1e8] * count,
         }
     ).to_csv(folder / "model_config.csv", index=False)
+    return models
+
+
+def _two_regime_records(folder):
+    """Binary targets rank the models one way, 100-class targets the opposite way."""
+    rng = np.random.default_rng(0)
+    models = _bert_models(folder, 20)
+    quality = np.linspace(-1, 1, len(models))
     rows, targets = [], []
     for t in range(6):
         classes = 2 if t % 2 == 0 else 100
@@ -222,17 +228,8 @@ def _scored_folder(folder, *, sign: float, mode: str | None, prefix: str, shared
     order of the models (stage 1 ranks them well), else each its own; `mode`: the records'
     measuring protocol column (None: fine-tuning)."""
     rng = np.random.default_rng(1)
-    folder.mkdir(parents=True)
-    models = [f"org/m{i}" for i in range(12)]
+    models = _bert_models(folder, 12)
     quality = np.linspace(-1, 1, len(models))
-    pd.DataFrame(
-        {
-            "model": models,
-            "architectures": ["['BertForSequenceClassification']"] * len(models),
-            "model_type": ["bert"] * len(models),
-            "number_of_parameters": [1e8] * len(models),
-        }
-    ).to_csv(folder / "model_config.csv", index=False)
     rows, targets, scores = [], [], []
     for t in range(6):
         name = f"{prefix}_{t}"
