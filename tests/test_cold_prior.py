@@ -209,3 +209,36 @@ def test_the_ood_check_runs_on_another_cards_set_and_refuses_a_malformed_one(tmp
         assert ood.main(["--cards", str(folder)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err
+
+
+def test_a_card_prior_too_small_to_check_places_no_cold_model(image_population):
+    """Below 10 models with history `select_cold_prior` cannot cross-validate the card prior, so a
+    model without history is placed at the median of the others instead of by its card; with the
+    whole population it gets its card prior."""
+    from hf_spider.ranker import priors as P
+
+    pct, tokens = image_population
+    models = [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
+    cold_models = models[:3]
+    for n_warm, placed in ((7, False), (len(models) - 3, True)):
+        warm = pct.loc[models[3 : 3 + n_warm]]
+        assert C.can_place(warm, tokens) is placed
+        values = P.card_prior_for(warm, tokens, models[: 3 + n_warm])
+        assert set(warm.index) <= set(values)  # the history's card mix keeps its card prior
+        assert all((m in values) is placed for m in cold_models)
+
+    task = {"name": "pets", "modality": "image", "num_classes": 37, "num_examples": 3680}
+    warm = pct.loc[models[3:10]]
+    history = P.history_from(warm, {t: {"name": t} for t in warm.columns})
+    ctx = I.build_context(task, models[:10], tokens, history, card_prior={})
+    known = ctx.summary[3:, 0]
+    assert np.allclose(ctx.summary[:3, 0], np.median(known))
+    assert np.ptp(known) > 0  # the median is of real, differing priors
+    pv = P.prior_values(
+        np.vstack([np.full((3, warm.shape[1]), np.nan), warm.to_numpy()]),
+        np.ones(warm.shape[1]),
+        np.full(10, np.nan),
+        np.zeros(10),
+        P.PriorChoice(),
+    )
+    assert np.allclose(pv[:3], np.median(pv[3:]))

@@ -410,7 +410,7 @@ def select_cold_prior(
     """
     from scipy.stats import weightedtau
 
-    models = [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
+    models = _cv_models(pct, tokens)
     if len(models) < 2 * folds:
         return COLD_CHOICES[0], {}
     order = np.random.default_rng(seed).permutation(len(models))
@@ -441,6 +441,20 @@ def select_cold_prior(
         return COLD_CHOICES[0], {}
     best = max(means, key=lambda c: (round(means[c], 4), -COLD_CHOICES.index(c)))
     return best, {choice_label(c): v for c, v in means.items()}
+
+
+def _cv_models(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> list[str]:
+    return [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
+
+
+def can_place(pct: pd.DataFrame, tokens: Mapping[str, ModelToken], *, folds: int = 5) -> bool:
+    """Whether the card prior fitted on `pct` may place models WITHOUT history: only where
+    `select_cold_prior` can cross-validate it (at least `2 * folds` models with history and a
+    card). With fewer, a cold model is placed at the median of the others (`priors.unknown_placement`),
+    as every baseline places a model it cannot score; the card prior still enters the history of
+    models that have one where the prior selection keeps it (`PriorChoice.card_shrink`), which is
+    checked there."""
+    return len(_cv_models(pct, tokens)) >= 2 * folds
 
 
 # --- one choice per training set ------------------------------------------------------------------

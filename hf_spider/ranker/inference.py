@@ -68,7 +68,7 @@ def build_context(
             candidates that have them.
         prior, card_shrink, match_bonus: the prior (`priors.PriorChoice`).
         card_prior: `{model: percentile}` predicted from cards; the prior of candidates without
-            history (else the neutral 0.5), and mixed into the prior of those with history by
+            history (else the median prior of those with history), and mixed into the prior of those with history by
             `card_shrink` pseudo-datasets.
         vectors: the candidates' `ModelToken.vector()` rows, when already at hand (a catalog
             stores them), so that thousands of candidates are not re-tokenised.
@@ -83,11 +83,14 @@ def build_context(
     hist_pad = np.ones((n, h_max), dtype=bool)
     summary = np.zeros((n, F.SUMMARY_DIM), dtype=np.float32)
     memo: dict[int, np.ndarray] = {}  # history token of an earlier dataset, without the percentile
+    unknown = []  # neither history nor card prior: placed at the others' median below
     for i, m in enumerate(models):
         items = history.get(m)
         if not items:
             if m in card_prior:
                 summary[i, 0] = card_prior[m] - 0.5
+            else:
+                unknown.append(i)
             continue
         for j, (meta, p) in enumerate(items):
             base = memo.get(id(meta))
@@ -103,6 +106,9 @@ def build_context(
             card_prior.get(m),
             card_shrink,
         )
+    if unknown:
+        known = np.array([bool(history.get(m)) for m in models])
+        summary[unknown, 0] = P.unknown_placement(summary[known, 0] + 0.5) - 0.5
     if match_bonus:
         summary[:, 0] = np.clip(summary[:, 0] + match_bonus * match, -0.5, 0.5)
     card = np.array([card_prior.get(m, 0.5) - 0.5 for m in models], dtype=np.float32)
@@ -163,7 +169,7 @@ def dataset_context(
         P.history_from(pct, metas),
         scores_of(records, dataset),
         prior=prior,
-        card_prior=P.card_prior_values(fitted, models, tokens) if card else None,
+        card_prior=P.placeable(P.card_prior_values(fitted, models, tokens), pct, tokens) if card else None,
         card_shrink=card_shrink,
         match_bonus=match_bonus,
     )

@@ -13,7 +13,9 @@ learned residual (`selection`).
   aggregate (mean, median, or mean of normal scores, which damps single failed runs), earlier
   datasets weighted by class-count similarity or not, the card prior mixed in as pseudo-datasets,
   and a bonus for models whose own training data shares the dataset's name.
-- `card_prior_for`: the one place the card prior of models without history (`cold`) is called from.
+- `card_prior_for`: the one place the card prior of models without history (`cold`) is called from;
+  where it cannot be checked (`cold.can_place`), such a model sits at the others' median
+  (`unknown_placement`).
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ __all__ = [
     "history_from",
     "match_vector",
     "percentiles",
+    "placeable",
     "prior_choices",
     "prior_values",
     "static_scores",
+    "unknown_placement",
     "zscores",
 ]
 
@@ -131,7 +135,7 @@ def prior_values(
     """The prior of `n` models from their percentiles `pct` [n, d] on `d` earlier datasets (NaN where
     none), the class-similarity weights of those datasets [d], their card prior [n] (NaN where
     none) and their name match [n] (0/1). Percentile scale: 0.5 is neutral; models without history
-    get their card prior, else 0.5."""
+    get their card prior, else `unknown_placement` of the others."""
     pct = np.asarray(pct, dtype=np.float64)
     have = np.isfinite(pct)
     n = have.sum(axis=1)
@@ -161,8 +165,16 @@ def prior_values(
             / np.maximum(n + choice.card_shrink, 1e-12),
             centre,
         )
-    out = np.where(n > 0, centre, np.where(has_card, card, 0.5))
+    out = np.where(n > 0, centre, np.where(has_card, card, unknown_placement(centre[n > 0])))
     return np.clip(out + choice.match_bonus * np.asarray(match, dtype=np.float64), 0.0, 1.0)
+
+
+def unknown_placement(known: np.ndarray) -> float:
+    """Where a model with neither history nor card prior is placed: at the median prior of the
+    models with history (as every baseline fills a model it cannot score), 0.5 without any."""
+    known = np.asarray(known, dtype=np.float64)
+    known = known[np.isfinite(known)]
+    return float(np.median(known)) if len(known) else 0.5
 
 
 def _row_medians(pct: np.ndarray, have: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -210,9 +222,20 @@ def card_prior_for(
     """`{model: card prior}` fitted on the models with history in `pct` (training datasets only),
     predicted for `models`: the prior of a model without history. The card prior itself is
     `cold`'s (its kind chosen once per training set, `cold.choice_for`); this is the one place the
-    ranker's priors call it from."""
+    ranker's priors call it from. A model without history gets one only where `cold.can_place`."""
     prior = cold.fit_for_choice(pct, tokens, cold.choice_for(pct, tokens))
-    return card_prior_values(prior, models, tokens)
+    return placeable(card_prior_values(prior, models, tokens), pct, tokens)
+
+
+def placeable(
+    values: dict[str, float], pct: pd.DataFrame, tokens: Mapping[str, ModelToken]
+) -> dict[str, float]:
+    """`values` (card priors) less those of models without history in `pct`, unless the card
+    prior may place such models (`cold.can_place`)."""
+    if cold.can_place(pct, tokens):
+        return values
+    have = pct.notna().any(axis=1)
+    return {m: v for m, v in values.items() if m in have.index and have[m]}
 
 
 def card_prior_values(
