@@ -246,6 +246,30 @@ def test_card_prior_ranks_an_unseen_model_from_its_card(tmp_path):
     assert scores["new/big"] > scores["new/small"]
 
 
+def test_a_ranker_trained_on_too_few_models_places_no_unseen_model_by_its_card(tmp_path):
+    """With fewer than 10 models the card prior cannot be cross-validated (`cold.can_place`): the
+    trained ranker keeps it for the histories it is mixed into, but scores an unseen model at the
+    median of the models it knows, however big its card says it is. Trained on 16, the card counts."""
+    seen_task = {"name": "new", "modality": "image", "num_classes": 4}
+    big = ModelToken(model_id="new/big", modality="image", model_type="vit", num_parameters=250_000_000)
+    small = ModelToken(model_id="new/small", modality="image", model_type="vit", num_parameters=6_000_000)
+    cfg = RankerConfig(steps=0, ensemble=1)
+    for n_models, placed in ((8, False), (16, True)):
+        recs = load_records([make_records(tmp_path / f"img{n_models}", n_models=n_models, n_targets=4)])
+        ranker, _ = train_ranker(recs, config=cfg, seed=0, tune=False, catalog=False)
+        assert ranker.card_prior["image"].get("places_cold", True) is placed
+        ranker.save_pretrained(tmp_path / f"w{n_models}")
+        loaded = Ranker.from_pretrained(tmp_path / f"w{n_models}")
+        known = [ModelToken(model_id=m, modality="image") for m in sorted(loaded.history)]
+        ctx = loaded.context([big, small, *known], seen_task)
+        priors = ctx.summary[:, 0]
+        if placed:
+            assert priors[0] > priors[1]
+        else:
+            assert priors[0] == priors[1] == pytest.approx(float(np.median(priors[2:])))
+            assert np.ptp(priors[2:]) > 0
+
+
 SHIPPED_DATA = [
     Path(__file__).resolve().parents[2] / "shared" / "data" / "transfergraph" / "image",
     Path(__file__).resolve().parents[2] / "shared" / "data" / "transfergraph" / "text",

@@ -98,9 +98,9 @@ class Ranker:
         model: the trained `SpiderEnsemble`.
         history: `{model_id: {dataset: percentile}}` on the training (fine-tuning) datasets.
         datasets: `{dataset: metadata}` of those datasets.
-        card_prior: `{modality: {"coef": [...], "intercept": x}}`: a ridge from a model's card
-            token to its mean percentile on the training datasets, the prior of models with no
-            history (else the neutral 0.5).
+        card_prior: `{modality: serialised cold.ColdPrior}`: from a model's card to its mean
+            percentile on the training datasets, the prior of models with no history (where it
+            was fitted on enough models to be checked, else they sit at the median of the others).
     """
 
     def __init__(
@@ -226,7 +226,7 @@ class Ranker:
             history,
             estimator_scores,
             prior=config.prior,
-            card_prior=self._card_prior([ordered[i] for i in cold], meta, matrix[cold]),
+            card_prior=self._card_prior([ordered[i] for i in cold], meta, matrix[cold], set(history)),
             vectors=matrix,
             card_shrink=config.card_shrink,
             match_bonus=config.match_bonus,
@@ -249,8 +249,15 @@ class Ranker:
         return out
 
     def _card_prior(
-        self, tokens: list[ModelToken], meta: Mapping[str, Any], vectors: np.ndarray | None = None
+        self,
+        tokens: list[ModelToken],
+        meta: Mapping[str, Any],
+        vectors: np.ndarray | None = None,
+        seen: frozenset[str] | set[str] = frozenset(),
     ) -> dict[str, float]:
+        """`{model: card prior}` of `tokens`; none for a model without history (not in `seen`)
+        where the stored prior was fitted on too few models to be checked (`places_cold` false,
+        `cold.can_place`): that model sits at the median of the others (`priors.unknown_placement`)."""
         out: dict[str, float] = {}
         matrix = F.token_matrix(tokens, vectors)
         by_modality: dict[str, list[int]] = {}
@@ -260,6 +267,10 @@ class Ranker:
             fit = self.card_prior.get(modality)
             if not fit or not _card_prior_fits(fit):
                 continue
+            if fit.get("places_cold") is False:
+                rows = [i for i in rows if tokens[i].model_id in seen]
+                if not rows:
+                    continue
             prior = self._card_priors.setdefault(modality, card_prior_from_dict(fit))
             values = prior.predict([tokens[i] for i in rows], matrix[rows])
             out.update(zip((tokens[i].model_id for i in rows), (float(v) for v in values), strict=True))
