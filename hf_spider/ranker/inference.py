@@ -68,8 +68,8 @@ def build_context(
             candidates that have them.
         prior, card_shrink, match_bonus: the prior (`priors.PriorChoice`).
         card_prior: `{model: percentile}` predicted from cards; the prior of candidates without
-            history (else the median prior of those with history), and mixed into the prior of those with history by
-            `card_shrink` pseudo-datasets.
+            history (else the median prior of those with history), and mixed into the prior of
+            those with history by `card_shrink` pseudo-datasets.
         vectors: the candidates' `ModelToken.vector()` rows, when already at hand (a catalog
             stores them), so that thousands of candidates are not re-tokenised.
     """
