@@ -143,6 +143,27 @@ def test_cold_start_hides_models(data_dirs):
     # every model is cold in exactly one fold
     cold = pd.DataFrame(out["predictions"]).query("method == 'spider' and cold")
     assert sorted(cold["model"]) == sorted(set(cold["model"])) and cold["model"].nunique() == 16
+    # 13 or more models keep history in every fold: the card prior places the hidden ones
+    assert out["parts"]["cold_placement"] == {"card prior": 5}
+
+
+def test_cold_models_sit_at_the_median_where_too_few_models_check_the_card_prior(data_dirs):
+    """12 models in 5 cold folds of 3, 3, 2, 2, 2: the folds left with 9 models with history
+    cannot cross-validate the card prior, and say so."""
+    recs = load_records([data_dirs[1]])
+    prior_only = RankerConfig(steps=0, ensemble=1)
+    out = evaluate_ranking(
+        recs, ["text_target_1"], cold_start=True, config=prior_only, tune=False, catalog=False
+    )
+    assert out["parts"]["cold_placement"] == {"card prior": 3, "median": 2}
+    pred = pd.DataFrame(out["predictions"]).query("method == 'spider'")
+    spreads = {}
+    for _, fold in pred.groupby("fold"):
+        cold, warm = fold[fold["cold"]], fold[~fold["cold"]]
+        spreads[len(cold)] = np.ptp(cold["score"].to_numpy())
+        if len(cold) == 3:  # at the median of the others: one score for every hidden model
+            assert cold["score"].iloc[0] == pytest.approx(float(np.median(warm["score"])), abs=1e-6)
+    assert spreads[3] < 1e-9 < spreads[2]  # the card prior tells the hidden models apart
 
 
 class _FakeResidual(torch.nn.Module):

@@ -294,6 +294,7 @@ def _eval_ranking(args) -> int:
         console.print(
             f"spider parts over {parts['folds']} folds: prior {parts['prior']}; learned residual used in "
             f"{parts['learned_residual_used']} (else the prior alone); stage-2 weights {parts['stage2_weights']}"
+            + _placement(parts)
         )
     if args.predictions:
         try:
@@ -351,3 +352,10 @@ def results_table(result: dict, title: str):
             f"{v['n_models']:.0f}",
         )
     return table
+
+
+def _placement(parts: dict) -> str:
+    """How often models without history were placed by their card prior and at the others'
+    median, where some fold used the median (empty otherwise)."""
+    counts = parts.get("cold_placement") or {}
+    return f"; models without history placed by: {counts}" if counts.get("median") else ""

@@ -481,7 +481,8 @@ def chosen_for(records, by_modality: Mapping[str, list[str]], tokens, *, exclude
     """Select the cold prior once per modality on its training targets (the models of
     `exclude_models` hidden) and use that choice for every card prior fitted inside.
 
-    Yields `{modality: {"choice": label, "cv": {label: mean tau_w}}}`.
+    Yields `{modality: {"choice": label, "cv": {label: mean tau_w}}}`, with `"places_cold": False`
+    where the card prior is fitted on too few models to place models without history (`can_place`).
     """
     excluded = set(exclude_models)
     chosen: dict[str, dict[str, Any]] = {}
@@ -493,10 +494,12 @@ def chosen_for(records, by_modality: Mapping[str, list[str]], tokens, *, exclude
         pct = percentiles(ok.pivot_table(index="model", columns="dataset", values="accuracy"))
         choice, means = select_cold_prior(pct, tokens)
         chosen[modality] = {"choice": choice, "cv": {k: round(v, 4) for k, v in means.items()}}
+        if not can_place(pct, tokens):
+            chosen[modality]["places_cold"] = False
         logger.info("cold prior for %s: %s (CV %s)", modality, choice_label(choice), chosen[modality]["cv"])
     handle = _CHOICES.set(chosen)
     try:
-        yield {m: {"choice": choice_label(c["choice"]), "cv": c["cv"]} for m, c in chosen.items()}
+        yield {m: {**c, "choice": choice_label(c["choice"])} for m, c in chosen.items()}
     finally:
         _CHOICES.reset(handle)
 

@@ -350,6 +350,9 @@ def _evaluate_fold(job: _Job) -> dict[str, Any]:
         ) as picked:
             if modality in picked:
                 chosen["cold_prior"] = picked[modality]["choice"]
+                # where a model without history sits: by its card, or at the others' median
+                placed = picked[modality].get("places_cold", True)
+                chosen["cold_placement"] = "card prior" if placed else "median"
             scores.update(_spider(job, chosen))
     for name in job.methods:
         if name in SPIDER_METHODS:
@@ -466,7 +469,8 @@ def _mean(
 
 
 def _parts_summary(chosen: dict[str, Any]) -> dict[str, Any]:
-    """How often each prior was chosen and the learned residual kept, over the outer folds."""
+    """How often each prior was chosen, the learned residual kept and models without history
+    placed by their card prior (else at the others' median), over the outer folds."""
     folds = []
     for value in chosen.values():
         folds += list(value.values()) if "prior" not in value else [value]
@@ -474,6 +478,7 @@ def _parts_summary(chosen: dict[str, Any]) -> dict[str, Any]:
         "folds": len(folds),
         "prior": _counts(f["prior"] for f in folds),
         "learned_residual_used": sum(bool(f.get("learned_residual")) for f in folds),
+        "cold_placement": _counts(f["cold_placement"] for f in folds if f.get("cold_placement")),
         "stage2_weights": sorted({f["stage2_weight"] for f in folds if f.get("stage2_weight") is not None}),
         "stage2_estimators": _counts(
             str(f.get("stage2_estimators")) for f in folds if f.get("stage2_weight") is not None
