@@ -145,6 +145,8 @@ def print_table(result: dict) -> None:
 
 def markdown(result: dict) -> str:
     """Markdown tables (tau_w rank=True per dataset, then the means of every metric) of one run."""
+    from hf_spider.ranker.evaluation import placement_note
+
     b = result["benchmark"]
     methods = list(result["mean"])
     lines = [
@@ -186,7 +188,7 @@ def markdown(result: dict) -> str:
         f"Spider's parts, chosen in each of the {parts['folds']} outer folds by cross-validation over its "
         f"training datasets: prior {_fmt_counts(parts['prior'])}; learned residual kept in "
         f"{parts['learned_residual_used']} (else the prior alone); stage-2 weights {parts['stage2_weights']}."
-        + _placement(parts),
+        + (f" {note}" if (note := placement_note(parts)) else ""),
     ]
     if b["datasets_left_out"]:
         lines.append(f"Left out (runs failed as a whole): {', '.join(b['datasets_left_out'])}.")
@@ -354,18 +356,6 @@ def main(argv: list[str] | None = None) -> int:
                 out.write_text(json.dumps(result, indent=1, default=float))
                 print(f"wrote {out}")
     return 0
-
-
-def _placement(parts: dict) -> str:
-    """Where some fold placed models without history at the others' median (card prior unchecked)."""
-    counts = parts.get("cold_placement") or {}
-    if not counts.get("median"):
-        return ""
-    return (
-        f" Models without history placed by their card prior in {counts.get('card prior', 0)} folds, "
-        f"at the median of the others in {counts['median']} (fewer than 10 models with history: "
-        "the card prior cannot be cross-validated)."
-    )
 
 
 if __name__ == "__main__":

@@ -223,7 +223,13 @@ def _limit_threads() -> None:
 def _eval_ranking(args) -> int:
     from rich.console import Console
 
-    from hf_spider.ranker.evaluation import METHODS, PROTOCOLS, evaluate_ranking, write_predictions
+    from hf_spider.ranker.evaluation import (
+        METHODS,
+        PROTOCOLS,
+        evaluate_ranking,
+        placement_note,
+        write_predictions,
+    )
     from hf_spider.ranker.records import load_records
 
     console = Console(stderr=True)
@@ -294,8 +300,9 @@ def _eval_ranking(args) -> int:
         console.print(
             f"spider parts over {parts['folds']} folds: prior {parts['prior']}; learned residual used in "
             f"{parts['learned_residual_used']} (else the prior alone); stage-2 weights {parts['stage2_weights']}"
-            + _placement(parts)
         )
+        if note := placement_note(parts):
+            console.print(note)
     if args.predictions:
         try:
             write_predictions(result, args.predictions)
@@ -352,10 +359,3 @@ def results_table(result: dict, title: str):
             f"{v['n_models']:.0f}",
         )
     return table
-
-
-def _placement(parts: dict) -> str:
-    """How often models without history were placed by their card prior and at the others'
-    median, where some fold used the median (empty otherwise)."""
-    counts = parts.get("cold_placement") or {}
-    return f"; models without history placed by: {counts}" if counts.get("median") else ""

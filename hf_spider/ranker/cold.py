@@ -300,6 +300,9 @@ class ColdPrior:
     facts: FactsPrior
     ridge: Any = None  # training.CardPrior
     vocab: list[str] = field(default_factory=list)  # card words of the training population
+    # whether it may place models WITHOUT history: fitted on enough models to be cross-validated
+    # (`can_place`); where not, such a model sits at the others' median (`priors.placeable`)
+    places_cold: bool = True
 
     kind = "cold"
 
@@ -334,12 +337,19 @@ class ColdPrior:
         out: dict[str, Any] = {"kind": self.kind, "facts": self.facts.to_dict(), "vocab": list(self.vocab)}
         if self.ridge is not None:
             out["ridge"] = self.ridge.to_dict()
+        if not self.places_cold:  # written only where it is false: a prior fitted on 10+ models
+            out["places_cold"] = False  # reads as before
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColdPrior:
         ridge = CardPrior.from_dict(data["ridge"]) if data.get("ridge") else None
-        return cls(FactsPrior.from_dict(data["facts"]), ridge, list(data.get("vocab", [])))
+        return cls(
+            FactsPrior.from_dict(data["facts"]),
+            ridge,
+            list(data.get("vocab", [])),
+            bool(data.get("places_cold", True)),
+        )
 
 
 def card_prior_from_dict(data: Mapping[str, Any]):
@@ -378,7 +388,10 @@ def fit_cold_prior(
     if facts is None:
         return None
     return ColdPrior(
-        facts, fit_ridge_card_prior(pct, tokens) if ridge else None, population_words(pct, tokens)
+        facts,
+        fit_ridge_card_prior(pct, tokens) if ridge else None,
+        population_words(pct, tokens),
+        can_place(pct, tokens),
     )
 
 
@@ -444,7 +457,8 @@ def select_cold_prior(
 
 
 def _cv_models(pct: pd.DataFrame, tokens: Mapping[str, ModelToken]) -> list[str]:
-    return [m for m in pct.index if m in tokens and pct.loc[m].notna().any()]
+    """`pct`'s models with history and a card, in `pct`'s order."""
+    return [m for m in pct.index[pct.notna().any(axis=1)] if m in tokens]
 
 
 def can_place(pct: pd.DataFrame, tokens: Mapping[str, ModelToken], *, folds: int = 5) -> bool:

@@ -486,6 +486,19 @@ def _parts_summary(chosen: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def placement_note(parts: dict[str, Any]) -> str:
+    """A sentence on where models without history were placed (`_parts_summary`), where some fold
+    put them at the others' median; empty otherwise."""
+    counts = parts.get("cold_placement") or {}
+    if not counts.get("median"):
+        return ""
+    return (
+        f"Models without history placed by their card prior in {counts.get('card prior', 0)} folds, "
+        f"at the median of the others in {counts['median']} (fewer than 10 models with history: "
+        "the card prior cannot be cross-validated)."
+    )
+
+
 def _counts(values: Iterable[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in values:

@@ -162,14 +162,17 @@ def dataset_context(
     pct = history_percentiles(records, records.modality_of(dataset), train_datasets, exclude_models)
     metas = {t: records.dataset_meta(t) for t in pct.columns}
     fitted = cold.fit_for_choice(pct, tokens, cold.choice_for(pct, tokens)) if card else None
+    history = P.history_from(pct, metas)
     ctx = build_context(
         records.dataset_meta(dataset),
         models,
         tokens,
-        P.history_from(pct, metas),
+        history,
         scores_of(records, dataset),
         prior=prior,
-        card_prior=P.placeable(P.card_prior_values(fitted, models, tokens), pct, tokens) if card else None,
+        card_prior=P.placeable(fitted, P.card_prior_values(fitted, models, tokens), history)
+        if card
+        else None,
         card_shrink=card_shrink,
         match_bonus=match_bonus,
     )

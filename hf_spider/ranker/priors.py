@@ -224,18 +224,16 @@ def card_prior_for(
     `cold`'s (its kind chosen once per training set, `cold.choice_for`); this is the one place the
     ranker's priors call it from. A model without history gets one only where `cold.can_place`."""
     prior = cold.fit_for_choice(pct, tokens, cold.choice_for(pct, tokens))
-    return placeable(card_prior_values(prior, models, tokens), pct, tokens)
+    return placeable(prior, card_prior_values(prior, models, tokens), pct.index[pct.notna().any(axis=1)])
 
 
-def placeable(
-    values: dict[str, float], pct: pd.DataFrame, tokens: Mapping[str, ModelToken]
-) -> dict[str, float]:
-    """`values` (card priors) less those of models without history in `pct`, unless the card
-    prior may place such models (`cold.can_place`)."""
-    if cold.can_place(pct, tokens):
+def placeable(prior: Any, values: dict[str, float], with_history: Iterable[str]) -> dict[str, float]:
+    """`values` (`prior`'s card priors) less those of models not in `with_history`, unless the
+    prior may place models without history (`cold.ColdPrior.places_cold`)."""
+    if getattr(prior, "places_cold", True):
         return values
-    have = pct.notna().any(axis=1)
-    return {m: v for m, v in values.items() if m in have.index and have[m]}
+    keep = set(with_history)
+    return {m: v for m, v in values.items() if m in keep}
 
 
 def card_prior_values(

@@ -256,8 +256,8 @@ class Ranker:
         seen: frozenset[str] | set[str] = frozenset(),
     ) -> dict[str, float]:
         """`{model: card prior}` of `tokens`; none for a model without history (not in `seen`)
-        where the stored prior was fitted on too few models to be checked (`places_cold` false,
-        `cold.can_place`): that model sits at the median of the others (`priors.unknown_placement`)."""
+        where the stored prior was fitted on too few models to be checked (`ColdPrior.places_cold`):
+        that model sits at the median of the others (`priors.unknown_placement`)."""
         out: dict[str, float] = {}
         matrix = F.token_matrix(tokens, vectors)
         by_modality: dict[str, list[int]] = {}
@@ -267,11 +267,11 @@ class Ranker:
             fit = self.card_prior.get(modality)
             if not fit or not _card_prior_fits(fit):
                 continue
-            if fit.get("places_cold") is False:
+            prior = self._card_priors.setdefault(modality, card_prior_from_dict(fit))
+            if not getattr(prior, "places_cold", True):
                 rows = [i for i in rows if tokens[i].model_id in seen]
                 if not rows:
                     continue
-            prior = self._card_priors.setdefault(modality, card_prior_from_dict(fit))
             values = prior.predict([tokens[i] for i in rows], matrix[rows])
             out.update(zip((tokens[i].model_id for i in rows), (float(v) for v in values), strict=True))
         return out

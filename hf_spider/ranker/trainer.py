@@ -142,8 +142,6 @@ def _fit_parts(
         fitted = fit_card_prior(pct, tokens)
         if fitted is not None:
             card_prior[modality] = fitted.to_dict()
-            if not cold.can_place(pct, tokens):  # mixed into histories only (`Ranker.context`)
-                card_prior[modality]["places_cold"] = False
     if progress:
         progress(f"training the learned residual on {len(contexts)} datasets ({config.steps} steps)")
     meta = {**token_schema(), "trained_on": {m: len(t) for m, t in by_modality.items()}, "seed": seed}
