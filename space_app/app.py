@@ -24,6 +24,7 @@ TABLE_COLUMNS = [
     "stage",
     "transfer_score",
     "transfer_source",
+    "rank_basis",
     "device_status",
     "latency_p50_ms",
     "peak_memory_mb",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -242,3 +243,38 @@ def test_a_card_prior_too_small_to_check_places_no_cold_model(image_population):
         P.PriorChoice(),
     )
     assert np.allclose(pv[:3], np.median(pv[3:]))
+
+
+def test_a_card_that_states_no_fact_sits_at_the_median_of_the_cards_placed(image_population):
+    """A cold card with neither a parameter count nor an upstream accuracy gets no card prior: the
+    facts prior would otherwise read it as the training population's centre (about 58M
+    parameters) and rank it above every smaller model it is ranked with. It sits at the median of
+    the cards placed (a cards-only catalog), or of the models with history where some have it, and
+    the ranking says so (`RankResult.basis`)."""
+    from hf_spider.ranker import Ranker
+
+    pct, tokens = image_population
+    facts = C.fit_facts_prior(pct, tokens)
+    blank = ModelToken(model_id="elsewhere/blank", modality="image", library="timm", family="somenet")
+    only_upstream = dataclasses.replace(card("elsewhere/top1", 1, 0.8), num_parameters=None)
+    assert np.isnan(facts.predict([blank])[0])
+    assert np.isfinite(facts.predict([card("elsewhere/net", 5e6, 0.7)])[0])
+    reads_upstream = abs(facts.coef.get("upstream", 0.0)) > 0
+    assert np.isfinite(facts.predict([only_upstream])[0]) == reads_upstream
+
+    ranker = Ranker.default()
+    task = {"name": "pets", "modality": "image", "num_classes": 37, "num_examples": 3680}
+    small = [card(f"elsewhere/net-{i}", 10 ** (6.3 + 0.2 * i), 0.70 + 0.01 * i) for i in range(5)]
+    ctx = ranker.context([*small, blank], task)
+    prior = ctx.summary[:, 0]
+    assert ctx.basis == ["card"] * 5 + ["none"]
+    assert prior[-1] == pytest.approx(np.median(prior[:-1]), abs=1e-6)
+    result = ranker.rank([*small, blank], task)
+    assert result.basis["elsewhere/blank"] == "none"
+    assert [m for m, _ in result.ranking].index("elsewhere/blank") == 2  # the middle of six
+    # beside models with history, it sits at their median instead
+    warm = [m for m in ranker.history if m in tokens and tokens[m].modality == "image"][:4]
+    assert len(warm) == 4
+    ctx = ranker.context([tokens[m] for m in warm] + small + [blank], task)
+    assert ctx.basis == ["history"] * 4 + ["card"] * 5 + ["none"]
+    assert ctx.summary[-1, 0] == pytest.approx(np.median(ctx.summary[:4, 0]), abs=1e-6)

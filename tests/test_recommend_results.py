@@ -53,6 +53,7 @@ def make_recs(n_models: int = 3, *, estimated_model: int | None = None) -> Recom
             "transfer_score": 0.1,
             "transfer_source": "rank",
             "rank_score": 0.1,
+            "rank_basis": "card",
             "device_status": "skipped",
             "device_reason": "not in the top-3 benchmarked",
         }
@@ -137,7 +138,8 @@ def test_report_says_how_every_figure_was_obtained():
     assert "not in the top-3 benchmarked" in section
     assert "rpi5 profile" in section
     assert (
-        "estimated: learned ranker" in section and "measured: forward pass on a 128-example sample" in section
+        "estimated (no forward pass): the ranker, from the model card's facts alone" in section
+        and "measured: forward pass on a 128-example sample" in section
     )
     assert "latency 30.0 ms > 20 ms" in section
     assert "![Pareto plot](pareto.png)" in report
@@ -208,6 +210,28 @@ def test_transfer_score_has_one_meaning_for_every_row():
     assert [r["model_id"] for r in recs.ranking()] == order
     assert "percentile" in LEGEND["transfer_score"] and "ms" in LEGEND["latency_p50_ms"]
     assert "percentile" in recs.report() and "`latency_p50_ms`" in recs.report()
+
+
+def test_each_row_says_what_its_stage1_score_was_computed_from():
+    """`rank_basis`: the model's fine-tuning history, its card alone, or neither; one note counts
+    them, and the report's provenance of an unprobed row says which."""
+    from hf_spider.probe import ProbeResult
+    from hf_spider.recommend._report import transfer_provenance
+    from hf_spider.recommend._results import basis_note, build_rows
+
+    stage1 = [("a", 0.9), ("b", 0.5), ("c", 0.1)]
+    basis = {"a": "history", "b": "card", "c": "none"}
+    rows = build_rows(["a", "b", "c"], stage1, ProbeResult(), {}, [], top_k=1, benched=False, basis=basis)
+    assert {r["model_id"]: r["rank_basis"] for r in rows} == basis
+    words = {r["model_id"]: transfer_provenance(r, {}) for r in rows}
+    assert "fine-tuning results on other datasets" in words["a"]
+    assert "card's facts alone" in words["b"] and "median of the others" in words["c"]
+    note = basis_note(basis)
+    assert note.startswith("stage 1 scored 1 of 3 candidates from their fine-tuning history")
+    assert "1 from their card alone; 1 placed at the median" in note
+    assert "median" not in basis_note({"a": "history", "b": "card"})
+    rows = build_rows(["a"], stage1[:1], ProbeResult(), {}, [], top_k=1, benched=False)
+    assert rows[0]["rank_basis"] is None  # a ranker that does not say: no claim either way
 
 
 def test_version_1_rows_are_read_back_under_the_one_vocabulary():

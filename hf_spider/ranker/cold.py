@@ -131,7 +131,8 @@ class FactsPrior:
         return clamped, raw, dist, fams
 
     def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Predicted mean percentile in (0, 1); `vectors` is accepted for `CardPrior`'s signature.
+        """Predicted mean percentile in (0, 1), NaN for a card that states none of the facts the
+        prior reads (`_says_nothing`); `vectors` is accepted for `CardPrior`'s signature.
 
         The facts model reads facts clamped to the training range (it does not extrapolate: an
         upstream accuracy above or below anything seen counts as the highest or lowest seen);
@@ -151,7 +152,18 @@ class FactsPrior:
         pcoef = np.array([self.params_coef.get(c, 0.0) for c in COLUMNS])
         base = raw @ pcoef + self.params_intercept
         weight = self.mix * np.exp(-dist)
-        return _squash(base + weight * (full - base))
+        out = _squash(base + weight * (full - base))
+        return np.where(self._says_nothing(clamped), np.nan, out)
+
+    def _says_nothing(self, design: np.ndarray) -> np.ndarray:
+        """Rows whose card states no fact this prior reads on its main axes: no parameter count,
+        and no upstream accuracy or a prior that does not use it. Such a card gets no prediction
+        (NaN), rather than the training population's centre: the ranker places it at the median
+        of the models it can place (`priors.unknown_placement`)."""
+        params_missing = design[:, COLUMNS.index("params_missing")] > 0
+        upstream_missing = design[:, COLUMNS.index("upstream_missing")] > 0
+        reads_upstream = abs(self.coef.get("upstream", 0.0)) > 0
+        return params_missing & (upstream_missing | (not reads_upstream))
 
     def distance(self, tokens: Iterable[ModelToken]) -> np.ndarray:
         """How far each card's parameter count lies outside the training cards' range (in training
@@ -325,7 +337,9 @@ class ColdPrior:
         return out
 
     def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
+        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand.
+        NaN where the facts prior has nothing to read (no parameter count, no upstream accuracy
+        it uses): the ridge's words alone do not place a card."""
         tokens = list(tokens)
         facts = self.facts.predict(tokens)
         if self.ridge is None or not tokens:
@@ -446,7 +460,7 @@ def select_cold_prior(
             pred = ColdPrior(facts[(mix, upstream)], ridge if use_ridge else None, vocab).predict(held_tokens)
             for target in pct.columns:
                 truth = pct.loc[held, target].to_numpy(dtype=np.float64)
-                ok = np.isfinite(truth)
+                ok = np.isfinite(truth) & np.isfinite(pred)
                 if ok.sum() >= 3 and np.ptp(truth[ok]) > 0:
                     taus[choice].append(float(weightedtau(truth[ok], pred[ok]).statistic))
     means = {c: float(np.mean(v)) for c, v in taus.items() if v}
@@ -581,7 +595,9 @@ class CardPrior:
         return _card_design(list(tokens), {w: i for i, w in enumerate(self.vocab)}, vectors)
 
     def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
+        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand.
+        NaN where the facts prior has nothing to read (no parameter count, no upstream accuracy
+        it uses): the ridge's words alone do not place a card."""
         tokens = list(tokens)
         if not tokens:
             return np.zeros(0)

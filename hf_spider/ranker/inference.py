@@ -43,6 +43,12 @@ class Context:
     match: np.ndarray | None = None  # [n] 1.0 where the model's own data shares the task's name
     metrics: list[str] | None = None  # estimator of each feats column
     cold_weight: np.ndarray | None = None  # [n] familiarity of each card (`cold.familiarity`)
+    basis: list[str] | None = None  # [n] what placed each prior: BASES
+
+
+# What a candidate's prior was computed from: its fine-tuning history on earlier datasets, its
+# card alone (`cold`), or neither (placed at the median of the others, `priors.unknown_placement`).
+BASES = ("history", "card", "none")
 
 
 def build_context(
@@ -108,6 +114,8 @@ def build_context(
         )
     if unknown:
         known = np.array([bool(history.get(m)) for m in models])
+        if not known.any():  # a cards-only catalog: the median of the cards the prior placed
+            known = np.array([m in card_prior for m in models])
         summary[unknown, 0] = P.unknown_placement(summary[known, 0] + 0.5) - 0.5
     if match_bonus:
         summary[:, 0] = np.clip(summary[:, 0] + match_bonus * match, -0.5, 0.5)
@@ -134,6 +142,7 @@ def build_context(
         card,
         match.astype(np.float32),
         metrics,
+        basis=["history" if history.get(m) else "card" if m in card_prior else "none" for m in models],
     )
 
 

@@ -165,13 +165,15 @@ def prior_values(
             / np.maximum(n + choice.card_shrink, 1e-12),
             centre,
         )
-    out = np.where(n > 0, centre, np.where(has_card, card, unknown_placement(centre[n > 0])))
+    placed = centre[n > 0] if (n > 0).any() else card[has_card]
+    out = np.where(n > 0, centre, np.where(has_card, card, unknown_placement(placed)))
     return np.clip(out + choice.match_bonus * np.asarray(match, dtype=np.float64), 0.0, 1.0)
 
 
 def unknown_placement(known: np.ndarray) -> float:
     """Where a model with neither history nor card prior is placed: at the median prior of the
-    models with history (as every baseline fills a model it cannot score), 0.5 without any."""
+    models with history (as every baseline fills a model it cannot score), of those placed by
+    their card where none has history (a cards-only catalog), 0.5 without any."""
     known = np.asarray(known, dtype=np.float64)
     known = known[np.isfinite(known)]
     return float(np.median(known)) if len(known) else 0.5
@@ -244,4 +246,4 @@ def card_prior_values(
     if prior is None or not models:
         return {}
     pred = prior.predict(tokens[m] for m in models)
-    return {m: float(p) for m, p in zip(models, pred, strict=True)}
+    return {m: float(p) for m, p in zip(models, pred, strict=True) if np.isfinite(p)}

@@ -38,15 +38,18 @@ HISTORY_FILE = "history.json"
 
 @dataclass
 class RankResult:
-    """A stage-1 ranking: `ranking` (= `stage1`) is [(model_id, score)] best first."""
+    """A stage-1 ranking: `ranking` (= `stage1`) is [(model_id, score)] best first; `basis` says
+    what each model's score was computed from (`inference.BASES`: its fine-tuning history on
+    earlier datasets, its card alone, or neither)."""
 
     ranking: list[tuple[str, float]]
     stage1: list[tuple[str, float]]
     task: dict[str, Any] = field(default_factory=dict)
+    basis: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ranking": [{"model_id": m, "score": s} for m, s in self.ranking],
+            "ranking": [{"model_id": m, "score": s, "basis": self.basis.get(m)} for m, s in self.ranking],
             "stage1": [{"model_id": m, "score": s} for m, s in self.stage1],
             "task": {k: v for k, v in self.task.items() if k != "description"},
         }
@@ -273,7 +276,9 @@ class Ranker:
                 if not rows:
                     continue
             values = prior.predict([tokens[i] for i in rows], matrix[rows])
-            out.update(zip((tokens[i].model_id for i in rows), (float(v) for v in values), strict=True))
+            out.update(
+                (tokens[i].model_id, float(v)) for i, v in zip(rows, values, strict=True) if np.isfinite(v)
+            )
         return out
 
     def score(
@@ -282,6 +287,10 @@ class Ranker:
         """`{model_id: score}`: the stage-1 score (the prior, plus the learned residual where
         cross-validation kept it for the task's modality), fused with the estimators' consensus
         when `estimator_scores` are given (stage 2)."""
+        return dict(self._scored(candidates, task, estimator_scores=estimator_scores, vectors=vectors)[0])
+
+    def _scored(self, candidates, task, *, estimator_scores=None, vectors=None):
+        """(`[(model_id, score)]` in the candidates' order, their `Context`)."""
         ctx = self.context(candidates, task, estimator_scores=estimator_scores, vectors=vectors)
         modality = str(ctx.task.get("modality") or "")
         config = self.config.for_modality(modality)
@@ -290,7 +299,7 @@ class Ranker:
             scores = I.fused_scores(model, ctx, config.stage2_weight, estimators=config.stage2_estimators)
         else:
             scores = I.score_context(model, ctx, use_features=False)
-        return dict(zip(ctx.models, (float(s) for s in scores), strict=True))
+        return list(zip(ctx.models, (float(s) for s in scores), strict=True)), ctx
 
     def rank(
         self,
@@ -309,8 +318,10 @@ class Ranker:
         if not tokens:
             raise UserInputError("no candidate models to rank", hint="check the catalog and its filters")
         meta = task_meta(task)
-        stage1 = sorted(self.score(tokens, meta, vectors=vectors).items(), key=lambda kv: -kv[1])
-        return RankResult(ranking=stage1, stage1=stage1, task=meta)
+        scored, ctx = self._scored(tokens, meta, vectors=vectors)
+        stage1 = sorted(dict(scored).items(), key=lambda kv: -kv[1])
+        basis = dict(zip(ctx.models, ctx.basis or (), strict=False))
+        return RankResult(ranking=stage1, stage1=stage1, task=meta, basis=basis)
 
 
 def rank_catalog(catalog: Any, task: Any, *, ranker: Ranker | None = None) -> list[tuple[str, float]]:

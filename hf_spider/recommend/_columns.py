@@ -25,6 +25,7 @@ COLUMNS = (
     "transfer_score",
     "transfer_source",
     "rank_score",
+    "rank_basis",
     "probe_score",
     "target",
     "device_status",
@@ -45,8 +46,11 @@ LEGEND = {
     "transfer_score": "where the model stands in the final order, as a percentile of the ranked "
     "candidates: 1 = first, 0 = last (fraction; the same meaning in every row)",
     "transfer_source": "the stage that placed the model: probe (checked on the data by a forward "
-    "pass, fused with the ranker) or rank (the ranker from the card, no forward pass)",
+    "pass, fused with the ranker) or rank (the ranker, no forward pass; `rank_basis` says from what)",
     "rank_score": "the stage-1 ranker's raw score (unitless, higher is better; compare within one run only)",
+    "rank_basis": "what the stage-1 score was computed from: history (the model's fine-tuning "
+    "results on other datasets), card (its card's facts alone: parameter count, upstream accuracy, "
+    "family) or none (neither: placed at the median of the others)",
     "probe_score": "the stage-2 fused score of a probed model: its rank among the probed models, "
     "as a fraction (1 = best)",
     **{name: f"{what}, in {unit}" for name, (unit, what) in FIGURES.items()},

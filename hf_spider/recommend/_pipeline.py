@@ -23,7 +23,14 @@ from hf_spider import __version__
 from hf_spider.errors import ConstraintError, UserInputError
 from hf_spider.hardware.joint import has_device_budget
 from hf_spider.probe._probe import ESTIMATORS, ProbeResult, check_sample, fuse, probe, rerank, shown
-from hf_spider.recommend._results import Recommendations, build_rows, sort_rows, target_summary, task_summary
+from hf_spider.recommend._results import (
+    Recommendations,
+    basis_note,
+    build_rows,
+    sort_rows,
+    target_summary,
+    task_summary,
+)
 
 STAGES = ("rank", "probe", "bench")
 # Per modality: dynamic int8 is the fast one for transformers, static int8 for CNNs (ConvInteger
@@ -156,8 +163,11 @@ def recommend(
     with run.timed("rank"):
         progress("rank", 0, len(found), "ranker over model tokens")
         ranker_obj, ranker_name = _ranker(ranker, token=token, endpoint=endpoint)
-        stage1 = ranker_obj.rank(list(found.tokens), task_obj).stage1
+        ranked = ranker_obj.rank(list(found.tokens), task_obj)
+        stage1, basis = ranked.stage1, dict(getattr(ranked, "basis", None) or {})
         progress("rank", len(found), len(found), f"{len(found)} models")
+        if basis:
+            run.notes.append(basis_note(basis))
     joint_ranking = None
     if joint != "off" and has_device_budget(cons):
         with run.timed("joint"):
@@ -212,7 +222,15 @@ def recommend(
 
     target_name = device.name if device is not None else None
     rows = build_rows(
-        order, stage1, probed, fused, records, top_k=top_k, benched=device is not None, target=target_name
+        order,
+        stage1,
+        probed,
+        fused,
+        records,
+        top_k=top_k,
+        benched=device is not None,
+        target=target_name,
+        basis=basis,
     )
     if joint_ranking is not None:
         _add_predictions(rows, joint_ranking, cons, run)

@@ -56,8 +56,18 @@ def transfer_provenance(row: dict[str, Any], meta: dict[str, Any]) -> str:
         )
         return f"measured: forward pass on a {n}-example sample, {est}, {how}"
     if source == "rank":
-        return "estimated: learned ranker from the model card and the task token (no forward pass)"
+        return "estimated (no forward pass): " + _BASIS_WORDS.get(
+            row.get("rank_basis"), "the ranker, from the model card, its history and the task token"
+        )
     return "skipped"
+
+
+# How the ranker placed a row (`rank_basis`), in words.
+_BASIS_WORDS = {
+    "history": "the ranker, from the model's fine-tuning results on other datasets",
+    "card": "the ranker, from the model card's facts alone (no fine-tuning record)",
+    "none": "neither a fine-tuning record nor card facts: placed at the median of the others",
+}
 
 
 def _joint_section(recs: Recommendations) -> list[str]:

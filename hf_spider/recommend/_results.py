@@ -283,6 +283,7 @@ def build_rows(
     top_k: int,
     benched: bool,
     target: str | None = None,
+    basis: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per device record, and one per ranked model that was not benchmarked.
 
@@ -294,7 +295,9 @@ def build_rows(
         records: the benchmarked variants.
         top_k, benched: why a model has no device figures (bench not run, or not in the top-k).
         target: the device target's name, on every row.
+        basis: what each model's stage-1 score was computed from (`RankResult.basis`).
     """
+    basis = basis or {}
     rows = [r.to_row() for r in records]
     done = {r["model_id"] for r in rows}
     reason = f"not among the top-{top_k} benchmarked" if benched else "bench stage not run"
@@ -309,6 +312,7 @@ def build_rows(
             transfer_score=transfer_percentile(rank_of[m], len(order)),
             transfer_source="probe" if m in fused else "rank",
             rank_score=stage1_score[m],
+            rank_basis=basis.get(m),
             probe_score=fused.get(m),
             target=target,
             **{f"score_{k}": v for k, v in probed.scores.get(m, {}).items()},
@@ -337,3 +341,18 @@ def target_summary(device: Any) -> dict[str, Any]:
     if device is None:
         return {"name": "none", "description": "no device (bench stage not run)"}
     return {**device.to_dict(), "description": device.describe()}
+
+
+def basis_note(basis: dict[str, str]) -> str:
+    """One sentence: how many stage-1 scores came from fine-tuning history, cards alone, neither."""
+    n = {b: sum(v == b for v in basis.values()) for b in ("history", "card", "none")}
+    out = (
+        f"stage 1 scored {n['history']} of {len(basis)} candidates from their fine-tuning history on "
+        f"other datasets and {n['card']} from their card alone"
+    )
+    if n["none"]:
+        out += (
+            f"; {n['none']} placed at the median of the others (no fine-tuning record, and no card fact "
+            "the ranker could use: a parameter count or an upstream accuracy)"
+        )
+    return out

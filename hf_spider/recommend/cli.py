@@ -187,7 +187,8 @@ def render_table(recs, console, max_rows: int = 15) -> None:
 
     target = (recs.meta.get("target") or {}).get("name", "")
     name = (recs.meta.get("task") or {}).get("name") or recs.meta.get("dataset")
-    table = Table(title=escape(f"hf-spider: {name} on {target}"), title_justify="left")
+    where = f"on {target}" if target and target != "none" else "(no device: bench stage not run)"
+    table = Table(title=escape(f"hf-spider: {name} {where}"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("model", overflow="fold", min_width=24, ratio=3)
     for name in ("variant", "stage", "transfer", "device", "p50 ms", "MiB", "file MiB", "fid.", "fits"):
@@ -218,8 +219,9 @@ def render_table(recs, console, max_rows: int = 15) -> None:
     )
     if any(r["stage"] == "rank" for r in recs.rows) and any(r["stage"] != "rank" for r in recs.rows):
         console.print(
-            "Rows of stage 'rank' were scored from their cards only (their weights were not run on the "
-            "data); they rank below the models checked on the data. See the report's notes."
+            "Rows of stage 'rank' were scored by the ranker from their fine-tuning records and cards "
+            "(their weights were not run on the data); they rank below the models checked on the data. "
+            "See the report's notes."
         )
     joint = recs.meta.get("joint") or {}
     if joint.get("method", "off") != "off":
