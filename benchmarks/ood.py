@@ -1,6 +1,7 @@
 """Out-of-distribution check, cards only: classic ImageNet CNNs against published fine-tuning results.
 
     python -m benchmarks.ood [--cards DIR] [--ranker DIR] [--json PATH] [--markdown]
+    python -m benchmarks.ood --compute   # does compute track the training records beside parameters?
 
 `--cards DIR` runs the same check on another set: `DIR/models/<org>/<name>/` (Hub-layout model
 repos: README.md and config.json), `DIR/targets/<target>/README.md` (dataset cards) and
@@ -32,9 +33,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "benchmarks" / "ood_cards"
 RESULTS = REPO / "benchmarks" / "results"
-METHODS = ("spider", "params", "upstream", "params+upstream", "history", "random")
+METHODS = ("spider", "params", "upstream", "params+upstream", "gmacs", "history", "random")
 # `params+upstream`: the two card facts with equal weight (z-scores among the ranked models), the
-# simplest cards-only combination. `history` is not cards-only: the static baseline (each model's
+# simplest cards-only combination. `gmacs`: the compute the card states (timm cards' "GMACs" under
+# Model Stats), a fact the ranker does not read (`compute_check`); scored only where every card
+# states it. `history` is not cards-only: the static baseline (each model's
 # mean z-scored fine-tuning accuracy) over the table's *other* targets, what the ranker's prior
 # would read once these models had fine-tuning records; a reference for what cards alone miss.
 # Published means on the same 10 models x 8 targets, tau_w rank=None (Model Spider's README table)
@@ -114,6 +117,7 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
         rankings[target] = [r["model_id"] for r in recs.ranking()]
         params = np.log([tokens[m].num_parameters for m in models])
         upstream = np.array([tokens[m].best_eval_accuracy() for m in models], dtype=float)
+        gmacs = [stated_gmacs(folder / "models" / m / "README.md") for m in models]
         scores = {
             "spider": [spider[m] for m in models],
             "params": params,
@@ -123,13 +127,16 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
             "history": np.nan_to_num(static_scores(accuracy.drop(columns=[target]), models), nan=0.0),
             "random": list(rng.random(len(models))),
         }
-        per_target[target] = {k: ranking_metrics(gt, np.asarray(v, dtype=float)) for k, v in scores.items()}
-    mean = {
-        k: {
-            m: float(np.mean([per_target[t][k][m] for t in per_target]))
-            for m in per_target[next(iter(truth))][k]
+        if all(g is not None for g in gmacs):
+            scores["gmacs"] = np.log(gmacs)
+        per_target[target] = {
+            k: ranking_metrics(gt, np.asarray(scores[k], dtype=float)) for k in METHODS if k in scores
         }
+    first = per_target[next(iter(truth))]
+    mean = {
+        k: {m: float(np.mean([per_target[t][k][m] for t in per_target])) for m in first[k]}
         for k in METHODS
+        if all(k in per_target[t] for t in per_target)
     }
     return {
         "targets": per_target,
@@ -151,6 +158,76 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         },
     }
+
+
+def stated_gmacs(readme: Path) -> float | None:
+    """The compute a card states ("GMACs: 2.83", timm's Model Stats), None where it states none."""
+    import re
+
+    try:
+        found = re.search(r"GMACs:\s*([0-9.]+)", readme.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+    return float(found.group(1)) if found else None
+
+
+def compute_check() -> dict[str, dict[str, float]]:
+    """Does compute earn a place beside the parameter count on the training records?
+
+    For each TransferGraph model of the shared records, the FLOPs of one forward pass at the task's
+    input, counted from its config as the cost model counts them (`hardware.cost.card_config`,
+    `facts_of`), against its mean percentile over the usable datasets: Spearman correlations of
+    log parameters and log FLOPs with it, and R^2 of least squares on each and on both.
+    """
+    from scipy.stats import spearmanr
+
+    from hf_spider.hardware.cost import card_config, default_input, facts_of
+    from hf_spider.ranker import training as T
+    from hf_spider.ranker.records import load_records
+    from hf_spider.ranker.tokens import record_tokens
+
+    out: dict[str, dict[str, float]] = {}
+    for modality in ("image", "text"):
+        records = load_records([REPO.parent / "shared" / "data" / "transfergraph" / modality])
+        tokens, _ = record_tokens(records.models)
+        usable = set(records.datasets[~records.datasets["failed"]]["dataset"])
+        ok = records.perf[
+            ~records.perf["failed"]
+            & records.perf["model"].isin(set(tokens))
+            & records.perf["dataset"].isin(usable)
+        ]
+        mean = T.percentiles(ok.pivot_table(index="model", columns="dataset", values="accuracy")).mean(axis=1)
+        rows = []
+        for model, y in mean.dropna().items():
+            config, match = card_config(tokens[model].to_dict())
+            if config is None or match.get("rel_error", 1.0) > 0.02 or not tokens[model].num_parameters:
+                continue
+            flops = facts_of(config, default_input(config))["flops"]
+            rows.append((float(y), np.log10(tokens[model].num_parameters), np.log10(flops)))
+        y, p, f = (np.array(c) for c in zip(*rows, strict=True))
+
+        zp, zf = _z(p), _z(f)
+        both = np.linalg.lstsq(np.column_stack([np.ones_like(y), zp, zf]), y, rcond=None)[0]
+        out[modality] = {
+            "models": len(rows),
+            "models_in_records": int(mean.notna().sum()),
+            "spearman_params": round(float(spearmanr(y, p)[0]), 3),
+            "spearman_flops": round(float(spearmanr(y, f)[0]), 3),
+            "r2_params": round(_r2(y, p), 3),
+            "r2_flops": round(_r2(y, f), 3),
+            "r2_both": round(_r2(y, p, f), 3),
+            "coef_params_per_sd": round(float(both[1]), 3),
+            "coef_flops_per_sd": round(float(both[2]), 3),
+            "corr_params_flops": round(float(np.corrcoef(p, f)[0, 1]), 3),
+        }
+    return out
+
+
+def _r2(y: np.ndarray, *cols: np.ndarray) -> float:
+    """R^2 of least squares of `y` on `cols` and an intercept."""
+    x = np.column_stack([np.ones_like(y), *cols])
+    fitted = x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    return float(1.0 - np.sum((y - fitted) ** 2) / np.sum((y - y.mean()) ** 2))
 
 
 def _z(values: np.ndarray) -> np.ndarray:
@@ -209,10 +286,11 @@ def ablation(folds: int = 5, seed: int = 0) -> dict[str, dict[str, float]]:
 
 def markdown(result: dict) -> str:
     """A per-target table of tau_w rank=None (means in both conventions, regret, hit@3 last)."""
-    lines = ["| target | " + " | ".join(METHODS) + " |", "| --- |" + " ---: |" * len(METHODS)]
+    shown = [m for m in METHODS if m in result["mean"]]
+    lines = ["| target | " + " | ".join(shown) + " |", "| --- |" + " ---: |" * len(shown)]
     for target, methods in result["targets"].items():
         lines.append(
-            f"| {target} | " + " | ".join(f"{methods[m]['tau_w_rank_none']:.3f}" for m in METHODS) + " |"
+            f"| {target} | " + " | ".join(f"{methods[m]['tau_w_rank_none']:.3f}" for m in shown) + " |"
         )
     labels = {
         "tau_w_rank_none": "**mean tau_w rank=None**",
@@ -221,7 +299,7 @@ def markdown(result: dict) -> str:
         "hit_at_3": "mean hit@3",
     }
     for key, label in labels.items():
-        lines.append(f"| {label} | " + " | ".join(f"{result['mean'][m][key]:.3f}" for m in METHODS) + " |")
+        lines.append(f"| {label} | " + " | ".join(f"{result['mean'][m][key]:.3f}" for m in shown) + " |")
     return "\n".join(lines)
 
 
@@ -248,6 +326,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ablation", action="store_true", help="cold-prior ablation on the shared records instead"
     )
+    parser.add_argument(
+        "--compute",
+        action="store_true",
+        help="instead: does compute (FLOPs from each config) track the shared records beside the "
+        "parameter count? (results/ood_compute_records.json)",
+    )
     args = parser.parse_args(argv)
     import torch
 
@@ -257,6 +341,13 @@ def main(argv: list[str] | None = None) -> int:
         print("| cold prior | " + " | ".join(table) + " |\n| --- |" + " ---: |" * len(table))
         for label in next(iter(table.values())):
             print(f"| {label} | " + " | ".join(f"{table[m][label]:.3f}" for m in table) + " |")
+        return 0
+    if args.compute:
+        checked = compute_check()
+        for modality, figures in checked.items():
+            print(modality, " ".join(f"{k} {v}" for k, v in figures.items()))
+        out = Path(args.json) if args.json else RESULTS / "ood_compute_records.json"
+        out.write_text(json.dumps(checked, indent=1) + "\n")
         return 0
     folder = Path(args.cards).expanduser() if args.cards else CARDS
     try:
@@ -268,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print(markdown(result))
     else:
-        for method in METHODS:
+        for method in (m for m in METHODS if m in result["mean"]):
             m = result["mean"][method]
             print(
                 f"{method:16s} tau_w rank=None {m['tau_w_rank_none']:.3f}  rank=True {m['tau_w_rank_true']:.3f}"

@@ -192,6 +192,7 @@ def test_the_ood_check_runs_on_another_cards_set_and_refuses_a_malformed_one(tmp
     result = json.loads(out.read_text())
     assert set(result["targets"]) == {"cifar10", "dtd"} and result["benchmark"]["models"] == 5
     assert result["anchors_rank_none"] == {}  # the published anchors are for the project's set only
+    assert set(result["mean"]) == set(ood.METHODS)
     for method in ood.METHODS:
         assert -1.0 <= result["mean"][method]["tau_w_rank_none"] <= 1.0
     # `history` ranks a target by the other targets' accuracies only: here cifar10 by dtd's
@@ -201,6 +202,17 @@ def test_the_ood_check_runs_on_another_cards_set_and_refuses_a_malformed_one(tmp
     expected = weightedtau(acc["cifar10"].to_numpy(), acc["dtd"].to_numpy(), rank=None).statistic
     assert result["targets"]["cifar10"]["history"]["tau_w_rank_none"] == pytest.approx(expected)
     assert expected < 0.5  # far from ranking cifar10 by its own accuracies (1.0)
+    # `gmacs`: the compute each card states, a row only where every card states it
+    gmacs = [ood.stated_gmacs(other / "models" / m / "README.md") for m in acc.index]
+    assert all(g is not None and g > 0 for g in gmacs)
+    expected = weightedtau(acc["cifar10"].to_numpy(), np.log(gmacs), rank=None).statistic
+    assert result["targets"]["cifar10"]["gmacs"]["tau_w_rank_none"] == pytest.approx(expected)
+    readme = other / "models" / models[0] / "README.md"
+    readme.write_text("\n".join(ln for ln in readme.read_text().splitlines() if "GMACs" not in ln))
+    assert ood.stated_gmacs(readme) is None
+    assert ood.main(["--cards", str(other), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert "gmacs" not in result["mean"] and "params" in result["mean"]
     shutil.rmtree(other / "targets" / "dtd")
     capsys.readouterr()
     for folder, needle in (
