@@ -223,6 +223,7 @@ def test_each_row_says_what_its_stage1_score_was_computed_from():
     basis = {"a": "history", "b": "card", "c": "none"}
     rows = build_rows(["a", "b", "c"], stage1, ProbeResult(), {}, [], top_k=1, benched=False, basis=basis)
     assert {r["model_id"]: r["rank_basis"] for r in rows} == basis
+    assert [e["basis"] for e in Recommendations(rows, {}).ranking()] == ["history", "card", "none"]
     words = {r["model_id"]: transfer_provenance(r, {}) for r in rows}
     assert "fine-tuning results on other datasets" in words["a"]
     assert "card's facts alone" in words["b"] and "median of the others" in words["c"]

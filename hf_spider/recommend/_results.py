@@ -95,7 +95,8 @@ class Recommendations:
         return self.rows[0] if self.rows else None
 
     def ranking(self) -> list[dict[str, Any]]:
-        """One entry per model, in rank order: `{"model_id", "score", "stage", "rank"}`."""
+        """One entry per model, in rank order: `{"model_id", "score", "stage", "rank", "basis"}`
+        (`basis`: what its stage-1 score was computed from, the `rank_basis` column)."""
         seen: dict[str, dict[str, Any]] = {}
         for row in sorted(self.rows, key=lambda r: (r["rank"] is None, r["rank"] or 0)):
             if row["model_id"] not in seen:
@@ -104,6 +105,7 @@ class Recommendations:
                     "model_id": row["model_id"],
                     "score": row["transfer_score"],
                     "stage": row["stage"],
+                    "basis": row.get("rank_basis"),
                 }
         return list(seen.values())
 
