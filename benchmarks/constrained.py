@@ -68,10 +68,12 @@ QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # positions on the lo
 
 
 def stage1_digest(modality: str) -> str:
-    """A hash of what the stage-1 LODO scores are computed from: the records and the ranker's code."""
+    """A hash of what the stage-1 LODO scores are computed from: the records and the ranker's code
+    (its command line, `cli.py`, computes none of them)."""
     import hashlib
 
-    parts = sorted((SHARED / modality).glob("*.csv")) + sorted((REPO / "hf_spider" / "ranker").glob("*.py"))
+    code = [p for p in sorted((REPO / "hf_spider" / "ranker").glob("*.py")) if p.name != "cli.py"]
+    parts = sorted((SHARED / modality).glob("*.csv")) + code
     return hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()[:16]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from hf_spider._cli_utils import write_json as _write_json
@@ -290,7 +291,9 @@ def _eval_ranking(args) -> int:
     table = results_table(
         result, f"{args.protocol}{' cold start' if args.cold_start else ''} (seed {args.seed})"
     )
-    Console().print(table) if args.json != "-" else console.print(table)
+    # a log file gets the whole table on one line a row, as `recommend` writes it
+    wide = None if sys.stdout.isatty() else 160
+    Console(width=wide).print(table) if args.json != "-" else Console(stderr=True, width=wide).print(table)
     regret = "; ".join(
         f"{m} {v['top1_regret']:.2f} / {v['max_top1_regret']:.2f}" for m, v in result["mean"].items()
     )
