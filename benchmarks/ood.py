@@ -205,7 +205,6 @@ def compute_check() -> dict[str, dict[str, float]]:
             flops = facts_of(config, default_input(config))["flops"]
             rows.append((float(y), np.log10(tokens[model].num_parameters), np.log10(flops)))
         y, p, f = (np.array(c) for c in zip(*rows, strict=True))
-
         zp, zf = _z(p), _z(f)
         both = np.linalg.lstsq(np.column_stack([np.ones_like(y), zp, zf]), y, rcond=None)[0]
         out[modality] = {

@@ -138,7 +138,7 @@ def test_report_says_how_every_figure_was_obtained():
     assert "not in the top-3 benchmarked" in section
     assert "rpi5 profile" in section
     assert (
-        "estimated (no forward pass): the ranker, from the model card's facts alone" in section
+        "estimated (no forward pass): the ranker, from the model card alone" in section
         and "measured: forward pass on a 128-example sample" in section
     )
     assert "latency 30.0 ms > 20 ms" in section
@@ -226,7 +226,7 @@ def test_each_row_says_what_its_stage1_score_was_computed_from():
     assert [e["basis"] for e in Recommendations(rows, {}).ranking()] == ["history", "card", "none"]
     words = {r["model_id"]: transfer_provenance(r, {}) for r in rows}
     assert "fine-tuning results on other datasets" in words["a"]
-    assert "card's facts alone" in words["b"] and "median of the others" in words["c"]
+    assert "model card alone" in words["b"] and "median of the others" in words["c"]
     note = basis_note(basis)
     assert note.startswith("stage 1 scored 1 of 3 candidates from their fine-tuning history")
     assert "1 from their card alone; 1 placed at the median" in note

@@ -595,9 +595,7 @@ class CardPrior:
         return _card_design(list(tokens), {w: i for i, w in enumerate(self.vocab)}, vectors)
 
     def predict(self, tokens: Iterable[ModelToken], vectors: np.ndarray | None = None) -> np.ndarray:
-        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand.
-        NaN where the facts prior has nothing to read (no parameter count, no upstream accuracy
-        it uses): the ridge's words alone do not place a card."""
+        """Predicted mean percentile in [0, 1]; `vectors`: the tokens' `vector()` rows if at hand."""
         tokens = list(tokens)
         if not tokens:
             return np.zeros(0)

@@ -65,8 +65,8 @@ def transfer_provenance(row: dict[str, Any], meta: dict[str, Any]) -> str:
 # How the ranker placed a row (`rank_basis`), in words.
 _BASIS_WORDS = {
     "history": "the ranker, from the model's fine-tuning results on other datasets",
-    "card": "the ranker, from the model card's facts alone (no fine-tuning record)",
-    "none": "neither a fine-tuning record nor card facts: placed at the median of the others",
+    "card": "the ranker, from the model card alone (no fine-tuning record)",
+    "none": "neither a fine-tuning record nor a usable card prior: placed at the median of the others",
 }
 
 

@@ -354,7 +354,8 @@ def basis_note(basis: dict[str, str]) -> str:
     )
     if n["none"]:
         out += (
-            f"; {n['none']} placed at the median of the others (no fine-tuning record, and no card fact "
-            "the ranker could use: a parameter count or an upstream accuracy)"
+            f"; {n['none']} placed at the median of the others (no fine-tuning record, and no usable "
+            "card prior: the card states neither a parameter count nor an upstream accuracy, or the "
+            "ranker's card prior was fitted on too few models to place any)"
         )
     return out
