@@ -36,8 +36,8 @@ RESULTS = REPO / "benchmarks" / "results"
 METHODS = ("spider", "params", "upstream", "params+upstream", "gmacs", "history", "random")
 # `params+upstream`: the two card facts with equal weight (z-scores among the ranked models), the
 # simplest cards-only combination. `gmacs`: the compute the card states (timm cards' "GMACs" under
-# Model Stats), a fact the ranker does not read (`compute_check`); scored only where every card
-# states it. `history` is not cards-only: the static baseline (each model's
+# Model Stats), a fact the ranker does not read (`compute_check`). A card that does not state a
+# fact sits at the median of the others in its row; a row no card has a fact for is not scored. `history` is not cards-only: the static baseline (each model's
 # mean z-scored fine-tuning accuracy) over the table's *other* targets, what the ranker's prior
 # would read once these models had fine-tuning records; a reference for what cards alone miss.
 # Published means on the same 10 models x 8 targets, tau_w rank=None (Model Spider's README table)
@@ -115,20 +115,21 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
         recs = recommend(folder / "targets" / target, catalog=catalog, stages=("rank",), ranker=ranker)
         spider = {r["model_id"]: float(r["score"]) for r in recs.ranking()}
         rankings[target] = [r["model_id"] for r in recs.ranking()]
-        params = np.log([tokens[m].num_parameters for m in models])
-        upstream = np.array([tokens[m].best_eval_accuracy() for m in models], dtype=float)
-        gmacs = [stated_gmacs(folder / "models" / m / "README.md") for m in models]
+        params = _filled([tokens[m].num_parameters for m in models], np.log)
+        upstream = _filled([tokens[m].best_eval_accuracy() for m in models])
+        gmacs = _filled([stated_gmacs(folder / "models" / m / "README.md") for m in models], np.log)
         scores = {
             "spider": [spider[m] for m in models],
             "params": params,
             "upstream": upstream,
-            "params+upstream": _z(params) + _z(upstream),
+            "params+upstream": None if params is None or upstream is None else _z(params) + _z(upstream),
             # the project's static baseline over the other targets; a model with none: neutral
             "history": np.nan_to_num(static_scores(accuracy.drop(columns=[target]), models), nan=0.0),
             "random": list(rng.random(len(models))),
         }
-        if all(g is not None for g in gmacs):
-            scores["gmacs"] = np.log(gmacs)
+        if gmacs is not None:
+            scores["gmacs"] = gmacs
+        scores = {k: v for k, v in scores.items() if v is not None}
         per_target[target] = {
             k: ranking_metrics(gt, np.asarray(scores[k], dtype=float)) for k in METHODS if k in scores
         }
@@ -158,6 +159,18 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
         },
     }
+
+
+def _filled(values: list, transform=None) -> np.ndarray | None:
+    """A card fact per model as floats (`transform`ed), a model whose card does not state it at
+    the median of the others (as the ranker places a card without facts); None when no card
+    states it (the row is then not scored)."""
+    x = np.array([np.nan if v is None else float(v) for v in values])
+    if not np.isfinite(x).any():
+        return None
+    if transform is not None:
+        x = transform(x)
+    return np.where(np.isfinite(x), x, np.nanmedian(x))
 
 
 def stated_gmacs(readme: Path) -> float | None:

@@ -4,6 +4,7 @@ and its fallback, determinism, cold start, user errors."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from scipy.stats import weightedtau
 
 from hf_spider.cli import main
+from hf_spider.errors import UserInputError
 from hf_spider.ranker.evaluation import METRICS, evaluate_ranking, ranking_metrics
 from hf_spider.ranker.model import RankerConfig
 from hf_spider.ranker.records import load_records
@@ -113,6 +115,29 @@ def test_lodo_shape_and_determinism(data_dirs):
     assert first["mean"]["spider"]["tau_w_rank_true"] > 0.3
     assert first["mean"]["spider"]["n_datasets"] == 1
     assert first["parts"]["folds"] == 1 and sum(first["parts"]["prior"].values()) == 1
+
+
+def test_a_dataset_with_nothing_to_rank_is_left_out_and_said(data_dirs, tmp_path):
+    """A held-out dataset whose models all have one accuracy has no order to score: it is left out
+    with a note instead of turning every mean into NaN; with no other dataset, one clear error."""
+    folder = tmp_path / "tied"
+    shutil.copytree(data_dirs[1], folder)
+    rows = pd.read_csv(folder / "records.csv")
+    tied = rows["finetuned_dataset"] == "text_target_3"
+    rows.loc[tied, ["eval_accuracy", "test_accuracy"]] = 0.61
+    rows.to_csv(folder / "records.csv", index=False)
+    recs = load_records([folder])
+    result = evaluate_ranking(
+        recs, ["text_target_2", "text_target_3"], config=FAST, tune=False, catalog=False
+    )
+    assert list(result["datasets"]) == ["text_target_2"]
+    assert np.isfinite(result["mean"]["spider"]["tau_w_rank_true"])
+    assert any(
+        n.startswith("text_target_3: left out, nothing to rank (all 12 models")
+        for n in result["protocol"]["notes"]
+    )
+    with pytest.raises(UserInputError, match="nothing to rank"):
+        evaluate_ranking(recs, ["text_target_3"], config=FAST, tune=False, catalog=False)
 
 
 def test_test_dataset_never_in_training(data_dirs, monkeypatch):

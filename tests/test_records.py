@@ -144,6 +144,38 @@ def test_defects_are_handled_and_reported(tmp_path):
     assert recs.score_matrix("logme", "beans").to_dict() == {"org/m1": 1.5}
 
 
+def test_a_dataset_without_a_class_count_is_judged_on_raw_accuracy(tmp_path):
+    """No class count in `target_datasets.csv`: runs close together are all kept (taking the lowest
+    run as chance flagged it always, and the whole dataset when its runs were close); a run far
+    below the others is still flagged, and a dataset at 1% still fails as a whole."""
+    d = tmp_path / "nocount"
+    close = [0.900, 0.903, 0.905, 0.907, 0.910]
+    rows = [
+        {"model": f"org/m{i}", "finetuned_dataset": name, "eval_accuracy": a, "test_accuracy": a}
+        for name, accs in (("close", close), ("mixed", [*close, 0.30]))
+        for i, a in enumerate(accs)
+    ]
+    rows += [
+        {"model": f"org/m{i}", "finetuned_dataset": "dead", "eval_accuracy": 0.01, "test_accuracy": 0.01}
+        for i in range(6)
+    ]
+    _write(d, "records.csv", rows)
+    _write(
+        d,
+        "model_config.csv",
+        [
+            {"model": f"org/m{i}", "architectures": "['ViTForImageClassification']", "model_type": "vit"}
+            for i in range(6)
+        ],
+    )
+    recs = load_records([d])
+    failed = recs.datasets.set_index("dataset")["failed"]
+    assert not failed["close"] and not failed["mixed"] and failed["dead"]
+    runs = recs.perf.set_index(["dataset", "model"])["failed"]
+    assert not runs["close"].any()
+    assert runs["mixed"].to_dict() == {f"org/m{i}": i == 5 for i in range(6)}
+
+
 def test_same_files_concatenated_and_duplicates_dropped(tmp_path):
     a = _image_dir(tmp_path / "a")
     b = tmp_path / "b"

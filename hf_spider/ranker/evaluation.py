@@ -172,10 +172,11 @@ def evaluate_ranking(
         )
     if not test_datasets:
         raise UserInputError("no test dataset", hint="pass --test-datasets D1,D2,...")
+    notes: list[str] = []
+    test_datasets = _rankable(records, test_datasets, protocol, predictions, notes)
     tokens, sources = tokens_for(records, catalog=catalog)
     started = time.perf_counter()
     jobs: list[_Job] = []
-    notes: list[str] = []
     for dataset in test_datasets:
         models, gt = _ground_truth(records, dataset, protocol, predictions, notes)
         modality = records.modality_of(dataset)
@@ -265,6 +266,29 @@ def evaluate_ranking(
         },
         "report": records.report,
     }
+
+
+def _rankable(
+    records: Records, datasets: list[str], protocol: str, predictions: pd.DataFrame | None, notes: list[str]
+) -> list[str]:
+    """`datasets` less those whose models cannot be ordered (fewer than two, or all of one
+    accuracy): no ranking can be scored there, and one NaN would make every mean NaN. Each left out
+    is said in `notes`; UserInputError when none is left."""
+    keep = []
+    for dataset in datasets:
+        _models, gt = _ground_truth(records, dataset, protocol, predictions, [])
+        gt = gt[np.isfinite(gt)]
+        if len(gt) >= 2 and np.ptp(gt) > 0:
+            keep.append(dataset)
+        else:
+            why = f"{len(gt)} model(s)" if len(gt) < 2 else f"all {len(gt)} models at accuracy {gt[0]:.4g}"
+            notes.append(f"{dataset}: left out, nothing to rank ({why})")
+    if not keep:
+        raise UserInputError(
+            "no test dataset has two models with different accuracies: nothing to rank",
+            hint="check the records' accuracy columns, or pass other --test-datasets",
+        )
+    return keep
 
 
 def _ground_truth(

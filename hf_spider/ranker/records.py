@@ -10,7 +10,9 @@ Known defects are handled explicitly and listed in `Records.report`:
   kept apart in `Records.peft`); repeated full fine-tunes are averaged (mean; spread reported),
   and their best evaluation accuracy is kept too (`best_eval`, TransferGraph's ground truth);
 - runs far below the dataset's chance-corrected median are flagged `failed` (kept for evaluation,
-  left out of training), and a dataset whose median run is at chance is flagged as a whole;
+  left out of training), and a dataset whose median run is at chance is flagged as a whole (chance
+  = 1 / its class count; where `target_datasets.csv` gives none, raw accuracy: only what is
+  clearly failed is flagged);
 - model ids of records or scores that do not join `model_config.csv` are reported.
 
 "Dataset" here is always a *fine-tuning dataset* of the records (the shared files call it the
@@ -308,8 +310,8 @@ def _flag_failed(perf: pd.DataFrame, datasets: pd.DataFrame, report: list[str]) 
         k = classes.get(dataset)
         if k is not None and pd.notna(k) and k >= 2:
             chance = 1.0 / float(k)
-        else:  # unknown class count: the lowest run is taken as chance level
-            chance = float(rows["accuracy"].min())
+        else:  # unknown class count: raw accuracy (taking the lowest run as chance would flag
+            chance = 0.0  # that run always, and a whole dataset whose runs are close together)
         corrected = (rows["accuracy"] - chance) / max(1.0 - chance, 1e-6)
         median = float(corrected.median())
         if median < FAILED_TARGET_MEDIAN:
