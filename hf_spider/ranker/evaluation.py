@@ -173,12 +173,12 @@ def evaluate_ranking(
     if not test_datasets:
         raise UserInputError("no test dataset", hint="pass --test-datasets D1,D2,...")
     notes: list[str] = []
-    test_datasets = _rankable(records, test_datasets, protocol, predictions, notes)
+    truths = _rankable(records, test_datasets, protocol, predictions, notes)
+    test_datasets = list(truths)
     tokens, sources = tokens_for(records, catalog=catalog)
     started = time.perf_counter()
     jobs: list[_Job] = []
-    for dataset in test_datasets:
-        models, gt = _ground_truth(records, dataset, protocol, predictions, notes)
+    for dataset, (models, gt) in truths.items():
         modality = records.modality_of(dataset)
         usable = records.datasets[(records.datasets["modality"] == modality) & ~records.datasets["failed"]]
         train = [t for t in usable["dataset"] if t != dataset and not (holdout_all and t in test_datasets)]
@@ -226,7 +226,8 @@ def evaluate_ranking(
     failed = records.datasets.set_index("dataset")["failed"]
     flagged = [t for t in test_datasets if bool(failed.get(t, False))]
     counted = [t for t in test_datasets if t not in flagged] or test_datasets
-    gaps = {t: _gap(records, t, protocol, predictions) for t in counted}
+    # a dataset's weight in the weighted mean: max - mean accuracy of its evaluated models
+    gaps = {t: float(np.max(truths[t][1]) - np.mean(truths[t][1])) for t in counted}
     every = set.union(*(set(results[t]) for t in counted)) if counted else set()
     common = [t for t in counted if set(results[t]) == every]
     return {
@@ -270,18 +271,23 @@ def evaluate_ranking(
 
 def _rankable(
     records: Records, datasets: list[str], protocol: str, predictions: pd.DataFrame | None, notes: list[str]
-) -> list[str]:
-    """`datasets` less those whose models cannot be ordered (fewer than two, or all of one
-    accuracy): no ranking can be scored there, and one NaN would make every mean NaN. Each left out
-    is said in `notes`; UserInputError when none is left."""
-    keep = []
+) -> dict[str, tuple[list[str], np.ndarray]]:
+    """`{dataset: (models, ground truth)}` (`_ground_truth`) of `datasets`, less those whose models
+    cannot be ordered (fewer than two, or all of one accuracy): no ranking can be scored there, and
+    one NaN would make every mean NaN. Each left out is said in `notes`; UserInputError when none
+    is left."""
+    keep = {}
     for dataset in datasets:
-        _models, gt = _ground_truth(records, dataset, protocol, predictions, [])
-        gt = gt[np.isfinite(gt)]
-        if len(gt) >= 2 and np.ptp(gt) > 0:
-            keep.append(dataset)
+        models, gt = _ground_truth(records, dataset, protocol, predictions, notes)
+        known = gt[np.isfinite(gt)]
+        if len(known) >= 2 and np.ptp(known) > 0:
+            keep[dataset] = models, gt
         else:
-            why = f"{len(gt)} model(s)" if len(gt) < 2 else f"all {len(gt)} models at accuracy {gt[0]:.4g}"
+            why = (
+                f"{len(known)} model(s)"
+                if len(known) < 2
+                else f"all {len(known)} models at accuracy {known[0]:.4g}"
+            )
             notes.append(f"{dataset}: left out, nothing to rank ({why})")
     if not keep:
         raise UserInputError(
@@ -311,12 +317,6 @@ def _ground_truth(
         models = [m for m in wanted if m in acc.index]
         return models, acc.reindex(models).to_numpy(dtype=np.float64)
     return list(rows["model"]), rows["accuracy"].to_numpy(dtype=np.float64)
-
-
-def _gap(records: Records, dataset: str, protocol: str, predictions: pd.DataFrame | None) -> float:
-    """A dataset's weight in the weighted mean: max - mean accuracy of its evaluated models."""
-    _models, gt = _ground_truth(records, dataset, protocol, predictions, [])
-    return float(np.max(gt) - np.mean(gt)) if len(gt) else 0.0
 
 
 def _run(jobs: list[_Job], workers: int, progress: Callable[[str], None] | None) -> list[dict]:

@@ -114,9 +114,8 @@ def build_context(
         )
     if unknown:
         known = np.array([bool(history.get(m)) for m in models])
-        if not known.any():  # a cards-only catalog: the median of the cards the prior placed
-            known = np.array([m in card_prior for m in models])
-        summary[unknown, 0] = P.unknown_placement(summary[known, 0] + 0.5) - 0.5
+        by_card = np.array([not known[i] and m in card_prior for i, m in enumerate(models)])
+        summary[unknown, 0] = P.unknown_placement(summary[known, 0] + 0.5, summary[by_card, 0] + 0.5) - 0.5
     if match_bonus:
         summary[:, 0] = np.clip(summary[:, 0] + match_bonus * match, -0.5, 0.5)
     card = np.array([card_prior.get(m, 0.5) - 0.5 for m in models], dtype=np.float32)

@@ -165,18 +165,20 @@ def prior_values(
             / np.maximum(n + choice.card_shrink, 1e-12),
             centre,
         )
-    placed = centre[n > 0] if (n > 0).any() else card[has_card]
-    out = np.where(n > 0, centre, np.where(has_card, card, unknown_placement(placed)))
+    out = np.where(n > 0, centre, np.where(has_card, card, unknown_placement(centre[n > 0], card[has_card])))
     return np.clip(out + choice.match_bonus * np.asarray(match, dtype=np.float64), 0.0, 1.0)
 
 
-def unknown_placement(known: np.ndarray) -> float:
+def unknown_placement(known: np.ndarray, by_card: np.ndarray = ()) -> float:
     """Where a model with neither history nor card prior is placed: at the median prior of the
-    models with history (as every baseline fills a model it cannot score), of those placed by
-    their card where none has history (a cards-only catalog), 0.5 without any."""
-    known = np.asarray(known, dtype=np.float64)
-    known = known[np.isfinite(known)]
-    return float(np.median(known)) if len(known) else 0.5
+    models with history `known` (as every baseline fills a model it cannot score), of those placed
+    by their card `by_card` where none has history (a cards-only catalog), 0.5 without any."""
+    for values in (known, by_card):
+        values = np.asarray(values, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if len(values):
+            return float(np.median(values))
+    return 0.5
 
 
 def _row_medians(pct: np.ndarray, have: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -239,11 +241,13 @@ def placeable(prior: Any, values: dict[str, float], with_history: Iterable[str])
 
 
 def card_prior_values(
-    prior: Any, models: Iterable[str], tokens: Mapping[str, ModelToken]
+    prior: Any, models: Iterable[str], tokens: Mapping[str, ModelToken], vectors: np.ndarray | None = None
 ) -> dict[str, float]:
-    """`{model: predicted mean percentile}` from a fitted card prior (empty without one)."""
+    """`{model: predicted mean percentile}` from a fitted card prior (empty without one); none for
+    a card the prior cannot place (NaN: it states no fact the prior reads). `vectors`: the
+    models' `ModelToken.vector()` rows, when at hand."""
     models = list(models)
     if prior is None or not models:
         return {}
-    pred = prior.predict(tokens[m] for m in models)
+    pred = prior.predict([tokens[m] for m in models], vectors)
     return {m: float(p) for m, p in zip(models, pred, strict=True) if np.isfinite(p)}

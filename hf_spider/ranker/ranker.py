@@ -27,6 +27,7 @@ from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
 from hf_spider.errors import CatalogError, UserInputError
 from hf_spider.ranker import features as F
 from hf_spider.ranker import inference as I
+from hf_spider.ranker import priors as P
 from hf_spider.ranker.cold import card_prior_from_dict, familiarity
 from hf_spider.ranker.model import RankerConfig
 
@@ -271,14 +272,9 @@ class Ranker:
             if not fit or not _card_prior_fits(fit):
                 continue
             prior = self._card_priors.setdefault(modality, card_prior_from_dict(fit))
-            if not getattr(prior, "places_cold", True):
-                rows = [i for i in rows if tokens[i].model_id in seen]
-                if not rows:
-                    continue
-            values = prior.predict([tokens[i] for i in rows], matrix[rows])
-            out.update(
-                (tokens[i].model_id, float(v)) for i, v in zip(rows, values, strict=True) if np.isfinite(v)
-            )
+            by_id = {tokens[i].model_id: tokens[i] for i in rows}
+            values = P.card_prior_values(prior, [tokens[i].model_id for i in rows], by_id, matrix[rows])
+            out.update(P.placeable(prior, values, seen))
         return out
 
     def score(
