@@ -1,7 +1,8 @@
 """Ranking benchmark: LODO, cold start and TransferGraph's protocol on the shared records (and the zoo's).
 
     python -m benchmarks.ranking [--source transfergraph zoo] [--modality image text]
-        [--protocol lodo cold transfergraph transfergraph_cold] [--seed 0] [--workers 2]
+        [--protocol lodo cold family transfergraph transfergraph_cold transfergraph_family]
+        [--seed 0] [--workers 2]
     python -m benchmarks.ranking --markdown      # the tables of the saved results
     python -m benchmarks.ranking --summary       # the headline table (README, benchmarks/ranking.md)
     python -m benchmarks.ranking --differences   # spider minus each baseline, dataset by dataset
@@ -32,11 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "transfergraph"
 ZOO_RECORDS = REPO / "benchmarks" / "zoo_records"
 RESULTS = REPO / "benchmarks" / "results"
-PROTOCOLS = {  # name -> (evaluation protocol, cold start)
+PROTOCOLS = {  # name -> (evaluation protocol, cold start: hidden models or whole families)
     "lodo": ("lodo", False),
-    "cold": ("lodo", True),
+    "cold": ("lodo", "models"),
+    "family": ("lodo", "families"),
     "transfergraph": ("transfergraph", False),
-    "transfergraph_cold": ("transfergraph", True),
+    "transfergraph_cold": ("transfergraph", "models"),
+    "transfergraph_family": ("transfergraph", "families"),
 }
 ANCHORS = {
     "image": {
@@ -110,8 +113,10 @@ def _label(b: dict) -> str:
     return {
         "lodo": "LODO",
         "cold": "cold start",
+        "family": "cold start by families",
         "transfergraph": "TransferGraph protocol",
         "transfergraph_cold": "TransferGraph protocol, cold start",
+        "transfergraph_family": "TransferGraph protocol, cold start by families",
     }[b["protocol"]]
 
 

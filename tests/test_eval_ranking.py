@@ -172,6 +172,57 @@ def test_cold_start_hides_models(data_dirs):
     assert out["parts"]["cold_placement"] == {"card prior": 5}
 
 
+def test_cold_start_by_families_hides_whole_families(data_dirs, tmp_path):
+    """`cold_start="families"`: every fold hides whole model families (a catalog of architectures
+    the records never saw), including the family's models that are not evaluated on the dataset;
+    every evaluated model is hidden in exactly one fold."""
+    from hf_spider.ranker.evaluation import _cold_folds, model_family
+    from hf_spider.ranker.tokens import tokens_for
+
+    folder = tmp_path / "families"
+    shutil.copytree(data_dirs[0], folder)
+    cfg = pd.read_csv(folder / "model_config.csv")
+    types = ["vit", "swin", "convnext", "beit", "deit", "vit", "swin", "vit"]
+    cfg["model_type"] = [types[i % len(types)] for i in range(len(cfg))]
+    extra = {"model": "org/swin-extra", "model_type": "swin", "number_of_parameters": 3e7}
+    pd.concat([cfg, pd.DataFrame([extra])]).to_csv(folder / "model_config.csv", index=False)
+    records = pd.read_csv(folder / "records.csv")
+    more = [{"model": "org/swin-extra", "finetuned_dataset": "image_target_0", "eval_accuracy": 0.8}]
+    pd.concat([records, pd.DataFrame(more)]).to_csv(folder / "records.csv", index=False)
+    recs = load_records([folder])
+    tokens, _ = tokens_for(recs, catalog=False)
+    family = {m: model_family(m, tokens) for m in tokens}
+    assert family["org/swin-extra"] == "swin" and len(set(family.values())) == 5
+
+    out = evaluate_ranking(
+        recs, ["image_target_2"], cold_start="families", config=FAST, tune=False, catalog=False
+    )
+    assert out["protocol"]["cold_by"] == "families" and out["protocol"]["cold_start"] is True
+    pred = pd.DataFrame(out["predictions"]).query("method == 'spider'")
+    cold = pred[pred["cold"]]
+    assert sorted(cold["model"]) == sorted(set(cold["model"])) and cold["model"].nunique() == 16
+    by_fold = cold.groupby("fold")["model"].apply(lambda ms: {family[m] for m in ms})
+    seen: set[str] = set()
+    for families in by_fold:  # no family is split across two folds
+        assert not families & seen
+        seen |= families
+    assert seen == set(family.values())
+
+    evaluated = sorted(m for m in family if m != "org/swin-extra")
+    folds = _cold_folds(evaluated, 0, "families", tokens, set(family))
+    swin = next(f for f in folds if "org/swin-extra" in f)
+    assert {m for m in swin if family[m] == "swin"} == {m for m in family if family[m] == "swin"}
+    # the largest family (vit: 6 models) fills a fold of its own; the folds hide 16 models in all
+    sizes = sorted(len([m for m in f if m in evaluated]) for f in folds)
+    assert sum(sizes) == 16 and sizes[-1] == 6
+    assert _cold_folds(evaluated, 0, "families", tokens) == _cold_folds(evaluated, 0, "families", tokens)
+    # records of one family (every model a vit): hiding it leaves nothing to rank from
+    with pytest.raises(UserInputError, match="leaves 0 model"):
+        evaluate_ranking(
+            load_records([data_dirs[0]]), ["image_target_2"], cold_start="families", catalog=False
+        )
+
+
 def test_cold_models_sit_at_the_median_where_too_few_models_check_the_card_prior(data_dirs):
     """12 models in 5 cold folds of 3, 3, 2, 2, 2: the folds left with 9 models with history
     cannot cross-validate the card prior, and say so."""
@@ -389,6 +440,7 @@ def test_cli_json_predictions_and_errors(data_dirs, tmp_path, capsys):
         (["--test-datasets", "no_such_target"], "no_such_target"),
         (["--test-datasets", "image_target_0", "--steps", "0"], "--steps"),
         (["--protocol", "bogus"], "--protocol"),
+        (["--cold-start", "bogus"], "cold start"),
         (["--protocol", "transfergraph"], "transfergraph_predictions.csv"),
         (["--methods", "static,bogus"], "--methods"),
         (["--workers", "0"], "--workers"),

@@ -58,7 +58,14 @@ def register(subparsers) -> None:
         "eval accuracy, the models of transfergraph_predictions.csv); default lodo",
     )
     ranking.add_argument(
-        "--cold-start", action="store_true", help="also hide all records of 20%% of the models"
+        "--cold-start",
+        nargs="?",
+        const="models",
+        default=None,
+        metavar="BY",
+        help="also hide all records of 20%% of the models (5 folds; figures = mean over folds); "
+        "--cold-start families hides whole model families instead, as a catalog of architectures "
+        "the records never saw would",
     )
     ranking.add_argument(
         "--holdout-all",
@@ -182,6 +189,12 @@ def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, p
     return str(getattr(commit, "commit_url", None) or repo)
 
 
+def _cold_title(cold_start: str | None) -> str:
+    if not cold_start:
+        return ""
+    return " cold start" + (f" by {cold_start}" if cold_start != "models" else "")
+
+
 def _catalog(value: str | None):
     """`--catalog`: None (the embedded catalog), False ('none': tokens from model_config.csv) or a
     catalog folder that exists and loads (a typo must not silently switch to model_config.csv)."""
@@ -288,9 +301,7 @@ def _eval_ranking(args) -> int:
             + (", ".join(cards["without_card"]) or "none"),
             soft_wrap=True,
         )
-    table = results_table(
-        result, f"{args.protocol}{' cold start' if args.cold_start else ''} (seed {args.seed})"
-    )
+    table = results_table(result, f"{args.protocol}{_cold_title(args.cold_start)} (seed {args.seed})")
     # a log file gets the whole table on one line a row, as `recommend` writes it
     wide = None if sys.stdout.isatty() else 160
     Console(width=wide).print(table) if args.json != "-" else Console(stderr=True, width=wide).print(table)

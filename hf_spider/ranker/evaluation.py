@@ -14,7 +14,10 @@ Protocols:
   `transfergraph_predictions.csv` for the dataset, and every prior and the ranker learn from that
   ground truth too.
 `cold_start` also hides every record of 20% of the models (5 folds) from training; those models
-are ranked from their cards alone; figures are the mean over the folds.
+are ranked from their cards alone; figures are the mean over the folds. `cold_start="families"`
+hides whole model families instead (every model of a family in the same fold, folds balanced by
+model count): the models a catalog of architectures the records never saw would bring, whose
+cards share no family or model type with any model that has history.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ METHODS = (
 )
 METRICS = ("tau_w_rank_true", "tau_w_rank_none", "top1_regret", "hit_at_3", "n_models")
 COLD_FOLDS = 5
+COLD_BY = ("models", "families")  # what a cold-start fold hides: random models, or whole families
 COLD_STEP_GRID = (0, 50)  # step counts the inner CV of each cold fold tries, to bound its cost
 # where a baseline has no figure for a model: this score, else the median of the others
 FILL = {"collaborative": 0.5}
@@ -101,7 +105,7 @@ def evaluate_ranking(
     test_datasets: Iterable[str] | None = None,
     *,
     protocol: str = "lodo",
-    cold_start: bool = False,
+    cold_start: bool | str = False,
     seed: int = 0,
     config: RankerConfig | None = None,
     tune: bool = True,
@@ -120,7 +124,8 @@ def evaluate_ranking(
         test_datasets: fine-tuning datasets to hold out in turn (default: under `lodo` every
             usable dataset, under `transfergraph` those with TransferGraph predictions).
         protocol: `lodo` or `transfergraph` (module docstring).
-        cold_start: also hide every record of 20% of the models (5 folds).
+        cold_start: also hide every record of 20% of the models (5 folds); `"families"`: of whole
+            model families instead (`COLD_BY`; True is `"models"`).
         holdout_all: train without any test dataset (default: leave only the evaluated one out).
         methods: a subset of `METHODS` (default: all); the baselines alone are fast.
         workers: processes the test datasets are spread over (results do not depend on it).
@@ -142,6 +147,7 @@ def evaluate_ranking(
         raise UserInputError(
             f"unknown method(s) {unknown_methods}", hint=f"choose among: {', '.join(METHODS)}"
         )
+    cold_by = _cold_by(cold_start)
     config = config or RankerConfig()
     cards_info = None
     if task_cards is not None:
@@ -182,7 +188,10 @@ def evaluate_ranking(
         modality = records.modality_of(dataset)
         usable = records.datasets[(records.datasets["modality"] == modality) & ~records.datasets["failed"]]
         train = [t for t in usable["dataset"] if t != dataset and not (holdout_all and t in test_datasets)]
-        folds = _cold_folds(models, seed) if cold_start else [[]]
+        folds = _cold_folds(models, seed, cold_by, tokens, set(records.perf["model"])) if cold_by else [[]]
+        if cold_by == "families":
+            _check_family_folds(records, dataset, train, folds, tokens)
+            notes.append(f"{dataset}: families hidden per fold: {_fold_families(folds, models, tokens)}")
         for i, cold in enumerate(folds):
             jobs.append(
                 _Job(
@@ -214,12 +223,12 @@ def evaluate_ranking(
         }
         parts = [o["chosen"] for _, o in mine if o["chosen"]]
         if parts:
-            chosen[dataset] = parts[0] if not cold_start else {f"fold{i}": p for i, p in enumerate(parts)}
+            chosen[dataset] = parts[0] if not cold_by else {f"fold{i}": p for i, p in enumerate(parts)}
         for i, (job, o) in enumerate(mine):
             for method, scores in o["scores"].items():
                 for model, score in zip(job.models, scores, strict=True):
                     row = {"target": dataset, "model": model, "method": method, "score": float(score)}
-                    if cold_start:
+                    if cold_by:
                         row["fold"] = i
                         row["cold"] = model in set(job.cold)
                     rows.append(row)
@@ -244,15 +253,16 @@ def evaluate_ranking(
             "ground_truth": "best full fine-tune eval_accuracy"
             if protocol == "transfergraph"
             else "records accuracy (test accuracy where recorded, repeats averaged)",
-            "cold_start": cold_start,
+            "cold_start": bool(cold_by),
+            "cold_by": cold_by,
             "holdout": "all test datasets" if holdout_all else "the test dataset (LODO)",
-            "cold_folds": COLD_FOLDS if cold_start else 0,
+            "cold_folds": COLD_FOLDS if cold_by else 0,
             "seed": seed,
             "config": config.to_dict(),
             "selection": (
                 "nested: prior, stage-2 weight and learned residual (steps, 0 = prior alone) chosen "
                 "by cross-validation over each fold's training datasets only"
-                + (f"; cold folds try steps {list(COLD_STEP_GRID)}" if cold_start else "")
+                + (f"; cold folds try steps {list(COLD_STEP_GRID)}" if cold_by else "")
             )
             if tune
             else "fixed configuration",
@@ -464,10 +474,84 @@ def rerank_scores(stage1: np.ndarray, consensus: np.ndarray, weight: float, k: i
     return out
 
 
-def _cold_folds(models: list[str], seed: int) -> list[list[str]]:
+def _cold_by(cold_start: bool | str) -> str | None:
+    """`COLD_BY` entry of a `cold_start` argument (None: no cold start)."""
+    if cold_start is False or cold_start is None:
+        return None
+    by = "models" if cold_start is True else str(cold_start)
+    if by not in COLD_BY:
+        raise UserInputError(f"unknown cold start {by!r}", hint=f"choose among: {', '.join(COLD_BY)}")
+    return by
+
+
+MIN_WARM_MODELS = 3  # models that must keep history in a cold-start fold by families
+
+
+def _check_family_folds(records: Records, dataset: str, train: list[str], folds, tokens: dict) -> None:
+    """Refuse a cold start by families whose fold would leave fewer than `MIN_WARM_MODELS` models
+    with history on the training datasets (records of one family, say): nothing to rank from."""
+    trained = set(records.perf.loc[records.perf["dataset"].isin(train), "model"])
+    for fold in folds:
+        left = trained - set(fold)
+        if len(left) < MIN_WARM_MODELS:
+            hidden = sorted({model_family(m, tokens) for m in fold})
+            raise UserInputError(
+                f"cold start by families on {dataset}: hiding the {', '.join(hidden)} famil"
+                f"{'y' if len(hidden) == 1 else 'ies'} leaves {len(left)} model(s) with history",
+                hint="these records hold too few families; use --cold-start (random models)",
+            )
+
+
+def _fold_families(folds: list[list[str]], models: list[str], tokens: dict) -> str:
+    """`vit (113) | swin (23) | beit, resnet (10)`: each fold's families and evaluated models."""
+    evaluated = set(models)
+    return " | ".join(
+        f"{', '.join(sorted({model_family(m, tokens) for m in fold}))} ({len(evaluated.intersection(fold))})"
+        for fold in folds
+    )
+
+
+def model_family(model: str, tokens: dict) -> str:
+    """A model's family for cold-start folds: its card's family, else its model type, else its
+    own id (a card that names neither is a family of its own)."""
+    token = tokens.get(model)
+    return ((token.family or token.model_type) if token is not None else None) or f"id:{model}"
+
+
+def _cold_folds(
+    models: list[str],
+    seed: int,
+    by: str = "models",
+    tokens: dict | None = None,
+    others: Iterable[str] = (),
+) -> list[list[str]]:
+    """The models each cold-start fold hides. `models` (the evaluated ones): 20% of them at random
+    in each of `COLD_FOLDS` folds. `families`: whole families (`model_family`), the largest first
+    into the fold with the fewest evaluated models (equal sizes in a seeded order), each fold
+    also hiding the `others` (models of the records not evaluated here) of its families, so that
+    no model of a hidden family keeps history; a fold left empty (fewer families than folds) is
+    dropped."""
     rng = np.random.default_rng(seed)
-    shuffled = list(rng.permutation(sorted(models)))
-    return [shuffled[i::COLD_FOLDS] for i in range(COLD_FOLDS)]
+    if by == "models":
+        shuffled = list(rng.permutation(sorted(models)))
+        return [shuffled[i::COLD_FOLDS] for i in range(COLD_FOLDS)]
+    tokens = tokens or {}
+    groups: dict[str, list[str]] = {}
+    for model in sorted(models):
+        groups.setdefault(model_family(model, tokens), []).append(model)
+    names = [str(n) for n in rng.permutation(sorted(groups))]
+    names.sort(key=lambda n: -len(groups[n]))  # stable: the seeded order breaks ties
+    folds: list[list[str]] = [[] for _ in range(COLD_FOLDS)]
+    families: list[set[str]] = [set() for _ in range(COLD_FOLDS)]
+    for name in names:
+        i = min(range(COLD_FOLDS), key=lambda k: len(folds[k]))
+        folds[i].extend(groups[name])
+        families[i].add(name)
+    evaluated = set(models)
+    rest = sorted(m for m in set(others) - evaluated)
+    for fold, names_here in zip(folds, families, strict=True):
+        fold.extend(m for m in rest if model_family(m, tokens) in names_here)
+    return [fold for fold in folds if fold]
 
 
 def _mean(
