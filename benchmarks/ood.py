@@ -5,7 +5,8 @@
 
 `--cards DIR` runs the same check on another set: `DIR/models/<org>/<name>/` (Hub-layout model
 repos: README.md and config.json), `DIR/targets/<target>/README.md` (dataset cards) and
-`DIR/ground_truth.csv` (columns `target`, `model`, `finetune_accuracy` in %).
+`DIR/ground_truth.csv` (columns `target`, `model`, `finetune_accuracy` in %; a table of fractions,
+every value within 0..1, is read as such).
 
 Ten ImageNet CNNs are given as timm-style Hub model cards (`benchmarks/ood_cards/models/`: README
 with YAML metadata and a `model-index` ImageNet top-1, `config.json`), eight well-known targets as
@@ -74,10 +75,13 @@ def check_cards(folder: Path, truth: str = "ground_truth.csv") -> None:
 
 
 def ground_truth(folder: Path = CARDS, truth: str = "ground_truth.csv") -> dict[str, dict[str, float]]:
-    """`{target: {model id: fine-tuning accuracy (%)}}` from `truth` (a CSV in `folder`)."""
+    """`{target: {model id: fine-tuning accuracy (%)}}` from `truth` (a CSV in `folder`); a table
+    given as fractions (every accuracy within 0..1) is read in %, so that regret is in points."""
     import pandas as pd
 
     table = pd.read_csv(folder / truth)
+    if table["finetune_accuracy"].astype(float).between(0.0, 1.0).all():
+        table["finetune_accuracy"] = table["finetune_accuracy"].astype(float) * 100.0
     return {
         str(t): dict(zip(g["model"].astype(str), g["finetune_accuracy"].astype(float), strict=True))
         for t, g in table.groupby("target", sort=True)

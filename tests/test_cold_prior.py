@@ -299,3 +299,14 @@ def test_a_card_that_states_no_fact_sits_at_the_median_of_the_cards_placed(image
     ctx = ranker.context([tokens[m] for m in warm] + small + [blank], task)
     assert ctx.basis == ["history"] * 4 + ["card"] * 5 + ["none"]
     assert ctx.summary[-1, 0] == pytest.approx(np.median(ctx.summary[:4, 0]), abs=1e-6)
+
+
+def test_ood_ground_truth_given_as_fractions_is_read_in_points(tmp_path):
+    """Another cards set may give its accuracies as fractions: regret must still be in points."""
+    from benchmarks import ood
+
+    rows = "target,model,finetune_accuracy\ncars,a/x,0.9\ncars,a/y,0.85\n"
+    (tmp_path / "ground_truth.csv").write_text(rows)
+    assert ood.ground_truth(tmp_path) == {"cars": {"a/x": pytest.approx(90.0), "a/y": pytest.approx(85.0)}}
+    (tmp_path / "ground_truth.csv").write_text(rows.replace("0.85", "85.0").replace("0.9", "90.0"))
+    assert ood.ground_truth(tmp_path) == {"cars": {"a/x": 90.0, "a/y": 85.0}}
