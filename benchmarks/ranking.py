@@ -6,6 +6,7 @@
     python -m benchmarks.ranking --markdown      # the tables of the saved results
     python -m benchmarks.ranking --summary       # the headline table (README, benchmarks/ranking.md)
     python -m benchmarks.ranking --differences   # spider minus each baseline, dataset by dataset
+    python -m benchmarks.ranking --plot          # both as a figure: benchmarks/ranking.png
 
 For each (source, modality, protocol) every usable fine-tuning dataset is held out in turn
 (`transfergraph*`: those with TransferGraph predictions; datasets whose runs failed as a whole,
@@ -296,6 +297,88 @@ def differences(results: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+PLOT_METHODS = {  # method -> (colour, marker); spider drawn last, on top
+    "static": ("tab:orange", "s"),
+    "collaborative": ("tab:green", "^"),
+    "params": ("tab:purple", "v"),
+    "transfergraph": ("tab:red", "D"),
+    "logme": ("tab:gray", "x"),
+    "spider": ("black", "o"),
+}
+PLOT_PATH = REPO / "benchmarks" / "ranking.png"
+
+
+def plot(results: list[dict], path: str | Path = PLOT_PATH) -> Path:
+    """The summary and the margins as one figure: left, each run's mean tau_w (rank=True) of
+    spider and the baselines (a hollow marker: a mean over only some of the run's datasets);
+    right, spider minus `static` with its 90% bootstrap interval over datasets, beside the
+    "never below static by more than 0.01" line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not results:
+        raise ValueError("no saved results to plot: run python -m benchmarks.ranking first")
+    labels = [
+        f"{r['benchmark']['source']} {r['benchmark']['modality']}, {_label(r['benchmark'])}" for r in results
+    ]
+    fig = Figure(figsize=(13, 0.42 * len(results) + 1.8), dpi=110)
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    ys = np.arange(len(results))[::-1]
+    for method, (colour, marker) in PLOT_METHODS.items():
+        for y, r in zip(ys, results, strict=True):
+            m = r["mean"].get(method)
+            if m is None:
+                continue
+            partial = m["n_datasets"] < len(r["datasets"])
+            left.scatter(
+                m["tau_w_rank_true"],
+                y,
+                marker=marker,
+                s=70 if method == "spider" else 40,
+                color=colour,
+                facecolors="none" if partial and marker != "x" else colour,
+                zorder=3 if method == "spider" else 2,
+            )
+    from matplotlib.lines import Line2D
+
+    proxies = [
+        Line2D([], [], ls="", marker=marker, color=colour, markersize=8 if m == "spider" else 6, label=m)
+        for m, (colour, marker) in PLOT_METHODS.items()
+    ]
+    left.legend(
+        handles=proxies, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=3, frameon=False
+    )
+    left.set_yticks(ys, labels, fontsize=8)
+    left.set_xlabel("mean weighted Kendall tau (rank=True); hollow: fewer datasets")
+    left.grid(axis="x", alpha=0.3)
+    for y, r in zip(ys, results, strict=True):
+        d = paired_differences(r, "static")
+        if d is None:
+            continue
+        below = d["mean"] < -0.01
+        right.errorbar(
+            d["mean"],
+            y,
+            xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]],
+            fmt="o",
+            color="tab:red" if below else "black",
+            capsize=3,
+        )
+    right.axvline(0.0, color="gray", lw=1)
+    right.axvline(-0.01, color="tab:red", lw=1, ls="--", label="goal: never below static by > 0.01")
+    right.set_xlabel("spider - static: mean, 90% bootstrap interval")
+    right.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    right.grid(axis="x", alpha=0.3)
+    fig.suptitle(
+        "Stage-1 ranking: spider against its floors (python -m benchmarks.ranking --plot)", fontsize=10
+    )
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
 def _saved() -> list[dict]:
     order = {p: i for i, p in enumerate(PROTOCOLS)}
     found = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("ranking_*.json"))]
@@ -328,9 +411,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print spider minus each baseline of the saved results, with 90%% bootstrap intervals over datasets",
     )
+    parser.add_argument(
+        "--plot",
+        nargs="?",
+        const=str(PLOT_PATH),
+        default=None,
+        metavar="PATH",
+        help="draw the saved results (means and spider - static) to PATH (default benchmarks/ranking.png)",
+    )
     args = parser.parse_args(argv)
-    if args.markdown or args.summary or args.differences:
+    if args.markdown or args.summary or args.differences or args.plot:
         saved = _saved()
+        if args.plot:
+            print(f"wrote {plot(saved, args.plot)}")
         if args.summary:
             print(summary(saved))
         if args.differences:

@@ -42,3 +42,22 @@ def test_differences_table_has_a_row_per_run_and_blank_cells_without_a_baseline(
     assert len(lines) == 3
     assert lines[2].startswith("| s image | LODO | +0.150 [+0.100, +0.200] 2-0-0 |")
     assert lines[2].endswith("|  |  |  |  |")  # collaborative, transfergraph, params, logme: none
+
+
+def test_plot_draws_the_saved_summary_and_refuses_nothing(tmp_path):
+    """`--plot`: one figure of every run's means and spider - static; a method scored on fewer
+    datasets and a run without `static` still draw."""
+    full = _result({"a": (0.6, 0.5), "b": (0.7, 0.5)})
+    full["mean"] = {
+        "spider": {"tau_w_rank_true": 0.65, "n_datasets": 2},
+        "static": {"tau_w_rank_true": 0.5, "n_datasets": 2},
+        "logme": {"tau_w_rank_true": 0.3, "n_datasets": 1},
+    }
+    lone = _result({"a": (0.6, None), "b": (0.4, None)})
+    lone["mean"] = {"spider": {"tau_w_rank_true": 0.5, "n_datasets": 2}}
+    out = bench.plot([full, lone], tmp_path / "r.png")
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    with pytest.raises(ValueError, match="no saved results"):
+        bench.plot([], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
