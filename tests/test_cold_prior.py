@@ -301,6 +301,30 @@ def test_a_card_that_states_no_fact_sits_at_the_median_of_the_cards_placed(image
     assert ctx.summary[-1, 0] == pytest.approx(np.median(ctx.summary[:4, 0]), abs=1e-6)
 
 
+def test_a_card_of_an_architecture_the_ranker_does_not_know_says_so(image_population):
+    """`RankResult.basis`: a card placed without history is `card` where the card prior knows its
+    architecture (a ViT under a new name: the ridge has support, the facts prior a family offset)
+    and `card_facts` where it does not (a family nobody in the records has: only its parameter
+    count and upstream accuracy place it); a model with history stays `history`."""
+    from hf_spider.ranker import Ranker
+
+    _, tokens = image_population
+    ranker = Ranker.default()
+    prior = ranker._card_priors.get("image") or C.card_prior_from_dict(ranker.card_prior["image"])
+    vit = next(m for m in ranker.history if m in tokens and tokens[m].family == "vit")
+    renamed = dataclasses.replace(tokens[vit], model_id="elsewhere/vit-renamed")
+    strange = card("elsewhere/strangenet", 2e7, 0.76)
+    assert C.knows_architecture(prior, [renamed, strange]).tolist() == [True, False]
+    task = {"name": "pets", "modality": "image", "num_classes": 37, "num_examples": 3680}
+    result = ranker.rank([tokens[vit], renamed, strange], task)
+    assert result.basis == {
+        vit: "history",
+        "elsewhere/vit-renamed": "card",
+        "elsewhere/strangenet": "card_facts",
+    }
+    assert C.knows_architecture(None, [strange]) is None
+
+
 def test_ood_ground_truth_given_as_fractions_is_read_in_points(tmp_path):
     """Another cards set may give its accuracies as fractions: regret must still be in points."""
     from benchmarks import ood

@@ -231,6 +231,11 @@ def test_each_row_says_what_its_stage1_score_was_computed_from():
     assert note.startswith("stage 1 scored 1 of 3 candidates from their fine-tuning history")
     assert "1 from their card alone; 1 placed at the median" in note
     assert "median" not in basis_note({"a": "history", "b": "card"})
+    facts = basis_note({"a": "history", "b": "card", "c": "card_facts"})
+    assert "2 from their card alone (1 of an architecture the ranker has no record of" in facts
+    assert "architecture" not in basis_note({"a": "history", "b": "card"})
+    row = {"transfer_source": "rank", "rank_basis": "card_facts"}
+    assert "facts on the model card alone" in transfer_provenance(row, {})
     rows = build_rows(["a"], stage1[:1], ProbeResult(), {}, [], top_k=1, benched=False)
     assert rows[0]["rank_basis"] is None  # a ranker that does not say: no claim either way
 

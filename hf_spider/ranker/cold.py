@@ -533,6 +533,19 @@ def chosen_for(records, by_modality: Mapping[str, list[str]], tokens, *, exclude
 
 
 # --- far cards: the network's residual fades with the card's familiarity ---------------------------
+def knows_architecture(prior: Any, tokens: Iterable[ModelToken]) -> np.ndarray | None:
+    """Whether the card prior knows each card's architecture: the card ridge has support for it
+    (`ColdPrior.support` > 0: a model type or architecture of the training population) or the facts
+    prior has an offset for its family. A card it does not know is placed by its parameter count
+    and upstream accuracy alone. None for priors without that notion (the plain ridge)."""
+    if not isinstance(prior, ColdPrior):
+        return None
+    tokens = list(tokens)
+    offsets = prior.facts.family
+    family = np.array([card_facts(t)["family"] in offsets for t in tokens], dtype=bool)
+    return (prior.support(tokens) > 0) | family
+
+
 def familiarity(prior: Any, tokens: Iterable[ModelToken]) -> np.ndarray | None:
     """How much of the training population a card resembles, in [0, 1]: the share of its card
     words the ridge knows times `exp(-distance)` of its facts outside the training range. None

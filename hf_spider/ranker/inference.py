@@ -48,7 +48,9 @@ class Context:
 
 # What a candidate's prior was computed from: its fine-tuning history on earlier datasets, its
 # card alone (`cold`), or neither (placed at the median of the others, `priors.unknown_placement`).
-BASES = ("history", "card", "none")
+# `card_facts` (set by `Ranker.rank`, not here): its card alone, of an architecture the card prior
+# knows nothing of (`cold.knows_architecture`): its parameter count and upstream accuracy only.
+BASES = ("history", "card", "card_facts", "none")
 
 
 def build_context(

@@ -28,7 +28,7 @@ from hf_spider.errors import CatalogError, UserInputError
 from hf_spider.ranker import features as F
 from hf_spider.ranker import inference as I
 from hf_spider.ranker import priors as P
-from hf_spider.ranker.cold import card_prior_from_dict, familiarity
+from hf_spider.ranker.cold import card_prior_from_dict, familiarity, knows_architecture
 from hf_spider.ranker.model import RankerConfig
 
 logger = logging.getLogger("hf_spider.ranker")
@@ -41,7 +41,8 @@ HISTORY_FILE = "history.json"
 class RankResult:
     """A stage-1 ranking: `ranking` (= `stage1`) is [(model_id, score)] best first; `basis` says
     what each model's score was computed from (`inference.BASES`: its fine-tuning history on
-    earlier datasets, its card alone, or neither)."""
+    earlier datasets, its card alone, the facts of a card of an architecture the ranker knows
+    nothing of, or neither)."""
 
     ranking: list[tuple[str, float]]
     stage1: list[tuple[str, float]]
@@ -317,7 +318,27 @@ class Ranker:
         scored, ctx = self._scored(tokens, meta, vectors=vectors)
         stage1 = sorted(dict(scored).items(), key=lambda kv: -kv[1])
         basis = dict(zip(ctx.models, ctx.basis or (), strict=False))
+        for model in self._new_architectures(tokens, meta, basis):
+            basis[model] = "card_facts"
         return RankResult(ranking=stage1, stage1=stage1, task=meta, basis=basis)
+
+    def _new_architectures(
+        self, tokens: list[ModelToken], meta: Mapping[str, Any], basis: Mapping[str, str]
+    ) -> list[str]:
+        """The candidates placed by their card (`basis` "card") whose architecture the card prior
+        knows nothing of (`cold.knows_architecture`): scored from their parameter count and
+        upstream accuracy alone, at about parameter count's level (`eval ranking --cold-start
+        families`)."""
+        by_modality: dict[str, list[ModelToken]] = {}
+        for t in tokens:
+            if basis.get(t.model_id) == "card":
+                by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(t)
+        out: list[str] = []
+        for modality, group in by_modality.items():
+            known = knows_architecture(self._card_priors.get(modality), group)
+            if known is not None:
+                out += [t.model_id for t, k in zip(group, known, strict=True) if not k]
+        return out
 
 
 def rank_catalog(catalog: Any, task: Any, *, ranker: Ranker | None = None) -> list[tuple[str, float]]:

@@ -49,8 +49,9 @@ LEGEND = {
     "pass, fused with the ranker) or rank (the ranker, no forward pass; `rank_basis` says from what)",
     "rank_score": "the stage-1 ranker's raw score (unitless, higher is better; compare within one run only)",
     "rank_basis": "what the stage-1 score was computed from: history (the model's fine-tuning "
-    "results on other datasets), card (its model card alone: no fine-tuning record) or none "
-    "(neither a record nor a usable card prior: placed at the median of the others)",
+    "results on other datasets), card (its model card alone: no fine-tuning record), card_facts "
+    "(the facts on its card alone, parameter count and upstream accuracy where read: an "
+    "architecture the ranker has no record of) or none (neither a record nor a usable card prior: placed at the median of the others)",
     "probe_score": "the stage-2 fused score of a probed model: its rank among the probed models, "
     "as a fraction (1 = best)",
     **{name: f"{what}, in {unit}" for name, (unit, what) in FIGURES.items()},

@@ -66,6 +66,9 @@ def transfer_provenance(row: dict[str, Any], meta: dict[str, Any]) -> str:
 _BASIS_WORDS = {
     "history": "the ranker, from the model's fine-tuning results on other datasets",
     "card": "the ranker, from the model card alone (no fine-tuning record)",
+    "card_facts": "the ranker, from the facts on the model card alone: parameter count, and upstream "
+    "accuracy where the ranker reads it (no fine-tuning record, and an architecture the ranker has "
+    "no record of)",
     "none": "neither a fine-tuning record nor a usable card prior: placed at the median of the others",
 }
 

@@ -347,11 +347,17 @@ def target_summary(device: Any) -> dict[str, Any]:
 
 def basis_note(basis: dict[str, str]) -> str:
     """One sentence: how many stage-1 scores came from fine-tuning history, cards alone, neither."""
-    n = {b: sum(v == b for v in basis.values()) for b in ("history", "card", "none")}
+    n = {b: sum(v == b for v in basis.values()) for b in ("history", "card", "card_facts", "none")}
     out = (
         f"stage 1 scored {n['history']} of {len(basis)} candidates from their fine-tuning history on "
-        f"other datasets and {n['card']} from their card alone"
+        f"other datasets and {n['card'] + n['card_facts']} from their card alone"
     )
+    if n["card_facts"]:
+        out += (
+            f" ({n['card_facts']} of an architecture the ranker has no record of, placed by the facts "
+            "on their card only: parameter count, and upstream accuracy where the ranker reads it; "
+            "about as good as ordering them by size)"
+        )
     if n["none"]:
         out += (
             f"; {n['none']} placed at the median of the others (no fine-tuning record, and no usable "
