@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -423,7 +424,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown or args.summary or args.differences or args.plot:
         saved = _saved()
         if args.plot:
-            print(f"wrote {plot(saved, args.plot)}")
+            try:
+                print(f"wrote {plot(saved, args.plot)}")
+            except (OSError, ValueError) as exc:
+                print(f"error: --plot {args.plot}: {exc}", file=sys.stderr)
+                return 2
         if args.summary:
             print(summary(saved))
         if args.differences:

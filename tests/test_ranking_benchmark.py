@@ -61,3 +61,5 @@ def test_plot_draws_the_saved_summary_and_refuses_nothing(tmp_path):
     with pytest.raises(ValueError, match="no saved results"):
         bench.plot([], tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+    # from the command line: a folder that does not exist is one line and exit 2, no traceback
+    assert bench.main(["--plot", str(tmp_path / "missing" / "r.png")]) == 2
