@@ -225,12 +225,13 @@ def evaluate_ranking(
         if parts:
             chosen[dataset] = parts[0] if not cold_by else {f"fold{i}": p for i, p in enumerate(parts)}
         for i, (job, o) in enumerate(mine):
+            hidden = set(job.cold)
             for method, scores in o["scores"].items():
                 for model, score in zip(job.models, scores, strict=True):
                     row = {"target": dataset, "model": model, "method": method, "score": float(score)}
                     if cold_by:
                         row["fold"] = i
-                        row["cold"] = model in set(job.cold)
+                        row["cold"] = model in hidden
                     rows.append(row)
     failed = records.datasets.set_index("dataset")["failed"]
     flagged = [t for t in test_datasets if bool(failed.get(t, False))]
@@ -542,15 +543,12 @@ def _cold_folds(
     names = [str(n) for n in rng.permutation(sorted(groups))]
     names.sort(key=lambda n: -len(groups[n]))  # stable: the seeded order breaks ties
     folds: list[list[str]] = [[] for _ in range(COLD_FOLDS)]
-    families: list[set[str]] = [set() for _ in range(COLD_FOLDS)]
     for name in names:
-        i = min(range(COLD_FOLDS), key=lambda k: len(folds[k]))
-        folds[i].extend(groups[name])
-        families[i].add(name)
-    evaluated = set(models)
-    rest = sorted(m for m in set(others) - evaluated)
-    for fold, names_here in zip(folds, families, strict=True):
-        fold.extend(m for m in rest if model_family(m, tokens) in names_here)
+        min(folds, key=len).extend(groups[name])
+    rest = sorted(set(others) - set(models))
+    for fold in folds:
+        here = {model_family(m, tokens) for m in fold}
+        fold.extend(m for m in rest if model_family(m, tokens) in here)
     return [fold for fold in folds if fold]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,11 +243,7 @@ class Ranker:
         """Familiarity of each candidate without history (`cold.familiarity`; 1 for the others and
         where the card prior has no such notion), by which its network residual is kept."""
         out = np.ones(len(tokens))
-        by_modality: dict[str, list[int]] = {}
-        for i, t in enumerate(tokens):
-            if t.model_id not in seen:
-                by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
-        for modality, rows in by_modality.items():
+        for modality, rows in _by_modality(tokens, meta, lambda t: t.model_id not in seen).items():
             fam = familiarity(self._card_priors.get(modality), [tokens[i] for i in rows])
             if fam is not None:
                 out[rows] = fam
@@ -265,10 +261,7 @@ class Ranker:
         that model sits at the median of the others (`priors.unknown_placement`)."""
         out: dict[str, float] = {}
         matrix = F.token_matrix(tokens, vectors)
-        by_modality: dict[str, list[int]] = {}
-        for i, t in enumerate(tokens):
-            by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
-        for modality, rows in by_modality.items():
+        for modality, rows in _by_modality(tokens, meta).items():
             fit = self.card_prior.get(modality)
             if not fit or not _card_prior_fits(fit):
                 continue
@@ -329,16 +322,25 @@ class Ranker:
         knows nothing of (`cold.knows_architecture`): scored from their parameter count and
         upstream accuracy alone, at about parameter count's level (`eval ranking --cold-start
         families`)."""
-        by_modality: dict[str, list[ModelToken]] = {}
-        for t in tokens:
-            if basis.get(t.model_id) == "card":
-                by_modality.setdefault(str(t.modality or meta.get("modality") or ""), []).append(t)
         out: list[str] = []
-        for modality, group in by_modality.items():
+        for modality, rows in _by_modality(tokens, meta, lambda t: basis.get(t.model_id) == "card").items():
+            group = [tokens[i] for i in rows]
             known = knows_architecture(self._card_priors.get(modality), group)
             if known is not None:
                 out += [t.model_id for t, k in zip(group, known, strict=True) if not k]
         return out
+
+
+def _by_modality(
+    tokens: list[ModelToken], meta: Mapping[str, Any], keep: Callable[[ModelToken], bool] = lambda t: True
+) -> dict[str, list[int]]:
+    """`{modality: [index into tokens]}` of the tokens `keep` accepts, by each card's modality (the
+    task's where the card does not say): the card prior is one per modality."""
+    out: dict[str, list[int]] = {}
+    for i, t in enumerate(tokens):
+        if keep(t):
+            out.setdefault(str(t.modality or meta.get("modality") or ""), []).append(i)
+    return out
 
 
 def rank_catalog(catalog: Any, task: Any, *, ranker: Ranker | None = None) -> list[tuple[str, float]]:
