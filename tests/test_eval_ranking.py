@@ -499,3 +499,25 @@ def test_rerank_orders_like_recommend():
     assert np.array_equal(np.argsort(-rerank_scores(stage1, consensus, 0.0, 5)), np.argsort(-stage1))
     by_consensus = sorted(np.argsort(-stage1)[:5], key=lambda i: -consensus[i])
     assert list(np.argsort(-rerank_scores(stage1, consensus, 1.0, 5))[:5]) == by_consensus
+
+
+def test_a_cold_start_by_fewer_families_than_folds_says_how_many_folds_ran(data_dirs, tmp_path):
+    """Records of 4 families give 4 family folds, not 5: the JSON says 4 and a note says why; the
+    cold-start name is read in any case."""
+    folder = tmp_path / "four"
+    shutil.copytree(data_dirs[0], folder)
+    cfg = pd.read_csv(folder / "model_config.csv")
+    types = ["vit", "swin", "convnext", "beit"]
+    cfg["model_type"] = [types[i % len(types)] for i in range(len(cfg))]
+    cfg.to_csv(folder / "model_config.csv", index=False)
+    out = evaluate_ranking(
+        load_records([folder]),
+        ["image_target_2"],
+        cold_start="Families ",
+        config=FAST,
+        tune=False,
+        catalog=False,
+    )
+    assert out["protocol"]["cold_by"] == "families" and out["protocol"]["cold_folds"] == 4
+    assert pd.DataFrame(out["predictions"])["fold"].nunique() == 4
+    assert any("4 cold fold(s)" in note for note in out["protocol"]["notes"])

@@ -356,3 +356,58 @@ def test_nested_choice_keeps_the_floor_when_the_best_option_was_only_lucky():
 
     chosen, info = S.nested_choice(steady, 6, [floor, "better"], floor, margin=0.005)
     assert chosen == "better" and info["kept"] is True
+
+
+def test_stage2_is_chosen_for_candidates_without_history(tmp_path):
+    """Stage 1 orders models with history well here and LogME only roughly; where most candidates
+    have no history (`cold_share`), stage 1 can only place them at the others' median, and the
+    estimator, which needs no history, is kept."""
+    folder = tmp_path / "text"
+    rng = np.random.default_rng(3)
+    models = _bert_models(folder, 12)
+    quality = np.linspace(-1, 1, len(models))
+    rows, targets, scores = [], [], []
+    for t in range(6):
+        name = f"t_{t}"
+        targets.append({"finetune_dataset": name, "size": 5000, "number_of_classes": 2})
+        acc = 0.7 + 0.1 * quality + 0.01 * rng.standard_normal(len(models))
+        rough = acc + 0.05 * rng.standard_normal(len(models))  # LogME: right on the whole, noisy
+        rows += [
+            {"model": m, "finetuned_dataset": name, "eval_accuracy": a}
+            for m, a in zip(models, acc, strict=True)
+        ]
+        scores += [
+            {"model": m, "target_dataset": name, "metric": "LogME", "score": s}
+            for m, s in zip(models, rough, strict=True)
+        ]
+    pd.DataFrame(rows).to_csv(folder / "records.csv", index=False)
+    pd.DataFrame(targets).to_csv(folder / "target_datasets.csv", index=False)
+    pd.DataFrame(scores).to_csv(folder / "transferability_scores.csv", index=False)
+    loaded = load_records([folder])
+    warm_weight, _, warm = S.select_stage2(loaded, loaded.dataset_names, P.PriorChoice("mean"))
+    cold_weight, _, cold = S.select_stage2(
+        loaded, loaded.dataset_names, P.PriorChoice("mean"), cold_share=0.75
+    )
+    assert warm_weight == 0.0 and cold_weight == 1.0
+    assert cold[("logme", 0.0)] < warm[("logme", 0.0)] - 0.2  # stage 1 is worse without history
+    assert cold[("logme", 1.0)] == pytest.approx(warm[("logme", 1.0)])  # LogME needs none
+
+
+def test_a_prior_fold_places_hidden_models_as_stage_1_places_models_without_history():
+    fold = S.PriorFold(
+        "t",
+        pd.Series([0.9, 0.8, 0.7, 0.6], index=list("abcd")),
+        np.array([[0.9, 1.0], [0.6, 0.7], [0.3, 0.4], [0.0, 0.1]]),
+        np.ones(2),
+        np.array([0.9, np.nan, np.nan, np.nan]),  # only `a` has a card prior
+        np.zeros(4),
+        ("x", "y"),
+    )
+    hide = np.array([True, True, False, False])
+    plain = fold.prior(P.PriorChoice("mean"))
+    assert plain == pytest.approx([0.95, 0.65, 0.35, 0.05])
+    # hidden: `a` by its card, `b` (no card) at the median of the models with history
+    assert fold.prior(P.PriorChoice("mean"), hide=hide) == pytest.approx([0.9, 0.2, 0.35, 0.05])
+    fold.places_cold = False  # a card prior fitted on too few models places no model without history
+    assert fold.prior(P.PriorChoice("mean"), hide=hide) == pytest.approx([0.2, 0.2, 0.35, 0.05])
+    assert fold.prior(P.PriorChoice("mean"), "y", hide) == pytest.approx([0.15, 0.15, 0.3, 0.0])

@@ -61,6 +61,7 @@ def register(subparsers) -> None:
         "--cold-start",
         nargs="?",
         const="models",
+        type=str.lower,
         default=None,
         metavar="BY",
         help="also hide all records of 20%% of the models (5 folds; figures = mean over folds); "

@@ -184,14 +184,20 @@ def evaluate_ranking(
     tokens, sources = tokens_for(records, catalog=catalog)
     started = time.perf_counter()
     jobs: list[_Job] = []
+    fold_counts: list[int] = []  # cold folds run per test dataset (families: fewer where it has few)
     for dataset, (models, gt) in truths.items():
         modality = records.modality_of(dataset)
         usable = records.datasets[(records.datasets["modality"] == modality) & ~records.datasets["failed"]]
         train = [t for t in usable["dataset"] if t != dataset and not (holdout_all and t in test_datasets)]
         folds = _cold_folds(models, seed, cold_by, tokens, set(records.perf["model"])) if cold_by else [[]]
+        fold_counts.append(len(folds))
         if cold_by == "families":
             _check_family_folds(records, dataset, train, folds, tokens)
             notes.append(f"{dataset}: families hidden per fold: {_fold_families(folds, models, tokens)}")
+            if len(folds) < COLD_FOLDS:
+                notes.append(
+                    f"{dataset}: {len(folds)} cold fold(s): its models come from fewer families than {COLD_FOLDS}"
+                )
         for i, cold in enumerate(folds):
             jobs.append(
                 _Job(
@@ -257,7 +263,7 @@ def evaluate_ranking(
             "cold_start": bool(cold_by),
             "cold_by": cold_by,
             "holdout": "all test datasets" if holdout_all else "the test dataset (LODO)",
-            "cold_folds": COLD_FOLDS if cold_by else 0,
+            "cold_folds": max(fold_counts, default=0) if cold_by else 0,
             "seed": seed,
             "config": config.to_dict(),
             "selection": (
@@ -416,6 +422,8 @@ def _spider(job: _Job, chosen: dict[str, Any]) -> dict[str, np.ndarray]:
             seed=job.seed,
             exclude_models=cold,
             step_grid=grid,
+            # stage 2 is chosen for this fold's candidates, the hidden share of them without history
+            cold_share=len(cold & set(job.models)) / max(len(job.models), 1),
         )
         chosen.update(parts)
     else:
@@ -479,7 +487,7 @@ def _cold_by(cold_start: bool | str) -> str | None:
     """`COLD_BY` entry of a `cold_start` argument (None: no cold start)."""
     if cold_start is False or cold_start is None:
         return None
-    by = "models" if cold_start is True else str(cold_start)
+    by = "models" if cold_start is True else str(cold_start).strip().lower()
     if by not in COLD_BY:
         raise UserInputError(f"unknown cold start {by!r}", hint=f"choose among: {', '.join(COLD_BY)}")
     return by

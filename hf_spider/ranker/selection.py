@@ -28,6 +28,7 @@ import pandas as pd
 from scipy.stats import weightedtau
 
 from hf_spider.catalog._token import ModelToken
+from hf_spider.ranker import cold
 from hf_spider.ranker import features as F
 from hf_spider.ranker import priors as P
 from hf_spider.ranker.inference import (
@@ -64,15 +65,25 @@ class PriorFold:
     card: np.ndarray  # [n] card prior, NaN without one
     match: np.ndarray  # [n] name match of the models' own data with this dataset
     columns: tuple[str, ...] = ()  # the datasets of `pct`'s columns
+    places_cold: bool = True  # whether the card prior may place a model without history (`cold.can_place`)
 
-    def prior(self, choice: P.PriorChoice, drop: str | None = None) -> np.ndarray:
+    def prior(
+        self, choice: P.PriorChoice, drop: str | None = None, hide: np.ndarray | None = None
+    ) -> np.ndarray:
         """The prior of this fold's models; `drop`: one more dataset left out of their history
         (nested cross-validation holds out a second dataset; percentiles are per dataset, so
-        dropping its column is exact; the card prior is not refitted)."""
-        if drop is None or drop not in self.columns:
-            return P.prior_values(self.pct, self.weights, self.card, self.match, choice)
-        keep = np.array([c != drop for c in self.columns])
-        return P.prior_values(self.pct[:, keep], self.weights[keep], self.card, self.match, choice)
+        dropping its column is exact; the card prior is not refitted); `hide` [n] (bool): models
+        placed as if they had no history at all, by their card prior where it may place them,
+        else at the others' median, as stage 1 places such a model (`priors.prior_values`)."""
+        pct, weights, card = self.pct, self.weights, self.card
+        if drop is not None and drop in self.columns:
+            keep = np.array([c != drop for c in self.columns])
+            pct, weights = pct[:, keep], weights[keep]
+        if hide is not None and hide.any():
+            pct = np.where(hide[:, None], np.nan, pct)
+            if not self.places_cold:
+                card = np.where(hide, np.nan, card)
+        return P.prior_values(pct, weights, card, self.match, choice)
 
 
 def nested_choice(
@@ -140,7 +151,16 @@ def prior_folds(
             card = np.array([prior.get(m, np.nan) for m in gt.index])
         match = P.match_vector(gt.index, tokens, metas[held]) if tokens is not None else np.zeros(len(gt))
         weights = np.array([F.class_weight(metas[t], metas[held]) for t in pct.columns])
-        yield PriorFold(held, gt, pct.to_numpy(dtype=np.float64), weights, card, match, tuple(pct.columns))
+        yield PriorFold(
+            held,
+            gt,
+            pct.to_numpy(dtype=np.float64),
+            weights,
+            card,
+            match,
+            tuple(pct.columns),
+            places_cold=bool(with_card and tokens is not None and cold.can_place(pct_all, tokens)),
+        )
 
 
 def select_prior(
@@ -237,6 +257,7 @@ def select_stage2(
     folds: list[PriorFold] | None = None,
     estimator_sets: bool = True,
     margin: float = 0.005,
+    cold_share: float = 0.0,
 ) -> tuple[float | None, list[str], dict[tuple[str, float], float]]:
     """Stage 2, chosen on the training datasets that have transferability scores: whether its
     order is the estimator's (weight 1: LogME where every scored dataset has it, else the
@@ -250,6 +271,14 @@ def select_stage2(
     in all) were offered until 2026-11-30: with the 5-6 scored training datasets the records have,
     the best of so many looked better in cross-validation than it was, and the nested check let
     some through (zoo text, held out: 0.356 against LogME's 0.473; benchmarks/ranking.md).
+
+    `cold_share`: the share of the candidates to rank that have no history (an evaluation's cold
+    start hides them; a catalog of new cards has them). Stage 1 places such a model by its card, or
+    at the others' median, so its order is worse there than on models with history; each scored
+    dataset is then scored as that many of its models would be ranked: `COLD_DRAWS` random sets of
+    that share of them placed without history (`PriorFold.prior`'s `hide`), tau_w averaged. The
+    card prior is not refitted without them (as for the nested check's second dataset), so where it
+    places them this is optimistic about stage 1; where it cannot (`cold.can_place`), exact.
 
     `estimator_sets=False`: the consensus of all over `STAGE2_WEIGHTS`, the best weight without a
     floor. Returns (weight, estimators ([] = all), {(estimators, weight): mean tau_w});
@@ -295,16 +324,18 @@ def select_stage2(
     else:
         options = [(ALL_ESTIMATORS, w) for w in STAGE2_WEIGHTS]
     gts = [f.gt.to_numpy() for f in folds]
-    priors: dict[tuple[int, int | None], np.ndarray] = {}
+    hidden = [_cold_draws(len(g), cold_share, seed=i) for i, g in enumerate(gts)]
+    priors: dict[tuple[int, int | None], list[np.ndarray]] = {}
     memo: dict[tuple[int, int | None, tuple[str, float]], float] = {}
 
     def score(i: int, h: int | None, option: tuple[str, float]) -> float:
         key = (i, h, option)
         if key not in memo:
             if (i, h) not in priors:
-                priors[(i, h)] = folds[i].prior(choice, None if h is None else folds[h].dataset)
-            fused = fuse(priors[(i, h)], consensus[i], option[1])
-            memo[key] = _tau(gts[i], fused)
+                drop = None if h is None else folds[h].dataset
+                priors[(i, h)] = [folds[i].prior(choice, drop, hide) for hide in hidden[i]]
+            taus = [_tau(gts[i], fuse(p, consensus[i], option[1])) for p in priors[(i, h)]]
+            memo[key] = float(np.mean(taus))
         return memo[key]
 
     means = {o: float(np.mean([score(i, None, o) for i in range(len(folds))])) for o in options}
@@ -313,6 +344,24 @@ def select_stage2(
     else:
         best = max(options, key=lambda o: (round(means[o], 4), -options.index(o)))
     return best[1], ([] if best[0] == ALL_ESTIMATORS else [best[0]]), means
+
+
+COLD_DRAWS = 8  # random sets of models placed without history per scored dataset (`select_stage2`)
+
+
+def _cold_draws(n: int, share: float, *, seed: int) -> list[np.ndarray | None]:
+    """Which of `n` models `select_stage2` places without history: `COLD_DRAWS` masks of
+    round(share * n) models each (seeded), or [None] (none hidden) where that rounds to 0."""
+    k = min(round(max(share, 0.0) * n), n)
+    if k == 0:
+        return [None]
+    rng = np.random.default_rng(seed)
+    masks = []
+    for _ in range(COLD_DRAWS):
+        mask = np.zeros(n, dtype=bool)
+        mask[rng.choice(n, size=k, replace=False)] = True
+        masks.append(mask)
+    return masks
 
 
 def beats(candidate: list[float], floor: list[float], margin: float) -> bool:
@@ -418,10 +467,12 @@ def select_parts(
     seed: int = 0,
     exclude_models: Iterable[str] = (),
     step_grid: Iterable[int] | None = None,
+    cold_share: float = 0.0,
 ) -> tuple[RankerConfig, dict[str, Any]]:
     """The prior, the stage-2 weight and the learned residual's steps, each chosen by
-    cross-validation over `train_datasets` (one modality) only. Returns the configuration and a
-    record of the choices with their cross-validated figures."""
+    cross-validation over `train_datasets` (one modality) only; stage 2 for candidates of which
+    `cold_share` have no history (`select_stage2`). Returns the configuration and a record of the
+    choices with their cross-validated figures."""
     choices = P.prior_choices(with_card=True)
     folds = list(
         prior_folds(records, train_datasets, exclude_models=exclude_models, tokens=tokens, with_card=True)
@@ -430,7 +481,7 @@ def select_parts(
         records, train_datasets, tokens=tokens, choices=choices, folds=folds, margin=config.residual_margin
     )
     weight, estimators, stage2_cv = select_stage2(
-        records, train_datasets, choice, folds=folds, margin=config.residual_margin
+        records, train_datasets, choice, folds=folds, margin=config.residual_margin, cold_share=cold_share
     )
     config = RankerConfig.from_dict({**config.to_dict(), **choice.to_config()})
     if weight is not None:
