@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hf_spider._cli_utils import json_safe
+from hf_spider.errors import HfSpiderError
+
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "benchmarks" / "ood_cards"
 RESULTS = REPO / "benchmarks" / "results"
@@ -55,7 +58,10 @@ def check_cards(folder: Path, truth: str = "ground_truth.csv") -> None:
     import pandas as pd
 
     if not folder.is_dir():
-        raise ValueError(f"--cards {folder} is not a folder")
+        raise ValueError(
+            f"--cards {folder} is not a folder — pass a folder with models/, targets/ and {truth} "
+            "(see python -m benchmarks.ood --help)"
+        )
     for part in ("models", "targets"):
         if not (folder / part).is_dir():
             raise ValueError(f"--cards {folder} has no {part}/ folder (see python -m benchmarks.ood --help)")
@@ -80,8 +86,10 @@ def ground_truth(folder: Path = CARDS, truth: str = "ground_truth.csv") -> dict[
     import pandas as pd
 
     table = pd.read_csv(folder / truth)
-    if table["finetune_accuracy"].astype(float).between(0.0, 1.0).all():
-        table["finetune_accuracy"] = table["finetune_accuracy"].astype(float) * 100.0
+    table["finetune_accuracy"] = pd.to_numeric(table["finetune_accuracy"], errors="coerce")
+    table = table[np.isfinite(table["finetune_accuracy"])]  # a blank cell: that pair was not measured
+    if table["finetune_accuracy"].between(0.0, 1.0).all():
+        table["finetune_accuracy"] = table["finetune_accuracy"] * 100.0
     return {
         str(t): dict(zip(g["model"].astype(str), g["finetune_accuracy"].astype(float), strict=True))
         for t, g in table.groupby("target", sort=True)
@@ -108,14 +116,20 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
     tokens = {t.model_id: t for t in catalog}
     missing = sorted(wanted - set(tokens))
     if missing:
-        raise SystemExit(f"cards missing for {missing}")
+        raise ValueError(f"no readable model card for {missing} (see the crawl's warnings above)")
     rng = np.random.default_rng(seed)
     accuracy = pd.DataFrame(truth)  # models x targets
     per_target: dict[str, dict[str, dict[str, float]]] = {}
     rankings: dict[str, list[str]] = {}
+    left_out: dict[str, str] = {}
     for target, row in truth.items():
         models = sorted(row)
         gt = np.array([row[m] for m in models]) / 100.0
+        if len(models) < 2 or np.ptp(gt) == 0:  # no order to recover: tau_w is undefined there
+            left_out[target] = (
+                "fewer than two models" if len(models) < 2 else "every model has the same accuracy"
+            )
+            continue
         recs = recommend(folder / "targets" / target, catalog=catalog, stages=("rank",), ranker=ranker)
         spider = {r["model_id"]: float(r["score"]) for r in recs.ranking()}
         rankings[target] = [r["model_id"] for r in recs.ranking()]
@@ -137,7 +151,9 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
         per_target[target] = {
             k: ranking_metrics(gt, np.asarray(scores[k], dtype=float)) for k in METHODS if k in scores
         }
-    first = per_target[next(iter(truth))]
+    if not per_target:
+        raise ValueError(f"no target of {truth_file} has two models with different accuracies")
+    first = per_target[next(iter(per_target))]
     mean = {
         k: {m: float(np.mean([per_target[t][k][m] for t in per_target])) for m in first[k]}
         for k in METHODS
@@ -146,6 +162,7 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
     return {
         "targets": per_target,
         "mean": mean,
+        "left_out": left_out,
         "rankings": rankings,
         # the published figures are for the project's 10 x 8 set
         "anchors_rank_none": ANCHORS
@@ -371,7 +388,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # one line and exit 2, as the product's commands do
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = run(args.ranker, folder=folder, truth_file=args.truth)
+    try:
+        result = run(args.ranker, folder=folder, truth_file=args.truth)
+    except HfSpiderError as exc:  # a card the product cannot read: its own one line
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for target, why in result["left_out"].items():
+        print(f"{target}: left out ({why})", file=sys.stderr)
     if args.markdown:
         print(markdown(result))
     else:
@@ -385,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         stem = Path(args.truth).stem.removeprefix("ground_truth")
         out = Path(args.json) if args.json else RESULTS / f"ood_cards{stem}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        out.write_text(json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
     return 0
 
 

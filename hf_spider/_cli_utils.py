@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import sys
 import tempfile
@@ -17,17 +19,30 @@ def _plain(value: Any) -> Any:
     item = getattr(value, "item", None)
     if callable(item):
         try:
-            return item()
+            return json_safe(item())
         except (TypeError, ValueError):
             pass
     return str(value)
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinite number as None (JSON's null): `NaN` is not JSON, and strict
+    parsers (JavaScript's, jq) reject a file that holds it."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | int) and not math.isfinite(value):
+        return None
+    return value
+
+
 def write_json(dest: str | os.PathLike | None, payload: Any) -> None:
-    """Write `payload` for `--json DEST`: nothing for None, stdout for `-`, else atomically to a file."""
+    """Write `payload` for `--json DEST`: nothing for None, stdout for `-`, else atomically to a file.
+    Numbers that are not finite are written as null (`json_safe`)."""
     if not dest:
         return
-    text = json.dumps(payload, indent=2, default=_plain) + "\n"
+    text = json.dumps(json_safe(payload), indent=2, default=_plain, allow_nan=False) + "\n"
     if str(dest) == "-":
         sys.stdout.write(text)
         return

@@ -334,3 +334,89 @@ def test_ood_ground_truth_given_as_fractions_is_read_in_points(tmp_path):
     assert ood.ground_truth(tmp_path) == {"cars": {"a/x": pytest.approx(90.0), "a/y": pytest.approx(85.0)}}
     (tmp_path / "ground_truth.csv").write_text(rows.replace("0.85", "85.0").replace("0.9", "90.0"))
     assert ood.ground_truth(tmp_path) == {"cars": {"a/x": 90.0, "a/y": 85.0}}
+
+
+def test_ood_check_leaves_out_what_cannot_be_scored_and_stops_on_a_bad_target_card(tmp_path, capsys):
+    """A blank accuracy is a pair not measured; a target whose models all tie has no order to
+    recover (left out, said); a target card the product cannot read stops the check in one line."""
+    import shutil
+
+    import pandas as pd
+
+    from benchmarks import ood
+
+    other = tmp_path / "other"
+    table = pd.read_csv(OOD / "ground_truth.csv")
+    models = sorted(table["model"].unique())[:4]
+    table = table[table["model"].isin(models) & table["target"].isin(["cifar10", "dtd", "pets"])].copy()
+    table.loc[table["target"] == "pets", "finetune_accuracy"] = 90.0  # every model ties
+    blank = (table["target"] == "dtd") & (table["model"] == models[0])
+    table["finetune_accuracy"] = table["finetune_accuracy"].astype(object)
+    table.loc[blank, "finetune_accuracy"] = ""
+    for m in models:
+        shutil.copytree(OOD / "models" / m, other / "models" / m)
+    for t in ("cifar10", "dtd", "pets"):
+        shutil.copytree(OOD / "targets" / t, other / "targets" / t)
+    table.to_csv(other / "ground_truth.csv", index=False)
+    assert models[0] not in ood.ground_truth(other)["dtd"] and len(ood.ground_truth(other)["dtd"]) == 3
+    out = tmp_path / "r.json"
+    assert ood.main(["--cards", str(other), "--json", str(out)]) == 0
+    assert "pets: left out (every model has the same accuracy)" in capsys.readouterr().err
+    text = out.read_text()
+    result = json.loads(text)
+    assert set(result["targets"]) == {"cifar10", "dtd"} and "pets" in result["left_out"]
+    assert "NaN" not in text and all(np.isfinite(v["top1_regret"]) for v in result["mean"].values())
+    (other / "targets" / "dtd" / "README.md").write_text("")  # a card the product cannot read
+    assert ood.main(["--cards", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "dtd" in err[0], err
+
+
+def test_a_candidate_card_that_cannot_be_read_is_named_where_the_user_looks(tmp_path, capsys):
+    """A card whose YAML is broken is still ranked, on what could be read; `recommend` says which
+    and why, in its notes and on the terminal, instead of a silent change of place."""
+    import shutil
+
+    from hf_spider.cli import main
+    from hf_spider.recommend import recommend
+
+    models = tmp_path / "models"
+    shutil.copytree(OOD / "models", models)
+    readme = models / "timm" / "resnet50.tv_in1k" / "README.md"
+    readme.write_text(readme.read_text().replace("library_name: timm", "library_name: [timm\n  - : :", 1))
+    clean = recommend(OOD / "targets" / "pets", catalog=OOD / "models", stages=("rank",))
+    assert not any("partly read" in n for n in clean.meta["notes"])
+    recs = recommend(OOD / "targets" / "pets", catalog=models, stages=("rank",))
+    said = [n for n in recs.meta["notes"] if "partly read" in n]
+    assert len(said) == 1 and said[0].startswith("1 candidate card(s)") and "timm/resnet50.tv_in1k" in said[0]
+    assert "not valid YAML" in said[0] and len(recs.ranking()) == 11
+    capsys.readouterr()
+    out = tmp_path / "out"
+    code = main(
+        [
+            "recommend",
+            str(OOD / "targets" / "pets"),
+            "--catalog",
+            str(models),
+            "--stages",
+            "rank",
+            "--output-dir",
+            str(out),
+        ]
+    )
+    assert code == 0 and "partly read" in capsys.readouterr().out
+
+
+def test_eval_ranking_takes_the_catalogs_recommend_takes(tmp_path):
+    """`eval ranking --catalog` reads a folder of model repos as `recommend --catalog` does; an
+    empty catalog is refused by name, not as one that serves no image task."""
+    from hf_spider.catalog._candidates import candidates_for
+    from hf_spider.errors import CatalogError
+    from hf_spider.ranker.cli import _catalog
+
+    assert len(_catalog(str(OOD / "models"))) == 11
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CatalogError, match="holds no model"):
+        candidates_for(str(tmp_path / "empty"), modality="image")
+    with pytest.raises(CatalogError, match="serves an image task"):
+        candidates_for(Catalog([t for t in Catalog.load(None) if t.modality == "text"]), modality="image")

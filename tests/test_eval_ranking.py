@@ -469,7 +469,7 @@ def test_catalog_flag_none_reads_model_config_and_a_wrong_path_is_refused(data_d
     capsys.readouterr()
     empty = tmp_path / "empty_catalog"
     empty.mkdir()
-    for value, needle in ((str(tmp_path / "typo"), "not a folder"), (str(empty), "no catalog")):
+    for value, needle in ((str(tmp_path / "typo"), "not a folder"), (str(empty), "holds no model")):
         code = main([*base, str(tmp_path / "x.json"), "--catalog", value])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needle in err[0] and "Traceback" not in err[0], value
@@ -521,3 +521,52 @@ def test_a_cold_start_by_fewer_families_than_folds_says_how_many_folds_ran(data_
     assert out["protocol"]["cold_by"] == "families" and out["protocol"]["cold_folds"] == 4
     assert pd.DataFrame(out["predictions"])["fold"].nunique() == 4
     assert any("4 cold fold(s)" in note for note in out["protocol"]["notes"])
+
+
+def test_a_method_without_a_figure_is_said_and_a_folder_of_dropped_rows_is_refused(
+    data_dirs, tmp_path, capsys
+):
+    """A method asked for that scores no dataset (LogME without transferability scores) is named in
+    the notes instead of vanishing from the table; records whose every row was dropped stop with one
+    line that says why, not "no records for test dataset(s) []"; `--json` holds no bare NaN."""
+    from hf_spider.cli import main
+
+    folder = tmp_path / "noscores"
+    shutil.copytree(data_dirs[0], folder)
+    (folder / "transferability_scores.csv").unlink(missing_ok=True)
+    out = evaluate_ranking(
+        load_records([folder]), ["image_target_2"], methods=("static", "logme"), tune=False, catalog=False
+    )
+    assert set(out["mean"]) == {"static"}
+    assert any(n.startswith("logme: no figure on any test dataset") for n in out["protocol"]["notes"])
+    one = tmp_path / "one"
+    one.mkdir()
+    rows = pd.read_csv(data_dirs[0] / "records.csv")
+    rows[rows["finetuned_dataset"] == "image_target_2"].to_csv(one / "records.csv", index=False)
+    dest = tmp_path / "one.json"
+    assert (
+        main(
+            [
+                "eval",
+                "ranking",
+                "--data",
+                str(one),
+                "--methods",
+                "spider,static",
+                "--json",
+                str(dest),
+            ]
+        )
+        == 0
+    )
+    assert "NaN" not in dest.read_text() and json.loads(dest.read_text())["protocol"]["notes"]
+    capsys.readouterr()
+    assert main(["eval", "ranking", "--data", str(one), "--predictions", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    rows.assign(eval_accuracy="n/a", test_accuracy="n/a").to_csv(bad / "records.csv", index=False)
+    capsys.readouterr()
+    assert main(["eval", "ranking", "--data", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no usable record rows" in err[0] and "without an accuracy" in err[0], err

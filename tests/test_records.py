@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -209,6 +210,44 @@ def test_errors_are_user_errors(tmp_path):
     _write(bad, "records.csv", [{"model": "a", "accuracy_typo": 1}])
     with pytest.raises(DatasetError):
         load_records([bad])
+
+
+def test_files_a_user_gets_wrong_say_what_to_fix(tmp_path):
+    """An empty file, a scores or config file without its key column, a --data that is a file:
+    one DatasetError / UserInputError each, naming what to fix."""
+    d = _image_dir(tmp_path)
+    (d / "transfergraph_predictions.csv").write_text("")
+    with pytest.raises(DatasetError, match=r"transfergraph_predictions\.csv is empty"):
+        load_records([d])
+    (d / "transfergraph_predictions.csv").unlink()
+    for name, column in (("transferability_scores.csv", "metric"), ("model_config.csv", "model")):
+        kept = pd.read_csv(d / name)
+        kept.drop(columns=[column]).to_csv(d / name, index=False)
+        with pytest.raises(DatasetError, match=re.escape(f"{name} lacks the column {column!r}")):
+            load_records([d])
+        kept.to_csv(d / name, index=False)
+    assert len(load_records([d]).perf)
+    with pytest.raises(UserInputError, match="is a file, not a records folder"):
+        load_records([d / "records.csv"])
+
+
+def test_accuracies_in_percent_are_read_as_fractions(tmp_path):
+    """A dataset whose accuracies are percentages (the shared schema has fractions) is read as
+    fractions and the report says so; before, every row of it was dropped as outside [0, 1]."""
+    fractions = load_records([_image_dir(tmp_path / "a")])
+    d = _image_dir(tmp_path / "b")
+    rows = pd.read_csv(d / "records.csv")
+    beans = rows["finetuned_dataset"] == "beans"
+    rows.loc[beans, ["eval_accuracy", "test_accuracy"]] *= 100  # one dataset in percent, food in fractions
+    rows.to_csv(d / "records.csv", index=False)
+    percent = load_records([d])
+    pd.testing.assert_frame_equal(
+        percent.perf.sort_values(["model", "dataset"]).reset_index(drop=True),
+        fractions.perf.sort_values(["model", "dataset"]).reset_index(drop=True),
+    )
+    said = [line for line in percent.report if "percentages" in line]
+    assert len(said) == 2 and all("(beans)" in line for line in said)
+    assert not any("percentages" in line for line in fractions.report)
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not present")

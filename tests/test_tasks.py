@@ -352,3 +352,16 @@ def test_hub_parquet_large_split_reads_a_pool_of_row_groups(tmp_path, monkeypatc
     for text, label in zip(task.inputs, task.labels, strict=True):
         assert text.endswith(names[label])
     assert resolves < 40  # far fewer ranged reads than row groups
+
+
+def test_a_card_only_dataset_whose_yaml_is_broken_says_so(tmp_path):
+    """A folder with only a README.md whose YAML header is broken: the error names the card and
+    the YAML, not "no dataset card" (the card is there)."""
+    folder = tmp_path / "pets"
+    folder.mkdir()
+    (folder / "README.md").write_text("---\npretty_name: Pets\ntags: [a\n  - : :\n---\n# Pets\n")
+    with pytest.raises(DatasetError, match=r"README\.md card cannot be read: its YAML header is not valid"):
+        load_task(folder, sample=0, probe=False)
+    (folder / "README.md").write_text("")
+    with pytest.raises(DatasetError, match="no data files nor dataset card"):
+        load_task(folder, sample=0, probe=False)

@@ -64,9 +64,15 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
             else cat.filter(predicate=lambda t: t.modality == modality or (t.pipeline_tag in wanted))
         )
     info["num_candidates"] = len(tokens)
-    if not len(tokens):
+    if not len(cat):
         raise CatalogError(
-            f"no model in the catalog ({info['source']}) serves a {modality} task"
+            f"the catalog ({info['source']}) holds no model",
+            hint="crawl models into it with `hf-spider crawl`, or pass a folder of model repos",
+        )
+    if not len(tokens):
+        article = "an" if modality[:1] in "aeiou" else "a"
+        raise CatalogError(
+            f"no model in the catalog ({info['source']}) serves {article} {modality} task"
             + (f" with tag {tag!r}" if tag else ""),
             hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
         )

@@ -162,7 +162,7 @@ def _train(args) -> int:
     info["report"] = records.report
     folder = ranker.save_pretrained(args.out, card=model_card(info))
     console.print(
-        f"[dim]records: {len(records.report)} data defects handled (listed in the model card; -v logs them)[/dim]"
+        f"[dim]records: {len(records.report)} data defects handled (listed in the model card; `hf-spider -v train ...` logs them)[/dim]"
     )
     console.print(f"saved ranker to {folder} (steps {info['config']['steps']}, seed {args.seed})")
     if args.push_to_hub:
@@ -197,21 +197,29 @@ def _cold_title(cold_start: str | None) -> str:
 
 
 def _catalog(value: str | None):
-    """`--catalog`: None (the embedded catalog), False ('none': tokens from model_config.csv) or a
-    catalog folder that exists and loads (a typo must not silently switch to model_config.csv)."""
+    """`--catalog`: None (the embedded catalog), False ('none': tokens from model_config.csv), or a
+    catalog folder or a folder of Hub-layout model repos, as `recommend --catalog` takes, that
+    exists and loads (a typo must not silently switch to model_config.csv)."""
     if value is None:
         return None
     if str(value).strip().lower() == "none":
         return False
-    from hf_spider.catalog import Catalog
+    from hf_spider.catalog._candidates import load_catalog
 
     path = Path(value).expanduser()
     if not path.is_dir():
         raise UserInputError(
             f"--catalog {value} is not a folder",
-            hint="pass a folder written by `hf-spider crawl`, or 'none' for tokens from model_config.csv",
+            hint="pass a folder written by `hf-spider crawl` or of model repos, or 'none' for tokens "
+            "from model_config.csv",
         )
-    return Catalog.load(path)  # an unreadable one: CatalogError, one line and exit 2
+    catalog = load_catalog(path)[0]  # an unreadable one: CatalogError, one line and exit 2
+    if not len(catalog):
+        raise UserInputError(
+            f"--catalog {value} holds no model",
+            hint="pass a folder written by `hf-spider crawl` or of model repos, or 'none'",
+        )
+    return catalog
 
 
 def _config(args):
@@ -266,6 +274,10 @@ def _eval_ranking(args) -> int:
             f"cannot write --predictions {args.predictions}: its folder does not exist",
             hint="create it first",
         )
+    if args.predictions and Path(args.predictions).expanduser().is_dir():  # refused before the run
+        raise UserInputError(
+            f"--predictions {args.predictions} is a folder", hint="pass a file path, e.g. DIR/predictions.csv"
+        )
     if args.task_cards is not None and not Path(args.task_cards).expanduser().is_dir():
         raise UserInputError(
             f"--task-cards {args.task_cards} is not a folder",
@@ -291,7 +303,7 @@ def _eval_ranking(args) -> int:
             progress=lambda msg: status.update(f"evaluating {msg}"),
         )
     console.print(
-        f"[dim]records: {len(records.report)} data defects handled (in the JSON `report`; -v logs them)[/dim]"
+        f"[dim]records: {len(records.report)} data defects handled (in the JSON `report`; `hf-spider -v eval ranking ...` logs them)[/dim]"
     )
     for note in result["protocol"]["notes"]:
         console.print(f"[dim]{note}[/dim]")

@@ -60,6 +60,20 @@ METHODS = (
 )
 METRICS = ("tau_w_rank_true", "tau_w_rank_none", "top1_regret", "hit_at_3", "n_models")
 COLD_FOLDS = 5
+# why a method asked for may have no figure at all (`evaluate_ranking` notes it)
+NO_FIGURE = {
+    "logme": "the records' transferability_scores.csv has no LogME score for the test datasets",
+    "reg_h_score": "the records' transferability_scores.csv has no regularised H-score for the test datasets",
+    "transfergraph": "no transfergraph_predictions.csv for the test datasets",
+    "params": "no parameter count in model_config.csv or the catalog",
+    "upstream": "no card or model_config.csv reports an upstream accuracy",
+    "static": "it needs other datasets with records of the same models",
+    "collaborative": "it needs other datasets with records of the same models",
+    "spider_fused": "stage 2 needs transferability scores for the test datasets",
+    "spider_rerank": "stage 2 needs transferability scores for the test datasets",
+    "popularity": "no download counts in model_config.csv or the catalog",
+    "": "no scores for the test datasets",
+}
 COLD_BY = ("models", "families")  # what a cold-start fold hides: random models, or whole families
 COLD_STEP_GRID = (0, 50)  # step counts the inner CV of each cold fold tries, to bound its cost
 # where a baseline has no figure for a model: this score, else the median of the others
@@ -165,6 +179,12 @@ def evaluate_ranking(
             )
         records = records.with_ground_truth("best_eval")
     known = set(records.perf["dataset"])
+    if not known:
+        dropped = [line for line in records.report if line.startswith("dropped")]
+        raise UserInputError(
+            "no usable record rows in --data" + (f" ({'; '.join(dropped)})" if dropped else ""),
+            hint="records.csv needs a model, a finetuned_dataset and an accuracy (fraction or percent) per row",
+        )
     if test_datasets is None:
         if protocol == "transfergraph":
             test_datasets = sorted(set(predictions["dataset"]) & known)
@@ -246,6 +266,9 @@ def evaluate_ranking(
     gaps = {t: float(np.max(truths[t][1]) - np.mean(truths[t][1])) for t in counted}
     every = set.union(*(set(results[t]) for t in counted)) if counted else set()
     common = [t for t in counted if set(results[t]) == every]
+    for method in methods:  # a method asked for that scored no dataset: said, not silently absent
+        if method not in every:
+            notes.append(f"{method}: no figure on any test dataset ({NO_FIGURE.get(method, NO_FIGURE[''])})")
     return {
         "datasets": results,
         "mean": _mean(results, counted),

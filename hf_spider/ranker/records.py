@@ -183,8 +183,48 @@ class Records:
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
         return pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError as exc:
+        raise DatasetError(
+            f"{path} is empty", hint="write its header row (the shared data schema) or remove the file"
+        ) from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot parse {path}: {exc}", hint="check that the file is a CSV") from exc
+
+
+def _require(raw: pd.DataFrame, name: str, columns: tuple[str, ...]) -> None:
+    """One line naming the first column of the shared schema that `name` lacks."""
+    for col in columns:
+        if col not in raw:
+            raise DatasetError(f"{name} lacks the column {col!r}", hint="use the shared data schema")
+
+
+ACCURACY_COLUMNS = ("test_accuracy", "eval_accuracy")
+
+
+def _as_fractions(raw: pd.DataFrame, where: Path, report: list[str]) -> pd.DataFrame:
+    """records.csv with a dataset's accuracies in percent (most of its values above 1, none above
+    100) read as fractions, and said so; a few values above 1 among fractions stay as they are
+    (dropped later as outside [0, 1])."""
+    if "finetuned_dataset" not in raw:
+        return raw
+    out = raw.copy()
+    for col in ACCURACY_COLUMNS:
+        if col not in raw:
+            continue
+        values = pd.to_numeric(raw[col], errors="coerce")
+        finite = values.where(np.isfinite(values))
+        groups = finite.groupby(raw["finetuned_dataset"].astype(str))
+        share_above = groups.apply(lambda v: (v.dropna() > 1.0).mean() if v.notna().any() else 0.0)
+        in_range = groups.apply(lambda v: v.dropna().between(0.0, 100.0).all())
+        percent = sorted(share_above[(share_above > 0.5) & in_range].index)
+        if percent:
+            rows = raw["finetuned_dataset"].astype(str).isin(percent)
+            out[col] = values.where(~rows, values / 100.0).where(rows, raw[col])
+            report.append(
+                f"{where / 'records.csv'}: {col} of {len(percent)} dataset(s) read as percentages and "
+                f"divided by 100 ({', '.join(percent[:5])}{', ...' if len(percent) > 5 else ''})"
+            )
+    return out
 
 
 def _infer_modality(directory: Path, frames: dict[str, pd.DataFrame]) -> str:
@@ -360,6 +400,7 @@ def _clean_scores(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     cols = ["model", "dataset", "metric", "score", "modality"]
     if raw.empty:
         return pd.DataFrame(columns=cols)
+    _require(raw, "transferability_scores.csv", ("model", "target_dataset", "metric", "score"))
     metric = raw["metric"].astype(str).str.split(".").str[-1].str.lower()
     out = pd.DataFrame(
         {
@@ -376,6 +417,7 @@ def _clean_scores(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
 def _clean_models(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     if raw.empty:
         return pd.DataFrame(columns=["model", "modality"])
+    _require(raw, "model_config.csv", ("model",))
     out = raw.copy()
     out["model"] = out["model"].astype(str).str.strip()
     out["modality"] = modality
@@ -459,8 +501,13 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
     for d in dirs:
         directory = Path(d).expanduser()
         if not directory.is_dir():
-            raise UserInputError(f"records folder not found: {directory}", hint="pass an existing folder")
+            what = "is a file, not a records folder" if directory.is_file() else "not found"
+            raise UserInputError(
+                f"records folder {what}: {directory}", hint="pass the folder that holds records.csv"
+            )
         frames = {name: _read_csv(directory / name) for name in FILES if (directory / name).is_file()}
+        if "records.csv" in frames:
+            frames["records.csv"] = _as_fractions(frames["records.csv"], directory, report)
         if (directory / PREDICTIONS_FILE).is_file():
             predictions.append((directory, _read_csv(directory / PREDICTIONS_FILE)))
         if not frames:

@@ -37,6 +37,15 @@ STAGES = ("rank", "probe", "bench")
 # kernels make dynamic int8 slower than fp32 on x86; see benchmarks/device.md).
 DEFAULT_VARIANTS = {"text": ("fp32", "int8-dynamic"), "image": ("fp32", "int8-static")}
 DEFAULT_SAMPLE = 256
+# token warnings that change what a card is ranked on (`hf_spider.catalog._tokenizer`): a card or
+# config that could not be read, or no parameter count anywhere
+_PARTLY_READ = (
+    "card metadata is not valid YAML",
+    "card metadata is a ",
+    "card model-index is malformed",
+    "config.json is not",
+    "number of parameters unknown",
+)
 
 
 @dataclass
@@ -158,6 +167,14 @@ def recommend(
         progress("catalog", 0, 1, str(catalog or "embedded + offline zoo"))
         found = candidates_for(catalog, modality=task_obj.modality, tag=task)
         progress("catalog", 1, 1, f"{len(found)} {task_obj.modality} candidates")
+        partial = {t.model_id: w for t in found.tokens for w in t.warnings if w.startswith(_PARTLY_READ)}
+        if partial:  # ranked on what could be read: said, not silent
+            named = sorted(partial.items())
+            run.notes.append(
+                f"{len(partial)} candidate card(s) only partly read, ranked on what was read: "
+                + "; ".join(f"{m}: {why}" for m, why in named[:3])
+                + (f"; and {len(named) - 3} more" if len(named) > 3 else "")
+            )
     variants = tuple(variants or DEFAULT_VARIANTS.get(task_obj.modality, ("fp32", "int8-dynamic")))
 
     with run.timed("rank"):

@@ -21,6 +21,7 @@ class CardInfo:
 
     data: dict[str, Any] = field(default_factory=dict)
     body: str = ""
+    error: str | None = None  # why the YAML header could not be read, where it could not
 
     @property
     def task_categories(self) -> list[str]:
@@ -111,10 +112,11 @@ def parse_card(text: str) -> CardInfo:
     try:
         data = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
-        logger.warning("ignoring the card's unreadable YAML header: %s", exc)
-        data = {}
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        logger.warning("ignoring the card's unreadable YAML header (%s)", first)
+        return CardInfo(data={}, body=text[match.end() :], error=f"its YAML header is not valid ({first})")
     if not isinstance(data, dict):
-        data = {}
+        return CardInfo(data={}, body=text[match.end() :], error="its YAML header is not a mapping")
     return CardInfo(data=data, body=text[match.end() :])
 
 

@@ -505,6 +505,11 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
     if not data_files:
         if card.data:
             return _card_only(path.name, identity, card, config)
+        if card.error:  # the card is there but cannot be read: say that, not that it is missing
+            raise DatasetError(
+                f"no data files in {path}, and its README.md card cannot be read: {card.error}",
+                hint="fix the YAML between the card's --- lines",
+            )
         raise DatasetError(
             f"no data files nor dataset card in {path}",
             hint="a dataset folder needs parquet/csv/jsonl files, images in class folders, or a README.md card",
