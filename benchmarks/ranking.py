@@ -376,6 +376,10 @@ def plot(results: list[dict], path: str | Path = PLOT_PATH) -> Path:
     )
     fig.tight_layout()
     path = Path(path)
+    if path.is_dir():  # a folder: the default file name inside it
+        path = path / PLOT_PATH.name
+    elif not path.suffix:  # matplotlib would add .png itself; say the file it writes
+        path = path.with_suffix(".png")
     fig.savefig(path)
     return path
 

@@ -56,9 +56,21 @@ def _no_progress_bars() -> None:
         datasets.disable_progress_bars()
 
 
+_VERBOSE = {"-v": 1, "-vv": 2, "-vvv": 3, "--verbose": 1}
+
+
+def _verbose_first(argv: list[str]) -> list[str]:
+    """`-v` may follow the subcommand too (`hf-spider eval ranking ... -v`): moved before it, where
+    the parser reads it (no subcommand has a `-v` of its own). Arguments after `--` stay."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in _VERBOSE]
+    rest = [a for a in argv[:end] if a not in _VERBOSE]
+    return flags + rest + argv[end:]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_verbose_first(list(sys.argv[1:] if argv is None else argv)))
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(levelname)s %(name)s: %(message)s",

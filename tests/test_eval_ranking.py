@@ -439,6 +439,7 @@ def test_cli_json_predictions_and_errors(data_dirs, tmp_path, capsys):
     bad = [
         (["--test-datasets", "no_such_target"], "no_such_target"),
         (["--test-datasets", "image_target_0", "--steps", "0"], "--steps"),
+        (["--test-datasets", "image_target_0", "--steps", "5"], "only with --no-tune"),
         (["--protocol", "bogus"], "--protocol"),
         (["--cold-start", "bogus"], "cold start"),
         (["--protocol", "transfergraph"], "transfergraph_predictions.csv"),
@@ -570,3 +571,32 @@ def test_a_method_without_a_figure_is_said_and_a_folder_of_dropped_rows_is_refus
     assert main(["eval", "ranking", "--data", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no usable record rows" in err[0] and "without an accuracy" in err[0], err
+
+
+def test_families_need_family_names_and_flags_are_read_where_a_user_puts_them(data_dirs, tmp_path, capsys):
+    """Records whose models name no family nor model type cannot be split by families (each model
+    would be its own); `-v` after the subcommand is read; `--json` naming a folder is refused before
+    the run."""
+    folder = tmp_path / "nofamily"
+    shutil.copytree(data_dirs[0], folder)
+    cfg = pd.read_csv(folder / "model_config.csv")
+    cfg.drop(columns=[c for c in ("model_type", "architectures") if c in cfg]).to_csv(
+        folder / "model_config.csv", index=False
+    )
+    base = [
+        "eval",
+        "ranking",
+        "--data",
+        str(folder),
+        "--test-datasets",
+        "image_target_1",
+        "--methods",
+        "static",
+    ]
+    capsys.readouterr()
+    assert main([*base, "--cold-start", "families", "--catalog", "none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "name no family nor model type" in err[0], err
+    assert main([*base, "--json", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main([*base, "-v"]) == 0

@@ -18,6 +18,7 @@ from hf_spider.ranker.records import load_records
 from hf_spider.ranker.trainer import train_ranker
 from hf_spider.testing import force_hub_offline
 
+REPO = Path(__file__).resolve().parents[1]
 BEANS = {"name": "beans", "modality": "image", "num_classes": 3, "num_examples": 1034}
 
 
@@ -311,3 +312,80 @@ def test_train_reproduces_the_shipped_weights(tmp_path):
         x, y = np.array([a[i] for i in ids]), np.array([b[i] for i in ids])
         np.testing.assert_allclose(x, y, atol=1e-3 * max(float(y.std()), 1e-6))
         assert weightedtau(x, y).statistic > 0.999
+
+
+def test_train_refuses_what_it_cannot_write_before_training_and_a_failed_save_keeps_the_old_weights(
+    tmp_path, capsys, monkeypatch
+):
+    """`--out` that is a file (or under one) and a negative `--seed` stop with one line before any
+    training; a save that fails halfway (here: the disk fills while the weights are written, an
+    OSError raised in place of the real one) leaves the folder's earlier weights loadable."""
+    data = make_records(tmp_path / "img", n_models=10, n_targets=3)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, needle in ((afile, "is a file"), (afile / "sub", "is under the file")):
+        capsys.readouterr()
+        assert main(["train", "--data", str(data), "--out", str(out), "--no-tune", "--steps", "1"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "--data", str(data), "--out", str(tmp_path / "w"), "--seed", "-1"])
+    assert stop.value.code == 2 and "must be 0 or more" in capsys.readouterr().err
+
+    out = tmp_path / "weights"
+    Ranker.default().save_pretrained(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    ranker = Ranker.default()
+
+    def disk_full(folder, *args, **kwargs):
+        (Path(folder) / "model.safetensors").write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ranker.model, "save_pretrained", disk_full)
+    with pytest.raises(OSError):
+        ranker.save_pretrained(out, card="new card")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing half-written, no leftovers
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".weights-")] == []
+    Ranker.from_pretrained(out)
+
+
+def test_recommend_uses_the_weights_train_wrote(tmp_path, capsys):
+    """`recommend --ranker DIR` ranks with weights from `hf-spider train --out DIR` (here: the zoo's
+    text records, too few models to check a card prior: train says so); a folder that is not
+    there stops with one line."""
+    out = tmp_path / "w"
+    zoo = REPO / "benchmarks" / "zoo_records" / "text"
+    assert (
+        main(["train", "--data", str(zoo), "--out", str(out), "--no-tune", "--steps", "1", "--ensemble", "1"])
+        == 0
+    )
+    assert "too few models to be cross-validated" in capsys.readouterr().err
+    cards = REPO / "benchmarks" / "ood_cards"
+    base = [
+        "recommend",
+        str(cards / "targets" / "pets"),
+        "--catalog",
+        str(cards / "models"),
+        "--stages",
+        "rank",
+    ]
+    assert (
+        main(
+            [
+                *base,
+                "--ranker",
+                str(out),
+                "--output-dir",
+                str(tmp_path / "r"),
+                "--json",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
+    meta = json.loads((tmp_path / "r.json").read_text())["meta"]
+    assert str(out) in json.dumps(meta)
+    capsys.readouterr()
+    assert main([*base, "--ranker", str(tmp_path / "nope"), "--output-dir", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no ranker weights folder" in err[0], err

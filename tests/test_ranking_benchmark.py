@@ -61,5 +61,8 @@ def test_plot_draws_the_saved_summary_and_refuses_nothing(tmp_path):
     with pytest.raises(ValueError, match="no saved results"):
         bench.plot([], tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+    # a folder gets the default file name inside it; a name without suffix the .png it is written as
+    assert bench.plot([full], tmp_path) == tmp_path / "ranking.png" and (tmp_path / "ranking.png").is_file()
+    assert bench.plot([full], tmp_path / "x") == tmp_path / "x.png" and (tmp_path / "x.png").is_file()
     # from the command line: a folder that does not exist is one line and exit 2, no traceback
     assert bench.main(["--plot", str(tmp_path / "missing" / "r.png")]) == 2

@@ -264,3 +264,26 @@ def test_shared_data_known_defects():
     assert {"caltech101", "glue/cola"} <= set(recs.predictions["dataset"])
     assert not recs.predictions.duplicated(["dataset", "model"]).any()
     assert "218 repeated (dataset, model) predictions" in report
+
+
+def test_transfergraph_predictions_spelled_otherwise_are_matched_and_the_rest_reported(tmp_path):
+    """The task-card spelling (`__` for `/`) in another case still names the records' dataset; a
+    dataset the records lack and scores that are not numbers are reported, not silently lost."""
+    d = _image_dir(tmp_path)
+    rows = pd.read_csv(d / "records.csv")
+    rows["finetuned_dataset"] = rows["finetuned_dataset"].replace({"beans": "org/beans"})
+    rows.to_csv(d / "records.csv", index=False)
+    pd.DataFrame(
+        {
+            "target_dataset": ["ORG__BEANS", "ORG__BEANS", "other", "org/beans"],
+            "model": ["org/m1", "org/m2", "org/m1", "org/m3"],
+            "score": [0.5, "n/a", 0.2, 0.1],
+        }
+    ).to_csv(d / "transfergraph_predictions.csv", index=False)
+    recs = load_records([d])
+    assert sorted(recs.predictions["dataset"].unique()) == ["org/beans", "other"]
+    assert len(recs.predictions[recs.predictions["dataset"] == "org/beans"]) == 3  # n/a keeps its model
+    said = " | ".join(line for line in recs.report if "transfergraph_predictions.csv" in line)
+    assert "1 dataset name(s) spelled otherwise than in records.csv, matched: ['ORG__BEANS']" in said
+    assert "1 dataset(s) without records, left out: ['other']" in said
+    assert "1 predictions without a numeric score" in said

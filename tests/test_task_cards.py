@@ -88,6 +88,12 @@ def test_card_meta_reads_labels_categories_and_prose(tmp_path):
         "task_categories": ["text-classification"],
         "description": "Short notes about the weather, labelled by how warm the day felt.",
     }
+    # an empty card, and one whose YAML is broken and body is empty, say nothing: counted as none
+    for name, text in (("empty", ""), ("broken", "---\ntags: [a\n  - : :\n---\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "README.md").write_text(text)
+    cards, missing = read_task_cards(tmp_path, ["org/set", "empty", "broken"])
+    assert list(cards) == ["org/set"] and missing == ["empty", "broken"]
 
 
 def _records(tmp_path: Path) -> Path:

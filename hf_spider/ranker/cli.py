@@ -107,7 +107,9 @@ def register(subparsers) -> None:
 def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """What `train` and `eval ranking` share: the records, the seed and the training settings."""
     parser.add_argument("--data", nargs="+", required=True, metavar="DIR", help="records folders")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same weights)")
+    parser.add_argument(
+        "--seed", type=_seed, default=0, help="random seed, 0 or more (same seed, same weights)"
+    )
     parser.add_argument(
         "--no-tune",
         action="store_true",
@@ -122,6 +124,32 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
         help="catalog of model tokens (default: the embedded one; 'none': every model's token from its "
         "model_config.csv row, as for models no catalog has seen)",
     )
+
+
+def _seed(value: str) -> int:
+    """`--seed`: a whole number, 0 or more (numpy's generators take no negative seed)."""
+    try:
+        seed = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {seed}")
+    return seed
+
+
+def _check_out(value: str) -> Path:
+    """`train --out`, checked before any training: a folder (made if missing) that can be written."""
+    out = Path(value).expanduser()
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"--out {value} is a file", hint="pass a folder for the ranker's weights")
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise UserInputError(f"--out {value} is under the file {parent}", hint="pass a folder path")
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise UserInputError(
+            f"--out {value} cannot be written (no permission on {parent})", hint="pass a writable folder"
+        )
+    return out
 
 
 def _get_or_add(subparsers, name: str, **kwargs) -> argparse.ArgumentParser:
@@ -148,6 +176,7 @@ def _train(args) -> int:
 
     console = Console(stderr=True)
     _limit_threads()
+    out = _check_out(args.out)  # before the training it would waste
     records = load_records(args.data)
     config = _config(args)
     ranker, info = train_ranker(
@@ -160,9 +189,21 @@ def _train(args) -> int:
     )
     info["data"] = [str(d) for d in args.data]
     info["report"] = records.report
-    folder = ranker.save_pretrained(args.out, card=model_card(info))
+    try:
+        folder = ranker.save_pretrained(out, card=model_card(info))
+    except OSError as exc:  # disk full, permissions: the folder keeps what it held (`save_pretrained`)
+        raise UserInputError(
+            f"cannot write the ranker to {out} ({exc.strerror or exc}); what it held is unchanged",
+            hint="free space or pass another --out",
+        ) from None
+    for modality, picked in (info.get("cold_prior") or {}).items():
+        if picked.get("places_cold") is False:
+            console.print(
+                f"[yellow]{modality}: the card prior was fitted on too few models to be cross-validated; "
+                "models without fine-tuning history will all sit at the median (rank_basis 'none')[/yellow]"
+            )
     console.print(
-        f"[dim]records: {len(records.report)} data defects handled (listed in the model card; `hf-spider -v train ...` logs them)[/dim]"
+        f"[dim]records: {len(records.report)} data defects handled (listed in the model card; -v logs them)[/dim]"
     )
     console.print(f"saved ranker to {folder} (steps {info['config']['steps']}, seed {args.seed})")
     if args.push_to_hub:
@@ -226,6 +267,11 @@ def _config(args):
     from hf_spider.ranker.model import RankerConfig
 
     config = RankerConfig()
+    if getattr(args, "steps", None) is not None and not getattr(args, "no_tune", False):
+        raise UserInputError(
+            "--steps is used only with --no-tune (otherwise cross-validation chooses the steps)",
+            hint="add --no-tune, or drop --steps",
+        )
     for name in ("steps", "ensemble"):
         value = getattr(args, name, None)
         if value is not None:
@@ -274,6 +320,10 @@ def _eval_ranking(args) -> int:
             f"cannot write --predictions {args.predictions}: its folder does not exist",
             hint="create it first",
         )
+    if args.json and args.json != "-" and Path(args.json).expanduser().is_dir():  # before the run
+        raise UserInputError(
+            f"--json {args.json} is a folder", hint="pass a file path, e.g. DIR/ranking.json"
+        )
     if args.predictions and Path(args.predictions).expanduser().is_dir():  # refused before the run
         raise UserInputError(
             f"--predictions {args.predictions} is a folder", hint="pass a file path, e.g. DIR/predictions.csv"
@@ -303,7 +353,7 @@ def _eval_ranking(args) -> int:
             progress=lambda msg: status.update(f"evaluating {msg}"),
         )
     console.print(
-        f"[dim]records: {len(records.report)} data defects handled (in the JSON `report`; `hf-spider -v eval ranking ...` logs them)[/dim]"
+        f"[dim]records: {len(records.report)} data defects handled (in the JSON `report`; -v logs them)[/dim]"
     )
     for note in result["protocol"]["notes"]:
         console.print(f"[dim]{note}[/dim]")

@@ -212,6 +212,7 @@ def evaluate_ranking(
         folds = _cold_folds(models, seed, cold_by, tokens, set(records.perf["model"])) if cold_by else [[]]
         fold_counts.append(len(folds))
         if cold_by == "families":
+            _check_family_known(dataset, models, tokens)
             _check_family_folds(records, dataset, train, folds, tokens)
             notes.append(f"{dataset}: families hidden per fold: {_fold_families(folds, models, tokens)}")
             if len(folds) < COLD_FOLDS:
@@ -535,12 +536,27 @@ def _check_family_folds(records: Records, dataset: str, train: list[str], folds,
 
 
 def _fold_families(folds: list[list[str]], models: list[str], tokens: dict) -> str:
-    """`vit (113) | swin (23) | beit, resnet (10)`: each fold's families and evaluated models."""
+    """`vit (113) | swin (23) | beit, resnet (10)`: each fold's families (the first 6, then a
+    count) and evaluated models."""
     evaluated = set(models)
-    return " | ".join(
-        f"{', '.join(sorted({model_family(m, tokens) for m in fold}))} ({len(evaluated.intersection(fold))})"
-        for fold in folds
-    )
+
+    def named(fold: list[str]) -> str:
+        families = sorted({model_family(m, tokens) for m in fold})
+        return ", ".join(families[:6]) + (f" and {len(families) - 6} more" if len(families) > 6 else "")
+
+    return " | ".join(f"{named(fold)} ({len(evaluated.intersection(fold))})" for fold in folds)
+
+
+def _check_family_known(dataset: str, models: list[str], tokens: dict) -> None:
+    """Refuse a cold start by families where most evaluated models name no family nor model type:
+    each would be a family of its own, and the run a random cold start under another name."""
+    unnamed = [m for m in models if model_family(m, tokens).startswith("id:")]
+    if len(unnamed) > len(models) / 2:
+        raise UserInputError(
+            f"cold start by families on {dataset}: {len(unnamed)} of {len(models)} models name no family "
+            "nor model type (card or model_config.csv)",
+            hint="add model_type to model_config.csv, use the default catalog, or use --cold-start (random models)",
+        )
 
 
 def model_family(model: str, tokens: dict) -> str:

@@ -145,7 +145,20 @@ class Ranker:
         """Load from a folder, or a Hub repo id (through huggingface_hub, `endpoint` for another Hub)."""
         from hf_spider.ranker.model import SpiderEnsemble
 
-        source = Path(path_or_repo) if path_or_repo is not None else WEIGHTS_DIR
+        source = Path(path_or_repo).expanduser() if path_or_repo is not None else WEIGHTS_DIR
+        text = str(path_or_repo or "")
+        # a name that can only be a path (absolute, ./, ~, more than one "/") and is not a folder
+        if (
+            path_or_repo is not None
+            and not source.is_dir()
+            and (
+                text.startswith(("/", ".", "~")) or text.count("/") > 1 or (os.sep != "/" and os.sep in text)
+            )
+        ):
+            raise CatalogError(
+                f"no ranker weights folder at {path_or_repo}",
+                hint="pass a folder written by `hf-spider train --out DIR`, or a Hub repo id (namespace/name)",
+            )
         if path_or_repo is None or source.is_dir():
             if not (source / "config.json").is_file():
                 raise CatalogError(
@@ -156,13 +169,20 @@ class Ranker:
         else:
             from huggingface_hub import hf_hub_download
 
+            from hf_spider.errors import hub_error
+
             repo = str(path_or_repo)
-            model = (
-                SpiderEnsemble.from_pretrained(repo, token=token, endpoint=endpoint)
-                if endpoint
-                else SpiderEnsemble.from_pretrained(repo, token=token)
-            )
-            history_path = Path(hf_hub_download(repo, HISTORY_FILE, token=token, endpoint=endpoint))
+            try:
+                model = (
+                    SpiderEnsemble.from_pretrained(repo, token=token, endpoint=endpoint)
+                    if endpoint
+                    else SpiderEnsemble.from_pretrained(repo, token=token)
+                )
+                history_path = Path(hf_hub_download(repo, HISTORY_FILE, token=token, endpoint=endpoint))
+            except (OSError, ValueError) as exc:  # no network, no such repo, a malformed id: one line
+                raise hub_error(
+                    exc, f"ranker weights {repo!r} (not a local folder either)", endpoint=endpoint
+                ) from exc
         model.eval()
         data = json.loads(history_path.read_text()) if history_path.is_file() else {}
         return cls(
@@ -173,19 +193,27 @@ class Ranker:
         )
 
     def save_pretrained(self, folder: str | os.PathLike, *, card: str | None = None) -> Path:
+        """Write the weights, history and card into `folder`. Everything is written into a new
+        folder beside it first and then moved in file by file, so a failed save (disk full) leaves
+        what `folder` held before as it was."""
+        import shutil
+        import tempfile
+
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(folder))
-        payload = {"history": self.history, "datasets": self.datasets}
-        if self.card_prior:
-            payload["card_prior"] = self.card_prior
-        tmp = folder / (HISTORY_FILE + ".tmp")
-        tmp.write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")))
-        os.replace(tmp, folder / HISTORY_FILE)
-        if card is not None:
-            tmp = folder / "README.md.tmp"
-            tmp.write_text(card)
-            os.replace(tmp, folder / "README.md")
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+        try:
+            self.model.save_pretrained(str(staging))
+            payload = {"history": self.history, "datasets": self.datasets}
+            if self.card_prior:
+                payload["card_prior"] = self.card_prior
+            (staging / HISTORY_FILE).write_text(json.dumps(payload, sort_keys=True, separators=(",", ":")))
+            if card is not None:
+                (staging / "README.md").write_text(card)
+            for path in sorted(staging.iterdir()):
+                os.replace(path, folder / path.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return folder
 
     # --- ranking ---------------------------------------------------------------------------------

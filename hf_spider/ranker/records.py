@@ -595,7 +595,7 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
                 f"{len(unjoined)} (model, dataset) transferability scores have no fine-tuning record"
             )
     modality_of = {d: m for d, m, _, _ in folders}
-    pred = _clean_predictions([(f, modality_of[d]) for d, f in predictions], report)
+    pred = _clean_predictions([(f, modality_of[d]) for d, f in predictions], report, set(perf["dataset"]))
     for line in report:
         logger.info("records: %s", line)
     return Records(
@@ -609,9 +609,19 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
     )
 
 
-def _clean_predictions(frames: list[tuple[pd.DataFrame, str]], report: list[str]) -> pd.DataFrame:
+def _spelling(name: str) -> str:
+    """A dataset name as `_clean_predictions` compares it: case and `__` for `/` (the task-card
+    folders' spelling) do not matter."""
+    return name.strip().lower().replace("__", "/")
+
+
+def _clean_predictions(
+    frames: list[tuple[pd.DataFrame, str]], report: list[str], recorded: set[str] | None = None
+) -> pd.DataFrame:
     """TransferGraph's predictions: `dataset, model, score, method, modality`; a (dataset, model)
-    listed twice keeps its first row (as the published figures are computed)."""
+    listed twice keeps its first row (as the published figures are computed). A dataset spelled
+    otherwise than in the records (`_spelling`) takes the records' name; one the records do not
+    have, and scores that are not numbers, are reported."""
     cols = ["dataset", "model", "score", "method", "modality"]
     rows = []
     for raw, modality in frames:
@@ -634,6 +644,24 @@ def _clean_predictions(frames: list[tuple[pd.DataFrame, str]], report: list[str]
     if not rows:
         return pd.DataFrame(columns=cols)
     out = pd.concat(rows, ignore_index=True)
+    if recorded is not None:
+        by_spelling = {_spelling(d): d for d in sorted(recorded)}
+        names = out["dataset"].map(lambda d: d if d in recorded else by_spelling.get(_spelling(d), d))
+        renamed = sorted(set(out.loc[names != out["dataset"], "dataset"]))
+        if renamed:
+            report.append(
+                f"{PREDICTIONS_FILE}: {len(renamed)} dataset name(s) spelled otherwise than in records.csv, "
+                f"matched: {renamed[:5]}"
+            )
+        out["dataset"] = names
+        unknown = sorted(set(out["dataset"]) - recorded)
+        if unknown:
+            report.append(
+                f"{PREDICTIONS_FILE}: {len(unknown)} dataset(s) without records, left out: {unknown[:5]}"
+            )
+    bad = ~np.isfinite(out["score"])
+    if bad.any():  # still in the protocol's model set; the `transfergraph` row fills them as it fills a gap
+        report.append(f"{PREDICTIONS_FILE}: {int(bad.sum())} predictions without a numeric score")
     dup = out.duplicated(["dataset", "model"])
     if dup.any():
         report.append(

@@ -58,8 +58,9 @@ def read_task_cards(directory: str | Path, datasets: Iterable[str]) -> tuple[dic
     missing: list[str] = []
     for dataset in datasets:
         path = root / card_folder(dataset) / CARD_FILE
-        if path.is_file():
-            found[dataset] = card_meta(path)
-        else:
+        meta = card_meta(path) if path.is_file() else {}
+        if meta:
+            found[dataset] = meta
+        else:  # no card, or one that says nothing readable (empty, YAML not valid): counted as none
             missing.append(dataset)
     return found, missing

@@ -44,6 +44,12 @@ def register(subparsers) -> None:
     )
     p.add_argument("--catalog", help="catalog folder, or a directory of Hub-layout model repos")
     p.add_argument("--task", help="pipeline tag the candidates must serve (default: from the dataset)")
+    p.add_argument(
+        "--ranker",
+        metavar="DIR_OR_REPO",
+        help="stage-1 ranker weights: a folder written by `hf-spider train --out` or a Hub repo id "
+        "(default: the weights shipped with hf-spider)",
+    )
     p.add_argument("--sample", type=int, default=None, help="examples drawn for stage 2 and bench (256)")
     p.add_argument("--top-k", type=int, default=5, help="candidates re-ranked and benchmarked (5)")
     p.add_argument("--stages", default=",".join(STAGES), help="comma list of rank,probe,bench (all)")
@@ -306,6 +312,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
                 dataset,
                 catalog=catalog,
                 task=args.task,
+                ranker=args.ranker,
                 target=target,
                 constraints=constraints or None,
                 top_k=args.top_k,

@@ -113,7 +113,6 @@ def parse_card(text: str) -> CardInfo:
         data = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        logger.warning("ignoring the card's unreadable YAML header (%s)", first)
         return CardInfo(data={}, body=text[match.end() :], error=f"its YAML header is not valid ({first})")
     if not isinstance(data, dict):
         return CardInfo(data={}, body=text[match.end() :], error="its YAML header is not a mapping")
@@ -124,4 +123,7 @@ def read_card(path: str | Path) -> CardInfo:
     path = Path(path)
     if not path.is_file():
         return CardInfo()
-    return parse_card(path.read_text(encoding="utf-8", errors="replace"))
+    card = parse_card(path.read_text(encoding="utf-8", errors="replace"))
+    if card.error:
+        logger.warning("%s: %s", path, card.error)
+    return card

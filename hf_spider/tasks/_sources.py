@@ -567,6 +567,8 @@ def _resolve_hub(
         what = f"dataset {repo_id!r}" + (f" at revision {revision!r}" if revision else "")
         raise hub_error(exc, what, endpoint=endpoint, not_found=DatasetError) from exc
     card = parse_card(card_text) if card_text else CardInfo()
+    if card.error:
+        logger.warning("the dataset card of %s: %s", repo_id, card.error)
     sha = info.sha or revision or "main"
     identity = f"hub:{repo_id}@{sha}"
     split_files = _split_files(files, card, config, name=repo_id)
