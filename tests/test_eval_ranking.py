@@ -560,7 +560,8 @@ def test_a_method_without_a_figure_is_said_and_a_folder_of_dropped_rows_is_refus
         )
         == 0
     )
-    assert "NaN" not in dest.read_text() and json.loads(dest.read_text())["protocol"]["notes"]
+    notes = json.loads(dest.read_text())["protocol"]["notes"]
+    assert "NaN" not in dest.read_text() and any("no other image dataset to learn from" in n for n in notes)
     capsys.readouterr()
     assert main(["eval", "ranking", "--data", str(one), "--predictions", str(tmp_path)]) == 2
     assert "is a folder" in capsys.readouterr().err

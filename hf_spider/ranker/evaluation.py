@@ -155,6 +155,7 @@ def evaluate_ranking(
 
     if protocol not in PROTOCOLS:
         raise UserInputError(f"unknown protocol {protocol!r}", hint=f"choose among: {', '.join(PROTOCOLS)}")
+    asked = methods is not None  # methods named by the caller: each one without a figure is noted
     methods = tuple(METHODS if methods is None else methods)
     unknown_methods = [m for m in methods if m not in METHODS and m not in B.BASELINES]
     if unknown_methods:
@@ -211,6 +212,10 @@ def evaluate_ranking(
         train = [t for t in usable["dataset"] if t != dataset and not (holdout_all and t in test_datasets)]
         folds = _cold_folds(models, seed, cold_by, tokens, set(records.perf["model"])) if cold_by else [[]]
         fold_counts.append(len(folds))
+        if not train:
+            notes.append(
+                f"{dataset}: no other {modality} dataset to learn from; spider's scores are all equal"
+            )
         if cold_by == "families":
             _check_family_known(dataset, models, tokens)
             _check_family_folds(records, dataset, train, folds, tokens)
@@ -267,7 +272,7 @@ def evaluate_ranking(
     gaps = {t: float(np.max(truths[t][1]) - np.mean(truths[t][1])) for t in counted}
     every = set.union(*(set(results[t]) for t in counted)) if counted else set()
     common = [t for t in counted if set(results[t]) == every]
-    for method in methods:  # a method asked for that scored no dataset: said, not silently absent
+    for method in methods if asked else ():  # asked for, scored nothing: said, not silently absent
         if method not in every:
             notes.append(f"{method}: no figure on any test dataset ({NO_FIGURE.get(method, NO_FIGURE[''])})")
     return {
