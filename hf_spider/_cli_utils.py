@@ -25,6 +25,14 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def umask_mode(path: str | os.PathLike) -> None:
+    """Give a file made by `tempfile` (always 0600) the mode a plain `open` would have given it
+    under the user's umask, before it is moved into place: results are meant to be shared."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def json_safe(value: Any) -> Any:
     """`value` with every NaN or infinite number as None (JSON's null): `NaN` is not JSON, and strict
     parsers (JavaScript's, jq) reject a file that holds it."""
@@ -51,6 +59,7 @@ def write_json(dest: str | os.PathLike | None, payload: Any) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=out.parent, delete=False, suffix=".tmp") as handle:
             handle.write(text)
+        umask_mode(handle.name)
         os.replace(handle.name, out)
     except OSError as exc:
         raise UserInputError(

@@ -111,3 +111,54 @@ def test_help_lists_the_options():
         "--demo",
     ):
         assert flag in out
+
+
+def test_the_dataset_options_a_message_names_exist_and_results_are_shared_readable(tmp_path, capsys):
+    """A label column the detection does not know (`rating`) is named with --label-column, as the
+    error says; results are written with the user's umask (0644 under 022), not tempfile's 0600;
+    a mistyped --task names the modality's tags; --sample too small for bench is refused."""
+    import json
+    import os
+
+    data = tmp_path / "reviews.csv"
+    words = ["good", "bad", "fine", "awful", "nice", "meh", "great", "poor"]
+    rows = ["review,rating"] + [f"{w} day,{r}" for w, r in zip(words, "51315351", strict=True)]
+    data.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    base = ["recommend", str(data), "--stages", "rank"]
+    assert main([*base, "--output-dir", str(out)]) == 2
+    assert "--label-column" in capsys.readouterr().err
+    mask = os.umask(0o022)
+    try:
+        assert (
+            main(
+                [
+                    *base,
+                    "--label-column",
+                    "rating",
+                    "--output-dir",
+                    str(out),
+                    "--json",
+                    str(tmp_path / "r.json"),
+                ]
+            )
+            == 0
+        )
+    finally:
+        os.umask(mask)
+    task = json.loads((tmp_path / "r.json").read_text())["meta"]["task"]
+    assert task["num_classes"] == 3 and task["modality"] == "text"
+    for name in ("recommendations.json", "recommendations.parquet", "report.md"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
+    capsys.readouterr()
+    assert (
+        main([*base, "--label-column", "rating", "--task", "text-clasification", "--output-dir", str(out)])
+        == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "text tags: " in err[0] and "text-classification" in err[0], err
+    code = main(
+        ["recommend", str(data), "--label-column", "rating", "--stages", "rank,bench", "--sample", "0"]
+    )
+    assert code == 2 and "too small" in capsys.readouterr().err

@@ -365,3 +365,15 @@ def test_a_card_only_dataset_whose_yaml_is_broken_says_so(tmp_path):
     (folder / "README.md").write_text("")
     with pytest.raises(DatasetError, match="no data files nor dataset card"):
         load_task(folder, sample=0, probe=False)
+
+
+def test_a_notes_file_among_class_folders_of_images_does_not_make_them_text(tmp_path):
+    """An imagefolder with a stray notes.txt is still an image task (the images are the data)."""
+    for label in ("cat", "dog"):
+        folder = tmp_path / "pets" / label
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    (tmp_path / "pets" / "cat" / "notes.txt").write_text("taken at home\n")
+    task = load_task(tmp_path / "pets", sample=0, probe=False)
+    assert task.modality == "image" and task.num_classes == 2 and task.metadata["num_examples"] == 8

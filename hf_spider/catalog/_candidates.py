@@ -71,10 +71,16 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
         )
     if not len(tokens):
         article = "an" if modality[:1] in "aeiou" else "a"
+        tags = ", ".join(sorted(MODALITY_TAGS.get(modality, ())))
         raise CatalogError(
             f"no model in the catalog ({info['source']}) serves {article} {modality} task"
             + (f" with tag {tag!r}" if tag else ""),
-            hint="crawl models of this modality with `hf-spider crawl --task ...`, or drop --task",
+            hint=(f"check the tag ({modality} tags: {tags}) or drop --task" if tag else "")
+            + (
+                f"; or crawl {modality} models with `hf-spider crawl --task TAG`"
+                if tag
+                else f"crawl {modality} models with `hf-spider crawl --task TAG` ({tags})"
+            ),
         )
     return Candidates(tokens, info)
 

@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ STAGES = ("rank", "probe", "bench")
 # kernels make dynamic int8 slower than fp32 on x86; see benchmarks/device.md).
 DEFAULT_VARIANTS = {"text": ("fp32", "int8-dynamic"), "image": ("fp32", "int8-static")}
 DEFAULT_SAMPLE = 256
+# how the dataset is read, passed to `hf_spider.tasks.load_task` (`recommend(dataset_options=)`)
+DATASET_OPTIONS = frozenset({"config", "split", "input_column", "label_column", "modality"})
 # token warnings that change what a card is ranked on (`hf_spider.catalog._tokenizer`): a card or
 # config that could not be read, or no parameter count anywhere
 _PARTLY_READ = (
@@ -85,6 +87,7 @@ def recommend(
     token: str | None = None,
     endpoint: str | None = None,
     progress: Callable[..., None] | None = None,
+    dataset_options: Mapping[str, Any] | None = None,
 ) -> Recommendations:
     """Recommend pre-trained models for `dataset` on a device `target`.
 
@@ -94,6 +97,8 @@ def recommend(
         catalog: a `Catalog`, a catalog folder, a folder of Hub-layout model repos (crawled into
             a cached catalog), or None for the user catalog / embedded catalog plus the offline zoo.
         task: a pipeline tag the candidates must serve (default: the task's modality).
+        dataset_options: how to read `dataset`, as `load_task` takes it: `config`, `split`,
+            `input_column`, `label_column`, `modality` (default: detected).
         target: `local`, a device profile name, an agent URL (its token from
             `HF_SPIDER_AGENT_TOKEN`), or a `DeviceTarget` (e.g. `AgentTarget(url, token=...)`).
         constraints: a `Constraints`, a mapping (`{"max_latency_ms": 20}`) or `key=value,...`.
@@ -134,8 +139,11 @@ def recommend(
     if top_k < 1:
         raise UserInputError(f"top_k must be at least 1, got {top_k}", hint="e.g. --top-k 5")
     sample = DEFAULT_SAMPLE if sample is None else int(sample)
-    if "probe" in stages and sample < 2:
-        raise UserInputError(f"--sample {sample} is too small for stage 2", hint="use --sample 64 or more")
+    if ("probe" in stages or "bench" in stages) and sample < 2:
+        raise UserInputError(
+            f"--sample {sample} is too small for the probe and bench stages (2 at the least)",
+            hint=f"use --sample {DEFAULT_SAMPLE} (the default), or --stages rank to rank from cards only",
+        )
     cons = constraints if isinstance(constraints, Constraints) else Constraints.parse(constraints)
     joint = check_joint(joint)
     run = _Run()
@@ -155,7 +163,14 @@ def recommend(
     with run.timed("task"):
         progress("task", 0, 1, str(dataset))
         n = sample if "probe" in stages or "bench" in stages else 0
-        task_obj = load_task(dataset, sample=n, token=token, endpoint=endpoint)
+        options = {k: v for k, v in (dataset_options or {}).items() if v is not None}
+        unknown = sorted(set(options) - DATASET_OPTIONS)
+        if unknown:
+            raise UserInputError(
+                f"unknown dataset option(s) {unknown}",
+                hint=f"choose among: {', '.join(sorted(DATASET_OPTIONS))}",
+            )
+        task_obj = load_task(dataset, sample=n, token=token, endpoint=endpoint, **options)
         if task_obj.has_data and task_obj.data_token is not None:
             run.forward_passes += 1  # the probe encoder's pass that made the task token
         progress("task", 1, 1, f"{task_obj.modality}, {task_obj.num_classes} classes")

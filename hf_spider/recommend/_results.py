@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hf_spider._cli_utils import umask_mode
 from hf_spider.hardware.record import DEVICE_STATUSES, DeviceRecord
 from hf_spider.recommend._columns import COLUMNS, DEVICE_FIGURES, PREDICTED_COLUMNS
 
@@ -250,6 +251,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

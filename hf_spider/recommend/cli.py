@@ -44,6 +44,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--catalog", help="catalog folder, or a directory of Hub-layout model repos")
     p.add_argument("--task", help="pipeline tag the candidates must serve (default: from the dataset)")
+    p.add_argument("--config", help="dataset config name (a dataset with several)")
+    p.add_argument("--split", help="split to sample (default: train, else validation, test, first)")
+    p.add_argument("--input-column", help="column holding the images or texts (default: detected)")
+    p.add_argument("--label-column", help="column holding the classes (default: detected)")
+    p.add_argument("--modality", choices=["image", "text"], help="override the detected modality")
     p.add_argument(
         "--ranker",
         metavar="DIR_OR_REPO",
@@ -313,6 +318,13 @@ def _run_recommend(args: argparse.Namespace) -> int:
                 catalog=catalog,
                 task=args.task,
                 ranker=args.ranker,
+                dataset_options={
+                    "config": args.config,
+                    "split": args.split,
+                    "input_column": args.input_column,
+                    "label_column": args.label_column,
+                    "modality": args.modality,
+                },
                 target=target,
                 constraints=constraints or None,
                 top_k=args.top_k,

@@ -718,6 +718,12 @@ def _builder_for(files: list[str]) -> str | None:
         tables = [f for f in files if Path(f.lower()).suffix in _BUILDERS]
         if all(Path(f).stem == "metadata" for f in tables):
             return "imagefolder"  # images with an optional metadata.csv/jsonl beside them
+        images = sum(Path(f.lower()).suffix in _IMAGE_EXTENSIONS for f in files)
+        stray = [f for f in tables if Path(f).stem != "metadata"]
+        if images > len(stray) and all(Path(f.lower()).suffix in (".txt", ".md") for f in stray):
+            # a notes.txt among class folders of images: the images are the data
+            logger.warning("ignoring %d text file(s) among %d images: %s", len(stray), images, stray[:3])
+            return "imagefolder"
         builders.discard("imagefolder")
     if len(builders) > 1:
         for preferred in ("parquet", "arrow", "json", "csv", "text"):

@@ -125,11 +125,14 @@ def _write_atomic(path: Path, text: str) -> None:
     import os
     import tempfile
 
+    from hf_spider._cli_utils import umask_mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
