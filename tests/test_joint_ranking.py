@@ -374,3 +374,14 @@ def test_a_family_the_card_reader_does_not_know_is_predicted_from_its_local_conf
     assert 380 < row["size_mb"] < 460  # the fp32 export of its 109.5M parameters is 416 MiB
     unknown = {"model_id": "nobody/not-cached", "model_type": "mpnet", "num_parameters": 1}
     assert "config" not in _with_local_config(unknown)
+
+
+def test_a_model_without_prediction_does_not_hide_that_nothing_else_fits():
+    """A budget under every prediction, and one candidate the cost model cannot predict: nothing is
+    dropped out of sight and the run says none was predicted to fit (before, the unpredicted model
+    stood alone and every other was dropped)."""
+    preds = _predictions()
+    stage1 = [*STAGE1, ("unknown", 0.1)]
+    joint = rank_jointly(stage1, preds, Constraints(max_latency_ms=0.1), "learned")
+    assert joint.none_predicted_to_fit and joint.dropped == [] and joint.unpredicted == ["unknown"]
+    assert joint.order == ["unknown", "tiny-worst", "small", "mid", "big-best"]

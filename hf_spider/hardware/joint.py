@@ -249,10 +249,13 @@ def rank_jointly(
         m for m in models if predictions.get(m) and not any(p.optimistic_fits for p in predictions[m])
     ]
     kept = [m for m in models if m not in set(joint.dropped)]
-    if not kept:
-        # Nothing is predicted to fit. The ones predicted nearest to the budgets are measured
-        # anyway: a prediction can be wrong, and "nothing fits" then rests on measured figures.
-        joint.order = sorted(joint.dropped, key=lambda m: min(p.load(constraints) for p in predictions[m]))
+    if joint.dropped and not [m for m in kept if predictions.get(m)]:
+        # Nothing with a prediction is predicted to fit. None is dropped out of sight: the ones
+        # predicted nearest to the budgets are measured anyway (a prediction can be wrong, and
+        # "nothing fits" then rests on measured figures), after any model without a prediction
+        # (which may fit; it keeps its stage-1 order), and the run says none was predicted to fit.
+        nearest = sorted(joint.dropped, key=lambda m: min(p.load(constraints) for p in predictions[m]))
+        joint.order = [*kept, *nearest]
         joint.dropped, joint.none_predicted_to_fit = [], True
         return joint
     if method == "fused":
