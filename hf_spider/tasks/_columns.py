@@ -116,6 +116,19 @@ def detect_columns(
                     label_column = col
                     break
     if label_column is None:
+        lowered = {c.lower(): c for c in columns if c != input_column}
+        lists = [lowered[c] for c in _LABEL_NAMES if c in lowered and is_multilabel(lowered[c])]
+        if lists:  # a well-known label name that holds lists: say that, not "no label column"
+            raise DatasetError(
+                f"label column {lists[0]!r} of {name} holds lists (multi-label)",
+                hint="hf-spider ranks single-label classification tasks; pick another --label-column",
+            )
+        if len(columns) == 1 and any(sep in columns[0] for sep in ";|"):
+            raise DatasetError(
+                f"{name} reads as one column ({columns[0]!r}): its fields seem to be separated by "
+                f"{next(sep for sep in ';|' if sep in columns[0])!r}, not commas",
+                hint="save it as a comma-separated (or tab-separated .tsv) file",
+            )
         raise DatasetError(
             f"no label column found in {name} (columns: {', '.join(columns)})",
             hint="name the column holding the classes with --label-column",
