@@ -65,3 +65,40 @@ def write_json(dest: str | os.PathLike | None, payload: Any) -> None:
         raise UserInputError(
             f"cannot write {dest} ({exc.strerror or exc})", hint="pass a writable --json path"
         ) from None
+
+
+def check_writable_folder(path: Path, flag: str) -> None:
+    """Refuse, before any work, a folder that cannot be created or written to. Creates nothing.
+
+    Permission bits do not tell (root ignores them, a read-only mount does not show in them), so
+    a temporary file is made and removed in the folder, or in its nearest existing parent.
+    """
+    if path.exists() and not path.is_dir():
+        raise UserInputError(f"{flag} {path} is a file, not a folder", hint="pass a folder path")
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserInputError(
+            f"{flag} {path} is under the file {probe}, which is a file, not a folder",
+            hint="pass a folder path",
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".hf-spider-write-check-")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UserInputError(
+            f"cannot write to {flag} {path} ({exc.strerror or exc})", hint="pass a folder you can write to"
+        ) from None
+
+
+def check_json_path(dest: str | None) -> None:
+    """Refuse, before any work, a `--json` path that is a folder or whose folder cannot be written
+    (`-`, stdout, and None pass)."""
+    if not dest or dest == "-":
+        return
+    path = Path(dest).expanduser()
+    if path.is_dir():
+        raise UserInputError(f"--json {dest} is a folder", hint="pass a file path, or - for stdout")
+    check_writable_folder(path.parent if str(path.parent) else Path("."), "--json")

@@ -81,6 +81,13 @@ def _http_status(exc: BaseException) -> int | None:
     return None
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, for a one-line error (its class name where the
+    message is empty): YAML and parser errors span several lines."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def hub_error(
     exc: BaseException,
     what: str,

@@ -223,11 +223,22 @@ def test_stage2_chooses_between_its_two_ends(tmp_path, sign, expected):
     assert (weight, estimators) == (expected, ["logme"])
 
 
-def _scored_folder(folder, *, sign: float, mode: str | None, prefix: str, shared_order: bool):
-    """Six targets, LogME scores = sign * accuracy; `shared_order`: every target keeps one quality
-    order of the models (stage 1 ranks them well), else each its own; `mode`: the records'
-    measuring protocol column (None: fine-tuning)."""
-    rng = np.random.default_rng(1)
+def _scored_folder(
+    folder,
+    *,
+    sign: float,
+    mode: str | None,
+    prefix: str,
+    shared_order: bool,
+    seed: int = 1,
+    noise: float = 0.03,
+    logme_noise: float = 0.0,
+):
+    """Six targets, LogME scores = sign * (accuracy + `logme_noise` * N(0, 1)); `shared_order`:
+    every target keeps one quality order of the models (stage 1 ranks them well), else each its
+    own, with `noise` * N(0, 1) on each accuracy; `mode`: the records' measuring protocol column
+    (None: fine-tuning)."""
+    rng = np.random.default_rng(seed)
     models = _bert_models(folder, 12)
     quality = np.linspace(-1, 1, len(models))
     rows, targets, scores = [], [], []
@@ -235,8 +246,9 @@ def _scored_folder(folder, *, sign: float, mode: str | None, prefix: str, shared
         name = f"{prefix}_{t}"
         targets.append({"finetune_dataset": name, "size": 5000, "number_of_classes": 2})
         q = quality if shared_order else rng.permutation(quality)
-        acc = 0.7 + 0.1 * q + 0.03 * rng.standard_normal(len(models))
-        for m, a in zip(models, acc, strict=True):
+        acc = 0.7 + 0.1 * q + noise * rng.standard_normal(len(models))
+        estimate = acc + logme_noise * rng.standard_normal(len(models)) if logme_noise else acc
+        for m, a, e in zip(models, acc, estimate, strict=True):
             rows.append(
                 {
                     "model": m,
@@ -245,7 +257,7 @@ def _scored_folder(folder, *, sign: float, mode: str | None, prefix: str, shared
                     **({"mode": mode} if mode else {}),
                 }
             )
-            scores.append({"model": m, "target_dataset": name, "metric": "LogME", "score": sign * a})
+            scores.append({"model": m, "target_dataset": name, "metric": "LogME", "score": sign * e})
     pd.DataFrame(rows).to_csv(folder / "records.csv", index=False)
     pd.DataFrame(targets).to_csv(folder / "target_datasets.csv", index=False)
     pd.DataFrame(scores).to_csv(folder / "transferability_scores.csv", index=False)
@@ -362,27 +374,17 @@ def test_stage2_is_chosen_for_candidates_without_history(tmp_path):
     """Stage 1 orders models with history well here and LogME only roughly; where most candidates
     have no history (`cold_share`), stage 1 can only place them at the others' median, and the
     estimator, which needs no history, is kept."""
-    folder = tmp_path / "text"
-    rng = np.random.default_rng(3)
-    models = _bert_models(folder, 12)
-    quality = np.linspace(-1, 1, len(models))
-    rows, targets, scores = [], [], []
-    for t in range(6):
-        name = f"t_{t}"
-        targets.append({"finetune_dataset": name, "size": 5000, "number_of_classes": 2})
-        acc = 0.7 + 0.1 * quality + 0.01 * rng.standard_normal(len(models))
-        rough = acc + 0.05 * rng.standard_normal(len(models))  # LogME: right on the whole, noisy
-        rows += [
-            {"model": m, "finetuned_dataset": name, "eval_accuracy": a}
-            for m, a in zip(models, acc, strict=True)
-        ]
-        scores += [
-            {"model": m, "target_dataset": name, "metric": "LogME", "score": s}
-            for m, s in zip(models, rough, strict=True)
-        ]
-    pd.DataFrame(rows).to_csv(folder / "records.csv", index=False)
-    pd.DataFrame(targets).to_csv(folder / "target_datasets.csv", index=False)
-    pd.DataFrame(scores).to_csv(folder / "transferability_scores.csv", index=False)
+    # LogME: right on the whole, noisy
+    folder = _scored_folder(
+        tmp_path / "text",
+        sign=1.0,
+        mode=None,
+        prefix="t",
+        shared_order=True,
+        seed=3,
+        noise=0.01,
+        logme_noise=0.05,
+    )
     loaded = load_records([folder])
     warm_weight, _, warm = S.select_stage2(loaded, loaded.dataset_names, P.PriorChoice("mean"))
     cold_weight, _, cold = S.select_stage2(

@@ -64,11 +64,6 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
             else cat.filter(predicate=lambda t: t.modality == modality or (t.pipeline_tag in wanted))
         )
     info["num_candidates"] = len(tokens)
-    if not len(cat):
-        raise CatalogError(
-            f"the catalog ({info['source']}) holds no model",
-            hint="crawl models into it with `hf-spider crawl`, or pass a folder of model repos",
-        )
     if not len(tokens):
         article = "an" if modality[:1] in "aeiou" else "a"
         tags = ", ".join(sorted(MODALITY_TAGS.get(modality, ())))
@@ -98,7 +93,8 @@ def check_tag(tag: str | None, modality: str, dataset: str) -> None:
 
 
 def load_catalog(catalog: Any) -> tuple[Catalog, dict[str, Any]]:
-    """The catalog named by `catalog` and a snapshot description of it for the report."""
+    """The catalog named by `catalog` and a snapshot description of it for the report.
+    CatalogError where there is none, or it holds no model."""
     if isinstance(catalog, Catalog):
         cat, source = catalog, str(catalog.path or "in-memory catalog")
     elif catalog is not None:
@@ -118,6 +114,11 @@ def load_catalog(catalog: Any) -> tuple[Catalog, dict[str, Any]]:
         if zoo is not None and len(zoo):
             cat = Catalog([*cat, *(t for t in zoo if t.model_id not in cat)], path=cat.path)
             source += f" + offline zoo ({len(zoo)} models)"
+    if not len(cat):
+        raise CatalogError(
+            f"the catalog ({source}) holds no model",
+            hint="crawl models into it with `hf-spider crawl`, or pass a folder of model repos",
+        )
     ids = sorted(cat.model_ids)
     fingerprint = hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
     return cat, {"source": source, "num_models": len(cat), "fingerprint": fingerprint}

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from hf_spider.catalog._token import IMAGE_FAMILIES, PIPELINE_TAGS, TEXT_FAMILIES, ModelToken
+from hf_spider.errors import first_line
 
 _FRONT_MATTER = re.compile(r"\A\s*---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
 _PARAMS_LINE = re.compile(r"params?\s*\(\s*([mkbg])\s*\)\s*[:|]\s*([0-9][0-9,]*(?:\.[0-9]+)?)", re.I)
@@ -118,8 +119,7 @@ def parse_card(card: str | Mapping[str, Any] | None) -> tuple[dict[str, Any], st
     try:
         meta = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return {}, body, [f"card metadata is not valid YAML ({first})"]
+        return {}, body, [f"card metadata is not valid YAML ({first_line(exc)})"]
     if meta is None:
         return {}, body, []
     if not isinstance(meta, dict):

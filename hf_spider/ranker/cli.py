@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from hf_spider._cli_utils import check_json_path, check_writable_folder
 from hf_spider._cli_utils import write_json as _write_json
 from hf_spider.errors import UserInputError
 
@@ -140,15 +141,7 @@ def _seed(value: str) -> int:
 def _check_out(value: str) -> Path:
     """`train --out`, checked before any training: a folder (made if missing) that can be written."""
     out = Path(value).expanduser()
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"--out {value} is a file", hint="pass a folder for the ranker's weights")
-    parent = next((p for p in (out, *out.parents) if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise UserInputError(f"--out {value} is under the file {parent}", hint="pass a folder path")
-    if parent is not None and not os.access(parent, os.W_OK):
-        raise UserInputError(
-            f"--out {value} cannot be written (no permission on {parent})", hint="pass a writable folder"
-        )
+    check_writable_folder(out, "--out")
     return out
 
 
@@ -254,13 +247,7 @@ def _catalog(value: str | None):
             hint="pass a folder written by `hf-spider crawl` or of model repos, or 'none' for tokens "
             "from model_config.csv",
         )
-    catalog = load_catalog(path)[0]  # an unreadable one: CatalogError, one line and exit 2
-    if not len(catalog):
-        raise UserInputError(
-            f"--catalog {value} holds no model",
-            hint="pass a folder written by `hf-spider crawl` or of model repos, or 'none'",
-        )
-    return catalog
+    return load_catalog(path)[0]  # an unreadable or empty one: CatalogError, one line and exit 2
 
 
 def _config(args):
@@ -320,10 +307,7 @@ def _eval_ranking(args) -> int:
             f"cannot write --predictions {args.predictions}: its folder does not exist",
             hint="create it first",
         )
-    if args.json and args.json != "-" and Path(args.json).expanduser().is_dir():  # before the run
-        raise UserInputError(
-            f"--json {args.json} is a folder", hint="pass a file path, e.g. DIR/ranking.json"
-        )
+    check_json_path(args.json)  # before the run
     if args.predictions and Path(args.predictions).expanduser().is_dir():  # refused before the run
         raise UserInputError(
             f"--predictions {args.predictions} is a folder", hint="pass a file path, e.g. DIR/predictions.csv"

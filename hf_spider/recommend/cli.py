@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from hf_spider._cli_utils import check_json_path, check_writable_folder
 from hf_spider._cli_utils import write_json as _write_json
 from hf_spider.errors import ConstraintError, UserInputError
 from hf_spider.hardware.constraints import add_constraint_arguments
@@ -106,38 +105,6 @@ def parse_stages(text: str) -> tuple[str, ...]:
     if "rank" not in stages:
         raise UserInputError("the rank stage is required", hint="e.g. --stages rank,probe")
     return tuple(s for s in STAGES if s in stages)
-
-
-def check_writable_folder(path: Path, flag: str) -> None:
-    """Refuse, before any work, a folder that cannot be created or written to. Creates nothing.
-
-    Permission bits do not tell (root ignores them, a read-only mount does not show in them), so
-    a temporary file is made and removed in the folder, or in its nearest existing parent.
-    """
-    if path.exists() and not path.is_dir():
-        raise UserInputError(f"{flag} {path} is a file, not a folder", hint="pass a folder path")
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserInputError(f"{flag} {path}: {probe} is a file, not a folder", hint="pass a folder path")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".hf-spider-write-check-")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as exc:
-        raise UserInputError(
-            f"cannot write to {flag} {path} ({exc.strerror or exc})", hint="pass a folder you can write to"
-        ) from None
-
-
-def _check_json_path(dest: str | None) -> None:
-    if not dest or dest == "-":
-        return
-    path = Path(dest)
-    if path.is_dir():
-        raise UserInputError(f"--json {dest} is a folder", hint="pass a file path, or - for stdout")
-    check_writable_folder(path.parent if str(path.parent) else Path("."), "--json")
 
 
 def _slug(dataset: str) -> str:
@@ -292,7 +259,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
     # Everything that can be refused is refused before computing anything: nothing is written.
     out_dir = Path(args.output_dir) if args.output_dir else Path("hf-spider-results") / _slug(dataset)
     check_writable_folder(out_dir, "--output-dir")
-    _check_json_path(args.json_out)
+    check_json_path(args.json_out)
     for repo in filter(None, (args.push_to_hub, args.space)):
         check_write_access(repo, token=args.token, endpoint=args.endpoint)
     if args.push_to_hub:

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from hf_spider.errors import first_line
+
 logger = logging.getLogger("hf_spider.tasks")
 
 _FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
@@ -112,8 +114,9 @@ def parse_card(text: str) -> CardInfo:
     try:
         data = yaml.safe_load(match.group(1)) or {}
     except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return CardInfo(data={}, body=text[match.end() :], error=f"its YAML header is not valid ({first})")
+        return CardInfo(
+            data={}, body=text[match.end() :], error=f"its YAML header is not valid ({first_line(exc)})"
+        )
     if not isinstance(data, dict):
         return CardInfo(data={}, body=text[match.end() :], error="its YAML header is not a mapping")
     return CardInfo(data=data, body=text[match.end() :])

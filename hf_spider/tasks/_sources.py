@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_spider.errors import DatasetError, hub_error
+from hf_spider.errors import DatasetError, first_line, hub_error
 from hf_spider.tasks._card import CardInfo, parse_card, read_card
 
 logger = logging.getLogger("hf_spider.tasks")
@@ -155,9 +155,8 @@ class Source:
                 hint="save the file as UTF-8",
             ) from None
         except _parse_errors() as exc:
-            text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise DatasetError(
-                f"cannot read {self._shown(split)}: {text}",
+                f"cannot read {self._shown(split)}: {first_line(exc)}",
                 hint=_FORMAT_HINTS.get(self.builder or "", "check the file's format"),
             ) from None
 
