@@ -391,3 +391,92 @@ def test_a_semicolon_csv_and_multi_label_rows_are_named_as_such(tmp_path):
     multi.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     with pytest.raises(DatasetError, match=r"holds lists \(multi-label\)"):
         load_task(multi, sample=0, probe=False)
+
+
+def _paths_csv(folder, rng, *, image_dir="imgs", n=12):
+    """A csv of `path,label` rows and the images it names (`image_dir` relative to the csv)."""
+    rows = []
+    for i in range(n):
+        label = ("cat", "dog", "bird")[i % 3]
+        name = f"{image_dir}/{label}_{i}.png"
+        rows.append({"path": name, "label": label})
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(_png(rng, fill=(40 * (i % 3), 0, 0)))
+    pd.DataFrame(rows).to_csv(folder / "train.csv", index=False)
+    return rows
+
+
+def test_a_csv_of_image_paths_is_an_image_task(tmp_path):
+    """A csv whose input column names image files is an image task, its images read relative to
+    the csv (it used to be ranked as a text task of file names, with text models)."""
+    rng = np.random.default_rng(0)
+    _paths_csv(tmp_path, rng)
+    for where in (tmp_path, tmp_path / "train.csv"):
+        task = load_task(where, sample=9, probe=False)
+        assert task.modality == "image" and task.metadata["source"]["input_column"] == "path"
+        assert len(task.inputs) == 9 and all(isinstance(x, Image.Image) for x in task.inputs)
+        assert task.skipped == 0 and sorted(task.label_names) == ["bird", "cat", "dog"]
+    # an image the csv names changes: so does the fingerprint (probe features are cached by it)
+    before = load_task(tmp_path / "train.csv", sample=12, probe=False).fingerprint
+    (tmp_path / "imgs" / "cat_0.png").write_bytes(_png(rng, size=20))
+    assert load_task(tmp_path / "train.csv", sample=12, probe=False).fingerprint != before
+    # files that are not there: one line naming where they were looked for
+    gone = tmp_path / "elsewhere"
+    gone.mkdir()
+    (gone / "train.csv").write_text((tmp_path / "train.csv").read_text())
+    with pytest.raises(DatasetError, match=r"names image files, but none of the .* could be read") as err:
+        load_task(gone / "train.csv", sample=6, probe=False)
+    assert str(gone / "imgs") in str(err.value) and "--modality text" in err.value.hint
+    with pytest.raises(DatasetError, match="names image files"):
+        load_task(gone / "train.csv", sample=0, probe=False)  # metadata only: still checked
+    # the user's word wins: --modality text reads the names as text
+    assert load_task(gone / "train.csv", sample=0, probe=False, modality="text").modality == "text"
+
+
+def test_a_hub_csv_of_image_paths_reads_only_its_own_files(tmp_path):
+    """On the Hub the images a csv names are fetched from the same repo; a path out of the repo or
+    an absolute path is never opened (a remote file must not read this machine's files)."""
+    rng = np.random.default_rng(1)
+    local = tmp_path / "local"
+    local.mkdir()
+    _paths_csv(local, rng, image_dir="data/imgs", n=12)
+    files = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
+    root = tmp_path / "hub"
+    write_repo(root, "org/paths", files, repo_type="dataset")
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(_png(rng))
+    bad = pd.DataFrame(
+        [
+            {"path": str(secret) if i % 2 else "../../other/x.png", "label": ("a", "b")[i % 2]}
+            for i in range(8)
+        ]
+    )
+    write_repo(root, "org/escaping", {"train.csv": bad.to_csv(index=False)}, repo_type="dataset")
+    with HubServer(root) as hub:
+        task = load_task("org/paths", endpoint=hub.url, sample=6, probe=False)
+        assert task.modality == "image" and len(task.inputs) == 6 and task.skipped == 0
+        assert hub.count(r"/resolve/.*data/imgs/") >= 1
+        with pytest.raises(DatasetError, match="points outside the dataset"):
+            load_task("org/escaping", endpoint=hub.url, sample=4, probe=False)
+
+
+def test_images_without_class_folders_and_mixed_formats_are_named(tmp_path, caplog):
+    """Two folders users bring whose error used to point elsewhere: images not in class folders
+    ('no label column found') and a folder of a.csv plus b.jsonl (a JSON parse error of the csv)."""
+    for name, parts in (("flat", ()), ("one", ("cat",))):
+        folder = tmp_path.joinpath(name, *parts)
+        folder.mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(folder / f"{i}.png")
+        with pytest.raises(DatasetError, match="not sorted into class folders") as err:
+            load_task(tmp_path / name, sample=0, probe=False)
+        assert f"{name}/cat/1.png" in err.value.hint
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    _reviews_csv(mixed / "a.csv", n=20)
+    rows = [{"text": f"fine {i}", "label": ("pos", "neg")[i % 2]} for i in range(10)]
+    (mixed / "b.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with caplog.at_level("WARNING", logger="hf_spider.tasks"):
+        task = load_task(mixed, sample=0, probe=False)
+    assert task.metadata["num_examples"] == 10  # the jsonl's rows, the csv left out and said so
+    assert "mixes data file formats" in caplog.text and "a.csv" in caplog.text

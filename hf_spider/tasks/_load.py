@@ -16,7 +16,7 @@ import numpy as np
 from hf_spider.errors import DatasetError, HfSpiderError, UserInputError
 from hf_spider.tasks._columns import MODALITIES, Columns, detect_columns, label_key
 from hf_spider.tasks._sampling import class_balance, stratified_indices
-from hf_spider.tasks._sources import Source, resolve_source
+from hf_spider.tasks._sources import Source, _file_identity, resolve_source
 from hf_spider.tasks.task import Task, summarise_features
 
 logger = logging.getLogger("hf_spider.tasks")
@@ -100,6 +100,14 @@ def load_task(
         raise DatasetError(
             f"split {chosen!r} of {source.name} is empty", hint="pick another split with --split"
         )
+    if source.builder == "imagefolder" and label_column is None and list(features or peek[0]) == ["image"]:
+        # `datasets` gives an image folder a label only from two or more class folders
+        raise DatasetError(
+            f"the images of {source.name} are not sorted into class folders (one folder, or a "
+            "single class), so they have no labels",
+            hint=f"put each class's images in a subfolder named after it ({source.name}/cat/1.png, "
+            f"{source.name}/dog/2.png, ...), or add a metadata.csv with file_name and label columns",
+        )
     cols = detect_columns(
         features,
         peek,
@@ -173,7 +181,7 @@ def load_task(
     rows = source.take(chosen, row_at.tolist())
     inputs, labels, skipped = [], [], 0
     for pos in row_at.tolist():
-        value = _decode_input(source, rows.get(pos, {}).get(cols.input_column), cols.modality)
+        value = _decode_input(source, rows.get(pos, {}).get(cols.input_column), cols.modality, chosen)
         if value is None:
             skipped += 1
             continue
@@ -184,6 +192,9 @@ def load_task(
             "%s: skipped %d unreadable example(s) of %d sampled", source.name, skipped, len(row_at)
         )
     if not inputs:
+        first = rows.get(row_at[0], {}).get(cols.input_column) if len(row_at) else None
+        if isinstance(first, str) and cols.modality == "image":
+            raise _paths_unreadable(source, chosen, cols, first, skipped)
         raise DatasetError(
             f"no readable example in split {chosen!r} of {source.name}: "
             f"all {skipped} sampled {'images' if cols.modality == 'image' else 'examples'} are corrupt",
@@ -194,6 +205,12 @@ def load_task(
     task.labels = np.asarray(labels, dtype=np.int64)
     task.skipped = skipped
     task.fingerprint = _fingerprint(source, chosen, cols, sample, seed, row_at)
+    named = [rows.get(pos, {}).get(cols.input_column) for pos in row_at.tolist()]
+    if cols.modality == "image" and not source.is_remote and any(isinstance(v, str) for v in named):
+        # images named by a csv are not part of its identity: their sizes and times are
+        files = [source.file_of(v.strip(), chosen) for v in named if isinstance(v, str)]
+        images = _file_identity([Path(f) for f in files if f])
+        task.fingerprint = hashlib.sha256((task.fingerprint + images).encode()).hexdigest()[:32]
     if len(np.unique(task.labels)) < 2:
         logger.warning("%s: the readable sample holds one class only; no data token", source.name)
         return task
@@ -235,13 +252,28 @@ def _check_some_image_decodes(source: Source, split: str, peek: list[dict[str, A
     tried = 0
     for row in peek[:_DECODE_CHECK]:
         tried += 1
-        if _decode_input(source, row.get(cols.input_column), "image") is not None:
+        if _decode_input(source, row.get(cols.input_column), "image", split) is not None:
             if tried > 1:
                 logger.warning("%s: %d corrupt image(s) skipped before one decoded", source.name, tried - 1)
             return
+    first = peek[0].get(cols.input_column) if peek else None
+    if isinstance(first, str):
+        raise _paths_unreadable(source, split, cols, first, tried)
     raise DatasetError(
         f"no image of split {split!r} of {source.name} decodes: the {tried} read are all corrupt",
         hint=f"check the files of column {cols.input_column!r}",
+    )
+
+
+def _paths_unreadable(source: Source, split: str, cols: Columns, first: str, tried: int) -> DatasetError:
+    """The error for a column of image file names none of which could be read."""
+    where = source.file_of(first.strip(), split)
+    return DatasetError(
+        f"column {cols.input_column!r} of {source.name} names image files, but none of the {tried} "
+        f"tried could be read (the first, {first.strip()!r}, "
+        + (f"as {where})" if where else "points outside the dataset)"),
+        hint="paths are read relative to the data file's folder; fix them, or pass --modality text "
+        "if the column is not images",
     )
 
 
@@ -498,8 +530,9 @@ def _label_ids(keys: list, cols: Columns) -> tuple[list[str], list[int]]:
     return [str(k) for k in uniq], [index[k] for k in keys]
 
 
-def _decode_input(source: Source, value: Any, modality: str):
-    """A stored input -> a PIL RGB image or a string; None when it cannot be read."""
+def _decode_input(source: Source, value: Any, modality: str, split: str | None = None):
+    """A stored input -> a PIL RGB image or a string; None when it cannot be read. An image given
+    as a file name (a csv column of paths) is read from where `Source.file_of` puts it."""
     if value is None:
         return None
     if modality == "text":
@@ -516,6 +549,12 @@ def _decode_input(source: Source, value: Any, modality: str):
                 img = Image.open(io.BytesIO(fh.read()))
         elif isinstance(value, bytes | bytearray):
             img = Image.open(io.BytesIO(value))
+        elif isinstance(value, str) and split is not None:
+            path = source.file_of(value.strip(), split)
+            if path is None:
+                return None
+            with source.open_file(path) as fh:
+                img = Image.open(io.BytesIO(fh.read()))
         else:
             return None
         img.load()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import posixpath
 import re
 import tempfile
 from collections.abc import Iterator
@@ -319,6 +320,27 @@ class Source:
 
         return opened()
 
+    def file_of(self, path: str, split: str) -> str | None:
+        """Where an image path a row holds (a csv column of file names) lies: as given when
+        absolute, else relative to the folder of the split's first data file, as a csv's own
+        paths are written. A remote dataset's rows may only name files of its own repo (None
+        for an absolute path, a URL or a way out of the repo)."""
+        files = self.data_files.get(split) or [f for fs in self.data_files.values() for f in fs]
+        base = posixpath.dirname(files[0]) if files else None
+        if self.is_remote:
+            if "://" in path or path.startswith("/") or base is None:
+                return None
+            scheme, _, rest = base.partition("://")
+            joined = posixpath.normpath(posixpath.join(rest, path))
+            at = rest.find("@")  # the repo's root: datasets/<id>@<sha>
+            root = rest if at < 0 or rest.find("/", at) < 0 else rest[: rest.find("/", at)]
+            return f"{scheme}://{joined}" if joined.startswith(root + "/") else None
+        if "://" in path:
+            return None
+        if os.path.isabs(path) or base is None:
+            return path
+        return os.path.join(base, path)
+
     def open_file(self, path: str, **kwargs):
         """Open a data file or a file a row points to (an imagefolder image), local or on the Hub."""
         if path.startswith("hf://"):
@@ -515,6 +537,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
         )
     data_files = {s: [str(path / f) for f in fs] for s, fs in data_files.items()}
     builder = _builder_for([f for fs in data_files.values() for f in fs])
+    data_files = _files_of(data_files, builder, path.name)
     return Source(
         name=card.pretty_name or path.name,
         kind="files",
@@ -578,7 +601,10 @@ def _resolve_hub(
             f"dataset {repo_id!r} has no data files nor card", hint="check the repo's contents"
         )
     base = f"hf://datasets/{repo_id}@{sha}"
-    data_files = {s: [f"{base}/{f}" for f in fs] for s, fs in split_files.items()}
+    builder = _builder_for([f for fs in split_files.values() for f in fs])
+    data_files = _files_of(
+        {s: [f"{base}/{f}" for f in fs] for s, fs in split_files.items()}, builder, repo_id
+    )
     return Source(
         name=repo_id,
         kind="hub",
@@ -586,7 +612,7 @@ def _resolve_hub(
         card=card,
         config=config,
         data_files=data_files,
-        builder=_builder_for([f for fs in split_files.values() for f in fs]),
+        builder=builder,
         storage_options={"hf": {"endpoint": endpoint, "token": token}},
         token=token,
     )
@@ -699,14 +725,38 @@ def _is_data_file(rel: str) -> bool:
     return suffix in _BUILDERS or suffix in _IMAGE_EXTENSIONS
 
 
+def _suffix(file: str) -> str:
+    """A data file's format suffix, lower case, past any compression suffix."""
+    name = file.lower()
+    for ext in _COMPRESSION:
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    return Path(name).suffix
+
+
+def _files_of(data_files: dict[str, list[str]], builder: str | None, name: str) -> dict[str, list[str]]:
+    """`data_files` less the tables `builder` cannot read: a folder mixing a.csv and b.jsonl is
+    read from the files of the format chosen (`_builder_for`), with a warning naming the others,
+    instead of feeding csv lines to the json reader."""
+    if builder in (None, "imagefolder"):
+        return data_files
+    kept = {s: [f for f in fs if _BUILDERS.get(_suffix(f)) == builder] for s, fs in data_files.items()}
+    ignored = [Path(f).name for fs in data_files.values() for f in fs if _BUILDERS.get(_suffix(f)) != builder]
+    if ignored:
+        logger.warning(
+            "%s mixes data file formats: reading its %s files, ignoring %d other(s): %s",
+            name,
+            builder,
+            len(ignored),
+            ", ".join(ignored[:3]) + (" ..." if len(ignored) > 3 else ""),
+        )
+    return {s: fs for s, fs in kept.items() if fs}
+
+
 def _builder_for(files: list[str]) -> str | None:
     builders = set()
     for f in files:
-        name = f.lower()
-        for ext in _COMPRESSION:
-            if name.endswith(ext):
-                name = name[: -len(ext)]
-        suffix = Path(name).suffix
+        suffix = _suffix(f)
         if suffix in _IMAGE_EXTENSIONS:
             builders.add("imagefolder")
         elif suffix in _BUILDERS:
