@@ -429,6 +429,12 @@ def test_a_csv_of_image_paths_is_an_image_task(tmp_path):
     assert str(gone / "imgs") in str(err.value) and "--modality text" in err.value.hint
     with pytest.raises(DatasetError, match="names image files"):
         load_task(gone / "train.csv", sample=0, probe=False)  # metadata only: still checked
+    # image URLs are never fetched: a column of them beside a text column leaves the task text
+    urls = pd.DataFrame(
+        {"image_url": [f"https://example.com/{i}.jpg" for i in range(6)], "text": ["good", "bad"] * 3}
+    ).assign(label=["pos", "neg"] * 3)
+    urls.to_csv(tmp_path / "urls.csv", index=False)
+    assert load_task(tmp_path / "urls.csv", sample=0, probe=False).modality == "text"
     # the user's word wins: --modality text reads the names as text
     assert load_task(gone / "train.csv", sample=0, probe=False, modality="text").modality == "text"
 

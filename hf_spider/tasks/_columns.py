@@ -216,8 +216,8 @@ def label_key(value: Any, kind: str, names: list[str] | None = None) -> Any:
 
 
 def _looks_like_image(value: Any) -> bool:
-    if isinstance(value, str):  # a csv column of image file names
-        return _image_path(value.strip())
+    if isinstance(value, str):  # a csv column of image file names (not URLs: never fetched)
+        return "://" not in value and _image_path(value.strip())
     if isinstance(value, dict):
         return ("bytes" in value or "path" in value) and (
             value.get("bytes") is not None or _image_path(value.get("path"))
