@@ -113,6 +113,11 @@ def hub_error(
     status = _http_status(exc)
     if "GatedRepoError" in names:
         return AuthError(f"{what} is gated on {where}", hint="accept its terms on the Hub, then pass --token")
+    if "LocalEntryNotFoundError" in names:  # offline, or the Hub unreachable, and not in the cache
+        return HubConnectionError(
+            f"{what} is not in the local Hub cache and {where} could not be reached",
+            hint="connect to the network (and unset HF_HUB_OFFLINE), or fetch it once while online",
+        )
     if names & {"RepositoryNotFoundError", "RevisionNotFoundError", "EntryNotFoundError"} or status == 404:
         return not_found(
             f"{what} was not found on {where}",

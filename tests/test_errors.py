@@ -77,3 +77,13 @@ def test_rejected_missing_and_unreachable_read_the_same_everywhere(hub):
 
     ours = UserInputError("already ours")
     assert hub_error(ours, "anything") is ours
+
+
+def test_a_file_not_in_the_cache_offline_is_not_called_missing_from_the_hub():
+    """huggingface_hub's LocalEntryNotFoundError (offline, or the Hub unreachable, and nothing
+    cached) is an EntryNotFoundError: it used to read "was not found on the Hub"."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    err = hub_error(LocalEntryNotFoundError("no connection and not cached"), "model acme/nope")
+    assert isinstance(err, HubConnectionError) and "not in the local Hub cache" in str(err)
+    assert "not found" not in str(err) and "HF_HUB_OFFLINE" in err.hint
