@@ -55,6 +55,8 @@ class _Run:
     """What a run learns along the way; becomes `Recommendations.meta`."""
 
     notes: list[str] = field(default_factory=list)
+    # the notes the command line shows as well as writing them: what a user must not miss
+    shown: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
     forward_passes: int = 0
@@ -190,6 +192,7 @@ def recommend(
                 + "; ".join(f"{m}: {why}" for m, why in named[:3])
                 + (f"; and {len(named) - 3} more" if len(named) > 3 else "")
             )
+            run.shown.append(run.notes[-1])
     variants = tuple(variants or DEFAULT_VARIANTS.get(task_obj.modality, ("fp32", "int8-dynamic")))
 
     with run.timed("rank"):
@@ -200,6 +203,8 @@ def recommend(
         progress("rank", len(found), len(found), f"{len(found)} models")
         if basis:
             run.notes.append(basis_note(basis))
+            if any(b != "history" for b in basis.values()):  # estimates a user should weigh as such
+                run.shown.append(run.notes[-1])
     joint_ranking = None
     if joint != "off" and has_device_budget(cons):
         with run.timed("joint"):
@@ -297,6 +302,7 @@ def recommend(
         "cpu_seconds": run.cpu,
         "forward_passes": run.forward_passes,
         "notes": run.notes,
+        "notes_shown": run.shown,
         "hf_spider_version": __version__,
         "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }

@@ -201,11 +201,8 @@ def render_table(recs, console, max_rows: int = 15) -> None:
             "(their weights were not run on the data); they rank below the models checked on the data. "
             "See the report's notes."
         )
-    for note in (
-        recs.meta.get("notes") or []
-    ):  # a defect of the user's own cards: shown, not only in the report
-        if "only partly read" in note:
-            console.print(f"[yellow]{escape(note)}[/yellow]")
+    for note in recs.meta.get("notes_shown") or []:  # shown, not only in the report
+        console.print(f"[yellow]{escape(note)}[/yellow]")
     joint = recs.meta.get("joint") or {}
     if joint.get("method", "off") != "off":
         dropped = joint.get("dropped") or []
