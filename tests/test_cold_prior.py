@@ -423,3 +423,21 @@ def test_eval_ranking_takes_the_catalogs_recommend_takes(tmp_path):
         candidates_for(str(tmp_path / "empty"), modality="image")
     with pytest.raises(CatalogError, match="serves an image task"):
         candidates_for(Catalog([t for t in Catalog.load(None) if t.modality == "text"]), modality="image")
+
+
+def test_bench_of_candidates_whose_weights_cannot_be_reached_says_so(tmp_path, capsys):
+    """`--stages rank,bench` on a catalog of cards whose weights are nowhere (here: no network, no
+    cache) used to end with every row "not among the top-5 benchmarked" and a report note saying
+    they ranked "above the benchmarked ones" when none was; now each row says why and the terminal
+    says what to do."""
+    from hf_spider.cli import main
+
+    out = tmp_path / "out"
+    args = ["recommend", str(OOD / "targets" / "pets"), "--catalog", str(OOD / "models")]
+    code = main([*args, "--stages", "rank,bench", "--output-dir", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "bench: no candidate was benchmarked" in printed and "--stages rank,probe" in printed
+    saved = json.loads((out / "recommendations.json").read_text())
+    tried = [r for r in saved["rows"] if r["stage"] == "bench"]
+    assert len(tried) == 11 and all(r["device_reason"].startswith("weights not reached") for r in tried)
+    assert saved["meta"]["notes_shown"][-1].startswith("bench: no candidate was benchmarked")

@@ -53,8 +53,9 @@ def bench_candidates(
             break
         try:
             resolve_model(model_id, token=token, endpoint=endpoint)  # the one lookup: reachable?
-        except (UserInputError, HubConnectionError, AuthError):
+        except (UserInputError, HubConnectionError, AuthError) as exc:
             unreachable.append(model_id)
+            records.append(DeviceRecord.skipped(model_id, None, f"weights not reached: {exc.one_line()}"))
             continue
         except HfSpiderError:
             pass  # reached but refused (pickle-only weights): bench says so below, in a skipped record
@@ -81,8 +82,15 @@ def bench_candidates(
         shown = ", ".join(unreachable[:8]) + (
             f" and {len(unreachable) - 8} more" if len(unreachable) > 8 else ""
         )
-        notes.append(
-            f"bench: {len(unreachable)} candidate(s) ranked above the benchmarked ones could not be "
-            f"exported because their weights could not be reached: {shown}"
-        )
+        if tried:
+            notes.append(
+                f"bench: {len(unreachable)} candidate(s) ranked above the benchmarked ones could not be "
+                f"exported because their weights could not be reached: {shown}"
+            )
+        else:
+            notes.append(
+                f"bench: no candidate was benchmarked: the weights of all {len(unreachable)} tried could "
+                f"not be reached ({shown}); fetch them once online (later runs read the Hub cache), "
+                "or leave the device out with --stages rank,probe"
+            )
     return records, notes

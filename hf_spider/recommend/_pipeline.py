@@ -256,6 +256,7 @@ def recommend(
                 progress=progress,
             )
             run.notes += notes
+            run.shown += notes  # candidates whose weights could not be reached: not only in the report
 
     target_name = device.name if device is not None else None
     rows = build_rows(
