@@ -486,3 +486,73 @@ def test_images_without_class_folders_and_mixed_formats_are_named(tmp_path, capl
         task = load_task(mixed, sample=0, probe=False)
     assert task.metadata["num_examples"] == 10  # the jsonl's rows, the csv left out and said so
     assert "mixes data file formats" in caplog.text and "a.csv" in caplog.text
+
+
+def test_image_paths_as_users_write_them(tmp_path, caplog):
+    """What a probe of csv image columns found: Windows separators, Windows drive paths, URL-only
+    columns (read as text of URLs, text models ranked), a split in two folders (every path read
+    against the first), corrupt files blamed on the paths, 16-bit images turned white."""
+    from hf_spider.tasks._load import _to_rgb
+
+    rng = np.random.default_rng(3)
+    rows = _paths_csv(tmp_path, rng, n=9)
+    win = tmp_path / "win.csv"
+    pd.DataFrame([{**r, "path": r["path"].replace("/", "\\")} for r in rows]).to_csv(win, index=False)
+    assert load_task(win, sample=6, probe=False).skipped == 0  # imgs\cat_0.png read as imgs/cat_0.png
+    drive = tmp_path / "drive.csv"
+    pd.DataFrame([{**r, "path": "C:\\Users\\me\\" + r["path"]} for r in rows]).to_csv(drive, index=False)
+    with pytest.raises(DatasetError, match="is a Windows drive path"):
+        load_task(drive, sample=6, probe=False)
+    for scheme in ("https://example.com/", "file:///data/"):
+        urls = tmp_path / "urls.csv"
+        pd.DataFrame([{**r, "path": scheme + r["path"]} for r in rows]).to_csv(urls, index=False)
+        with pytest.raises(DatasetError, match=r"holds image URLs.*never fetches URLs"):
+            load_task(urls, sample=0, probe=False)
+        with pytest.raises(DatasetError, match="holds image URLs"):
+            load_task(urls, sample=0, probe=False, modality="image")
+    # a split in two folders, each csv naming the images beside it
+    shards = tmp_path / "shards"
+    for part in ("p1", "p2"):
+        (shards / "train" / part).mkdir(parents=True)
+        made = _paths_csv(shards / "train" / part, rng, image_dir=f"imgs_{part}", n=6)
+        (shards / "train" / part / "train.csv").rename(shards / "train" / part / f"train-{part}.csv")
+        assert made
+    task = load_task(shards, sample=12, probe=False)
+    assert len(task.inputs) == 12 and task.skipped == 0
+    # the same names beside both csvs: which image a row means cannot be told, so refused
+    (shards / "train" / "p2" / "imgs_p1").mkdir()
+    for f in (shards / "train" / "p1" / "imgs_p1").iterdir():
+        (shards / "train" / "p2" / "imgs_p1" / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(DatasetError, match="lies beside more than one of its data files"):
+        load_task(shards, sample=12, probe=False)
+    # files there but not images: the files are blamed, not the paths
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    _paths_csv(broken, rng, n=6)
+    for f in (broken / "imgs").iterdir():
+        f.write_bytes(b"not a png")
+    with pytest.raises(DatasetError, match=r"is there, as .* but is not an image") as err:
+        load_task(broken / "train.csv", sample=6, probe=False)
+    assert "corrupt, or not images" in err.value.hint
+    # a 16-bit greyscale image keeps its contrast (PIL's convert clips it to white)
+    deep = Image.fromarray((np.linspace(0, 1, 64).reshape(8, 8) * 65535).astype(np.uint16))
+    rgb = np.asarray(_to_rgb(deep))
+    assert rgb.shape == (8, 8, 3) and rgb.min() == 0 and rgb.max() == 255 and len(np.unique(rgb)) > 32
+    # a csv beside class folders of images it does not name: what was read, and how to read the images
+    stray = tmp_path / "stray"
+    for label in ("cat", "dog"):
+        (stray / label).mkdir(parents=True)
+        for i in range(3):
+            (stray / label / f"{i}.png").write_bytes(_png(rng))
+    (stray / "train.csv").write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(DatasetError, match=r"read from train\.csv, not from the 6 images beside it") as err:
+        load_task(stray, sample=0, probe=False)
+    assert "move train.csv out of the folder" in err.value.hint
+    # a csv with the images it names: no "ignoring" warning about those images
+    named = tmp_path / "named"
+    named.mkdir()
+    _paths_csv(named, rng, n=6)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="hf_spider.tasks"):
+        assert load_task(named, sample=0, probe=False).modality == "image"
+    assert "ignoring" not in caplog.text

@@ -86,12 +86,29 @@ def detect_columns(
         f = feature(col)
         if isinstance(f, Image):
             return True
-        vals = values(col)
-        return bool(vals) and all(_looks_like_image(v) for v in vals[:8])
+        vals = values(col)[:8]
+        # file names, some of them maybe URLs (those rows are skipped: URLs are never fetched)
+        return (
+            bool(vals)
+            and all(_looks_like_image(v) or _image_url(v) for v in vals)
+            and any(map(_looks_like_image, vals))
+        )
+
+    def is_image_urls(col) -> bool:
+        vals = values(col)[:8]
+        return bool(vals) and all(_image_url(v) for v in vals)
+
+    def urls_refused(col) -> DatasetError:
+        return DatasetError(
+            f"column {col!r} of {name} holds image URLs; hf-spider reads images from local files or "
+            "the dataset's own Hub repo and never fetches URLs",
+            hint="download the images and list their paths relative to the data file, or sort them "
+            "into class folders",
+        )
 
     def is_text(col) -> bool:
         f = feature(col)
-        if isinstance(f, ClassLabel | Image):
+        if isinstance(f, ClassLabel | Image) or is_image_urls(col):
             return False
         if isinstance(f, Value):
             return f.dtype in ("string", "large_string")
@@ -140,6 +157,9 @@ def detect_columns(
         )
 
     candidates = [c for c in columns if c != label_column]
+    urls = [c for c in candidates if is_image_urls(c)]
+    if input_column is not None and input_column in urls and modality != "text":
+        raise urls_refused(input_column)
     if modality is None:
         if input_column is not None:
             modality = "image" if is_image(input_column) else "text"
@@ -147,6 +167,8 @@ def detect_columns(
             modality = "image"
         elif any(is_text(c) for c in candidates):
             modality = "text"
+        elif urls:
+            raise urls_refused(urls[0])
         else:
             raise DatasetError(
                 f"no image or text column in {name} (columns: {', '.join(columns)})",
@@ -156,6 +178,8 @@ def detect_columns(
         if modality == "image":
             found = [c for c in candidates if is_image(c)]
             preferred = [c for c in found if c.lower() in _IMAGE_NAMES]
+            if not found and urls:
+                raise urls_refused(urls[0])
         else:
             found = [c for c in candidates if is_text(c)]
             preferred = [c for c in found if c.lower() in _TEXT_NAMES]
@@ -227,6 +251,11 @@ def _looks_like_image(value: Any) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(value, PILImage)
+
+
+def _image_url(value: Any) -> bool:
+    """An image given by URL (http, https, file, ...): recognised, never fetched."""
+    return isinstance(value, str) and "://" in value and _image_path(value.strip().split("?", 1)[0])
 
 
 def _image_path(path: Any) -> bool:

@@ -108,14 +108,25 @@ def load_task(
             hint=f"put each class's images in a subfolder named after it ({source.name}/cat/1.png, "
             f"{source.name}/dog/2.png, ...), or add a metadata.csv with file_name and label columns",
         )
-    cols = detect_columns(
-        features,
-        peek,
-        input_column=input_column,
-        label_column=label_column,
-        modality=modality,
-        name=source.name,
-    )
+    try:
+        cols = detect_columns(
+            features,
+            peek,
+            input_column=input_column,
+            label_column=label_column,
+            modality=modality,
+            name=source.name,
+        )
+    except DatasetError as exc:
+        if not source.images_beside:
+            raise
+        tables = ", ".join(Path(f).name for f in source.data_files.get(chosen, [])[:2])
+        raise DatasetError(  # a stray csv beside class folders of images: say what was read
+            f"{exc}; {source.name} was read from {tables}, not from the {source.images_beside} "
+            "images beside it",
+            hint=f"to read the images (in class folders), move {tables} out of the folder"
+            + (f"; to read {tables}: {exc.hint}" if exc.hint else ""),
+        ) from exc
 
     # pass 1: the labels (of the whole split when cheap, else of a scan window)
     full_rows = source.num_rows(chosen)
@@ -188,8 +199,14 @@ def load_task(
         inputs.append(value)
         labels.append(label_of[pos])
     if skipped:
+        named = [rows.get(pos, {}).get(cols.input_column) for pos in row_at.tolist()]
+        urls = sum(isinstance(v, str) and "://" in v for v in named) if cols.modality == "image" else 0
         logger.warning(
-            "%s: skipped %d unreadable example(s) of %d sampled", source.name, skipped, len(row_at)
+            "%s: skipped %d unreadable example(s) of %d sampled%s",
+            source.name,
+            skipped,
+            len(row_at),
+            f" ({urls} of them image URLs, which are never fetched)" if urls else "",
         )
     if not inputs:
         first = rows.get(row_at[0], {}).get(cols.input_column) if len(row_at) else None
@@ -266,14 +283,29 @@ def _check_some_image_decodes(source: Source, split: str, peek: list[dict[str, A
 
 
 def _paths_unreadable(source: Source, split: str, cols: Columns, first: str, tried: int) -> DatasetError:
-    """The error for a column of image file names none of which could be read."""
-    where = source.file_of(first.strip(), split)
+    """The error for a column of image file names none of which could be read, saying why the
+    first could not: a URL, a Windows drive path, a way out of the dataset, a file not there, or
+    a file there that is not an image."""
+    first = first.strip()
+    where = source.file_of(first, split)
+    hint = "paths are read relative to the data file's folder; fix them, or pass --modality text if the column is not images"
+    if "://" in first:
+        why = "is a URL, and URLs are never fetched"
+        hint = "download the images and list their paths relative to the data file"
+    elif where is None and not source.is_remote:
+        why = "is a Windows drive path"
+        hint = "list the images' paths relative to the data file (or absolute on this machine)"
+    elif where is None:
+        why = "points outside the dataset's repo"
+    elif not source.is_remote and os.path.isfile(where):
+        why = f"is there, as {where}, but is not an image PIL can read"
+        hint = f"check the files of column {cols.input_column!r}: corrupt, or not images"
+    else:
+        why = f"was looked for as {where}"
     return DatasetError(
         f"column {cols.input_column!r} of {source.name} names image files, but none of the {tried} "
-        f"tried could be read (the first, {first.strip()!r}, "
-        + (f"as {where})" if where else "points outside the dataset)"),
-        hint="paths are read relative to the data file's folder; fix them, or pass --modality text "
-        "if the column is not images",
+        f"tried could be read (the first, {first!r}, {why})",
+        hint=hint,
     )
 
 
@@ -539,6 +571,8 @@ def _decode_input(source: Source, value: Any, modality: str, split: str | None =
         return value if isinstance(value, str) else str(value)
     from PIL import Image, UnidentifiedImageError
 
+    # where a file name points: outside the try, so that an ambiguous name is an error, not a skip
+    path = source.file_of(value, split) if isinstance(value, str) and split is not None else None
     try:
         if isinstance(value, Image.Image):
             img = value
@@ -549,19 +583,29 @@ def _decode_input(source: Source, value: Any, modality: str, split: str | None =
                 img = Image.open(io.BytesIO(fh.read()))
         elif isinstance(value, bytes | bytearray):
             img = Image.open(io.BytesIO(value))
-        elif isinstance(value, str) and split is not None:
-            path = source.file_of(value.strip(), split)
-            if path is None:
-                return None
+        elif path is not None:
             with source.open_file(path) as fh:
                 img = Image.open(io.BytesIO(fh.read()))
         else:
             return None
         img.load()
-        return img.convert("RGB")
+        return _to_rgb(img)
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
         logger.debug("unreadable image in %s: %s", source.name, exc)
         return None
+
+
+def _to_rgb(img):
+    """A PIL image as 8-bit RGB. 16-bit and float greyscale (`I;16`, `I`, `F`: medical and depth
+    images) are scaled by their own range first: PIL's `convert` clips them to 255, a white image."""
+    from PIL import Image
+
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray(scaled.round().astype(np.uint8))
+    return img.convert("RGB")
 
 
 def _fingerprint(source: Source, split: str, cols: Columns, sample: int, seed: int, rows: np.ndarray) -> str:

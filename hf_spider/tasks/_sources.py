@@ -47,6 +47,7 @@ _BUILDERS = {
 }
 _IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 _REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.\-]*/)?[A-Za-z0-9][\w.\-]*$")
 
 
@@ -66,6 +67,8 @@ class Source:
     token: str | bool | None = None
     encoding: str | None = None  # of local csv/json/text files that are not UTF-8
     disk: Any = None  # datasets.Dataset or DatasetDict for save_to_disk folders
+    # images among the files of a folder read as a table (a csv may name them, or stand beside them)
+    images_beside: int = 0
     _memo: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -322,24 +325,37 @@ class Source:
 
     def file_of(self, path: str, split: str) -> str | None:
         """Where an image path a row holds (a csv column of file names) lies: as given when
-        absolute, else relative to the folder of the split's first data file, as a csv's own
-        paths are written. A remote dataset's rows may only name files of its own repo (None
-        for an absolute path, a URL or a way out of the repo)."""
+        absolute, else relative to the folder of the split's data file, as a csv's own paths are
+        written (backslashes read as folder separators). Where a split's files lie in several
+        folders, the one folder holding the file; a name found beside more than one is refused.
+        A remote dataset's rows may only name files of its own repo. None for a URL (never
+        fetched), a Windows drive path, and on the Hub an absolute path or a way out of the repo."""
+        path = path.strip()
+        if "\\" in path and os.sep == "/":  # written on Windows
+            path = path.replace("\\", "/")
+        if "://" in path or _WINDOWS_DRIVE.match(path):
+            return None
         files = self.data_files.get(split) or [f for fs in self.data_files.values() for f in fs]
-        base = posixpath.dirname(files[0]) if files else None
+        folders = list(dict.fromkeys(posixpath.dirname(f) for f in files))
         if self.is_remote:
-            if "://" in path or path.startswith("/") or base is None:
+            if path.startswith("/") or not folders:
                 return None
-            scheme, _, rest = base.partition("://")
+            scheme, _, rest = folders[0].partition("://")
             joined = posixpath.normpath(posixpath.join(rest, path))
             at = rest.find("@")  # the repo's root: datasets/<id>@<sha>
             root = rest if at < 0 or rest.find("/", at) < 0 else rest[: rest.find("/", at)]
             return f"{scheme}://{joined}" if joined.startswith(root + "/") else None
-        if "://" in path:
-            return None
-        if os.path.isabs(path) or base is None:
+        if os.path.isabs(path) or not folders:
             return path
-        return os.path.join(base, path)
+        found = [os.path.join(d, path) for d in folders if os.path.exists(os.path.join(d, path))]
+        if len(found) > 1:
+            raise DatasetError(
+                f"image {path!r} of {self.name} lies beside more than one of its data files "
+                f"({found[0]}, {found[1]}): which one a row means cannot be told",
+                hint="write the paths relative to one folder (or absolute), or keep the data files "
+                "of a split in one folder",
+            )
+        return found[0] if found else os.path.join(folders[0], path)
 
     def open_file(self, path: str, **kwargs):
         """Open a data file or a file a row points to (an imagefolder image), local or on the Hub."""
@@ -537,6 +553,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
         )
     data_files = {s: [str(path / f) for f in fs] for s, fs in data_files.items()}
     builder = _builder_for([f for fs in data_files.values() for f in fs])
+    images = sum(_suffix(f) in _IMAGE_EXTENSIONS for f in files)
     data_files = _files_of(data_files, builder, path.name)
     return Source(
         name=card.pretty_name or path.name,
@@ -547,6 +564,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
         data_files=data_files,
         builder=builder,
         encoding=_text_encoding([Path(f) for fs in data_files.values() for f in fs], builder),
+        images_beside=images if builder != "imagefolder" else 0,
     )
 
 
@@ -741,7 +759,12 @@ def _files_of(data_files: dict[str, list[str]], builder: str | None, name: str) 
     if builder in (None, "imagefolder"):
         return data_files
     kept = {s: [f for f in fs if _BUILDERS.get(_suffix(f)) == builder] for s, fs in data_files.items()}
-    ignored = [Path(f).name for fs in data_files.values() for f in fs if _BUILDERS.get(_suffix(f)) != builder]
+    ignored = [  # other tables; images are not data files of a table (a csv may name them)
+        Path(f).name
+        for fs in data_files.values()
+        for f in fs
+        if _suffix(f) in _BUILDERS and _BUILDERS[_suffix(f)] != builder
+    ]
     if ignored:
         logger.warning(
             "%s mixes data file formats: reading its %s files, ignoring %d other(s): %s",
