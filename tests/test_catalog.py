@@ -315,3 +315,23 @@ def test_catalog_written_before_vector_caching_is_upgraded_in_place(tmp_path):
     store.upsert(tokenize("org/bert", config={"model_type": "bert", "hidden_size": 32}))
     store.close()
     assert Catalog.load(tmp_path).get("org/bert").model_type == "bert"
+
+
+def test_a_hand_edited_catalog_jsonl_is_read_or_refused_by_line(tmp_path):
+    """A value of the wrong type in catalog.jsonl is dropped with a warning (it used to load, then
+    stop the ranking with a TypeError); a line that is not JSON is named by its number."""
+    good = tokenize("org/bert", config=BERT_BASE).to_dict()
+    header = json.dumps({"schema_version": SCHEMA_VERSION})
+    folder = tmp_path / "typed"
+    folder.mkdir()
+    (folder / "catalog.jsonl").write_text(
+        "\n".join([header, json.dumps({**good, "num_parameters": "big", "tags": "x"})]) + "\n"
+    )
+    token = Catalog.load(folder).get("org/bert")
+    assert token.num_parameters is None and token.tags == [] and token.vector().shape == (TOKEN_DIM,)
+    assert any("wrong type" in w and "num_parameters" in w for w in token.warnings)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "catalog.jsonl").write_text("\n".join([header, json.dumps(good), "{oops"]) + "\n")
+    with pytest.raises(CatalogError, match="line 3, is not JSON"):
+        Catalog.load(broken)

@@ -398,3 +398,50 @@ def test_endpoint_lost_mid_crawl_stops_with_one_error_then_resumes(tmp_path):
     with HubServer(root) as again:
         report = crawl(cat, endpoint=again.url)
     assert len(report.unchanged) == committed and len(report.new) == 31 - committed and not report.failed
+
+
+def test_cards_that_lie_or_mistype_are_read_with_a_warning(tmp_path, capsys):
+    """Cards a probe of odd repos found: `library_name: [transformers]` stopped the whole crawl
+    with an sqlite traceback; a BERT whose card says image-classification was ranked first for an
+    image dataset; a config whose arithmetic gives a negative size was stored as the size; a
+    config that is not JSON was also said to be missing."""
+    root = tmp_path / "repos"
+    _bert_repo(root, "org/listed-library", 1)
+    readme = root / "models" / "org" / "listed-library" / "README.md"
+    readme.write_text(
+        readme.read_text().replace("license: apache-2.0", "library_name: [transformers]\nlicense: apache-2.0")
+    )
+    _bert_repo(root, "lie/bert-says-image", 2)
+    readme = root / "models" / "lie" / "bert-says-image" / "README.md"
+    readme.write_text(readme.read_text().replace("license:", "pipeline_tag: image-classification\nlicense:"))
+    write_repo(
+        root,
+        "odd/negative",
+        {
+            "config.json": {
+                "model_type": "bert",
+                "hidden_size": -5,
+                "intermediate_size": 3072,
+                "num_hidden_layers": 12,
+                "vocab_size": 30522,
+                "max_position_embeddings": 512,
+            }
+        },
+    )
+    write_repo(
+        root,
+        "odd/bad-json",
+        {"README.md": "---\npipeline_tag: text-classification\n---\n", "config.json": "{not json"},
+    )
+    report = crawl(tmp_path / "cat", from_dir=root / "models")
+    assert len(report.new) == 4 and not report.failed
+    catalog = Catalog.load(tmp_path / "cat")
+    assert catalog.get("org/listed-library").library == "transformers"
+    liar = catalog.get("lie/bert-says-image")
+    assert liar.modality == "text" and any("contradicts its config" in w for w in liar.warnings)
+    negative = catalog.get("odd/negative")
+    assert negative.num_parameters is None and any(
+        "implausible parameter count" in w for w in negative.warnings
+    )
+    bad = catalog.get("odd/bad-json").warnings
+    assert any("config.json is not valid JSON" in w for w in bad) and "no config.json" not in bad

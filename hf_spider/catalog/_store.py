@@ -163,10 +163,22 @@ class Catalog:
         with open(file, encoding="utf-8") as handle:
             header = json.loads(handle.readline() or "{}")
             _check_version(header.get("schema_version"), file)
-            for line in handle:
-                if line.strip():
+            for number, line in enumerate(handle, start=2):
+                if not line.strip():
+                    continue
+                try:
                     data = json.loads(line)
-                    self._add(data["model_id"], data, _row_of(data))
+                except json.JSONDecodeError as exc:
+                    raise CatalogError(
+                        f"catalog {file}, line {number}, is not JSON ({exc.msg})",
+                        hint="fix or delete that line, or re-crawl into a new path",
+                    ) from exc
+                if not isinstance(data, dict) or not isinstance(data.get("model_id"), str):
+                    raise CatalogError(
+                        f"catalog {file}, line {number}, is not a model entry (no model_id)",
+                        hint="fix or delete that line, or re-crawl into a new path",
+                    )
+                self._add(data["model_id"], data, _row_of(data))
 
     def _load_sqlite(self, file: Path) -> None:
         uri = f"file:{file}?mode=ro"

@@ -146,6 +146,30 @@ _PIPELINE_MODALITY = {
 }
 
 
+_BAD = object()
+
+
+def _coerce(value: Any, kind: str) -> Any:
+    """`value` as the field type `kind` (a dataclass annotation string) wants it, or `_BAD`."""
+    if value is None:
+        return None if "None" in kind else _BAD
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            return _BAD
+        return int(value) if float(value).is_integer() else _BAD
+    if kind.startswith("str"):
+        return value if isinstance(value, str) else _BAD
+    if kind.startswith("list[str]"):
+        if not isinstance(value, list):
+            return _BAD
+        return [str(v) for v in value if v is not None]
+    if kind.startswith("list[dict"):
+        return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else _BAD
+    if kind.startswith("dict"):
+        return value if isinstance(value, dict) else _BAD
+    return value
+
+
 @dataclass
 class ModelToken:
     """One Hub model as hf-spider sees it. Missing facts are `None`, never a made-up default.
@@ -197,8 +221,25 @@ class ModelToken:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelToken:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """A token from its `to_dict`; a value of the wrong type (a hand-edited catalog.jsonl) is
+        dropped with a warning on the token instead of failing later, in the ranking."""
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        values, dropped = {}, []
+        for key, value in data.items():
+            if key not in kinds:
+                continue
+            ok = _coerce(value, str(kinds[key]))
+            if ok is _BAD:
+                dropped.append(key)
+                continue
+            values[key] = ok
+        token = cls(**values)
+        if dropped:
+            token.warnings = [
+                *token.warnings,
+                f"catalog entry has values of the wrong type, ignored: {', '.join(dropped)}",
+            ]
+        return token
 
     # --- derived facts ---------------------------------------------------------------------
     def best_eval_accuracy(self) -> float | None:

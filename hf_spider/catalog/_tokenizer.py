@@ -24,6 +24,22 @@ from hf_spider.errors import first_line
 
 _FRONT_MATTER = re.compile(r"\A\s*---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
 _PARAMS_LINE = re.compile(r"params?\s*\(\s*([mkbg])\s*\)\s*[:|]\s*([0-9][0-9,]*(?:\.[0-9]+)?)", re.I)
+# the beginnings of the token warnings that change what a card is ranked on: a card or config
+# that could not be read or contradicts itself, or no parameter count anywhere (`recommend` names
+# such cards in a note); every warning written below with one of these beginnings is of that kind
+PARTLY_READ = (
+    "card metadata is not valid YAML",
+    "card metadata is a ",
+    "card model-index is malformed",
+    "card library_name is a ",
+    "card pipeline_tag is a ",
+    "config.json is not",
+    "config.json gives an implausible",
+    "the card's pipeline_tag",
+    "number of parameters unknown",
+)
+# a config whose arithmetic gives more is wrong, not a model (the largest public ones: ~2e12)
+MAX_PARAMETERS = 10**13
 _PARAMS_TEXT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([MB])\s+param", re.I)
 _IMAGE_SIZE = re.compile(r"image size\s*:\s*(?:train\s*=\s*)?([0-9]+)\s*x\s*([0-9]+)", re.I)
 _CARD_DATASET = re.compile(r"^\s*[-*]\s*\*\*(pretrain dataset|dataset)\s*:\*\*\s*(.+)$", re.I | re.M)
@@ -336,6 +352,7 @@ def tokenize(
     if data.get("cardData") and isinstance(card, str) and not meta and not card_warnings:
         meta = dict(data["cardData"])
 
+    config_given = config is not None
     if isinstance(config, str):
         try:
             config = json.loads(config)
@@ -371,8 +388,10 @@ def tokenize(
     token.last_modified = data.get("lastModified") or data.get("last_modified")
     token.tags = sorted(set(tags))
     token.files = file_names
-    token.pipeline_tag = data.get("pipeline_tag") or (meta.get("pipeline_tag") or None)
-    token.library = data.get("library_name") or meta.get("library_name") or None
+    token.pipeline_tag = _one_name(
+        data.get("pipeline_tag") or meta.get("pipeline_tag"), "pipeline_tag", warnings
+    )
+    token.library = _one_name(data.get("library_name") or meta.get("library_name"), "library_name", warnings)
     token.downloads = _non_negative(data.get("downloads"))
     token.likes = _non_negative(data.get("likes"))
     lic = meta.get("license")
@@ -419,6 +438,14 @@ def tokenize(
         if token.pipeline_tag is None and token.library == "timm":
             token.pipeline_tag = "image-classification"
     token.modality = _modality(token)
+    by_family = "image" if token.family in _IMAGE_TYPES else "text" if token.family in _TEXT_TYPES else None
+    if by_family and token.modality in ("image", "text") and token.modality != by_family:
+        # the code that runs is the config's: a BERT is a text model whatever its card's tag says
+        warnings.append(
+            f"the card's pipeline_tag {token.pipeline_tag!r} contradicts its config "
+            f"(a {token.family} model): read as a {by_family} model"
+        )
+        token.modality = by_family
 
     # --- number of parameters: safetensors, else config, else card ------------------------------
     st = safetensors or data.get("safetensors")
@@ -429,7 +456,13 @@ def tokenize(
         if total:
             token.num_parameters, token.num_parameters_source = total, "safetensors"
     if token.num_parameters is None and cfg:
-        count, source = params_from_config(cfg, token.num_labels)
+        try:
+            count, source = params_from_config(cfg, token.num_labels)
+        except (TypeError, ValueError, OverflowError):  # a config of the wrong types
+            count, source = None, None
+        if count is not None and not 0 < count <= MAX_PARAMETERS:
+            warnings.append(f"config.json gives an implausible parameter count ({count}); ignored")
+            count = None
         if count:
             token.num_parameters, token.num_parameters_source = count, source
     if token.num_parameters is None:
@@ -438,10 +471,23 @@ def tokenize(
             token.num_parameters, token.num_parameters_source = count, "card"
     if token.num_parameters is None:
         warnings.append("number of parameters unknown (no safetensors metadata, config or card figure)")
-    if not cfg and not is_st:
+    if not cfg and not is_st and not config_given:
         warnings.append("no config.json")
     token.provenance = {"source": "hub"}
     return token
+
+
+def _one_name(value: Any, field: str, warnings: list[str]) -> str | None:
+    """A card field that names one thing (`library_name`, `pipeline_tag`): its first string where
+    the card gives a list, None (with a warning) where it gives something else."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and isinstance(value[0], str):
+        return value[0]
+    warnings.append(f"card {field} is a {type(value).__name__}, not a name; ignored")
+    return None
 
 
 def _non_negative(value: Any) -> int | None:

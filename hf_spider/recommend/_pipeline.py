@@ -39,15 +39,6 @@ DEFAULT_VARIANTS = {"text": ("fp32", "int8-dynamic"), "image": ("fp32", "int8-st
 DEFAULT_SAMPLE = 256
 # how the dataset is read, passed to `hf_spider.tasks.load_task` (`recommend(dataset_options=)`)
 DATASET_OPTIONS = frozenset({"config", "split", "input_column", "label_column", "modality"})
-# token warnings that change what a card is ranked on (`hf_spider.catalog._tokenizer`): a card or
-# config that could not be read, or no parameter count anywhere
-_PARTLY_READ = (
-    "card metadata is not valid YAML",
-    "card metadata is a ",
-    "card model-index is malformed",
-    "config.json is not",
-    "number of parameters unknown",
-)
 
 
 @dataclass
@@ -132,6 +123,7 @@ def recommend(
         >>> recs.best["model_id"], recs.best["variant"]
     """
     from hf_spider.catalog._candidates import candidates_for, check_tag
+    from hf_spider.catalog._tokenizer import PARTLY_READ
     from hf_spider.hardware import Constraints, DeviceTarget, apply_constraints, bench_candidates
     from hf_spider.hardware.joint import check_joint
     from hf_spider.tasks import load_task
@@ -184,7 +176,7 @@ def recommend(
         progress("catalog", 0, 1, str(catalog or "embedded + offline zoo"))
         found = candidates_for(catalog, modality=task_obj.modality, tag=task)
         progress("catalog", 1, 1, f"{len(found)} {task_obj.modality} candidates")
-        partial = {t.model_id: w for t in found.tokens for w in t.warnings if w.startswith(_PARTLY_READ)}
+        partial = {t.model_id: w for t in found.tokens for w in t.warnings if w.startswith(PARTLY_READ)}
         if partial:  # ranked on what could be read: said, not silent
             named = sorted(partial.items())
             run.notes.append(
