@@ -445,3 +445,11 @@ def test_cards_that_lie_or_mistype_are_read_with_a_warning(tmp_path, capsys):
     )
     bad = catalog.get("odd/bad-json").warnings
     assert any("config.json is not valid JSON" in w for w in bad) and "no config.json" not in bad
+
+
+def test_a_crawl_that_finds_nothing_says_where_it_looked(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["crawl", "--from-dir", str(empty), "--catalog", str(tmp_path / "cat")]) == 0
+    out = capsys.readouterr().out
+    assert "0 listed" in out and f"no model repo found under {empty}" in out

@@ -95,6 +95,13 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
         print(f"catalog {report.catalog}: {report.summary()}")
         for model_id, reason in sorted(report.failed.items()):
             print(f"  failed {model_id}: {reason}")
+        if report.listed == 0:  # nothing to read: say where to look, not only "0 listed"
+            print(
+                f"  no model repo found under {args.from_dir} (expected <org>/<name>/ folders with a "
+                "README.md or config.json, or a Hugging Face cache)"
+                if args.from_dir
+                else "  no model on the Hub matched these filters (--task, --library); check their spelling"
+            )
     return 0
 
 
