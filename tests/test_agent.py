@@ -542,3 +542,24 @@ def test_recommend_measures_on_an_agent_and_skips_what_it_cannot_take(tmp_path, 
         assert any(r["device_status"] == "measured" for r in recs.rows)
     finally:
         server.shutdown()
+
+
+def test_agent_arguments_are_checked_before_anything_is_written(tmp_path, capsys):
+    """A port out of range ended in an OverflowError traceback; a --workdir that is a file was
+    blamed on the port; --new-token wrote its file before either was checked."""
+    token_file = tmp_path / "token"
+    for port in ("99999", "-1"):
+        assert main(["agent", "--new-token", "--port", port, "--token-file", str(token_file)]) == 2
+        err = capsys.readouterr().err
+        assert f"--port {port} is not a port" in err and err.count("\n") == 1
+    assert not token_file.exists()
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert (
+        main(
+            ["agent", "--new-token", "--port", "0", "--token-file", str(token_file), "--workdir", str(afile)]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "cannot use --workdir" in err and "--port" not in err and not token_file.exists()

@@ -71,7 +71,8 @@ def test_parse_accepts_mapping_string_and_flag_names():
 @pytest.mark.parametrize(
     ("spec", "words"),
     [
-        ({"max_latency_ms": -1}, "negative"),
+        ({"max_latency_ms": -1}, "above 0"),
+        ({"max_size_mb": 0}, "above 0"),
         ({"max_memory_mb": "nan"}, "finite"),
         ({"max_size_mb": "inf"}, "finite"),
         ({"max_latency_ms": "fast"}, "number"),

@@ -450,3 +450,31 @@ def test_sibling_sizes_are_trained_on_and_never_scored(monkeypatch):
     assert (
         sum("a twin of a catalog config" in models for models in trained) == 4
     )  # not where its shape is held out
+
+
+def test_cost_and_bench_arguments_that_mean_nothing_are_refused(tmp_path, capsys):
+    """`cost --threads 0` silently used the default, `--top 0` printed an empty table and a negative
+    budget filtered every row out; `bench` of a file called it missing, and a bench whose every
+    variant was skipped (fp16 on a CPU) exited 0 with nothing measured."""
+    from test_hardware_fixtures import tiny_bert
+
+    from hf_spider.cli import main
+
+    for bad, word in (
+        ("--threads", "0"),
+        ("--top", "0"),
+        ("--max-latency-ms", "-1"),
+        ("--max-latency-ms", "0"),
+    ):
+        assert main(["cost", bad, word]) == 2
+        err = capsys.readouterr().err
+        assert bad in err and err.count("\n") == 1
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    assert main(["bench", str(afile)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    folder = tiny_bert(tmp_path / "bert")
+    fast = ["--threads", "1", "--iterations", "3", "--min-seconds", "0", "--warmup", "1", "--no-memory"]
+    assert main(["bench", str(folder), "--variants", "fp16", *fast]) == 2
+    out = capsys.readouterr()
+    assert "fp16 needs a CUDA target" in out.out and "no variant of" in out.err

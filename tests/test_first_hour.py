@@ -210,6 +210,14 @@ def test_nothing_fits_still_writes_the_results(files, workdir, capsys):
     assert data["recommended"] is None and data["meta"]["pick"]["nothing_fits"]
     assert json.loads((workdir / "out.json").read_text())["rows"] == data["rows"]
     assert "Nothing meets the constraints" in (workdir / "out" / "report.md").read_text()
+    # a second failed run into the same folder does not write over the first one's answer
+    before = {f.name: f.read_bytes() for f in (workdir / "out").iterdir() if f.is_file()}
+    rc = main(["recommend", *argv, "--max-latency-ms", "0.0002", "--output-dir", "out"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "the earlier results in out are kept" in err
+    assert {f.name: f.read_bytes() for f in (workdir / "out").iterdir() if f.is_file()} == before
+    (beside,) = (workdir / "out").glob("unmet-*")
+    assert json.loads((beside / "recommendations.json").read_text())["recommended"] is None
 
 
 def test_default_pick_weighs_speed_and_size_of_faithful_variants():

@@ -108,7 +108,8 @@ def fetch_config(
     text = str(model)
     if text.count("/") > 1 or text.startswith((".", "/", "~")):
         raise UserInputError(
-            f"model folder {text} does not exist", hint="pass a model folder or a Hub repo id"
+            f"model folder {text} " + ("is a file, not a folder" if path.is_file() else "does not exist"),
+            hint="pass a model folder or a Hub repo id",
         )
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from hf_spider._cli_utils import write_json as _write_json
@@ -147,6 +148,13 @@ def _bench(args) -> int:
         _print_report(report)
     if pick_error is not None:
         raise pick_error
+    if not report.get("rows"):  # every variant asked for was skipped: nothing measured is a failure
+        from hf_spider.errors import TargetError
+
+        raise TargetError(
+            f"no variant of {args.model} could be measured on {target.name}",
+            hint="ask for variants this target runs (the reasons are printed above), e.g. --variants fp32,int8-dynamic",
+        )
     return 0
 
 
@@ -280,12 +288,24 @@ def _print_report(report: dict[str, Any]) -> None:
 def _agent(args) -> int:
     from hf_spider.hardware.agent import AgentServer, check_token_strength, new_token, read_token_file
 
+    if not 0 <= args.port <= 65535:
+        raise UserInputError(
+            f"--port {args.port} is not a port", hint="pick one in 1-65535 (0: any free port)"
+        )
+    if args.max_upload_mb <= 0 or args.queue_size < 1:
+        raise UserInputError("--max-upload-mb must be > 0 and --queue-size >= 1")
+    if args.workdir is not None:
+        try:
+            Path(args.workdir, "files").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserInputError(
+                f"cannot use --workdir {args.workdir}: {exc.strerror}",
+                hint="pass a folder the agent may write (it keeps uploaded models there)",
+            ) from None
     if args.new_token:
         _write_new_token(args.token_file, new_token())
     token = read_token_file(args.token_file)
     check_token_strength(token, f"the token in {args.token_file}")
-    if args.max_upload_mb <= 0 or args.queue_size < 1:
-        raise UserInputError("--max-upload-mb must be > 0 and --queue-size >= 1")
     try:
         server = AgentServer(
             args.host,
@@ -340,7 +360,8 @@ def _devices(args) -> int:
 
     table = Table(title="device targets (profiles are estimated from local measurements)")
     for col in ("target", "description", "cores", "GHz", "memory MiB", "isa", "int8 dot"):
-        table.add_column(col)
+        # the names a user types are never cut; the description wraps instead
+        table.add_column(col, no_wrap=col in ("target", "isa"), ratio=2 if col == "description" else None)
     local = data["local"]
     table.add_row(
         "local",

@@ -49,10 +49,8 @@ class Constraints:
                 ) from None
             if math.isnan(number) or math.isinf(number):
                 raise UserInputError(f"{flag} must be a finite number, got {value!r}", hint=f"e.g. {flag} 50")
-            if number < 0:
-                raise UserInputError(
-                    f"{flag} must not be negative, got {value!r}", hint="give a positive limit"
-                )
+            if number < 0 or (number == 0 and f.name.startswith("max_")):
+                raise UserInputError(f"{flag} must be above 0, got {value!r}", hint="give a positive limit")
             if f.name == "min_fidelity" and number > 1:
                 raise UserInputError(
                     f"{flag} is a fraction in 0..1, got {value!r}", hint="e.g. --min-fidelity 0.98"

@@ -76,8 +76,14 @@ def _cost(args) -> int:
     variants = tuple(parse_variants(args.variants))
     if args.seq_len < 1 or args.seq_len > 8192:
         raise UserInputError(f"--seq-len must be in [1, 8192], got {args.seq_len}", hint="e.g. --seq-len 64")
-    if args.top < 0:
-        raise UserInputError(f"--top must be >= 0, got {args.top}", hint="e.g. --top 20")
+    if args.top < 1:
+        raise UserInputError(f"--top must be at least 1, got {args.top}", hint="e.g. --top 20")
+    if args.threads is not None and args.threads < 1:
+        raise UserInputError(f"--threads must be at least 1, got {args.threads}", hint="e.g. --threads 4")
+    if args.max_latency_ms is not None and not args.max_latency_ms > 0:  # NaN too
+        raise UserInputError(
+            f"--max-latency-ms must be above 0, got {args.max_latency_ms:g}", hint="e.g. --max-latency-ms 20"
+        )
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -95,8 +101,11 @@ def _cost(args) -> int:
             cards, args.target, variants, seq_len=args.seq_len, threads=args.threads, progress=advance
         )
     predicted = [r for r in rows if "latency_ms" in r]
+    over = 0
     if args.max_latency_ms is not None:
-        predicted = [r for r in predicted if r["latency_ms"] <= args.max_latency_ms]
+        within = [r for r in predicted if r["latency_ms"] <= args.max_latency_ms]
+        over = len({r["model"] for r in predicted}) - len({r["model"] for r in within})
+        predicted = within
     predicted.sort(key=lambda r: r["latency_ms"])
     skipped = [r for r in rows if "skipped" in r]
     write_json(args.json, {"target": args.target, "rows": predicted, "skipped": skipped})
@@ -124,6 +133,12 @@ def _cost(args) -> int:
     if predicted:
         console.print(f"method: {predicted[0]['method']}")
     console.print(
-        f"{len({r['model'] for r in predicted})} models predicted; {len(skipped)} without a recoverable config"
+        f"{len({r['model'] for r in predicted})} models predicted"
+        + (
+            f" within --max-latency-ms {args.max_latency_ms:g} ({over} more predicted over it)"
+            if over
+            else ""
+        )
+        + f"; {len(skipped)} without a recoverable config"
     )
     return 0

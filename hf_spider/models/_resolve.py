@@ -136,7 +136,8 @@ def resolve_model(
         name = str(model)
         if name.count("/") > 1 or name.startswith((".", "/", "~")) or not name.strip():
             raise UserInputError(
-                f"model folder {name} does not exist", hint="pass a local model folder or a Hub repo id"
+                f"model folder {name} " + ("is a file, not a folder" if path.is_file() else "does not exist"),
+                hint="pass a local model folder or a Hub repo id",
             )
         folder = _from_local_caches(name, revision, cache_dir)
         if folder is None:

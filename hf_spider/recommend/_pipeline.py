@@ -354,7 +354,8 @@ def _add_predictions(rows, joint, cons, run) -> None:
         if error is not None:
             run.notes.append(
                 f"{row['model_id']} [{row['variant']}]: p50 predicted {row['predicted_latency_ms']:.3g} ms, "
-                f"measured {row['latency_p50_ms']:.3g} ms ({error:+.0f}% error)"
+                f"{'measured' if row.get('device_status') == 'measured' else 'estimated'} "
+                f"{row['latency_p50_ms']:.3g} ms ({error:+.0f}% error)"
             )
 
 

@@ -149,6 +149,13 @@ class _StageBars:
             self.progress.stop_task(task)
 
 
+def _how(row) -> str:
+    """How a row's device figures were obtained, in a word: a profile target estimates them."""
+    return (
+        "measured" if row.get("device_status") == "measured" else str(row.get("device_status") or "estimated")
+    )
+
+
 def render_table(recs, console, max_rows: int = 15) -> None:
     """The ranked table: benchmarked variants first, then the best of the rest, up to `max_rows`."""
     from rich.markup import escape
@@ -210,6 +217,11 @@ def render_table(recs, console, max_rows: int = 15) -> None:
             f"joint ranking: {joint['method']}; {joint['kept']} candidates kept, {len(dropped)} dropped for "
             "predicted cost" + (":" if dropped else "")
         )
+        if joint.get("none_predicted_to_fit"):
+            console.print(
+                "[yellow]no candidate is predicted to fit the budgets: none was dropped; models without "
+                "a cost prediction come first (they may fit), then those predicted nearest to the budgets[/yellow]"
+            )
         for d in dropped[:5]:
             console.print(f"  {escape(d['model_id'])}: {escape(d['reason'].split('): ', 1)[-1])}")
         if len(dropped) > 5:
@@ -218,7 +230,7 @@ def render_table(recs, console, max_rows: int = 15) -> None:
             if r.get("latency_prediction_error_pct") is not None:
                 console.print(
                     f"  {escape(r['model_id'] + ' [' + r['variant'] + ']')}: p50 predicted {r['predicted_latency_ms']:.3g} ms, "
-                    f"measured {r['latency_p50_ms']:.3g} ms ({r['latency_prediction_error_pct']:+.0f}%)"
+                    f"{_how(r)} {r['latency_p50_ms']:.3g} ms ({r['latency_prediction_error_pct']:+.0f}%)"
                 )
     pick = recs.meta.get("pick") or {}
     if pick.get("reason"):
@@ -249,7 +261,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
             raise UserInputError("give either DATASET or --demo, not both")
         dataset, demo_catalog = _demo.demo_inputs()
         catalog = catalog or demo_catalog
-        sample = sample or _demo.DEMO_SAMPLE
+        sample = _demo.DEMO_SAMPLE if sample is None else sample
     if not dataset:
         raise UserInputError("no dataset given", hint="pass a dataset id or path, or --demo")
 
@@ -305,13 +317,19 @@ def _run_recommend(args: argparse.Namespace) -> int:
                 raise
             nothing_fits = exc
     render_table(recs, console)
+    kept = ""
+    if nothing_fits is not None and (out_dir / "recommendations.json").exists():
+        # a failed run does not write over an earlier answer: its rows go beside it
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        kept = f" (the earlier results in {out_dir} are kept)"
+        out_dir = out_dir / f"unmet-{stamp}"
     paths = recs.save(out_dir)
     console.print(f"results: {paths['parquet']}, {paths['json']}, {paths['plot']}, {paths['report']}")
     if nothing_fits is not None:
         # The measurements are kept (rows marked as not meeting the constraints); nothing is pushed.
         _write_json(args.json_out, recs.to_json())
         raise ConstraintError(
-            f"{_first_clause(str(nothing_fits))}; every row is in {out_dir} marked as not meeting them",
+            f"{_first_clause(str(nothing_fits))}; every row is in {out_dir} marked as not meeting them{kept}",
             hint=nothing_fits.hint,
         )
     payload = recs.to_json()
