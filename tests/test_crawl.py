@@ -453,3 +453,26 @@ def test_a_crawl_that_finds_nothing_says_where_it_looked(tmp_path, capsys):
     assert main(["crawl", "--from-dir", str(empty), "--catalog", str(tmp_path / "cat")]) == 0
     out = capsys.readouterr().out
     assert "0 listed" in out and f"no model repo found under {empty}" in out
+
+
+def test_gated_repos_and_a_damaged_catalog_say_what_to_do(tmp_path, capsys):
+    """A gated repo failed with a bare "HTTP 403"; a damaged catalog.sqlite was called unwritable."""
+    root = _hub(tmp_path / "hub", 2)
+    with HubServer(root, faults=Faults(forbid=r"GET /org/bert-001/resolve/")) as hub:
+        report = crawl(tmp_path / "cat", endpoint=hub.url)
+    assert "gated or private" in report.failed["org/bert-001"] and "--token" in report.failed["org/bert-001"]
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "catalog.sqlite").write_bytes(b"this is not a database at all" * 100)
+    assert main(["crawl", "--from-dir", str(root / "models"), "--catalog", str(damaged)]) == 2
+    err = capsys.readouterr().err
+    assert "is damaged" in err and "move it aside" in err and err.count("\n") == 1
+
+
+def test_a_card_whose_metadata_is_never_closed_is_said(tmp_path):
+    from hf_spider.catalog import tokenize
+
+    token = tokenize("org/m", card="---\nlicense: mit\npipeline_tag: text-classification\n# Model\n")
+    assert token.license is None and any("not closed" in w for w in token.warnings)
+    empty = tokenize("org/m", card="---\n---\n# Model\n")  # closed, only empty
+    assert all("not closed" not in w for w in empty.warnings)

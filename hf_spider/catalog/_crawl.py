@@ -324,20 +324,28 @@ def crawl(
         report.source = str(source)
         _crawl_dir(file, source, report, task_list, library, limit, progress)
     else:
-        _crawl_hub(
-            file,
-            report,
-            tasks=task_list,
-            library=library,
-            limit=limit,
-            sort=sort,
-            endpoint=endpoint,
-            token=token,
-            workers=workers,
-            progress=progress,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
+        # huggingface_hub logs "Invalid model-index" for cards it cannot parse; the token says so
+        # itself, as a warning on that model, so the line is not repeated on the terminal
+        card_log = logging.getLogger("huggingface_hub.repocard_data")
+        level = card_log.level
+        card_log.setLevel(logging.ERROR)
+        try:
+            _crawl_hub(
+                file,
+                report,
+                tasks=task_list,
+                library=library,
+                limit=limit,
+                sort=sort,
+                endpoint=endpoint,
+                token=token,
+                workers=workers,
+                progress=progress,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
+        finally:
+            card_log.setLevel(level)
     report.seconds = time.perf_counter() - started
     logger.info("crawl of %s: %s", report.source, report.summary())
     return report
@@ -541,6 +549,8 @@ def _run(
 
 def _reason(exc: BaseException) -> str:
     status, _, connection = _classify(exc)
+    if status in (401, 403):  # gated or private: say how in; these are never retried
+        return f"HTTP {status} (gated or private: accept its terms on the Hub, then pass --token)"
     if status:
         return f"HTTP {status} after retries" if status in RETRY_STATUS else f"HTTP {status}"
     if connection:

@@ -29,6 +29,7 @@ _PARAMS_LINE = re.compile(r"params?\s*\(\s*([mkbg])\s*\)\s*[:|]\s*([0-9][0-9,]*(
 # such cards in a note); every warning written below with one of these beginnings is of that kind
 PARTLY_READ = (
     "card metadata is not valid YAML",
+    "card metadata is not closed",
     "card metadata is a ",
     "card model-index is malformed",
     "card library_name is a ",
@@ -130,7 +131,9 @@ def parse_card(card: str | Mapping[str, Any] | None) -> tuple[dict[str, Any], st
     text = str(card)
     match = _FRONT_MATTER.match(text)
     if not match:
-        return {}, text, []
+        lines = [line.strip() for line in text.lstrip().splitlines()]
+        unclosed = bool(lines) and lines[0] == "---" and "---" not in lines[1:]
+        return {}, text, (["card metadata is not closed (no second --- line); not read"] if unclosed else [])
     body = text[match.end() :]
     try:
         meta = yaml.safe_load(match.group(1))
