@@ -335,3 +335,17 @@ def test_a_hand_edited_catalog_jsonl_is_read_or_refused_by_line(tmp_path):
     (broken / "catalog.jsonl").write_text("\n".join([header, json.dumps(good), "{oops"]) + "\n")
     with pytest.raises(CatalogError, match="line 3, is not JSON"):
         Catalog.load(broken)
+
+
+def test_catalog_show_and_stats_take_a_folder_of_model_repos_as_recommend_does(capsys):
+    """`recommend --catalog FOLDER` ranks a folder of model repos; `catalog show/stats` refused it."""
+    from pathlib import Path
+
+    from hf_spider.cli import main
+
+    repos = Path(__file__).resolve().parents[1] / "benchmarks" / "ood_cards" / "models"
+    assert main(["catalog", "show", "timm/resnet50.tv_in1k", "--catalog", str(repos), "--json", "-"]) == 0
+    token = json.loads(capsys.readouterr().out)
+    assert token["model_id"] == "timm/resnet50.tv_in1k" and token["num_parameters"] == 25_600_000
+    assert main(["catalog", "stats", "--catalog", str(repos), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["models"] == 11

@@ -44,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats = sub.add_parser("stats", help="counts by task, library, family")
     for parser in (show, stats):
         parser.add_argument(
-            "--catalog", default=None, help="catalog path (default: user catalog, else model_cards/)"
+            "--catalog",
+            default=None,
+            help="a catalog folder or file, or a folder of model repos as recommend takes "
+            "(default: user catalog, else model_cards/)",
         )
         parser.add_argument("--json", default=None, metavar="PATH", help="write JSON ('-' = stdout)")
     show.set_defaults(func=_cmd_show)
@@ -106,9 +109,12 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
 
 
 def _load(path: str | None):
+    """The catalog `path` names, read as `recommend --catalog` reads it: a catalog folder or file,
+    or a folder of Hub-layout model repos (crawled into a cached catalog); None: the default."""
+    from hf_spider.catalog._candidates import load_catalog
     from hf_spider.catalog._store import Catalog
 
-    return Catalog.load(path)
+    return Catalog.load(None) if path is None else load_catalog(path)[0]
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
