@@ -286,9 +286,14 @@ def test_joint_learned_through_recommend(tmp_path, capsys):
         ]
     )
     assert rc == 0
-    joint = json.loads(out.read_text())["meta"]["joint"]
+    meta = json.loads(out.read_text())["meta"]
+    joint = meta["joint"]
     assert joint["method"] == "learned" and "learned" in joint["learned_rule"]
-    assert joint["kept"] > 3 and "joint ranking: learned" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert joint["kept"] > 3 and "joint ranking: learned" in printed
+    # nothing measured, but the costs were predicted for this machine: said, not "no device"
+    assert meta["target"]["name"] == "none" and meta["target"]["predicted_for"] == "local"
+    assert "costs predicted for local" in printed
 
 
 @pytest.mark.parametrize(

@@ -287,7 +287,10 @@ def recommend(
             "order": "stage-2 re-ranked models first (fused score), then the rest by stage-1 score",
             "stage2_weight": stage2_weight,
         },
-        "target": target_summary(device),
+        "target": target_summary(
+            device,
+            predicted_for=(getattr(target, "name", None) or target or "local") if joint_ranking else None,
+        ),
         "constraints": cons.to_dict(),
         "joint": joint_ranking.to_dict(cons) if joint_ranking is not None else {"method": "off"},
         "pick": pick,

@@ -340,8 +340,15 @@ def task_summary(task: Any) -> dict[str, Any]:
     }
 
 
-def target_summary(device: Any) -> dict[str, Any]:
-    """What the report keeps of the device target (`none` when bench did not run)."""
+def target_summary(device: Any, predicted_for: str | None = None) -> dict[str, Any]:
+    """What the report keeps of the device target (`none` when bench did not run; then
+    `predicted_for` names the target the joint ranking predicted costs for, if it ran)."""
+    if device is None and predicted_for:
+        return {
+            "name": "none",
+            "predicted_for": predicted_for,
+            "description": f"no device measured (bench stage not run); costs predicted for {predicted_for}",
+        }
     if device is None:
         return {"name": "none", "description": "no device (bench stage not run)"}
     return {**device.to_dict(), "description": device.describe()}

@@ -172,7 +172,14 @@ def render_table(recs, console, max_rows: int = 15) -> None:
 
     target = (recs.meta.get("target") or {}).get("name", "")
     name = (recs.meta.get("task") or {}).get("name") or recs.meta.get("dataset")
-    where = f"on {target}" if target and target != "none" else "(no device: bench stage not run)"
+    predicted = (recs.meta.get("target") or {}).get("predicted_for")
+    where = (
+        f"on {target}"
+        if target and target != "none"
+        else f"(costs predicted for {predicted}; bench stage not run)"
+        if predicted
+        else "(no device: bench stage not run)"
+    )
     table = Table(title=escape(f"hf-spider: {name} {where}"), title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("model", overflow="fold", min_width=24, ratio=3)
