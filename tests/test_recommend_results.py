@@ -270,3 +270,25 @@ def test_apply_constraints_marks_the_table_under_the_same_names():
     with pytest.raises(ConstraintError, match="no candidate meets"):
         apply_constraints(rows, Constraints(max_latency_ms=1), ["a", "b", "c"])
     assert not any(r["meets_constraints"] for r in rows[:3])  # marked before it raised
+
+
+def test_a_save_waits_for_another_writing_the_same_folder(tmp_path):
+    """Two runs into one folder used to leave a mix (one run's json, the other's parquet): a save
+    holds a lock on the folder, so the second set is written whole after the first."""
+    import threading
+    import time
+
+    from hf_spider.recommend._results import _folder_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    recs = make_recs()
+    done = []
+    with _folder_lock(out):  # another run writing
+        writer = threading.Thread(target=lambda: done.append(recs.save(out)))
+        writer.start()
+        time.sleep(0.3)
+        assert not done and not (out / "recommendations.json").exists()
+    writer.join(timeout=60)
+    assert done and Recommendations.load(out).rows == recs.rows
+    assert sorted(p.name for p in out.iterdir())[0] == "pareto.png"  # no lock file left behind

@@ -9,6 +9,7 @@ run knew about its inputs (task, catalog snapshot, protocol, target, constraints
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -179,10 +180,11 @@ class Recommendations:
             "plot": out / "pareto.png",
             "report": out / "report.md",
         }
-        _atomic_write(paths["parquet"], lambda p: self.to_pandas().to_parquet(p, index=False))
-        _atomic_write(paths["json"], lambda p: Path(p).write_text(self.dumps()))
-        self.plot(paths["plot"])
-        _atomic_write(paths["report"], lambda p: Path(p).write_text(self.report(plot_path="pareto.png")))
+        with _folder_lock(out):  # two runs into one folder leave one run's set, not a mix
+            _atomic_write(paths["parquet"], lambda p: self.to_pandas().to_parquet(p, index=False))
+            _atomic_write(paths["json"], lambda p: Path(p).write_text(self.dumps()))
+            self.plot(paths["plot"])
+            _atomic_write(paths["report"], lambda p: Path(p).write_text(self.report(plot_path="pareto.png")))
         return paths
 
     def dumps(self) -> str:
@@ -338,6 +340,24 @@ def task_summary(task: Any) -> dict[str, Any]:
         "probe": task.probe,
         "skipped_unreadable": task.skipped,
     }
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive advisory lock on the folder itself while a set of results is written (no
+    file is left in it); a no-op where the platform cannot lock a folder."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def target_summary(device: Any, predicted_for: str | None = None) -> dict[str, Any]:
