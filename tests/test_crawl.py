@@ -476,3 +476,44 @@ def test_a_card_whose_metadata_is_never_closed_is_said(tmp_path):
     assert token.license is None and any("not closed" in w for w in token.warnings)
     empty = tokenize("org/m", card="---\n---\n# Model\n")  # closed, only empty
     assert all("not closed" not in w for w in empty.warnings)
+
+
+def test_from_dir_says_what_it_could_not_read(tmp_path, capsys):
+    """A config.json over the size limit was 'no config.json' from a folder; a safetensors file
+    whose header is not readable was passed over without a word; --endpoint with --from-dir was
+    silently ignored."""
+    from hf_spider.catalog._crawl import MAX_CONFIG_BYTES
+
+    root = tmp_path / "repos"
+    write_repo(root, "odd/huge-config", {"config.json": "{" + " " * MAX_CONFIG_BYTES + "}"})
+    write_repo(
+        root,
+        "odd/bad-safetensors",
+        {
+            "config.json": {"model_type": "bert"},
+            "model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00[1, 2]",
+        },
+    )
+    crawl(tmp_path / "cat", from_dir=root / "models")
+    catalog = Catalog.load(tmp_path / "cat")
+    huge = catalog.get("odd/huge-config").warnings
+    assert any("config.json is over 5 MB" in w for w in huge) and "no config.json" not in huge
+    assert any(
+        "model.safetensors has no readable safetensors header" in w
+        for w in catalog.get("odd/bad-safetensors").warnings
+    )
+    assert (
+        main(
+            [
+                "crawl",
+                "--from-dir",
+                str(root),
+                "--endpoint",
+                "http://127.0.0.1:9",
+                "--catalog",
+                str(tmp_path / "c2"),
+            ]
+        )
+        == 2
+    )
+    assert "pass one of them" in capsys.readouterr().err and not (tmp_path / "c2").exists()

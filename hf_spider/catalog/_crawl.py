@@ -706,13 +706,19 @@ def _folder_item(model_id: str, folder: Path, sha: str | None = None) -> dict[st
     }
 
 
-def _safetensors_meta(folder: Path, names: list[str]) -> dict[str, Any] | None:
+def _safetensors_meta(
+    folder: Path, names: list[str], warnings: list[str] | None = None
+) -> dict[str, Any] | None:
     from hf_spider.models import read_safetensors_header
 
     params: dict[str, int] = {}
     for name in names:
         if name.endswith(".safetensors"):
-            header = read_safetensors_header(folder / name) or {}
+            header = read_safetensors_header(folder / name)
+            header = header if isinstance(header, dict) else None
+            if header is None and warnings is not None:
+                warnings.append(f"{name} has no readable safetensors header; its parameters are not counted")
+            header = header or {}
             for key, tensor in header.items():
                 if key != "__metadata__" and isinstance(tensor, dict):
                     count = 1
@@ -736,14 +742,18 @@ def _tokenize_folder(item: dict[str, Any]) -> ModelToken:
         if name in names:
             files[name] = (folder / name).read_text(encoding="utf-8", errors="replace")
     info = {"id": item["id"], "sha": item["sha"], "lastModified": item["lastModified"]}
+    unread: list[str] = []
+    if "config.json" in names and config is None:
+        unread.append(f"config.json is over {MAX_CONFIG_BYTES / 1e6:g} MB; not read")
     token = tokenize(
         item["id"],
         card=card,
         config=config,
-        safetensors=_safetensors_meta(folder, names),
+        safetensors=_safetensors_meta(folder, names, unread),
         info=info,
         files=files,
     )
+    token.warnings = [*unread, *[w for w in token.warnings if not (unread and w == "no config.json")]]
     token.provenance = {"source": "folder", "revision": item["sha"]}
     return token
 

@@ -35,6 +35,7 @@ PARTLY_READ = (
     "card library_name is a ",
     "card pipeline_tag is a ",
     "config.json is not",
+    "config.json is over",
     "config.json gives an implausible",
     "the card's pipeline_tag",
     "number of parameters unknown",

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from hf_spider._cli_utils import write_json as _write_json
-from hf_spider.errors import CatalogError
+from hf_spider.errors import CatalogError, UserInputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,6 +56,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _cmd_crawl(args: argparse.Namespace) -> int:
+    if args.from_dir and args.endpoint:
+        raise UserInputError(
+            "--from-dir reads a folder, --endpoint a Hub: pass one of them",
+            hint="drop --endpoint to crawl the folder, or --from-dir to crawl the Hub",
+        )
     from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
