@@ -81,3 +81,25 @@ def test_wrong_token_exit_2_one_line_nothing_created(hub, capsys):
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
     assert "token" in err
     assert hub.repo_ids("spaces") == [] and hub.count("/api/repos/create") == 0
+
+
+def test_a_space_that_is_not_hf_spiders_is_never_replaced(hub):
+    """publish_space wrote its app over an existing, unrelated Space (and left it public when asked
+    for private); now it refuses, and an hf-spider Space made private on request is private."""
+    import pytest
+
+    from hf_spider.errors import UserInputError
+    from hf_spider.testing import write_repo
+
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    mine = {"app.py": "print('mine')", "README.md": "---\nsdk: gradio\n---\n"}
+    write_repo(hub.root, "me/mine", mine, repo_type="space")
+    with pytest.raises(UserInputError, match="not an hf-spider Space"):
+        publish_space("me/mine", token=TOKEN, endpoint=hub.url, private=True)
+    assert (hub.repo_dir("spaces", "me/mine") / "app.py").read_text() == "print('mine')"
+    publish_space("me/spider", token=TOKEN, endpoint=hub.url)
+    assert api.space_info("me/spider").private is False
+    publish_space("me/spider", token=TOKEN, endpoint=hub.url, private=True)
+    assert api.space_info("me/spider").private is True
+    with pytest.raises(UserInputError, match="invalid dataset repo id"):
+        publish_space("me/spider", token=TOKEN, endpoint=hub.url, dataset_repo="not an id!")

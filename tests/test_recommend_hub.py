@@ -118,3 +118,37 @@ def test_plot_in_card_matches_results(hub):
     recs.push_to_hub("me/plot", token=TOKEN, endpoint=hub.url)
     image = Image.open(io.BytesIO((hub.repo_dir("datasets", "me/plot") / "pareto.png").read_bytes()))
     assert image.size[0] > 400 and image.size[1] > 300
+
+
+def test_a_repush_keeps_the_users_own_files_and_reads_are_explained(hub):
+    """A re-push deleted every file under data/, a user's own too; from_hub of a private repo
+    without a token said "not a recommendations dataset", of a malformed id raised huggingface_hub's
+    HFValidationError."""
+    from hf_spider.errors import DatasetError
+
+    recs = make_recs()
+    recs.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    from huggingface_hub import CommitOperationAdd
+
+    from hf_spider.recommend._hub import _commit  # tolerates the reply's URL on another endpoint
+
+    user_file = CommitOperationAdd("data/extra_eval.csv", b"x,y\n1,2\n")
+    _commit(api, "me/recs", repo_type="dataset", operations=[user_file], commit_message="mine")
+    recs.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+    assert "data/extra_eval.csv" in api.list_repo_files("me/recs", repo_type="dataset")
+    Recommendations(recs.rows[:2], recs.meta).push_to_hub(
+        "me/hidden", private=True, token=TOKEN, endpoint=hub.url
+    )
+    with pytest.raises(DatasetError, match="or it is private") as err:
+        Recommendations.from_hub("me/hidden", endpoint=hub.url)
+    assert "token" in err.value.hint
+    with pytest.raises(UserInputError, match="invalid repo id"):
+        Recommendations.from_hub("not a repo!", endpoint=hub.url)
+
+
+def test_a_bare_repo_name_is_refused_before_any_work(hub):
+    """On the Hub a bare name lands under the token's user, where cleanup and messages would miss it."""
+    with pytest.raises(UserInputError, match="invalid repo id 'noslash'"):
+        make_recs().push_to_hub("noslash", token=TOKEN, endpoint=hub.url)
+    assert hub.repo_ids("datasets") == []

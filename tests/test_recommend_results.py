@@ -292,3 +292,37 @@ def test_a_save_waits_for_another_writing_the_same_folder(tmp_path):
     writer.join(timeout=60)
     assert done and Recommendations.load(out).rows == recs.rows
     assert sorted(p.name for p in out.iterdir())[0] == "pareto.png"  # no lock file left behind
+
+
+def test_load_and_recommend_refuse_what_they_cannot_read_with_the_librarys_errors(tmp_path):
+    """Python callers got raw KeyError / JSONDecodeError / TypeError from `Recommendations.load`,
+    an in-memory dataset, `top_k="3"`; `stages="rank"` was split into letters."""
+    import datasets
+    import pandas as pd
+
+    from hf_spider.errors import DatasetError, UserInputError
+    from hf_spider.recommend import recommend
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for text, words in (
+        ('{"meta": {}}', "no list of rows"),
+        ('{"rows": [', "cannot be read"),
+        ('{"schema_version": 99, "rows": []}', "newer than"),
+        ('{"rows": [{"model_id": "a", "device_status": "odd"}]}', "device_status"),
+    ):
+        (folder / "recommendations.json").write_text(text)
+        with pytest.raises(DatasetError, match=words):
+            Recommendations.load(folder)
+    with pytest.raises(DatasetError, match="no recommendations at"):
+        Recommendations.load(tmp_path / "missing")
+    for dataset in (datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}), pd.DataFrame(), 5):
+        with pytest.raises(UserInputError, match=r"not as a .* object"):
+            recommend(dataset, stages=("rank",))
+    with pytest.raises(UserInputError, match="empty string"):
+        recommend("", stages=("rank",))
+    for bad in ({"top_k": "3"}, {"top_k": 2.5}, {"sample": -1}):
+        with pytest.raises(UserInputError, match="whole number"):
+            recommend("x", stages=("rank",), **bad)
+    with pytest.raises(UserInputError, match=r"unknown stage\(s\) \['rnak'\]"):
+        recommend("x", stages="rnak,probe")

@@ -55,6 +55,8 @@ def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None)
 
     try:
         validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:  # the Hub would put a bare name under the token's user
+            raise HFValidationError("no namespace")
     except HFValidationError as exc:
         raise UserInputError(
             f"invalid repo id {repo_id!r}", hint="use 'namespace/name' with letters, digits, '-', '_', '.'"
@@ -261,7 +263,9 @@ def push_recommendations(
     stale = []
     if parent is not None:
         existing = api.list_repo_files(repo_id, repo_type="dataset", revision=parent)
-        stale = [f for f in existing if f.startswith("data/") and f not in files]
+        # the shards the card's `data/train-*` pattern reads: older pushes' data, which would
+        # otherwise be read beside the new one; anything else a user put there is theirs
+        stale = [f for f in existing if f.startswith("data/train-") and f not in files]
     created = False
     try:
         if parent is None:
@@ -332,19 +336,33 @@ def load_recommendations(repo_id: str, *, token: str | None = None, endpoint: st
     """Read back a recommendations dataset: its `recommendations.json`, rows from its parquet
     (`Recommendations.from_hub` makes the object)."""
     import pandas as pd
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
+    from huggingface_hub.utils import validate_repo_id
 
     from hf_spider.errors import DatasetError
 
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise UserInputError(
+            f"invalid repo id {repo_id!r}", hint="use 'namespace/name' with letters, digits, '-', '_', '.'"
+        ) from None
     api = _api(token, endpoint)
     try:
         meta_path = api.hf_hub_download(repo_id, "recommendations.json", repo_type="dataset", token=token)
         files = api.list_repo_files(repo_id, repo_type="dataset", token=token)
-    except (RepositoryNotFoundError, EntryNotFoundError) as exc:
+    except RepositoryNotFoundError as exc:  # the Hub answers the same for a private repo
+        raise DatasetError(
+            f"dataset {repo_id!r} was not found on {resolve_endpoint(endpoint)} (or it is private)",
+            hint="check the id; a private repo needs a token (token=, HF_TOKEN or `hf auth login`)",
+        ) from exc
+    except EntryNotFoundError as exc:
         raise DatasetError(
             f"{repo_id!r} is not a recommendations dataset on {resolve_endpoint(endpoint)}",
             hint="push one with `hf-spider recommend DATASET --push-to-hub REPO`",
         ) from exc
+    except OSError as exc:
+        raise hub_error(exc, f"dataset {repo_id}", endpoint=resolve_endpoint(endpoint)) from None
     data = json.loads(Path(meta_path).read_text())
     shards = sorted(f for f in files if f.startswith("data/") and f.endswith(".parquet"))
     if shards:
@@ -422,6 +440,26 @@ def _space_files(dataset_repo: str | None) -> dict[str, bytes]:
     return files
 
 
+def _check_space_target(api, repo_id: str, endpoint: str | None) -> bool:
+    """Whether the Space exists; refuse one that is not an hf-spider Space (its app would be
+    replaced). An empty Space (only `.gitattributes` / `README.md`) is accepted."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = api.space_info(repo_id)
+    except RepositoryNotFoundError:
+        return False
+    except OSError as exc:
+        raise hub_error(exc, f"Space {repo_id}", endpoint=resolve_endpoint(endpoint)) from None
+    files = {s.rfilename for s in info.siblings or []}
+    if files - {".gitattributes", "README.md"} and "hf_spider/__init__.py" not in files:
+        raise UserInputError(
+            f"Space {repo_id} already exists and is not an hf-spider Space (its app would be replaced)",
+            hint="publish to a new Space id; nothing was uploaded",
+        )
+    return True
+
+
 def publish_space(
     repo_id: str,
     *,
@@ -446,6 +484,17 @@ def publish_space(
         raise UserInputError(
             f"no Space app at {SPACE_APP_DIR}", hint="reinstall hf-spider from its repository"
         )
+    if dataset_repo is not None:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(dataset_repo)
+        except HFValidationError:
+            raise UserInputError(
+                f"invalid dataset repo id {dataset_repo!r} for the Space to show",
+                hint="use 'namespace/name' of a recommendations dataset",
+            ) from None
     files = _space_files(dataset_repo)
     name = repo_id.split("/")[-1]
     files["README.md"] = space_readme(
@@ -455,10 +504,14 @@ def publish_space(
         dataset_repo=dataset_repo,
     ).encode()
     api = _api(token, endpoint)
-    created = not api.repo_exists(repo_id, repo_type="space")
+    exists = _check_space_target(api, repo_id, endpoint)
+    created = False
     try:
-        if created:
+        if not exists:
             api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private)
+            created = True
+        elif private:
+            api.update_repo_settings(repo_id, repo_type="space", private=True)
         _commit(
             api,
             repo_id,

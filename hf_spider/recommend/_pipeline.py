@@ -130,8 +130,12 @@ def recommend(
 
     progress = progress or (lambda *_a, **_k: None)
     stages = _check_stages(stages)
-    if top_k < 1:
-        raise UserInputError(f"top_k must be at least 1, got {top_k}", hint="e.g. --top-k 5")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise UserInputError(f"top_k must be a whole number, at least 1, got {top_k!r}", hint="e.g. top_k=5")
+    if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 0):
+        raise UserInputError(
+            f"sample must be a whole number, 0 or more, got {sample!r}", hint="e.g. sample=256"
+        )
     sample = DEFAULT_SAMPLE if sample is None else int(sample)
     if ("probe" in stages or "bench" in stages) and sample < 2:
         raise UserInputError(
@@ -362,7 +366,9 @@ def _add_predictions(rows, joint, cons, run) -> None:
             )
 
 
-def _check_stages(stages: Iterable[str]) -> tuple[str, ...]:
+def _check_stages(stages: Iterable[str] | str) -> tuple[str, ...]:
+    if isinstance(stages, str):  # "rank,probe", as the command line spells it
+        stages = [s.strip() for s in stages.split(",") if s.strip()]
     stages = tuple(stages)
     unknown = [s for s in stages if s not in STAGES]
     if unknown:

@@ -74,7 +74,12 @@ class Recommendations:
         for row in self.rows:
             status = row.get("device_status")
             if status not in DEVICE_STATUSES:
-                raise ValueError(f"device_status must be one of {DEVICE_STATUSES}, got {status!r}")
+                from hf_spider.errors import DatasetError  # a ValueError too
+
+                raise DatasetError(
+                    f"device_status must be one of {DEVICE_STATUSES}, got {status!r}",
+                    hint="rows come from `hf-spider recommend`; check any edited row",
+                )
 
     # ----------------------------------------------------------------- views
     def __len__(self) -> int:
@@ -165,7 +170,22 @@ class Recommendations:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Recommendations:
-        return cls(rows=list(data["rows"]), meta=dict(data.get("meta") or {}))
+        from hf_spider.errors import DatasetError
+
+        rows = data.get("rows") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise DatasetError(
+                "not hf-spider recommendations: no list of rows",
+                hint="pass a folder or recommendations.json written by `hf-spider recommend`",
+            )
+        version = data.get("schema_version")
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise DatasetError(
+                f"recommendations of schema {version}, newer than this hf-spider reads ({SCHEMA_VERSION})",
+                hint="upgrade hf-spider",
+            )
+        meta = data.get("meta")
+        return cls(rows=list(rows), meta=dict(meta) if isinstance(meta, dict) else {})
 
     def save(self, output_dir: str | os.PathLike) -> dict[str, Path]:
         """Write `recommendations.parquet`, `recommendations.json`, `pareto.png` and `report.md`.
@@ -193,10 +213,23 @@ class Recommendations:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Recommendations:
         """Read back a folder written by `save` (or its `recommendations.json`)."""
+        from hf_spider.errors import DatasetError
+
         path = Path(path)
         if path.is_dir():
             path = path / "recommendations.json"
-        return cls.from_json(json.loads(path.read_text()))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DatasetError(
+                f"no recommendations at {path}", hint="pass a folder written by `hf-spider recommend`"
+            ) from None
+        except (OSError, ValueError) as exc:  # unreadable, not UTF-8, not JSON (truncated)
+            raise DatasetError(
+                f"{path} cannot be read as recommendations ({type(exc).__name__})",
+                hint="it may be truncated; run `hf-spider recommend` again",
+            ) from None
+        return cls.from_json(data)
 
     # ------------------------------------------------------------ rendering
     def plot(self, path: str | os.PathLike | None = None, *, ax=None):

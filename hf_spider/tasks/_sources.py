@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_spider.errors import DatasetError, first_line, hub_error
+from hf_spider.errors import DatasetError, UserInputError, first_line, hub_error
 from hf_spider.tasks._card import CardInfo, parse_card, read_card
 
 logger = logging.getLogger("hf_spider.tasks")
@@ -490,6 +490,14 @@ def resolve_source(
     revision: str | None = None,
 ) -> Source:
     """Turn a dataset argument into a `Source`. Local paths win over Hub ids of the same spelling."""
+    if not isinstance(dataset, str | os.PathLike):
+        kind = type(dataset).__name__
+        raise UserInputError(
+            f"a dataset is given by its Hub id or a path, not as a {kind} object",
+            hint="save it first (Dataset.save_to_disk(path), DataFrame.to_csv('data.csv')) and pass the path",
+        )
+    if not str(dataset).strip():
+        raise UserInputError("the dataset is an empty string", hint="pass a Hub dataset id or a path")
     path = Path(dataset).expanduser()
     if path.exists():
         return _resolve_local(path, config=config)
