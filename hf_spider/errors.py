@@ -126,7 +126,8 @@ def hub_error(
     if status in (401, 403):
         return AuthError(
             f"{where} refused {what} (HTTP {status})",
-            hint="pass a valid --token (a write token to upload), set HF_TOKEN, or run `hf auth login`",
+            hint="a gated repo: accept its terms on the Hub; then pass a valid --token (a write token "
+            "to upload), set HF_TOKEN, or run `hf auth login`",
         )
     if status is not None:
         return HubConnectionError(

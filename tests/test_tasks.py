@@ -556,3 +556,34 @@ def test_image_paths_as_users_write_them(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="hf_spider.tasks"):
         assert load_task(named, sample=0, probe=False).modality == "image"
     assert "ignoring" not in caplog.text
+
+
+def test_a_metadata_csv_of_paths_a_corrupt_parquet_and_a_failing_hub_are_one_line(tmp_path):
+    """What a probe of Hub datasets found ending in tracebacks: a metadata.csv naming its images in
+    a `path` column (datasets' image folder wants `file_name`), a corrupt or truncated parquet
+    file, and a Hub answering 500 while the parquet footers are read."""
+    from hf_spider.errors import HubConnectionError
+    from hf_spider.testing import Faults
+
+    rng = np.random.default_rng(4)
+    local = tmp_path / "meta"
+    local.mkdir()
+    _paths_csv(local, rng, image_dir="images", n=8)
+    (local / "train.csv").rename(local / "metadata.csv")
+    task = load_task(local, sample=6, probe=False)
+    assert task.modality == "image" and len(task.inputs) == 6
+    assert task.metadata["source"]["input_column"] == "path"
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1" + b"junk" * 100)
+    with pytest.raises(DatasetError, match="cannot read the data files of broken"):
+        load_task(broken, sample=0, probe=False)
+    root = tmp_path / "hub"
+    files = {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()}
+    write_repo(root, "org/meta-paths", files, repo_type="dataset")
+    _image_parquet_repo(root)
+    with HubServer(root) as hub:
+        remote = load_task("org/meta-paths", endpoint=hub.url, sample=6, probe=False)
+        assert remote.modality == "image" and len(remote.inputs) == 6
+    failing = HubServer(root, faults=Faults(rate_500=1.0, only=r"/resolve/.*\.parquet"))
+    with failing as hub, pytest.raises(HubConnectionError, match="500"):
+        load_task("org/shapes", endpoint=hub.url, sample=0, probe=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hf_spider.errors import DatasetError, HfSpiderError, UserInputError
+from hf_spider.errors import DatasetError, HfSpiderError, UserInputError, first_line, hub_error
 from hf_spider.tasks._columns import MODALITIES, Columns, detect_columns, label_key
 from hf_spider.tasks._sampling import class_balance, stratified_indices
 from hf_spider.tasks._sources import Source, _file_identity, resolve_source
@@ -91,6 +92,40 @@ def load_task(
         task = _metadata_only_task(source, split=split, label_column=label_column, modality=modality)
         task.metadata["source"]["location"] = _location(dataset)
         return task
+
+    with _reading(source):  # what a broken file or a failing Hub raises, as one line
+        return _task_from(
+            source,
+            dataset,
+            split=split,
+            sample=sample,
+            input_column=input_column,
+            label_column=label_column,
+            modality=modality,
+            seed=seed,
+            max_scan=max_scan,
+            probe=probe,
+            batch_size=batch_size,
+            progress=progress,
+        )
+
+
+def _task_from(
+    source: Source,
+    dataset: str | os.PathLike,
+    *,
+    split: str | None,
+    sample: int,
+    input_column: str | None,
+    label_column: str | None,
+    modality: str | None,
+    seed: int,
+    max_scan: int | None,
+    probe: str | bool | None,
+    batch_size: int,
+    progress,
+) -> Task:
+    """`load_task` once the dataset is resolved to a source with data files."""
 
     chosen = source.pick_split(split)
     features = source.features(chosen)
@@ -234,6 +269,40 @@ def load_task(
     if probe is not False:
         _attach_data_token(task, probe=probe, batch_size=batch_size, progress=progress)
     return task
+
+
+@contextlib.contextmanager
+def _reading(source: Source):
+    """Turn what reading a dataset's files raises past `Source`'s own checks into one-line errors:
+    a file that is not what its name says (a corrupt or truncated parquet), the Hub failing
+    (5xx, dropped connections) and `datasets`' metadata-file convention."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except HfSpiderError:
+        raise
+    except pa.ArrowInvalid as exc:
+        raise DatasetError(
+            f"cannot read the data files of {source.name}: {first_line(exc)}",
+            hint="a data file is corrupt or truncated; check the files, or pass another --split",
+        ) from None
+    except ValueError as exc:
+        if "file_name" in str(exc) and "metadata" in str(exc):
+            raise DatasetError(
+                f"the metadata file of {source.name} has no file_name column, which `datasets` needs "
+                "beside images",
+                hint="name the image column file_name, or rename metadata.csv (e.g. data.csv): a csv "
+                "of image paths is read as such",
+            ) from None
+        raise
+    except OSError as exc:  # huggingface_hub's HTTP errors, requests' and fsspec's connection errors
+        if source.kind == "hub":
+            raise hub_error(exc, f"dataset {source.name}") from None
+        raise DatasetError(
+            f"cannot read the files of {source.name}: {first_line(exc)}",
+            hint="check that the files are there and readable",
+        ) from None
 
 
 MANY_CLASSES = 1000

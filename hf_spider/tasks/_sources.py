@@ -562,6 +562,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
     data_files = {s: [str(path / f) for f in fs] for s, fs in data_files.items()}
     builder = _builder_for([f for fs in data_files.values() for f in fs])
     images = sum(_suffix(f) in _IMAGE_EXTENSIONS for f in files)
+    builder, data_files = _metadata_as_table(builder, data_files, _open_local, path.name)
     data_files = _files_of(data_files, builder, path.name)
     return Source(
         name=card.pretty_name or path.name,
@@ -628,9 +629,15 @@ def _resolve_hub(
         )
     base = f"hf://datasets/{repo_id}@{sha}"
     builder = _builder_for([f for fs in split_files.values() for f in fs])
-    data_files = _files_of(
-        {s: [f"{base}/{f}" for f in fs] for s, fs in split_files.items()}, builder, repo_id
-    )
+    data_files = {s: [f"{base}/{f}" for f in fs] for s, fs in split_files.items()}
+
+    def opener(url: str):
+        from huggingface_hub import HfFileSystem
+
+        return HfFileSystem(endpoint=endpoint, token=token).open(url, "rb", block_size=1 << 16)
+
+    builder, data_files = _metadata_as_table(builder, data_files, opener, repo_id)
+    data_files = _files_of(data_files, builder, repo_id)
     return Source(
         name=repo_id,
         kind="hub",
@@ -782,6 +789,48 @@ def _files_of(data_files: dict[str, list[str]], builder: str | None, name: str) 
             ", ".join(ignored[:3]) + (" ..." if len(ignored) > 3 else ""),
         )
     return {s: fs for s, fs in kept.items() if fs}
+
+
+def _open_local(path: str):
+    return open(path, "rb")  # the caller closes it (`with opener(...)`)
+
+
+def _metadata_as_table(
+    builder: str | None, data_files: dict[str, list[str]], opener, name: str
+) -> tuple[str | None, dict[str, list[str]]]:
+    """An image folder whose metadata.csv / .jsonl names its images in another column than
+    `file_name` (`path,label`): `datasets`' image folder refuses it, so it is read as the table it
+    is, a csv of image paths (`Source.file_of`). Else `builder` and `data_files` unchanged."""
+    if builder != "imagefolder":
+        return builder, data_files
+    tables = {
+        s: [f for f in fs if Path(f).stem == "metadata" and _suffix(f) in _BUILDERS]
+        for s, fs in data_files.items()
+    }
+    first = next((f for fs in tables.values() for f in fs), None)
+    if first is None:
+        return builder, data_files
+    try:
+        with opener(first) as handle:
+            head = handle.read(1 << 16).decode("utf-8", errors="replace").splitlines()[0]
+    except (OSError, IndexError) as exc:
+        logger.debug("could not read the header of %s: %s", first, exc)
+        return builder, data_files
+    if _suffix(first) in (".jsonl", ".json"):
+        import json
+
+        try:
+            names = list(json.loads(head))
+        except ValueError:
+            return builder, data_files
+    else:
+        import csv
+
+        names = next(csv.reader([head], delimiter="\t" if _suffix(first) == ".tsv" else ","), [])
+    if any(n.strip() == "file_name" or n.strip().endswith("_file_name") for n in names):
+        return builder, data_files
+    logger.info("%s: %s has no file_name column; read as a table of image paths", name, Path(first).name)
+    return _BUILDERS[_suffix(first)], {s: fs for s, fs in tables.items() if fs}
 
 
 def _builder_for(files: list[str]) -> str | None:
