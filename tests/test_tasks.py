@@ -587,3 +587,13 @@ def test_a_metadata_csv_of_paths_a_corrupt_parquet_and_a_failing_hub_are_one_lin
     failing = HubServer(root, faults=Faults(rate_500=1.0, only=r"/resolve/.*\.parquet"))
     with failing as hub, pytest.raises(HubConnectionError, match="500"):
         load_task("org/shapes", endpoint=hub.url, sample=0, probe=False)
+
+
+def test_star_ratings_are_labels_and_a_config_that_is_not_there_says_drop_it(tmp_path):
+    rows = [{"review": f"text {i}", "stars": 1 + i % 5} for i in range(20)]
+    pd.DataFrame(rows).to_csv(tmp_path / "reviews.csv", index=False)
+    task = load_task(tmp_path / "reviews.csv", sample=0, probe=False)
+    assert task.metadata["source"]["label_column"] == "stars" and task.num_classes == 5
+    with pytest.raises(DatasetError, match="not found") as err:
+        load_task(tmp_path / "reviews.csv", sample=0, probe=False, config="large")
+    assert "drop --config" in err.value.hint

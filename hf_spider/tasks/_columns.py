@@ -26,6 +26,8 @@ _LABEL_NAMES = (
     "emotion",
     "genre",
     "source",
+    "stars",  # 1-5 review ratings, as classes
+    "rating",
 )
 _TEXT_NAMES = (
     "text",

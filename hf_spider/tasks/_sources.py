@@ -522,6 +522,11 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
     if path.is_file():
         if path.name.lower() == "readme.md":
             return _card_only(path.parent.name, f"card:{_file_identity([path])}", read_card(path), config)
+        if config not in (None, "default"):
+            raise DatasetError(
+                f"config {config!r} not found in {path.name}",
+                hint="a single data file has no named configs: drop --config",
+            )
         builder = _builder_for([path.name])
         if builder is None:
             raise DatasetError(
@@ -624,6 +629,11 @@ def _resolve_hub(
     if not split_files:
         if card.data:
             return _card_only(repo_id, identity, card, config)
+        if card.error:  # the card is there but cannot be read: say that, not that it is missing
+            raise DatasetError(
+                f"dataset {repo_id!r} has no data files, and its README.md card cannot be read: {card.error}",
+                hint="fix the YAML between the card's --- lines",
+            )
         raise DatasetError(
             f"dataset {repo_id!r} has no data files nor card", hint="check the repo's contents"
         )
@@ -666,7 +676,9 @@ def _split_files(files: list[str], card: CardInfo, config: str | None, *, name: 
         out = {split: _match_files(files, pats) for split, pats in patterns.items()}
         return {s: f for s, f in out.items() if f}
     if config not in (None, "default"):
-        raise DatasetError(f"config {config!r} not found in {name}", hint="this dataset has no named configs")
+        raise DatasetError(
+            f"config {config!r} not found in {name}", hint="this dataset has no named configs: drop --config"
+        )
     candidates = [f for f in files if _is_data_file(f)]
     if not candidates:
         return {}

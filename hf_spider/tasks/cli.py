@@ -105,6 +105,7 @@ def _print_table(summary: dict) -> None:
     shown = ", ".join(names[:12]) + (f", … ({len(names)})" if len(names) > 12 else "")
     rows = [
         ("modality", summary["modality"]),
+        *([("config", str(src["config"]))] if src.get("config") else []),
         ("split", str(src.get("split"))),
         ("columns", f"input={src.get('input_column')}  label={src.get('label_column')}"),
         ("classes", f"{md.get('num_classes')}: {shown}"),
