@@ -35,6 +35,12 @@ TABLE_COLUMNS = [
     "recommended",
 ]
 STATUSES = ["measured", "estimated", "skipped"]
+# One visitor must not hold the Space for the others: the largest sample a run reads, the rows a
+# browsed dataset shows (its best ones), and the queue (jobs at once, jobs waiting).
+MAX_SAMPLE = 1024
+MAX_BROWSE_ROWS = 5000
+CONCURRENCY = 2
+QUEUE_SIZE = 16
 # On the Hub, a Space with `hf_oauth: true` gets these; elsewhere there is no Hub login to use.
 OAUTH = bool(os.environ.get("OAUTH_CLIENT_ID"))
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(?:/[A-Za-z0-9][\w.-]*)?$")
@@ -81,6 +87,13 @@ def space_message(text: str) -> str:
     """An hf-spider message in this page's words: CLI flags become the fields that set them; a
     hint naming a flag this page does not have is dropped."""
     message, _, hint = text.partition(" — ")
+    # a visitor cannot set the Space's environment nor log its machine in: the token advice of a
+    # hint is cut from its first mention of those, and says what this page offers instead
+    found = [hint.index(m) for m in ("--token", "HF_TOKEN", "hf auth login", "token=") if m in hint]
+    if found:
+        prefix = hint[: min(found)]
+        prefix = prefix[: max(prefix.rfind(";"), prefix.rfind("("), 0)].strip(" ,;(")
+        hint = (f"{prefix}; " if prefix else "") + "sign in or paste your token above"
     for flag, label in _FIELDS.items():
         message = re.sub(rf"{flag}(?![\w-])", f"'{label}'", message)
         hint = re.sub(rf"{flag}(?![\w-])", f"'{label}'", hint)
@@ -97,6 +110,8 @@ def filter_table(recs, statuses: list[str], max_latency_ms: float | None, only_f
     """The rows of `recs` that pass the filters, as a DataFrame of `TABLE_COLUMNS`, in rank order."""
     df = recs.to_pandas()
     df = df[df["device_status"].isin(statuses or STATUSES)]
+    if max_latency_ms is not None and not float(max_latency_ms) > 0:  # NaN, 0, negative: no cap
+        max_latency_ms = None
     if max_latency_ms:
         df = df[df["latency_p50_ms"].notna() & (df["latency_p50_ms"] <= float(max_latency_ms))]
     if only_fits:
@@ -113,13 +128,30 @@ def _summary(recs) -> str:
     best = recs.best
     if best is None:
         return "No rows."
-    variant = f" ({best['variant']})" if best.get("variant") else ""
+    variant = f" ({_code(best['variant'])})" if best.get("variant") else ""
     reason = (meta.get("pick") or {}).get("reason") or ""
-    target = (meta.get("target") or {}).get("name", "")
-    return (
-        f"**Recommended for `{meta.get('dataset')}` on {target or 'the target'}:** "
-        f"`{best['model_id']}`{variant}. {reason}"
+    target = meta.get("target") or {}
+    where = (
+        f"on {_md(target['name'])}"
+        if target.get("name") not in (None, "", "none")
+        else f"(costs predicted for {_md(target['predicted_for'])}, nothing measured)"
+        if target.get("predicted_for")
+        else "(no device measured)"
     )
+    return (
+        f"**Recommended for `{_code(meta.get('dataset'))}` {where}:** "
+        f"`{_code(best['model_id'])}`{variant}. {_md(reason)}"
+    )
+
+
+def _code(value) -> str:
+    """Text shown in a code span (where Markdown reads no escape): it cannot close the span."""
+    return str(value if value is not None else "").replace("`", "'")
+
+
+def _md(value) -> str:
+    """Text from a dataset, shown as text: no link, image or emphasis a dataset could inject."""
+    return re.sub(r"([\\`*_\[\]()<>!#|])", r"\\\1", str(value if value is not None else ""))
 
 
 def _filtered_recs(recs, table):
@@ -147,9 +179,27 @@ def _load(repo_id: str, token):
     if not _HUB_ID.match(repo_id):
         raise gr.Error("Enter a recommendations dataset id (namespace/name).")
     try:
-        return Recommendations.from_hub(repo_id, token=token)
+        recs = Recommendations.from_hub(repo_id, token=token)
     except HfSpiderError as exc:
         raise _error(exc) from exc
+    except Exception as exc:  # a dataset this Space cannot read: said, without its internals
+        raise _unexpected(exc, f"reading {repo_id}") from None
+    if len(recs) > MAX_BROWSE_ROWS:
+        notes = [
+            *recs.meta.get("notes", []),
+            f"this Space shows the first {MAX_BROWSE_ROWS} of {len(recs)} rows",
+        ]
+        recs = Recommendations(rows=recs.rows[:MAX_BROWSE_ROWS], meta={**recs.meta, "notes": notes})
+    return recs
+
+
+def _unexpected(exc: BaseException, what: str) -> gr.Error:
+    """An error hf-spider did not anticipate: logged in full on the Space, one line to the visitor
+    (its type only: a message may carry the Space's paths)."""
+    import logging
+
+    logging.getLogger("hf_spider.space").exception("%s failed", what)
+    return gr.Error(f"{what} failed ({type(exc).__name__}); check the input, or try again later.")
 
 
 def browse(
@@ -180,7 +230,7 @@ def _hub_dataset_id(text: str, token) -> str:
     text = (text or "").strip()
     if not text:
         raise gr.Error("Enter a Hub dataset id (namespace/name).")
-    if not _HUB_ID.match(text) or ".." in text:
+    if len(text) > 96 or not _HUB_ID.match(text) or ".." in text or text.endswith((".", "-")):
         raise gr.Error(
             "Enter a Hub dataset id (namespace/name): this Space does not read files from its disk."
         )
@@ -214,6 +264,14 @@ def run(
     from hf_spider.errors import ConstraintError, HfSpiderError
 
     dataset = _hub_dataset_id(dataset, visitor_token(token))
+    if sample is None or sample == "":
+        sample = 256
+    try:
+        sample = int(sample)
+    except (TypeError, ValueError):
+        raise gr.Error("'Sample size' must be a whole number.") from None
+    if not 2 <= sample <= MAX_SAMPLE:
+        raise gr.Error(f"'Sample size' must be between 2 and {MAX_SAMPLE} on this Space.")
     if target not in _targets():
         raise gr.Error(f"Pick a device target among: {', '.join(_targets())}.")
     constraints = {
@@ -233,7 +291,7 @@ def run(
             constraints={k: v for k, v in constraints.items() if v is not None} or None,
             top_k=int(top_k),
             stages=tuple(stages or ("rank",)),
-            sample=int(sample),
+            sample=sample,
             token=visitor_token(token),
             progress=advance,
         )
@@ -243,8 +301,13 @@ def run(
             raise _error(exc) from exc
     except HfSpiderError as exc:
         raise _error(exc) from exc
+    except Exception as exc:
+        raise _unexpected(exc, f"the run on {dataset}") from None
+    from hf_spider.recommend._hub import public_text
+
     table = filter_table(recs, STATUSES, None, False)
-    return _summary(recs), table, recs.plot(), recs.report()
+    # the report as a published dataset shows it: no path of this machine, the page's field names
+    return _summary(recs), table, recs.plot(), space_message(public_text(recs.report()))
 
 
 def run_logged_in(
@@ -358,8 +421,13 @@ def build_app(default_repo: str | None = None) -> gr.Blocks:
                 [run_summary, run_table, run_plot, run_report],
                 api_name="run",
             )
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 
 
 if __name__ == "__main__":
+    import tempfile
+
+    # a visitor's one-word Hub id must never meet a folder of this machine: run from an empty one
+    os.chdir(tempfile.mkdtemp(prefix="hf-spider-space-"))
     build_app().launch()

@@ -93,7 +93,7 @@ def test_browse_unknown_dataset_shows_an_error(space):
     from gradio_client import Client
 
     client = Client(space, verbose=False)
-    with pytest.raises(Exception, match="not a recommendations dataset"):
+    with pytest.raises(Exception, match=r"me/absent.* was not found"):
         client.predict("me/absent", ALL, 0, False, "", api_name="/browse")
 
 
@@ -189,7 +189,7 @@ def test_browse_uses_the_visitors_token(space, hub, monkeypatch):
     make_recs().push_to_hub("owner/private-recs", private=True, token=TOKEN, endpoint=hub.url)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     client = Client(space, verbose=False)
-    with pytest.raises(Exception, match="not a recommendations dataset"):
+    with pytest.raises(Exception, match=r"owner/private-recs.* was not found"):
         client.predict("owner/private-recs", ALL, 0, False, "", api_name="/browse")
     summary, table, _ = client.predict("owner/private-recs", ALL, 0, False, TOKEN, api_name="/browse")
     assert _rows(table) and "Recommended for" in summary
@@ -298,3 +298,43 @@ def test_space_with_hub_login_shows_the_button_and_uses_it(app_module, monkeypat
     assert any("Sign in with Hugging Face" in str(c["props"].get("value")) for c in config["components"])
     fns = {dep.get("api_name"): demo.fns[dep["id"]].fn for dep in config["dependencies"]}
     assert fns["browse"] is app_module.browse_logged_in and fns["run"] is app_module.run_logged_in
+
+
+def test_what_a_visitor_sends_is_bounded_and_said_in_the_pages_words(app_module, hub, monkeypatch):
+    """From a probe of the Space: a 5000-character id and an id ending in '.' gave a bare "Error"
+    (uncaught OSError / HFValidationError); a cleared Sample field a TypeError; Sample had no upper
+    bound; a dataset's Markdown went into the summary as links; token hints named HF_TOKEN and
+    `hf auth login`, which a visitor cannot use; a run's report showed this machine's paths."""
+    import gradio as gr
+
+    def refused(*args) -> str:
+        with pytest.raises(gr.Error) as err:
+            app_module.run(*args)
+        return err.value.message
+
+    assert "Hub dataset id" in refused("a" * 5000, "local", 3, ["rank"], 64, 0, 0, 0, 0, "")
+    assert "Hub dataset id" in refused("pub/reviews.", "local", 3, ["rank"], 64, 0, 0, 0, 0, "")
+    assert "between 2 and" in refused("pub/reviews", "local", 3, ["rank"], 10**12, 0, 0, 0, 0, "")
+    assert "whole number" in refused("pub/reviews", "local", 3, ["rank"], "abc", 0, 0, 0, 0, "")
+    message = app_module.space_message(
+        "the Hub refused x (HTTP 401) — a gated repo: accept its terms on the Hub; then pass a valid "
+        "--token (a write token to upload), set HF_TOKEN, or run `hf auth login`"
+    )
+    assert message.endswith("accept its terms on the Hub; sign in or paste your token above")
+    assert "HF_TOKEN" not in message and "auth login" not in message
+    recs = make_recs()
+    recs.meta["dataset"] = "evil`[click](http://evil)"
+    recs.meta["pick"] = {"reason": "see [here](http://evil) <img src=x>"}
+    summary = app_module._summary(recs)
+    # the id stays inside its code span (no backtick closes it); the reason's link and tag are text
+    assert "`evil'[click](http://evil)`" in summary and "\\[here\\]\\(http" in summary and "\\<img" in summary
+    # a run of the demo dataset from the loopback Hub: the report carries no path of this machine
+    rows = [{"text": f"good {i}" if i % 2 else f"bad {i}", "label": i % 2} for i in range(40)]
+    write_repo(hub.root, "pub/reviews", {"data.jsonl": "\n".join(map(str, []))}, repo_type="dataset")
+    import json
+
+    (hub.root / "datasets" / "pub" / "reviews" / "data.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows)
+    )
+    summary, _table, _plot, report = app_module.run("pub/reviews", "local", 3, ["rank"], None, 0, 0, 0, 0, "")
+    assert "Recommended for" in summary and str(REPO_DIR) not in report and "model_cards" in report

@@ -336,7 +336,12 @@ def from_pretrained(
     from hf_spider.models._resolve import resolve_model
 
     folder = resolve_model(
-        repo_id, revision=revision, token=token or None, endpoint=endpoint, cache_dir=cache_dir
+        # False (a Space visitor without a token) stays False: None would send the machine's token
+        repo_id,
+        revision=revision,
+        token=None if token == "" else token,
+        endpoint=endpoint,
+        cache_dir=cache_dir,
     ).path
     model, config = load_from_folder(folder, num_classes=num_classes)
     model.pretrained_cfg = PretrainedCfg.from_config(config)
