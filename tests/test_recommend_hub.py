@@ -52,6 +52,16 @@ def test_push_creates_dataset_with_parquet_card_plot(hub, tmp_path):
     # the card says what the task, catalog, protocol and measured/estimated split were
     assert "`rotten_tomatoes`" in card and "10 models from embedded" in card
     assert "top-k re-ranked with forward passes: 3" in card
+    assert (
+        "estimated by the ranker without a forward pass\n(0 from their fine-tuning history on other datasets, 1 from their\ncard alone"
+        in card
+    )
+    rank_only = Recommendations(
+        recs.rows, {**recs.meta, "protocol": {**recs.meta["protocol"], "stages": ["rank"]}}
+    )
+    from hf_spider.recommend._hub import render_dataset_card
+
+    assert "top-k re-ranked with forward passes: none (stage 2 not run)" in render_dataset_card(rank_only)
     assert "Device figures: **4** rows measured on the target, **2**" in card
     assert "![Transfer score vs latency](pareto.png)" in card
     png = (hub.repo_dir("datasets", "me/rt-recs") / "pareto.png").read_bytes()

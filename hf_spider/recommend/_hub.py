@@ -82,6 +82,12 @@ def _counts(recs: Recommendations) -> dict[str, int]:
         "skipped": sum(r["device_status"] == "skipped" for r in rows),
         "probe": sum(r["transfer_source"] == "probe" for r in rows),
         "rank": sum(r["transfer_source"] == "rank" for r in rows),
+        # what the ranker's estimate of a row came from (`rank_basis`), over the estimated rows
+        "history": sum(r["transfer_source"] == "rank" and r.get("rank_basis") == "history" for r in rows),
+        "card": sum(
+            r["transfer_source"] == "rank" and r.get("rank_basis") in ("card", "card_facts") for r in rows
+        ),
+        "none": sum(r["transfer_source"] == "rank" and r.get("rank_basis") == "none" for r in rows),
     }
 
 
