@@ -478,3 +478,16 @@ def test_cost_and_bench_arguments_that_mean_nothing_are_refused(tmp_path, capsys
     assert main(["bench", str(folder), "--variants", "fp16", *fast]) == 2
     out = capsys.readouterr()
     assert "fp16 needs a CUDA target" in out.out and "no variant of" in out.err
+
+
+def test_bench_of_weights_that_cannot_be_loaded_is_one_line(tmp_path, capsys):
+    """A corrupt model.safetensors ended in a SafetensorError traceback."""
+    from test_hardware_fixtures import tiny_bert
+
+    from hf_spider.cli import main
+
+    folder = tiny_bert(tmp_path / "bert")
+    (folder / "model.safetensors").write_bytes(b"\x08\x00\x00\x00")
+    assert main(["bench", str(folder), "--variants", "fp32", "--iterations", "3", "--min-seconds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load the weights of" in err and err.count("\n") == 1

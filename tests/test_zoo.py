@@ -457,3 +457,57 @@ def test_python_dash_m_entry_point():
     assert proc.returncode == 0, proc.stderr
     listing = json.loads(proc.stdout)
     assert len(listing["models"]) == len(MODELS) and not any(m["installed"] for m in listing["models"])
+
+
+def test_build_records_and_install_check_their_arguments_first(tmp_path, capsys):
+    """From a probe: --out a file failed at the first save, after the features; --sample 1 and
+    a foreign records.csv were tracebacks (or rows merged with empty keys); --zoo-dir a file was a
+    FileExistsError."""
+    from hf_spider.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    base = [
+        "build-records",
+        "--modality",
+        "image",
+        "--models",
+        "timm/tf_efficientnet_lite0.in1k",
+        "--tasks",
+        "digits",
+    ]
+    assert main([*base, "--out", str(afile)]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main([*base, "--sample", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "--sample must be at least 10" in capsys.readouterr().err
+    foreign = tmp_path / "foreign" / "image"
+    foreign.mkdir(parents=True)
+    (foreign / "records.csv").write_text("foo,bar\n1,2\n")
+    assert main([*base, "--out", str(tmp_path / "foreign")]) == 2
+    assert "not records this command wrote" in capsys.readouterr().err
+    assert (foreign / "records.csv").read_text() == "foo,bar\n1,2\n"
+    assert main(["zoo", "install", "--zoo-dir", str(afile), "--datasets", "digits"]) == 2
+    assert "--zoo-dir" in capsys.readouterr().err
+
+
+@needs_zoo
+def test_build_records_reads_models_from_the_zoo_it_is_given(tmp_path, monkeypatch):
+    """`--zoo-dir` was checked but the features were still read from the default zoo."""
+    from hf_spider import _paths
+    from hf_spider.cli import main
+
+    zoo = _paths.zoo_dir()
+    monkeypatch.delenv("HF_SPIDER_ZOO", raising=False)
+    monkeypatch.setenv("HF_SPIDER_HOME", str(tmp_path / "home"))  # its default zoo is empty
+    args = [
+        "build-records",
+        "--zoo-dir",
+        str(zoo),
+        "--modality",
+        "image",
+        "--models",
+        "timm/tf_efficientnet_lite0.in1k",
+    ]
+    assert main([*args, "--tasks", "digits", "--sample", "40", "--out", str(tmp_path / "r")]) == 0
+    rows = (tmp_path / "r" / "image" / "records.csv").read_text().splitlines()
+    assert len(rows) == 2 and "digits" in rows[1]

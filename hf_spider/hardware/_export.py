@@ -184,6 +184,11 @@ def export(
     return result
 
 
+def _first(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def _slug(model_id: str, sha: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in model_id)[-60:]
     return f"{safe}-{sha[:12]}"
@@ -209,9 +214,19 @@ def _export_optimum(folder, out, model_id, sha, task_kind, config, opset, trust_
                 local_files_only=True,
             )
     except (KeyError, ValueError, NotImplementedError, RuntimeError) as exc:
+        remote = "trust_remote_code" in str(exc) or "custom code" in str(exc)
         raise ExportError(
-            f"optimum cannot export {model_id} for {task_kind}: {str(exc).splitlines()[0][:200]}",
-            hint="pick another --task-kind, or a model architecture optimum supports",
+            f"optimum cannot export {model_id} for {task_kind}: {_first(exc)}",
+            hint="the model needs its own code: pass --trust-remote-code only if you trust its author"
+            if remote
+            else "pick another --task-kind, or a model architecture optimum supports",
+        ) from exc
+    except (
+        Exception
+    ) as exc:  # weights that cannot be loaded: a corrupt safetensors, a pickle of another framework
+        raise ExportError(
+            f"cannot load the weights of {model_id} ({type(exc).__name__}: {_first(exc)})",
+            hint="check the model's weight files: corrupt, truncated, or of a framework not installed",
         ) from exc
     onnx_path = out / "model.onnx"
     if not onnx_path.exists():

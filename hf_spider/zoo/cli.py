@@ -120,6 +120,14 @@ def _install(args) -> int:
     from hf_spider.zoo import install
     from hf_spider.zoo._install import plan
 
+    if args.datasets is not None and args.models is None:
+        args.models = []  # --datasets alone: only these datasets, not every model as well
+    elif args.models is not None and args.datasets is None:
+        args.datasets = []  # --models alone: those models (and the datasets they need)
+    if args.zoo_dir is not None:
+        from hf_spider._cli_utils import check_writable_folder
+
+        check_writable_folder(args.zoo_dir, "--zoo-dir")
     plan(args.models, args.datasets)  # a bad name fails here, before any output
     with _progress_bar() as bar:
         task = bar.add_task("zoo install", total=None)
@@ -192,6 +200,23 @@ def _path(args) -> int:
     return 0
 
 
+def _records_or_why(build, **kwargs) -> dict:
+    """`build_records`, its estimators' and probes' refusals of a sample (too small for the
+    classes, one class only: scikit-learn's ValueErrors) as one line."""
+    from hf_spider.errors import HfSpiderError, UserInputError
+
+    try:
+        return build(**kwargs)
+    except HfSpiderError:
+        raise
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(
+            f"a task's sample cannot be evaluated: {first}",
+            hint="raise --sample (a probe needs several examples of each class, and two classes at least)",
+        ) from None
+
+
 def _build_records(args) -> int:
     from hf_spider.zoo.records import DEFAULT_SAMPLE, MODES, _estimator_names, _pairs, build_records
 
@@ -202,6 +227,15 @@ def _build_records(args) -> int:
     for modality in [args.modality] if args.modality else ["text", "image"]:
         _pairs(modality, args.models, args.tasks)  # bad names fail here, before any output
     _estimator_names(args.estimators)
+    from hf_spider._cli_utils import check_writable_folder
+    from hf_spider.errors import UserInputError
+
+    if args.sample is not None and args.sample < 10:
+        raise UserInputError(
+            f"--sample must be at least 10, got {args.sample}", hint=f"e.g. --sample {DEFAULT_SAMPLE}"
+        )
+    if args.out is not None:
+        check_writable_folder(args.out, "--out")  # before the features, not at the first save
     sample = args.sample or DEFAULT_SAMPLE
     with _progress_bar() as bar:
         task = bar.add_task("build-records", total=None)
@@ -209,7 +243,8 @@ def _build_records(args) -> int:
         def progress(message: str, done: int, total: int) -> None:
             bar.update(task, completed=done, total=total, description=message[:70])
 
-        summary = build_records(
+        summary = _records_or_why(
+            build_records,
             modality=args.modality,
             models=args.models,
             tasks=args.tasks,

@@ -21,6 +21,7 @@ dealt out to the processes by index; each writes its own part files and the main
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -262,7 +263,23 @@ class _Table:
         import pandas as pd
 
         self.path, self.columns, self.key = path, columns, key
-        frames = [pd.read_csv(p) for p in [path, *extra_read] if p.is_file() and p.stat().st_size > 0]
+        frames = []
+        for p in [path, *extra_read]:
+            if not (p.is_file() and p.stat().st_size > 0):
+                continue
+            try:
+                frame = pd.read_csv(p)
+            except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+                raise UserInputError(
+                    f"{p} is not a records CSV this command wrote ({type(exc).__name__})",
+                    hint="pass another --out, or move the file aside; it is left as it is",
+                ) from None
+            if len(frame.columns) and not set(key) <= set(frame.columns):
+                raise UserInputError(
+                    f"{p} has none of the columns {', '.join(key)}: not records this command wrote",
+                    hint="pass another --out, or move the file aside; it is left as it is",
+                )
+            frames.append(frame)
         frames = [f for f in frames if len(f.columns)]
         self.rows: list[dict] = []
         for frame in frames:
@@ -385,6 +402,28 @@ def _process_state():
         return 0, 1, lambda: None
 
 
+def _in_zoo(fn):
+    """Run `fn` with its `zoo_dir` as the zoo every lookup uses (`HF_SPIDER_ZOO` for the call):
+    the model and feature lookups below read `_paths.zoo_dir()`, not the argument."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, zoo_dir=None, **kwargs):
+        if zoo_dir is None:
+            return fn(*args, **kwargs)
+        before = os.environ.get("HF_SPIDER_ZOO")
+        os.environ["HF_SPIDER_ZOO"] = str(Path(zoo_dir).expanduser())
+        try:
+            return fn(*args, zoo_dir=zoo_dir, **kwargs)
+        finally:
+            if before is None:
+                os.environ.pop("HF_SPIDER_ZOO", None)
+            else:
+                os.environ["HF_SPIDER_ZOO"] = before
+
+    return wrapper
+
+
+@_in_zoo
 def build_records(
     *,
     modality: str | None = None,
