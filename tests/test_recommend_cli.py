@@ -114,7 +114,7 @@ def test_help_lists_the_options():
 
 
 def test_the_dataset_options_a_message_names_exist_and_results_are_shared_readable(tmp_path, capsys):
-    """A label column the detection does not know (`rating`) is named with --label-column, as the
+    """A label column the detection does not know (`verdict`) is named with --label-column, as the
     error says; results are written with the user's umask (0644 under 022), not tempfile's 0600;
     a mistyped --task names the modality's tags; --sample too small for bench is refused."""
     import json
@@ -122,7 +122,7 @@ def test_the_dataset_options_a_message_names_exist_and_results_are_shared_readab
 
     data = tmp_path / "reviews.csv"
     words = ["good", "bad", "fine", "awful", "nice", "meh", "great", "poor"]
-    rows = ["review,rating"] + [f"{w} day,{r}" for w, r in zip(words, "51315351", strict=True)]
+    rows = ["review,verdict"] + [f"{w} day,{r}" for w, r in zip(words, "51315351", strict=True)]
     data.write_text("\n".join(rows) + "\n")
     out = tmp_path / "out"
     base = ["recommend", str(data), "--stages", "rank"]
@@ -135,7 +135,7 @@ def test_the_dataset_options_a_message_names_exist_and_results_are_shared_readab
                 [
                     *base,
                     "--label-column",
-                    "rating",
+                    "verdict",
                     "--output-dir",
                     str(out),
                     "--json",
@@ -153,12 +153,12 @@ def test_the_dataset_options_a_message_names_exist_and_results_are_shared_readab
     assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
     capsys.readouterr()
     assert (
-        main([*base, "--label-column", "rating", "--task", "text-clasification", "--output-dir", str(out)])
+        main([*base, "--label-column", "verdict", "--task", "text-clasification", "--output-dir", str(out)])
         == 2
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "text tags: " in err[0] and "text-classification" in err[0], err
     code = main(
-        ["recommend", str(data), "--label-column", "rating", "--stages", "rank,bench", "--sample", "0"]
+        ["recommend", str(data), "--label-column", "verdict", "--stages", "rank,bench", "--sample", "0"]
     )
     assert code == 2 and "too small" in capsys.readouterr().err
