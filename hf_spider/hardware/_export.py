@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_spider import _paths
-from hf_spider.errors import ExportError, UserInputError
+from hf_spider.errors import ExportError, UserInputError, first_line
 from hf_spider.models import resolve_model
 
 logger = logging.getLogger("hf_spider.hardware")
@@ -184,11 +184,6 @@ def export(
     return result
 
 
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def _slug(model_id: str, sha: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in model_id)[-60:]
     return f"{safe}-{sha[:12]}"
@@ -216,7 +211,7 @@ def _export_optimum(folder, out, model_id, sha, task_kind, config, opset, trust_
     except (KeyError, ValueError, NotImplementedError, RuntimeError) as exc:
         remote = "trust_remote_code" in str(exc) or "custom code" in str(exc)
         raise ExportError(
-            f"optimum cannot export {model_id} for {task_kind}: {_first(exc)}",
+            f"optimum cannot export {model_id} for {task_kind}: {first_line(exc)[:200]}",
             hint="the model needs its own code: pass --trust-remote-code only if you trust its author"
             if remote
             else "pick another --task-kind, or a model architecture optimum supports",
@@ -225,7 +220,7 @@ def _export_optimum(folder, out, model_id, sha, task_kind, config, opset, trust_
         Exception
     ) as exc:  # weights that cannot be loaded: a corrupt safetensors, a pickle of another framework
         raise ExportError(
-            f"cannot load the weights of {model_id} ({type(exc).__name__}: {_first(exc)})",
+            f"cannot load the weights of {model_id} ({type(exc).__name__}: {first_line(exc)[:200]})",
             hint="check the model's weight files: corrupt, truncated, or of a framework not installed",
         ) from exc
     onnx_path = out / "model.onnx"

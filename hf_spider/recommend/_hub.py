@@ -43,6 +43,22 @@ def _api(token: str | None, endpoint: str | None):
     return HfApi(endpoint=resolve_endpoint(endpoint), token=token, library_name="hf-spider")
 
 
+def check_repo_id(repo_id: str, what: str = "repo") -> None:
+    """Refuse a malformed Hub id, or one without a namespace (the Hub would put a bare name under
+    the token's user, where cleanup and messages would miss it), before any request."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("no namespace")
+    except HFValidationError:
+        raise UserInputError(
+            f"invalid {what} id {repo_id!r}", hint="use 'namespace/name' with letters, digits, '-', '_', '.'"
+        ) from None
+
+
 def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None) -> str:
     """Validate `repo_id` and the token (from `token=` or the usual chain) before any write.
 
@@ -50,17 +66,8 @@ def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None)
     `AuthError` for a missing or rejected token, `HubConnectionError` when the endpoint is down.
     """
     from huggingface_hub import get_token
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
 
-    try:
-        validate_repo_id(repo_id)
-        if repo_id.count("/") != 1:  # the Hub would put a bare name under the token's user
-            raise HFValidationError("no namespace")
-    except HFValidationError as exc:
-        raise UserInputError(
-            f"invalid repo id {repo_id!r}", hint="use 'namespace/name' with letters, digits, '-', '_', '.'"
-        ) from exc
+    check_repo_id(repo_id)
     token = token or get_token()
     if not token:
         raise AuthError(
@@ -342,17 +349,11 @@ def load_recommendations(repo_id: str, *, token: str | None = None, endpoint: st
     """Read back a recommendations dataset: its `recommendations.json`, rows from its parquet
     (`Recommendations.from_hub` makes the object)."""
     import pandas as pd
-    from huggingface_hub.errors import EntryNotFoundError, HFValidationError, RepositoryNotFoundError
-    from huggingface_hub.utils import validate_repo_id
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
 
     from hf_spider.errors import DatasetError
 
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise UserInputError(
-            f"invalid repo id {repo_id!r}", hint="use 'namespace/name' with letters, digits, '-', '_', '.'"
-        ) from None
+    check_repo_id(repo_id)
     api = _api(token, endpoint)
     try:
         meta_path = api.hf_hub_download(repo_id, "recommendations.json", repo_type="dataset", token=token)
@@ -491,16 +492,7 @@ def publish_space(
             f"no Space app at {SPACE_APP_DIR}", hint="reinstall hf-spider from its repository"
         )
     if dataset_repo is not None:
-        from huggingface_hub.errors import HFValidationError
-        from huggingface_hub.utils import validate_repo_id
-
-        try:
-            validate_repo_id(dataset_repo)
-        except HFValidationError:
-            raise UserInputError(
-                f"invalid dataset repo id {dataset_repo!r} for the Space to show",
-                hint="use 'namespace/name' of a recommendations dataset",
-            ) from None
+        check_repo_id(dataset_repo, "dataset repo")
     files = _space_files(dataset_repo)
     name = repo_id.split("/")[-1]
     files["README.md"] = space_readme(

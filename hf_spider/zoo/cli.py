@@ -203,16 +203,15 @@ def _path(args) -> int:
 def _records_or_why(build, **kwargs) -> dict:
     """`build_records`, its estimators' and probes' refusals of a sample (too small for the
     classes, one class only: scikit-learn's ValueErrors) as one line."""
-    from hf_spider.errors import HfSpiderError, UserInputError
+    from hf_spider.errors import HfSpiderError, UserInputError, first_line
 
     try:
         return build(**kwargs)
     except HfSpiderError:
         raise
     except ValueError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserInputError(
-            f"a task's sample cannot be evaluated: {first}",
+            f"a task's sample cannot be evaluated: {first_line(exc)}",
             hint="raise --sample (a probe needs several examples of each class, and two classes at least)",
         ) from None
 
