@@ -127,7 +127,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
     token = catalog.get(args.model_id)
     if token is None:
         raise CatalogError(
-            f"{args.model_id} is not in the catalog {catalog.path}",
+            f"{args.model_id} is not in the catalog {args.catalog or catalog.path}",
             hint="check the id, or crawl it with `hf-spider crawl`",
         )
     if args.json:
