@@ -491,3 +491,17 @@ def test_bench_of_weights_that_cannot_be_loaded_is_one_line(tmp_path, capsys):
     assert main(["bench", str(folder), "--variants", "fp32", "--iterations", "3", "--min-seconds", "0"]) == 2
     err = capsys.readouterr().err
     assert "cannot load the weights of" in err and err.count("\n") == 1
+
+
+def test_bench_warns_of_more_threads_than_cores(tmp_path, capsys):
+    import os
+
+    from test_hardware_fixtures import tiny_bert
+
+    from hf_spider.cli import main
+
+    folder = tiny_bert(tmp_path / "bert")
+    threads = str((os.cpu_count() or 1) + 2)
+    fast = ["--iterations", "3", "--min-seconds", "0", "--warmup", "1", "--no-memory"]
+    assert main(["bench", str(folder), "--variants", "fp32", "--threads", threads, *fast]) == 0
+    assert f"--threads {threads} on" in capsys.readouterr().err

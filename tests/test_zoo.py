@@ -511,3 +511,12 @@ def test_build_records_reads_models_from_the_zoo_it_is_given(tmp_path, monkeypat
     assert main([*args, "--tasks", "digits", "--sample", "40", "--out", str(tmp_path / "r")]) == 0
     rows = (tmp_path / "r" / "image" / "records.csv").read_text().splitlines()
     assert len(rows) == 2 and "digits" in rows[1]
+
+
+def test_build_records_of_models_and_tasks_that_never_meet_says_so(capsys):
+    """An image model with a text task ended with "0 new rows" and exit 0, with no reason."""
+    from hf_spider.cli import main
+
+    args = ["build-records", "--models", "timm/tf_efficientnet_lite0.in1k", "--tasks", "rotten_tomatoes"]
+    assert main(args) == 2
+    assert "different modalities" in capsys.readouterr().err

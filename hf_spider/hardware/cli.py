@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,13 @@ def _bench(args) -> int:
     parse_variants(args.variants)
     config = MeasureConfig.from_args(args)
     target = DeviceTarget.resolve(args.target, token=agent_token(args))
+    cores = os.cpu_count() or 1
+    if config.threads and config.threads > cores and args.target in (None, "local"):
+        print(
+            f"warning: --threads {config.threads} on {cores} cores: the threads share them, so figures "
+            "are slower than the machine's, and the run is long",
+            file=sys.stderr,
+        )
     if args.from_config:
         from hf_spider.hardware.cost_cli import bench_from_config
 
