@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hf_spider._paths import nearest_existing
 from hf_spider.errors import UserInputError
 
 
@@ -75,9 +76,7 @@ def check_writable_folder(path: Path, flag: str) -> None:
     """
     if path.exists() and not path.is_dir():
         raise UserInputError(f"{flag} {path} is a file, not a folder", hint="pass a folder path")
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = nearest_existing(path)
     if not probe.is_dir():
         raise UserInputError(
             f"{flag} {path} is under the file {probe}, which is a file, not a folder",

@@ -56,6 +56,14 @@ def cache_dir(name: str) -> Path:
     return path
 
 
+def nearest_existing(path: Path) -> Path:
+    """`path` itself if it exists, else its nearest existing parent: where a folder would be created
+    from (that parent may be a file, which the callers refuse)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def zoo_dir() -> Path:
     """The offline zoo: real models laid out as a Hub cache (`hub/`) and local datasets (`datasets/`).
 

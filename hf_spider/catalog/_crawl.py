@@ -246,9 +246,7 @@ def _check_writable(catalog_path: Path) -> Path:
         )
     # Nothing is created here: the store makes its folder once the source answered, so a crawl
     # of an unreachable endpoint leaves no empty catalog folder behind.
-    parent = file.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    parent = _paths.nearest_existing(file.parent)
     if not parent.is_dir():
         raise CatalogError(
             f"cannot create the catalog folder {file.parent}: {parent} is a file",

@@ -425,17 +425,14 @@ class CatalogStore:
                     self._con.execute(
                         "INSERT OR REPLACE INTO meta VALUES ('vector_layout', ?)", (VECTOR_LAYOUT,)
                     )
-        except sqlite3.DatabaseError as exc:
-            if "not a database" in str(exc) or "malformed" in str(exc):
+        except (OSError, sqlite3.Error) as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and (
+                "not a database" in str(exc) or "malformed" in str(exc)
+            ):
                 raise CatalogError(
                     f"the catalog at {file} is damaged ({exc})",
                     hint="move it aside and crawl again into that path, or pass another --catalog",
                 ) from exc
-            raise CatalogError(
-                f"cannot write the catalog at {file} ({exc})",
-                hint="pass --catalog with a writable path (or set HF_SPIDER_HOME)",
-            ) from exc
-        except OSError as exc:
             raise CatalogError(
                 f"cannot write the catalog at {file} ({exc})",
                 hint="pass --catalog with a writable path (or set HF_SPIDER_HOME)",

@@ -216,9 +216,8 @@ def _export_optimum(folder, out, model_id, sha, task_kind, config, opset, trust_
             if remote
             else "pick another --task-kind, or a model architecture optimum supports",
         ) from exc
-    except (
-        Exception
-    ) as exc:  # weights that cannot be loaded: a corrupt safetensors, a pickle of another framework
+    # weights that cannot be loaded: a corrupt safetensors, a pickle of a framework not installed
+    except Exception as exc:
         raise ExportError(
             f"cannot load the weights of {model_id} ({type(exc).__name__}: {first_line(exc)[:200]})",
             hint="check the model's weight files: corrupt, truncated, or of a framework not installed",

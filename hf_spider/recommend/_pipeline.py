@@ -27,6 +27,7 @@ from hf_spider.recommend._results import (
     Recommendations,
     basis_note,
     build_rows,
+    how_obtained,
     sort_rows,
     target_summary,
     task_summary,
@@ -361,8 +362,7 @@ def _add_predictions(rows, joint, cons, run) -> None:
         if error is not None:
             run.notes.append(
                 f"{row['model_id']} [{row['variant']}]: p50 predicted {row['predicted_latency_ms']:.3g} ms, "
-                f"{'measured' if row.get('device_status') == 'measured' else 'estimated'} "
-                f"{row['latency_p50_ms']:.3g} ms ({error:+.0f}% error)"
+                f"{how_obtained(row)} {row['latency_p50_ms']:.3g} ms ({error:+.0f}% error)"
             )
 
 

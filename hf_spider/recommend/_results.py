@@ -375,6 +375,11 @@ def task_summary(task: Any) -> dict[str, Any]:
     }
 
 
+def how_obtained(row: dict[str, Any]) -> str:
+    """How a row's device figures were obtained, in a word: on a profile target they are estimated."""
+    return "measured" if row.get("device_status") == "measured" else "estimated"
+
+
 @contextlib.contextmanager
 def _folder_lock(folder: Path):
     """An exclusive advisory lock on the folder itself while a set of results is written (no

@@ -149,17 +149,12 @@ class _StageBars:
             self.progress.stop_task(task)
 
 
-def _how(row) -> str:
-    """How a row's device figures were obtained, in a word: a profile target estimates them."""
-    return (
-        "measured" if row.get("device_status") == "measured" else str(row.get("device_status") or "estimated")
-    )
-
-
 def render_table(recs, console, max_rows: int = 15) -> None:
     """The ranked table: benchmarked variants first, then the best of the rest, up to `max_rows`."""
     from rich.markup import escape
     from rich.table import Table
+
+    from hf_spider.recommend._results import how_obtained
 
     def fmt(v, digits=3):
         if v is None:
@@ -237,7 +232,7 @@ def render_table(recs, console, max_rows: int = 15) -> None:
             if r.get("latency_prediction_error_pct") is not None:
                 console.print(
                     f"  {escape(r['model_id'] + ' [' + r['variant'] + ']')}: p50 predicted {r['predicted_latency_ms']:.3g} ms, "
-                    f"{_how(r)} {r['latency_p50_ms']:.3g} ms ({r['latency_prediction_error_pct']:+.0f}%)"
+                    f"{how_obtained(r)} {r['latency_p50_ms']:.3g} ms ({r['latency_prediction_error_pct']:+.0f}%)"
                 )
     pick = recs.meta.get("pick") or {}
     if pick.get("reason"):

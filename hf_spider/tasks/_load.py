@@ -225,16 +225,16 @@ def _task_from(
     row_at = np.asarray(positions)[chosen_pos]
     label_of = dict(zip(row_at.tolist(), ids_arr[chosen_pos].tolist(), strict=True))
     rows = source.take(chosen, row_at.tolist())
+    named = [rows.get(pos, {}).get(cols.input_column) for pos in row_at.tolist()]  # the stored inputs
     inputs, labels, skipped = [], [], 0
-    for pos in row_at.tolist():
-        value = _decode_input(source, rows.get(pos, {}).get(cols.input_column), cols.modality, chosen)
+    for pos, stored in zip(row_at.tolist(), named, strict=True):
+        value = _decode_input(source, stored, cols.modality, chosen)
         if value is None:
             skipped += 1
             continue
         inputs.append(value)
         labels.append(label_of[pos])
     if skipped:
-        named = [rows.get(pos, {}).get(cols.input_column) for pos in row_at.tolist()]
         urls = sum(isinstance(v, str) and "://" in v for v in named) if cols.modality == "image" else 0
         logger.warning(
             "%s: skipped %d unreadable example(s) of %d sampled%s",
@@ -244,7 +244,7 @@ def _task_from(
             f" ({urls} of them image URLs, which are never fetched)" if urls else "",
         )
     if not inputs:
-        first = rows.get(row_at[0], {}).get(cols.input_column) if len(row_at) else None
+        first = named[0] if named else None
         if isinstance(first, str) and cols.modality == "image":
             raise _paths_unreadable(source, chosen, cols, first, skipped)
         raise DatasetError(
@@ -257,7 +257,6 @@ def _task_from(
     task.labels = np.asarray(labels, dtype=np.int64)
     task.skipped = skipped
     task.fingerprint = _fingerprint(source, chosen, cols, sample, seed, row_at)
-    named = [rows.get(pos, {}).get(cols.input_column) for pos in row_at.tolist()]
     if cols.modality == "image" and not source.is_remote and any(isinstance(v, str) for v in named):
         # images named by a csv are not part of its identity: their sizes and times are
         files = [source.file_of(v.strip(), chosen) for v in named if isinstance(v, str)]

@@ -217,27 +217,22 @@ def _records_or_why(build, **kwargs) -> dict:
 
 
 def _build_records(args) -> int:
+    from hf_spider._cli_utils import check_writable_folder
+    from hf_spider.errors import UserInputError
     from hf_spider.zoo.records import DEFAULT_SAMPLE, MODES, _estimator_names, _pairs, build_records
 
     if args.mode not in MODES:
-        from hf_spider.errors import UserInputError
-
         raise UserInputError(f"mode {args.mode!r} is not available", hint=f"use one of: {', '.join(MODES)}")
     pairs = []
     for modality in [args.modality] if args.modality else ["text", "image"]:
         pairs += _pairs(modality, args.models, args.tasks)  # bad names fail here, before any output
     if not pairs:
-        from hf_spider.errors import UserInputError
-
         raise UserInputError(
             "no (model, task) pair to evaluate: the models and tasks given are of different "
             "modalities" + (f" or not {args.modality}" if args.modality else ""),
             hint="pick models and tasks of one modality (see `hf-spider zoo list`)",
         )
     _estimator_names(args.estimators)
-    from hf_spider._cli_utils import check_writable_folder
-    from hf_spider.errors import UserInputError
-
     if args.sample is not None and args.sample < 10:
         raise UserInputError(
             f"--sample must be at least 10, got {args.sample}", hint=f"e.g. --sample {DEFAULT_SAMPLE}"

@@ -276,7 +276,7 @@ class _Table:
                 ) from None
             if len(frame.columns) and not set(key) <= set(frame.columns):
                 raise UserInputError(
-                    f"{p} has none of the columns {', '.join(key)}: not records this command wrote",
+                    f"{p} lacks the key columns {', '.join(key)}: not records this command wrote",
                     hint="pass another --out, or move the file aside; it is left as it is",
                 )
             frames.append(frame)
