@@ -494,8 +494,16 @@ def test_from_dir_says_what_it_could_not_read(tmp_path, capsys):
             "model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00[1, 2]",
         },
     )
+    # no config at all and an unreadable header: both said (the header's warning hid the first)
+    write_repo(
+        root,
+        "odd/bare",
+        {"README.md": "# bare\n", "model.safetensors": b"\x08\x00\x00\x00\x00\x00\x00\x00[1, 2]"},
+    )
     crawl(tmp_path / "cat", from_dir=root / "models")
     catalog = Catalog.load(tmp_path / "cat")
+    bare = catalog.get("odd/bare").warnings
+    assert "no config.json" in bare and any("no readable safetensors header" in w for w in bare)
     huge = catalog.get("odd/huge-config").warnings
     assert any("config.json is over 5 MB" in w for w in huge) and "no config.json" not in huge
     assert any(

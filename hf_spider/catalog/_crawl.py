@@ -740,9 +740,8 @@ def _tokenize_folder(item: dict[str, Any]) -> ModelToken:
         if name in names:
             files[name] = (folder / name).read_text(encoding="utf-8", errors="replace")
     info = {"id": item["id"], "sha": item["sha"], "lastModified": item["lastModified"]}
-    unread: list[str] = []
-    if "config.json" in names and config is None:
-        unread.append(f"config.json is over {MAX_CONFIG_BYTES / 1e6:g} MB; not read")
+    too_big = "config.json" in names and config is None
+    unread = [f"config.json is over {MAX_CONFIG_BYTES / 1e6:g} MB; not read"] if too_big else []
     token = tokenize(
         item["id"],
         card=card,
@@ -751,7 +750,8 @@ def _tokenize_folder(item: dict[str, Any]) -> ModelToken:
         info=info,
         files=files,
     )
-    token.warnings = [*unread, *[w for w in token.warnings if not (unread and w == "no config.json")]]
+    # a config too big to read is there: not also "no config.json"
+    token.warnings = [*unread, *[w for w in token.warnings if not (too_big and w == "no config.json")]]
     token.provenance = {"source": "folder", "revision": item["sha"]}
     return token
 
