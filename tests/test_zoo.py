@@ -278,7 +278,11 @@ def test_install_migrates_a_zoo_built_under_former_ids(tmp_path):
     # user's features.
     text_variant = MODELS["hf-spider-zoo/all-MiniLM-L6-v2-debates-2016"]
     assert manifest.done(
-        "models", text_variant.repo_id, BUILD_VERSIONS["variant"], base_model=text_variant.base_model
+        "models",
+        text_variant.repo_id,
+        BUILD_VERSIONS["variant"],
+        _hubcache.snapshot_path(text_variant.repo_id, zoo / "hub"),
+        base_model=text_variant.base_model,
     )
     assert _hubcache.snapshot_path("timm/tf_efficientnet_lite0.in1k", zoo / "hub") is not None
     assert manifest.data["datasets"] == {"digits": {"build_version": 2}}
@@ -309,6 +313,51 @@ def test_zoo_catalog_follows_the_manifest_after_a_migration(tmp_path, monkeypatc
     assert _zoo_catalog().model_ids == [new]
     farm = tmp_path / "home" / "zoo-catalog" / "repos"
     assert not (farm / old).is_symlink() and (farm / new).is_symlink()
+
+
+def test_an_item_with_a_file_deleted_by_hand_is_not_installed(tmp_path, capsys):
+    """`installed` (what `zoo list` and the loopback Hub export read) checks the files the
+    manifest records; an older manifest without the list: no link may lead nowhere."""
+    from hf_spider.zoo._install import files_of
+
+    zoo = tmp_path / "zoo"
+    _hubcache.write_cache_repo(_repo_folder(tmp_path, "one"), "timm/tf_efficientnet_lite0.in1k", zoo / "hub")
+    snapshot = _hubcache.snapshot_path("timm/tf_efficientnet_lite0.in1k", zoo / "hub")
+    data = zoo / "datasets" / "digits"
+    data.mkdir(parents=True)
+    (data / "README.md").write_text("---\n---\n")
+    (data / "train.csv").write_text("text,label\na,0\n")
+    manifest = {
+        "models": {"timm/tf_efficientnet_lite0.in1k": {"build_version": 1, "files": files_of(snapshot)}},
+        "datasets": {"digits": {"build_version": 2, "files": files_of(data)}},
+    }
+    (zoo / "manifest.json").write_text(json.dumps(manifest))
+    record = installed(zoo)
+    assert set(record["models"]) == {"timm/tf_efficientnet_lite0.in1k"} and set(record["datasets"]) == {
+        "digits"
+    }
+    assert record["damaged"] == {"models": [], "datasets": []}
+
+    (data / "train.csv").unlink()
+    for blob in (zoo / "hub" / "models--timm--tf_efficientnet_lite0.in1k" / "blobs").iterdir():
+        if blob.stat().st_size > 64:  # the weights
+            blob.unlink()
+    record = installed(zoo)
+    assert record["models"] == {} and record["datasets"] == {}
+    assert record["damaged"] == {"models": ["timm/tf_efficientnet_lite0.in1k"], "datasets": ["digits"]}
+    assert main(["zoo", "list", "--zoo-dir", str(zoo), "--json", "-"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    lite = next(m for m in listed["models"] if m["repo_id"] == "timm/tf_efficientnet_lite0.in1k")
+    assert lite["installed"] is False and lite["files_missing"] is True
+    assert main(["zoo", "list", "--zoo-dir", str(zoo)]) == 0
+    out, err = capsys.readouterr()
+    assert "files missing" in out and "zoo install" in err
+
+    # A manifest written before the files were recorded: the dangling link gives it away.
+    for entry in manifest["models"].values():
+        del entry["files"]
+    (zoo / "manifest.json").write_text(json.dumps(manifest))
+    assert installed(zoo)["damaged"]["models"] == ["timm/tf_efficientnet_lite0.in1k"]
 
 
 # --- CLI errors ----------------------------------------------------------------------------
@@ -347,6 +396,15 @@ def test_install_subset_twice_is_a_no_op(tmp_path):
     } == before
     # Same files as the full zoo: the build is reproducible.
     assert snapshot.name == model_path("timm/tf_efficientnet_lite0.in1k", ZOO).name
+
+    # A file deleted by hand: that item alone is built again, to the same snapshot.
+    (snapshot / "config.json").resolve().unlink()
+    (tmp_path / "datasets" / "digits" / "README.md").unlink()
+    assert installed(tmp_path)["damaged"]["models"] == ["timm/tf_efficientnet_lite0.in1k"]
+    third = install(tmp_path, **args)
+    assert set(third["built"]) == {"digits", "timm/tf_efficientnet_lite0.in1k"}
+    assert model_path("timm/tf_efficientnet_lite0.in1k", tmp_path) == snapshot
+    assert set(installed(tmp_path)["models"]) == {"timm/tf_efficientnet_lite0.in1k"}
 
 
 def _card(folder: Path) -> dict:

@@ -1,7 +1,8 @@
 """`hf-spider zoo install`: datasets, base models and variants, each built once.
 
-A manifest (`zoo_dir()/manifest.json`) records what was built with which builder version; an
-item whose entry and files are present is skipped, so a second install only checks. A variant
+A manifest (`zoo_dir()/manifest.json`) records what was built with which builder version and
+the files it wrote; an item whose entry and files are all present is skipped, so a second install
+only checks, and an item with a file deleted by hand is built again (and not listed as installed). A variant
 is also rebuilt when the base it was built from is not its base any more, and a zoo installed
 under former ids (`specs.FORMER_IDS`) is migrated first: see `migrate`.
 """
@@ -44,12 +45,13 @@ class _Manifest:
         self.data.setdefault("models", {})
         self.data.setdefault("datasets", {})
 
-    def done(self, kind: str, key: str, version: int, **expected) -> bool:
+    def done(self, kind: str, key: str, version: int, folder: Path | None, **expected) -> bool:
         entry = self.data[kind].get(key)
         return (
             bool(entry)
             and entry.get("build_version") == version
             and all(entry.get(k) == v for k, v in expected.items())
+            and intact(folder, entry.get("files"))
         )
 
     def record(self, kind: str, key: str, version: int, **info) -> None:
@@ -60,6 +62,25 @@ class _Manifest:
         tmp = self.path.with_name("manifest.json.tmp")
         tmp.write_text(json.dumps(self.data, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.path)
+
+
+def files_of(folder: Path) -> list[str]:
+    """The files of a built item, as paths relative to its folder (what the manifest records)."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def intact(folder: Path | None, files: list[str] | None) -> bool:
+    """Whether a built item's folder still holds its files (a Hub-cache link resolves to its
+    blob). A manifest from before the files were recorded: the folder holds a file and no link
+    that leads nowhere."""
+    if folder is None or not folder.is_dir():
+        return False
+    if files is None:
+        entries = list(folder.rglob("*"))
+        return any(p.is_file() for p in entries) and not any(
+            p.is_symlink() and not p.exists() for p in entries
+        )
+    return all((folder / rel).is_file() for rel in files)
 
 
 def migrate(zoo_dir: str | Path | None = None) -> list[str]:
@@ -187,13 +208,16 @@ def install(
     ds_root.mkdir(parents=True, exist_ok=True)
     for name in todo_datasets:
         folder = ds_root / name
-        if manifest.done("datasets", name, BUILD_VERSIONS["dataset"]) and (folder / "README.md").is_file():
+        if (
+            manifest.done("datasets", name, BUILD_VERSIONS["dataset"], folder)
+            and (folder / "README.md").is_file()
+        ):
             skipped.append(name)
             step(f"dataset {name}: present")
             continue
         t0 = time.perf_counter()
         counts = _datasets.write_dataset_repo(_datasets.DATASETS[name], cache, folder)
-        manifest.record("datasets", name, BUILD_VERSIONS["dataset"], splits=counts)
+        manifest.record("datasets", name, BUILD_VERSIONS["dataset"], splits=counts, files=files_of(folder))
         built.append(name)
         step(f"dataset {name}: built {counts} in {time.perf_counter() - t0:.1f}s")
 
@@ -204,7 +228,7 @@ def install(
         snapshot = _hubcache.snapshot_path(model.repo_id, hub)
         version = BUILD_VERSIONS["variant" if model.is_variant else "model"]
         expected = {"base_model": model.base_model} if model.is_variant else {}
-        if manifest.done("models", model.repo_id, version, **expected) and snapshot is not None:
+        if manifest.done("models", model.repo_id, version, snapshot, **expected):
             skipped.append(model.repo_id)
             step(f"model {model.repo_id}: present")
             continue
@@ -224,6 +248,8 @@ def install(
             _models.BUILDERS[model.repo_id](model, cache, folder)
         commit = _hubcache.write_cache_repo(folder, model.repo_id, hub)
         shutil.rmtree(folder)
+        snapshot = _hubcache.snapshot_path(model.repo_id, hub)
+        info["files"] = files_of(snapshot)
         manifest.record("models", model.repo_id, version, commit=commit, fmt=model.fmt, **info)
         built.append(model.repo_id)
         step(f"model {model.repo_id}: built in {time.perf_counter() - t0:.1f}s")
@@ -241,7 +267,20 @@ def install(
 
 
 def installed(zoo_dir: str | Path | None = None) -> dict:
-    """What the manifest of a zoo records (empty when nothing is installed)."""
+    """What a zoo holds: the manifest's entries whose files are all still there (empty when
+    nothing is installed); entries with files missing are under "damaged" (`zoo install` builds
+    them again)."""
     zoo = Path(zoo_dir or _paths.zoo_dir()).expanduser()
     path = zoo / "manifest.json"
-    return json.loads(path.read_text()) if path.is_file() else {"models": {}, "datasets": {}}
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    result: dict = {"models": {}, "datasets": {}, "damaged": {"models": [], "datasets": []}}
+    for kind in ("models", "datasets"):
+        for key, entry in (record.get(kind) or {}).items():
+            folder = (
+                _hubcache.snapshot_path(key, hub_dir(zoo)) if kind == "models" else datasets_dir(zoo) / key
+            )
+            if intact(folder, entry.get("files")):
+                result[kind][key] = entry
+            else:
+                result["damaged"][kind].append(key)
+    return result

@@ -148,6 +148,7 @@ def _list(args) -> int:
     from hf_spider.zoo import installed, list_datasets, list_models
 
     record = installed(args.zoo_dir)
+    damaged = {kind: set(names) for kind, names in record["damaged"].items()}
     models = [
         {
             "repo_id": m.repo_id,
@@ -157,10 +158,14 @@ def _list(args) -> int:
             "base_model": m.base_model,
             "source_task": m.source_task,
             "installed": m.repo_id in record["models"],
+            "files_missing": m.repo_id in damaged["models"],
         }
         for m in list_models(args.modality)
     ]
-    datasets = [{"name": n, "installed": n in record["datasets"]} for n in list_datasets(args.modality)]
+    datasets = [
+        {"name": n, "installed": n in record["datasets"], "files_missing": n in damaged["datasets"]}
+        for n in list_datasets(args.modality)
+    ]
     if args.json:
         _write_json(args.json, {"models": models, "datasets": datasets})
         if args.json == "-":
@@ -178,7 +183,7 @@ def _list(args) -> int:
             f"{m['params_m']:.1f}",
             m["base_model"] or "",
             m["source_task"] or "",
-            "yes" if m["installed"] else "no",
+            _installed_cell(m),
         )
     from rich.console import Console
 
@@ -188,9 +193,18 @@ def _list(args) -> int:
     table.add_column("name")
     table.add_column("installed")
     for d in datasets:
-        table.add_row(d["name"], "yes" if d["installed"] else "no")
+        table.add_row(d["name"], _installed_cell(d))
     console.print(table)
+    if any(item["files_missing"] for item in models + datasets):
+        print(
+            "files missing: some installed items lost files; `hf-spider zoo install` builds them again",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _installed_cell(item: dict) -> str:
+    return "yes" if item["installed"] else ("files missing" if item["files_missing"] else "no")
 
 
 def _path(args) -> int:
