@@ -8,6 +8,7 @@ import numbers
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,3 +102,38 @@ def check_json_path(dest: str | None) -> None:
     if path.is_dir():
         raise UserInputError(f"--json {dest} is a folder", hint="pass a file path, or - for stdout")
     check_writable_folder(path.parent if str(path.parent) else Path("."), "--json")
+
+
+class StageBars:
+    """One rich progress bar per stage, with its elapsed time; fed by `recommend(progress=...)` and `bench(progress=...)`."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.started: dict[str, float] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int, note: str = "") -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1), note=note)
+            self.started[stage] = time.perf_counter()
+        task = self.tasks[stage]
+        self.progress.update(task, completed=done, total=max(total, 1), note=note)
+        if done >= total:
+            self.progress.stop_task(task)

@@ -315,13 +315,29 @@ def test_bench_with_a_labelled_dataset_reports_the_logme_change(tmp_path):
         for i, (text, label) in enumerate(rows):
             writer.writerow([f"{text} {'a' * (i % 5)}", label])
     model = tiny_bert(tmp_path / "tiny-bert")
+    seen = []
     report = bench(
         str(model),
         variants="fp32,int8-dynamic",
         dataset=str(data),
         task_kind="feature-extraction",
         config=QUICK.replace(sample_size=32),
+        progress=lambda stage, done, total, note="": seen.append((stage, done, total, note)),
     )
+    # Each stage shows as it starts and ends, every variant as it is built and measured.
+    assert [(stage, done, total) for stage, done, total, _ in seen] == [
+        ("export", 0, 1),
+        ("export", 1, 1),
+        ("sample", 0, 1),
+        ("sample", 1, 1),
+        ("variants", 0, 2),
+        ("variants", 1, 2),
+        ("variants", 2, 2),
+        ("measure", 0, 2),
+        ("measure", 1, 2),
+        ("measure", 2, 2),
+    ]
+    assert seen[4][3] == "fp32" and seen[5][3] == "int8-dynamic" and seen[8][3].startswith("int8-dynamic on ")
     assert report["sample"]["source"].startswith("dataset") and report["sample"]["labelled"]
     int8 = report["results"][1]["figures"]
     assert int8["fidelity"]["unit"] == "cosine"

@@ -50,17 +50,21 @@ def measure_variants(
     labels=None,
     reported: set[str] | None = None,
     on_result: Callable[[Any, dict[str, Any]], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Measure each built variant on `target`, fp32 first so the others' fidelity is against it.
 
     A variant that was not built, or that the target cannot take (an agent's upload limit, a job
     the agent failed), becomes `{"model_id", "variant", "skipped": reason}` and the others go on.
     Only the names in `reported` (default: all) are returned; `on_result(variant, result)` sees
-    every measured one, outputs included.
+    every measured one, outputs included; `progress(done, total, name)` is called before each
+    variant and once at the end.
     """
     results: list[dict[str, Any]] = []
     reference = None
-    for variant in built:
+    for done, variant in enumerate(built):
+        if progress is not None:
+            progress(done, len(built), variant.name)
         shown = reported is None or variant.name in reported
         reason = variant.skipped or target.refusal(variant)
         result = None
@@ -82,6 +86,8 @@ def measure_variants(
         result.pop("outputs")
         if shown:
             results.append(result)
+    if progress is not None:
+        progress(len(built), len(built), "done")
     return results
 
 
@@ -119,6 +125,7 @@ def bench(
     calibrate: str | None = None,
     allow_pickle: bool = False,
     trust_remote_code: bool = False,
+    progress: Callable[..., None] | None = None,
 ) -> dict[str, Any]:
     """Benchmark one model's variants on one target.
 
@@ -134,6 +141,8 @@ def bench(
         score: the model's transfer score, carried into the rows for the Pareto front.
         calibrate: with an agent target, also measure locally and save the ratios as this
             profile's calibration.
+        progress: `progress(stage, done, total, note="")` as the run advances (stages `export`,
+            `sample`, `variants`, `measure`), as `recommend` calls its own.
 
     Returns:
         A JSON-ready report: `model_id`, `export`, `target`, `sample`, `results` (one per variant,
@@ -158,6 +167,8 @@ def bench(
             )
         if not isinstance(device, AgentTarget):
             raise UserInputError("--calibrate needs an agent target", hint="use --target http://HOST:PORT")
+    progress = progress or (lambda *_a, **_k: None)
+    progress("export", 0, 1, f"{model} to ONNX")
     exported = export(
         model,
         task_kind,
@@ -166,11 +177,18 @@ def bench(
         allow_pickle=allow_pickle,
         trust_remote_code=trust_remote_code,
     )
+    progress("export", 1, 1, exported.method)
+    progress("sample", 0, 1, str(dataset) if dataset else "synthetic")
     sample = load_sample(dataset, exported.modality, config.sample_size, token=token, endpoint=endpoint)
     feeds = feeds_for(exported, sample)
+    progress("sample", 1, 1, f"{len(sample)} rows")
     reported = set(names)
     names = list(dict.fromkeys(["fp32", *names]))  # fidelity is measured against fp32
-    built = make_variants(exported, names, device, calibration=feeds, calibration_source=sample.source)
+    built = []
+    for done, name in enumerate(names):  # one at a time, so that each shows
+        progress("variants", done, len(names), name)
+        built += make_variants(exported, [name], device, calibration=feeds, calibration_source=sample.source)
+    progress("variants", len(names), len(names), "built")
     pairs: list[dict[str, Any]] = []
 
     def calibrate_pair(variant, result):
@@ -196,6 +214,7 @@ def bench(
         labels=sample.labels,
         reported=reported,
         on_result=calibrate_pair if calibrate else None,
+        progress=lambda done, total, name: progress("measure", done, total, f"{name} on {device.name}"),
     )
     rows = [flat_row(r, score) for r in results if "figures" in r]
     report: dict[str, Any] = {

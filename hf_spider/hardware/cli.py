@@ -167,22 +167,28 @@ def _bench(args) -> int:
 
 
 def _bench_weights(args, target, config) -> dict[str, Any]:
+    from rich.console import Console
+
+    from hf_spider._cli_utils import StageBars
     from hf_spider.hardware._bench import bench
 
-    return bench(
-        args.model,
-        target=target,
-        variants=args.variants,
-        dataset=args.dataset,
-        task_kind=args.task_kind,
-        config=config,
-        token=args.token,
-        endpoint=args.endpoint,
-        score=args.score,
-        calibrate=args.calibrate,
-        allow_pickle=args.allow_pickle,
-        trust_remote_code=args.trust_remote_code,
-    )
+    # Beside the report on stdout, as `recommend` shows its stages; on stderr when stdout is JSON.
+    with StageBars(Console(stderr=args.json == "-")) as bars:
+        return bench(
+            args.model,
+            target=target,
+            variants=args.variants,
+            dataset=args.dataset,
+            task_kind=args.task_kind,
+            config=config,
+            token=args.token,
+            endpoint=args.endpoint,
+            score=args.score,
+            calibrate=args.calibrate,
+            allow_pickle=args.allow_pickle,
+            trust_remote_code=args.trust_remote_code,
+            progress=bars,
+        )
 
 
 def _num(fig: dict[str, Any], fmt: str = ".3g") -> str:

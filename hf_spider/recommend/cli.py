@@ -8,9 +8,8 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from hf_spider._cli_utils import check_json_path, check_writable_folder
+from hf_spider._cli_utils import StageBars, check_json_path, check_writable_folder
 from hf_spider._cli_utils import write_json as _write_json
 from hf_spider.errors import ConstraintError, UserInputError
 from hf_spider.hardware.constraints import add_constraint_arguments
@@ -112,41 +111,6 @@ def _slug(dataset: str) -> str:
     path = Path(dataset)
     text = path.resolve().name if path.exists() else dataset.strip("/").replace("/", "__")
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[-80:] or "dataset"
-
-
-class _StageBars:
-    """One rich progress bar per stage, with its elapsed time; fed by `recommend(progress=...)`."""
-
-    def __init__(self, console):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description:<22}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[note]}"),
-            console=console,
-            transient=False,
-        )
-        self.tasks: dict[str, Any] = {}
-        self.started: dict[str, float] = {}
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
-
-    def __call__(self, stage: str, done: int, total: int, note: str = "") -> None:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1), note=note)
-            self.started[stage] = time.perf_counter()
-        task = self.tasks[stage]
-        self.progress.update(task, completed=done, total=max(total, 1), note=note)
-        if done >= total:
-            self.progress.stop_task(task)
 
 
 def render_table(recs, console, max_rows: int = 15) -> None:
@@ -289,7 +253,7 @@ def _run_recommend(args: argparse.Namespace) -> int:
     # With `--json -`, stdout carries the JSON only: whatever a library prints goes to stderr.
     quiet_stdout = contextlib.redirect_stdout(sys.stderr) if json_stdout else contextlib.nullcontext()
     nothing_fits = None
-    with quiet_stdout, _StageBars(console) as bars:
+    with quiet_stdout, StageBars(console) as bars:
         try:
             recs = recommend(
                 dataset,
