@@ -39,6 +39,7 @@ STATUSES = ["measured", "estimated", "skipped"]
 # browsed dataset shows (its best ones), and the queue (jobs at once, jobs waiting).
 MAX_SAMPLE = 1024
 MAX_BROWSE_ROWS = 5000
+MAX_BROWSE_BYTES = 50_000_000  # a dataset's files: refused before the download above this
 CONCURRENCY = 2
 QUEUE_SIZE = 16
 # On the Hub, a Space with `hf_oauth: true` gets these; elsewhere there is no Hub login to use.
@@ -179,7 +180,7 @@ def _load(repo_id: str, token):
     if not _HUB_ID.match(repo_id):
         raise gr.Error("Enter a recommendations dataset id (namespace/name).")
     try:
-        recs = Recommendations.from_hub(repo_id, token=token)
+        recs = Recommendations.from_hub(repo_id, token=token, max_bytes=MAX_BROWSE_BYTES)
     except HfSpiderError as exc:
         raise _error(exc) from exc
     except Exception as exc:  # a dataset this Space cannot read: said, without its internals

@@ -157,6 +157,28 @@ def test_a_repush_keeps_the_users_own_files_and_reads_are_explained(hub):
         Recommendations.from_hub("not a repo!", endpoint=hub.url)
 
 
+def test_a_read_with_a_size_cap_refuses_a_large_dataset_before_downloading_it(hub):
+    """The Space's Browse reads a visitor's dataset with `max_bytes`: sizes come from the repo's
+    file listing, so a dataset too large is refused with no file downloaded."""
+    from hf_spider.errors import DatasetError
+
+    recs = make_recs()
+    recs.push_to_hub("me/recs", token=TOKEN, endpoint=hub.url)
+    files = HfApi(endpoint=hub.url).list_repo_tree("me/recs", repo_type="dataset", recursive=True)
+    size = sum(f.size for f in files if f.path == "recommendations.json" or f.path.endswith(".parquet"))
+    assert len(Recommendations.from_hub("me/recs", endpoint=hub.url, max_bytes=size)) == len(recs)
+    hub.reset_log()
+    with pytest.raises(DatasetError, match="more than the") as err:
+        Recommendations.from_hub("me/recs", endpoint=hub.url, max_bytes=size - 1)
+    assert "Recommendations.from_hub" in err.value.hint
+    assert hub.count("/resolve/") == 0
+    # A repo without recommendations.json is still told apart from a missing one.
+    api = HfApi(endpoint=hub.url, token=TOKEN)
+    api.create_repo("me/other", repo_type="dataset")
+    with pytest.raises(DatasetError, match="not a recommendations dataset"):
+        Recommendations.from_hub("me/other", endpoint=hub.url)
+
+
 def test_a_bare_repo_name_is_refused_before_any_work(hub):
     """On the Hub a bare name lands under the token's user, where cleanup and messages would miss it."""
     with pytest.raises(UserInputError, match="invalid repo id 'noslash'"):

@@ -97,6 +97,17 @@ def test_browse_unknown_dataset_shows_an_error(space):
         client.predict("me/absent", ALL, 0, False, "", api_name="/browse")
 
 
+def test_browse_refuses_a_dataset_larger_than_it_reads(hub, app_module, monkeypatch):
+    """A visitor's dataset is sized from its file listing and refused before its files download."""
+    import gradio as gr
+
+    monkeypatch.setattr(app_module, "MAX_BROWSE_BYTES", 1000)
+    hub.reset_log()
+    with pytest.raises(gr.Error, match="more than the 0 MB read here"):
+        app_module.browse("me/rt-recs", ALL, 0, False)
+    assert hub.count("/resolve/") == 0
+
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

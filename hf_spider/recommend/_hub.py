@@ -345,38 +345,54 @@ def _undo(api, repo_id: str, repo_type: str, created: bool) -> str:
     return "the repo it created was deleted again, nothing is left on the Hub"
 
 
-def load_recommendations(repo_id: str, *, token: str | None = None, endpoint: str | None = None):
+def load_recommendations(
+    repo_id: str, *, token: str | None = None, endpoint: str | None = None, max_bytes: int | None = None
+):
     """Read back a recommendations dataset: its `recommendations.json`, rows from its parquet
-    (`Recommendations.from_hub` makes the object)."""
+    (`Recommendations.from_hub` makes the object). With `max_bytes`, a dataset whose files are
+    larger than that is refused before anything is downloaded (the Space's Browse tab)."""
     import pandas as pd
     from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.hf_api import RepoFile
 
     from hf_spider.errors import DatasetError
 
     check_repo_id(repo_id)
     api = _api(token, endpoint)
+    not_ours = DatasetError(
+        f"{repo_id!r} is not a recommendations dataset on {resolve_endpoint(endpoint)}",
+        hint="push one with `hf-spider recommend DATASET --push-to-hub REPO`",
+    )
     try:
+        sizes = {
+            entry.path: entry.size or 0
+            for entry in api.list_repo_tree(repo_id, repo_type="dataset", recursive=True, token=token)
+            if isinstance(entry, RepoFile)
+        }
+        if "recommendations.json" not in sizes:
+            raise not_ours
+        shards = sorted(f for f in sizes if f.startswith("data/") and f.endswith(".parquet"))
+        total = sum(sizes[f] for f in ["recommendations.json", *shards])
+        if max_bytes is not None and total > max_bytes:
+            raise DatasetError(
+                f"{repo_id!r} holds {total / 1e6:.0f} MB of recommendations, more than the "
+                f"{max_bytes / 1e6:.0f} MB read here",
+                hint="browse it with the Python API (Recommendations.from_hub) on your machine",
+            )
         meta_path = api.hf_hub_download(repo_id, "recommendations.json", repo_type="dataset", token=token)
-        files = api.list_repo_files(repo_id, repo_type="dataset", token=token)
+        paths = [api.hf_hub_download(repo_id, f, repo_type="dataset", token=token) for f in shards]
     except RepositoryNotFoundError as exc:  # the Hub answers the same for a private repo
         raise DatasetError(
             f"dataset {repo_id!r} was not found on {resolve_endpoint(endpoint)} (or it is private)",
             hint="check the id; a private repo needs a token (token=, HF_TOKEN or `hf auth login`)",
         ) from exc
     except EntryNotFoundError as exc:
-        raise DatasetError(
-            f"{repo_id!r} is not a recommendations dataset on {resolve_endpoint(endpoint)}",
-            hint="push one with `hf-spider recommend DATASET --push-to-hub REPO`",
-        ) from exc
+        raise not_ours from exc
     except OSError as exc:
         raise hub_error(exc, f"dataset {repo_id}", endpoint=resolve_endpoint(endpoint)) from None
     data = json.loads(Path(meta_path).read_text())
-    shards = sorted(f for f in files if f.startswith("data/") and f.endswith(".parquet"))
-    if shards:
-        frames = [
-            pd.read_parquet(api.hf_hub_download(repo_id, f, repo_type="dataset", token=token)) for f in shards
-        ]
-        df = pd.concat(frames, ignore_index=True)
+    if paths:
+        df = pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
         data["rows"] = [
             {k: (None if pd.isna(v) else v) for k, v in row.items()} for row in df.to_dict("records")
         ]

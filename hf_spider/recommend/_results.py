@@ -273,12 +273,20 @@ class Recommendations:
 
     @classmethod
     def from_hub(
-        cls, repo_id: str, *, token: str | None = None, endpoint: str | None = None
+        cls,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        endpoint: str | None = None,
+        max_bytes: int | None = None,
     ) -> Recommendations:
-        """Read a recommendations dataset pushed by `push_to_hub`."""
+        """Read a recommendations dataset pushed by `push_to_hub` (refused unread when its files
+        are larger than `max_bytes`)."""
         from hf_spider.recommend._hub import load_recommendations
 
-        return cls.from_json(load_recommendations(repo_id, token=token, endpoint=endpoint))
+        return cls.from_json(
+            load_recommendations(repo_id, token=token, endpoint=endpoint, max_bytes=max_bytes)
+        )
 
 
 def _atomic_write(path: Path, write) -> None:
