@@ -340,6 +340,9 @@ def test_hub_parquet_large_split_reads_a_pool_of_row_groups(tmp_path, monkeypatc
     with HubServer(tmp_path / "hub") as hub:
         task = load_task("org/big", endpoint=hub.url, sample=20, max_scan=100, probe=False)
         resolves = hub.count(r"/resolve/.*\.parquet")
+        # one filesystem for every ranged read: the revision and the listing are fetched once
+        # (a filesystem per read fetched both again for each: 10 times here for 3 files)
+        assert hub.count(r"/revision/") <= 1 and hub.count(r"/tree/") <= 1
     src = task.metadata["source"]
     assert src["scanned_whole_split"] is False and src["sample_pool"] < 1000
     assert task.metadata["num_examples"] == 1000  # from the parquet footer

@@ -17,6 +17,7 @@ so a label column or a few row groups cost a fraction of the file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -453,8 +454,16 @@ def _range_filesystem(**options):
     """An `HfFileSystem` whose `cat_file(path, start, end)` fetches exactly that range.
 
     The stock one opens a buffered file and reads ahead a 5 MiB block on every ranged read, which
-    `fsspec.parquet` issues once per merged range.
+    `fsspec.parquet` issues once per merged range. One class for the process, so that fsspec's
+    instance cache gives every read with the same options the same filesystem, whose listing
+    cache resolves the revision and lists the repo once (a class made per call re-fetched both
+    for every file opened).
     """
+    return _range_filesystem_class()(**options)
+
+
+@functools.cache
+def _range_filesystem_class():
     from huggingface_hub import HfFileSystem
 
     class _RangeHfFileSystem(HfFileSystem):
@@ -462,7 +471,7 @@ def _range_filesystem(**options):
             kwargs.setdefault("cache_type", "none")
             return super().cat_file(path, start=start, end=end, **kwargs)
 
-    return _RangeHfFileSystem(**options)
+    return _RangeHfFileSystem
 
 
 def _undecoded(ds):
