@@ -190,6 +190,54 @@ def test_eval_results_from_model_index():
     assert token.best_eval_accuracy() == pytest.approx(0.93)
 
 
+def test_a_top5_accuracy_beside_top1_is_not_the_upstream_accuracy():
+    """Cards often report ImageNet top-5 beside top-1, as the metric's type ("Top 5 Accuracy",
+    papers-with-code style) or as its name under type `accuracy` (the Hub's style): the card's
+    accuracy (what `upstream` and the cold prior read) is the top-1, not the higher top-5."""
+    from hf_spider.ranker.cold import upstream_accuracy
+
+    def card(*metrics):
+        return {
+            "model-index": [
+                {
+                    "name": "m",
+                    "results": [
+                        {"dataset": {"name": "ImageNet-1k", "type": "imagenet-1k"}, "metrics": list(metrics)}
+                    ],
+                }
+            ]
+        }
+
+    pwc = tokenize(
+        "org/pwc",
+        card=card(
+            {"type": "Top 1 Accuracy", "value": "76.13%"}, {"type": "Top 5 Accuracy", "value": "92.86%"}
+        ),
+    )
+    hub = tokenize(
+        "org/hub",
+        card=card(
+            {"type": "accuracy", "name": "Top 5 Accuracy", "value": 92.86},
+            {"type": "accuracy", "name": "Top 1 Accuracy", "value": 76.13},
+        ),
+    )
+    short = tokenize(
+        "org/short", card=card({"type": "acc@1", "value": 0.7613}, {"type": "acc@5", "value": 0.9286})
+    )
+    for token in (pwc, hub, short):
+        assert token.best_eval_accuracy() == pytest.approx(0.7613), token.eval_results
+        assert upstream_accuracy(token) == pytest.approx(0.7613)
+    assert hub.eval_results[0] == {
+        "dataset": "ImageNet-1k",
+        "metric": "accuracy",
+        "name": "Top 5 Accuracy",
+        "value": 92.86,
+    }
+    # A card with only a top-5 figure states no accuracy; a plain accuracy of 2023 stays one.
+    assert tokenize("org/t5", card=card({"type": "top-5", "value": 0.93})).best_eval_accuracy() is None
+    assert tokenize("org/y", card=card({"type": "accuracy_2023", "value": 0.8})).best_eval_accuracy() == 0.8
+
+
 # --- the store ---------------------------------------------------------------------------------
 def _tokens() -> list[ModelToken]:
     return [

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,9 @@ DATASET_GROUPS: dict[str, tuple[str, ...]] = {
 }
 LICENSE_GROUPS = ("permissive", "copyleft-or-cc", "non-commercial", "other")
 HEAD_KINDS = ("classification", "masked-lm", "base", "other")
+
+# "top-5 accuracy", "Top 5 Accuracy", "top5_acc", "acc@5": an accuracy over k > 1 guesses
+_TOP_K = re.compile(r"(?:top|acc|accuracy)[\s_@-]*(?:[2-9]|[1-9]\d)\b")
 
 
 def _vector_fields() -> tuple[str, ...]:
@@ -243,7 +247,8 @@ class ModelToken:
 
     # --- derived facts ---------------------------------------------------------------------
     def best_eval_accuracy(self) -> float | None:
-        """The highest accuracy-like value (0..1) among the reported eval results."""
+        """The highest accuracy-like value (0..1) among the reported eval results; a top-5 (top-k)
+        accuracy is not one (cards often report it beside top-1, and it is always the higher)."""
         best = None
         for result in self.eval_results:
             metric = str(result.get("metric", "")).lower()
@@ -251,6 +256,8 @@ class ModelToken:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
             if "acc" not in metric and metric not in ("f1", "top1", "top-1"):
+                continue
+            if _TOP_K.search(metric) or _TOP_K.search(str(result.get("name") or "").lower()):
                 continue
             value = float(value) / 100.0 if 1.0 < value <= 100.0 else float(value)
             if 0.0 <= value <= 1.0 and (best is None or value > best):

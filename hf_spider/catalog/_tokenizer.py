@@ -228,13 +228,14 @@ def eval_results_from_model_index(model_index: Any, warnings: list[str]) -> list
                             continue
                     if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
                         continue
-                    results.append(
-                        {
-                            "dataset": str(dataset) if dataset else None,
-                            "metric": str(metric.get("type") or metric.get("name") or "unknown"),
-                            "value": float(value),
-                        }
-                    )
+                    result_row = {
+                        "dataset": str(dataset) if dataset else None,
+                        "metric": str(metric.get("type") or metric.get("name") or "unknown"),
+                        "value": float(value),
+                    }
+                    if metric.get("name") and str(metric["name"]) != result_row["metric"]:
+                        result_row["name"] = str(metric["name"])  # "Top 5 Accuracy" under type accuracy
+                    results.append(result_row)
     except (AttributeError, TypeError):
         warnings.append("card model-index is malformed; eval results skipped")
     return results
