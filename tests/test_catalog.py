@@ -238,6 +238,34 @@ def test_a_top5_accuracy_beside_top1_is_not_the_upstream_accuracy():
     assert tokenize("org/y", card=card({"type": "accuracy_2023", "value": 0.8})).best_eval_accuracy() == 0.8
 
 
+@pytest.mark.parametrize(
+    "body, count",
+    [
+        ("- **Model Stats:**\n  - Params (M): 25.6\n", 25_600_000),  # timm
+        ("| Params (M) | 8.0 |", 8_000_000),
+        ("Parameters: 25.6M", 25_600_000),
+        ("**Parameters:** 25.6 M", 25_600_000),
+        ("| # Params | 25,557,032 |", 25_557_032),
+        ("Number of parameters: 1.2 billion", 1_200_000_000),
+        ("This model has 110M parameters.", 110_000_000),
+        ("a 25.6 million params backbone", 25_600_000),
+        ("It has 25,557,032 trainable parameters", 25_557_032),
+        # not a model's size
+        ("Params: 25.6", None),
+        ("we tuned 3 parameters of the optimizer", None),
+        ("Training parameters: 5k steps", None),
+        ("hyperparameters: lr 0.1, 90000 steps", None),
+        ("The parameters of the model were trained for 90 epochs", None),
+    ],
+)
+def test_the_parameter_count_a_card_states(body, count):
+    """A card without safetensors metadata or a config the tokenizer can count states its size
+    in many forms; each is read, and what only looks like one is not."""
+    token = tokenize("org/m", card=f"---\nlicense: mit\n---\n# m\n\n{body}\n")
+    assert token.num_parameters == count
+    assert (token.num_parameters_source == "card") == (count is not None)
+
+
 # --- the store ---------------------------------------------------------------------------------
 def _tokens() -> list[ModelToken]:
     return [

@@ -42,7 +42,19 @@ PARTLY_READ = (
 )
 # a config whose arithmetic gives more is wrong, not a model (the largest public ones: ~2e12)
 MAX_PARAMETERS = 10**13
-_PARAMS_TEXT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([MB])\s+param", re.I)
+# "Parameters: 25.6M", "# Params | 25,557,032", "Number of parameters: 1.2 billion"
+_PARAMS_FIELD = re.compile(
+    r"(?<![a-z])(?:number\s+of\s+|num\s+|#\s*)?param(?:eter)?s?(?:\s+count)?\s*\**\s*[:|=]\s*\**\s*"
+    r"([0-9][0-9,]*(?:\.[0-9]+)?)\s*(k|m|b|thousand|million|billion)?(?![a-z])",
+    re.I,
+)
+# "110M parameters", "25.6 million params", "25,557,032 trainable parameters"
+_PARAMS_TEXT = re.compile(
+    r"(?<![0-9.,])([0-9][0-9,]*(?:\.[0-9]+)?)\s*(k|m|b|thousand|million|billion)?\s+(?:trainable\s+)?param",
+    re.I,
+)
+MIN_CARD_PARAMETERS = 100_000
+_PARAMS_UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9, "g": 1e9}
 _IMAGE_SIZE = re.compile(r"image size\s*:\s*(?:train\s*=\s*)?([0-9]+)\s*x\s*([0-9]+)", re.I)
 _CARD_DATASET = re.compile(r"^\s*[-*]\s*\*\*(pretrain dataset|dataset)\s*:\*\*\s*(.+)$", re.I | re.M)
 _TIMM_FAMILY = re.compile(r"^([a-z]+?)(?:v?\d.*|_.*)?$")
@@ -601,16 +613,23 @@ def _from_sentence_transformers(token: ModelToken, contents: Mapping[str, Any]) 
 
 
 def params_from_card(body: str) -> int | None:
-    """The parameter count a card states: timm's `Params (M): 25.6`, or `110M parameters`."""
+    """The parameter count a card states: timm's `Params (M): 25.6`, a field (`Parameters: 25.6M`,
+    `# Params | 25,557,032`) or prose (`110M parameters`, `25.6 million params`). A field or
+    prose figure under `MIN_CARD_PARAMETERS` is not a model's size ("Training parameters: 5k
+    steps"), and a bare number without a unit counts only as a plain count: `Params: 25.6` says
+    nothing certain."""
     if not body:
         return None
     match = _PARAMS_LINE.search(body)
     if match:
-        scale = {"k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9}[match.group(1).lower()]
-        return round(float(match.group(2).replace(",", "")) * scale)
-    match = _PARAMS_TEXT.search(body)
-    if match:
-        return round(float(match.group(1)) * (1e6 if match.group(2).upper() == "M" else 1e9))
+        return round(float(match.group(2).replace(",", "")) * _PARAMS_UNITS[match.group(1).lower()])
+    for pattern in (_PARAMS_FIELD, _PARAMS_TEXT):
+        for match in pattern.finditer(body):
+            value = float(match.group(1).replace(",", ""))
+            unit = (match.group(2) or "").lower()
+            count = value * _PARAMS_UNITS[unit] if unit else value
+            if count >= MIN_CARD_PARAMETERS:
+                return round(count)
     return None
 
 
