@@ -132,6 +132,14 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
             continue
         recs = recommend(folder / "targets" / target, catalog=catalog, stages=("rank",), ranker=ranker)
         spider = {r["model_id"]: float(r["score"]) for r in recs.ranking()}
+        unranked = [m for m in models if m not in spider]
+        if unranked:  # a card the ranker cannot take as a model for this target
+            raise ValueError(
+                f"target {target}: the ranker left out {', '.join(unranked[:3])}"
+                + (f" and {len(unranked) - 3} more" if len(unranked) > 3 else "")
+                + f" (not {recs.meta.get('task', {}).get('modality', 'a')} models by their cards, or cards "
+                "that say nothing of their task); add a pipeline_tag to those cards"
+            )
         rankings[target] = [r["model_id"] for r in recs.ranking()]
         params = _filled([tokens[m].num_parameters for m in models], np.log)
         upstream = _filled([tokens[m].best_eval_accuracy() for m in models])
@@ -199,7 +207,7 @@ def stated_gmacs(readme: Path) -> float | None:
     import re
 
     try:
-        found = re.search(r"GMACs:\s*([0-9.]+)", readme.read_text(encoding="utf-8"))
+        found = re.search(r"GMACs:\s*([0-9.]+)", readme.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return None
     return float(found.group(1)) if found else None

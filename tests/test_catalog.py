@@ -250,6 +250,8 @@ def test_a_top5_accuracy_beside_top1_is_not_the_upstream_accuracy():
         ("This model has 110M parameters.", 110_000_000),
         ("a 25.6 million params backbone", 25_600_000),
         ("It has 25,557,032 trainable parameters", 25_557_032),
+        ("- Parameters (M): 3.5", 3_500_000),
+        ("A 5.3M-parameter image classifier", 5_300_000),
         # not a model's size
         ("Params: 25.6", None),
         ("we tuned 3 parameters of the optimizer", None),
@@ -264,6 +266,90 @@ def test_the_parameter_count_a_card_states(body, count):
     token = tokenize("org/m", card=f"---\nlicense: mit\n---\n# m\n\n{body}\n")
     assert token.num_parameters == count
     assert (token.num_parameters_source == "card") == (count is not None)
+
+
+RESNET50_CONFIG = {
+    "model_type": "resnet",
+    "architectures": ["ResNetForImageClassification"],
+    "depths": [3, 4, 6, 3],
+    "hidden_sizes": [256, 512, 1024, 2048],
+    "embedding_size": 64,
+    "layer_type": "bottleneck",
+    "num_channels": 3,
+    "id2label": {str(i): f"class {i}" for i in range(1000)},
+}
+
+
+def test_a_config_without_a_formula_is_counted_by_building_it_on_the_meta_device():
+    """ResNet, ConvNeXt, Swin, ... configs have no closed formula here: a card with such a config
+    and no weights is counted by instantiating the config (transformers' own classes, on the meta
+    device, never remote code) — torchvision's ResNet-50 has 25,557,032 parameters."""
+    token = tokenize(
+        "microsoft/resnet-50", card="---\nlibrary_name: transformers\n---\n", config=RESNET50_CONFIG
+    )
+    assert token.num_parameters == 25_557_032 and token.num_parameters_source == "config"
+    assert not any("parameters unknown" in w for w in token.warnings)
+    deep = {**RESNET50_CONFIG, "depths": [3, 4, 600, 3]}  # too deep to build for a count
+    assert tokenize("o/deep", config=deep).num_parameters is None
+    remote = {"model_type": "mystery-net", "auto_map": {"AutoModel": "modeling.Mystery"}}
+    token = tokenize("o/remote", config=remote)
+    assert token.num_parameters is None and any("parameters unknown" in w for w in token.warnings)
+    # the card's own figure is never the implausible one a typo makes
+    typo = tokenize("o/typo", card="---\nlibrary_name: timm\n---\n- Params (M): 25600000\n")
+    assert typo.num_parameters is None and any("implausible" in w for w in typo.warnings)
+
+
+TIMM_BODY = """---
+library_name: timm
+license: apache-2.0
+tags: [image-classification, timm]
+---
+# Model card for resnet50.a1_in1k
+
+- **Model Stats:**
+  - Params (M): 25.6
+  - Image size: train = 224 x 224, test = 288 x 288
+
+## Model Comparison
+|model                                     |img_size|top1 |top5 |param_count|gmacs|macts|img/sec|
+|------------------------------------------|--------|-----|-----|-----------|-----|-----|-------|
+|[resnet152d.ra2_in1k](https://huggingface.co/timm/resnet152d.ra2_in1k)|320     |83.68|96.73|60.2   |24.1 |47.7 |1390|
+|[resnet50.a1_in1k](https://huggingface.co/timm/resnet50.a1_in1k)|288     |81.22|95.11|25.6       |6.8 |18.4 |2090|
+|[resnet50.a1_in1k](https://huggingface.co/timm/resnet50.a1_in1k)|224     |80.10|94.63|25.6       |4.1 |11.1 |3454|
+"""
+
+
+def test_a_timm_card_without_config_keeps_its_architecture_and_its_top1():
+    """A timm card states its ImageNet top-1 in its "Model Comparison" table, not in a
+    model-index: the row naming the model itself is read (not another model's), and without a
+    config.json the repo's name (timm's model name) gives the architecture and family."""
+    token = tokenize("timm/resnet50.a1_in1k", card=TIMM_BODY)
+    assert token.architecture == "resnet50.a1_in1k" and token.family == "resnet"
+    assert token.eval_results == [{"dataset": "imagenet-1k", "metric": "top1", "value": 81.22}]
+    assert token.best_eval_accuracy() == pytest.approx(0.8122)
+    other = tokenize("timm/resnet18.a1_in1k", card=TIMM_BODY.replace("resnet50.a1_in1k", "resnet34.a1_in1k"))
+    assert other.eval_results == [] and other.family == "resnet"
+
+
+def test_a_card_whose_model_index_names_the_task_is_a_candidate_for_it():
+    """No pipeline_tag, library or config, but a model-index with `task.type: image-classification`:
+    the card is an image model (it was left out of every ranking)."""
+    card = {
+        "model-index": [
+            {
+                "name": "m",
+                "results": [
+                    {
+                        "task": {"type": "image-classification"},
+                        "dataset": {"name": "ImageNet-1k"},
+                        "metrics": [{"type": "accuracy", "value": 76.1}],
+                    }
+                ],
+            }
+        ]
+    }
+    token = tokenize("alice/resnet50-imagenet", card=card)
+    assert token.pipeline_tag == "image-classification" and token.modality == "image"
 
 
 # --- the store ---------------------------------------------------------------------------------

@@ -68,6 +68,24 @@ def test_more_upstream_accuracy_never_lowers_the_cold_prior(image_population):
     assert high > low
 
 
+def test_the_upstream_accuracy_is_imagenet_1k_not_its_other_test_sets():
+    """A card listing ImageNet ReaL / V2 beside ImageNet-1k: the upstream fact is the ImageNet-1k
+    top-1 (ReaL's is always higher); ILSVRC2012 is ImageNet."""
+
+    def token(*results):
+        return ModelToken(
+            model_id="o/m",
+            eval_results=[{"dataset": d, "metric": "Top 1 Accuracy", "value": v} for d, v in results],
+        )
+
+    assert C.upstream_accuracy(
+        token(("ImageNet-1k", 82.1), ("ImageNet-ReaL", 87.6), ("ImageNet-V2", 71.2))
+    ) == pytest.approx(0.821)
+    assert C.upstream_accuracy(token(("ILSVRC2012", 0.6976))) == pytest.approx(0.6976)
+    for other in ("ImageNet-A", "imagenet_r", "ImageNet Sketch", "imagenet-c"):
+        assert C.upstream_accuracy(token((other, 40.0))) is None, other
+
+
 def test_far_cards_fall_back_to_the_order_of_their_parameter_counts(image_population):
     pct, tokens = image_population
     facts = C.fit_facts_prior(pct, tokens, mix=1.0)
@@ -366,6 +384,30 @@ def test_ood_check_leaves_out_what_cannot_be_scored_and_stops_on_a_bad_target_ca
     result = json.loads(text)
     assert set(result["targets"]) == {"cifar10", "dtd"} and "pets" in result["left_out"]
     assert "NaN" not in text and all(np.isfinite(v["top1_regret"]) for v in result["mean"].values())
+    # A card in Latin-1 is read (the crawl reads it; the GMACs line too).
+    readme = other / "models" / models[1] / "README.md"
+    readme.write_bytes(readme.read_bytes() + "\nEntraîné sur ImageNet.\n".encode("latin-1"))
+    assert ood.main(["--cards", str(other), "--json", str(out)]) == 0
+    # A card that says nothing of its task (no library, tags, pipeline_tag, model-index task nor config)
+    # is left out by the ranker: one line naming it (was a KeyError traceback).
+    readme = other / "models" / models[2] / "README.md"
+    shutil.copytree(readme.parent, tmp_path / "kept")
+    text = readme.read_text(encoding="latin-1")
+    header, body = text.split("---", 2)[1:]
+    keep = [
+        ln
+        for ln in header.splitlines()
+        if not ln.startswith(("library_name", "tags", "- image-", "- timm", "pipeline_tag"))
+        and "image-classification" not in ln
+    ]
+    readme.write_text("---" + "\n".join(keep) + "\n---" + body)
+    (readme.parent / "config.json").unlink()  # timm's config says what it is too
+    capsys.readouterr()
+    assert ood.main(["--cards", str(other)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"left out {models[2]}" in err[0] and "pipeline_tag" in err[0], err
+    shutil.rmtree(readme.parent)
+    shutil.copytree(tmp_path / "kept", readme.parent)
     (other / "targets" / "dtd" / "README.md").write_text("")  # a card the product cannot read
     assert ood.main(["--cards", str(other)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -408,6 +450,15 @@ def test_a_candidate_card_that_cannot_be_read_is_named_where_the_user_looks(tmp_
     assert code == 0 and "partly read" in out
     # every card here is placed from its card alone (no fine-tuning record): said on the terminal
     assert "stage 1 scored 0 of 11" in out
+    # a card that says nothing of its task (no library, tags, pipeline tag, model-index task nor
+    # config) is left out of an image ranking: named in the notes, not silently gone
+    card = models / "timm" / "googlenet.tv_in1k"
+    card.mkdir()
+    (card / "README.md").write_text("---\nlicense: bsd-3-clause\n---\n# GoogLeNet\n\n6.6M parameters.\n")
+    recs = recommend(OOD / "targets" / "pets", catalog=models, stages=("rank",))
+    said = [n for n in recs.meta["notes"] if "left out" in n]
+    assert len(recs.ranking()) == 11 and len(said) == 1 and "timm/googlenet.tv_in1k" in said[0], said
+    assert said[0] in recs.meta["notes_shown"] and "pipeline_tag" in said[0]
 
 
 def test_eval_ranking_takes_the_catalogs_recommend_takes(tmp_path):

@@ -64,6 +64,12 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
             else cat.filter(predicate=lambda t: t.modality == modality or (t.pipeline_tag in wanted))
         )
     info["num_candidates"] = len(tokens)
+    # cards that say nothing of what they are for (no pipeline tag, library, tags nor config):
+    # left out, and `recommend` says so
+    kept = set(tokens.model_ids)
+    info["unknown_modality"] = sorted(
+        t.model_id for t in cat if t.modality is None and t.model_id not in kept
+    )
     if not len(tokens):
         article = "an" if modality[:1] in "aeiou" else "a"
         tags = ", ".join(sorted(MODALITY_TAGS.get(modality, ())))

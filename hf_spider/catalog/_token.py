@@ -92,7 +92,8 @@ LICENSE_GROUPS = ("permissive", "copyleft-or-cc", "non-commercial", "other")
 HEAD_KINDS = ("classification", "masked-lm", "base", "other")
 
 # "top-5 accuracy", "Top 5 Accuracy", "top5_acc", "acc@5": an accuracy over k > 1 guesses
-_TOP_K = re.compile(r"(?:top|acc|accuracy)[\s_@-]*(?:[2-9]|[1-9]\d)\b")
+_TOP_K = re.compile(r"(?:top|acc|accuracy)[\s_@-]*(?:[2-9]|[1-9]\d)(?!\d)")
+_TOP_1 = re.compile(r"top[\s_-]*1(?!\d)")
 
 
 def _vector_fields() -> tuple[str, ...]:
@@ -255,7 +256,9 @@ class ModelToken:
             value = result.get("value")
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
-            if "acc" not in metric and metric not in ("f1", "top1", "top-1"):
+            if "acc" not in metric and metric != "f1" and not _TOP_1.search(metric):
+                continue
+            if "err" in metric:  # "Top-1 Error": not an accuracy
                 continue
             if _TOP_K.search(metric) or _TOP_K.search(str(result.get("name") or "").lower()):
                 continue

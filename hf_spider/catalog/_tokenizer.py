@@ -11,9 +11,11 @@ Malformed input never raises: the token keeps what parsed and records a warning.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,7 +25,9 @@ from hf_spider.catalog._token import IMAGE_FAMILIES, PIPELINE_TAGS, TEXT_FAMILIE
 from hf_spider.errors import first_line
 
 _FRONT_MATTER = re.compile(r"\A\s*---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.S)
-_PARAMS_LINE = re.compile(r"params?\s*\(\s*([mkbg])\s*\)\s*[:|]\s*([0-9][0-9,]*(?:\.[0-9]+)?)", re.I)
+_PARAMS_LINE = re.compile(
+    r"param(?:eter)?s?\s*\(\s*([mkbg])\s*\)\s*\**\s*[:|]\s*\**\s*([0-9][0-9,]*(?:\.[0-9]+)?)", re.I
+)
 # the beginnings of the token warnings that change what a card is ranked on: a card or config
 # that could not be read or contradicts itself, or no parameter count anywhere (`recommend` names
 # such cards in a note); every warning written below with one of these beginnings is of that kind
@@ -42,6 +46,10 @@ PARTLY_READ = (
 )
 # a config whose arithmetic gives more is wrong, not a model (the largest public ones: ~2e12)
 MAX_PARAMETERS = 10**13
+_LEADING_NUMBER = re.compile(r"\s*([-+]?[0-9]+(?:\.[0-9]+)?)\s*%?\s*(?:$|±|\+/-|\()")
+# configs deeper than this are not instantiated to count their parameters (time, not memory:
+# the meta device allocates nothing)
+MAX_COUNTED_LAYERS = 512
 # "Parameters: 25.6M", "# Params | 25,557,032", "Number of parameters: 1.2 billion"
 _PARAMS_FIELD = re.compile(
     r"(?<![a-z])(?:number\s+of\s+|num\s+|#\s*)?param(?:eter)?s?(?:\s+count)?\s*\**\s*[:|=]\s*\**\s*"
@@ -50,13 +58,15 @@ _PARAMS_FIELD = re.compile(
 )
 # "110M parameters", "25.6 million params", "25,557,032 trainable parameters"
 _PARAMS_TEXT = re.compile(
-    r"(?<![0-9.,])([0-9][0-9,]*(?:\.[0-9]+)?)\s*(k|m|b|thousand|million|billion)?\s+(?:trainable\s+)?param",
+    r"(?<![0-9.,])([0-9][0-9,]*(?:\.[0-9]+)?)\s*(k|m|b|thousand|million|billion)?[\s-]+(?:trainable\s+)?param",
     re.I,
 )
 MIN_CARD_PARAMETERS = 100_000
 _PARAMS_UNITS = {"k": 1e3, "thousand": 1e3, "m": 1e6, "million": 1e6, "b": 1e9, "billion": 1e9, "g": 1e9}
 _IMAGE_SIZE = re.compile(r"image size\s*:\s*(?:train\s*=\s*)?([0-9]+)\s*x\s*([0-9]+)", re.I)
 _CARD_DATASET = re.compile(r"^\s*[-*]\s*\*\*(pretrain dataset|dataset)\s*:\*\*\s*(.+)$", re.I | re.M)
+_TIMM_NAME = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)?$")  # resnet50.a1_in1k, vit_base_patch16_224
+_MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _TIMM_FAMILY = re.compile(r"^([a-z]+?)(?:v?\d.*|_.*)?$")
 
 _FAMILY_ALIASES = {
@@ -233,11 +243,11 @@ def eval_results_from_model_index(model_index: Any, warnings: list[str]) -> list
                 dataset = ds.get("name") or ds.get("type") if isinstance(ds, Mapping) else str(ds)
                 for metric in result.get("metrics") or []:
                     value = metric.get("value")
-                    if isinstance(value, str):
-                        try:
-                            value = float(value.strip().rstrip("%"))
-                        except ValueError:
+                    if isinstance(value, str):  # "76.1%", "81.2 ± 0.1"
+                        match = _LEADING_NUMBER.match(value)
+                        if not match:
                             continue
+                        value = float(match.group(1))
                     if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value):
                         continue
                     result_row = {
@@ -251,6 +261,20 @@ def eval_results_from_model_index(model_index: Any, warnings: list[str]) -> list
     except (AttributeError, TypeError):
         warnings.append("card model-index is malformed; eval results skipped")
     return results
+
+
+def _model_index_task(model_index: Any) -> str | None:
+    """The pipeline tag of the first `task.type` of a model-index that is one (else None)."""
+    try:
+        for entry in model_index or []:
+            for result in entry.get("results") or []:
+                task = result.get("task") or {}
+                kind = task.get("type") if isinstance(task, Mapping) else None
+                if kind in PIPELINE_TAGS:
+                    return str(kind)
+    except (AttributeError, TypeError):
+        pass
+    return None
 
 
 # --- parameter count from a config -------------------------------------------------------------
@@ -421,9 +445,8 @@ def tokenize(
     if isinstance(base, Mapping):  # API shape: {"relation": ..., "models": [{"id": ...}]}
         base = [m.get("id") for m in base.get("models") or [] if isinstance(m, Mapping)]
     token.base_models = _as_list(base) or _as_list(meta.get("base_model"))
-    token.eval_results = eval_results_from_model_index(
-        data.get("model-index") or meta.get("model-index") or meta.get("model_index"), warnings
-    )
+    model_index = data.get("model-index") or meta.get("model-index") or meta.get("model_index")
+    token.eval_results = eval_results_from_model_index(model_index, warnings)
 
     is_timm = "architecture" in cfg and "model_type" not in cfg
     is_st = "modules.json" in file_names or "sentence_bert_config.json" in file_names
@@ -454,6 +477,8 @@ def tokenize(
         token.pipeline_tag = next((t for t in token.tags if t in PIPELINE_TAGS), None)
         if token.pipeline_tag is None and token.library == "timm":
             token.pipeline_tag = "image-classification"
+    if token.pipeline_tag is None:  # the task its model-index reports results for
+        token.pipeline_tag = _model_index_task(model_index)
     token.modality = _modality(token)
     by_family = "image" if token.family in _IMAGE_TYPES else "text" if token.family in _TEXT_TYPES else None
     if by_family and token.modality in ("image", "text") and token.modality != by_family:
@@ -484,8 +509,15 @@ def tokenize(
             token.num_parameters, token.num_parameters_source = count, source
     if token.num_parameters is None:
         count = params_from_card(body)
+        if count and count > MAX_PARAMETERS:
+            warnings.append(f"the card states an implausible parameter count ({count}); ignored")
+            count = None
         if count:
             token.num_parameters, token.num_parameters_source = count, "card"
+    if token.num_parameters is None and cfg:
+        count = params_by_instantiation(cfg, token.num_labels)
+        if count:
+            token.num_parameters, token.num_parameters_source = count, "config"
     if token.num_parameters is None:
         warnings.append("number of parameters unknown (no safetensors metadata, config or card figure)")
     if not cfg and not is_st and not config_given:
@@ -576,6 +608,15 @@ def _from_timm_config(token: ModelToken, cfg: Mapping[str, Any], warnings: list[
 
 
 def _from_timm_card(token: ModelToken, body: str) -> None:
+    name = token.model_id.rsplit("/", 1)[-1]
+    if not token.architecture and _TIMM_NAME.match(name):
+        # timm names a Hub repo after the model it holds (resnet50.a1_in1k): without a config,
+        # the name is the architecture
+        token.architecture = name
+    if not any(r.get("dataset") for r in token.eval_results if "imagenet" in str(r.get("dataset")).lower()):
+        top1 = _comparison_table_top1(body, name)
+        if top1 is not None:  # timm's "Model Comparison" table: ImageNet-1k validation results
+            token.eval_results.append({"dataset": "imagenet-1k", "metric": "top1", "value": top1})
     if not token.input_size:
         match = _IMAGE_SIZE.search(body)
         if match:
@@ -584,6 +625,34 @@ def _from_timm_card(token: ModelToken, body: str) -> None:
         name = name.strip()
         if name and name not in token.datasets:
             token.datasets.append(name)
+
+
+def _comparison_table_top1(body: str, name: str) -> float | None:
+    """The top-1 of the row naming this model (`[resnet50.a1_in1k](...)`) in a markdown table
+    with `model` and `top1` columns (timm cards' "Model Comparison"); the first such row."""
+    header: list[str] | None = None
+    for line in body.splitlines():
+        line = line.strip()
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if header is None:
+            header = [c.lower().replace(" ", "").replace("-", "") for c in cells]
+            continue
+        if "model" not in header or "top1" not in header:
+            continue
+        if len(cells) <= max(header.index("model"), header.index("top1")):
+            continue
+        model = _MARKDOWN_LINK.sub(r"\1", cells[header.index("model")]).strip(" `*")
+        if model.lower() != name.lower():
+            continue
+        try:
+            value = float(cells[header.index("top1")].rstrip("%"))
+        except ValueError:
+            return None
+        return value if 0 < value <= 100 else None
+    return None
 
 
 def _from_sentence_transformers(token: ModelToken, contents: Mapping[str, Any]) -> None:
@@ -610,6 +679,77 @@ def _from_sentence_transformers(token: ModelToken, contents: Mapping[str, Any]) 
     sbert = contents.get("sentence_bert_config.json")
     if isinstance(sbert, Mapping) and _positive_int(sbert.get("max_seq_length")):
         token.max_seq_len = int(sbert["max_seq_length"])
+
+
+def params_by_instantiation(config: Mapping[str, Any], num_labels: int | None) -> int | None:
+    """The parameter count of a config of the installed transformers library, built on the meta
+    device (no memory, no weights, never remote code): for the architectures `params_from_config`
+    has no formula for (ResNet, ConvNeXt, Swin, EfficientNet, MobileNet, RegNet, ...). None for a
+    model type transformers does not know, a config it refuses, or one deeper than
+    `MAX_COUNTED_LAYERS`."""
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or _too_deep(config):
+        return None
+    try:
+        text = json.dumps(dict(config), sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+    return _instantiated_count(text, num_labels)
+
+
+def _too_deep(config: Mapping[str, Any]) -> bool:
+    for key, value in config.items():
+        if not any(word in key for word in ("layer", "depth", "block")):
+            continue
+        values = value if isinstance(value, list) else [value]
+        if sum(v for v in values if isinstance(v, int) and not isinstance(v, bool)) > MAX_COUNTED_LAYERS:
+            return True
+    return False
+
+
+_BUILD_LOCK = threading.Lock()  # crawl workers are threads: one import and build at a time
+
+
+@functools.lru_cache(maxsize=1024)
+def _instantiated_count(config_json: str, num_labels: int | None) -> int | None:
+    import logging
+    import warnings
+
+    config = json.loads(config_json)
+    model_type = config.pop("model_type")
+    config.pop("transformers_version", None)
+    config.pop("auto_map", None)  # remote code is never run
+    arch = str((_as_list(config.get("architectures")) or [""])[0])
+    hf_logger = logging.getLogger("transformers")
+    with _BUILD_LOCK:
+        level = hf_logger.level
+        try:
+            import torch
+            import transformers
+            from transformers import CONFIG_MAPPING
+
+            if model_type not in CONFIG_MAPPING:
+                return None
+            auto = (
+                transformers.AutoModelForImageClassification
+                if "ForImageClassification" in arch
+                else transformers.AutoModelForSequenceClassification
+                if "ForSequenceClassification" in arch
+                else transformers.AutoModel
+            )
+            hf_logger.setLevel(logging.ERROR)
+            with warnings.catch_warnings(), torch.device("meta"):
+                warnings.simplefilter("ignore")
+                hf_config = CONFIG_MAPPING[model_type](**config)
+                if num_labels and not (config.get("id2label") or config.get("num_labels")):
+                    hf_config.num_labels = num_labels
+                model = auto.from_config(hf_config)
+            count = int(sum(p.numel() for p in model.parameters()))
+        except Exception:  # not installed, or a config transformers refuses: no count
+            return None
+        finally:
+            hf_logger.setLevel(level)
+    return count if 0 < count <= MAX_PARAMETERS else None
 
 
 def params_from_card(body: str) -> int | None:

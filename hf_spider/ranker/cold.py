@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -42,7 +43,10 @@ from hf_spider.ranker import features as F
 logger = logging.getLogger("hf_spider.ranker")
 
 NARROW_LABELS = 100  # fewer labels than this on a classification head: a narrow fine-tune
-UPSTREAM_DATASETS = ("imagenet",)  # benchmarks whose accuracy means the same on any catalog
+UPSTREAM_DATASETS = ("imagenet", "ilsvrc")  # benchmarks whose accuracy means the same on any catalog
+# other test sets of ImageNet (ReaL labels, V2, Sketch, -A/-R/-C/-O): another benchmark, whose
+# accuracy is not comparable with the usual one (cards list them beside ImageNet-1k)
+UPSTREAM_OTHER = re.compile(r"real|v2|sketch|adversarial|rendition|corrupt|[-_ ][arco](?![a-z0-9])")
 FAMILY_SHRINK = 5.0  # pseudo-models pulling each family offset towards 0
 MIN_FAMILY_MODELS = 3
 MIXES = (0.0, 0.5, 1.0)  # shrinkage towards the parameters-only prior tried by nested CV
@@ -59,7 +63,7 @@ def upstream_accuracy(token: ModelToken) -> float | None:
     best = None
     for result in token.eval_results:
         name = str(result.get("dataset") or "").lower()
-        if not any(u in name for u in UPSTREAM_DATASETS):
+        if not any(u in name for u in UPSTREAM_DATASETS) or UPSTREAM_OTHER.search(name):
             continue
         one = ModelToken(model_id=token.model_id, eval_results=[result]).best_eval_accuracy()
         if one is not None and (best is None or one > best):

@@ -190,6 +190,15 @@ def recommend(
                 + (f"; and {len(named) - 3} more" if len(named) > 3 else "")
             )
             run.shown.append(run.notes[-1])
+        unknown = found.info.get("unknown_modality") or []
+        if unknown:
+            run.notes.append(
+                f"{len(unknown)} card(s) of the catalog left out: they say nothing of their task "
+                f"(no pipeline_tag, library_name, tags nor config.json): {', '.join(unknown[:3])}"
+                + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+                + "; add a pipeline_tag to their cards to rank them"
+            )
+            run.shown.append(run.notes[-1])
     variants = tuple(variants or DEFAULT_VARIANTS.get(task_obj.modality, ("fp32", "int8-dynamic")))
 
     with run.timed("rank"):
