@@ -352,6 +352,16 @@ def test_a_card_whose_model_index_names_the_task_is_a_candidate_for_it():
     assert token.pipeline_tag == "image-classification" and token.modality == "image"
 
 
+def test_a_dataset_card_crawled_as_a_model_says_so():
+    """A folder of dataset cards given to `crawl --from-dir` by mistake: each says it looks like a
+    dataset card (it has no modality, so no ranking takes it)."""
+    card = "---\ntask_categories: [image-classification]\ndataset_info:\n  features: []\n---\n# pets\n"
+    token = tokenize("me/pets", card=card)
+    assert token.modality is None and any("looks like a dataset card" in w for w in token.warnings)
+    model = tokenize("me/vit", card="---\npipeline_tag: image-classification\ntask_categories: [x]\n---\n")
+    assert not any("dataset card" in w for w in model.warnings)
+
+
 # --- the store ---------------------------------------------------------------------------------
 def _tokens() -> list[ModelToken]:
     return [

@@ -42,6 +42,7 @@ PARTLY_READ = (
     "config.json is over",
     "config.json gives an implausible",
     "the card's pipeline_tag",
+    "the card states an implausible",
     "number of parameters unknown",
 )
 # a config whose arithmetic gives more is wrong, not a model (the largest public ones: ~2e12)
@@ -522,6 +523,8 @@ def tokenize(
         warnings.append("number of parameters unknown (no safetensors metadata, config or card figure)")
     if not cfg and not is_st and not config_given:
         warnings.append("no config.json")
+    if token.modality is None and any(k in meta for k in ("dataset_info", "task_categories")):
+        warnings.append("this looks like a dataset card (dataset_info / task_categories), not a model's")
     token.provenance = {"source": "hub"}
     return token
 

@@ -157,9 +157,11 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     console = Console()
-    console.print(
+    # plain text: a line piped into a file or another program is not cut at 80 columns
+    print(
         f"catalog {stats['path']} (schema {stats['schema_version']}): {stats['models']} models, "
         f"{stats['with_num_parameters']} with a parameter count, {stats['with_warnings']} with warnings"
+        + (" (see `hf-spider catalog show MODEL_ID`)" if stats["with_warnings"] else "")
     )
     for title in ("by_task", "by_library", "by_family"):
         table = Table(title=title.replace("_", " "))
