@@ -105,11 +105,15 @@ def check_json_path(dest: str | None) -> None:
 
 
 class StageBars:
-    """One rich progress bar per stage, with its elapsed time; fed by `recommend(progress=...)` and `bench(progress=...)`."""
+    """One rich progress bar per stage, with its elapsed time; fed by `recommend(progress=...)` and
+    `bench(progress=...)`. On a terminal the bars are live; elsewhere (a log, a pipe) each stage is
+    one plain line at the end. A run that fails leaves only its error line."""
 
     def __init__(self, console):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+        self.console = console
+        self.live = bool(console.is_terminal)
         self.progress = Progress(
             TextColumn("{task.description:<22}"),
             BarColumn(),
@@ -121,18 +125,38 @@ class StageBars:
         )
         self.tasks: dict[str, Any] = {}
         self.started: dict[str, float] = {}
+        self.state: dict[str, tuple[int, int, str, float | None]] = {}
 
     def __enter__(self):
-        self.progress.__enter__()
+        if self.live:
+            self.progress.__enter__()
         return self
 
     def __exit__(self, *exc):
-        return self.progress.__exit__(*exc)
+        if self.live:
+            if exc[0] is not None:
+                self.progress.live.transient = True
+            return self.progress.__exit__(*exc)
+        if exc[0] is None:
+            now = time.perf_counter()
+            for stage, (done, total, note, ended) in self.state.items():
+                seconds = (ended or now) - self.started[stage]
+                self.console.print(
+                    f"{stage:<22} {done}/{max(total, 1)} {seconds:.1f}s {note}".rstrip(),
+                    markup=False,
+                    highlight=False,
+                    soft_wrap=True,
+                )
+        return False
 
     def __call__(self, stage: str, done: int, total: int, note: str = "") -> None:
+        if stage not in self.started:
+            self.started[stage] = time.perf_counter()
+        self.state[stage] = (done, total, note, time.perf_counter() if done >= total else None)
+        if not self.live:
+            return
         if stage not in self.tasks:
             self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1), note=note)
-            self.started[stage] = time.perf_counter()
         task = self.tasks[stage]
         self.progress.update(task, completed=done, total=max(total, 1), note=note)
         if done >= total:

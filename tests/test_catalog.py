@@ -362,6 +362,97 @@ def test_a_dataset_card_crawled_as_a_model_says_so():
     assert not any("dataset card" in w for w in model.warnings)
 
 
+def test_a_model_moved_on_the_hub_keeps_its_fine_tuning_history():
+    """The Hub moved its canonical models under organisations (`bert-base-uncased` is
+    `google-bert/bert-base-uncased`): a crawl today lists the new ids, the shipped records name
+    the old ones; the ranker finds the history under either, and `catalog show` the token."""
+    from hf_spider.catalog._aliases import former_id
+    from hf_spider.ranker import Ranker
+
+    assert former_id("google-bert/bert-base-uncased") == "bert-base-uncased"
+    assert former_id("FacebookAI/roberta-base") == "roberta-base"
+    assert former_id("almanach/camembert-base") == "camembert-base"
+    assert former_id("google/electra-base-discriminator") is None and former_id("gpt2") is None
+    embedded = {t.model_id: t for t in Catalog.load(None)}
+    moved = []
+    for old, new in (
+        ("bert-base-uncased", "google-bert/bert-base-uncased"),
+        ("roberta-base", "FacebookAI/roberta-base"),
+    ):
+        token = ModelToken.from_dict({**embedded[old].to_dict(), "model_id": new})
+        moved.append(token)
+    task = {"name": "reviews", "modality": "text", "num_classes": 2, "num_examples": 1000}
+    result = Ranker.default().rank([*moved, embedded["distilbert-base-uncased"]], task)
+    assert result.basis["google-bert/bert-base-uncased"] == "history"
+    assert result.basis["FacebookAI/roberta-base"] == "history"
+    same = Ranker.default().rank(
+        [embedded["bert-base-uncased"], embedded["roberta-base"], embedded["distilbert-base-uncased"]], task
+    )
+    assert [s for _, s in result.ranking] == pytest.approx([s for _, s in same.ranking])
+
+
+def test_a_card_tagged_for_one_modality_with_a_config_of_another_is_not_a_candidate_for_it():
+    """A card saying text-classification whose config is a ViT runs as an image model: it is not
+    a candidate for a text task (it was ranked first with --task text-classification)."""
+    from hf_spider.catalog._candidates import candidates_for
+
+    vit = tokenize(
+        "odd/vit-tagged-text",
+        card="---\npipeline_tag: text-classification\n---\n",
+        config={"model_type": "vit", "architectures": ["ViTForImageClassification"], "num_labels": 2},
+    )
+    bert = tokenize("org/bert", card="---\npipeline_tag: text-classification\n---\n", config=BERT_BASE)
+    assert vit.modality == "image"
+    cat = Catalog([vit, bert])
+    assert candidates_for(cat, modality="text").tokens.model_ids == ["org/bert"]
+    assert candidates_for(cat, modality="text", tag="text-classification").tokens.model_ids == ["org/bert"]
+
+
+def test_a_config_count_wins_over_a_cards_prose_and_accuracy_over_f1():
+    """DeBERTa-v3's card says "...introduces 98M parameters in the Embedding layer": its config,
+    built on the meta device, gives the model's count. A card reporting accuracy and F1 on the
+    same data: its accuracy is the accuracy (the F1 is higher here)."""
+    config = {
+        "model_type": "deberta-v2",
+        "hidden_size": 768,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "intermediate_size": 3072,
+        "vocab_size": 128100,
+        "max_position_embeddings": 512,
+        "relative_attention": True,
+        "position_buckets": 256,
+        "pos_att_type": ["p2c", "c2p"],
+        "position_biased_input": False,
+        "type_vocab_size": 0,
+        "share_att_key": True,
+        "norm_rel_ebd": "layer_norm",
+    }
+    prose = "---\nlicense: mit\n---\nThe base model has 86M backbone parameters with a vocabulary containing 128K tokens which introduces 98M parameters in the Embedding layer.\n"
+    token = tokenize("microsoft/deberta-v3-base", card=prose, config=config)
+    assert token.num_parameters_source == "config" and token.num_parameters == 183_831_552  # ~184M
+    card = {
+        "model-index": [
+            {
+                "name": "m",
+                "results": [
+                    {
+                        "dataset": {"name": "sst2"},
+                        "metrics": [{"type": "accuracy", "value": 0.9106}, {"type": "f1", "value": 0.9137}],
+                    }
+                ],
+            }
+        ]
+    }
+    assert tokenize("o/sst2", card=card).best_eval_accuracy() == pytest.approx(0.9106)
+    only_f1 = {
+        "model-index": [
+            {"name": "m", "results": [{"dataset": {"name": "x"}, "metrics": [{"type": "f1", "value": 0.88}]}]}
+        ]
+    }
+    assert tokenize("o/f1", card=only_f1).best_eval_accuracy() == pytest.approx(0.88)
+
+
 # --- the store ---------------------------------------------------------------------------------
 def _tokens() -> list[ModelToken]:
     return [

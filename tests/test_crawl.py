@@ -367,6 +367,26 @@ def test_from_dir_reads_a_hugging_face_cache_of_real_models(tmp_path):
     assert len(crawl(tmp_path / "cat", from_dir=hub_cache).unchanged) == len(catalog)
 
 
+def test_from_dir_reads_a_cache_entry_and_plain_repos_side_by_side(tmp_path):
+    """A folder holding a Hugging Face cache entry (models--org--name) beside org/name repos: both
+    are read (the cache entry alone was, and the repos were skipped without a word)."""
+    from hf_spider.zoo._hubcache import write_cache_repo
+
+    root = tmp_path / "models"
+    card = "---\npipeline_tag: text-classification\nlibrary_name: transformers\n---\n"
+    src = write_repo(
+        tmp_path / "src",
+        "nlptown/stars",
+        {"README.md": card, "config.json": json.dumps({"model_type": "bert"})},
+    )
+    write_cache_repo(src, "nlptown/stars", root)
+    for name in ("alice/one", "bob/two"):
+        write_repo(root, name, {"README.md": card, "config.json": json.dumps({"model_type": "bert"})})
+    report = crawl(tmp_path / "cat", from_dir=root)
+    assert not report.failed
+    assert sorted(Catalog.load(tmp_path / "cat").model_ids) == ["alice/one", "bob/two", "nlptown/stars"]
+
+
 def test_endpoint_lost_mid_crawl_stops_with_one_error_then_resumes(tmp_path):
     import threading
 

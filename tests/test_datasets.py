@@ -107,6 +107,20 @@ def test_csv_file_detects_columns_and_string_labels(tmp_path):
         assert task.metadata["label_names"][label] == df.loc[text, "label"]
 
 
+def test_a_title_beside_a_body_is_not_the_input(tmp_path):
+    """title, body, rating: the review is the body (the title came first in the file and was taken)."""
+    df = _reviews(60)
+    df.insert(0, "title", [f"t{i}" for i in range(len(df))])
+    df = df.rename(columns={"text": "body", "label": "rating"})
+    path = tmp_path / "reviews.csv"
+    df.to_csv(path, index=False)
+    task = load_task(path, sample=20, probe=False)
+    assert (task.metadata["source"]["input_column"], task.metadata["source"]["label_column"]) == (
+        "body",
+        "rating",
+    )
+
+
 def test_jsonl_and_tsv_files(tmp_path):
     df = _reviews(60, classes=("a", "b", "c"))
     jsonl = tmp_path / "d.jsonl"

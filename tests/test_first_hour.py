@@ -170,6 +170,28 @@ def test_latin1_csv_is_read_in_its_encoding(files, tmp_path, caplog):
     assert sorted(task.label_names) == ["négatif", "positif"]
     assert "café très bon" in task.inputs
     assert "not UTF-8: reading it as" in caplog.text
+    # Excel's Windows-1252 with the euro sign: charset_normalizer ranks the DOS code page cp775
+    # first for these reviews ("cafķ na’ve Ć"); the common code page wins the near-tie
+    import random
+
+    rng = random.Random(0)
+    pos = ["a wonderful, moving film", "great acting and a clever plot", "I loved every minute"]
+    pos += ["brilliant and funny", "a joy to watch", "superb direction", "heartwarming and smart"]
+    pos += ["the best movie this year"]
+    neg = ["a dull, lifeless mess", "boring and far too long", "I hated the ending", "terrible acting"]
+    neg += ["a waste of time", "clumsy and predictable", "painfully unfunny", "the worst movie this year"]
+    lines = []
+    for i in range(300):
+        base = rng.choice(pos if i % 2 else neg)
+        text = (
+            f"{base} #{i} " + rng.choice(["really", "honestly", "truly", ""]) + " caf\u00e9 na\u00efve \u20ac"
+        )
+        lines.append((f'"{text}"' if "," in text else text) + f",{i % 2}\n")
+    path = tmp_path / "excel.csv"
+    path.write_bytes(("text,label\n" + "".join(lines)).encode("cp1252"))
+    task = load_task(path, sample=8, probe=False)
+    assert all(x.endswith("café naïve €") for x in task.inputs), task.inputs[:2]
+    assert "reading it as cp1252" in caplog.text
 
 
 def test_corrupt_images_in_the_sample_are_counted(tmp_path):

@@ -54,14 +54,21 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
         CatalogError: no catalog at the path given, or no candidate for the task.
     """
     cat, info = load_catalog(catalog)
+    # a card whose tag says one modality and whose config another (a ViT tagged text-
+    # classification) is what its config runs: never a candidate for the other modality
+    other = {"image", "text"} - {modality}
     if tag:
-        tokens = cat.filter(task=tag)
+        tokens = cat.filter(predicate=lambda t: t.pipeline_tag == tag and t.modality not in other)
     else:
         wanted = MODALITY_TAGS.get(modality)
         tokens = (
             cat.filter(modality=modality)
             if wanted is None
-            else cat.filter(predicate=lambda t: t.modality == modality or (t.pipeline_tag in wanted))
+            else cat.filter(
+                predicate=lambda t: (
+                    t.modality == modality or (t.pipeline_tag in wanted and t.modality not in other)
+                )
+            )
         )
     info["num_candidates"] = len(tokens)
     # cards that say nothing of what they are for (no pipeline tag, library, tags nor config):

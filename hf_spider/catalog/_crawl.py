@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -641,20 +642,19 @@ def _repo_folders(root: Path) -> Iterator[tuple[str, Path, str | None]]:
     """(model id, folder, commit sha or None) of every repo under `root`.
 
     Layouts: Hub-layout repos (`root/models/org/name`, `root/org/name`, `root/name`, or `root` itself)
-    and a Hugging Face cache (`root/models--org--name/snapshots/<sha>`, the sha of `refs/main`).
+    and a Hugging Face cache (`root/models--org--name/snapshots/<sha>`, the sha of `refs/main`);
+    both in one folder are read (cache entries were read alone).
     """
     cached = sorted(p for p in root.glob("models--*") if p.is_dir())
-    if cached:
-        for folder in cached:
-            org, _, name = folder.name[len("models--") :].partition("--")
-            ref = folder / "refs" / "main"
-            sha = ref.read_text().strip() if ref.is_file() else None
-            snaps = sorted((folder / "snapshots").glob("*")) if (folder / "snapshots").is_dir() else []
-            snapshot = folder / "snapshots" / sha if sha and (folder / "snapshots" / sha).is_dir() else None
-            snapshot = snapshot or (snaps[-1] if snaps else None)
-            if snapshot is not None:
-                yield (f"{org}/{name}" if name else org), snapshot, sha or snapshot.name
-        return
+    for folder in cached:
+        org, _, name = folder.name[len("models--") :].partition("--")
+        ref = folder / "refs" / "main"
+        sha = ref.read_text().strip() if ref.is_file() else None
+        snaps = sorted((folder / "snapshots").glob("*")) if (folder / "snapshots").is_dir() else []
+        snapshot = folder / "snapshots" / sha if sha and (folder / "snapshots" / sha).is_dir() else None
+        snapshot = snapshot or (snaps[-1] if snaps else None)
+        if snapshot is not None:
+            yield (f"{org}/{name}" if name else org), snapshot, sha or snapshot.name
     base = root / "models" if (root / "models").is_dir() else root
 
     def is_repo(folder: Path) -> bool:
@@ -662,10 +662,13 @@ def _repo_folders(root: Path) -> Iterator[tuple[str, Path, str | None]]:
             folder.glob("*.onnx")
         )
 
-    if is_repo(base):
+    if is_repo(base) and not cached:
         yield base.name, base, None
         return
-    for first in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    hub_cache = re.compile(r"^(models|datasets|spaces)--")
+    for first in sorted(
+        p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".") and not hub_cache.match(p.name)
+    ):
         if is_repo(first):
             yield first.name, first, None
             continue

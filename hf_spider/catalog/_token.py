@@ -248,24 +248,26 @@ class ModelToken:
 
     # --- derived facts ---------------------------------------------------------------------
     def best_eval_accuracy(self) -> float | None:
-        """The highest accuracy-like value (0..1) among the reported eval results; a top-5 (top-k)
-        accuracy is not one (cards often report it beside top-1, and it is always the higher)."""
-        best = None
+        """The highest accuracy (0..1) among the reported eval results; an F1 only where the card
+        reports no accuracy; a top-5 (top-k) accuracy is never one (cards often report it beside
+        top-1, and it is always the higher), nor an error rate."""
+        best: dict[bool, float] = {}  # is an F1 -> best value
         for result in self.eval_results:
             metric = str(result.get("metric", "")).lower()
             value = result.get("value")
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
-            if "acc" not in metric and metric != "f1" and not _TOP_1.search(metric):
+            f1 = metric == "f1" or (metric.startswith("f1") and "acc" not in metric)
+            if "acc" not in metric and not f1 and not _TOP_1.search(metric):
                 continue
             if "err" in metric:  # "Top-1 Error": not an accuracy
                 continue
             if _TOP_K.search(metric) or _TOP_K.search(str(result.get("name") or "").lower()):
                 continue
             value = float(value) / 100.0 if 1.0 < value <= 100.0 else float(value)
-            if 0.0 <= value <= 1.0 and (best is None or value > best):
-                best = value
-        return best
+            if 0.0 <= value <= 1.0 and value > best.get(f1, -1.0):
+                best[f1] = value
+        return best.get(False, best.get(True))
 
     def dataset_groups(self) -> list[str]:
         """Names of `DATASET_GROUPS` this model was pre-trained or fine-tuned on."""

@@ -508,6 +508,10 @@ def tokenize(
             count = None
         if count:
             token.num_parameters, token.num_parameters_source = count, source
+    if token.num_parameters is None and cfg:  # exact for its config, unlike a card's prose
+        count = params_by_instantiation(cfg, token.num_labels)
+        if count:
+            token.num_parameters, token.num_parameters_source = count, "config"
     if token.num_parameters is None:
         count = params_from_card(body)
         if count and count > MAX_PARAMETERS:
@@ -515,10 +519,6 @@ def tokenize(
             count = None
         if count:
             token.num_parameters, token.num_parameters_source = count, "card"
-    if token.num_parameters is None and cfg:
-        count = params_by_instantiation(cfg, token.num_labels)
-        if count:
-            token.num_parameters, token.num_parameters_source = count, "config"
     if token.num_parameters is None:
         warnings.append("number of parameters unknown (no safetensors metadata, config or card figure)")
     if not cfg and not is_st and not config_given:

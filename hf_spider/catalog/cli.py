@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from hf_spider._cli_utils import write_json as _write_json
 from hf_spider.errors import CatalogError, UserInputError
@@ -123,8 +124,17 @@ def _load(path: str | None):
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    from hf_spider.catalog._aliases import former_id
+
     catalog = _load(args.catalog)
     token = catalog.get(args.model_id)
+    if token is None and former_id(args.model_id):  # held under its id before the Hub moved it
+        token = catalog.get(former_id(args.model_id))
+        if token is not None:
+            print(
+                f"{args.model_id} is held as {token.model_id}, its id before the Hub moved it",
+                file=sys.stderr,
+            )
     if token is None:
         raise CatalogError(
             f"{args.model_id} is not in the catalog {args.catalog or catalog.path}",

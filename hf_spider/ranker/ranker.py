@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from hf_spider.catalog._aliases import former_id
 from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
 from hf_spider.errors import CatalogError, UserInputError
 from hf_spider.ranker import features as F
@@ -241,9 +242,11 @@ class Ranker:
         history: I.History = {}
         own = {t for t in self.datasets if _same_dataset(t, meta)}
         for mid in tokens:
+            # a canonical model's records may name it by its id before the Hub moved it
+            recorded = self.history.get(mid) or self.history.get(former_id(mid) or "", {})
             items = [
                 (self.datasets[t], p)
-                for t, p in self.history.get(mid, {}).items()
+                for t, p in recorded.items()
                 if t in self.datasets and t not in own  # never the task's own record
             ]
             if items:

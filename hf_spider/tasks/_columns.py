@@ -184,7 +184,10 @@ def detect_columns(
                 raise urls_refused(urls[0])
         else:
             found = [c for c in candidates if is_text(c)]
-            preferred = [c for c in found if c.lower() in _TEXT_NAMES]
+            # by the list's order, not the file's: a `title` before a `body` is not the input
+            preferred = sorted(
+                (c for c in found if c.lower() in _TEXT_NAMES), key=lambda c: _TEXT_NAMES.index(c.lower())
+            )
             # several free-text columns: the longest on average is the input, not an id or a title
             found.sort(key=lambda c: -_mean_len(values(c)))
         if not found:

@@ -910,6 +910,10 @@ def _parse_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+_CHAOS_MARGIN = 0.15  # detections this close in charset_normalizer's "chaos" are a tie
+_RARE_CODEPAGE = re.compile(r"^(?:cp(?:437|7\d\d|8\d\d|1125)|mac_)")
+
+
 def _text_encoding(paths: list[Path], builder: str | None) -> str | None:
     """None when the local csv/json/text files are UTF-8, else the encoding they are read with.
 
@@ -940,10 +944,13 @@ def _text_encoding(paths: list[Path], builder: str | None) -> str | None:
 
             matches = list(from_bytes(head))
             if matches:
-                # Several code pages often decode a short file equally well; Windows-1252 (a
-                # superset of Latin-1) is by far the most common of them in the wild.
-                tied = [m.encoding for m in matches if m.chaos <= matches[0].chaos]
-                guess = "cp1252" if "cp1252" in tied else matches[0].encoding
+                # Several code pages often decode a short file about equally well; Windows-1252
+                # (a superset of Latin-1) is by far the most common of them in the wild, and the
+                # DOS and old Mac code pages the rarest (charset_normalizer may rank cp775 first
+                # for "café naïve €" written by Excel).
+                close = [m.encoding for m in matches if m.chaos <= matches[0].chaos + _CHAOS_MARGIN]
+                common = [e for e in close if not _RARE_CODEPAGE.match(e)]
+                guess = "cp1252" if "cp1252" in close else (common or [matches[0].encoding])[0]
         except ImportError:
             pass
         if guess is None:
