@@ -288,8 +288,9 @@ def test_a_card_that_states_no_fact_sits_at_the_median_of_the_cards_placed(image
     """A cold card with neither a parameter count nor an upstream accuracy gets no card prior: the
     facts prior would otherwise read it as the training population's centre (about 58M
     parameters) and rank it above every smaller model it is ranked with. It sits at the median of
-    the cards placed (a cards-only catalog), or of the models with history where some have it, and
-    the ranking says so (`RankResult.basis`)."""
+    the models placed, by their history or their card, and the ranking says so
+    (`RankResult.basis`). (It sat at the median of the models with history alone: beside one such
+    model and many cards, at that one model's score, 3rd of 15 in a probe.)"""
     from hf_spider.ranker import Ranker
 
     pct, tokens = image_population
@@ -311,12 +312,15 @@ def test_a_card_that_states_no_fact_sits_at_the_median_of_the_cards_placed(image
     result = ranker.rank([*small, blank], task)
     assert result.basis["elsewhere/blank"] == "none"
     assert [m for m, _ in result.ranking].index("elsewhere/blank") == 2  # the middle of six
-    # beside models with history, it sits at their median instead
+    # beside models with history, at the median of all placed
     warm = [m for m in ranker.history if m in tokens and tokens[m].modality == "image"][:4]
     assert len(warm) == 4
     ctx = ranker.context([tokens[m] for m in warm] + small + [blank], task)
     assert ctx.basis == ["history"] * 4 + ["card"] * 5 + ["none"]
-    assert ctx.summary[-1, 0] == pytest.approx(np.median(ctx.summary[:4, 0]), abs=1e-6)
+    assert ctx.summary[-1, 0] == pytest.approx(np.median(ctx.summary[:9, 0]), abs=1e-6)
+    ctx = ranker.context([tokens[warm[0]], *small, blank], task)  # one with history, five cards
+    assert ctx.summary[-1, 0] == pytest.approx(np.median(ctx.summary[:6, 0]), abs=1e-6)
+    assert ctx.summary[-1, 0] != pytest.approx(ctx.summary[0, 0], abs=1e-6)
 
 
 def test_a_card_of_an_architecture_the_ranker_does_not_know_says_so(image_population):

@@ -408,8 +408,8 @@ def test_a_prior_fold_places_hidden_models_as_stage_1_places_models_without_hist
     hide = np.array([True, True, False, False])
     plain = fold.prior(P.PriorChoice("mean"))
     assert plain == pytest.approx([0.95, 0.65, 0.35, 0.05])
-    # hidden: `a` by its card, `b` (no card) at the median of the models with history
-    assert fold.prior(P.PriorChoice("mean"), hide=hide) == pytest.approx([0.9, 0.2, 0.35, 0.05])
+    # hidden: `a` by its card, `b` (no card) at the median of the models placed (a's card, c, d)
+    assert fold.prior(P.PriorChoice("mean"), hide=hide) == pytest.approx([0.9, 0.35, 0.35, 0.05])
     fold.places_cold = False  # a card prior fitted on too few models places no model without history
     assert fold.prior(P.PriorChoice("mean"), hide=hide) == pytest.approx([0.2, 0.2, 0.35, 0.05])
     assert fold.prior(P.PriorChoice("mean"), "y", hide) == pytest.approx([0.15, 0.15, 0.3, 0.0])

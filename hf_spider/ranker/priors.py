@@ -171,14 +171,12 @@ def prior_values(
 
 def unknown_placement(known: np.ndarray, by_card: np.ndarray = ()) -> float:
     """Where a model with neither history nor card prior is placed: at the median prior of the
-    models with history `known` (as every baseline fills a model it cannot score), of those placed
-    by their card `by_card` where none has history (a cards-only catalog), 0.5 without any."""
-    for values in (known, by_card):
-        values = np.asarray(values, dtype=np.float64)
-        values = values[np.isfinite(values)]
-        if len(values):
-            return float(np.median(values))
-    return 0.5
+    models placed, by their history `known` or their card `by_card` (as every baseline fills a
+    model it cannot score), 0.5 without any. (It was the median of the models with history alone:
+    in a catalog of one model with history and many cards, that one model's score.)"""
+    values = np.concatenate([np.asarray(known, dtype=np.float64), np.asarray(by_card, dtype=np.float64)])
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else 0.5
 
 
 def _row_medians(pct: np.ndarray, have: np.ndarray, w: np.ndarray) -> np.ndarray:
