@@ -121,6 +121,17 @@ def test_a_title_beside_a_body_is_not_the_input(tmp_path):
     )
 
 
+def test_a_csv_separated_by_semicolons_is_read(tmp_path):
+    """Excel writes `;` where the decimal mark is a comma: such a csv is read (pandas' "Expected
+    1 fields in line 3, saw 2" came out), commas inside the texts included."""
+    path = tmp_path / "avis.csv"
+    rows = [("a wonderful, moving film", "pos"), ("dull, far too long", "neg")] * 20
+    path.write_text("text;label\n" + "".join(f"{x} {i};{y}\n" for i, (x, y) in enumerate(rows)))
+    task = load_task(path, sample=10, probe=False)
+    assert task.metadata["label_names"] == ["neg", "pos"] and task.metadata["num_examples"] == 40
+    assert any(x.startswith("a wonderful, moving film") for x in task.inputs)
+
+
 def test_jsonl_and_tsv_files(tmp_path):
     df = _reviews(60, classes=("a", "b", "c"))
     jsonl = tmp_path / "d.jsonl"
@@ -241,6 +252,12 @@ def test_overrides_pick_columns_and_modality(tmp_path):
         load_task(path, label_column="nope", probe=False)
     with pytest.raises(UserInputError, match="unknown modality"):
         load_task(path, modality="audio", probe=False)
+    # the text column named as the label: what is left holds no input, and the message says why
+    plain = tmp_path / "plain.csv"
+    _reviews(20).assign(label=lambda d: (d["label"] == "pos").astype(int)).to_csv(plain, index=False)
+    with pytest.raises(DatasetError, match="besides the label column 'text'") as err:
+        load_task(plain, label_column="text", probe=False)
+    assert "--label-column" in err.value.hint
 
 
 def test_continuous_label_is_refused(tmp_path):

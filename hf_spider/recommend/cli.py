@@ -221,6 +221,8 @@ def _run_recommend(args: argparse.Namespace) -> int:
     joint = check_joint(args.joint)
     if args.top_k < 1:
         raise UserInputError("--top-k must be at least 1")
+    if args.sample is not None and args.sample < 0:
+        raise UserInputError(f"--sample must be 0 or more, got {args.sample}", hint="e.g. --sample 256")
     dataset, catalog, sample = args.dataset, args.catalog, args.sample
     if args.demo:
         if dataset:

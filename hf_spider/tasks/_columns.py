@@ -173,8 +173,10 @@ def detect_columns(
             raise urls_refused(urls[0])
         else:
             raise DatasetError(
-                f"no image or text column in {name} (columns: {', '.join(columns)})",
-                hint="name the input column with --input-column, or pass --modality",
+                f"no image or text column in {name} besides the label column {label_column!r} "
+                f"(columns: {', '.join(columns)})",
+                hint="check --label-column (it names the classes, not the inputs), or name the input "
+                "column with --input-column, or pass --modality",
             )
     if input_column is None:
         if modality == "image":

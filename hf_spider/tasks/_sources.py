@@ -67,6 +67,7 @@ class Source:
     storage_options: dict[str, Any] = field(default_factory=dict)
     token: str | bool | None = None
     encoding: str | None = None  # of local csv/json/text files that are not UTF-8
+    separator: str | None = None  # of local csv files not separated by commas (`;` from Excel)
     disk: Any = None  # datasets.Dataset or DatasetDict for save_to_disk folders
     # images among the files of a folder read as a table (a csv may name them, or stand beside them)
     images_beside: int = 0
@@ -392,6 +393,8 @@ class Source:
             kwargs["columns"] = columns  # parquet reads only these columns
         if self.builder == "csv" and all(f.endswith(".tsv") for f in files):
             kwargs["sep"] = "\t"
+        elif self.builder == "csv" and self.separator:
+            kwargs["sep"] = self.separator
         if self.encoding and self.builder in ("csv", "json", "text"):
             kwargs["encoding"] = self.encoding
         try:
@@ -549,7 +552,8 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
             data_files={"train": [str(path)]},
             builder=builder,
             config=config,
-            encoding=_text_encoding([path], builder),
+            encoding=(encoding := _text_encoding([path], builder)),
+            separator=_csv_separator([path], builder, encoding),
         )
     if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
         return _resolve_disk(path)
@@ -586,7 +590,8 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
         config=config,
         data_files=data_files,
         builder=builder,
-        encoding=_text_encoding([Path(f) for fs in data_files.values() for f in fs], builder),
+        encoding=(encoding := _text_encoding([Path(f) for fs in data_files.values() for f in fs], builder)),
+        separator=_csv_separator([Path(f) for fs in data_files.values() for f in fs], builder, encoding),
         images_beside=images if builder != "imagefolder" else 0,
     )
 
@@ -962,6 +967,30 @@ def _text_encoding(paths: list[Path], builder: str | None) -> str | None:
         logger.warning("%s is not UTF-8: reading it as %s", path.name, guess)
         found = found or guess
     return found
+
+
+def _csv_separator(paths: list[Path], builder: str | None, encoding: str | None) -> str | None:
+    """`;`, `|` or a tab where the header line of every local .csv file holds no comma but one of
+    them (Excel writes `;` where the decimal mark is a comma); None for comma-separated files."""
+    if builder != "csv":
+        return None
+    found = set()
+    for path in paths:
+        if path.suffix.lower() != ".csv":
+            return None
+        try:
+            with open(path, encoding=encoding or "utf-8", errors="replace") as fh:
+                header = fh.readline()
+        except OSError:
+            return None
+        if "," in header:
+            return None
+        found |= {sep for sep in (";", "\t", "|") if sep in header}
+    if len(found) != 1:
+        return None
+    sep = found.pop()
+    logger.info("csv separated by %r", sep)
+    return sep
 
 
 def _file_identity(paths: list[Path]) -> str:
