@@ -132,6 +132,46 @@ def test_a_csv_separated_by_semicolons_is_read(tmp_path):
     assert any(x.startswith("a wonderful, moving film") for x in task.inputs)
 
 
+def test_in_memory_datasets_are_read_as_hf_users_hold_them():
+    """A `datasets.Dataset`, a `DatasetDict` and a pandas DataFrame are read in memory (they were
+    refused: save them first), with their labels, and `recommend` ranks for them."""
+    import datasets
+
+    from hf_spider.recommend import recommend
+
+    df = _reviews(60)
+    features = datasets.Features(
+        {"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])}
+    )
+    ds = datasets.Dataset.from_dict({"text": list(df["text"]), "label": list(df["label"])}, features=features)
+    task = load_task(ds, sample=20, probe=False)
+    assert (task.modality, task.metadata["label_names"], task.metadata["num_examples"]) == (
+        "text",
+        ["neg", "pos"],
+        60,
+    )
+    assert task.metadata["source"]["location"] == "in-memory Dataset"
+    frame = load_task(df.rename(columns={"text": "review", "label": "sentiment"}), sample=20, probe=False)
+    assert (
+        frame.metadata["label_names"] == ["neg", "pos"]
+        and frame.metadata["source"]["input_column"] == "review"
+    )
+    split = load_task(
+        datasets.DatasetDict({"train": ds, "test": ds.select(range(20))}),
+        split="test",
+        sample=10,
+        probe=False,
+    )
+    assert split.metadata["num_examples"] == 20
+    assert load_task(ds, sample=20, probe=False).fingerprint == task.fingerprint  # same data, same sample
+    recs = recommend(ds, stages=("rank",))
+    assert (
+        recs.meta["dataset"] == "in-memory Dataset"
+        and recs.meta["task"]["modality"] == "text"
+        and recs.ranking()
+    )
+
+
 def test_jsonl_and_tsv_files(tmp_path):
     df = _reviews(60, classes=("a", "b", "c"))
     jsonl = tmp_path / "d.jsonl"

@@ -316,9 +316,16 @@ def test_load_and_recommend_refuse_what_they_cannot_read_with_the_librarys_error
             Recommendations.load(folder)
     with pytest.raises(DatasetError, match="no recommendations at"):
         Recommendations.load(tmp_path / "missing")
-    for dataset in (datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}), pd.DataFrame(), 5):
-        with pytest.raises(UserInputError, match=r"not as a .* object"):
-            recommend(dataset, stages=("rank",))
+    with pytest.raises(
+        UserInputError, match=r"datasets.Dataset / DatasetDict or a pandas DataFrame, not an int"
+    ):
+        recommend(5, stages=("rank",))
+    with pytest.raises(DatasetError, match="the DataFrame is empty"):
+        recommend(pd.DataFrame(), stages=("rank",))
+    streamed = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}).to_iterable_dataset()
+    with pytest.raises(UserInputError, match=r"an IterableDataset \(streamed\) cannot be sampled") as err:
+        recommend(streamed, stages=("rank",))
+    assert "Dataset.from_list" in err.value.hint
     with pytest.raises(UserInputError, match="empty string"):
         recommend("", stages=("rank",))
     for bad in ({"top_k": "3"}, {"top_k": 2.5}, {"sample": -1}):

@@ -86,8 +86,9 @@ def recommend(
     """Recommend pre-trained models for `dataset` on a device `target`.
 
     Args:
-        dataset: a Hub dataset id, a local dataset folder or file, or a dataset-card repo
-            (whatever `hf_spider.tasks.load_task` accepts).
+        dataset: a Hub dataset id, a local dataset folder or file, a dataset-card repo, or in
+            memory a `datasets.Dataset` / `DatasetDict` or a pandas DataFrame (whatever
+            `hf_spider.tasks.load_task` accepts).
         catalog: a `Catalog`, a catalog folder, a folder of Hub-layout model repos (crawled into
             a cached catalog), or None for the user catalog / embedded catalog plus the offline zoo.
         task: a pipeline tag the candidates must serve (default: the task's modality).
@@ -128,6 +129,7 @@ def recommend(
     from hf_spider.hardware import Constraints, DeviceTarget, apply_constraints, bench_candidates
     from hf_spider.hardware.joint import check_joint
     from hf_spider.tasks import load_task
+    from hf_spider.tasks._load import describe
 
     progress = progress or (lambda *_a, **_k: None)
     stages = _check_stages(stages)
@@ -160,7 +162,7 @@ def recommend(
             )
 
     with run.timed("task"):
-        progress("task", 0, 1, str(dataset))
+        progress("task", 0, 1, describe(dataset))
         n = sample if "probe" in stages or "bench" in stages else 0
         options = {k: v for k, v in (dataset_options or {}).items() if v is not None}
         unknown = sorted(set(options) - DATASET_OPTIONS)
@@ -288,7 +290,7 @@ def recommend(
                 pick = {"model_id": None, "variant": None, "reason": None, "nothing_fits": exc.one_line()}
 
     meta = {
-        "dataset": str(dataset),
+        "dataset": describe(dataset),
         "task": task_summary(task_obj),
         "catalog": found.info,
         "protocol": {

@@ -54,7 +54,9 @@ def load_task(
     Args:
         dataset: a Hub dataset id (`org/name`), a `save_to_disk` folder, an imagefolder, a
             Hub-layout repo folder (parquet/csv/jsonl + optional `README.md`), a single data file,
-            or a repo/folder holding only its card (gives a metadata-only task).
+            or a repo/folder holding only its card (gives a metadata-only task); in memory, a
+            `datasets.Dataset` / `DatasetDict` or a pandas DataFrame (a streamed
+            `IterableDataset` is refused).
         config, split: the dataset config and split (default: the default config, then `train`,
             `validation`, `test`, or the first split).
         sample: size of the stratified sample (`0` = metadata only, no data part).
@@ -566,9 +568,18 @@ def _metadata_only_task(
 def _location(dataset: str | os.PathLike) -> str:
     """Where the dataset was read from, without the local directories above it: a Hub id as given,
     a local folder or file by its name (the name fine-tuning records use, e.g. `rotten_tomatoes`)."""
+    if not isinstance(dataset, str | os.PathLike):
+        return describe(dataset)
     text = os.fspath(dataset)
     path = Path(text).expanduser()
     return path.name if path.exists() else text
+
+
+def describe(dataset: Any) -> str:
+    """A dataset argument as text: a Hub id or path as given, an in-memory one by its kind."""
+    if isinstance(dataset, str | os.PathLike):
+        return os.fspath(dataset)
+    return f"in-memory {type(dataset).__name__}"
 
 
 def _card_metadata(source: Source, split: str | None) -> dict[str, Any]:

@@ -503,11 +503,7 @@ def resolve_source(
 ) -> Source:
     """Turn a dataset argument into a `Source`. Local paths win over Hub ids of the same spelling."""
     if not isinstance(dataset, str | os.PathLike):
-        kind = type(dataset).__name__
-        raise UserInputError(
-            f"a dataset is given by its Hub id or a path, not as a {kind} object",
-            hint="save it first (Dataset.save_to_disk(path), DataFrame.to_csv('data.csv')) and pass the path",
-        )
+        return _resolve_memory(dataset)
     if not str(dataset).strip():
         raise UserInputError("the dataset is an empty string", hint="pass a Hub dataset id or a path")
     path = Path(dataset).expanduser()
@@ -593,6 +589,45 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
         encoding=(encoding := _text_encoding([Path(f) for fs in data_files.values() for f in fs], builder)),
         separator=_csv_separator([Path(f) for fs in data_files.values() for f in fs], builder, encoding),
         images_beside=images if builder != "imagefolder" else 0,
+    )
+
+
+def _resolve_memory(dataset: Any) -> Source:
+    """A dataset held in memory: a `datasets.Dataset` or `DatasetDict` (read as a `save_to_disk`
+    folder is), or a pandas DataFrame (made a Dataset). A streamed `IterableDataset` is refused:
+    its size and classes cannot be read without consuming it."""
+    kind, module = type(dataset).__name__, type(dataset).__module__ or ""
+    if module.startswith("pandas") and kind == "DataFrame":
+        import datasets
+
+        if dataset.empty:
+            raise DatasetError("the DataFrame is empty", hint="a dataset needs a label column and examples")
+        dataset = datasets.Dataset.from_pandas(dataset, preserve_index=False)
+        kind, module = "Dataset", "datasets"
+    if module.startswith("datasets"):
+        import datasets
+
+        if isinstance(dataset, datasets.IterableDataset | datasets.IterableDatasetDict):
+            raise UserInputError(
+                f"an {kind} (streamed) cannot be sampled here: its size and classes are not known "
+                "without reading it all",
+                hint="pass a Dataset (e.g. Dataset.from_list(list(ds.take(10000)))), a path or a Hub id",
+            )
+        if isinstance(dataset, datasets.Dataset | datasets.DatasetDict):
+            parts = dataset.values() if isinstance(dataset, datasets.DatasetDict) else [dataset]
+            prints = [str(getattr(d, "_fingerprint", "") or "") for d in parts]
+            names = [d.info.dataset_name for d in parts if d.info and d.info.dataset_name]
+            return Source(
+                name=names[0] if names else "in-memory dataset",
+                kind="disk",
+                identity="memory:" + hashlib.sha256("|".join(prints).encode()).hexdigest()[:16],
+                disk=dataset,
+            )
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    raise UserInputError(
+        f"a dataset is a Hub id, a path, a datasets.Dataset / DatasetDict or a pandas DataFrame, "
+        f"not {article} {kind}",
+        hint="pass a Hub dataset id or a local path",
     )
 
 
