@@ -17,6 +17,8 @@ class HfSpiderError(Exception):
     def __init__(self, message: str, *, hint: str | None = None):
         super().__init__(message)
         self.hint = hint
+        if hint:  # shown under a Python traceback (PEP 678), where `str(exc)` is the message alone
+            self.add_note(f"hint: {hint}")
 
     def one_line(self) -> str:
         text = str(self).strip().replace("\n", " ")
@@ -123,19 +125,27 @@ def hub_error(
             f"{what} was not found on {where}",
             hint="check the id and --endpoint; a private repo needs --token",
         )
-    if status in (401, 403):
+    if status == 401:  # no token, or one the Hub does not know
         return AuthError(
-            f"{where} refused {what} (HTTP {status})",
-            hint="a gated repo: accept its terms on the Hub; then pass a valid --token (a write token "
-            "to upload), set HF_TOKEN, or run `hf auth login`",
+            f"{where} refused {what} (HTTP 401: no valid token)",
+            hint="pass a valid --token (a write token to upload), set HF_TOKEN, or run `hf auth login`",
+        )
+    if status == 403:
+        return AuthError(
+            f"{where} refused {what} (HTTP 403)",
+            hint="a gated repo: accept its terms on the Hub; an upload needs a write token: pass a valid "
+            "--token, set HF_TOKEN, or run `hf auth login`",
         )
     if status is not None:
         return HubConnectionError(
             f"{what}: {where} answered HTTP {status}", hint="retry later; check --endpoint"
         )
-    if names & {"ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout", "OfflineModeIsEnabled"} or (
-        isinstance(exc, OSError)
-    ):
+    if "OfflineModeIsEnabled" in names:
+        return HubConnectionError(
+            f"cannot reach {where} for {what}: HF_HUB_OFFLINE is set",
+            hint="unset HF_HUB_OFFLINE to go online",
+        )
+    if names & {"ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout"} or isinstance(exc, OSError):
         return HubConnectionError(
             f"cannot reach {where} for {what}", hint="check --endpoint / HF_ENDPOINT and the network"
         )

@@ -406,6 +406,16 @@ def test_a_card_tagged_for_one_modality_with_a_config_of_another_is_not_a_candid
     cat = Catalog([vit, bert])
     assert candidates_for(cat, modality="text").tokens.model_ids == ["org/bert"]
     assert candidates_for(cat, modality="text", tag="text-classification").tokens.model_ids == ["org/bert"]
+    # the ranker itself, given a whole catalog, ranks the task's modality only
+    from hf_spider.errors import UserInputError
+    from hf_spider.ranker import Ranker
+
+    task = {"name": "reviews", "modality": "text", "num_classes": 2}
+    whole = Catalog.load(None)
+    ranked = Ranker.default().rank(whole, task, vectors=whole.vectors()[1])
+    assert ranked.ranking and all(whole.get(m).modality == "text" for m, _ in ranked.ranking)
+    with pytest.raises(UserInputError, match="no candidate serves a text task"):
+        Ranker.default().rank([vit], task)
 
 
 def test_a_config_count_wins_over_a_cards_prose_and_accuracy_over_f1():

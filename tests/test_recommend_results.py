@@ -333,3 +333,47 @@ def test_load_and_recommend_refuse_what_they_cannot_read_with_the_librarys_error
             recommend("x", stages=("rank",), **bad)
     with pytest.raises(UserInputError, match=r"unknown stage\(s\) \['rnak'\]"):
         recommend("x", stages="rnak,probe")
+
+
+def test_arguments_of_the_wrong_kind_are_refused_by_name(tmp_path):
+    """A Python caller's slips failed deep inside (`target=123`: AttributeError; `constraints=20`,
+    `stages=None`, `progress=1`: TypeError) or were read letter by letter (`estimators="logme"`,
+    `variants="fp32"`); each is now one hf_spider error naming the argument, and the hint shows
+    under a Python traceback (a note), not only on the command line."""
+    from hf_spider.errors import UserInputError
+    from hf_spider.recommend import recommend
+
+    cases = [
+        ({"target": 123}, "target must be a name"),
+        ({"constraints": 20}, "constraints must be a mapping"),
+        ({"stages": None}, "stages must be names"),
+        ({"progress": 1}, "progress must be a function"),
+        ({"estimators": "logme,nope"}, r"unknown estimator\(s\): nope"),
+        ({"estimators": ("nope",)}, r"unknown estimator\(s\): nope"),
+        ({"variants": "fp32,int3"}, r"unknown variant\(s\): int3"),
+    ]
+    for kwargs, words in cases:
+        with pytest.raises(UserInputError, match=words) as err:
+            recommend("x", **{"stages": ("rank",), **kwargs})
+        assert err.value.hint and f"hint: {err.value.hint}" in err.value.__notes__
+
+
+def test_results_read_back_from_any_of_their_files_and_from_json_text(tmp_path):
+    """`Recommendations.load` of the parquet `save` wrote said the file "may be truncated"; a JSON
+    string to `from_json` said "no list of rows"; `save` over a file raised FileExistsError."""
+    from hf_spider.errors import DatasetError, UserInputError
+
+    recs = make_recs()
+    paths = recs.save(tmp_path / "out")
+    for path in (paths["parquet"], paths["report"], paths["json"], tmp_path / "out"):
+        assert Recommendations.load(path).rows == recs.rows
+    assert Recommendations.from_json(recs.dumps()).rows == recs.rows
+    with pytest.raises(DatasetError, match="the text is not JSON"):
+        Recommendations.from_json("rows: []")
+    other = tmp_path / "data.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(DatasetError, match="is not recommendations written by hf-spider"):
+        Recommendations.load(other)
+    with pytest.raises(UserInputError, match="is a file, not a folder"):
+        recs.save(other)
+    assert other.read_text() == "a,b\n1,2\n"

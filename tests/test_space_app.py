@@ -103,7 +103,7 @@ def test_browse_refuses_a_dataset_larger_than_it_reads(hub, app_module, monkeypa
 
     monkeypatch.setattr(app_module, "MAX_BROWSE_BYTES", 1000)
     hub.reset_log()
-    with pytest.raises(gr.Error, match="more than the 0 MB read here"):
+    with pytest.raises(gr.Error, match=r"more than the 0.001 MB read here"):
         app_module.browse("me/rt-recs", ALL, 0, False)
     assert hub.count("/resolve/") == 0
 

@@ -333,12 +333,29 @@ class Ranker:
 
         Stage 2 (forward passes, estimators, and their one fusion with these scores) is
         `hf_spider.probe`. `vectors`: the candidates' `ModelToken.vector()` rows when at hand
-        (`Catalog.vectors()`).
+        (`Catalog.vectors()`). Candidates of the other modality (an image model for a text task)
+        are left out: a whole catalog can be passed.
         """
         tokens = list(candidates)
         if not tokens:
             raise UserInputError("no candidate models to rank", hint="check the catalog and its filters")
         meta = task_meta(task)
+        other = (
+            {"image", "text"} - {meta.get("modality")} if meta.get("modality") in ("image", "text") else set()
+        )
+        keep = [i for i, t in enumerate(tokens) if t.modality not in other]
+        if not keep:
+            raise UserInputError(
+                f"no candidate serves a {meta.get('modality')} task: all {len(tokens)} are "
+                f"{'/'.join(sorted(other))} models",
+                hint="pass models of the task's modality (Catalog.filter(modality=...))",
+            )
+        if len(keep) < len(tokens):
+            logger.info(
+                "ranking %d of %d candidates: the others serve another modality", len(keep), len(tokens)
+            )
+            tokens = [tokens[i] for i in keep]
+            vectors = None if vectors is None else np.asarray(vectors)[keep]
         scored, ctx = self._scored(tokens, meta, vectors=vectors)
         stage1 = sorted(dict(scored).items(), key=lambda kv: -kv[1])
         basis = dict(zip(ctx.models, ctx.basis or (), strict=False))

@@ -52,8 +52,9 @@ LEGEND = {
     "results on other datasets), card (its model card alone: no fine-tuning record), card_facts "
     "(the facts on its card alone, parameter count and upstream accuracy where read: an "
     "architecture the ranker has no record of) or none (neither a record nor a usable card prior: placed at the median of the others)",
-    "probe_score": "the stage-2 fused score of a probed model: its rank among the probed models, "
-    "as a fraction (1 = best)",
+    "probe_score": "the stage-2 fused score of a probed model: its stage-1 score fused with its "
+    "estimators' consensus by the ranker's stage-2 weight (higher is better; comparable among the "
+    "probed models of one run only, on no fixed scale)",
     **{name: f"{what}, in {unit}" for name, (unit, what) in FIGURES.items()},
     "predicted_latency_ms": "p50 latency at batch 1 predicted by the cost model before any measurement "
     "(ms; for a row without a variant, its variant most likely to fit)",

@@ -375,9 +375,9 @@ def load_recommendations(
         total = sum(sizes[f] for f in ["recommendations.json", *shards])
         if max_bytes is not None and total > max_bytes:
             raise DatasetError(
-                f"{repo_id!r} holds {total / 1e6:.0f} MB of recommendations, more than the "
-                f"{max_bytes / 1e6:.0f} MB read here",
-                hint="browse it with the Python API (Recommendations.from_hub) on your machine",
+                f"{repo_id!r} holds {total / 1e6:.3g} MB of recommendations, more than the "
+                f"{max_bytes / 1e6:.3g} MB read here (max_bytes)",
+                hint="read it on your machine with Recommendations.from_hub(repo_id), which takes any size",
             )
         meta_path = api.hf_hub_download(repo_id, "recommendations.json", repo_type="dataset", token=token)
         paths = [api.hf_hub_download(repo_id, f, repo_type="dataset", token=token) for f in shards]

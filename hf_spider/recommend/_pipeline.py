@@ -145,10 +145,15 @@ def recommend(
             f"--sample {sample} is too small for the probe and bench stages (2 at the least)",
             hint=f"use --sample {DEFAULT_SAMPLE} (the default), or --stages rank to rank from cards only",
         )
+    _check_types(target=target, constraints=constraints, progress=progress)
     cons = constraints if isinstance(constraints, Constraints) else Constraints.parse(constraints)
     joint = check_joint(joint)
     run = _Run()
-    estimators = tuple(estimators)
+    estimators = _check_estimators(estimators)
+    if variants is not None:
+        from hf_spider.hardware.variants import parse_variants
+
+        variants = tuple(parse_variants(variants))  # "fp32,int8-dynamic" or a list; unknown names refused
     # Cheap checks that can fail on user input come first: the target, then the dataset.
     device = None
     if "bench" in stages:
@@ -160,6 +165,7 @@ def recommend(
             run.notes.append(
                 "constraints were given without the bench stage: no device figure to check them on"
             )
+            run.shown.append(run.notes[-1])
 
     with run.timed("task"):
         progress("task", 0, 1, describe(dataset))
@@ -377,7 +383,50 @@ def _add_predictions(rows, joint, cons, run) -> None:
             )
 
 
+def _check_types(*, target: Any, constraints: Any, progress: Any) -> None:
+    """Arguments of the wrong kind, refused by name before any work (they failed deep inside)."""
+    from hf_spider.hardware import Constraints
+    from hf_spider.hardware.targets import DeviceTarget
+
+    if target is not None and not isinstance(target, str | DeviceTarget):
+        raise UserInputError(
+            f"target must be a name, a URL or a DeviceTarget, not {type(target).__name__}",
+            hint="e.g. target='local', 'rpi4' or 'http://HOST:PORT'",
+        )
+    if constraints is not None and not isinstance(constraints, str | Mapping | Constraints):
+        raise UserInputError(
+            f"constraints must be a mapping or 'key=value,...', not {type(constraints).__name__}",
+            hint="e.g. constraints={'max_latency_ms': 20}",
+        )
+    if progress is not None and not callable(progress):
+        raise UserInputError(
+            f"progress must be a function, not {type(progress).__name__}",
+            hint="progress(stage, done, total, note)",
+        )
+
+
+def _check_estimators(estimators: Iterable[str] | str) -> tuple[str, ...]:
+    """Estimator names as a tuple: a comma-separated string is split (not read letter by letter);
+    an unknown name is refused."""
+    from hf_spider.estimators import available
+
+    if isinstance(estimators, str):
+        estimators = [e.strip() for e in estimators.split(",") if e.strip()]
+    if estimators is None or not isinstance(estimators, Iterable):
+        raise UserInputError("estimators must be names", hint=f"choose from {', '.join(available())}")
+    names = tuple(str(e).strip().lower().replace("-", "_") for e in estimators)
+    unknown = [e for e in names if e not in available()]
+    if unknown or not names:
+        raise UserInputError(
+            f"unknown estimator(s): {', '.join(unknown) or '(none given)'}",
+            hint=f"choose from {', '.join(available())}",
+        )
+    return names
+
+
 def _check_stages(stages: Iterable[str] | str) -> tuple[str, ...]:
+    if stages is None or not isinstance(stages, str | Iterable):
+        raise UserInputError("stages must be names", hint="e.g. stages=('rank', 'probe') or 'rank,probe'")
     if isinstance(stages, str):  # "rank,probe", as the command line spells it
         stages = [s.strip() for s in stages.split(",") if s.strip()]
     stages = tuple(stages)

@@ -169,9 +169,18 @@ class Recommendations:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Recommendations:
+    def from_json(cls, data: dict[str, Any] | str) -> Recommendations:
+        """From the dict `to_json` gives, or the JSON text `dumps` gives."""
         from hf_spider.errors import DatasetError
 
+        if isinstance(data, str | bytes):
+            try:
+                data = json.loads(data)
+            except ValueError:
+                raise DatasetError(
+                    "not hf-spider recommendations: the text is not JSON",
+                    hint="pass the dict of to_json() or the text of dumps()",
+                ) from None
         rows = data.get("rows") if isinstance(data, dict) else None
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise DatasetError(
@@ -192,7 +201,10 @@ class Recommendations:
 
         Returns the paths written, by kind. Each file is written atomically.
         """
+        from hf_spider._cli_utils import check_writable_folder
+
         out = Path(output_dir)
+        check_writable_folder(out, "output_dir")  # a file there, or no write access: one line
         out.mkdir(parents=True, exist_ok=True)
         paths = {
             "parquet": out / "recommendations.parquet",
@@ -212,12 +224,20 @@ class Recommendations:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Recommendations:
-        """Read back a folder written by `save` (or its `recommendations.json`)."""
+        """Read back a folder written by `save` (or any of its files: its `recommendations.json`
+        is read)."""
         from hf_spider.errors import DatasetError
 
         path = Path(path)
         if path.is_dir():
             path = path / "recommendations.json"
+        elif path.suffix != ".json" and (path.parent / "recommendations.json").is_file():
+            path = path.parent / "recommendations.json"  # the parquet, report or plot beside it
+        elif path.is_file() and path.suffix != ".json":
+            raise DatasetError(
+                f"{path} is not recommendations written by hf-spider",
+                hint="pass the folder `hf-spider recommend` wrote, or its recommendations.json",
+            )
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -375,6 +395,10 @@ def task_summary(task: Any) -> dict[str, Any]:
         "modality": task.modality,
         "num_classes": task.num_classes,
         "num_examples": described.get("num_examples"),
+        # which split and columns were read (a DatasetDict's train, unless split= said otherwise)
+        "split": (task.metadata.get("source") or {}).get("split"),
+        "input_column": (task.metadata.get("source") or {}).get("input_column"),
+        "label_column": (task.metadata.get("source") or {}).get("label_column"),
         "label_names": task.label_names[:50],
         "fingerprint": task.fingerprint,
         "has_data": task.has_data,
