@@ -622,3 +622,15 @@ def test_catalog_show_and_stats_take_a_folder_of_model_repos_as_recommend_does(c
     assert token["model_id"] == "timm/resnet50.tv_in1k" and token["num_parameters"] == 25_600_000
     assert main(["catalog", "stats", "--catalog", str(repos), "--json", "-"]) == 0
     assert json.loads(capsys.readouterr().out)["models"] == 11
+
+
+def test_catalog_filters_refuse_what_matches_nothing_by_mistake():
+    """`filter(modality="Text")` gave 0 models and `min_params="1e6"` a TypeError."""
+    from hf_spider.errors import UserInputError
+
+    cat = Catalog.load(None)
+    assert len(cat.filter(modality="Text")) == len(cat.filter(modality="text")) > 0
+    with pytest.raises(UserInputError, match="unknown modality 'video'"):
+        cat.filter(modality="video")
+    with pytest.raises(UserInputError, match="min_params must be a number"):
+        cat.filter(min_params="1e6")

@@ -238,8 +238,21 @@ class Catalog:
         """The models that match every given criterion (a new `Catalog`).
 
         `task` is a pipeline tag; string criteria accept one value or several. Models with an
-        unknown parameter count fail `min_params` / `max_params`.
+        unknown parameter count fail `min_params` / `max_params`. A modality or bound of the wrong
+        kind is refused (UserInputError), not matched against nothing.
         """
+        from hf_spider.catalog._token import MODALITIES
+        from hf_spider.errors import UserInputError
+
+        if modality is not None:
+            modality = str(modality).strip().lower()
+            if modality not in MODALITIES:
+                raise UserInputError(
+                    f"unknown modality {modality!r}", hint=f"use one of: {', '.join(MODALITIES)}"
+                )
+        for name, bound in (("min_params", min_params), ("max_params", max_params)):
+            if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int | float)):
+                raise UserInputError(f"{name} must be a number, got {bound!r}", hint=f"e.g. {name}=1e8")
         wanted = {
             _COLUMNS.index("pipeline_tag"): _as_set(task),
             _COLUMNS.index("library"): _as_set(library),

@@ -85,8 +85,10 @@ def load_task(
         (3, (104,))
     """
     del trust_remote_code  # no dataset scripts are executed, whatever the caller allows
-    if sample < 0:
-        raise UserInputError(f"--sample must be >= 0, got {sample}")
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+        raise UserInputError(
+            f"sample must be a whole number, 0 or more, got {sample!r}", hint="e.g. sample=256"
+        )
     if modality is not None and modality not in MODALITIES:
         raise UserInputError(f"unknown modality {modality!r}", hint=f"use one of: {', '.join(MODALITIES)}")
     source = resolve_source(dataset, config=config, token=token, endpoint=endpoint, revision=revision)
