@@ -5,6 +5,8 @@
 - `Catalog`: `Catalog.load(path=None)` (user catalog, else the embedded `model_cards/`),
   `.get`, `.filter`, `.to_pandas`, `.vectors`.
 - `crawl(...)`: the Hub (or a folder of Hub-layout repos) -> catalog, incremental and crash-safe.
+- `candidates_for(catalog, modality=...)`: the candidates `recommend` ranks (catalog None: the
+  default, the embedded catalog plus the installed offline zoo's models).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hf_spider._lazy import attach
 __getattr__, __dir__, __all__ = attach(
     __name__,
     {
+        "_candidates": ["candidates_for"],
         "_crawl": ["CrawlReport", "crawl"],
         "_store": ["Catalog", "CatalogStore"],
         "_token": ["SCHEMA_VERSION", "TOKEN_DIM", "VECTOR_FIELDS", "ModelToken"],
@@ -24,6 +27,7 @@ __getattr__, __dir__, __all__ = attach(
 )
 
 if TYPE_CHECKING:
+    from hf_spider.catalog._candidates import candidates_for
     from hf_spider.catalog._crawl import CrawlReport, crawl
     from hf_spider.catalog._store import Catalog, CatalogStore
     from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, VECTOR_FIELDS, ModelToken

@@ -296,7 +296,9 @@ def _print_report(report: dict[str, Any]) -> None:
     if front:
         console.print(f"Pareto front: {front}")
     if "pick" in report and "reason" in report["pick"]:
-        console.print(f"[bold green]pick:[/] {report['pick']['reason']}")
+        from rich.markup import escape
+
+        console.print(f"[bold green]pick:[/] {escape(report['pick']['reason'])}")  # "[fp32]" is text
 
 
 def _agent(args) -> int:
