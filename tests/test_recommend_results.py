@@ -171,9 +171,17 @@ def test_plot_draws_points_front_and_pick():
         "Pareto front (score, latency)",
         "recommended",
     } <= set(labels)
-    front_line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("Pareto front"))
+    front_line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("best score for its latency"))
     # model-0's int8 variant (4 ms, 0.89) and fp32 (10 ms, 0.9) make the front; nothing else does
     assert set(front_line.get_xdata()) == {4.0, 10.0}
+    # rows on the 5-D front (score, latency, memory, size, fidelity) are ringed, but the line
+    # joins only the front on the plot's two axes (a probe saw every point joined in a zigzag)
+    rows = [{**r, "pareto": r["variant"] is not None} for r in recs.rows]
+    ax = Recommendations(rows, recs.meta).plot().axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Pareto front (score, latency, memory, size, fidelity)" in labels
+    line = next(ln for ln in ax.get_lines() if ln.get_label().startswith("best score for its latency"))
+    assert set(line.get_xdata()) == {4.0, 10.0}
 
 
 def test_plot_without_device_figures_shows_scores():

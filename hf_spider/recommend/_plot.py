@@ -71,21 +71,32 @@ def pareto_plot(recs: Recommendations, path: str | os.PathLike | None = None, *,
                     label=f"{variant}, {status} ({len(sel)})",
                     zorder=3,
                 )
-        front_pts = sorted((lat, s) for lat, s, f in zip(lats, scores, front, strict=True) if f)
-        if front_pts:
-            # ringed points joined in latency order; one point is a ring alone
+        # rings: the front of the `pareto` column; the dashed line: the front on these two axes
+        # (a 5-D front joined in latency order zigzags, and hides which point wins on the plot)
+        rings = [(lat, s) for lat, s, f in zip(lats, scores, front, strict=True) if f]
+        if rings:
+            ax.scatter(
+                [lat for lat, _ in rings],
+                [s for _, s in rings],
+                s=150,
+                facecolors="none",
+                edgecolors="tab:orange",
+                linewidths=1.5,
+                zorder=2,
+                label=front_label,
+            )
+        line = sorted(
+            (lat, s) for lat, s, f in zip(lats, scores, pareto_mask(scores, lats), strict=True) if f
+        )
+        if len(line) > 1:
             ax.plot(
-                [lat for lat, _ in front_pts],
-                [s for _, s in front_pts],
+                [lat for lat, _ in line],
+                [s for _, s in line],
                 color="tab:orange",
                 lw=1.2,
                 ls="--",
-                marker="o",
-                markersize=12,
-                markerfacecolor="none",
-                markeredgewidth=1.5,
                 zorder=2,
-                label=front_label,
+                label="best score for its latency (these axes)",
             )
         fastest: dict[str, dict] = {}
         for r in points:  # one label per model, at its fastest variant
