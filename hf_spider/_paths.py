@@ -7,6 +7,17 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
+# a source checkout (the package beside pyproject.toml and benchmarks/), not an installed wheel
+# (whose REPO_DIR is site-packages, where nothing of the user's belongs)
+IN_CHECKOUT = (REPO_DIR / "pyproject.toml").is_file() and (REPO_DIR / "benchmarks").is_dir()
+
+
+def benchmark_records_dir(name: str) -> Path:
+    """Where records built by the zoo tools go by default: `benchmarks/<name>` of a source
+    checkout, else `./<name>` in the current folder."""
+    return REPO_DIR / "benchmarks" / name if IN_CHECKOUT else Path.cwd() / name
+
+
 # The embedded catalog: `model_cards/` at the top of a source tree; an installed wheel carries a
 # copy inside the package (`hf_spider/_model_cards`, see setup.py).
 _PACKAGED_CATALOG_DIR = PACKAGE_DIR / "_model_cards"

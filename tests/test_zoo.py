@@ -578,3 +578,13 @@ def test_build_records_of_models_and_tasks_that_never_meet_says_so(capsys):
     args = ["build-records", "--models", "timm/tf_efficientnet_lite0.in1k", "--tasks", "rotten_tomatoes"]
     assert main(args) == 2
     assert "different modalities" in capsys.readouterr().err
+
+
+def test_records_go_to_the_checkout_or_the_current_folder(tmp_path, monkeypatch):
+    """build-records' default output was the folder above the package: in a wheel install,
+    site-packages. Outside a source checkout it is the current folder."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(_paths, "IN_CHECKOUT", True)
+    assert _paths.benchmark_records_dir("zoo_records") == _paths.REPO_DIR / "benchmarks" / "zoo_records"
+    monkeypatch.setattr(_paths, "IN_CHECKOUT", False)
+    assert _paths.benchmark_records_dir("zoo_records") == tmp_path / "zoo_records"

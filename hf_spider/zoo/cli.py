@@ -71,7 +71,12 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="transferability estimators to score (default: all of hf_spider.estimators)",
     )
-    p.add_argument("--out", type=Path, default=None, help="records folder (default: benchmarks/zoo_records)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="records folder (default: benchmarks/zoo_records of a source checkout, else ./zoo_records)",
+    )
     p.add_argument("--zoo-dir", type=Path, default=None)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

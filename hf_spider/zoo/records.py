@@ -43,7 +43,7 @@ SEED = 0
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 VALIDATION_FRACTION = 0.2
 MODES = ("linear_probe",)
-DEFAULT_OUT = _paths.REPO_DIR / "benchmarks" / "zoo_records"
+DEFAULT_OUT = _paths.benchmark_records_dir("zoo_records")
 
 RECORD_COLUMNS = [
     "model",

@@ -39,7 +39,7 @@ from hf_spider import _paths
 
 logger = logging.getLogger("hf_spider.zoo")
 
-DEFAULT_OUT = _paths.REPO_DIR / "benchmarks" / "subtask_records"
+DEFAULT_OUT = _paths.benchmark_records_dir("subtask_records")
 # Root sample per dataset: at most this many train / test rows, stratified (30 / 15 per class for
 # 10 classes: forward passes of 9 image models ran at ~0.15 s per image on the shared CPUs).
 N_TRAIN = 300
