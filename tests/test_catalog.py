@@ -634,3 +634,29 @@ def test_catalog_filters_refuse_what_matches_nothing_by_mistake():
         cat.filter(modality="video")
     with pytest.raises(UserInputError, match="min_params must be a number"):
         cat.filter(min_params="1e6")
+
+
+def test_a_setfit_card_and_a_gpt2_config_are_read():
+    """A SetFit repo (a sentence-transformers body, `library_name: setfit`, labels in
+    config_setfit.json) was read as sentence-transformers without labels; GPT-2's width is
+    `n_embd`, which gave no feature size."""
+    files = {
+        "modules.json": [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}
+        ],
+        "sentence_bert_config.json": {"max_seq_length": 128},
+        "config_setfit.json": {"labels": ["negative", "positive"], "normalize_embeddings": False},
+    }
+    token = tokenize(
+        "org/setfit-sst2",
+        card="---\nlibrary_name: setfit\npipeline_tag: text-classification\n---\n",
+        config=BERT_BASE,
+        files=files,
+    )
+    assert (token.library, token.num_labels, token.modality) == ("setfit", 2, "text")
+    plain = tokenize(
+        "org/st", card="---\nlibrary_name: sentence-transformers\n---\n", config=BERT_BASE, files=files
+    )
+    assert plain.library == "sentence-transformers"
+    gpt2 = {"model_type": "gpt2", "n_embd": 768, "n_layer": 12, "n_head": 12, "vocab_size": 50257}
+    assert tokenize("openai-community/gpt2", config=gpt2).feature_dim == 768

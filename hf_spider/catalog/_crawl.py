@@ -143,7 +143,13 @@ _DETAIL_KEYS = (
     "vocab_size",
     "pretrained_cfg",
 )
-_ST_FILES = ("modules.json", "sentence_bert_config.json", "1_Pooling/config.json", "2_Dense/config.json")
+_ST_FILES = (
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+    "2_Dense/config.json",
+    "config_setfit.json",
+)
 
 ProgressFn = Callable[[str, str, int, int | None], None]
 """progress(event, model_id, done, total): event is new/updated/unchanged/failed/listed."""

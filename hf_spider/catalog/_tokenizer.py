@@ -572,6 +572,7 @@ def _from_transformers_config(token: ModelToken, cfg: Mapping[str, Any]) -> None
         or _positive_int(src.get("hidden_size"))
         or _positive_int(src.get("dim"))
         or _positive_int(src.get("d_model"))
+        or _positive_int(src.get("n_embd"))  # GPT-2 style
         or _positive_int(src.get("hidden_sizes"))
         or _swin_width(src)
         or _positive_int(src.get("hidden_dim"))
@@ -659,7 +660,11 @@ def _comparison_table_top1(body: str, name: str) -> float | None:
 
 
 def _from_sentence_transformers(token: ModelToken, contents: Mapping[str, Any]) -> None:
-    token.library = "sentence-transformers"
+    # a SetFit model is a sentence-transformers body with a head: its card says setfit
+    token.library = "setfit" if token.library == "setfit" else "sentence-transformers"
+    setfit = contents.get("config_setfit.json")
+    if isinstance(setfit, Mapping) and isinstance(setfit.get("labels"), list) and setfit["labels"]:
+        token.num_labels = len(setfit["labels"])
     token.pipeline_tag = token.pipeline_tag or "sentence-similarity"
     modules = contents.get("modules.json")
     dims: list[int] = []
