@@ -47,6 +47,13 @@ class Candidates:
         return len(self.tokens)
 
 
+def of_other_modality(token: Any, modality: str | None) -> bool:
+    """Whether a card is an image model for a text task or the reverse. A card whose tag says one
+    modality and whose config another (a ViT tagged text-classification) is what its config runs:
+    never a candidate for the other's tasks."""
+    return modality in ("image", "text") and token.modality in {"image", "text"} - {modality}
+
+
 def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Candidates:
     """The catalog models that serve a task of `modality` (or carry pipeline tag `tag`).
 
@@ -54,11 +61,8 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
         CatalogError: no catalog at the path given, or no candidate for the task.
     """
     cat, info = load_catalog(catalog)
-    # a card whose tag says one modality and whose config another (a ViT tagged text-
-    # classification) is what its config runs: never a candidate for the other modality
-    other = {"image", "text"} - {modality}
     if tag:
-        tokens = cat.filter(predicate=lambda t: t.pipeline_tag == tag and t.modality not in other)
+        tokens = cat.filter(predicate=lambda t: t.pipeline_tag == tag and not of_other_modality(t, modality))
     else:
         wanted = MODALITY_TAGS.get(modality)
         tokens = (
@@ -66,7 +70,8 @@ def candidates_for(catalog: Any, *, modality: str, tag: str | None = None) -> Ca
             if wanted is None
             else cat.filter(
                 predicate=lambda t: (
-                    t.modality == modality or (t.pipeline_tag in wanted and t.modality not in other)
+                    t.modality == modality
+                    or (t.pipeline_tag in wanted and not of_other_modality(t, modality))
                 )
             )
         )

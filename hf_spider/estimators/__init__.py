@@ -18,8 +18,26 @@ from hf_spider._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(
     __name__,
-    {"_base": ["Estimator", "available", "check_inputs", "get_estimator", "register", "score"]},
+    {
+        "_base": [
+            "Estimator",
+            "available",
+            "check_inputs",
+            "check_names",
+            "get_estimator",
+            "register",
+            "score",
+        ]
+    },
 )
 
 if TYPE_CHECKING:
-    from hf_spider.estimators._base import Estimator, available, check_inputs, get_estimator, register, score
+    from hf_spider.estimators._base import (
+        Estimator,
+        available,
+        check_inputs,
+        check_names,
+        get_estimator,
+        register,
+        score,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +42,23 @@ def available() -> list[str]:
 
 def _normalise_name(name: str) -> str:
     return str(name).strip().lower().replace("-", "_")
+
+
+def check_names(names: Iterable[str] | str) -> tuple[str, ...]:
+    """Estimator names, normalised as `get_estimator` reads them: a comma-separated string is
+    split (not read letter by letter); an unknown name, or none at all, is a UserInputError."""
+    if isinstance(names, str):
+        names = [n for n in names.split(",") if n.strip()]
+    if names is None or not isinstance(names, Iterable):
+        raise UserInputError("estimators must be names", hint=f"choose from {', '.join(available())}")
+    keys = tuple(_normalise_name(n) for n in names)
+    unknown = [k for k in keys if k not in available()]
+    if unknown or not keys:
+        raise UserInputError(
+            f"unknown estimator(s): {', '.join(unknown) or '(none given)'}",
+            hint=f"choose from {', '.join(available())}",
+        )
+    return keys
 
 
 def get_estimator(name: str, **options: Any) -> Estimator:

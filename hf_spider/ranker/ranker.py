@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hf_spider.catalog._aliases import former_id
+from hf_spider.catalog._candidates import of_other_modality
 from hf_spider.catalog._token import SCHEMA_VERSION, TOKEN_DIM, ModelToken
 from hf_spider.errors import CatalogError, UserInputError
 from hf_spider.ranker import features as F
@@ -340,14 +341,11 @@ class Ranker:
         if not tokens:
             raise UserInputError("no candidate models to rank", hint="check the catalog and its filters")
         meta = task_meta(task)
-        other = (
-            {"image", "text"} - {meta.get("modality")} if meta.get("modality") in ("image", "text") else set()
-        )
-        keep = [i for i, t in enumerate(tokens) if t.modality not in other]
+        keep = [i for i, t in enumerate(tokens) if not of_other_modality(t, meta.get("modality"))]
         if not keep:
             raise UserInputError(
                 f"no candidate serves a {meta.get('modality')} task: all {len(tokens)} are "
-                f"{'/'.join(sorted(other))} models",
+                f"{'/'.join(sorted({t.modality for t in tokens}))} models",
                 hint="pass models of the task's modality (Catalog.filter(modality=...))",
             )
         if len(keep) < len(tokens):

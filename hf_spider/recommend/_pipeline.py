@@ -21,6 +21,7 @@ from typing import Any
 
 from hf_spider import __version__
 from hf_spider.errors import ConstraintError, UserInputError
+from hf_spider.estimators import check_names as check_estimator_names
 from hf_spider.hardware.joint import has_device_budget
 from hf_spider.probe._probe import ESTIMATORS, ProbeResult, check_sample, fuse, probe, rerank, shown
 from hf_spider.recommend._results import (
@@ -149,7 +150,7 @@ def recommend(
     cons = constraints if isinstance(constraints, Constraints) else Constraints.parse(constraints)
     joint = check_joint(joint)
     run = _Run()
-    estimators = _check_estimators(estimators)
+    estimators = check_estimator_names(estimators)
     if variants is not None:
         from hf_spider.hardware.variants import parse_variants
 
@@ -403,25 +404,6 @@ def _check_types(*, target: Any, constraints: Any, progress: Any) -> None:
             f"progress must be a function, not {type(progress).__name__}",
             hint="progress(stage, done, total, note)",
         )
-
-
-def _check_estimators(estimators: Iterable[str] | str) -> tuple[str, ...]:
-    """Estimator names as a tuple: a comma-separated string is split (not read letter by letter);
-    an unknown name is refused."""
-    from hf_spider.estimators import available
-
-    if isinstance(estimators, str):
-        estimators = [e.strip() for e in estimators.split(",") if e.strip()]
-    if estimators is None or not isinstance(estimators, Iterable):
-        raise UserInputError("estimators must be names", hint=f"choose from {', '.join(available())}")
-    names = tuple(str(e).strip().lower().replace("-", "_") for e in estimators)
-    unknown = [e for e in names if e not in available()]
-    if unknown or not names:
-        raise UserInputError(
-            f"unknown estimator(s): {', '.join(unknown) or '(none given)'}",
-            hint=f"choose from {', '.join(available())}",
-        )
-    return names
 
 
 def _check_stages(stages: Iterable[str] | str) -> tuple[str, ...]:
