@@ -541,6 +541,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
                 f"cannot read {path.name}: unsupported file type",
                 hint="use parquet, csv, tsv, jsonl/json or arrow files, an imagefolder or a save_to_disk folder",
             )
+        encoding = _text_encoding([path], builder)
         return Source(
             name=path.stem,
             kind="files",
@@ -548,7 +549,7 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
             data_files={"train": [str(path)]},
             builder=builder,
             config=config,
-            encoding=(encoding := _text_encoding([path], builder)),
+            encoding=encoding,
             separator=_csv_separator([path], builder, encoding),
         )
     if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
@@ -578,6 +579,8 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
     images = sum(_suffix(f) in _IMAGE_EXTENSIONS for f in files)
     builder, data_files = _metadata_as_table(builder, data_files, _open_local, path.name)
     data_files = _files_of(data_files, builder, path.name)
+    local = [Path(f) for fs in data_files.values() for f in fs]
+    encoding = _text_encoding(local, builder)
     return Source(
         name=card.pretty_name or path.name,
         kind="files",
@@ -586,8 +589,8 @@ def _resolve_local(path: Path, *, config: str | None) -> Source:
         config=config,
         data_files=data_files,
         builder=builder,
-        encoding=(encoding := _text_encoding([Path(f) for fs in data_files.values() for f in fs], builder)),
-        separator=_csv_separator([Path(f) for fs in data_files.values() for f in fs], builder, encoding),
+        encoding=encoding,
+        separator=_csv_separator(local, builder, encoding),
         images_beside=images if builder != "imagefolder" else 0,
     )
 
