@@ -299,6 +299,29 @@ def test_a_config_without_a_formula_is_counted_by_building_it_on_the_meta_device
     assert typo.num_parameters is None and any("implausible" in w for w in typo.warnings)
 
 
+def test_a_masked_lm_config_is_counted_with_its_language_model_head():
+    """A config without a formula whose architecture is *ForMaskedLM is built with that head (the
+    one counter the cost model also uses): the count is what the checkpoint holds, here checked
+    against the same tiny model built for real."""
+    import transformers
+
+    config = {
+        "model_type": "convbert",
+        "architectures": ["ConvBertForMaskedLM"],
+        "vocab_size": 1000,
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 128,
+        "embedding_size": 64,
+    }
+    token = tokenize("o/tiny-convbert", config=config)
+    built = transformers.ConvBertForMaskedLM(transformers.ConvBertConfig(**config))
+    base = transformers.ConvBertModel(transformers.ConvBertConfig(**config))
+    assert token.num_parameters == sum(p.numel() for p in built.parameters())
+    assert token.num_parameters > sum(p.numel() for p in base.parameters())
+
+
 TIMM_BODY = """---
 library_name: timm
 license: apache-2.0

@@ -716,18 +716,43 @@ def _too_deep(config: Mapping[str, Any]) -> bool:
 
 
 _BUILD_LOCK = threading.Lock()  # crawl workers are threads: one import and build at a time
+# the model class each head is built with (`count_on_meta`)
+META_HEADS = {
+    "image-classification": "AutoModelForImageClassification",
+    "text-classification": "AutoModelForSequenceClassification",
+    "masked-lm": "AutoModelForMaskedLM",
+    "feature-extraction": "AutoModel",
+}
 
 
-@functools.lru_cache(maxsize=1024)
-def _instantiated_count(config_json: str, num_labels: int | None) -> int | None:
+def head_of(architecture: str | None) -> str:
+    """The `META_HEADS` key of a config's first architecture (a base model without one)."""
+    arch = architecture or ""
+    if "ForImageClassification" in arch:
+        return "image-classification"
+    if "ForSequenceClassification" in arch:
+        return "text-classification"
+    if "ForMaskedLM" in arch:
+        return "masked-lm"
+    return "feature-extraction"
+
+
+@functools.lru_cache(maxsize=4096)
+def count_on_meta(config_json: str, head: str) -> int:
+    """Exact parameter count of a transformers config (JSON text) with a head (`META_HEADS`),
+    built on the meta device: no memory, no weights, and never remote code (`auto_map` is
+    dropped). One build at a time across threads. Raises KeyError for a model type the installed
+    transformers does not know, and whatever transformers raises for a config it refuses.
+
+    The one counter of the package: the crawl (`params_by_instantiation`) and the cost model's
+    configs of standard sizes (`hardware._cardconfig`) both call it."""
     import logging
     import warnings
 
     config = json.loads(config_json)
-    model_type = config.pop("model_type")
+    model_type = config.pop("model_type", None)
     config.pop("transformers_version", None)
     config.pop("auto_map", None)  # remote code is never run
-    arch = str((_as_list(config.get("architectures")) or [""])[0])
     hf_logger = logging.getLogger("transformers")
     with _BUILD_LOCK:
         level = hf_logger.level
@@ -737,26 +762,26 @@ def _instantiated_count(config_json: str, num_labels: int | None) -> int | None:
             from transformers import CONFIG_MAPPING
 
             if model_type not in CONFIG_MAPPING:
-                return None
-            auto = (
-                transformers.AutoModelForImageClassification
-                if "ForImageClassification" in arch
-                else transformers.AutoModelForSequenceClassification
-                if "ForSequenceClassification" in arch
-                else transformers.AutoModel
-            )
+                raise KeyError(f"transformers does not know model type {model_type!r}")
+            auto = getattr(transformers, META_HEADS[head])
             hf_logger.setLevel(logging.ERROR)
             with warnings.catch_warnings(), torch.device("meta"):
                 warnings.simplefilter("ignore")
-                hf_config = CONFIG_MAPPING[model_type](**config)
-                if num_labels and not (config.get("id2label") or config.get("num_labels")):
-                    hf_config.num_labels = num_labels
-                model = auto.from_config(hf_config)
-            count = int(sum(p.numel() for p in model.parameters()))
-        except Exception:  # not installed, or a config transformers refuses: no count
-            return None
+                model = auto.from_config(CONFIG_MAPPING[model_type](**config))
+            return int(sum(p.numel() for p in model.parameters()))
         finally:
             hf_logger.setLevel(level)
+
+
+def _instantiated_count(config_json: str, num_labels: int | None) -> int | None:
+    config = json.loads(config_json)
+    if num_labels and not (config.get("id2label") or config.get("num_labels")):
+        config["num_labels"] = num_labels
+    head = head_of(str((_as_list(config.get("architectures")) or [""])[0]))
+    try:
+        count = count_on_meta(json.dumps(config, sort_keys=True), head)
+    except Exception:  # not installed, or a config transformers refuses: no count
+        return None
     return count if 0 < count <= MAX_PARAMETERS else None
 
 

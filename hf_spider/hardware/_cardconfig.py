@@ -11,11 +11,12 @@ callers decide what mismatch they accept.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
 from typing import Any
+
+from hf_spider.catalog._tokenizer import count_on_meta, head_of
 
 logger = logging.getLogger("hf_spider.hardware")
 
@@ -164,38 +165,15 @@ def supported_types() -> list[str]:
 
 
 def _head(architecture: str | None, model_type: str) -> str:
-    arch = architecture or ""
-    if "ForImageClassification" in arch or model_type in _IMAGE_TYPES:
+    if model_type in _IMAGE_TYPES:
         return "image-classification"
-    if "ForSequenceClassification" in arch:
-        return "text-classification"
-    if "ForMaskedLM" in arch:
-        return "masked-lm"
-    return "feature-extraction"
-
-
-@functools.lru_cache(maxsize=4096)
-def _count(config_json: str, head: str) -> int:
-    """Exact parameter count of a config with a head, instantiated on the meta device."""
-    import torch
-    import transformers
-
-    from hf_spider.hardware._configonly import _hf_config
-    from hf_spider.hardware._export import quiet
-
-    auto = {
-        "image-classification": transformers.AutoModelForImageClassification,
-        "text-classification": transformers.AutoModelForSequenceClassification,
-        "masked-lm": transformers.AutoModelForMaskedLM,
-        "feature-extraction": transformers.AutoModel,
-    }[head]
-    with quiet(), torch.device("meta"):
-        model = auto.from_config(_hf_config(json.loads(config_json)))
-    return int(sum(p.numel() for p in model.parameters()))
+    return head_of(architecture)
 
 
 def count_parameters(config: dict[str, Any], head: str = "feature-extraction") -> int:
-    return _count(json.dumps(config, sort_keys=True), head)
+    """Exact parameter count of `config` with `head`, built on the meta device (the catalog's
+    counter, `count_on_meta`)."""
+    return count_on_meta(json.dumps(config, sort_keys=True), head)
 
 
 def config_from_card(card: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
