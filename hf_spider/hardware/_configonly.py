@@ -136,6 +136,15 @@ def fetch_config(
     # A cache of its own: a config-only snapshot in the Hub cache would look like a complete model
     # to the next `bench` of the same repo (huggingface_hub does not check snapshots are whole).
     own_cache = _paths.cache_dir("config_cost") / "hub"
+    from hf_spider.errors import HubConnectionError
+    from hf_spider.models import hub_reachable
+
+    unreachable = HubConnectionError(
+        f"the config of model {text} is in no local cache and {endpoint or 'the Hub'} cannot be reached",
+        hint="check the network or --endpoint, or pass a local model folder",
+    )
+    if not hub_reachable(endpoint):  # no cache has it: fail now, not after the client's retries
+        raise unreachable
     try:
         local = hf_hub_download(text, "config.json", cache_dir=str(own_cache), token=token, endpoint=endpoint)
     except HFValidationError as exc:
@@ -147,12 +156,7 @@ def fetch_config(
             f"model {text} not found on the Hub", hint="check the repo id, or pass --token for a private repo"
         ) from exc
     except LocalEntryNotFoundError as exc:  # the Hub was not reached and no cache has it
-        from hf_spider.errors import HubConnectionError
-
-        raise HubConnectionError(
-            f"the config of model {text} is in no local cache and {endpoint or 'the Hub'} cannot be reached",
-            hint="check the network or --endpoint, or pass a local model folder",
-        ) from exc
+        raise unreachable from exc
     except EntryNotFoundError as exc:
         raise UserInputError(f"model {text} has no config.json", hint="config-only cost needs one") from exc
     except Exception as exc:  # no connection, auth, server errors: one line with what to do
