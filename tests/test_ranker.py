@@ -115,6 +115,51 @@ def test_train_cli_writes_weights_and_card(tmp_path, capsys):
     assert code == 2 and len(err) == 1 and "Traceback" not in err[0]
 
 
+def test_weights_pushed_to_a_hub_load_from_it_safetensors_only_and_fail_fast_offline(hub, tmp_path, capsys):
+    """`train --push-to-hub` to another Hub (here a loopback one) and `--ranker org/name` from it:
+    the pushed weights rank as the folder does, and then load from the cache with no network. A
+    repo with only pickle weights is refused, and with no network and no cached copy the one-line
+    error comes at once, not after huggingface_hub's minutes of retries."""
+    import contextlib
+    import time
+
+    from huggingface_hub import HfApi
+
+    from hf_spider.errors import CatalogError, HubConnectionError
+    from tests.conftest import HUB_TOKEN
+
+    data = make_records(tmp_path / "img", n_models=10, n_targets=3)
+    out = tmp_path / "weights"
+    push = ["--push-to-hub", "me/ranker", "--endpoint", hub.url, "--token", HUB_TOKEN]
+    assert main(["train", "--data", str(data), "--out", str(out), "--no-tune", "--steps", "5", *push]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    assert {"config.json", "model.safetensors", "history.json"} <= {
+        p.name for p in hub.repo_dir("models", "me/ranker").iterdir()
+    }
+    task = {"name": "t_new", "modality": "image", "num_classes": 5, "num_examples": 500}
+    local = Ranker.from_pretrained(out)
+    tokens = [ModelToken(model_id=m, modality="image") for m in local.history]
+    pulled = Ranker.from_pretrained("me/ranker", endpoint=hub.url)
+    assert pulled.rank(tokens, task).ranking == local.rank(tokens, task).ranking
+
+    api = HfApi(endpoint=hub.url, token=HUB_TOKEN)
+    api.create_repo("me/pickled-ranker")
+    for name, content in (("config.json", (out / "config.json").read_bytes()), ("pytorch_model.bin", b"x")):
+        with contextlib.suppress(ValueError):  # applied; huggingface_hub misreads this Hub's reply
+            api.upload_file(path_or_fileobj=content, path_in_repo=name, repo_id="me/pickled-ranker")
+    with pytest.raises(CatalogError, match=r"no config\.json and model\.safetensors"):
+        Ranker.from_pretrained("me/pickled-ranker", endpoint=hub.url)
+
+    started = time.perf_counter()
+    with pytest.raises(HubConnectionError, match="could not be reached"):
+        Ranker.from_pretrained("me/never-fetched", endpoint="http://127.0.0.1:9")
+    assert time.perf_counter() - started < 10
+    with pytest.MonkeyPatch.context() as offline:  # fetched once: no network needed
+        force_hub_offline(offline)
+        again = Ranker.from_pretrained("me/ranker", endpoint=hub.url)
+    assert again.rank(tokens, task).ranking == local.rank(tokens, task).ranking
+
+
 def _repo(root: Path, model_id: str, files: dict[str, str]) -> None:
     folder = root / model_id
     folder.mkdir(parents=True)

@@ -211,7 +211,7 @@ def _train(args) -> int:
 def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, private: bool) -> str:
     from huggingface_hub import HfApi
 
-    from hf_spider.errors import hub_error
+    from hf_spider.errors import hub_error, unparsed_commit_reply
 
     api = HfApi(endpoint=endpoint, token=token)
     try:
@@ -221,7 +221,11 @@ def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, p
         )
     except OSError as exc:  # huggingface_hub's HTTP errors and requests' connection errors
         raise hub_error(exc, f"the upload to {repo}", endpoint=endpoint) from exc
-    return str(getattr(commit, "commit_url", None) or repo)
+    except ValueError as exc:  # made on another endpoint, whose reply huggingface_hub misreads
+        if not unparsed_commit_reply(exc, api.endpoint):
+            raise
+        commit = None
+    return str(getattr(commit, "commit_url", None) or f"{api.endpoint.rstrip('/')}/{repo}")
 
 
 def _cold_title(cold_start: str | None) -> str:

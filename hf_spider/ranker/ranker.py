@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -37,6 +38,7 @@ logger = logging.getLogger("hf_spider.ranker")
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 HISTORY_FILE = "history.json"
+WEIGHT_FILES = ("config.json", "model.safetensors")  # what a Hub repo of ranker weights must hold
 
 
 @dataclass
@@ -166,25 +168,10 @@ class Ranker:
                 raise CatalogError(
                     f"no ranker weights in {source}", hint="run `hf-spider train --out DIR` first"
                 )
-            model = SpiderEnsemble.from_pretrained(str(source))
-            history_path = source / HISTORY_FILE
         else:
-            from huggingface_hub import hf_hub_download
-
-            from hf_spider.errors import hub_error
-
-            repo = str(path_or_repo)
-            try:
-                model = (
-                    SpiderEnsemble.from_pretrained(repo, token=token, endpoint=endpoint)
-                    if endpoint
-                    else SpiderEnsemble.from_pretrained(repo, token=token)
-                )
-                history_path = Path(hf_hub_download(repo, HISTORY_FILE, token=token, endpoint=endpoint))
-            except (OSError, ValueError) as exc:  # no network, no such repo, a malformed id: one line
-                raise hub_error(
-                    exc, f"ranker weights {repo!r} (not a local folder either)", endpoint=endpoint
-                ) from exc
+            source = _fetch_weights(str(path_or_repo), token=token, endpoint=endpoint)
+        model = SpiderEnsemble.from_pretrained(str(source))
+        history_path = source / HISTORY_FILE
         model.eval()
         data = json.loads(history_path.read_text()) if history_path.is_file() else {}
         return cls(
@@ -444,3 +431,45 @@ def token_schema() -> dict[str, Any]:
 
 
 __all__ = ["RankResult", "Ranker", "rank_catalog", "task_meta", "token_schema"]
+
+
+def _fetch_weights(repo: str, *, token: str | None, endpoint: str | None) -> Path:
+    """The snapshot folder of ranker weights on the Hub: `config.json`, `model.safetensors` and
+    `history.json` where the repo has one, from the local Hub cache when it holds them. Never a
+    pickle (`pytorch_model.bin`): a repo without safetensors weights is refused. Without a network
+    the error comes at once, not after huggingface_hub's retries."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    from hf_spider.errors import HubConnectionError, hub_error
+    from hf_spider.models import hub_reachable
+
+    what = f"ranker weights {repo!r} (not a local folder either)"
+
+    def fetch(filename: str, offline: bool) -> Path:
+        return Path(hf_hub_download(repo, filename, token=token, endpoint=endpoint, local_files_only=offline))
+
+    def snapshot(offline: bool) -> Path:  # the folder the weight files lie in
+        return [fetch(name, offline) for name in WEIGHT_FILES][-1].parent
+
+    try:
+        try:  # the cache first: no request at all when it holds the weights
+            folder = snapshot(offline=True)
+        except LocalEntryNotFoundError:
+            if not hub_reachable(endpoint):
+                raise HubConnectionError(
+                    f"{what} is not in the local Hub cache and {endpoint or 'the Hub'} could not be reached",
+                    hint="connect to the network (and unset HF_HUB_OFFLINE), or fetch it once while online",
+                ) from None
+            folder = snapshot(offline=False)
+        if not (folder / HISTORY_FILE).is_file() and hub_reachable(endpoint):
+            with contextlib.suppress(EntryNotFoundError):  # weights without a history: the prior reads none
+                fetch(HISTORY_FILE, False)
+    except EntryNotFoundError as exc:
+        raise CatalogError(
+            f"{what} has no config.json and model.safetensors",
+            hint="pass a repo written by `hf-spider train --push-to-hub` (pickle weights are never loaded)",
+        ) from exc
+    except (OSError, ValueError) as exc:  # no such repo, auth, a malformed id: one line
+        raise hub_error(exc, what, endpoint=endpoint) from exc
+    return folder

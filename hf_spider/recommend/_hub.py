@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_spider import _paths
-from hf_spider.errors import AuthError, HfSpiderError, HubConnectionError, UserInputError, hub_error
+from hf_spider.errors import (
+    AuthError,
+    HfSpiderError,
+    HubConnectionError,
+    UserInputError,
+    hub_error,
+    unparsed_commit_reply,
+)
 
 if TYPE_CHECKING:
     from hf_spider.recommend._results import Recommendations
@@ -310,16 +317,12 @@ def push_recommendations(
 
 
 def _commit(api, repo_id: str, **kwargs) -> None:
-    """`api.create_commit`, tolerating huggingface_hub's reading of the reply on other endpoints.
-
-    huggingface_hub 0.36 parses the commit URL a server returns against its import-time endpoint
-    (`CommitInfo` builds a `RepoUrl` without `endpoint=`), so a commit to another endpoint (a
-    mirror, the loopback test Hub) is applied and then fails to be described with this ValueError.
-    """
+    """`api.create_commit`, tolerating huggingface_hub's reading of the reply on other endpoints
+    (`errors.unparsed_commit_reply`)."""
     try:
         api.create_commit(repo_id, **kwargs)
     except ValueError as exc:
-        if "Unable to retrieve user and repo ID" not in str(exc) or api.endpoint == resolve_endpoint(None):
+        if not unparsed_commit_reply(exc, api.endpoint):
             raise
         logger.debug("commit to %s applied; its reply was not parsed: %s", repo_id, exc)
 
