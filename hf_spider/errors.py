@@ -90,19 +90,6 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def unparsed_commit_reply(exc: BaseException, endpoint: str | None) -> bool:
-    """Whether `exc` is huggingface_hub failing to *describe* a commit it made on `endpoint`.
-
-    huggingface_hub 0.36 parses the commit URL a server returns against its import-time endpoint
-    (`CommitInfo` builds a `RepoUrl` without `endpoint=`), so a commit to another endpoint (a
-    mirror, the loopback test Hub) is applied and then raises this ValueError. Callers treat the
-    commit as made."""
-    from huggingface_hub import constants
-
-    other = (endpoint or constants.ENDPOINT).rstrip("/") != constants.ENDPOINT.rstrip("/")
-    return isinstance(exc, ValueError) and "Unable to retrieve user and repo ID" in str(exc) and other
-
-
 def hub_error(
     exc: BaseException,
     what: str,

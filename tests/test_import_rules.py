@@ -2,7 +2,7 @@
 function; `if TYPE_CHECKING:` blocks excepted): docs/ARCHITECTURE.md states the rule, this
 test enforces it.
 
-- The foundation (`errors`, `_paths`, `_lazy`, `_cli_utils`) imports no stage.
+- The foundation (`errors`, `_paths`, `_lazy`, `_cli_utils`, `_hub`) imports no stage.
 - A stage imports only the foundation, itself and the stages before it, in `STAGES` order.
 - Product code (the foundation, the stages, the CLI entry) never imports `testing` or `zoo`,
   the tools around the product; they may import any stage.
@@ -17,7 +17,7 @@ from pathlib import Path
 import hf_spider
 
 PACKAGE = Path(hf_spider.__file__).resolve().parent
-FOUNDATION = ("errors", "_paths", "_lazy", "_cli_utils")
+FOUNDATION = ("errors", "_paths", "_lazy", "_cli_utils", "_hub")
 STAGES = ("models", "catalog", "tasks", "estimators", "probe", "ranker", "hardware", "recommend")
 TOOLS = ("testing", "zoo")
 ENTRY = ("cli", "__main__")  # the command line: assembles every stage's commands

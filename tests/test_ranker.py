@@ -130,8 +130,14 @@ def test_weights_pushed_to_a_hub_load_from_it_safetensors_only_and_fail_fast_off
 
     data = make_records(tmp_path / "img", n_models=10, n_targets=3)
     out = tmp_path / "weights"
+    train = ["train", "--data", str(data), "--out", str(out), "--no-tune", "--steps", "5"]
+    # a malformed repo id or a refused token stops in one line before the training, not after it
+    for repo, token, says in (("bad id!", HUB_TOKEN, "invalid repo id"), ("me/ranker", "hf_wrong", "401")):
+        assert main([*train, "--push-to-hub", repo, "--endpoint", hub.url, "--token", token]) == 2
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert says in line and not out.exists()
     push = ["--push-to-hub", "me/ranker", "--endpoint", hub.url, "--token", HUB_TOKEN]
-    assert main(["train", "--data", str(data), "--out", str(out), "--no-tune", "--steps", "5", *push]) == 0
+    assert main([*train, *push]) == 0
     assert "Traceback" not in capsys.readouterr().err
     assert {"config.json", "model.safetensors", "history.json"} <= {
         p.name for p in hub.repo_dir("models", "me/ranker").iterdir()

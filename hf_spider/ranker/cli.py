@@ -170,6 +170,10 @@ def _train(args) -> int:
     console = Console(stderr=True)
     _limit_threads()
     out = _check_out(args.out)  # before the training it would waste
+    if args.push_to_hub:  # a bad repo id or token, too
+        from hf_spider._hub import check_write_access
+
+        check_write_access(args.push_to_hub, token=args.token, endpoint=args.endpoint)
     records = load_records(args.data)
     config = _config(args)
     ranker, info = train_ranker(
@@ -209,11 +213,10 @@ def _train(args) -> int:
 
 
 def _push(folder: Path, repo: str, *, token: str | None, endpoint: str | None, private: bool) -> str:
-    from huggingface_hub import HfApi
+    from hf_spider._hub import hub_api, unparsed_commit_reply
+    from hf_spider.errors import hub_error
 
-    from hf_spider.errors import hub_error, unparsed_commit_reply
-
-    api = HfApi(endpoint=endpoint, token=token)
+    api = hub_api(token, endpoint)
     try:
         api.create_repo(repo, exist_ok=True, private=private)
         commit = api.upload_folder(

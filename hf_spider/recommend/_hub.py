@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_spider import _paths
-from hf_spider.errors import (
-    AuthError,
-    HfSpiderError,
-    HubConnectionError,
-    UserInputError,
-    hub_error,
-    unparsed_commit_reply,
-)
+from hf_spider._hub import check_repo_id, check_write_access, resolve_endpoint, unparsed_commit_reply
+from hf_spider._hub import hub_api as _api
+from hf_spider.errors import AuthError, HfSpiderError, HubConnectionError, UserInputError, hub_error
 
 if TYPE_CHECKING:
     from hf_spider.recommend._results import Recommendations
@@ -36,56 +31,6 @@ SPACE_APP_DIR = _paths.REPO_DIR / "space_app"
 DATA_FILE = "data/train-00000-of-00001.parquet"
 # files a recommendations dataset holds besides its data; `check_push_target` accepts a repo holding them
 RESULT_FILES = ("README.md", "recommendations.json", "report.md", "pareto.png")
-
-
-def resolve_endpoint(endpoint: str | None) -> str:
-    from huggingface_hub import constants
-
-    return (endpoint or constants.ENDPOINT).rstrip("/")
-
-
-def _api(token: str | None, endpoint: str | None):
-    from huggingface_hub import HfApi
-
-    return HfApi(endpoint=resolve_endpoint(endpoint), token=token, library_name="hf-spider")
-
-
-def check_repo_id(repo_id: str, what: str = "repo") -> None:
-    """Refuse a malformed Hub id, or one without a namespace (the Hub would put a bare name under
-    the token's user, where cleanup and messages would miss it), before any request."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-        if repo_id.count("/") != 1:
-            raise HFValidationError("no namespace")
-    except HFValidationError:
-        raise UserInputError(
-            f"invalid {what} id {repo_id!r}", hint="use 'namespace/name' with letters, digits, '-', '_', '.'"
-        ) from None
-
-
-def check_write_access(repo_id: str, *, token: str | None, endpoint: str | None) -> str:
-    """Validate `repo_id` and the token (from `token=` or the usual chain) before any write.
-
-    Returns the user name the token belongs to. Raises `UserInputError` for a malformed id,
-    `AuthError` for a missing or rejected token, `HubConnectionError` when the endpoint is down.
-    """
-    from huggingface_hub import get_token
-
-    check_repo_id(repo_id)
-    token = token or get_token()
-    if not token:
-        raise AuthError(
-            "no Hugging Face token found to write to the Hub",
-            hint="pass --token, set HF_TOKEN, or run `hf auth login`",
-        )
-    try:
-        who = _api(token, endpoint).whoami(token=token)
-    except OSError as exc:  # huggingface_hub's HTTP errors and requests' connection errors
-        raise hub_error(exc, "the token", endpoint=resolve_endpoint(endpoint)) from exc
-    return str(who.get("name", ""))
 
 
 def _counts(recs: Recommendations) -> dict[str, int]:
@@ -318,7 +263,7 @@ def push_recommendations(
 
 def _commit(api, repo_id: str, **kwargs) -> None:
     """`api.create_commit`, tolerating huggingface_hub's reading of the reply on other endpoints
-    (`errors.unparsed_commit_reply`)."""
+    (`_hub.unparsed_commit_reply`)."""
     try:
         api.create_commit(repo_id, **kwargs)
     except ValueError as exc:
