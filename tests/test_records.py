@@ -250,6 +250,58 @@ def test_accuracies_in_percent_are_read_as_fractions(tmp_path):
     assert not any("percentages" in line for line in fractions.report)
 
 
+def test_a_failed_dataset_in_percent_is_read_in_percent_in_both_accuracy_columns(tmp_path):
+    """A dataset whose runs failed, written in percent: its eval accuracies (1.0 = 1%) give the
+    scale away only where a few runs reached above 1%; the test accuracy of the same dataset is
+    on the same scale even though 1.0 alone looks like a fraction (found with a copy of the
+    shared records whose food101 was in percent: it trained the ranker as ~99% accuracies)."""
+    fractions = load_records([_image_dir(tmp_path / "a")])
+    d = _image_dir(tmp_path / "b")
+    rows = pd.read_csv(d / "records.csv")
+    food = rows["finetuned_dataset"] == "food"
+    rows.loc[food, ["eval_accuracy", "test_accuracy"]] *= 100  # 1.0 each
+    rows.loc[food & (rows["model"] == "org/m0"), "eval_accuracy"] = 3.0  # a few above 1%
+    rows.loc[food & (rows["model"] == "org/m1"), "eval_accuracy"] = 2.0
+    rows.loc[food & (rows["model"] == "org/m2"), "eval_accuracy"] = 1.5
+    rows.loc[food & (rows["model"] == "org/m3"), "eval_accuracy"] = 1.2
+    rows.to_csv(d / "records.csv", index=False)
+    percent = load_records([d])
+    test_acc = percent.perf.set_index(["model", "dataset"])["accuracy"]
+    assert test_acc.xs("food", level="dataset").max() == pytest.approx(0.01)
+    assert test_acc.xs("food", level="dataset").equals(
+        fractions.perf.set_index(["model", "dataset"])["accuracy"].xs("food", level="dataset")
+    )
+    said = [line for line in percent.report if "percentages" in line]
+    assert len(said) == 2 and all("(food)" in line for line in said)
+
+
+def test_lora_runs_without_a_peft_method_column_and_padded_model_ids(tmp_path):
+    """Runs with LoRA settings are LoRA runs even where the peft_method column is missing (they
+    were averaged into the full fine-tunes); a dataset with LoRA runs only is named as left out;
+    model ids padded with spaces join their model_config rows."""
+    d = _text_dir(tmp_path)
+    rows = pd.read_csv(d / "records.csv")
+    rows["lora_alpha"] = rows["peft_method"].map(lambda m: 16.0 if m == "lora" else None)
+    rows = pd.concat(
+        [
+            rows,
+            pd.DataFrame(
+                [{"model": "a/bert", "finetuned_dataset": "sst2", "eval_accuracy": 0.8, "lora_alpha": 8.0}]
+            ),
+        ]
+    )
+    rows = rows.drop(columns="peft_method")
+    rows["model"] = rows["model"].map(lambda m: f" {m}  " if m == "b/roberta" else m)
+    rows.to_csv(d / "records.csv", index=False)
+    loaded = load_records([d])
+    imdb = loaded.perf[loaded.perf["dataset"] == "imdb"].set_index("model")["accuracy"]
+    assert imdb["a/bert"] == pytest.approx(0.91)  # the two full runs, not the LoRA one
+    assert "d/only-lora" not in imdb.index and "b/roberta" in imdb.index
+    assert any("LoRA settings" in line and "read as LoRA runs" in line for line in loaded.report)
+    assert any("parameter-efficient runs only" in line and "sst2" in line for line in loaded.report)
+    assert not any("b/roberta" in line for line in loaded.report)
+
+
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared data not present")
 def test_shared_data_known_defects():
     recs = load_records([SHARED / "image", SHARED / "text"])

@@ -208,21 +208,25 @@ def _as_fractions(raw: pd.DataFrame, where: Path, report: list[str]) -> pd.DataF
     if "finetuned_dataset" not in raw:
         return raw
     out = raw.copy()
-    for col in ACCURACY_COLUMNS:
-        if col not in raw:
-            continue
-        values = pd.to_numeric(raw[col], errors="coerce")
-        finite = values.where(np.isfinite(values))
-        groups = finite.groupby(raw["finetuned_dataset"].astype(str))
+    names = raw["finetuned_dataset"].astype(str)
+    values = {c: pd.to_numeric(raw[c], errors="coerce") for c in ACCURACY_COLUMNS if c in raw}
+    percent: set[str] = set()
+    in_range: dict[str, pd.Series] = {}
+    for col, numbers in values.items():
+        groups = numbers.where(np.isfinite(numbers)).groupby(names)
         share_above = groups.apply(lambda v: (v.dropna() > 1.0).mean() if v.notna().any() else 0.0)
-        in_range = groups.apply(lambda v: v.dropna().between(0.0, 100.0).all())
-        percent = sorted(share_above[(share_above > 0.5) & in_range].index)
-        if percent:
-            rows = raw["finetuned_dataset"].astype(str).isin(percent)
-            out[col] = values.where(~rows, values / 100.0).where(rows, raw[col])
+        in_range[col] = groups.apply(lambda v: v.dropna().between(0.0, 100.0).all())
+        percent |= set(share_above[(share_above > 0.5) & in_range[col]].index)
+    # a dataset's scale is the dataset's, not a column's: where one accuracy column is in percent,
+    # so is the other (a failed run at 1% reads as 1.0, which alone looks like a fraction)
+    for col, numbers in values.items():
+        datasets = sorted(d for d in percent if in_range[col].get(d, False))
+        if datasets:
+            rows = names.isin(datasets)
+            out[col] = numbers.where(~rows, numbers / 100.0).where(rows, raw[col])
             report.append(
-                f"{where / 'records.csv'}: {col} of {len(percent)} dataset(s) read as percentages and "
-                f"divided by 100 ({', '.join(percent[:5])}{', ...' if len(percent) > 5 else ''})"
+                f"{where / 'records.csv'}: {col} of {len(datasets)} dataset(s) read as percentages and "
+                f"divided by 100 ({', '.join(datasets[:5])}{', ...' if len(datasets) > 5 else ''})"
             )
     return out
 
@@ -276,6 +280,7 @@ def _clean_records(raw: pd.DataFrame, report: list[str]) -> pd.DataFrame:
             raise DatasetError(f"records.csv lacks the column {col!r}", hint="use the shared data schema")
     df = raw.copy()
     df["finetuned_dataset"] = df["finetuned_dataset"].fillna("").astype(str).str.strip()
+    df["model"] = df["model"].where(df["model"].isna(), df["model"].astype(str).str.strip())
     acc = pd.to_numeric(df.get("test_accuracy"), errors="coerce") if "test_accuracy" in df else None
     ev = pd.to_numeric(df.get("eval_accuracy"), errors="coerce") if "eval_accuracy" in df else None
     if acc is None and ev is None:
@@ -305,6 +310,16 @@ def _clean_records(raw: pd.DataFrame, report: list[str]) -> pd.DataFrame:
         if "peft_method" in df
         else pd.Series("", index=df.index)
     )
+    # a run with LoRA settings is a LoRA run, whether or not a peft_method column says so
+    lora = [c for c in df.columns if str(c).lower().startswith("lora_")]
+    named = ~peft.isin(["nan", "none", ""])
+    unnamed_lora = ~named & df[lora].notna().any(axis=1) if lora else pd.Series(False, index=df.index)
+    if unnamed_lora.any():
+        report.append(
+            f"{int(unnamed_lora.sum())} record rows have LoRA settings ({', '.join(lora)}) and no "
+            "peft_method: read as LoRA runs"
+        )
+    peft = peft.where(~unnamed_lora, "lora")
     df["method"] = np.where(peft.isin(["nan", "none", ""]), "full", peft)
     df = df.rename(columns={"finetuned_dataset": "dataset"})
     return df[["model", "dataset", "accuracy", "eval_accuracy", "modality", "method"]].reset_index(drop=True)
@@ -324,6 +339,12 @@ def _collapse_runs(runs: pd.DataFrame, report: list[str]) -> tuple[pd.DataFrame,
             f"set apart {len(other)} parameter-efficient ({', '.join(sorted(other['method'].unique()))}) runs: "
             "the ground truth is the full fine-tune"
         )
+        only_peft = sorted(set(other["dataset"]) - set(full["dataset"]))
+        if only_peft:
+            report.append(
+                f"left out {len(only_peft)} dataset(s) with parameter-efficient runs only, no full "
+                f"fine-tune to rank by: {', '.join(only_peft[:5])}{', ...' if len(only_peft) > 5 else ''}"
+            )
     perf = full.groupby(cols, as_index=False).agg(
         accuracy=("accuracy", "mean"),
         best_eval=("eval_accuracy", "max"),
