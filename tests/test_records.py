@@ -339,3 +339,20 @@ def test_transfergraph_predictions_spelled_otherwise_are_matched_and_the_rest_re
     assert "1 dataset name(s) spelled otherwise than in records.csv, matched: ['ORG__BEANS']" in said
     assert "1 dataset(s) without records, left out: ['other']" in said
     assert "1 predictions without a numeric score" in said
+
+
+def test_transferability_scores_spelled_otherwise_are_matched(tmp_path):
+    """LogME and H-score rows name their dataset as the predictions file may (another case, `__`
+    for `/`) and their model ids may be padded: they still score the records' dataset (they were
+    lost, and stage 2 with them, without a word)."""
+    d = _image_dir(tmp_path)
+    scores = pd.read_csv(d / "transferability_scores.csv")
+    scores["target_dataset"] = "BEANS"
+    scores["model"] = " org/m1 "
+    scores.to_csv(d / "transferability_scores.csv", index=False)
+    recs = load_records([d])
+    assert set(recs.scores["dataset"]) == {"beans"} and set(recs.scores["model"]) == {"org/m1"}
+    assert any(
+        line.startswith("transferability_scores.csv: 1 dataset name(s) spelled otherwise")
+        for line in recs.report
+    )

@@ -425,7 +425,7 @@ def _clean_scores(raw: pd.DataFrame, modality: str) -> pd.DataFrame:
     metric = raw["metric"].astype(str).str.split(".").str[-1].str.lower()
     out = pd.DataFrame(
         {
-            "model": raw["model"].astype(str),
+            "model": raw["model"].astype(str).str.strip(),
             "dataset": raw["target_dataset"].astype(str).str.strip(),
             "metric": metric.map(lambda m: _METRIC_NAMES.get(m, m)),
             "score": pd.to_numeric(raw["score"], errors="coerce"),
@@ -567,6 +567,9 @@ def load_records(dirs: list[str | Path] | str | Path) -> Records:
         [_clean_scores(f, f["modality"].iloc[0]) for f in per_file["transferability_scores.csv"] if len(f)]
     )
     if len(scores):
+        scores["dataset"] = _recorded_names(
+            scores["dataset"], set(perf["dataset"]), report, "transferability_scores.csv"
+        )
         dup = scores.duplicated(["model", "dataset", "metric"])
         if dup.any():
             report.append(
@@ -636,6 +639,22 @@ def _spelling(name: str) -> str:
     return name.strip().lower().replace("__", "/")
 
 
+def _recorded_names(names: pd.Series, recorded: set[str], report: list[str], file: str) -> pd.Series:
+    """Dataset names of another file as records.csv spells them (`_spelling`); the ones renamed and
+    the ones without records are reported."""
+    by_spelling = {_spelling(d): d for d in sorted(recorded)}
+    out = names.map(lambda d: d if d in recorded else by_spelling.get(_spelling(d), d))
+    renamed = sorted(set(names[out != names]))
+    if renamed:
+        report.append(
+            f"{file}: {len(renamed)} dataset name(s) spelled otherwise than in records.csv, matched: {renamed[:5]}"
+        )
+    unknown = sorted(set(out) - recorded)
+    if unknown:
+        report.append(f"{file}: {len(unknown)} dataset(s) without records, left out: {unknown[:5]}")
+    return out
+
+
 def _clean_predictions(
     frames: list[tuple[pd.DataFrame, str]], report: list[str], recorded: set[str] | None = None
 ) -> pd.DataFrame:
@@ -666,20 +685,7 @@ def _clean_predictions(
         return pd.DataFrame(columns=cols)
     out = pd.concat(rows, ignore_index=True)
     if recorded is not None:
-        by_spelling = {_spelling(d): d for d in sorted(recorded)}
-        names = out["dataset"].map(lambda d: d if d in recorded else by_spelling.get(_spelling(d), d))
-        renamed = sorted(set(out.loc[names != out["dataset"], "dataset"]))
-        if renamed:
-            report.append(
-                f"{PREDICTIONS_FILE}: {len(renamed)} dataset name(s) spelled otherwise than in records.csv, "
-                f"matched: {renamed[:5]}"
-            )
-        out["dataset"] = names
-        unknown = sorted(set(out["dataset"]) - recorded)
-        if unknown:
-            report.append(
-                f"{PREDICTIONS_FILE}: {len(unknown)} dataset(s) without records, left out: {unknown[:5]}"
-            )
+        out["dataset"] = _recorded_names(out["dataset"], recorded, report, PREDICTIONS_FILE)
     bad = ~np.isfinite(out["score"])
     if bad.any():  # still in the protocol's model set; the `transfergraph` row fills them as it fills a gap
         report.append(f"{PREDICTIONS_FILE}: {int(bad.sum())} predictions without a numeric score")
