@@ -140,6 +140,24 @@ def test_a_dataset_with_nothing_to_rank_is_left_out_and_said(data_dirs, tmp_path
         evaluate_ranking(recs, ["text_target_3"], config=FAST, tune=False, catalog=False)
 
 
+def test_a_dataset_with_few_models_is_scored_and_said_to_be_coarse(data_dirs, tmp_path):
+    """With 3 models a tau_w moves in big steps and hit@3 is certain: the dataset is kept in the
+    means (the protocol does not change with the data), and the notes say so."""
+    folder = tmp_path / "few"
+    shutil.copytree(data_dirs[1], folder)
+    rows = pd.read_csv(folder / "records.csv")
+    few = rows["finetuned_dataset"] == "text_target_3"
+    rows = rows[~few | rows["model"].isin(sorted(set(rows.loc[few, "model"]))[:3])]
+    rows.to_csv(folder / "records.csv", index=False)
+    result = evaluate_ranking(
+        load_records([folder]), ["text_target_2", "text_target_3"], config=FAST, tune=False, catalog=False
+    )
+    assert list(result["datasets"]) == ["text_target_2", "text_target_3"]
+    notes = result["protocol"]["notes"]
+    assert any(n.startswith("text_target_3: only 3 models to rank") for n in notes)
+    assert not any(n.startswith("text_target_2: only") for n in notes)
+
+
 def test_test_dataset_never_in_training(data_dirs, monkeypatch):
     """Every context the ranker trains on (inner CV included) comes from other datasets."""
     from hf_spider.ranker import training

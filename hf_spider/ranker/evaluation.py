@@ -60,6 +60,7 @@ METHODS = (
 )
 METRICS = ("tau_w_rank_true", "tau_w_rank_none", "top1_regret", "hit_at_3", "n_models")
 COLD_FOLDS = 5
+FEW_MODELS = 6  # a test dataset with fewer models to rank is scored, and said to be coarse
 # why a method asked for may have no figure at all (`evaluate_ranking` notes it)
 NO_FIGURE = {
     "logme": "the records' transferability_scores.csv has no LogME score for the test datasets",
@@ -328,6 +329,11 @@ def _rankable(
         known = gt[np.isfinite(gt)]
         if len(known) >= 2 and np.ptp(known) > 0:
             keep[dataset] = models, gt
+            if len(known) < FEW_MODELS:
+                notes.append(
+                    f"{dataset}: only {len(known)} models to rank; its tau_w moves in steps this coarse "
+                    f"and hit@3 is near certain (counted in the means all the same)"
+                )
         else:
             why = (
                 f"{len(known)} model(s)"
