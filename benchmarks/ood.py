@@ -78,22 +78,39 @@ def check_cards(folder: Path, truth: str = "ground_truth.csv") -> None:
     modelless = sorted(m for m in set(table["model"].astype(str)) if not (folder / "models" / m).is_dir())
     if modelless:
         raise ValueError(f"--cards {folder}: no model card for {modelless} under models/")
+    twice = table[table.duplicated(["target", "model"], keep=False)]
+    if len(twice):
+        pairs = sorted({(str(t), str(m)) for t, m in zip(twice["target"], twice["model"], strict=True)})
+        raise ValueError(
+            f"--cards {folder}: {truth} lists {len(pairs)} (target, model) pair(s) more than once, "
+            f"e.g. {pairs[0]} — keep one accuracy per pair"
+        )
 
 
 def ground_truth(folder: Path = CARDS, truth: str = "ground_truth.csv") -> dict[str, dict[str, float]]:
     """`{target: {model id: fine-tuning accuracy (%)}}` from `truth` (a CSV in `folder`); a table
-    given as fractions (every accuracy within 0..1) is read in %, so that regret is in points."""
+    target given as fractions (every accuracy within 0..1) is read in %, so that regret is in
+    points, whatever the other targets use."""
     import pandas as pd
 
     table = pd.read_csv(folder / truth)
-    table["finetune_accuracy"] = pd.to_numeric(table["finetune_accuracy"], errors="coerce")
+    given = table["finetune_accuracy"]
+    table["finetune_accuracy"] = pd.to_numeric(given, errors="coerce")
+    unread = given.notna() & given.astype(str).str.strip().ne("") & table["finetune_accuracy"].isna()
+    if unread.any():
+        print(
+            f"{truth}: {int(unread.sum())} accuracy cell(s) not a number (e.g. {given[unread].iloc[0]!r}): "
+            "those pairs count as not measured",
+            file=sys.stderr,
+        )
     table = table[np.isfinite(table["finetune_accuracy"])]  # a blank cell: that pair was not measured
-    if table["finetune_accuracy"].between(0.0, 1.0).all():
-        table["finetune_accuracy"] = table["finetune_accuracy"] * 100.0
-    return {
-        str(t): dict(zip(g["model"].astype(str), g["finetune_accuracy"].astype(float), strict=True))
-        for t, g in table.groupby("target", sort=True)
-    }
+    out = {}
+    for t, g in table.groupby("target", sort=True):
+        acc = g["finetune_accuracy"].astype(float)
+        if acc.between(0.0, 1.0).all():  # this target in fractions: in % like the rest
+            acc = acc * 100.0
+        out[str(t)] = dict(zip(g["model"].astype(str), acc, strict=True))
+    return out
 
 
 def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "ground_truth.csv") -> dict:
@@ -150,7 +167,9 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
             "upstream": upstream,
             "params+upstream": None if params is None or upstream is None else _z(params) + _z(upstream),
             # the project's static baseline over the other targets; a model with none: neutral
-            "history": np.nan_to_num(static_scores(accuracy.drop(columns=[target]), models), nan=0.0),
+            "history": None
+            if accuracy.shape[1] < 2  # no other target to have a history on
+            else np.nan_to_num(static_scores(accuracy.drop(columns=[target]), models), nan=0.0),
             "random": list(rng.random(len(models))),
         }
         if gmacs is not None:
@@ -171,6 +190,8 @@ def run(ranker=None, folder: Path = CARDS, seed: int = 0, truth_file: str = "gro
         "targets": per_target,
         "mean": mean,
         "left_out": left_out,
+        # what the crawl could not read on a card (a fact the ranker then lacks)
+        "card_warnings": {m: list(t.warnings) for m, t in sorted(tokens.items()) if t.warnings},
         "rankings": rankings,
         # the published figures are for the project's 10 x 8 set
         "anchors_rank_none": ANCHORS
@@ -404,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for model_id, warnings in result["card_warnings"].items():
+        for warning in warnings:
+            print(f"{model_id}: {warning}", file=sys.stderr)
     for target, why in result["left_out"].items():
         print(f"{target}: left out ({why})", file=sys.stderr)
     if args.markdown:

@@ -356,6 +356,45 @@ def test_ood_ground_truth_given_as_fractions_is_read_in_points(tmp_path):
     assert ood.ground_truth(tmp_path) == {"cars": {"a/x": pytest.approx(90.0), "a/y": pytest.approx(85.0)}}
     (tmp_path / "ground_truth.csv").write_text(rows.replace("0.85", "85.0").replace("0.9", "90.0"))
     assert ood.ground_truth(tmp_path) == {"cars": {"a/x": 90.0, "a/y": 85.0}}
+    # one target in fractions among targets in %: each is read on its own scale
+    (tmp_path / "ground_truth.csv").write_text(rows + "dtd,a/x,70.0\ndtd,a/y,0.5\n")
+    assert ood.ground_truth(tmp_path)["cars"] == {"a/x": pytest.approx(90.0), "a/y": pytest.approx(85.0)}
+    assert ood.ground_truth(tmp_path)["dtd"] == {"a/x": 70.0, "a/y": 0.5}
+
+
+def test_the_ood_check_refuses_a_pair_given_twice_and_says_what_it_could_not_read(tmp_path, capsys):
+    """A (target, model) pair listed twice stops the check in one line (the last value used to win
+    silently); an accuracy that is not a number, and what the crawl could not read on a card, are
+    said; with a single target there is no other to have a history on (no NaN row)."""
+    import shutil
+
+    import pandas as pd
+
+    from benchmarks import ood
+
+    other = tmp_path / "other"
+    table = pd.read_csv(OOD / "ground_truth.csv")
+    models = sorted(table["model"].unique())[:4]
+    table = table[table["model"].isin(models) & (table["target"] == "cifar10")].copy()
+    for m in models:
+        shutil.copytree(OOD / "models" / m, other / "models" / m)
+    shutil.copytree(OOD / "targets" / "cifar10", other / "targets" / "cifar10")
+    pd.concat([table, table.iloc[:1]]).to_csv(other / "ground_truth.csv", index=False)
+    assert ood.main(["--cards", str(other)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "more than once" in line and models[0] in line
+    table["finetune_accuracy"] = table["finetune_accuracy"].astype(object)
+    table.iloc[3, table.columns.get_loc("finetune_accuracy")] = "about 90"
+    table.to_csv(other / "ground_truth.csv", index=False)
+    readme = other / "models" / models[1] / "README.md"
+    readme.write_text("---\nlibrary_name: [timm\n---\n" + readme.read_text().split("---", 2)[2])
+    out = tmp_path / "r.json"
+    assert ood.main(["--cards", str(other), "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "1 accuracy cell(s) not a number (e.g. 'about 90')" in err
+    assert f"{models[1]}: card metadata is not valid YAML" in err
+    result = json.loads(out.read_text())
+    assert "history" not in result["mean"] and "spider" in result["mean"]
 
 
 def test_ood_check_leaves_out_what_cannot_be_scored_and_stops_on_a_bad_target_card(tmp_path, capsys):
