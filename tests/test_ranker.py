@@ -125,7 +125,7 @@ def test_weights_pushed_to_a_hub_load_from_it_safetensors_only_and_fail_fast_off
 
     from huggingface_hub import HfApi
 
-    from hf_spider.errors import CatalogError, HubConnectionError
+    from hf_spider.errors import CatalogError, HubConnectionError, UserInputError
     from tests.conftest import HUB_TOKEN
 
     data = make_records(tmp_path / "img", n_models=10, n_targets=3)
@@ -156,6 +156,8 @@ def test_weights_pushed_to_a_hub_load_from_it_safetensors_only_and_fail_fast_off
     with pytest.raises(CatalogError, match=r"no config\.json and model\.safetensors"):
         Ranker.from_pretrained("me/pickled-ranker", endpoint=hub.url)
 
+    with pytest.raises(UserInputError, match="neither a folder nor a Hub repo id"):
+        Ranker.from_pretrained("a b/c", endpoint=hub.url)  # not "retry later"
     started = time.perf_counter()
     with pytest.raises(HubConnectionError, match="could not be reached"):
         Ranker.from_pretrained("me/never-fetched", endpoint="http://127.0.0.1:9")

@@ -439,7 +439,7 @@ def _fetch_weights(repo: str, *, token: str | None, endpoint: str | None) -> Pat
     pickle (`pytorch_model.bin`): a repo without safetensors weights is refused. Without a network
     the error comes at once, not after huggingface_hub's retries."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, HFValidationError, LocalEntryNotFoundError
 
     from hf_spider.errors import HubConnectionError, hub_error
     from hf_spider.models import hub_reachable
@@ -465,6 +465,11 @@ def _fetch_weights(repo: str, *, token: str | None, endpoint: str | None) -> Pat
         if not (folder / HISTORY_FILE).is_file() and hub_reachable(endpoint):
             with contextlib.suppress(EntryNotFoundError):  # weights without a history: the prior reads none
                 fetch(HISTORY_FILE, False)
+    except HFValidationError:
+        raise UserInputError(
+            f"ranker weights {repo!r}: neither a folder nor a Hub repo id",
+            hint="pass a folder written by `hf-spider train --out DIR`, or a Hub repo id (namespace/name)",
+        ) from None
     except EntryNotFoundError as exc:
         raise CatalogError(
             f"{what} has no config.json and model.safetensors",
