@@ -261,6 +261,11 @@ def test_rank_catalog_from_cards_only(tmp_path, shipped):
     # a model directory (not a catalog) is crawled on the fly
     direct = rank_catalog(models, card, ranker=shipped)
     assert [m for m, _ in direct] == [m for m, _ in ranking]
+    # the two timm cards state no fact (median, a tie): ties go by id, not by the catalog's order
+    reversed_order = shipped.rank(list(reversed(list(catalog))), card).ranking
+    assert [m for m, _ in reversed_order] == [m for m, _ in ranking]
+    ties = [m for m, s in ranking if s == dict(ranking)["timm/resnet50.a1_in1k"]]
+    assert ties == sorted(ties) and len(ties) >= 2
 
 
 def test_card_prior_ranks_an_unseen_model_from_its_card(tmp_path):

@@ -342,7 +342,8 @@ class Ranker:
             tokens = [tokens[i] for i in keep]
             vectors = None if vectors is None else np.asarray(vectors)[keep]
         scored, ctx = self._scored(tokens, meta, vectors=vectors)
-        stage1 = sorted(dict(scored).items(), key=lambda kv: -kv[1])
+        # best first; equal scores (cards placed at the same median) by id, whatever the catalog's order
+        stage1 = sorted(dict(scored).items(), key=lambda kv: (-kv[1], kv[0]))
         basis = dict(zip(ctx.models, ctx.basis or (), strict=False))
         for model in self._new_architectures(tokens, meta, basis):
             basis[model] = "card_facts"
