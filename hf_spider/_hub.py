@@ -66,7 +66,5 @@ def unparsed_commit_reply(exc: BaseException, endpoint: str | None) -> bool:
     (`CommitInfo` builds a `RepoUrl` without `endpoint=`), so a commit to another endpoint (a
     mirror, the loopback test Hub) is applied and then raises this ValueError. Callers treat the
     commit as made."""
-    from huggingface_hub import constants
-
-    other = (endpoint or constants.ENDPOINT).rstrip("/") != constants.ENDPOINT.rstrip("/")
+    other = resolve_endpoint(endpoint) != resolve_endpoint(None)
     return isinstance(exc, ValueError) and "Unable to retrieve user and repo ID" in str(exc) and other

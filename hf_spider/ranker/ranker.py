@@ -442,7 +442,7 @@ def _fetch_weights(repo: str, *, token: str | None, endpoint: str | None) -> Pat
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HFValidationError, LocalEntryNotFoundError
 
-    from hf_spider.errors import HubConnectionError, hub_error
+    from hf_spider.errors import hub_error
     from hf_spider.models import hub_reachable
 
     what = f"ranker weights {repo!r} (not a local folder either)"
@@ -454,16 +454,15 @@ def _fetch_weights(repo: str, *, token: str | None, endpoint: str | None) -> Pat
         return [fetch(name, offline) for name in WEIGHT_FILES][-1].parent
 
     try:
+        online = False  # whether the Hub answered: asked once at most
         try:  # the cache first: no request at all when it holds the weights
             folder = snapshot(offline=True)
-        except LocalEntryNotFoundError:
-            if not hub_reachable(endpoint):
-                raise HubConnectionError(
-                    f"{what} is not in the local Hub cache and {endpoint or 'the Hub'} could not be reached",
-                    hint="connect to the network (and unset HF_HUB_OFFLINE), or fetch it once while online",
-                ) from None
+        except LocalEntryNotFoundError as exc:
+            if not hub_reachable(endpoint):  # hub_error's one line for "not cached, Hub unreachable"
+                raise hub_error(exc, what, endpoint=endpoint) from None
+            online = True
             folder = snapshot(offline=False)
-        if not (folder / HISTORY_FILE).is_file() and hub_reachable(endpoint):
+        if not (folder / HISTORY_FILE).is_file() and (online or hub_reachable(endpoint)):
             with contextlib.suppress(EntryNotFoundError):  # weights without a history: the prior reads none
                 fetch(HISTORY_FILE, False)
     except HFValidationError:
